@@ -1,0 +1,7 @@
+/* All kernel prototypes. Portable (ref) and optimized (arm) variants share them. */
+#ifndef TINY_KERNELS_H
+#define TINY_KERNELS_H
+#include "tiny/types.h"
+#include "tiny/kernels_conv.h"
+#include "tiny/kernels_elementwise.h"
+#endif

@@ -1,0 +1,76 @@
+"""What an op module sees while emitting its kernel call (see tiny/reference/__init__.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_CTYPES = {np.dtype(np.int8): "int8_t", np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t",
+           np.dtype(np.int32): "int32_t", np.dtype(np.float32): "float"}
+
+
+def c_array(values: np.ndarray, per_line: int = 16) -> str:
+    """Values as a C initializer body, `per_line` values per line."""
+    flat = np.asarray(values).reshape(-1)
+    if flat.dtype == np.float32:
+        items = [repr(float(v)) + "f" for v in flat]
+    else:
+        items = [str(int(v)) for v in flat]
+    lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+    return ",\n    ".join(lines) if lines else "0"
+
+
+@dataclass
+class EmitCtx:
+    """Names an op's buffers in generated C and collects its constant tables.
+
+    inputs/outputs: C expressions of pointers into the arena (already cast to the tensor's type).
+    scratch_expr: C expression of the op's scratch pointer (NULL when scratch_bytes() was 0)."""
+    prefix: str
+    inputs: list[str]
+    outputs: list[str]
+    scratch_expr: str = "NULL"
+    scratch_size: int = 0
+    decls: list[str] = field(default_factory=list)
+
+    def inp(self, i: int) -> str:
+        return self.inputs[i]
+
+    def out(self, i: int = 0) -> str:
+        return self.outputs[i]
+
+    def const(self, name: str, values: np.ndarray, ctype: str | None = None, comment: str = "") -> str:
+        """Declare `static const <ctype> <prefix>_<name>[]` with `values`; return its symbol."""
+        arr = np.asarray(values)
+        ctype = ctype or _CTYPES[arr.dtype]
+        sym = f"{self.prefix}_{name}"
+        note = f" /* {comment} */" if comment else ""
+        self.decls.append(f"static const {ctype} {sym}[{max(arr.size, 1)}] TINY_ALIGNED = {{{note}\n    "
+                          f"{c_array(arr)}\n}};")
+        return sym
+
+    def struct(self, ctype: str, name: str, fields: dict[str, object]) -> str:
+        """Declare `static const <ctype> <prefix>_<name> = {.field = value, ...}`; return its address."""
+        sym = f"{self.prefix}_{name}"
+        body = ", ".join(f".{k} = {v}" for k, v in fields.items())
+        self.decls.append(f"static const {ctype} {sym} = {{{body}}};")
+        return f"&{sym}"
+
+    def ctx(self) -> str:
+        """A `tiny_ctx` initializer expression with the op's scratch buffer."""
+        return f"&(tiny_ctx){{ .buf = {self.scratch_expr}, .size = {self.scratch_size} }}"
+
+    def dims(self, shape: tuple[int, ...] | list[int]) -> str:
+        """A `tiny_dims` compound literal for an NHWC (or N..C) shape."""
+        s = [int(v) for v in shape]
+        if len(s) == 4:
+            n, h, w, c = s
+        elif len(s) == 3:
+            n, h, w, c = 1, s[0], s[1], s[2]
+        elif len(s) == 2:
+            n, h, w, c = s[0], 1, 1, s[1]
+        elif len(s) == 1:
+            n, h, w, c = 1, 1, 1, s[0]
+        else:
+            n, h, w, c = 1, 1, 1, 1
+        return f"&(tiny_dims){{ {n}, {h}, {w}, {c} }}"
