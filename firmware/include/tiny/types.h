@@ -4,6 +4,10 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#ifndef TINY_ALIGNED
+#define TINY_ALIGNED __attribute__((aligned(4)))
+#endif
+
 /* Scratch memory handed to a kernel; its size comes from the kernel's _get_buffer_size companion,
  * computed at compile time in Python and planned into the arena. */
 typedef struct {

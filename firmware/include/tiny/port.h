@@ -1,0 +1,16 @@
+/* What a board (or the host) provides to the runtime: a byte stream and a clock. */
+#ifndef TINY_PORT_H
+#define TINY_PORT_H
+#include <stdint.h>
+
+void tiny_port_init(void);
+/* Read one byte; return -1 if none arrived within timeout_ms (0 = poll, <0 = forever). */
+int tiny_port_getc(int32_t timeout_ms);
+void tiny_port_write(const uint8_t *buf, uint32_t n);
+/* A free-running counter: DWT CYCCNT on real boards, 0 where none exists (QEMU, host). */
+uint32_t tiny_port_cycles(void);
+/* Stop: exit the host process / QEMU (semihosting) / spin on a real board. */
+void tiny_port_exit(int code);
+/* Board name, as in boards/<name>.toml. */
+extern const char *const tiny_port_board;
+#endif
