@@ -9,6 +9,8 @@ int tiny_port_getc(int32_t timeout_ms);
 void tiny_port_write(const uint8_t *buf, uint32_t n);
 /* A free-running counter: DWT CYCCNT on real boards, 0 where none exists (QEMU, host). */
 uint32_t tiny_port_cycles(void);
+/* Bytes of stack ever used (stack painting); 0 where not measured (host). */
+uint32_t tiny_port_stack_used(void);
 /* Stop: exit the host process / QEMU (semihosting) / spin on a real board. */
 void tiny_port_exit(int code);
 /* Board name, as in boards/<name>.toml. */
