@@ -1,0 +1,196 @@
+"""`tiny` command line: a thin argparse layer over the library."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tiny.ir import TinyError
+
+DEFAULT_BOARD = "qemu-m4-256k"
+
+
+def _emit(args: argparse.Namespace, data: Any, table: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, default=_jsonable))
+    else:
+        print(table)
+
+
+def _jsonable(o: Any) -> Any:
+    import numpy as np
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o))
+
+
+def cmd_boards(args: argparse.Namespace) -> int:
+    from tiny.boards import list_boards
+    boards = list_boards()
+    rows = [b.as_json() for b in boards]
+    from rich.table import Table
+    t = Table(title="boards")
+    for col in ("name", "core", "SRAM KB", "flash KB", "emulated", "target"):
+        t.add_column(col)
+    for b in rows:
+        t.add_row(b["name"], b["core"], str(b["sram_bytes"] // 1024), str(b["flash_bytes"] // 1024),
+                  "yes" if b["emulated"] else "no", str(b.get("qemu_machine") or b.get("pio_board") or ""))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        from rich.console import Console
+        Console().print(t)
+    return 0
+
+
+def _load(args: argparse.Namespace):  # -> Graph
+    from tiny.pipeline import load_model
+    return load_model(args.model)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from tiny.workflow import compile_for, write_project
+    g = _load(args)
+    c = compile_for(g, args.board, args.schedule, args.sram_budget)
+    out = write_project(c, args.board, Path(args.output))
+    s = c.summary()
+    print(f"wrote {out} for board {args.board}: arena {s['arena_bytes']} B, constants {s['weights_bytes']} B, "
+          f"{len(g.ops)} ops, {s['macs']} MACs, hash {c.hash}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tiny.report import report
+    data, table = report(args.model, args.board, args.schedule, args.sram_budget, plot=args.plot)
+    _emit(args, data, table)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from tiny.build.pio import build_all
+    for env, elf in build_all(Path(args.dir)):
+        print(f"{env}: {elf}")
+    return 0
+
+
+def cmd_flash(args: argparse.Namespace) -> int:
+    from tiny.build.pio import upload
+    upload(Path(args.dir), env=args.env, port=args.port)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+    from tiny.compare import validate
+    from tiny.workflow import compile_for, open_session
+    t0 = time.time()
+    g = _load(args)
+    c = compile_for(g, args.board, args.schedule, args.sram_budget)
+    with open_session(c, args.board) as s, Progress(transient=True, disable=args.json) as bar:
+        task = bar.add_task(f"validating on {args.board}", total=args.samples)
+        res = validate(g, s, args.board, args.samples, progress=lambda n: bar.update(task, completed=n))
+    data = res.as_json()
+    data["wall_s"] = round(time.time() - t0, 2)
+    data["schedule"] = args.schedule
+    fm = data["first_mismatch"]
+    table = (f"{g.name} on {args.board}: {res.samples} samples, "
+             f"{'BIT-EXACT' if res.bit_exact else 'MISMATCH'} vs TFLite Micro\n"
+             f"  device:    {res.device.mismatched} mismatched elements (max |diff| {res.device.max_abs_diff})\n"
+             f"  reference: {res.reference.mismatched} mismatched elements on every tensor "
+             f"(max |diff| {res.reference.max_abs_diff})")
+    if fm:
+        table += f"\n  first mismatch ({fm['source']}): op #{fm['layer']} {fm['op']}, tensor '{fm['tensor']}'"
+    _emit(args, data, table)
+    return 0 if res.bit_exact else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tiny.bench import bench
+    data, table = bench(args.model, args.board, args.schedule, args.sram_budget, args.kernels)
+    _emit(args, data, table)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tiny.demo import run_demo
+    return run_demo(board=args.board, out=Path(args.output))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tiny", description="Neural networks to bit-exact C firmware for "
+                                "Cortex-M microcontrollers.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def model_cmd(name: str, help: str, board_default: str = DEFAULT_BOARD) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=help)
+        q.add_argument("model", help=".tflite file or Keras model (.keras / SavedModel dir)")
+        q.add_argument("--board", default=board_default, help=f"target board (default {board_default}); see `tiny boards`")
+        q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"],
+                       help="layer by layer, or patch-based for the first stage (MCUNetV2)")
+        q.add_argument("--sram-budget", type=int, default=None, metavar="BYTES",
+                       help="with --schedule auto: the SRAM the schedule must fit")
+        return q
+
+    q = sub.add_parser("boards", help="list the boards tiny can target")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_boards)
+
+    q = model_cmd("compile", "generate C (and a PlatformIO project) for a model")
+    q.add_argument("-o", "--output", required=True, help="output directory")
+    q.add_argument("--train", default=None, help="training config (TOML) or recipe name")
+    q.set_defaults(fn=cmd_compile)
+
+    q = model_cmd("report", "memory and compute report")
+    q.add_argument("--json", action="store_true")
+    q.add_argument("--plot", default=None, metavar="PNG", help="write the memory timeline as a PNG")
+    q.add_argument("--train", default=None, help="training config (TOML) or recipe name")
+    q.set_defaults(fn=cmd_report)
+
+    q = sub.add_parser("build", help="build a generated PlatformIO project (pio run)")
+    q.add_argument("dir")
+    q.set_defaults(fn=cmd_build)
+
+    q = sub.add_parser("flash", help="upload a built project (QEMU boards: start the emulator)")
+    q.add_argument("dir")
+    q.add_argument("--env", default=None, help="PlatformIO environment (default: the first)")
+    q.add_argument("--port", default=None, help="serial port or URL")
+    q.set_defaults(fn=cmd_flash)
+
+    q = model_cmd("validate", "prove the board computes what TFLite Micro computes")
+    q.add_argument("--samples", type=int, default=10)
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_validate)
+
+    q = model_cmd("bench", "count instructions per layer on an emulated board")
+    q.add_argument("--kernels", default="opt", choices=["opt", "ref"])
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_bench)
+
+    q = sub.add_parser("demo", help="the whole story on the default emulated board")
+    q.add_argument("--board", default=DEFAULT_BOARD)
+    q.add_argument("-o", "--output", default="tiny-demo", help="where the demo writes its files")
+    q.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args) or 0)
+    except TinyError as e:
+        print(f"tiny: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tiny: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""Host vs device vs oracle: run samples through TFLM, the numpy reference and a board.
+
+On a mismatch the device is bisected layer by layer (INVOKE up to op k, READ_TENSOR of its
+output) to name the first op whose output differs from TFLM's."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tiny import oracle, reference
+from tiny.ir import Graph, TinyError
+from tiny.analysis import np_dtype
+
+
+def random_inputs(g: Graph, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    xs = []
+    for tid in g.inputs:
+        t = g.tensors[tid]
+        dt = np_dtype(t.dtype)
+        if np.issubdtype(dt, np.integer):
+            info = np.iinfo(dt)
+            xs.append(rng.integers(info.min, info.max, size=t.shape, endpoint=True, dtype=dt))
+        else:
+            xs.append(rng.uniform(-1, 1, size=t.shape).astype(dt))
+    return xs
+
+
+@dataclass
+class Diff:
+    max_abs_diff: int = 0
+    mismatched: int = 0
+
+    def add(self, a: np.ndarray, b: np.ndarray) -> None:
+        d = np.abs(a.astype(np.int64) - b.astype(np.int64)) if a.dtype != np.float32 else np.abs(a - b)
+        self.max_abs_diff = max(self.max_abs_diff, int(np.max(d)) if d.size else 0)
+        self.mismatched += int(np.count_nonzero(d))
+
+
+@dataclass
+class Result:
+    board: str
+    model: str
+    samples: int = 0
+    device: Diff = field(default_factory=Diff)
+    reference: Diff = field(default_factory=Diff)
+    first_mismatch: dict[str, Any] | None = None
+    reference_first_mismatch: dict[str, Any] | None = None
+
+    @property
+    def bit_exact(self) -> bool:
+        return self.device.mismatched == 0 and self.reference.mismatched == 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {"bit_exact": self.bit_exact, "samples": self.samples, "board": self.board, "model": self.model,
+                "max_abs_diff": max(self.device.max_abs_diff, self.reference.max_abs_diff),
+                "mismatched_elements": self.device.mismatched + self.reference.mismatched,
+                "device": {"max_abs_diff": self.device.max_abs_diff, "mismatched_elements": self.device.mismatched},
+                "reference": {"max_abs_diff": self.reference.max_abs_diff,
+                              "mismatched_elements": self.reference.mismatched},
+                "first_mismatch": self.first_mismatch or self.reference_first_mismatch}
+
+
+def _where(g: Graph, op_index: int, source: str) -> dict[str, Any]:
+    op = g.ops[op_index]
+    t = g.tensors[op.outputs[0]]
+    return {"layer": op_index, "op": op.type, "tensor": t.name, "tensor_id": t.id, "source": source}
+
+
+def bisect_device(g: Graph, session: Any, expected: dict[int, np.ndarray]) -> int | None:
+    """Index of the first op whose device output differs from `expected` (inputs already written)."""
+    def bad(k: int) -> bool:
+        session.invoke(stop_after=k)
+        tid = g.ops[k].outputs[0]
+        t = g.tensors[tid]
+        got = np.frombuffer(session.read_tensor(tid, t.nbytes), dtype=np_dtype(t.dtype)).reshape(t.shape)
+        return not np.array_equal(got, expected[tid])
+    lo, hi = 0, len(g.ops) - 1
+    if not bad(hi):
+        return None
+    while lo < hi:  # invariant: op hi is bad; every op before lo is good
+        mid = (lo + hi) // 2
+        if bad(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def validate(g: Graph, session: Any | None, board: str, samples: int, inputs: list[list[np.ndarray]] | None = None,
+             progress: Callable[[int], None] | None = None) -> Result:
+    """Compare TFLM (every tensor) with the reference, and TFLM's outputs with the device."""
+    res = Result(board=board, model=g.name)
+    params = reference.prepare_all(g)
+    sets = inputs or [random_inputs(g, seed) for seed in range(samples)]
+    for i, xs in enumerate(sets):
+        want = oracle.run_all(g, xs)
+        ref = reference.run_graph(g, xs, params)
+        for op in g.ops:
+            tid = op.outputs[0]
+            if not np.array_equal(ref[tid], want[tid]):
+                res.reference.add(ref[tid], want[tid])
+                if res.reference_first_mismatch is None:
+                    res.reference_first_mismatch = _where(g, op.index, "reference")
+        if session is not None:
+            outs = session.run(xs)
+            for tid, raw in zip(g.outputs, outs):
+                t = g.tensors[tid]
+                got = np.frombuffer(raw, dtype=np_dtype(t.dtype)).reshape(t.shape)
+                if not np.array_equal(got, want[tid]):
+                    res.device.add(got, want[tid])
+                    if res.first_mismatch is None:
+                        k = bisect_device(g, session, want)
+                        res.first_mismatch = _where(g, k if k is not None else len(g.ops) - 1, "device")
+        res.samples += 1
+        if progress:
+            progress(i + 1)
+    return res
+
+
+def check_io_shapes(g: Graph, xs: list[np.ndarray]) -> None:
+    for tid, x in zip(g.inputs, xs):
+        t = g.tensors[tid]
+        if tuple(x.shape) != tuple(t.shape) or x.dtype != np_dtype(t.dtype):
+            raise TinyError(f"input '{t.name}': expected {t.dtype} {t.shape}, got {x.dtype} {tuple(x.shape)}")

@@ -1,0 +1,107 @@
+"""Graph + memory plan -> model.c / model.h: constant tables and a straight-line call list."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from tiny import __version__
+from tiny.analysis import op_macs, shape_str, total_macs
+from tiny.emit.ctx import EmitCtx
+from tiny.ir import Graph
+from tiny.memory.plan import Plan, plan_graph
+from tiny.paths import CODEGEN
+from tiny.reference import kernel_for, prepare_all
+
+_DTYPE_CODE = {"int8": 0, "int32": 1, "float32": 2, "uint8": 3, "int16": 4}
+_CTYPE = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
+
+
+@dataclass
+class Compiled:
+    """Everything `tiny compile` produced for one model."""
+    graph: Graph
+    params: list[dict[str, Any]]
+    plan: Plan
+    files: dict[str, str]
+    hash: str
+    const_bytes: int
+
+    def summary(self) -> dict[str, Any]:
+        io = sum(self.graph.tensors[t].nbytes for t in self.graph.inputs + self.graph.outputs)
+        return {"arena_bytes": self.plan.arena_bytes, "weights_bytes": self.const_bytes, "io_bytes": io,
+                "hash": self.hash, "macs": total_macs(self.graph)}
+
+
+def model_hash(g: Graph, options: str = "") -> str:
+    h = hashlib.sha256(g.meta.get("tflite", b"") + options.encode() + __version__.encode())
+    return h.hexdigest()[:16]
+
+
+def _c_ident(s: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", s)
+
+
+def _comment_safe(s: str) -> str:
+    return s.replace("*/", "* /").replace("/*", "/ *")
+
+
+def compile_graph(g: Graph, options: str = "", plan: Plan | None = None) -> Compiled:
+    """prepare every op (errors before any C is written), plan the arena, emit C."""
+    params = prepare_all(g)
+    mods = [kernel_for(op) for op in g.ops]
+    scratch = [int(m.scratch_bytes(p)) for m, p in zip(mods, params)]
+    plan = plan or plan_graph(g, scratch)
+    offs = {b.key: b.offset for b in plan.buffers}
+    digest = model_hash(g, options)
+
+    def ptr(tid: int, const: bool) -> str:
+        t = g.tensors[tid]
+        if t.is_const:
+            return "NULL"
+        qual = "const " if const else ""
+        return f"({qual}{_CTYPE[t.dtype]} *)(tiny_arena + {offs[f't{tid}']})"
+
+    layers = []
+    const_total = 0
+    for op, p, m, s in zip(g.ops, params, mods, scratch):
+        e = EmitCtx(prefix=f"l{op.index}", inputs=[ptr(t, True) if t >= 0 else "NULL" for t in op.inputs],
+                    outputs=[ptr(t, False) for t in op.outputs],
+                    scratch_expr=f"(tiny_arena + {offs[f's{op.index}']})" if s > 0 else "NULL",
+                    scratch_size=s)
+        call = m.emit(p, e).strip()
+        if "return" not in call:
+            call = call.rstrip(";") + ";" if not call.endswith("}") else call
+        out = g.tensors[op.outputs[0]]
+        layers.append({
+            "index": op.index, "type": op.type, "label": _comment_safe(out.name), "decls": e.decls,
+            "ins": ", ".join(shape_str(g.tensors[t].shape) for t in op.inputs if t >= 0 and not g.tensors[t].is_const),
+            "outs": shape_str(out.shape), "scratch": s, "call": call, "macs": op_macs(g, op),
+        })
+        const_total += sum(g.tensors[t].nbytes for t in op.inputs if t >= 0 and g.tensors[t].is_const)
+
+    def ref(tid: int) -> dict[str, Any]:
+        t = g.tensors[tid]
+        key = f"t{tid}"
+        return {"offset": offs.get(key, 0), "bytes": t.nbytes if key in offs else 0,
+                "dtype": _DTYPE_CODE.get(t.dtype, 0), "name": _comment_safe(t.name), "id": tid,
+                "shape": shape_str(t.shape), "dtype_name": t.dtype,
+                "scale": t.quant.s() if t.quant else 1.0, "zp": t.quant.zp() if t.quant else 0}
+
+    n_t = max(g.tensors) + 1 if g.tensors else 0
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(CODEGEN)), keep_trailing_newline=True,
+                             trim_blocks=False, undefined=jinja2.StrictUndefined)
+    ctx = {
+        "name": _c_ident(g.name), "version": __version__, "source": _comment_safe(g.meta.get("source", g.name)),
+        "hash": digest, "arena_bytes": max(plan.arena_bytes, 16), "lower_bound": plan.lower_bound,
+        "const_bytes": const_total, "n_ops": len(g.ops), "macs": total_macs(g), "layers": layers,
+        "inputs": [ref(t) for t in g.inputs], "outputs": [ref(t) for t in g.outputs],
+        "tensors": [ref(t) if t in g.tensors and f"t{t}" in offs else {"offset": 0, "bytes": 0, "dtype": 0, "name": "", "id": t}
+                    for t in range(n_t)],
+    }
+    files = {"model.c": env.get_template("model.c.j2").render(**ctx),
+             "model.h": env.get_template("model.h.j2").render(**ctx)}
+    return Compiled(graph=g, params=params, plan=plan, files=files, hash=digest, const_bytes=const_total)

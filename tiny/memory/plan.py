@@ -1,0 +1,128 @@
+"""Tensor lifetimes, arena offset assignment and an overlap verifier.
+
+A buffer is live over an inclusive range of schedule steps [first, last]. Graph inputs are
+live from step 0 and outputs to the last step, so the input image always counts in the peak.
+Offsets come from a best-fit placement in decreasing-size order (TFLM's greedy planner does the
+same); the lower bound on any plan is the largest sum of live bytes at one step."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tiny.ir import Graph, TinyError
+
+ALIGN = 16
+
+
+def _align(n: int, a: int = ALIGN) -> int:
+    return (n + a - 1) // a * a
+
+
+@dataclass
+class Buffer:
+    key: str                 # "t<id>" for tensors, "s<op>" for op scratch
+    nbytes: int
+    first: int
+    last: int
+    offset: int = -1
+    tensor: int | None = None
+
+    def overlaps_in_time(self, other: "Buffer") -> bool:
+        return not (self.last < other.first or other.last < self.first)
+
+
+@dataclass
+class Plan:
+    buffers: list[Buffer]
+    arena_bytes: int
+    lower_bound: int
+    steps: int
+    step_live_bytes: list[int] = field(default_factory=list)
+
+    def offset(self, key: str) -> int:
+        for b in self.buffers:
+            if b.key == key:
+                return b.offset
+        raise KeyError(key)
+
+    def by_key(self) -> dict[str, Buffer]:
+        return {b.key: b for b in self.buffers}
+
+    @property
+    def efficiency(self) -> float:
+        """lower bound / arena: 1.0 means no plan can be smaller."""
+        return self.lower_bound / self.arena_bytes if self.arena_bytes else 1.0
+
+
+def lifetimes(g: Graph, scratch: list[int] | None = None) -> list[Buffer]:
+    """One buffer per activation tensor (and per op scratch), with its live step range."""
+    n = len(g.ops)
+    first: dict[int, int] = {t: 0 for t in g.inputs}
+    last: dict[int, int] = {}
+    for i, op in enumerate(g.ops):
+        for t in op.outputs:
+            first.setdefault(t, i)
+            last[t] = max(last.get(t, i), i)
+        for t in op.inputs:
+            if t >= 0 and not g.tensors[t].is_const:
+                last[t] = max(last.get(t, i), i)
+    for t in g.outputs:
+        last[t] = max(n - 1, 0)
+    for t in g.inputs:
+        last.setdefault(t, 0)
+    bufs = [Buffer(key=f"t{t}", nbytes=_align(g.tensors[t].nbytes), first=first[t], last=last[t], tensor=t)
+            for t in g.activations()]
+    for i, s in enumerate(scratch or []):
+        if s > 0:
+            bufs.append(Buffer(key=f"s{i}", nbytes=_align(s), first=i, last=i))
+    return bufs
+
+
+def live_bytes(bufs: list[Buffer], steps: int) -> list[int]:
+    out = [0] * max(steps, 1)
+    for b in bufs:
+        for s in range(b.first, b.last + 1):
+            out[s] += b.nbytes
+    return out
+
+
+def assign(bufs: list[Buffer], steps: int) -> Plan:
+    """Best-fit offsets: biggest (then longest-lived) first, each into the lowest gap that fits."""
+    placed: list[Buffer] = []
+    for b in sorted(bufs, key=lambda b: (-b.nbytes, -(b.last - b.first), b.first)):
+        busy = sorted((p.offset, p.offset + p.nbytes) for p in placed if p.overlaps_in_time(b))
+        best, best_gap, cursor = None, None, 0
+        for lo, hi in busy:
+            gap = lo - cursor
+            if gap >= b.nbytes and (best_gap is None or gap < best_gap):
+                best, best_gap = cursor, gap
+            cursor = max(cursor, hi)
+        b.offset = best if best is not None else cursor
+        placed.append(b)
+    live = live_bytes(bufs, steps)
+    arena = max((b.offset + b.nbytes for b in bufs), default=0)
+    plan = Plan(buffers=bufs, arena_bytes=arena, lower_bound=max(live, default=0), steps=steps,
+                step_live_bytes=live)
+    verify(plan)
+    return plan
+
+
+def plan_graph(g: Graph, scratch: list[int] | None = None) -> Plan:
+    return assign(lifetimes(g, scratch), len(g.ops))
+
+
+def verify(plan: Plan) -> None:
+    """Prove no two buffers that are live at the same step share a byte of the arena."""
+    bufs = plan.buffers
+    for b in bufs:
+        if b.offset < 0 or b.offset % ALIGN:
+            raise TinyError(f"memory plan: buffer {b.key} has bad offset {b.offset}")
+        if b.offset + b.nbytes > plan.arena_bytes:
+            raise TinyError(f"memory plan: buffer {b.key} ends past the arena")
+    order = sorted(bufs, key=lambda b: b.offset)
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            if b.offset >= a.offset + a.nbytes:
+                break
+            if a.overlaps_in_time(b):
+                raise TinyError(f"memory plan: {a.key} [{a.offset}, {a.offset + a.nbytes}) and {b.key} "
+                                f"[{b.offset}, {b.offset + b.nbytes}) overlap while both are live")

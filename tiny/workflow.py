@@ -1,0 +1,66 @@
+"""The steps behind the commands: compile a model for a board into a project, open a session."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from tiny.emit.model import Compiled, compile_graph
+from tiny.ir import Graph, TinyError
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("TINY_CACHE", Path.home() / ".cache" / "tiny"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def compile_for(g: Graph, board: str, schedule: str = "layer", sram_budget: int | None = None) -> Compiled:
+    """Compile the graph with the schedule the user asked for (patch schedules arrive with the planner)."""
+    if schedule not in ("layer", "patch", "auto"):
+        raise TinyError(f"unknown schedule '{schedule}': use layer, patch or auto")
+    if schedule != "layer":
+        from tiny.passes import patch
+        return patch.compile_scheduled(g, board, schedule, sram_budget)
+    return compile_graph(g, options=f"board={board};schedule=layer")
+
+
+def write_project(c: Compiled, board: str, out: Path) -> Path:
+    """Write the generated model and, for real/emulated boards, a PlatformIO project around it."""
+    out.mkdir(parents=True, exist_ok=True)
+    from tiny.boards import get_board
+    b = get_board(board)
+    if b.name == "host":
+        src = out / "src"
+        src.mkdir(exist_ok=True)
+        for name, text in c.files.items():
+            _write_if_changed(src / name, text)
+        return out
+    from tiny.build.project import write_project as pio_project
+    return pio_project(out, c.files, [b], c.summary())
+
+
+def _write_if_changed(p: Path, text: str) -> None:
+    if not p.exists() or p.read_text() != text:
+        p.write_text(text)
+
+
+def project_dir_for(c: Compiled, board: str) -> Path:
+    key = hashlib.sha256(f"{c.hash}:{board}".encode()).hexdigest()[:16]
+    return cache_dir() / "projects" / f"{c.graph.name[:40]}-{board}-{key}"
+
+
+def open_session(c: Compiled, board: str, project: Path | None = None, timeout: float = 30.0) -> Any:
+    """Build the firmware for `board` and return a connected, model-checked Session."""
+    from tiny.boards import get_board
+    from tiny.device.connect import open_session as connect
+    project = project or project_dir_for(c, board)
+    write_project(c, board, project)
+    s = connect(get_board(board), project, timeout=timeout)
+    try:
+        s.check_model(c.hash)
+    except Exception:
+        s.close()
+        raise
+    return s
