@@ -55,7 +55,7 @@ def compile_graph(g: Graph, options: str = "", plan: Plan | None = None) -> Comp
     mods = [kernel_for(op) for op in g.ops]
     scratch = [int(m.scratch_bytes(p)) for m, p in zip(mods, params)]
     plan = plan or plan_graph(g, scratch)
-    offs = {b.key: b.offset for b in plan.buffers}
+    offs = plan.offsets()
     digest = model_hash(g, options)
 
     def ptr(tid: int, const: bool) -> str:

@@ -37,15 +37,23 @@ class Plan:
     lower_bound: int
     steps: int
     step_live_bytes: list[int] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)   # key -> key of the buffer it shares
 
     def offset(self, key: str) -> int:
+        key = self.aliases.get(key, key)
         for b in self.buffers:
             if b.key == key:
                 return b.offset
         raise KeyError(key)
 
     def by_key(self) -> dict[str, Buffer]:
-        return {b.key: b for b in self.buffers}
+        out = {b.key: b for b in self.buffers}
+        for k, v in self.aliases.items():
+            out[k] = out[v]
+        return out
+
+    def offsets(self) -> dict[str, int]:
+        return {k: b.offset for k, b in self.by_key().items()}
 
     @property
     def efficiency(self) -> float:
@@ -85,7 +93,21 @@ def live_bytes(bufs: list[Buffer], steps: int) -> list[int]:
     return out
 
 
-def assign(bufs: list[Buffer], steps: int) -> Plan:
+def merge_aliases(bufs: list[Buffer], aliases: dict[str, str]) -> tuple[list[Buffer], dict[str, str]]:
+    """Fold each aliased buffer (e.g. an in-place op's output) into the buffer it reuses."""
+    by = {b.key: b for b in bufs}
+    resolved: dict[str, str] = {}
+    for k, v in aliases.items():
+        while v in aliases:
+            v = aliases[v]
+        resolved[k] = v
+    for k, v in resolved.items():
+        a, b = by.pop(k), by[v]
+        b.first, b.last, b.nbytes = min(a.first, b.first), max(a.last, b.last), max(a.nbytes, b.nbytes)
+    return list(by.values()), resolved
+
+
+def assign(bufs: list[Buffer], steps: int, aliases: dict[str, str] | None = None) -> Plan:
     """Best-fit offsets: biggest (then longest-lived) first, each into the lowest gap that fits."""
     placed: list[Buffer] = []
     for b in sorted(bufs, key=lambda b: (-b.nbytes, -(b.last - b.first), b.first)):
@@ -101,13 +123,17 @@ def assign(bufs: list[Buffer], steps: int) -> Plan:
     live = live_bytes(bufs, steps)
     arena = max((b.offset + b.nbytes for b in bufs), default=0)
     plan = Plan(buffers=bufs, arena_bytes=arena, lower_bound=max(live, default=0), steps=steps,
-                step_live_bytes=live)
+                step_live_bytes=live, aliases=dict(aliases or {}))
     verify(plan)
     return plan
 
 
-def plan_graph(g: Graph, scratch: list[int] | None = None) -> Plan:
-    return assign(lifetimes(g, scratch), len(g.ops))
+def plan_graph(g: Graph, scratch: list[int] | None = None, aliases: dict[int, int] | None = None) -> Plan:
+    """Plan a layer-by-layer schedule; `aliases` maps an in-place op's output to the input it overwrites."""
+    bufs = lifetimes(g, scratch)
+    keyed = {f"t{o}": f"t{i}" for o, i in (aliases or {}).items()}
+    bufs, resolved = merge_aliases(bufs, keyed)
+    return assign(bufs, len(g.ops), resolved)
 
 
 def verify(plan: Plan) -> None:

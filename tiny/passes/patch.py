@@ -1,0 +1,209 @@
+"""MCUNetV2 patch-based inference: memory plan of a patch schedule, schedule search, numpy executor.
+
+Execution of a patch schedule: for each patch (raster order), crop the patch's input window out
+of the full image, run every stage op on its region into small per-patch buffers, and place the
+patch's output into the full stage-output tensor; then the rest of the network runs layer by
+layer. Step i of the plan is op i, both inside the stage (per patch, identical for every patch)
+and after it, so one planner covers both parts. The image stays live through the whole stage:
+it counts in the peak."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tiny.ir import Graph, TinyError
+from tiny.memory.plan import Buffer, Plan, _align, assign, lifetimes, merge_aliases
+from tiny.passes.patch_geometry import (ELEMENTWISE, WINDOWED, Grid, PatchPlan, Rect, spatial_inputs,
+                                        split_even, stage_splits, trace, window_params)
+
+
+@dataclass
+class Schedule:
+    """A chosen patch schedule with its memory plan (or the layer-based one when split == 0)."""
+    split: int
+    grid: Grid | None
+    patches: PatchPlan | None
+    plan: Plan
+    macs: int
+    layer_macs: int
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def peak(self) -> int:
+        return self.plan.arena_bytes
+
+    @property
+    def mac_overhead(self) -> float:
+        return self.macs / self.layer_macs - 1.0 if self.layer_macs else 0.0
+
+    def describe(self) -> dict[str, Any]:
+        if not self.split:
+            return {"schedule": "layer", "peak_bytes": self.peak, "patch_mac_overhead": 0.0}
+        return {"schedule": "patch", "split_after_op": self.split - 1, "grid": list(self.grid.n),
+                "peak_bytes": self.peak, "patch_mac_overhead": round(self.mac_overhead, 4)}
+
+
+def _nbytes(g: Graph, tid: int, r: Rect) -> int:
+    t = g.tensors[tid]
+    return r.h * r.w * int(t.shape[3]) * (t.nbytes // t.size)
+
+
+def needs_crop(g: Graph, pp: PatchPlan, op_index: int, which: int) -> bool:
+    """Whether an elementwise op's input region differs from its output region in some patch."""
+    op = g.ops[op_index]
+    t_in, t_out = op.inputs[which], op.outputs[0]
+    for reg in pp.regions:
+        if t_out in reg and t_in in reg and reg[t_in] != reg[t_out] and (reg[t_in].h, reg[t_in].w) != (1, 1):
+            return True
+    return False
+
+
+def patch_buffers(g: Graph, pp: PatchPlan, scratch: list[int]) -> list[Buffer]:
+    """Buffers of a patch schedule: image + full stage output + per-patch locals + the rest."""
+    split = pp.split
+    stage = g.ops[:split]
+    t_img, t_out = g.inputs[0], stage[-1].outputs[0]
+    rest = [b for b in lifetimes(g, scratch) if b.tensor is not None and b.tensor not in (t_img,)
+            and b.first >= split]
+    rest += [b for b in lifetimes(g, scratch) if b.tensor is None and b.first >= split]
+    last_use = max([i for i, op in enumerate(g.ops) if t_out in op.inputs] + [len(g.ops) - 1
+                   if t_out in g.outputs else split - 1])
+    bufs = [Buffer(f"t{t_img}", _align(g.tensors[t_img].nbytes), 0, split - 1, tensor=t_img),
+            Buffer(f"t{t_out}", _align(g.tensors[t_out].nbytes), 0, last_use, tensor=t_out)]
+    local_size: dict[int, int] = {}
+    for reg in pp.regions:
+        for tid, r in reg.items():
+            local_size[tid] = max(local_size.get(tid, 0), _nbytes(g, tid, r))
+    for tid, size in local_size.items():
+        prod = next((i for i, op in enumerate(stage) if tid in op.outputs), 0)
+        users = [i for i, op in enumerate(stage) if tid in op.inputs]
+        last = max(users + [prod, split - 1 if tid == t_out else prod])
+        bufs.append(Buffer(f"p{tid}", _align(size), prod, last, tensor=None))
+    for i, op in enumerate(stage):
+        if op.type in ELEMENTWISE:
+            for w in spatial_inputs(g, op):
+                if needs_crop(g, pp, i, w):
+                    bufs.append(Buffer(f"c{i}_{w}", _align(local_size[op.outputs[0]]), i, i))
+        if scratch[i] > 0:
+            bufs.append(Buffer(f"s{i}", _align(scratch[i]), i, i))
+    return bufs
+
+
+def plan_patch(g: Graph, pp: PatchPlan, scratch: list[int], aliases: dict[str, str] | None = None) -> Plan:
+    bufs, resolved = merge_aliases(patch_buffers(g, pp, scratch), aliases or {})
+    return assign(bufs, len(g.ops), resolved)
+
+
+def grids(h: int, w: int, max_n: int = 8) -> list[Grid]:
+    out = []
+    for gh in range(1, min(max_n, h) + 1):
+        for gw in range(1, min(max_n, w) + 1):
+            if gh * gw > 1 and abs(gh - gw) <= 1:
+                out.append(Grid(split_even(h, gh), split_even(w, gw)))
+    return out
+
+
+def search(g: Graph, scratch: list[int], layer_plan: Plan, budget: int | None, mode: str,
+           patch_aliases=None) -> Schedule:
+    """Pick split and grid. mode 'patch': lowest peak; 'auto': fewest MACs with peak <= budget."""
+    from tiny.analysis import total_macs
+    layer_macs = total_macs(g)
+    layer = Schedule(0, None, None, layer_plan, layer_macs, layer_macs)
+    splits = stage_splits(g)
+    legal = [k for k, why in splits if not why]
+    cands: list[Schedule] = []
+    for k in legal:
+        if k < 1:
+            continue
+        out_t = g.ops[k - 1].outputs[0]
+        _, h, w, _ = g.tensors[out_t].shape
+        for grid in grids(int(h), int(w)):
+            pp = trace(g, k, grid)
+            plan = plan_patch(g, pp, scratch, patch_aliases(pp) if patch_aliases else None)
+            cands.append(Schedule(k, grid, pp, plan, pp.macs, layer_macs))
+    table = [{"split_after_op": s.split - 1, "grid": list(s.grid.n), "peak_bytes": s.peak,
+              "patch_mac_overhead": round(s.mac_overhead, 4)} for s in cands]
+    if not cands:
+        why = next((w for _, w in splits if w), "no op boundary has a single tensor crossing it")
+        if mode == "auto" and budget is not None and layer.peak <= budget:
+            layer.candidates = table
+            return layer
+        raise TinyError(f"the patch pass cannot split this graph: {why}. The layer-based schedule "
+                        f"still works (--schedule layer).")
+    if mode == "patch" and budget is None:
+        best = min(cands, key=lambda s: (s.peak, s.macs))
+    else:
+        budget = budget if budget is not None else layer.peak
+        fitting = [s for s in cands + [layer] if s.peak <= budget]
+        if not fitting:
+            low = min(cands, key=lambda s: (s.peak, s.macs))
+            where = max(range(len(low.plan.step_live_bytes)), key=lambda i: low.plan.step_live_bytes[i])
+            op = g.ops[where]
+            raise TinyError(
+                f"no schedule fits an SRAM budget of {budget:,} bytes: the smallest peak is {low.peak:,} bytes "
+                f"(split after op #{low.split - 1}, {low.grid.n[0]}x{low.grid.n[1]} patches), spent at op "
+                f"#{op.index} {op.type} '{g.tensors[op.outputs[0]].name}' "
+                f"({low.plan.step_live_bytes[where]:,} live bytes)")
+        best = min(fitting, key=lambda s: (s.macs, s.peak))
+    best.candidates = table
+    return best
+
+
+# ---------------------------------------------------------------- numpy executor
+def local_params(p: dict[str, Any], g: Graph, op_index: int, reg: dict[int, Rect]) -> dict[str, Any]:
+    """An op's prepared params re-targeted to its patch-local input/output regions."""
+    op = g.ops[op_index]
+    out_r = reg[op.outputs[0]]
+    in_r = reg[op.inputs[0]]
+    q = dict(p)
+    oshape = tuple(p["out_shape"]) if "out_shape" in p else tuple(g.tensors[op.outputs[0]].shape)
+    q["out_shape"] = (oshape[0], out_r.h, out_r.w, oshape[3])
+    if "in_shape" in p:
+        q["in_shape"] = (p["in_shape"][0], in_r.h, in_r.w, p["in_shape"][3])
+    if op.type in WINDOWED:
+        _, _, sh, sw, _, _, pt, pl = window_params(g, op)
+        q["pad_top"] = pt - out_r.r0 * sh + in_r.r0
+        q["pad_left"] = pl - out_r.c0 * sw + in_r.c0
+    return q
+
+
+def crop(x: np.ndarray, have: Rect, want: Rect) -> np.ndarray:
+    """The `want` rectangle out of a local buffer that holds `have`."""
+    return x[:, want.r0 - have.r0:want.r1 - have.r0, want.c0 - have.c0:want.c1 - have.c0, :]
+
+
+def run_patched(g: Graph, pp: PatchPlan, params: list[dict[str, Any]], inputs: list[np.ndarray],
+                ) -> dict[int, np.ndarray]:
+    """Execute the schedule with the numpy kernels; returns every tensor the rest computes."""
+    from tiny.reference import kernel_for
+    stage = g.ops[:pp.split]
+    t_img, t_out = g.inputs[0], stage[-1].outputs[0]
+    full_out = np.zeros(g.tensors[t_out].shape, dtype=np.int8)
+    for reg in pp.regions:
+        local: dict[int, np.ndarray] = {t_img: crop(inputs[0], Rect(0, inputs[0].shape[1], 0, inputs[0].shape[2]),
+                                                    reg[t_img])}
+        for i, op in enumerate(stage):
+            o = op.outputs[0]
+            if o not in reg:
+                continue
+            args: list[np.ndarray | None] = []
+            for w, t in enumerate(op.inputs):
+                if t < 0:
+                    args.append(None)
+                elif g.tensors[t].is_const:
+                    args.append(g.tensors[t].data)
+                elif op.type in ELEMENTWISE and (reg[t].h, reg[t].w) != (1, 1) and reg[t] != reg[o]:
+                    args.append(crop(local[t], reg[t], reg[o]))
+                else:
+                    args.append(local[t])
+            q = local_params(params[i], g, i, reg)
+            local[o] = np.asarray(kernel_for(op).run(q, args)).reshape(q["out_shape"])
+        r = reg[t_out]
+        full_out[:, r.r0:r.r1, r.c0:r.c1, :] = local[t_out]
+    vals = {t_img: inputs[0], t_out: full_out}
+    for op, p in zip(g.ops[pp.split:], params[pp.split:]):
+        args = [None if t < 0 else (g.tensors[t].data if g.tensors[t].is_const else vals[t]) for t in op.inputs]
+        vals[op.outputs[0]] = np.asarray(kernel_for(op).run(p, args)).reshape(g.tensors[op.outputs[0]].shape)
+    return vals

@@ -1,0 +1,181 @@
+"""MCUNetV2 patch geometry: stages, receptive fields traced backwards, grids, MAC cost.
+
+A *stage* is a prefix ops[0:split] of spatially local ops whose only tensor used after the split
+is the stage output. A patch is a rectangle of the stage output; tracing it backwards through
+every op gives the rectangle of each stage tensor that the patch needs, clipped to the tensor
+(SAME padding is asymmetric at image borders; clipping against the real tensor and keeping the
+op's own top/left padding handles both sides exactly)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tiny.analysis import op_macs
+from tiny.ir import Graph, Op
+
+WINDOWED = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"}
+ELEMENTWISE = {"ADD", "MUL", "HARD_SWISH", "LOGISTIC", "QUANTIZE"}
+LOCAL = WINDOWED | ELEMENTWISE | {"PAD"}
+
+
+@dataclass(frozen=True)
+class Rect:
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+
+    @property
+    def h(self) -> int:
+        return self.r1 - self.r0
+
+    @property
+    def w(self) -> int:
+        return self.c1 - self.c0
+
+    def union(self, o: "Rect") -> "Rect":
+        return Rect(min(self.r0, o.r0), max(self.r1, o.r1), min(self.c0, o.c0), max(self.c1, o.c1))
+
+
+def _hw(g: Graph, tid: int) -> tuple[int, int]:
+    s = g.tensors[tid].shape
+    return int(s[1]), int(s[2])
+
+
+def window_params(g: Graph, op: Op) -> tuple[int, int, int, int, int, int, int, int]:
+    """(kh, kw, sh, sw, dh, dw, pad_top, pad_left) of a windowed op, TFLite's SAME/VALID rule."""
+    a = op.attrs
+    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        w = g.tensors[op.inputs[1]].shape
+        kh, kw = int(w[1]), int(w[2])
+        dh, dw = int(a.get("dilation_h", 1)), int(a.get("dilation_w", 1))
+    else:
+        kh, kw, dh, dw = int(a["filter_h"]), int(a["filter_w"]), 1, 1
+    sh, sw = int(a.get("stride_h", 1)), int(a.get("stride_w", 1))
+    (hi, wi), (ho, wo) = _hw(g, op.inputs[0]), _hw(g, op.outputs[0])
+
+    def pad(size: int, out: int, k: int, s: int, d: int) -> int:
+        if a.get("padding") != "SAME":
+            return 0
+        return max((out - 1) * s + (k - 1) * d + 1 - size, 0) // 2
+    return kh, kw, sh, sw, dh, dw, pad(hi, ho, kh, sh, dh), pad(wi, wo, kw, sw, dw)
+
+
+def pad_amounts(g: Graph, op: Op) -> tuple[int, int]:
+    """(top, left) padding of a PAD op (NHWC)."""
+    p = g.tensors[op.inputs[1]].data
+    return int(p[1][0]), int(p[2][0])
+
+
+def input_rect(g: Graph, op: Op, out: Rect, which: int = 0) -> Rect:
+    """The rectangle of input `which` that op needs to produce `out`, clipped to the input."""
+    hi, wi = _hw(g, op.inputs[which])
+    if op.type in WINDOWED:
+        kh, kw, sh, sw, dh, dw, pt, pl = window_params(g, op)
+        r0, r1 = out.r0 * sh - pt, (out.r1 - 1) * sh - pt + (kh - 1) * dh + 1
+        c0, c1 = out.c0 * sw - pl, (out.c1 - 1) * sw - pl + (kw - 1) * dw + 1
+    elif op.type == "PAD":
+        pt, pl = pad_amounts(g, op)
+        r0, r1, c0, c1 = out.r0 - pt, out.r1 - pt, out.c0 - pl, out.c1 - pl
+    else:  # elementwise: same rectangle (a broadcast [1,1,1,C] input needs its single pixel)
+        if (hi, wi) == (1, 1):
+            return Rect(0, 1, 0, 1)
+        r0, r1, c0, c1 = out.r0, out.r1, out.c0, out.c1
+    return Rect(max(r0, 0), min(r1, hi), max(c0, 0), min(c1, wi))
+
+
+def spatial_inputs(g: Graph, op: Op) -> list[int]:
+    """Positions of op inputs that are activations (not constants)."""
+    return [i for i, t in enumerate(op.inputs) if t >= 0 and not g.tensors[t].is_const
+            and (op.type != "PAD" or i == 0)]
+
+
+def stage_splits(g: Graph) -> list[tuple[int, str]]:
+    """Every split point k (stage = ops[0:k]) where a patch stage is legal, with the reason others fail.
+
+    Returns [(k, "")] for legal k, and [(k, reason)] for the first illegal one (for messages)."""
+    out: list[tuple[int, str]] = []
+    if len(g.inputs) != 1:
+        return [(0, "the model has more than one input")]
+    for k in range(1, len(g.ops)):
+        op = g.ops[k - 1]
+        if op.type not in LOCAL:
+            out.append((k, f"op #{op.index} {op.type} is not spatially local (it needs the whole tensor)"))
+            break
+        if len(g.tensors[op.outputs[0]].shape) != 4:
+            out.append((k, f"op #{op.index} {op.type} output is not 4-D"))
+            break
+        if any(len(g.tensors[op.inputs[i]].shape) == 4 and _hw(g, op.inputs[i]) == (1, 1)
+               and _hw(g, op.outputs[0]) != (1, 1) for i in spatial_inputs(g, op)[1:]):
+            out.append((k, f"op #{op.index} {op.type} broadcasts a per-channel tensor computed in the stage"))
+            break
+        crossing = {t for o in g.ops[k:] for t in o.inputs if t >= 0 and not g.tensors[t].is_const
+                    and (t in g.inputs or any(t in p.outputs for p in g.ops[:k]))}
+        if crossing == {g.ops[k - 1].outputs[0]}:
+            out.append((k, ""))
+    return out
+
+
+@dataclass
+class Grid:
+    rows: list[tuple[int, int]]   # output row ranges, top to bottom
+    cols: list[tuple[int, int]]
+
+    @property
+    def n(self) -> tuple[int, int]:
+        return len(self.rows), len(self.cols)
+
+    def patches(self) -> list[Rect]:
+        return [Rect(r0, r1, c0, c1) for r0, r1 in self.rows for c0, c1 in self.cols]
+
+
+def split_even(size: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` ranges covering [0, size); the first ones one larger when size % parts != 0."""
+    base, extra = divmod(size, parts)
+    out, at = [], 0
+    for i in range(parts):
+        n = base + (1 if i < extra else 0)
+        out.append((at, at + n))
+        at += n
+    return [r for r in out if r[1] > r[0]]
+
+
+@dataclass
+class PatchPlan:
+    """Regions of every stage tensor for every patch (patch order = raster order)."""
+    split: int
+    grid: Grid
+    regions: list[dict[int, Rect]] = field(default_factory=list)   # per patch: tensor id -> rect
+    macs: int = 0                                                    # whole model, patched stage
+    layer_macs: int = 0
+
+    @property
+    def mac_overhead(self) -> float:
+        return self.macs / self.layer_macs - 1.0 if self.layer_macs else 0.0
+
+
+def trace(g: Graph, split: int, grid: Grid) -> PatchPlan:
+    """Regions per patch by walking the stage backwards; MACs counted over computed regions."""
+    stage = g.ops[:split]
+    out_t = stage[-1].outputs[0]
+    plan = PatchPlan(split=split, grid=grid)
+    stage_macs = 0
+    for patch in grid.patches():
+        reg: dict[int, Rect] = {out_t: patch}
+        for op in reversed(stage):
+            o = op.outputs[0]
+            if o not in reg:   # nothing downstream needs this op in this patch
+                continue
+            for i in spatial_inputs(g, op):
+                t = op.inputs[i]
+                r = input_rect(g, op, reg[o], i)
+                reg[t] = reg[t].union(r) if t in reg else r
+        for op in stage:
+            o = op.outputs[0]
+            if o in reg:
+                full = g.tensors[o]
+                frac = reg[o].h * reg[o].w / (full.shape[1] * full.shape[2])
+                stage_macs += int(round(op_macs(g, op) * frac))
+        plan.regions.append(reg)
+    plan.layer_macs = sum(op_macs(g, op) for op in g.ops)
+    plan.macs = stage_macs + sum(op_macs(g, op) for op in g.ops[split:])
+    return plan
