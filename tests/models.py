@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 CACHE = Path(os.environ.get("TINY_CACHE", Path.home() / ".cache" / "tiny")) / "test-models"
-VERSION = "v1"
+VERSION = "v2"
 
 
 def _cached(name: str, build) -> Path:
@@ -23,8 +23,23 @@ def _cached(name: str, build) -> Path:
     return p
 
 
+def _randomize(model, seed: int) -> None:
+    """Random batch-norm statistics and biases, so folded biases and per-channel scales are non-trivial."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        kind = type(layer).__name__
+        ws = layer.get_weights()
+        if kind == "BatchNormalization" and len(ws) == 4:
+            c = ws[0].shape
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.uniform(-0.5, 0.5, c),
+                               rng.uniform(-0.2, 0.2, c), rng.uniform(0.5, 1.5, c)])
+        elif kind in ("Conv2D", "DepthwiseConv2D", "Dense") and len(ws) == 2:
+            layer.set_weights([ws[0], rng.uniform(-0.3, 0.3, ws[1].shape)])
+
+
 def _quantize(model, shape, seed: int = 0, n: int = 16, lo: float = -1.0, hi: float = 1.0) -> bytes:
     from tiny.frontend.keras import quantize
+    _randomize(model, seed + 7)
     rng = np.random.default_rng(seed)
     data = rng.uniform(lo, hi, (n, *shape)).astype(np.float32)
     return quantize(model, data)

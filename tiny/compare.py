@@ -70,9 +70,13 @@ def _where(g: Graph, op_index: int, source: str) -> dict[str, Any]:
     return {"layer": op_index, "op": op.type, "tensor": t.name, "tensor_id": t.id, "source": source}
 
 
-def bisect_device(g: Graph, session: Any, expected: dict[int, np.ndarray]) -> int | None:
-    """Index of the first op whose device output differs from `expected` (inputs already written)."""
+def bisect_device(g: Graph, session: Any, xs: list[np.ndarray], expected: dict[int, np.ndarray]) -> int | None:
+    """Index of the first op whose device output differs from `expected`.
+
+    The arena reuses the input's memory, so the inputs are written again before every run."""
     def bad(k: int) -> bool:
+        for i, x in enumerate(xs):
+            session.write_input(i, x)
         session.invoke(stop_after=k)
         tid = g.ops[k].outputs[0]
         t = g.tensors[tid]
@@ -113,7 +117,7 @@ def validate(g: Graph, session: Any | None, board: str, samples: int, inputs: li
                 if not np.array_equal(got, want[tid]):
                     res.device.add(got, want[tid])
                     if res.first_mismatch is None:
-                        k = bisect_device(g, session, want)
+                        k = bisect_device(g, session, xs, want)
                         res.first_mismatch = _where(g, k if k is not None else len(g.ops) - 1, "device")
         res.samples += 1
         if progress:

@@ -29,8 +29,16 @@ def run_all(g: Graph, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
     interp.invoke()
     out: dict[int, np.ndarray] = {}
     for tid in g.activations():
-        out[tid] = np.array(interp.GetTensor(tid, 0)).reshape(g.tensors[tid].shape)
+        out[tid] = _tensor_value(interp.GetTensor(tid, 0), g.tensors[tid].shape)
     return out
+
+
+def _tensor_value(v: object, shape: tuple[int, ...]) -> np.ndarray:
+    """GetTensor returns a dict {dtype, shape, tensor_data} in recent TFLM builds, an array in older ones."""
+    if isinstance(v, dict):
+        arr = np.asarray(v["tensor_data"])
+        return arr.astype(v.get("dtype", arr.dtype), copy=False).reshape(shape)
+    return np.asarray(v).reshape(shape)
 
 
 def run(g: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:

@@ -49,6 +49,17 @@ def _comment_safe(s: str) -> str:
     return s.replace("*/", "* /").replace("/*", "/ *")
 
 
+def _checked(code: str, index: int) -> str:
+    """Make each kernel call statement return an error code from invoke when the kernel fails."""
+    out = []
+    for line in code.splitlines():
+        s = line.strip()
+        if s.startswith("tiny_") and s.endswith(");") and "=" not in s.split("(")[0]:
+            line = line.replace(s, f"if ({s[:-1]} != TINY_OK) return {index + 1};")
+        out.append(line)
+    return "\n".join(out)
+
+
 def compile_graph(g: Graph, options: str = "", plan: Plan | None = None) -> Compiled:
     """prepare every op (errors before any C is written), plan the arena, emit C."""
     params = prepare_all(g)
@@ -72,9 +83,7 @@ def compile_graph(g: Graph, options: str = "", plan: Plan | None = None) -> Comp
                     outputs=[ptr(t, False) for t in op.outputs],
                     scratch_expr=f"(tiny_arena + {offs[f's{op.index}']})" if s > 0 else "NULL",
                     scratch_size=s)
-        call = m.emit(p, e).strip()
-        if "return" not in call:
-            call = call.rstrip(";") + ";" if not call.endswith("}") else call
+        call = _checked(m.emit(p, e).strip(), op.index)
         out = g.tensors[op.outputs[0]]
         layers.append({
             "index": op.index, "type": op.type, "label": _comment_safe(out.name), "decls": e.decls,

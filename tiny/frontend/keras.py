@@ -3,8 +3,10 @@
 TensorFlow is imported lazily: reading .tflite files never needs it."""
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,26 @@ def _tf() -> Any:
     except ImportError as e:  # pragma: no cover
         raise TinyError("Keras models need TensorFlow (make setup installs tensorflow-cpu)") from e
     return tf
+
+
+@contextlib.contextmanager
+def quiet_fds() -> Iterator[None]:
+    """Silence the C++ and Python chatter TF's converter prints on fds 1 and 2."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved + [null]:
+            os.close(fd)
 
 
 def representative_from(data: np.ndarray | None, input_shape: tuple[int, ...], n: int = 32,
@@ -52,7 +74,8 @@ def quantize(model: Any, representative: Callable[[], Iterable[list[np.ndarray]]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     try:
-        return conv.convert()
+        with quiet_fds():
+            return conv.convert()
     except Exception as e:
         raise TinyError(f"TFLite conversion failed: {str(e).splitlines()[0][:300]}") from None
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from tiny.ir import Graph, IRError, Op, Quant, Tensor, TinyError, verify
+from tiny.passes.fold import FOLDABLE, fold_constants
 
 
 def _schema() -> Any:
@@ -61,6 +62,11 @@ def _attrs(kind: str, opt: Any) -> dict[str, Any]:
         a["beta"] = float(opt.beta)
     elif kind == "MEAN":
         a["keep_dims"] = bool(opt.keepDims)
+    elif kind == "STRIDED_SLICE":
+        a.update(begin_mask=opt.beginMask, end_mask=opt.endMask, ellipsis_mask=opt.ellipsisMask,
+                 new_axis_mask=opt.newAxisMask, shrink_axis_mask=opt.shrinkAxisMask)
+    elif kind == "PACK":
+        a.update(axis=opt.axis)
     elif kind == "RESHAPE" and getattr(opt, "newShape", None) is not None:
         a["new_shape"] = [int(v) for v in opt.newShape]
     return a
@@ -111,7 +117,7 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
         oc = model.operatorCodes[o.opcodeIndex]
         code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
         kind = names.get(code, f"CUSTOM({_s(oc.customCode)})" if oc.customCode else f"OP{code}")
-        if kind not in SUPPORTED:
+        if kind not in SUPPORTED and kind not in FOLDABLE:
             outs = [tensors[t].name for t in (o.outputs if o.outputs is not None else [])]
             raise IRError(f"{name}: op #{k} {kind} (output {outs}) is not supported; "
                           f"supported ops: {', '.join(sorted(SUPPORTED))}")
@@ -121,7 +127,7 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
     g = Graph(tensors=tensors, ops=ops, inputs=[int(v) for v in sg.inputs], outputs=[int(v) for v in sg.outputs],
               name=Path(name).stem, meta={"sha256": hashlib.sha256(buf).hexdigest(), "tflite": buf})
     verify(g)
-    return g
+    return fold_constants(g)
 
 
 def _s(v: Any) -> str:
