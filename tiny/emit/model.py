@@ -12,6 +12,7 @@ from tiny import __version__
 from tiny.analysis import op_macs, shape_str, total_macs
 from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph
+from tiny.memory.inplace import inplace_aliases, inplace_scratch
 from tiny.memory.plan import Plan, plan_graph
 from tiny.paths import CODEGEN
 from tiny.reference import kernel_for, prepare_all
@@ -60,12 +61,16 @@ def _checked(code: str, index: int) -> str:
     return "\n".join(out)
 
 
-def compile_graph(g: Graph, options: str = "", plan: Plan | None = None) -> Compiled:
+def compile_graph(g: Graph, options: str = "", plan: Plan | None = None, inplace: bool = True) -> Compiled:
     """prepare every op (errors before any C is written), plan the arena, emit C."""
     params = prepare_all(g)
     mods = [kernel_for(op) for op in g.ops]
     scratch = [int(m.scratch_bytes(p)) for m, p in zip(mods, params)]
-    plan = plan or plan_graph(g, scratch)
+    aliases = inplace_aliases(g) if inplace else {}
+    inplace_ops = {op.index for op in g.ops if op.outputs[0] in aliases}
+    for i in inplace_ops:
+        scratch[i] += inplace_scratch(g, g.ops[i])
+    plan = plan or plan_graph(g, scratch, aliases)
     offs = plan.offsets()
     digest = model_hash(g, options)
 
@@ -83,7 +88,10 @@ def compile_graph(g: Graph, options: str = "", plan: Plan | None = None) -> Comp
                     outputs=[ptr(t, False) for t in op.outputs],
                     scratch_expr=f"(tiny_arena + {offs[f's{op.index}']})" if s > 0 else "NULL",
                     scratch_size=s)
-        call = _checked(m.emit(p, e).strip(), op.index)
+        call = m.emit(p, e).strip()
+        if op.index in inplace_ops and op.type == "DEPTHWISE_CONV_2D":
+            call = call.replace("tiny_depthwise_conv2d_s8(", "tiny_depthwise_conv2d_s8_inplace(", 1)
+        call = _checked(call, op.index)
         out = g.tensors[op.outputs[0]]
         layers.append({
             "index": op.index, "type": op.type, "label": _comment_safe(out.name), "decls": e.decls,

@@ -4,4 +4,6 @@
 #include "tiny/types.h"
 #include "tiny/kernels_conv.h"
 #include "tiny/kernels_elementwise.h"
+#include "tiny/kernels_inplace.h"
+#include "tiny/kernels_window.h"
 #endif
