@@ -20,6 +20,29 @@ def c_array(values: np.ndarray, per_line: int = 16) -> str:
     return ",\n    ".join(lines) if lines else "0"
 
 
+class SymDims(tuple):
+    """An NHWC shape whose height and width are only known per patch, at run time.
+
+    Holds the largest extents as ints (so code that sizes buffers still works) and the C
+    expressions of the run-time dims for emission."""
+    expr: str
+    size_expr: str
+
+    def __new__(cls, shape: tuple[int, ...], h: str, w: str) -> "SymDims":
+        obj = super().__new__(cls, tuple(int(v) for v in shape))
+        n, _, _, c = obj
+        obj.expr = f"&(tiny_dims){{ {n}, {h}, {w}, {c} }}"
+        obj.size_expr = f"({n} * {h} * {w} * {c})"
+        return obj
+
+    def flat(self, rank: int) -> "SymDims":
+        """The same extent flattened into the last of `rank` axes (kernels that see a vector)."""
+        obj = tuple.__new__(SymDims, (1,) * (rank - 1) + (int(np.prod(self)),))
+        obj.expr = f"&(tiny_dims){{ 1, 1, 1, {self.size_expr} }}"
+        obj.size_expr = self.size_expr
+        return obj
+
+
 @dataclass
 class EmitCtx:
     """Names an op's buffers in generated C and collects its constant tables.
@@ -32,6 +55,10 @@ class EmitCtx:
     scratch_expr: str = "NULL"
     scratch_size: int = 0
     decls: list[str] = field(default_factory=list)
+    # Patch mode: parameter structs become locals of the patch loop (their fields may be run-time
+    # expressions such as per-patch padding), and shapes may be SymDims with run-time extents.
+    local_structs: bool = False
+    locals: list[str] = field(default_factory=list)
 
     def inp(self, i: int) -> str:
         return self.inputs[i]
@@ -53,8 +80,17 @@ class EmitCtx:
         """Declare `static const <ctype> <prefix>_<name> = {.field = value, ...}`; return its address."""
         sym = f"{self.prefix}_{name}"
         body = ", ".join(f".{k} = {v}" for k, v in fields.items())
-        self.decls.append(f"static const {ctype} {sym} = {{{body}}};")
+        if self.local_structs:
+            self.locals.append(f"const {ctype} {sym} = {{{body}}};")
+        else:
+            self.decls.append(f"static const {ctype} {sym} = {{{body}}};")
         return f"&{sym}"
+
+    def size(self, shape: tuple[int, ...]) -> str:
+        """The element count of a shape as a C expression."""
+        if isinstance(shape, SymDims):
+            return shape.size_expr
+        return str(int(np.prod(shape, dtype=np.int64)))
 
     def ctx(self) -> str:
         """A `tiny_ctx` initializer expression with the op's scratch buffer."""
@@ -62,6 +98,8 @@ class EmitCtx:
 
     def dims(self, shape: tuple[int, ...] | list[int]) -> str:
         """A `tiny_dims` compound literal for an NHWC (or N..C) shape."""
+        if isinstance(shape, SymDims):
+            return shape.expr
         s = [int(v) for v in shape]
         if len(s) == 4:
             n, h, w, c = s

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -30,6 +30,8 @@ class Compiled:
     files: dict[str, str]
     hash: str
     const_bytes: int
+    schedule: Any = None
+    readable_ops: list[int] = field(default_factory=list)   # ops whose output READ_TENSOR can fetch
 
     def summary(self) -> dict[str, Any]:
         io = sum(self.graph.tensors[t].nbytes for t in self.graph.inputs + self.graph.outputs)
@@ -61,16 +63,22 @@ def _checked(code: str, index: int) -> str:
     return "\n".join(out)
 
 
-def compile_graph(g: Graph, options: str = "", plan: Plan | None = None, inplace: bool = True) -> Compiled:
-    """prepare every op (errors before any C is written), plan the arena, emit C."""
+def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: Any = None) -> Compiled:
+    """prepare every op (errors before any C is written), plan the arena, emit C.
+
+    `schedule`: a tiny.passes.patch.Schedule; its first `split` ops then run patch by patch."""
     params = prepare_all(g)
     mods = [kernel_for(op) for op in g.ops]
     scratch = [int(m.scratch_bytes(p)) for m, p in zip(mods, params)]
-    aliases = inplace_aliases(g) if inplace else {}
+    split = schedule.split if schedule is not None and schedule.split else 0
+    aliases = inplace_aliases(g, g.ops[split:]) if inplace else {}
     inplace_ops = {op.index for op in g.ops if op.outputs[0] in aliases}
-    for i in inplace_ops:
-        scratch[i] += inplace_scratch(g, g.ops[i])
-    plan = plan or plan_graph(g, scratch, aliases)
+    if split:
+        inplace_ops, scratch = set(schedule.inplace_ops), list(schedule.scratch)
+    else:
+        for i in inplace_ops:
+            scratch[i] += inplace_scratch(g, g.ops[i])
+    plan = schedule.plan if split else plan_graph(g, scratch, aliases)
     offs = plan.offsets()
     digest = model_hash(g, options)
 
@@ -81,9 +89,16 @@ def compile_graph(g: Graph, options: str = "", plan: Plan | None = None, inplace
         qual = "const " if const else ""
         return f"({qual}{_CTYPE[t.dtype]} *)(tiny_arena + {offs[f't{tid}']})"
 
-    layers = []
-    const_total = 0
-    for op, p, m, s in zip(g.ops, params, mods, scratch):
+    layers, blocks = [], []
+    const_total = sum(g.tensors[t].nbytes for op in g.ops for t in op.inputs if t >= 0 and g.tensors[t].is_const)
+    if split:
+        from tiny.emit.patch import emit_stage
+        decls, loop = emit_stage(g, schedule, params, mods, scratch, offs, inplace_ops, _checked)
+        layers.append({"index": 0, "type": "PATCH STAGE", "label": f"ops #0..#{split - 1}", "decls": decls,
+                       "ins": shape_str(g.tensors[g.inputs[0]].shape),
+                       "outs": shape_str(g.tensors[g.ops[split - 1].outputs[0]].shape), "scratch": 0})
+        blocks.append(loop)
+    for op, p, m, s in list(zip(g.ops, params, mods, scratch))[split:]:
         e = EmitCtx(prefix=f"l{op.index}", inputs=[ptr(t, True) if t >= 0 else "NULL" for t in op.inputs],
                     outputs=[ptr(t, False) for t in op.outputs],
                     scratch_expr=f"(tiny_arena + {offs[f's{op.index}']})" if s > 0 else "NULL",
@@ -91,19 +106,26 @@ def compile_graph(g: Graph, options: str = "", plan: Plan | None = None, inplace
         call = m.emit(p, e).strip()
         if op.index in inplace_ops and op.type == "DEPTHWISE_CONV_2D":
             call = call.replace("tiny_depthwise_conv2d_s8(", "tiny_depthwise_conv2d_s8_inplace(", 1)
-        call = _checked(call, op.index)
         out = g.tensors[op.outputs[0]]
+        label = _comment_safe(out.name)
         layers.append({
-            "index": op.index, "type": op.type, "label": _comment_safe(out.name), "decls": e.decls,
+            "index": op.index, "type": op.type, "label": label, "decls": e.decls,
             "ins": ", ".join(shape_str(g.tensors[t].shape) for t in op.inputs if t >= 0 and not g.tensors[t].is_const),
-            "outs": shape_str(out.shape), "scratch": s, "call": call, "macs": op_macs(g, op),
+            "outs": shape_str(out.shape), "scratch": s,
         })
-        const_total += sum(g.tensors[t].nbytes for t in op.inputs if t >= 0 and g.tensors[t].is_const)
+        blocks.append("\n".join([f"    /* #{op.index} {op.type} {label} */", f"    tiny_layer_begin({op.index});",
+                                  *("    " + x for x in _checked(call, op.index).splitlines()),
+                                  f"    tiny_layer_end({op.index});",
+                                  f"    if (stop_after == {op.index}) return 0;"]))
+
+    # Tensors inside a patch stage only ever exist as patch-local pieces: not readable.
+    stage_internal = {t for op in g.ops[:max(split - 1, 0)] for t in op.outputs}
 
     def ref(tid: int) -> dict[str, Any]:
         t = g.tensors[tid]
         key = f"t{tid}"
-        return {"offset": offs.get(key, 0), "bytes": t.nbytes if key in offs else 0,
+        ok = key in offs and tid not in stage_internal
+        return {"offset": offs[key] if ok else 0, "bytes": t.nbytes if ok else 0,
                 "dtype": _DTYPE_CODE.get(t.dtype, 0), "name": _comment_safe(t.name), "id": tid,
                 "shape": shape_str(t.shape), "dtype_name": t.dtype,
                 "scale": t.quant.s() if t.quant else 1.0, "zp": t.quant.zp() if t.quant else 0}
@@ -115,10 +137,14 @@ def compile_graph(g: Graph, options: str = "", plan: Plan | None = None, inplace
         "name": _c_ident(g.name), "version": __version__, "source": _comment_safe(g.meta.get("source", g.name)),
         "hash": digest, "arena_bytes": max(plan.arena_bytes, 16), "lower_bound": plan.lower_bound,
         "const_bytes": const_total, "n_ops": len(g.ops), "macs": total_macs(g), "layers": layers,
+        "blocks": blocks, "schedule": schedule.describe() if split else {"schedule": "layer"},
         "inputs": [ref(t) for t in g.inputs], "outputs": [ref(t) for t in g.outputs],
         "tensors": [ref(t) if t in g.tensors and f"t{t}" in offs else {"offset": 0, "bytes": 0, "dtype": 0, "name": "", "id": t}
                     for t in range(n_t)],
     }
     files = {"model.c": env.get_template("model.c.j2").render(**ctx),
              "model.h": env.get_template("model.h.j2").render(**ctx)}
-    return Compiled(graph=g, params=params, plan=plan, files=files, hash=digest, const_bytes=const_total)
+    c = Compiled(graph=g, params=params, plan=plan, files=files, hash=digest, const_bytes=const_total)
+    c.schedule = schedule
+    c.readable_ops = [op.index for op in g.ops if op.index >= max(split - 1, 0)]
+    return c

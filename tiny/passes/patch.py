@@ -88,7 +88,7 @@ def patch_buffers(g: Graph, pp: PatchPlan, scratch: list[int]) -> list[Buffer]:
                     bufs.append(Buffer(f"c{i}_{w}", _align(local_size[op.outputs[0]]), i, i))
         if scratch[i] > 0:
             bufs.append(Buffer(f"s{i}", _align(scratch[i]), i, i))
-    return bufs
+    return bufs + rest
 
 
 def plan_patch(g: Graph, pp: PatchPlan, scratch: list[int], aliases: dict[str, str] | None = None) -> Plan:
@@ -105,24 +105,61 @@ def grids(h: int, w: int, max_n: int = 8) -> list[Grid]:
     return out
 
 
-def search(g: Graph, scratch: list[int], layer_plan: Plan, budget: int | None, mode: str,
-           patch_aliases=None) -> Schedule:
-    """Pick split and grid. mode 'patch': lowest peak; 'auto': fewest MACs with peak <= budget."""
+def stage_inplace(g: Graph, split: int) -> tuple[dict[str, str], set[int]]:
+    """In-place ops of a patch schedule: depthwise inside the stage (on patch-local buffers) and
+    depthwise/ADD after it (on full tensors)."""
+    from tiny.memory.inplace import inplace_aliases, inplace_input
+    aliases = {f"t{o}": f"t{i}" for o, i in inplace_aliases(g, g.ops[split:]).items()}
+    ops = {op.index for op in g.ops[split:] if f"t{op.outputs[0]}" in aliases}
+    t_out = g.ops[split - 1].outputs[0]
+    for op in g.ops[:split]:
+        if op.type == "DEPTHWISE_CONV_2D" and op.outputs[0] != t_out and inplace_input(g, op) is not None:
+            aliases[f"p{op.outputs[0]}"] = f"p{op.inputs[0]}"
+            ops.add(op.index)
+    return aliases, ops
+
+
+def build_schedule(g: Graph, split: int, grid: Grid, base_scratch: list[int]) -> Schedule:
+    """Trace, size scratch (in-place depthwise needs one local output channel) and plan."""
+    from tiny.analysis import total_macs
+    from tiny.memory.inplace import inplace_scratch
+    pp = trace(g, split, grid)
+    aliases, ops = stage_inplace(g, split)
+    scratch = list(base_scratch)
+    for i in ops:
+        if i < split:
+            o = g.ops[i].outputs[0]
+            scratch[i] += max(reg[o].h * reg[o].w for reg in pp.regions)
+        else:
+            scratch[i] += inplace_scratch(g, g.ops[i])
+    plan = plan_patch(g, pp, scratch, aliases)
+    s = Schedule(split, grid, pp, plan, pp.macs, total_macs(g))
+    s.scratch, s.inplace_ops = scratch, ops
+    return s
+
+
+def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | None, mode: str,
+           stage_ok: Any = None) -> Schedule:
+    """Pick split and grid. mode 'patch': lowest peak; 'auto': fewest MACs with peak <= budget
+    (the layer-based schedule is a candidate too)."""
     from tiny.analysis import total_macs
     layer_macs = total_macs(g)
     layer = Schedule(0, None, None, layer_plan, layer_macs, layer_macs)
     splits = stage_splits(g)
-    legal = [k for k, why in splits if not why]
+    legal = [k for k, why in splits if not why and k >= 1 and (stage_ok is None or stage_ok(k))]
     cands: list[Schedule] = []
+    rest_bound = _rest_lower_bounds(g, base_scratch)
     for k in legal:
-        if k < 1:
+        t_out = g.tensors[g.ops[k - 1].outputs[0]]
+        floor = max(rest_bound[k], g.tensors[g.inputs[0]].nbytes + t_out.nbytes)
+        best_so_far = min((c.peak for c in cands), default=None)
+        if mode == "patch" and budget is None and best_so_far is not None and floor >= best_so_far:
+            continue   # no grid at this split can beat what we have
+        if budget is not None and mode != "patch" and floor > budget:
             continue
-        out_t = g.ops[k - 1].outputs[0]
-        _, h, w, _ = g.tensors[out_t].shape
+        _, h, w, _ = t_out.shape
         for grid in grids(int(h), int(w)):
-            pp = trace(g, k, grid)
-            plan = plan_patch(g, pp, scratch, patch_aliases(pp) if patch_aliases else None)
-            cands.append(Schedule(k, grid, pp, plan, pp.macs, layer_macs))
+            cands.append(build_schedule(g, k, grid, base_scratch))
     table = [{"split_after_op": s.split - 1, "grid": list(s.grid.n), "peak_bytes": s.peak,
               "patch_mac_overhead": round(s.mac_overhead, 4)} for s in cands]
     if not cands:
@@ -139,16 +176,73 @@ def search(g: Graph, scratch: list[int], layer_plan: Plan, budget: int | None, m
         fitting = [s for s in cands + [layer] if s.peak <= budget]
         if not fitting:
             low = min(cands, key=lambda s: (s.peak, s.macs))
-            where = max(range(len(low.plan.step_live_bytes)), key=lambda i: low.plan.step_live_bytes[i])
+            live = low.plan.step_live_bytes
+            where = max(range(len(live)), key=lambda i: live[i])
             op = g.ops[where]
             raise TinyError(
                 f"no schedule fits an SRAM budget of {budget:,} bytes: the smallest peak is {low.peak:,} bytes "
                 f"(split after op #{low.split - 1}, {low.grid.n[0]}x{low.grid.n[1]} patches), spent at op "
-                f"#{op.index} {op.type} '{g.tensors[op.outputs[0]].name}' "
-                f"({low.plan.step_live_bytes[where]:,} live bytes)")
+                f"#{op.index} {op.type} '{g.tensors[op.outputs[0]].name}' ({live[where]:,} live bytes"
+                f"{', inside the patch stage' if where < low.split else ''})")
         best = min(fitting, key=lambda s: (s.macs, s.peak))
     best.candidates = table
     return best
+
+
+def _rest_lower_bounds(g: Graph, scratch: list[int]) -> list[int]:
+    """For each split k: the largest live bytes at any step >= k (a floor on any schedule's peak)."""
+    from tiny.memory.inplace import inplace_aliases
+    from tiny.memory.plan import live_bytes
+    # Every in-place alias any split could use, merged: live bytes can only be lower than real.
+    keyed = {f"t{o}": f"t{i}" for o, i in inplace_aliases(g).items()}
+    bufs, _ = merge_aliases(lifetimes(g, scratch), keyed)
+    live = live_bytes(bufs, len(g.ops))
+    out = [0] * (len(g.ops) + 1)
+    for k in range(len(g.ops) - 1, -1, -1):
+        out[k] = max(out[k + 1], live[k])
+    return out
+
+
+def stage_emittable(g: Graph, params: list[dict[str, Any]]) -> Any:
+    """A predicate on split points: every elementwise op in the stage works on equal shapes."""
+    def ok(k: int) -> bool:
+        for i, op in enumerate(g.ops[:k]):
+            if op.type in ELEMENTWISE:
+                out = tuple(g.tensors[op.outputs[0]].shape)
+                size = int(np.prod(out))
+                for d in params[i].get("dims") or []:
+                    flat = int(np.prod(d)) == size and all(v == 1 for v in tuple(d)[:-1])
+                    if tuple(d) != out and not flat:
+                        return False
+        return True
+    return ok
+
+
+def compile_scheduled(g: Graph, board: str, mode: str, budget: int | None) -> Any:
+    """Search a schedule and emit it; `auto` without a budget uses the board's usable SRAM."""
+    from tiny.emit.model import compile_graph
+    from tiny.reference import kernel_for, prepare_all
+    layer = compile_graph(g, options=f"board={board};schedule=layer")
+    if mode == "auto" and budget is None:
+        from tiny.boards import get_board
+        budget = usable_sram(get_board(board))
+    params = prepare_all(g)
+    base = [int(kernel_for(op).scratch_bytes(p)) for op, p in zip(g.ops, params)]
+    s = search(g, base, layer.plan, budget, mode, stage_emittable(g, params))
+    if not s.split:
+        layer.schedule_info = {"schedule": "layer", "layer_based_peak_bytes": layer.plan.arena_bytes,
+                               "patch_candidates": s.candidates}
+        return layer
+    c = compile_graph(g, options=f"board={board};schedule={mode};split={s.split};grid={s.grid.n}", schedule=s)
+    c.schedule_info = {**s.describe(), "layer_based_peak_bytes": layer.plan.arena_bytes,
+                       "patch_based_peak_bytes": s.peak, "patch_candidates": s.candidates}
+    return c
+
+
+def usable_sram(board: Any) -> int:
+    """SRAM left for the arena after the runtime's stack and buffers."""
+    reserve = getattr(board, "reserved_sram_bytes", None) or 16 * 1024
+    return int(board.sram_bytes) - int(reserve)
 
 
 # ---------------------------------------------------------------- numpy executor
@@ -158,8 +252,11 @@ def local_params(p: dict[str, Any], g: Graph, op_index: int, reg: dict[int, Rect
     out_r = reg[op.outputs[0]]
     in_r = reg[op.inputs[0]]
     q = dict(p)
-    oshape = tuple(p["out_shape"]) if "out_shape" in p else tuple(g.tensors[op.outputs[0]].shape)
+    oshape = tuple(g.tensors[op.outputs[0]].shape)
     q["out_shape"] = (oshape[0], out_r.h, out_r.w, oshape[3])
+    if "dims" in p:
+        from tiny.emit.patch import _local_dims
+        q["dims"] = tuple(_local_dims(d, oshape, q["out_shape"]) for d in p["dims"])
     if "in_shape" in p:
         q["in_shape"] = (p["in_shape"][0], in_r.h, in_r.w, p["in_shape"][3])
     if op.type in WINDOWED:
