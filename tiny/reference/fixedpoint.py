@@ -23,8 +23,8 @@ def quantize_multiplier(m: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         shift, q_fixed = 0, 0
-    if shift > 30:
-        shift, q_fixed = 30, (1 << 31) - 1
+    # No cap at shift 30: that saturation only exists in TFLite's single-rounding build, and TFLM
+    # is built with double rounding.
     return q_fixed, shift
 
 
@@ -66,15 +66,17 @@ def multiply_by_quantized_multiplier(x: np.ndarray, multiplier: np.ndarray | int
     shift = np.asarray(shift, dtype=np.int64)
     left = np.maximum(shift, 0)
     right = np.maximum(-shift, 0)
-    # x * (1 << left) wraps in int32 in C; the converter never produces inputs where it does.
-    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x * (np.int64(1) << left), multiplier), right)
+    # x * (1 << left) wraps in int32 in C (done there through uint32): wrap the same way here.
+    shifted = ((x * (np.int64(1) << left)) + (1 << 31)) % (1 << 32) - (1 << 31)
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, multiplier), right)
 
 
 def activation_range(activation: str, scale: float, zero_point: int, qmin: int = -128,
                      qmax: int = 127) -> tuple[int, int]:
-    """Clamp bounds of a fused activation on a quantized output, as TFLite computes them."""
+    """Clamp bounds of a fused activation on a quantized output, as TFLite computes them
+    (the division is done in float32, as TfLiteRound(f / scale) does on floats)."""
     def q(v: float) -> int:
-        return zero_point + int(_round_half_away(v / scale))
+        return zero_point + int(_round_half_away(float(np.float32(v) / np.float32(scale))))
     if activation == "NONE":
         return qmin, qmax
     if activation == "RELU":

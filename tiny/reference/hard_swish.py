@@ -79,7 +79,8 @@ def scratch_bytes(p: dict[str, Any]) -> int:
 
 
 # Field order of tiny_hard_swish_params in kernels_elementwise.h (all int32).
-PARAM_FIELDS = ('input_zero_point', 'output_zero_point', 'reluish_multiplier', 'reluish_exponent', 'output_multiplier', 'output_exponent')
+PARAM_FIELDS = ("input_zero_point", "output_zero_point", "reluish_multiplier", "reluish_exponent",
+                "output_multiplier", "output_exponent")
 
 
 def emit(p: dict[str, Any], e: EmitCtx) -> str:

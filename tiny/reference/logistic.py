@@ -65,7 +65,7 @@ def scratch_bytes(p: dict[str, Any]) -> int:
 
 
 # Field order of tiny_logistic_params in kernels_elementwise.h (all int32).
-PARAM_FIELDS = ('input_zero_point', 'input_range_radius', 'input_multiplier', 'input_left_shift')
+PARAM_FIELDS = ("input_zero_point", "input_range_radius", "input_multiplier", "input_left_shift")
 
 
 def emit(p: dict[str, Any], e: EmitCtx) -> str:

@@ -93,7 +93,7 @@ def scratch_bytes(p: dict[str, Any]) -> int:
 
 
 # Field order of tiny_mean_params in kernels_elementwise.h (all int32).
-PARAM_FIELDS = ('axis_mask', 'in_zero_point', 'out_zero_point', 'multiplier', 'shift')
+PARAM_FIELDS = ("axis_mask", "in_zero_point", "out_zero_point", "multiplier", "shift")
 
 
 def emit(p: dict[str, Any], e: EmitCtx) -> str:

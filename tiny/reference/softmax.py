@@ -73,7 +73,7 @@ def scratch_bytes(p: dict[str, Any]) -> int:
 
 
 # Field order of tiny_softmax_params in kernels_elementwise.h (all int32).
-PARAM_FIELDS = ('input_multiplier', 'input_left_shift', 'diff_min')
+PARAM_FIELDS = ("input_multiplier", "input_left_shift", "diff_min")
 
 
 def emit(p: dict[str, Any], e: EmitCtx) -> str:
