@@ -5,6 +5,7 @@ flatbuffer); quantization parameters live on tensors. Ops are kept in execution 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,8 @@ class IRError(TinyError):
 
 DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32,
           "int64": np.int64, "float32": np.float32, "bool": np.bool_}
+
+_ITEMSIZE = {k: np.dtype(v).itemsize for k, v in DTYPES.items()}
 
 
 @dataclass
@@ -57,11 +60,11 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+        return math.prod(self.shape)  # math.prod: this runs millions of times in schedule search
 
     @property
     def nbytes(self) -> int:
-        return self.size * np.dtype(DTYPES[self.dtype]).itemsize
+        return self.size * _ITEMSIZE[self.dtype]
 
 
 @dataclass

@@ -139,7 +139,7 @@ def build_schedule(g: Graph, split: int, grid: Grid, base_scratch: list[int]) ->
 
 
 def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | None, mode: str,
-           stage_ok: Any = None) -> Schedule:
+           stage_ok: Any = None, _report_budget: int | None = None) -> Schedule:
     """Pick split and grid. mode 'patch': lowest peak; 'auto': fewest MACs with peak <= budget
     (the layer-based schedule is a candidate too)."""
     from tiny.analysis import total_macs
@@ -149,13 +149,18 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
     legal = [k for k, why in splits if not why and k >= 1 and (stage_ok is None or stage_ok(k))]
     cands: list[Schedule] = []
     rest_bound = _rest_lower_bounds(g, base_scratch)
-    for k in legal:
+    img = g.tensors[g.inputs[0]].nbytes
+
+    def floor_of(k: int) -> int:
+        return max(rest_bound[k], img + g.tensors[g.ops[k - 1].outputs[0]].nbytes)
+    # Most promising splits first, so the floor test prunes the rest early.
+    for k in sorted(legal, key=floor_of):
         t_out = g.tensors[g.ops[k - 1].outputs[0]]
-        floor = max(rest_bound[k], g.tensors[g.inputs[0]].nbytes + t_out.nbytes)
+        floor = floor_of(k)
         best_so_far = min((c.peak for c in cands), default=None)
         if mode == "patch" and budget is None and best_so_far is not None and floor >= best_so_far:
             continue   # no grid at this split can beat what we have
-        if budget is not None and mode != "patch" and floor > budget:
+        if budget is not None and mode != "patch" and floor > budget and cands:
             continue
         _, h, w, _ = t_out.shape
         for grid in grids(int(h), int(w)):
@@ -169,11 +174,15 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
             return layer
         raise TinyError(f"the patch pass cannot split this graph: {why}. The layer-based schedule "
                         f"still works (--schedule layer).")
+    if mode == "patch" and budget is None and _report_budget is not None:
+        budget = _report_budget   # nothing fits: report the lowest peak against the asked budget
     if mode == "patch" and budget is None:
         best = min(cands, key=lambda s: (s.peak, s.macs))
     else:
         budget = budget if budget is not None else layer.peak
         fitting = [s for s in cands + [layer] if s.peak <= budget]
+        if not fitting and mode != "patch":
+            return search(g, base_scratch, layer_plan, None, "patch", stage_ok, _report_budget=budget)
         if not fitting:
             low = min(cands, key=lambda s: (s.peak, s.macs))
             live = low.plan.step_live_bytes
@@ -184,7 +193,7 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
                 f"(split after op #{low.split - 1}, {low.grid.n[0]}x{low.grid.n[1]} patches), spent at op "
                 f"#{op.index} {op.type} '{g.tensors[op.outputs[0]].name}' ({live[where]:,} live bytes"
                 f"{', inside the patch stage' if where < low.split else ''})")
-        best = min(fitting, key=lambda s: (s.macs, s.peak))
+        best = min(fitting, key=lambda s: (s.macs, s.peak, s.split > 0))
     best.candidates = table
     return best
 
