@@ -1,0 +1,150 @@
+/* Common Cortex-M board layer: vector table, reset (FPU, .data, .bss, stack painting), the
+ * port.h functions built on a family UART driver, SysTick millisecond timeouts, DWT cycles,
+ * semihosting exit on QEMU. Compiled only for boards whose tiny_board.h defines TINY_CORTEXM. */
+#include "cortexm.h"
+#ifdef TINY_CORTEXM
+#include "tiny/port.h"
+
+#define STACK_PAINT 0x5A17C0DEu
+
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, __stack_limit, __stack_top;
+extern const uint32_t tiny_vectors[];
+int main(void);
+void Reset_Handler(void);
+void tiny_reset_c(void);
+
+const char *const tiny_port_board = TINY_BOARD_NAME;
+
+/* Set SP and enable the FPU before any C runs: a bootloader may jump here with its own stack, and
+ * compiled C may use FP registers for copies. */
+__attribute__((naked, used)) void Reset_Handler(void) {
+    __asm__ volatile(
+        "ldr r0, =__stack_top\n"
+        "mov sp, r0\n"
+#if defined(__ARM_FP)
+        "ldr r0, =0xE000ED88\n"     /* CPACR: full access to CP10/CP11 */
+        "ldr r1, [r0]\n"
+        "orr r1, r1, #(0xF << 20)\n"
+        "str r1, [r0]\n"
+        "dsb\n"
+        "isb\n"
+#endif
+        "b tiny_reset_c\n");
+}
+
+__attribute__((used, noreturn)) void tiny_reset_c(void) {
+    uint32_t *src = &_sidata, *dst = &_sdata;
+    while (dst < &_edata) *dst++ = *src++;
+    for (dst = &_sbss; dst < &_ebss; dst++) *dst = 0;
+    /* Paint the stack below the current frame for the high-water mark. */
+    uint32_t sp;
+    __asm__ volatile("mov %0, sp" : "=r"(sp));
+    for (dst = &__stack_limit; (uint32_t)(uintptr_t)dst < sp - 64u; dst++) *dst = STACK_PAINT;
+    SCB_VTOR = (uint32_t)(uintptr_t)tiny_vectors;
+    __asm__ volatile("dsb\n isb" ::: "memory");
+    tiny_port_exit(main());
+    for (;;) {}
+}
+
+static void fault(void) {
+#if TINY_EMULATED
+    tiny_semihost_write0("tiny: hard fault\n");
+    tiny_port_exit(3);
+#endif
+    for (;;) {}
+}
+static void default_handler(void) { fault(); }
+
+__attribute__((section(".isr_vector"), used)) const uint32_t tiny_vectors[16] = {
+    (uint32_t)(uintptr_t)&__stack_top,
+    (uint32_t)(uintptr_t)Reset_Handler,
+    (uint32_t)(uintptr_t)default_handler, /* NMI */
+    (uint32_t)(uintptr_t)default_handler, /* HardFault */
+    (uint32_t)(uintptr_t)default_handler, /* MemManage */
+    (uint32_t)(uintptr_t)default_handler, /* BusFault */
+    (uint32_t)(uintptr_t)default_handler, /* UsageFault */
+    (uint32_t)(uintptr_t)default_handler, /* SecureFault (v8-M) */
+    0, 0, 0,
+    (uint32_t)(uintptr_t)default_handler, /* SVCall */
+    (uint32_t)(uintptr_t)default_handler, /* DebugMonitor */
+    0,
+    (uint32_t)(uintptr_t)default_handler, /* PendSV */
+    (uint32_t)(uintptr_t)default_handler, /* SysTick (not enabled as an interrupt) */
+};
+
+void tiny_port_init(void) {
+    tiny_board_clock_init();
+    /* SysTick from the core clock, 1 ms period, polled through COUNTFLAG (no interrupt). */
+    SYST_CSR = 0;
+    SYST_RVR = (TINY_CLOCK_HZ / 1000u) - 1u;
+    SYST_CVR = 0;
+    SYST_CSR = 5u; /* ENABLE | CLKSOURCE=core */
+#if !TINY_EMULATED
+    DEMCR |= 1u << 24;  /* TRCENA */
+    DWT_LAR = 0xC5ACCE55u; /* Cortex-M7 locks the DWT until this is written; ignored elsewhere */
+    DWT_CYCCNT = 0;
+    DWT_CTRL |= 1u;
+#endif
+    tiny_uart_init();
+}
+
+/* 1 if a millisecond boundary passed since the last call (reading CSR clears COUNTFLAG). */
+static int ms_tick(void) { return (SYST_CSR >> 16) & 1u; }
+
+int tiny_port_getc(int32_t timeout_ms) {
+    int32_t left = timeout_ms;
+    (void)ms_tick();
+    for (;;) {
+        int c = tiny_uart_rx();
+        if (c >= 0) return c;
+        if (timeout_ms >= 0) {
+            if (left <= 0) return -1;
+            if (ms_tick()) left--;
+        }
+    }
+}
+
+void tiny_port_write(const uint8_t *buf, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) tiny_uart_tx(buf[i]);
+}
+
+uint32_t tiny_port_cycles(void) {
+#if TINY_EMULATED
+    return 0; /* QEMU has no DWT; instruction counts come from the TCG plugin */
+#else
+    return DWT_CYCCNT;
+#endif
+}
+
+uint32_t tiny_port_stack_used(void) {
+    const uint32_t *p = &__stack_limit;
+    while (p < &__stack_top && *p == STACK_PAINT) p++;
+    return (uint32_t)((uintptr_t)&__stack_top - (uintptr_t)p);
+}
+
+static int semihost(int op, const void *arg) {
+    register int r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void tiny_semihost_write0(const char *s) {
+#if TINY_EMULATED
+    (void)semihost(0x04, s); /* SYS_WRITE0 */
+#else
+    (void)s;
+#endif
+}
+
+void tiny_port_exit(int code) {
+    tiny_uart_flush();
+#if TINY_EMULATED
+    uint32_t block[2] = {0x20026u /* ADP_Stopped_ApplicationExit */, (uint32_t)code};
+    (void)semihost(0x20, block); /* SYS_EXIT_EXTENDED: QEMU exits with `code` */
+#else
+    (void)code;
+#endif
+    for (;;) {}
+}
+#endif /* TINY_CORTEXM */
