@@ -22,6 +22,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | apt
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m tiny.build.provision
+	$(PY) -m tiny.build.plugin
 	touch $(STAMP)
 
 demo: setup

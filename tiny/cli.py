@@ -74,15 +74,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from tiny.build.pio import build_all
-    for env, elf in build_all(Path(args.dir)):
-        print(f"{env}: {elf}")
+    from tiny.build.pio import build, default_envs, project_envs
+    d = Path(args.dir)
+    if not (d / "platformio.ini").exists():
+        raise TinyError(f"{d}: no platformio.ini; create the project with `tiny compile MODEL --board B -o {d}`")
+    envs = [args.env] if args.env else default_envs(d)
+    for env in envs:
+        if env not in project_envs(d):
+            raise TinyError(f"{d}: no env '{env}' (envs: {', '.join(project_envs(d))})")
+        print(f"{env}: {build(d, env)}")
     return 0
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from tiny.build.pio import upload
-    upload(Path(args.dir), env=args.env, port=args.port)
+    from tiny.build.pio import default_envs, upload
+    d = Path(args.dir)
+    if not (d / "platformio.ini").exists():
+        raise TinyError(f"{d}: no platformio.ini; create the project with `tiny compile MODEL --board B -o {d}`")
+    upload(d, env=args.env or default_envs(d)[0], port=args.port)
     return 0
 
 
@@ -95,7 +104,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     c = compile_for(g, args.board, args.schedule, args.sram_budget)
     with open_session(c, args.board) as s, Progress(transient=True, disable=args.json) as bar:
         task = bar.add_task(f"validating on {args.board}", total=args.samples)
-        res = validate(g, s, args.board, args.samples, progress=lambda n: bar.update(task, completed=n))
+        res = validate(g, s, args.board, args.samples, progress=lambda n: bar.update(task, completed=n),
+                       readable=c.readable_ops)
     data = res.as_json()
     data["wall_s"] = round(time.time() - t0, 2)
     data["schedule"] = args.schedule
@@ -155,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("build", help="build a generated PlatformIO project (pio run)")
     q.add_argument("dir")
+    q.add_argument("--env", default=None, help="PlatformIO environment (default: the offline ones)")
     q.set_defaults(fn=cmd_build)
 
     q = sub.add_parser("flash", help="upload a built project (QEMU boards: start the emulator)")

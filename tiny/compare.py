@@ -70,10 +70,14 @@ def _where(g: Graph, op_index: int, source: str) -> dict[str, Any]:
     return {"layer": op_index, "op": op.type, "tensor": t.name, "tensor_id": t.id, "source": source}
 
 
-def bisect_device(g: Graph, session: Any, xs: list[np.ndarray], expected: dict[int, np.ndarray]) -> int | None:
+def bisect_device(g: Graph, session: Any, xs: list[np.ndarray], expected: dict[int, np.ndarray],
+                  readable: list[int] | None = None) -> int | None:
     """Index of the first op whose device output differs from `expected`.
 
-    The arena reuses the input's memory, so the inputs are written again before every run."""
+    The arena reuses the input's memory, so the inputs are written again before every run.
+    `readable`: ops whose outputs the device can return (inside a patch stage only the stage
+    output exists as a whole tensor), in order; the answer is one of them."""
+    ops = readable if readable else list(range(len(g.ops)))
     def bad(k: int) -> bool:
         for i, x in enumerate(xs):
             session.write_input(i, x)
@@ -82,20 +86,20 @@ def bisect_device(g: Graph, session: Any, xs: list[np.ndarray], expected: dict[i
         t = g.tensors[tid]
         got = np.frombuffer(session.read_tensor(tid, t.nbytes), dtype=np_dtype(t.dtype)).reshape(t.shape)
         return not np.array_equal(got, expected[tid])
-    lo, hi = 0, len(g.ops) - 1
-    if not bad(hi):
+    lo, hi = 0, len(ops) - 1
+    if not bad(ops[hi]):
         return None
-    while lo < hi:  # invariant: op hi is bad; every op before lo is good
+    while lo < hi:  # invariant: ops[hi] is bad; every op before ops[lo] is good
         mid = (lo + hi) // 2
-        if bad(mid):
+        if bad(ops[mid]):
             hi = mid
         else:
             lo = mid + 1
-    return hi
+    return ops[hi]
 
 
 def validate(g: Graph, session: Any | None, board: str, samples: int, inputs: list[list[np.ndarray]] | None = None,
-             progress: Callable[[int], None] | None = None) -> Result:
+             progress: Callable[[int], None] | None = None, readable: list[int] | None = None) -> Result:
     """Compare TFLM (every tensor) with the reference, and TFLM's outputs with the device."""
     res = Result(board=board, model=g.name)
     params = reference.prepare_all(g)
@@ -117,7 +121,7 @@ def validate(g: Graph, session: Any | None, board: str, samples: int, inputs: li
                 if not np.array_equal(got, want[tid]):
                     res.device.add(got, want[tid])
                     if res.first_mismatch is None:
-                        k = bisect_device(g, session, xs, want)
+                        k = bisect_device(g, session, xs, want, readable)
                         res.first_mismatch = _where(g, k if k is not None else len(g.ops) - 1, "device")
         res.samples += 1
         if progress:

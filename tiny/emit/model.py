@@ -34,8 +34,8 @@ class Compiled:
     readable_ops: list[int] = field(default_factory=list)   # ops whose output READ_TENSOR can fetch
 
     def summary(self) -> dict[str, Any]:
-        io = sum(self.graph.tensors[t].nbytes for t in self.graph.inputs + self.graph.outputs)
-        return {"arena_bytes": self.plan.arena_bytes, "weights_bytes": self.const_bytes, "io_bytes": io,
+        # Inputs and outputs live in the arena: no separate I/O buffers on the board.
+        return {"arena_bytes": self.plan.arena_bytes, "weights_bytes": self.const_bytes, "io_bytes": 0,
                 "hash": self.hash, "macs": total_macs(self.graph)}
 
 

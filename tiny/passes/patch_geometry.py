@@ -173,8 +173,8 @@ def trace(g: Graph, split: int, grid: Grid) -> PatchPlan:
             o = op.outputs[0]
             if o in reg:
                 full = g.tensors[o]
-                frac = reg[o].h * reg[o].w / (full.shape[1] * full.shape[2])
-                stage_macs += int(round(op_macs(g, op) * frac))
+                per_pixel = op_macs(g, op) // (full.shape[1] * full.shape[2])   # exact: MACs = H*W*per-pixel
+                stage_macs += per_pixel * reg[o].h * reg[o].w
         plan.regions.append(reg)
     plan.layer_macs = sum(op_macs(g, op) for op in g.ops)
     plan.macs = stage_macs + sum(op_macs(g, op) for op in g.ops[split:])

@@ -85,5 +85,5 @@ PARAM_FIELDS = ("input_zero_point", "output_zero_point", "reluish_multiplier", "
 
 def emit(p: dict[str, Any], e: EmitCtx) -> str:
     params = e.struct("tiny_hard_swish_params", "params", {k: int(p[k]) for k in PARAM_FIELDS})
-    size = int(np.prod(p["out_shape"], dtype=np.int64))
+    size = e.size(p["out_shape"])  # an expression for patch-local extents
     return f"tiny_hard_swish_s8({params}, {size}, {e.inp(0)}, {e.out()});"

@@ -3,7 +3,8 @@
 TFLM (tensorflow/lite/micro/kernels/quantize_common.cc, dequantize*.cc, reference/quantize.h,
 reference/requantize.h):
 - float -> int8: round(x / float(scale)) in float32, rounding half away from zero, + zero point,
-  clamped. (The float -> int32 cast is undefined in C beyond +-2**31; tiny saturates, as Arm does.)
+  clamped. (The float -> int32 cast is undefined in C beyond +-2**31; tiny saturates, as Arm does,
+  and maps NaN to the zero point.)
 - int8 -> int8: MultiplyByQuantizedMultiplier(x - in_zp, QuantizeMultiplier(double(in_scale) /
   double(out_scale))) + out_zp, clamped.
 - int8 -> float: float(double(scale) * (x - zp)). The product of a float32 scale and a 9-bit integer
@@ -50,6 +51,7 @@ def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
     x = np.asarray(inputs[0])
     if p["kind"] == "quantize":
         q = (x.astype(np.float32) / p["scale"]).astype(np.float64)  # float32 division, as TFLM
+        q = np.nan_to_num(q, nan=0.0, posinf=2.0**31, neginf=-2.0**31)  # NaN -> zero point, as the C kernel
         r = np.sign(q) * np.floor(np.abs(q) + 0.5)
         return np.clip(np.clip(r, -2.0**31, 2.0**31 - 1) + p["zero_point"], -128, 127).astype(np.int8)
     if p["kind"] == "dequantize":
