@@ -16,7 +16,8 @@ def cache_dir() -> Path:
     return d
 
 
-def compile_for(g: Graph, board: str, schedule: str = "layer", sram_budget: int | None = None) -> Compiled:
+def compile_for(g: Graph, board: str, schedule: str = "layer", sram_budget: int | None = None,
+                kernels: str = "opt") -> Compiled:
     """Compile the graph with the schedule the user asked for (patch schedules arrive with the planner)."""
     if schedule not in ("layer", "patch", "auto"):
         raise TinyError(f"unknown schedule '{schedule}': use layer, patch or auto")

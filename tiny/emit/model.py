@@ -32,6 +32,7 @@ class Compiled:
     const_bytes: int
     schedule: Any = None
     readable_ops: list[int] = field(default_factory=list)   # ops whose output READ_TENSOR can fetch
+    marker_order: list[int] = field(default_factory=list)   # op index of each layer-marker pair, in order
 
     def summary(self) -> dict[str, Any]:
         # Inputs and outputs live in the arena: no separate I/O buffers on the board.
@@ -147,4 +148,7 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
     c = Compiled(graph=g, params=params, plan=plan, files=files, hash=digest, const_bytes=const_total)
     c.schedule = schedule
     c.readable_ops = [op.index for op in g.ops if op.index >= max(split - 1, 0)]
+    # The order in which one INVOKE calls the layer markers (instruction counts are per call).
+    n_patches = len(schedule.patches.regions) if split else 0
+    c.marker_order = [i for _ in range(n_patches) for i in range(split)] + list(range(split, len(g.ops)))
     return c
