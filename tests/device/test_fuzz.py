@@ -36,10 +36,13 @@ def _valid(rng: random.Random, seq: int) -> bytes:
     return P.request(cmd, seq, body)
 
 
-def _case(rng: random.Random, seq: int) -> tuple[str, bytes]:
+KINDS = ["random", "random0", "truncated", "bitflip", "oversized", "version", "cmd", "short", "bigbody", "valid"]
+
+
+def _case(rng: random.Random, seq: int, weights: list[float] | None = None,
+          max_oversize: int = 3000) -> tuple[str, bytes]:
     """(kind, wire bytes incl. the final 0x00)."""
-    kind = rng.choice(["random", "random0", "truncated", "bitflip", "oversized", "version",
-                       "cmd", "short", "bigbody", "valid"])
+    kind = rng.choices(KINDS, weights=weights)[0] if weights else rng.choice(KINDS)
     if kind == "random":
         return kind, bytes(rng.randrange(1, 256) for _ in range(rng.randrange(1, 80))) + b"\0"
     if kind == "random0":
@@ -53,7 +56,7 @@ def _case(rng: random.Random, seq: int) -> tuple[str, bytes]:
             wire[bit // 8] ^= 1 << (bit % 8)
         return kind, bytes(wire) + b"\0"
     if kind == "oversized":
-        return kind, bytes(rng.randrange(1, 256) for _ in range(rng.randrange(MAX_WIRE + 1, 3000))
+        return kind, bytes(rng.randrange(1, 256) for _ in range(rng.randrange(MAX_WIRE + 1, max_oversize))
                            ) + b"\0"
     if kind == "version":
         return kind, P.encode_frame(P.request(P.Cmd.PING, seq, b"v", version=rng.choice([0, 2, 255])))
@@ -72,17 +75,25 @@ def _expected_replies(wire: bytes) -> int:
 
 
 def _fuzz(firmware: Path, n: int, seed: int) -> dict[str, int]:
+    with host_session(firmware, timeout=5.0) as s:
+        return fuzz_session(s, n, seed)
+
+
+def fuzz_session(s, n: int, seed: int, weights: list[float] | None = None, max_oversize: int = 3000,
+                 reply_timeout: float = 2.0) -> dict[str, int]:
+    """Send n seeded malformed frames through an open session to the fixture model, check every
+    reply, then check the board still computes the right thing."""
     rng = random.Random(seed)
     counts: dict[str, int] = {}
-    with host_session(firmware, timeout=5.0) as s:
+    if True:
         t = s.transport
         for i in range(n):
             seq = i % 0xFFFF
-            kind, wire = _case(rng, seq)
+            kind, wire = _case(rng, seq, weights, max_oversize)
             counts[kind] = counts.get(kind, 0) + 1
             t.write(wire)
             for _ in range(_expected_replies(wire)):
-                rep = P.parse_reply(P.decode_frame(t.read_frame(2.0)))  # always a valid frame
+                rep = P.parse_reply(P.decode_frame(t.read_frame(reply_timeout)))  # always a valid frame
                 assert rep.version == 1
                 if kind in ("random", "random0", "truncated", "bitflip", "short"):
                     assert rep.status != P.Status.OK, (kind, wire)

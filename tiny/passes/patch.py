@@ -249,9 +249,10 @@ def compile_scheduled(g: Graph, board: str, mode: str, budget: int | None) -> An
 
 
 def usable_sram(board: Any) -> int:
-    """SRAM left for the arena after the runtime's stack and buffers."""
-    reserve = getattr(board, "reserved_sram_bytes", None) or 16 * 1024
-    return int(board.sram_bytes) - int(reserve)
+    """SRAM left for the arena after the runtime's stack and static buffers (the same reserve
+    the build's budget check applies)."""
+    from tiny.build.project import RUNTIME_STATICS_BYTES
+    return int(board.sram_bytes) - int(board.stack_bytes) - RUNTIME_STATICS_BYTES
 
 
 # ---------------------------------------------------------------- numpy executor

@@ -1,0 +1,50 @@
+"""Whole models on emulated boards, end to end through PlatformIO, QEMU and the UART protocol."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests import models
+from tiny.compare import validate
+from tiny.device.protocol import DeviceError
+from tiny.ir import TinyError
+from tiny.pipeline import load_model
+from tiny.workflow import compile_for, open_session
+
+pytestmark = pytest.mark.qemu
+
+
+def _tiny(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tiny.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("board,model", [("qemu-m4-256k", models.tiny_cnn), ("qemu-f405", models.custom_cnn)])
+def test_validate_cli_on_qemu(board: str, model) -> None:
+    r = _tiny("validate", str(model()), "--board", board, "--samples", "2", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["bit_exact"] is True and data["samples"] == 2 and data["board"] == board
+    assert data["mismatched_elements"] == 0 and data["max_abs_diff"] == 0
+
+
+def test_mbv2_144_fits_the_256k_board_only_patch_based() -> None:
+    g = load_model(models.mobilenet_v2(0.35, 144, 144))
+    layer = compile_for(g, "qemu-m4-256k")
+    with pytest.raises(TinyError, match=r"(?s)does not fit board qemu-m4-256k.*needs \d+ bytes.*--schedule patch"):
+        open_session(layer, "qemu-m4-256k")
+    c = compile_for(g, "qemu-m4-256k", "auto")
+    assert c.plan.arena_bytes < 256 * 1024 < layer.plan.arena_bytes
+    with open_session(c, "qemu-m4-256k", timeout=30) as s:
+        res = validate(g, s, "qemu-m4-256k", samples=1, readable=c.readable_ops)
+    assert res.bit_exact, res.as_json()
+
+
+def test_board_with_another_model_is_refused() -> None:
+    g = load_model(models.tiny_cnn())
+    c = compile_for(g, "qemu-m4-256k")
+    with open_session(c, "qemu-m4-256k") as s:
+        with pytest.raises(DeviceError, match="0000000000000000"):
+            s.check_model("0000000000000000")
