@@ -97,7 +97,9 @@ def quantize_aware(build: Callable[[], Any], x: np.ndarray, y: np.ndarray, epoch
         with open(job, "wb") as f:
             pickle.dump({"build": build, "x": x, "y": y, "epochs": epochs, "rep": representative,
                          "out": str(out)}, f)
-        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3")
+        # The worker unpickles `build` by reference: give it this process's import path.
+        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="3",
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         r = subprocess.run([sys.executable, "-m", "tiny.frontend._qat", str(job)], env=env,
                            capture_output=True, text=True)
         if r.returncode != 0 or not out.exists():
