@@ -28,7 +28,7 @@ def build_digits_model(size: int = 32):  # -> keras.Model
     ])
 
 
-def train_digits(out: Path, size: int = 32, epochs: int = 8) -> tuple[Path, float, tuple]:
+def train_digits(out: Path, size: int = 32, epochs: int = 20) -> tuple[Path, float, tuple]:
     """Train on the host, quantize to int8; return (tflite path, float accuracy, test split)."""
     import tensorflow as tf
     from tiny.frontend.keras import quantize
