@@ -68,7 +68,27 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from tiny.report import report
-    data, table = report(args.model, args.board, args.schedule, args.sram_budget, plot=args.plot)
+    extras = args.html or args.bench or args.bench_json or args.validate or args.training_json
+    data, table = report(args.model, args.board, args.schedule, args.sram_budget,
+                         plot=None if extras else args.plot)
+    if extras:
+        from tiny import html_report as hr
+        data, bench, val = hr.collect(args.model, args.board, args.schedule, args.sram_budget, data=data,
+                                      bench=args.bench_json, run_bench_on_board=args.bench,
+                                      validate_samples=args.validate or 0, compare_patch=bool(args.html))
+        if bench:
+            data["bench"] = {k: v for k, v in bench.items() if k != "layers"}
+        if val:
+            data["validation"] = val
+            table += f"\n  validation: {'BIT-EXACT' if val['bit_exact'] else 'MISMATCH'} ({val['samples']} samples)"
+        if args.plot:
+            pngs = hr.write_plots(args.plot, data, bench, val, args.training_json)
+            table += "\n  plots: " + ", ".join(map(str, pngs))
+        if args.html:
+            data["html"] = str(hr.write_report(args.html, args.model, args.board, args.schedule, args.sram_budget,
+                                               data=data, bench=bench, validation=val,
+                                               training=args.training_json, compare_patch=False))
+            table += f"\n  html report: {data['html']}"
     _emit(args, data, table)
     return 0
 
@@ -102,10 +122,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     t0 = time.time()
     g = _load(args)
     c = compile_for(g, args.board, args.schedule, args.sram_budget)
-    with open_session(c, args.board) as s, Progress(transient=True, disable=args.json) as bar:
+    from tiny.compare import random_inputs
+    samples = [random_inputs(g, seed) for seed in range(args.samples)]
+    with open_session(c, args.board, samples=samples) as s, Progress(transient=True, disable=args.json) as bar:
         task = bar.add_task(f"validating on {args.board}", total=args.samples)
-        res = validate(g, s, args.board, args.samples, progress=lambda n: bar.update(task, completed=n),
-                       readable=c.readable_ops)
+        res = validate(g, s, args.board, args.samples, inputs=samples,
+                       progress=lambda n: bar.update(task, completed=n), readable=c.readable_ops)
     data = res.as_json()
     data["wall_s"] = round(time.time() - t0, 2)
     data["schedule"] = args.schedule
@@ -159,8 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = model_cmd("report", "memory and compute report")
     q.add_argument("--json", action="store_true")
-    q.add_argument("--plot", default=None, metavar="PNG", help="write the memory timeline as a PNG")
+    q.add_argument("--plot", default=None, metavar="PNG", help="write the memory timeline as a PNG "
+                   "(with --bench/--validate/--training-json, the other figures as PNG-<name>.png)")
     q.add_argument("--train", default=None, help="training config (TOML) or recipe name")
+    q.add_argument("--html", default=None, metavar="OUT", help="write a self-contained HTML report")
+    q.add_argument("--bench", action="store_true", help="count instructions per layer now (emulated boards)")
+    q.add_argument("--bench-json", default=None, metavar="FILE", help="per-layer counts from `tiny bench --json`")
+    q.add_argument("--validate", type=int, default=0, metavar="N", help="validate N samples on the board")
+    q.add_argument("--training-json", default=None, metavar="FILE", help="training results to show (JSON)")
     q.set_defaults(fn=cmd_report)
 
     q = sub.add_parser("build", help="build a generated PlatformIO project (pio run)")

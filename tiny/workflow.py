@@ -21,10 +21,12 @@ def compile_for(g: Graph, board: str, schedule: str = "layer", sram_budget: int 
     """Compile the graph with the schedule the user asked for (patch schedules arrive with the planner)."""
     if schedule not in ("layer", "patch", "auto"):
         raise TinyError(f"unknown schedule '{schedule}': use layer, patch or auto")
-    if schedule != "layer":
-        from tiny.passes import patch
-        return patch.compile_scheduled(g, board, schedule, sram_budget)
-    return compile_graph(g, options=f"board={board};schedule=layer")
+    from tiny.emit.select import kernel_set
+    with kernel_set(kernels):   # opt: DSP kernels on boards with the DSP extension (tiny/emit/select.py)
+        if schedule != "layer":
+            from tiny.passes import patch
+            return patch.compile_scheduled(g, board, schedule, sram_budget)
+        return compile_graph(g, options=f"board={board};schedule=layer")
 
 
 def write_project(c: Compiled, board: str, out: Path) -> Path:
@@ -52,13 +54,37 @@ def project_dir_for(c: Compiled, board: str) -> Path:
     return cache_dir() / "projects" / f"{c.graph.name[:40]}-{board}-{key}"
 
 
-def open_session(c: Compiled, board: str, project: Path | None = None, timeout: float = 30.0) -> Any:
-    """Build the firmware for `board` and return a connected, model-checked Session."""
+# Inputs at least this large go to emulated boards through preloaded RAM, not the ~26 KiB/s UART.
+PRELOAD_MIN_BYTES = 2048
+
+
+def open_session(c: Compiled, board: str, project: Path | None = None, timeout: float = 30.0,
+                 samples: list[list[Any]] | None = None) -> Any:
+    """Build the firmware for `board` and return a connected, model-checked Session.
+
+    `samples` (lists of input arrays) known in advance are preloaded into the RAM of an emulated
+    board; the session then loads them with LOAD_INPUT, transparently to its callers."""
+    import numpy as np
     from tiny.boards import get_board
     from tiny.device.connect import open_session as connect
+    b = get_board(board)
     project = project or project_dir_for(c, board)
     write_project(c, board, project)
-    s = connect(get_board(board), project, timeout=timeout)
+    preload, table = None, {}
+    if samples and b.emulated and getattr(b, "preload_bytes", 0):
+        blob = bytearray()
+        for xs in samples:
+            for x in xs:
+                data = np.ascontiguousarray(x).tobytes()
+                if len(data) >= PRELOAD_MIN_BYTES and data not in table and len(blob) + len(data) <= b.preload_bytes:
+                    table[data] = len(blob)
+                    blob += data
+        if table:
+            f = project / ".preload.bin"
+            f.write_bytes(bytes(blob))
+            preload = [(f, b.preload_origin)]
+    s = connect(b, project, timeout=timeout, preload=preload)
+    s.preloaded = table
     try:
         s.check_model(c.hash)
     except Exception:

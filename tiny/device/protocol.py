@@ -39,6 +39,7 @@ class Cmd(enum.IntEnum):
     READ_TENSOR = 0x05
     PING = 0x06
     QUIT = 0x07
+    LOAD_INPUT = 0x08
 
 
 class Status(enum.IntEnum):

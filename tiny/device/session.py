@@ -151,6 +151,10 @@ class Session:
         if want is not None and len(data) != want:
             raise DeviceError(f"input {index} of the model on {self.board_name} is {want} bytes, "
                               f"got {len(data)}")
+        src = getattr(self, "preloaded", {}).get(data)
+        if src is not None:   # already in the board's preloaded RAM: a copy instead of the UART
+            self.request(Cmd.LOAD_INPUT, struct.pack("<BII", index, src, len(data)))
+            return
         chunk = self.max_body - 5
         for off in range(0, max(len(data), 1), chunk):
             self.request(Cmd.WRITE_INPUT, struct.pack("<BI", index, off) + data[off:off + chunk])

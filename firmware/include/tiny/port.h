@@ -11,6 +11,9 @@ void tiny_port_write(const uint8_t *buf, uint32_t n);
 uint32_t tiny_port_cycles(void);
 /* Bytes of stack ever used (stack painting); 0 where not measured (host). */
 uint32_t tiny_port_stack_used(void);
+/* RAM the host filled before the firmware started (QEMU's loader device): inputs too large for
+ * the UART. Returns NULL and *bytes = 0 where there is none (host, real boards). */
+const uint8_t *tiny_port_preload(uint32_t *bytes);
 /* Stop: exit the host process / QEMU (semihosting) / spin on a real board. */
 void tiny_port_exit(int code);
 /* Board name, as in boards/<name>.toml. */

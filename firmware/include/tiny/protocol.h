@@ -34,6 +34,7 @@ enum {
     TINY_CMD_READ_TENSOR = 0x05,
     TINY_CMD_PING = 0x06,
     TINY_CMD_QUIT = 0x07,
+    TINY_CMD_LOAD_INPUT = 0x08, /* copy an input from the preloaded RAM region */
     TINY_CMD_TRAIN_FIRST = 0x10, /* 0x10-0x2f: on-device training (tiny_proto_train) */
     TINY_CMD_TRAIN_LAST = 0x2f
 };

@@ -121,6 +121,21 @@ static uint8_t do_write_input(const uint8_t *b, uint32_t n, uint32_t *len) {
     return TINY_ST_OK;
 }
 
+static uint8_t do_load_input(const uint8_t *b, uint32_t n, uint32_t *len) {
+    if (n != 9) ERR(TINY_ST_BAD_ARG, "LOAD_INPUT needs index:u8 src:u32 len:u32");
+    uint32_t idx = b[0], src = rd32(b + 1), cnt = rd32(b + 5), have = 0;
+    const uint8_t *pre = tiny_port_preload(&have);
+    if (!pre) ERR(TINY_ST_BAD_ARG, "this board has no preloaded region");
+    if (idx >= tiny_model.n_inputs) ERR(TINY_ST_BAD_ARG, "input index out of range");
+    const tiny_tensor_ref *r = &tiny_model.inputs[idx];
+    if (!ref_ok(r)) ERR(TINY_ST_MODEL_ERROR, "input lies outside the arena");
+    if (cnt != r->bytes) ERR(TINY_ST_BAD_ARG, "len must equal the input's size");
+    if (!range_ok(src, cnt, have)) ERR(TINY_ST_BAD_ARG, "src+len past the end of the preloaded region");
+    uint8_t *dst = tiny_model.arena + r->offset;
+    for (uint32_t k = 0; k < cnt; k++) dst[k] = pre[src + k];
+    return TINY_ST_OK;
+}
+
 static uint8_t do_invoke(const uint8_t *b, uint32_t n, uint32_t *len) {
     if (n != 4) ERR(TINY_ST_BAD_ARG, "INVOKE needs stop_after:i32");
     int32_t stop = (int32_t)rd32(b);
@@ -204,6 +219,7 @@ void tiny_proto_handle_frame(uint8_t *frame, uint32_t n) {
         case TINY_CMD_INFO: st = do_info(len); break;
         case TINY_CMD_WRITE_INPUT: st = do_write_input(body, bn, len); break;
         case TINY_CMD_INVOKE: st = do_invoke(body, bn, len); break;
+        case TINY_CMD_LOAD_INPUT: st = do_load_input(body, bn, len); break;
         case TINY_CMD_READ_OUTPUT: st = do_read_output(body, bn, len); break;
         case TINY_CMD_READ_TENSOR: st = do_read_tensor(body, bn, len); break;
         case TINY_CMD_PING:

@@ -116,6 +116,16 @@ uint32_t tiny_port_cycles(void) {
 #endif
 }
 
+const uint8_t *tiny_port_preload(uint32_t *bytes) {
+#ifdef TINY_PRELOAD_ORIGIN
+    *bytes = TINY_PRELOAD_BYTES;
+    return (const uint8_t *)TINY_PRELOAD_ORIGIN;
+#else
+    *bytes = 0;
+    return 0;
+#endif
+}
+
 uint32_t tiny_port_stack_used(void) {
     const uint32_t *p = &__stack_limit;
     while (p < &__stack_top && *p == STACK_PAINT) p++;
