@@ -48,3 +48,22 @@ def test_board_with_another_model_is_refused() -> None:
     with open_session(c, "qemu-m4-256k") as s:
         with pytest.raises(DeviceError, match="0000000000000000"):
             s.check_model("0000000000000000")
+
+
+def test_large_inputs_are_preloaded_not_sent_over_the_uart() -> None:
+    """A 27 KB image reaches QEMU through preloaded RAM (LOAD_INPUT), and results stay exact."""
+    from tiny import oracle
+    from tiny.compare import random_inputs
+    from tiny.device.protocol import Cmd
+    g = load_model(models.mobilenet_v2())
+    c = compile_for(g, "qemu-m4-256k")
+    samples = [random_inputs(g, seed) for seed in range(2)]
+    with open_session(c, "qemu-m4-256k", samples=samples) as s:
+        assert len(s.preloaded) == 2
+        sent: list[int] = []
+        real = s.request
+        s.request = lambda cmd, body=b"", timeout=None: (sent.append(int(cmd)), real(cmd, body, timeout))[1]
+        for xs in samples:
+            out = s.run(xs)[0]
+            assert out == oracle.run(g, xs)[0].tobytes()
+    assert sent.count(Cmd.LOAD_INPUT) == 2 and Cmd.WRITE_INPUT not in sent
