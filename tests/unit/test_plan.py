@@ -51,3 +51,13 @@ def test_graph_lifetimes_count_the_input_and_chain() -> None:
     need = g.tensors[first.inputs[0]].nbytes + g.tensors[first.outputs[0]].nbytes
     assert plan.arena_bytes >= need
     assert plan.lower_bound <= plan.arena_bytes
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_plan_is_never_worse_than_greedy_by_size(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    bufs = _random_buffers(rng, 60, 30)
+    greedy = assign([Buffer(b.key, b.nbytes, b.first, b.last) for b in bufs], 30, orders=("size",))
+    best = assign(bufs, 30)
+    assert best.arena_bytes <= greedy.arena_bytes
+    verify(best)

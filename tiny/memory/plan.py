@@ -107,25 +107,51 @@ def merge_aliases(bufs: list[Buffer], aliases: dict[str, str]) -> tuple[list[Buf
     return list(by.values()), resolved
 
 
-def assign(bufs: list[Buffer], steps: int, aliases: dict[str, str] | None = None) -> Plan:
-    """Best-fit offsets: biggest (then longest-lived) first, each into the lowest gap that fits."""
-    placed: list[Buffer] = []
-    for b in sorted(bufs, key=lambda b: (-b.nbytes, -(b.last - b.first), b.first)):
-        busy = sorted((p.offset, p.offset + p.nbytes) for p in placed if p.overlaps_in_time(b))
-        best, best_gap, cursor = None, None, 0
-        for lo, hi in busy:
-            gap = lo - cursor
-            if gap >= b.nbytes and (best_gap is None or gap < best_gap):
-                best, best_gap = cursor, gap
-            cursor = max(cursor, hi)
-        b.offset = best if best is not None else cursor
-        placed.append(b)
+_ORDERS = {
+    # TFLM's greedy order: biggest first.
+    "size": lambda b: (-b.nbytes, -(b.last - b.first), b.first),
+    # Long-lived buffers first: they constrain every step they span.
+    "area": lambda b: (-b.nbytes * (b.last - b.first + 1), -b.nbytes, b.first),
+    # In schedule order: what is allocated first sits low, like a stack.
+    "start": lambda b: (b.first, -b.nbytes),
+}
+
+
+def assign(bufs: list[Buffer], steps: int, aliases: dict[str, str] | None = None,
+           orders: tuple[str, ...] = tuple(_ORDERS)) -> Plan:
+    """Best-fit placement under several orderings; the smallest arena wins (never worse than
+    greedy-by-size, which is one of them)."""
+    best: tuple[int, dict[str, int]] | None = None
+    for key in (_ORDERS[o] for o in orders):
+        offs = _place(bufs, key)
+        arena = max((offs[b.key] + b.nbytes for b in bufs), default=0)
+        if best is None or arena < best[0]:
+            best = (arena, offs)
+    for b in bufs:
+        b.offset = best[1][b.key] if best else 0
     live = live_bytes(bufs, steps)
     arena = max((b.offset + b.nbytes for b in bufs), default=0)
     plan = Plan(buffers=bufs, arena_bytes=arena, lower_bound=max(live, default=0), steps=steps,
                 step_live_bytes=live, aliases=dict(aliases or {}))
     verify(plan)
     return plan
+
+
+def _place(bufs: list[Buffer], order) -> dict[str, int]:
+    """Each buffer, in `order`, into the smallest gap that fits among those placed and live with it."""
+    placed: list[tuple[Buffer, int]] = []
+    offs: dict[str, int] = {}
+    for b in sorted(bufs, key=order):
+        busy = sorted((o, o + p.nbytes) for p, o in placed if p.overlaps_in_time(b))
+        best, best_gap, cursor = None, None, 0
+        for lo, hi in busy:
+            gap = lo - cursor
+            if gap >= b.nbytes and (best_gap is None or gap < best_gap):
+                best, best_gap = cursor, gap
+            cursor = max(cursor, hi)
+        offs[b.key] = best if best is not None else cursor
+        placed.append((b, offs[b.key]))
+    return offs
 
 
 def plan_graph(g: Graph, scratch: list[int] | None = None, aliases: dict[int, int] | None = None) -> Plan:

@@ -91,9 +91,12 @@ def patch_buffers(g: Graph, pp: PatchPlan, scratch: list[int]) -> list[Buffer]:
     return bufs + rest
 
 
-def plan_patch(g: Graph, pp: PatchPlan, scratch: list[int], aliases: dict[str, str] | None = None) -> Plan:
+def plan_patch(g: Graph, pp: PatchPlan, scratch: list[int], aliases: dict[str, str] | None = None,
+               thorough: bool = True) -> Plan:
+    """thorough=False: greedy-by-size only (fast, for ranking candidates in the search)."""
     bufs, resolved = merge_aliases(patch_buffers(g, pp, scratch), aliases or {})
-    return assign(bufs, len(g.ops), resolved)
+    return assign(bufs, len(g.ops), resolved, orders=("size",)) if not thorough \
+        else assign(bufs, len(g.ops), resolved)
 
 
 def grids(h: int, w: int, max_n: int = 8) -> list[Grid]:
@@ -119,7 +122,7 @@ def stage_inplace(g: Graph, split: int) -> tuple[dict[str, str], set[int]]:
     return aliases, ops
 
 
-def build_schedule(g: Graph, split: int, grid: Grid, base_scratch: list[int]) -> Schedule:
+def build_schedule(g: Graph, split: int, grid: Grid, base_scratch: list[int], thorough: bool = True) -> Schedule:
     """Trace, size scratch (in-place depthwise needs one local output channel) and plan."""
     from tiny.analysis import total_macs
     from tiny.memory.inplace import inplace_scratch
@@ -132,7 +135,7 @@ def build_schedule(g: Graph, split: int, grid: Grid, base_scratch: list[int]) ->
             scratch[i] += max(reg[o].h * reg[o].w for reg in pp.regions)
         else:
             scratch[i] += inplace_scratch(g, g.ops[i])
-    plan = plan_patch(g, pp, scratch, aliases)
+    plan = plan_patch(g, pp, scratch, aliases, thorough)
     s = Schedule(split, grid, pp, plan, pp.macs, total_macs(g))
     s.scratch, s.inplace_ops = scratch, ops
     return s
@@ -164,7 +167,7 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
             continue
         _, h, w, _ = t_out.shape
         for grid in grids(int(h), int(w)):
-            cands.append(build_schedule(g, k, grid, base_scratch))
+            cands.append(build_schedule(g, k, grid, base_scratch, thorough=False))
     table = [{"split_after_op": s.split - 1, "grid": list(s.grid.n), "peak_bytes": s.peak,
               "patch_mac_overhead": round(s.mac_overhead, 4)} for s in cands]
     if not cands:
@@ -178,6 +181,7 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
         budget = _report_budget   # nothing fits: report the lowest peak against the asked budget
     if mode == "patch" and budget is None:
         best = min(cands, key=lambda s: (s.peak, s.macs))
+        best = build_schedule(g, best.split, best.grid, base_scratch, thorough=True)
     else:
         budget = budget if budget is not None else layer.peak
         fitting = [s for s in cands + [layer] if s.peak <= budget]
@@ -194,6 +198,8 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
                 f"#{op.index} {op.type} '{g.tensors[op.outputs[0]].name}' ({live[where]:,} live bytes"
                 f"{', inside the patch stage' if where < low.split else ''})")
         best = min(fitting, key=lambda s: (s.macs, s.peak, s.split > 0))
+    if best.split:   # re-plan the winner with every placement order (never larger)
+        best = build_schedule(g, best.split, best.grid, base_scratch, thorough=True)
     best.candidates = table
     return best
 
