@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 from tiny.ir import Graph, IRError, Op
-from tiny.reference.fixedpoint import (INT32_MAX, INT32_MIN, rounding_divide_by_pot,
+from tiny.reference.fixedpoint import (INT32_MAX, INT32_MIN, _round_half_away,
+                                       quantize_multiplier, rounding_divide_by_pot,
                                        saturating_rounding_doubling_high_mul as srdhm)
 
 # --------------------------------------------------------------------------- Prepare-time helpers
@@ -21,27 +22,6 @@ def op_error(g: Graph, op: Op, msg: str) -> IRError:
     """An IRError naming the op index, its type and its output tensor."""
     out = g.tensors[op.outputs[0]].name if op.outputs else "?"
     return IRError(f"op #{op.index} {op.type} (output '{out}'): {msg}")
-
-
-def _round_half_away(x: float) -> float:
-    return math.floor(x + 0.5) if x >= 0 else -math.floor(-x + 0.5)
-
-
-def quantize_multiplier(m: float) -> tuple[int, int]:
-    """TFLite's QuantizeMultiplier as TFLM builds it (double rounding).
-
-    Unlike the single-rounding build, shifts above 30 are *not* saturated: softmax relies on
-    this (a capped multiplier of 2^31-1 yields shift 31)."""
-    if m == 0.0:
-        return 0, 0
-    q, shift = math.frexp(m)
-    q_fixed = int(_round_half_away(q * (1 << 31)))
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        shift, q_fixed = 0, 0
-    return q_fixed, shift
 
 
 def quantize_multiplier_smaller_than_one_exp(m: float) -> tuple[int, int] | None:
