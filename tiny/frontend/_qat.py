@@ -20,12 +20,8 @@ def main(job_path: str) -> None:
     def gen():
         for i in range(min(len(rep), 64)):
             yield [np.asarray(rep[i:i + 1], dtype=np.float32)]
-    conv = tf.lite.TFLiteConverter.from_keras_model(qmodel)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    from tiny.frontend.keras import int8_converter
+    conv = int8_converter(tf, qmodel, gen)
     with open(job["out"], "wb") as f:
         f.write(conv.convert())
 

@@ -60,6 +60,17 @@ def representative_from(data: np.ndarray | None, input_shape: tuple[int, ...], n
     return gen
 
 
+def int8_converter(tf: Any, model: Any, representative: Callable[[], Iterable[list[np.ndarray]]]) -> Any:
+    """A TFLiteConverter set up for full-int8 (int8 in and out, per-channel weights)."""
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv
+
+
 def quantize(model: Any, representative: Callable[[], Iterable[list[np.ndarray]]] | np.ndarray | None = None,
              ) -> bytes:
     """Post-training full-int8 quantization (int8 input and output, per-channel weights)."""
@@ -67,12 +78,7 @@ def quantize(model: Any, representative: Callable[[], Iterable[list[np.ndarray]]
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     if representative is None or isinstance(representative, np.ndarray):
         representative = representative_from(representative, shape)
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
+    conv = int8_converter(tf, model, representative)
     try:
         with quiet_fds():
             return conv.convert()
