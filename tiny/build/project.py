@@ -5,6 +5,7 @@ Project layout written by write_project():
                               `tiny-<board>` (local platform, builds offline) and `<board>`
                               (PlatformIO's ststm32 / nordicnrf52 + upload tools, needs internet)
     tiny_flags.py             pre-script: tiny's CPU / link flags for every env
+    test/                     firmware unit tests: `pio test -e <emulated board>` runs them on QEMU
     src/                      the model files (model.c, model.h, ...)
     lib/tiny/                 the C runtime (copy of firmware/) + library.json
     board/<name>/link.ld      SRAM / flash regions cut to the board's real sizes
@@ -176,7 +177,7 @@ def write_project(out_dir: Path, model_files: dict[str, str], boards: list[Board
     _copy_runtime(out_dir / "lib" / "tiny")
     j = _jinja()
     (out_dir / "lib" / "tiny" / "library.json").write_text(
-        j.get_template("library.json.j2").render(exclude=["boards/host/"]))
+        j.get_template("library.json.j2").render(exclude=["boards/host/", "train/"]))  # training: copied into src/ per model
     envs = []
     for b in boards:
         bdir = write_board_files(b, out_dir / "board" / b.name)
@@ -197,4 +198,7 @@ def write_project(out_dir: Path, model_files: dict[str, str], boards: list[Board
         opt_flags=" ".join(OPT_FLAGS), c_flags=" ".join(C_FLAGS),
         link_flags=" ".join(LINK_FLAGS)))
     (out_dir / "tiny_flags.py").write_text(j.get_template("tiny_flags.py.j2").render())
+    # firmware unit tests for `pio test -e <emulated board>` (runner + tests, no Unity needed)
+    shutil.copytree(Path(paths.CODEGEN) / "test", out_dir / "test", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     return out_dir
