@@ -26,4 +26,4 @@ def test_fuzz_qemu_board(tmp_path: Path) -> None:
     with open_session(board, project, timeout=10) as s:
         counts = fuzz_session(s, 10_000, seed=4321, weights=weights, max_oversize=1400, reply_timeout=5.0)
     assert sum(counts.values()) == 10_000 and min(counts.values()) > 200
-    assert time.monotonic() - t0 < 240
+    assert time.monotonic() - t0 < 600   # bounded: every reply has its own timeout too
