@@ -58,7 +58,13 @@ def _load(args: argparse.Namespace):  # -> Graph
 def cmd_compile(args: argparse.Namespace) -> int:
     from tiny.workflow import compile_for, write_project
     g = _load(args)
-    c = compile_for(g, args.board, args.schedule, args.sram_budget)
+    if getattr(args, "train", None):
+        from tiny.train.api import compile_train
+        from tiny.train.config import load_config
+        c = compile_train(g, args.board, load_config(args.train), args.schedule, args.sram_budget)
+        print(f"training firmware: train_peak_sram_bytes {c.train_memory['train_peak_sram_bytes']}")
+    else:
+        c = compile_for(g, args.board, args.schedule, args.sram_budget)
     out = write_project(c, args.board, Path(args.output))
     s = c.summary()
     print(f"wrote {out} for board {args.board}: arena {s['arena_bytes']} B, constants {s['weights_bytes']} B, "
@@ -89,6 +95,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                                                data=data, bench=bench, validation=val,
                                                training=args.training_json, compare_patch=False))
             table += f"\n  html report: {data['html']}"
+    if getattr(args, "train", None):
+        from tiny.train.report import train_report
+        extra, lines = train_report(args.model, args.board, args.train, args.schedule, args.sram_budget)
+        data.update(extra)
+        table += "\n" + lines
     _emit(args, data, table)
     return 0
 
@@ -147,6 +158,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from tiny.bench import bench
     data, table = bench(args.model, args.board, args.schedule, args.sram_budget, args.kernels)
     _emit(args, data, table)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+    from tiny.train.run import run_training
+    with Progress(transient=True, disable=args.json) as bar:
+        task = bar.add_task(f"training on {args.board}", total=None)
+        res = run_training(args.model, args.board, args.config or args.recipe, args.data, epochs=args.epochs,
+                           steps=args.steps, lr=args.lr, momentum=args.momentum,
+                           qas=False if args.no_qas else None, schedule=args.schedule,
+                           checkpoint_every=args.checkpoint_every, eval_samples=args.eval_samples,
+                           out=Path(args.output), progress=lambda k, n: bar.update(task, completed=k, total=n),
+                           log=lambda m: print(f"tiny: {m}", file=sys.stderr))
+    d = res.data
+    if args.plot:
+        from tiny.train.report import plot_curve
+        plot_curve(res, Path(args.plot))
+        d["plot"] = args.plot
+    table = (f"{d['model']} on {args.board}, recipe {d['recipe']} (QAS {'on' if d['qas'] else 'off'}), "
+             f"data {d['data']}: {d['steps']} steps\n"
+             f"  accuracy on {d['eval_samples']} held-out samples: before {d['accuracy_before']:.1%}, "
+             f"after {d['accuracy_after']:.1%}\n"
+             f"  train_peak_sram_bytes {d['train_peak_sram_bytes']:,}; fine-tuned model: {d.get('output')}")
+    _emit(args, d, table)
     return 0
 
 
@@ -211,6 +247,30 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--kernels", default="opt", choices=["opt", "ref"])
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_bench)
+
+    from tiny.train.data import TASKS
+    q = sub.add_parser("train", help="fine-tune a model on the board (sparse update, QAS)",
+                       description="Built-in data sets: " + "; ".join(f"{k}: {v}" for k, v in TASKS.items())
+                       + ". --data also takes an .npz (x_train, y_train, x_test, y_test) or a folder "
+                       "with one sub-folder of images per class.")
+    q.add_argument("model", nargs="?", default=None,
+                   help=".tflite or Keras model (default: the data set's own base model)")
+    q.add_argument("--board", default=DEFAULT_BOARD)
+    q.add_argument("--recipe", default="sparse", choices=["sparse", "bias", "head", "mobiletl", "full"])
+    q.add_argument("--config", default=None, metavar="TOML", help="training config (overrides --recipe)")
+    q.add_argument("--data", default="digits-transfer", help="data set name or path")
+    q.add_argument("--epochs", type=int, default=None)
+    q.add_argument("--steps", type=int, default=None, help="stop after this many steps")
+    q.add_argument("--lr", type=float, default=None)
+    q.add_argument("--momentum", type=float, default=None)
+    q.add_argument("--no-qas", action="store_true", help="raw int8/int32 gradients (no QAS)")
+    q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"])
+    q.add_argument("--checkpoint-every", type=int, default=100, metavar="K")
+    q.add_argument("--eval-samples", type=int, default=None)
+    q.add_argument("-o", "--output", default="tiny-train", help="where the fine-tuned .tflite goes")
+    q.add_argument("--plot", default=None, metavar="PNG", help="save the accuracy curve")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(fn=cmd_train)
 
     q = sub.add_parser("demo", help="the whole story on the default emulated board")
     q.add_argument("--board", default=DEFAULT_BOARD)

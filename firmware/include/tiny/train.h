@@ -1,0 +1,70 @@
+/* On-device training runtime (sparse update, TTE-style): the tables a generated train_model.c
+ * provides and the entry points the generated model.c and the protocol loop call.
+ * The backward pass is float32 and follows tiny/reference/train.py operation by operation
+ * (sequential sums, no fused multiply-add), so device and oracle weights agree bit for bit. */
+#ifndef TINY_TRAIN_H
+#define TINY_TRAIN_H
+#include <stdint.h>
+
+enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS_MEAN = 4,
+       TINY_TS_ADD = 5, TINY_TS_COPY = 6 };
+enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
+       TINY_TF_UPD_B = 16 };
+enum { TINY_CAP_COPY = 0, TINY_CAP_MASK = 1 };
+
+/* Copied into the saved buffer right after op `op` ran (-1: before the forward pass). */
+typedef struct {
+    int32_t op;
+    uint8_t kind;           /* TINY_CAP_* */
+    int8_t lo, hi;          /* mask: bit = lo < q < hi */
+    uint32_t src;           /* arena byte offset of the tensor */
+    uint32_t n;             /* elements */
+    uint32_t dst;           /* byte offset in the saved buffer */
+} tiny_train_capture_t;
+
+typedef struct {
+    uint8_t kind, flags;
+    int8_t mask_lo, mask_hi;
+    uint16_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, p_t, p_l;
+    uint16_t n_upd;         /* output channels whose weights update (0: frozen weights) */
+    int32_t g_out, g_in, g_in2;   /* float offsets into the workspace, -1: none */
+    int32_t mask_off;       /* saved-buffer byte offset of the mask bits / int8 output copy */
+    int32_t x_off;          /* saved-buffer byte offset of the int8 input (weight updates, ce logits) */
+    float x_scale;          /* scale of the saved input (ce: of the logits) */
+    int32_t x_zp;
+    int32_t w_offset;       /* fully connected filter offset (-zero point) */
+    int8_t *w;              /* weights (const data unless n_upd > 0) */
+    int32_t *b;             /* bias (written when TINY_TF_UPD_B) */
+    const float *wscale;    /* per output channel s_w */
+    const float *bscale;    /* per output channel s_x * s_w */
+    float *mom_w, *mom_b;   /* momentum buffers or NULL */
+} tiny_train_step_t;
+
+typedef struct {
+    void *ptr;
+    uint32_t bytes;
+} tiny_train_param_t;
+
+typedef struct {
+    const char *hash;
+    uint16_t n_captures, n_steps, n_params, n_classes;
+    const tiny_train_capture_t *captures;
+    const tiny_train_step_t *steps;
+    const tiny_train_param_t *params;
+    uint8_t *saved;
+    float *workspace;       /* NULL: the forward arena (dead during the backward) is used */
+    uint32_t saved_bytes, workspace_bytes, peak_bytes;
+    float *logits_tmp;
+    float lr, momentum;     /* defaults; SET_HPARAMS changes them at run time */
+    uint8_t qas;
+} tiny_train_model_t;
+
+extern const tiny_train_model_t tiny_train_model;
+
+/* Called by the generated model.c after each op whose output the backward needs. */
+void tiny_train_capture(int32_t op);
+/* exp(x) for x <= 0, float32, bit-identical to tiny.reference.train.exp32. */
+float tiny_train_exp(float x);
+/* One SGD step on the input already in the arena. Returns 0 or a non-zero error. */
+int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label);
+#endif

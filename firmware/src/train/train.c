@@ -1,0 +1,442 @@
+/* On-device training: captures during the int8 forward, the float32 backward of the plan's steps,
+ * the rounded/saturated SGD update (with QAS), and the training protocol commands 0x10-0x16.
+ * Every float operation mirrors tiny/reference/train.py; keep the loop orders in sync. */
+#pragma GCC optimize("fp-contract=off")
+#include <stddef.h>
+#include <stdint.h>
+#include "tiny/model.h"
+#include "tiny/protocol.h"
+#include "tiny/port.h"
+#include "tiny/train.h"
+
+static int s_capture_on;
+static uint32_t s_steps;
+static float s_lr, s_mu;
+static uint8_t s_qas, s_init;
+/* The last step's reply, resent when the host repeats the same step (idempotent resend). */
+static uint8_t s_last_reply[16];
+static uint32_t s_last_label = 0xFFFFFFFFu;
+
+static void init_once(void) {
+    if (s_init) return;
+    s_lr = tiny_train_model.lr;
+    s_mu = tiny_train_model.momentum;
+    s_qas = tiny_train_model.qas;
+    s_init = 1;
+}
+
+void tiny_train_capture(int32_t op) {
+    if (!s_capture_on) return;
+    const tiny_train_model_t *m = &tiny_train_model;
+    for (uint32_t i = 0; i < m->n_captures; i++) {
+        const tiny_train_capture_t *c = &m->captures[i];
+        if (c->op != op) continue;
+        const int8_t *src = (const int8_t *)(tiny_model.arena + c->src);
+        uint8_t *dst = m->saved + c->dst;
+        if (c->kind == TINY_CAP_COPY) {
+            for (uint32_t k = 0; k < c->n; k++) dst[k] = (uint8_t)src[k];
+        } else {
+            for (uint32_t k = 0; k < (c->n + 7u) / 8u; k++) dst[k] = 0;
+            for (uint32_t k = 0; k < c->n; k++)
+                if (src[k] > c->lo && src[k] < c->hi) dst[k >> 3] |= (uint8_t)(1u << (k & 7u));
+        }
+    }
+}
+
+static const float EXP_C[7] = {0x1.6c16c2p-10f, 0x1.111112p-7f, 0x1.555556p-5f, 0x1.555556p-3f,
+                               0x1p-1f, 0x1p+0f, 0x1p+0f};
+
+float tiny_train_exp(float x) {
+    if (x < -87.0f) x = -87.0f;
+    float t = x * 0x1.715476p+0f;                 /* log2(e) */
+    int32_t k = (int32_t)(t - 0.5f);
+    float kf = (float)k;
+    float r = x - kf * 0x1.62e4p-1f;              /* ln2 hi */
+    r = r - kf * 0x1.7f7d1cp-20f;                 /* ln2 lo */
+    float p = EXP_C[0];
+    for (int i = 1; i < 7; i++) p = p * r + EXP_C[i];
+    union { uint32_t u; float f; } two;
+    two.u = (uint32_t)(k + 127) << 23;
+    return p * two.f;
+}
+
+static int32_t round_update(float step) {
+    if (step > 1e9f) step = 1e9f;
+    if (step < -1e9f) step = -1e9f;
+    return (int32_t)(step >= 0.0f ? step + 0.5f : step - 0.5f);
+}
+
+/* One parameter update: g -> QAS-scaled -> momentum -> rounded step; returns the int delta. */
+static int32_t sgd_delta(float g, float scale, float *mom) {
+    float gt = s_qas ? g / scale : g * scale;
+    float v = gt;
+    if (mom) {
+        v = s_mu * *mom + gt;
+        *mom = v;
+    }
+    return round_update(s_lr * v);
+}
+
+static void update_w(int8_t *w, int32_t d) {
+    int32_t v = (int32_t)*w - d;
+    if (v > 127) v = 127;
+    if (v < -127) v = -127;
+    *w = (int8_t)v;
+}
+
+static void update_b(int32_t *b, int32_t d) {
+    int64_t v = (int64_t)*b - (int64_t)d;
+    if (v > 2147483647LL) v = 2147483647LL;
+    if (v < -2147483648LL) v = -2147483648LL;
+    *b = (int32_t)v;
+}
+
+static float *ws_base(void) {
+    return tiny_train_model.workspace ? tiny_train_model.workspace : (float *)tiny_model.arena;
+}
+
+static void apply_mask(const tiny_train_step_t *s, float *g, uint32_t n) {
+    const uint8_t *m = tiny_train_model.saved + s->mask_off;
+    if (s->flags & TINY_TF_MASK_BITS) {
+        for (uint32_t i = 0; i < n; i++)
+            if (!((m[i >> 3] >> (i & 7u)) & 1u)) g[i] = 0.0f;
+    } else if (s->flags & TINY_TF_MASK_COPY) {
+        const int8_t *q = (const int8_t *)m;
+        for (uint32_t i = 0; i < n; i++)
+            if (!(q[i] > s->mask_lo && q[i] < s->mask_hi)) g[i] = 0.0f;
+    }
+}
+
+static float x_real(const tiny_train_step_t *s, uint32_t i) {
+    const int8_t *x = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    return s->x_scale * (float)((int32_t)x[i] - s->x_zp);
+}
+
+static void bias_update(const tiny_train_step_t *s, const float *g, uint32_t positions) {
+    if (!(s->flags & TINY_TF_UPD_B)) return;
+    uint32_t oc = s->out_c;
+    for (uint32_t c = 0; c < oc; c++) {
+        float acc = 0.0f;
+        for (uint32_t p = 0; p < positions; p++) acc = acc + g[p * oc + c];
+        update_b(&s->b[c], sgd_delta(acc, s->bscale[c], s->mom_b ? &s->mom_b[c] : NULL));
+    }
+}
+
+static void step_conv(const tiny_train_step_t *s, float *g, float *ws) {
+    const uint32_t H = s->in_h, W = s->in_w, IC = s->in_c, OH = s->out_h, OW = s->out_w, OC = s->out_c;
+    const uint32_t KH = s->k_h, KW = s->k_w;
+    if (s->g_in >= 0) {
+        float *dx = ws + s->g_in;
+        if (s->flags & TINY_TF_IN_FIRST)
+            for (uint32_t i = 0; i < H * W * IC; i++) dx[i] = 0.0f;
+        for (uint32_t c = 0; c < OC; c++)
+            for (uint32_t kh = 0; kh < KH; kh++)
+                for (uint32_t kw = 0; kw < KW; kw++) {
+                    const int8_t *wp = s->w + ((c * KH + kh) * KW + kw) * IC;
+                    for (uint32_t oh = 0; oh < OH; oh++) {
+                        int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
+                        if (ih < 0 || ih >= (int32_t)H) continue;
+                        for (uint32_t ow = 0; ow < OW; ow++) {
+                            int32_t iw = (int32_t)(ow * s->s_w + kw) - s->p_l;
+                            if (iw < 0 || iw >= (int32_t)W) continue;
+                            float gv = g[(oh * OW + ow) * OC + c];
+                            float *d = dx + ((uint32_t)ih * W + (uint32_t)iw) * IC;
+                            for (uint32_t ic = 0; ic < IC; ic++)
+                                d[ic] = d[ic] + gv * (s->wscale[c] * (float)wp[ic]);
+                        }
+                    }
+                }
+    }
+    bias_update(s, g, OH * OW);
+    const uint32_t K = KH * KW * IC;
+    for (uint32_t c = 0; c < s->n_upd; c++)
+        for (uint32_t kh = 0; kh < KH; kh++)
+            for (uint32_t kw = 0; kw < KW; kw++)
+                for (uint32_t ic = 0; ic < IC; ic++) {
+                    float acc = 0.0f;
+                    for (uint32_t oh = 0; oh < OH; oh++) {
+                        int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
+                        if (ih < 0 || ih >= (int32_t)H) continue;
+                        for (uint32_t ow = 0; ow < OW; ow++) {
+                            int32_t iw = (int32_t)(ow * s->s_w + kw) - s->p_l;
+                            if (iw < 0 || iw >= (int32_t)W) continue;
+                            acc = acc + g[(oh * OW + ow) * OC + c] *
+                                        x_real(s, ((uint32_t)ih * W + (uint32_t)iw) * IC + ic);
+                        }
+                    }
+                    uint32_t k = (kh * KW + kw) * IC + ic;
+                    update_w(&s->w[c * K + k], sgd_delta(acc, s->wscale[c], s->mom_w ? &s->mom_w[c * K + k] : NULL));
+                }
+}
+
+static void step_dw(const tiny_train_step_t *s, float *g, float *ws) {
+    const uint32_t H = s->in_h, W = s->in_w, C = s->in_c, OH = s->out_h, OW = s->out_w;
+    const uint32_t KH = s->k_h, KW = s->k_w;
+    if (s->g_in >= 0) {
+        float *dx = ws + s->g_in;
+        if (s->flags & TINY_TF_IN_FIRST)
+            for (uint32_t i = 0; i < H * W * C; i++) dx[i] = 0.0f;
+        for (uint32_t kh = 0; kh < KH; kh++)
+            for (uint32_t kw = 0; kw < KW; kw++) {
+                const int8_t *wp = s->w + (kh * KW + kw) * C;
+                for (uint32_t oh = 0; oh < OH; oh++) {
+                    int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
+                    if (ih < 0 || ih >= (int32_t)H) continue;
+                    for (uint32_t ow = 0; ow < OW; ow++) {
+                        int32_t iw = (int32_t)(ow * s->s_w + kw) - s->p_l;
+                        if (iw < 0 || iw >= (int32_t)W) continue;
+                        const float *gp = g + (oh * OW + ow) * C;
+                        float *d = dx + ((uint32_t)ih * W + (uint32_t)iw) * C;
+                        for (uint32_t c = 0; c < C; c++) d[c] = d[c] + gp[c] * (s->wscale[c] * (float)wp[c]);
+                    }
+                }
+            }
+    }
+    bias_update(s, g, OH * OW);
+    const uint32_t K = KH * KW;
+    for (uint32_t c = 0; c < s->n_upd; c++)
+        for (uint32_t kh = 0; kh < KH; kh++)
+            for (uint32_t kw = 0; kw < KW; kw++) {
+                float acc = 0.0f;
+                for (uint32_t oh = 0; oh < OH; oh++) {
+                    int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
+                    if (ih < 0 || ih >= (int32_t)H) continue;
+                    for (uint32_t ow = 0; ow < OW; ow++) {
+                        int32_t iw = (int32_t)(ow * s->s_w + kw) - s->p_l;
+                        if (iw < 0 || iw >= (int32_t)W) continue;
+                        acc = acc + g[(oh * OW + ow) * C + c] * x_real(s, ((uint32_t)ih * W + (uint32_t)iw) * C + c);
+                    }
+                }
+                uint32_t k = kh * KW + kw;
+                update_w(&s->w[k * C + c], sgd_delta(acc, s->wscale[c], s->mom_w ? &s->mom_w[c * K + k] : NULL));
+            }
+}
+
+static void step_fc(const tiny_train_step_t *s, float *g, float *ws) {
+    const uint32_t D = s->in_c, OC = s->out_c;
+    if (s->g_in >= 0) {
+        float *dx = ws + s->g_in;
+        if (s->flags & TINY_TF_IN_FIRST)
+            for (uint32_t i = 0; i < D; i++) dx[i] = 0.0f;
+        for (uint32_t c = 0; c < OC; c++) {
+            const int8_t *wp = s->w + c * D;
+            for (uint32_t i = 0; i < D; i++)
+                dx[i] = dx[i] + g[c] * (s->wscale[c] * (float)((int32_t)wp[i] + s->w_offset));
+        }
+    }
+    bias_update(s, g, 1);
+    for (uint32_t c = 0; c < s->n_upd; c++)
+        for (uint32_t i = 0; i < D; i++) {
+            float acc = 0.0f + g[c] * x_real(s, i);
+            update_w(&s->w[c * D + i], sgd_delta(acc, s->wscale[c], s->mom_w ? &s->mom_w[c * D + i] : NULL));
+        }
+}
+
+static void give(float *dst, const float *src, uint32_t n, int first, float div) {
+    for (uint32_t i = 0; i < n; i++) {
+        float v = div != 0.0f ? src[i] / div : src[i];
+        dst[i] = first ? v : dst[i] + v;
+    }
+}
+
+static void step_ce(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
+    const uint32_t n = s->out_c;
+    const int8_t *q = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    float *l = tiny_train_model.logits_tmp;
+    float m = 0.0f;
+    uint32_t best = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        l[i] = s->x_scale * (float)((int32_t)q[i] - s->x_zp);
+        if (i == 0 || l[i] > m) m = l[i];
+        if (q[i] > q[best]) best = i;
+    }
+    float tot = 0.0f;
+    for (uint32_t i = 0; i < n; i++) {
+        l[i] = tiny_train_exp(l[i] - m);
+        tot = tot + l[i];
+    }
+    float *g = ws + s->g_in;
+    for (uint32_t i = 0; i < n; i++) {
+        float p = l[i] / tot;
+        g[i] = p - (i == label ? 1.0f : 0.0f);
+        if (i == label) *p_label = p;
+    }
+    *pred = best;
+}
+
+int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
+    const tiny_train_model_t *m = &tiny_train_model;
+    init_once();
+    if (label >= m->n_classes) return 1;
+    s_capture_on = 1;
+    tiny_train_capture(-1);
+    int rc = tiny_model.invoke(-1);
+    s_capture_on = 0;
+    if (rc != 0) return 2;
+    float *ws = ws_base();
+    for (uint32_t i = 0; i < m->n_steps; i++) {
+        const tiny_train_step_t *s = &m->steps[i];
+        if (s->kind == TINY_TS_CE) { step_ce(s, ws, label, pred, p_label); continue; }
+        float *g = ws + s->g_out;
+        uint32_t nout = (uint32_t)s->out_h * s->out_w * s->out_c;
+        apply_mask(s, g, nout);
+        switch (s->kind) {
+        case TINY_TS_CONV: step_conv(s, g, ws); break;
+        case TINY_TS_DW: step_dw(s, g, ws); break;
+        case TINY_TS_FC: step_fc(s, g, ws); break;
+        case TINY_TS_MEAN: {
+            float *dx = ws + s->g_in;
+            float div = (float)((uint32_t)s->in_h * s->in_w);
+            for (uint32_t p = 0; p < (uint32_t)s->in_h * s->in_w; p++)
+                give(dx + p * s->in_c, g, s->in_c, s->flags & TINY_TF_IN_FIRST, div);
+            break;
+        }
+        case TINY_TS_ADD:
+            if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
+            if (s->g_in2 >= 0) give(ws + s->g_in2, g, nout, s->flags & TINY_TF_IN2_FIRST, 0.0f);
+            break;
+        case TINY_TS_COPY:
+            if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
+            break;
+        default: return 3;
+        }
+    }
+    s_steps++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ protocol (docs/protocol.md) */
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static void wr32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+static uint32_t f2u(float f) { union { float f; uint32_t u; } x; x.f = f; return x.u; }
+static float u2f(uint32_t u) { union { float f; uint32_t u; } x; x.u = u; return x.f; }
+
+static uint32_t put_str(uint8_t *r, uint32_t n, uint32_t cap, const char *s) {
+    while (*s && n < cap) r[n++] = (uint8_t)*s++;
+    return n;
+}
+static uint32_t put_kv(uint8_t *r, uint32_t n, uint32_t cap, const char *k, uint32_t v) {
+    char d[12];
+    int i = 11;
+    d[i] = 0;
+    do { d[--i] = (char)('0' + v % 10u); v /= 10u; } while (v);
+    n = put_str(r, n, cap, k);
+    n = put_str(r, n, cap, "=");
+    n = put_str(r, n, cap, d + i);
+    return put_str(r, n, cap, "\n");
+}
+
+#define FAIL(msg) do { *len = put_str(reply, 0, cap, (msg)); return TINY_ST_BAD_ARG; } while (0)
+
+uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *reply, uint32_t cap,
+                         uint32_t *len) {
+    const tiny_train_model_t *m = &tiny_train_model;
+    init_once();
+    *len = 0;
+    switch (cmd) {
+    case 0x10: { /* TRAIN_INFO */
+        uint32_t k = 0;
+        k = put_str(reply, k, cap, "train_hash=");
+        k = put_str(reply, k, cap, m->hash);
+        k = put_str(reply, k, cap, "\n");
+        k = put_kv(reply, k, cap, "steps", s_steps);
+        k = put_kv(reply, k, cap, "lr_bits", f2u(s_lr));
+        k = put_kv(reply, k, cap, "momentum_bits", f2u(s_mu));
+        k = put_kv(reply, k, cap, "qas", s_qas);
+        k = put_kv(reply, k, cap, "n_classes", m->n_classes);
+        k = put_kv(reply, k, cap, "saved_bytes", m->saved_bytes);
+        k = put_kv(reply, k, cap, "workspace_bytes", m->workspace_bytes);
+        k = put_kv(reply, k, cap, "train_peak_bytes", m->peak_bytes);
+        k = put_kv(reply, k, cap, "n_params", m->n_params);
+        for (uint32_t i = 0; i < m->n_params; i++) {
+            k = put_str(reply, k, cap, "param");
+            char d[6];
+            int j = 5;
+            uint32_t v = i;
+            d[j] = 0;
+            do { d[--j] = (char)('0' + v % 10u); v /= 10u; } while (v);
+            k = put_str(reply, k, cap, d + j);
+            k = put_kv(reply, k, cap, "_bytes", m->params[i].bytes);
+        }
+        *len = k;
+        return k >= cap ? TINY_ST_MODEL_ERROR : TINY_ST_OK;
+    }
+    case 0x11: { /* TRAIN_STEP label:u16 step:u32 -> steps:u32 pred:u16 p_label:f32 cycles:u32 */
+        if (n != 6) FAIL("TRAIN_STEP needs label:u16 step:u32");
+        uint32_t label = (uint32_t)b[0] | ((uint32_t)b[1] << 8), step = rd32(b + 2);
+        if (label >= m->n_classes) FAIL("label out of range");
+        if (step + 1u == s_steps && label == s_last_label) { /* a resend of the step just done */
+            for (uint32_t i = 0; i < 14; i++) reply[i] = s_last_reply[i];
+            *len = 14;
+            return TINY_ST_OK;
+        }
+        if (step != s_steps) FAIL("step number does not match the board's step counter");
+        uint32_t pred = 0;
+        float p = 0.0f;
+        uint32_t t0 = tiny_port_cycles();
+        int rc = tiny_train_step(label, &pred, &p);
+        uint32_t cyc = tiny_port_cycles() - t0;
+        if (rc) { *len = put_str(reply, 0, cap, "training step failed"); return TINY_ST_MODEL_ERROR; }
+        wr32(reply, s_steps);
+        reply[4] = (uint8_t)pred; reply[5] = (uint8_t)(pred >> 8);
+        wr32(reply + 6, f2u(p));
+        wr32(reply + 10, cyc);
+        for (uint32_t i = 0; i < 14; i++) s_last_reply[i] = reply[i];
+        s_last_label = label;
+        *len = 14;
+        return TINY_ST_OK;
+    }
+    case 0x12: /* SET_HPARAMS lr:f32 momentum:f32 qas:u8 */
+        if (n != 9) FAIL("SET_HPARAMS needs lr:f32 momentum:f32 qas:u8");
+        s_lr = u2f(rd32(b));
+        s_mu = u2f(rd32(b + 4));
+        s_qas = b[8] ? 1u : 0u;
+        return TINY_ST_OK;
+    case 0x13: { /* READ_PARAM index:u16 offset:u32 len:u16 */
+        if (n != 8) FAIL("READ_PARAM needs index:u16 offset:u32 len:u16");
+        uint32_t i = (uint32_t)b[0] | ((uint32_t)b[1] << 8), off = rd32(b + 2);
+        uint32_t cnt = (uint32_t)b[6] | ((uint32_t)b[7] << 8);
+        if (i >= m->n_params) FAIL("parameter index out of range");
+        if (cnt > cap || off > m->params[i].bytes || cnt > m->params[i].bytes - off) FAIL("range outside the parameter");
+        const uint8_t *src = (const uint8_t *)m->params[i].ptr + off;
+        for (uint32_t k = 0; k < cnt; k++) reply[k] = src[k];
+        *len = cnt;
+        return TINY_ST_OK;
+    }
+    case 0x14: { /* WRITE_PARAM index:u16 offset:u32 data */
+        if (n < 6) FAIL("WRITE_PARAM needs index:u16 offset:u32 data");
+        uint32_t i = (uint32_t)b[0] | ((uint32_t)b[1] << 8), off = rd32(b + 2), cnt = n - 6;
+        if (i >= m->n_params) FAIL("parameter index out of range");
+        if (off > m->params[i].bytes || cnt > m->params[i].bytes - off) FAIL("range outside the parameter");
+        uint8_t *dst = (uint8_t *)m->params[i].ptr + off;
+        for (uint32_t k = 0; k < cnt; k++) dst[k] = b[6 + k];
+        return TINY_ST_OK;
+    }
+    case 0x15: /* SET_STEPS count:u32 */
+        if (n != 4) FAIL("SET_STEPS needs count:u32");
+        s_steps = rd32(b);
+        s_last_label = 0xFFFFFFFFu;
+        return TINY_ST_OK;
+    case 0x16: { /* EVAL -> pred:u16 (input already written with WRITE_INPUT) */
+        if (n != 0) FAIL("EVAL takes no arguments");
+        if (tiny_model.invoke(-1) != 0) { *len = put_str(reply, 0, cap, "invoke failed"); return TINY_ST_MODEL_ERROR; }
+        const tiny_train_step_t *s = &m->steps[0];
+        uint32_t src = 0;
+        for (uint32_t i = 0; i < m->n_captures; i++)
+            if (m->captures[i].dst == (uint32_t)s->x_off) src = m->captures[i].src;
+        const int8_t *q = (const int8_t *)(tiny_model.arena + src);
+        uint32_t best = 0;
+        for (uint32_t i = 1; i < m->n_classes; i++) if (q[i] > q[best]) best = i;
+        reply[0] = (uint8_t)best; reply[1] = (uint8_t)(best >> 8);
+        *len = 2;
+        return TINY_ST_OK;
+    }
+    default:
+        *len = put_str(reply, 0, cap, "unknown training command");
+        return TINY_ST_UNKNOWN_CMD;
+    }
+}

@@ -1,0 +1,39 @@
+"""Shared pieces of the training tests: the digits-transfer base model and its data."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tiny.pipeline import load_model
+from tiny.train import data as tdata
+
+
+@pytest.fixture(scope="session")
+def base_graph():
+    return load_model(tdata.base_model())
+
+
+@pytest.fixture(scope="session")
+def transfer_data(base_graph):
+    t = base_graph.tensors[base_graph.inputs[0]]
+    return tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+
+
+def device_tensors(tc, ck) -> dict[str, np.ndarray]:
+    """Checkpoint blobs by parameter name, typed like the oracle's arrays."""
+    out = {}
+    for name, blob in zip(tc.param_names, ck.params):
+        role = name.split(".")[1]
+        dt = {"w": np.int8, "b": np.int32, "mw": np.float32, "mb": np.float32}[role]
+        out[name] = np.frombuffer(blob, dtype=dt)
+    return out
+
+
+def assert_same_as_oracle(tc, ck, oracle) -> None:
+    dev = device_tensors(tc, ck)
+    for name, ref in oracle.tensors().items():
+        assert np.array_equal(dev[name], ref.reshape(-1)), f"{name}: {np.sum(dev[name] != ref.reshape(-1))} differ"
+    for (op, role), ref in oracle.mom.items():
+        got = dev[f"{op}.m{role}"]
+        assert np.array_equal(got.view(np.uint32), np.ascontiguousarray(ref).reshape(-1).view(np.uint32)), \
+            f"momentum {op}.{role} differs"

@@ -1,0 +1,59 @@
+"""`tiny train` and `tiny report --train` from the command line (host board: no emulator)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from tiny.pipeline import load_model
+from tiny.train import data as tdata
+
+MBV2_SPARSE = '[train]\nrecipe = "sparse"\nbias_last = 8\n[train.weights]\n"#63" = 1.0\n'
+
+
+def _tiny(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tiny.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_train_cli_host(tmp_path) -> None:
+    r = _tiny("train", "--board", "host", "--recipe", "sparse", "--steps", "600", "--eval-samples", "200",
+              "--json", "-o", str(tmp_path), "--plot", str(tmp_path / "curve.png"))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["steps"] == 600 and d["train_peak_sram_bytes"] > 0
+    assert d["accuracy_after"] > d["accuracy_before"] + 0.15
+    assert (tmp_path / "curve.png").stat().st_size > 0
+    # the fine-tuned .tflite loads, differs from the base model only in the trained tensors
+    g0, g1 = load_model(tdata.base_model()), load_model(d["output"])
+    changed = [t for t in g0.tensors if g0.tensors[t].is_const
+               and not np.array_equal(g0.tensors[t].data, g1.tensors[t].data)]
+    assert changed and all(g0.tensors[t].dtype in ("int8", "int32") for t in changed)
+
+
+def test_train_cli_bad_label(tmp_path) -> None:
+    p = tmp_path / "d.npz"
+    x = np.zeros((4, 16, 16), np.uint8)
+    np.savez(p, x_train=x, y_train=np.array([0, 1, 2, 11]), x_test=x, y_test=np.zeros(4, int))
+    r = _tiny("train", str(tdata.base_model()), "--board", "host", "--data", str(p))
+    assert r.returncode == 2 and "labels must be integers in [0, 10)" in r.stderr
+
+
+def test_report_train_keys() -> None:
+    r = _tiny("report", str(tdata.base_model()), "--board", "host", "--train", "sparse", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["train_peak_sram_bytes"] == d["train_memory"]["train_peak_sram_bytes"] > d["peak_sram_bytes"]
+
+
+def test_mbv2_035_128_sparse_fits_128k(tmp_path) -> None:
+    from tests import models
+    from tiny.train.api import compile_train
+    from tiny.train.config import load_config
+    g = load_model(models.mobilenet_v2(0.35, 128, 128))
+    cfg = tmp_path / "mbv2.toml"
+    cfg.write_text(MBV2_SPARSE)
+    sparse = compile_train(g, "qemu-m4-256k", load_config(str(cfg)), "auto", 64 * 1024).train_memory
+    full = compile_train(g, "qemu-m4-256k", load_config("full")).train_memory
+    assert sparse["train_peak_sram_bytes"] <= 128 * 1024 < 1024 * 1024 < full["train_peak_sram_bytes"]

@@ -1,0 +1,252 @@
+"""The compile-time training graph of a sparse update (On-Device Training Under 256KB, TTE).
+
+Pure function of the int8 graph and the per-layer updates -> a TrainPlan:
+- **pruning**: a backward step exists only for ops whose output needs a gradient, i.e. ops at or
+  above the lowest updated layer on the path to the loss; frozen layers below it get nothing, and
+  no input gradient is computed for tensors nothing below needs;
+- **saved tensors**: the int8 input of every layer whose weights update (a copy, taken right after
+  its producer runs, so the forward arena keeps its own lifetimes) and, for every other op of the
+  backward, a 1-bit mask of its output clamp (ReLU/ReLU6 bounds and int8 saturation) — derived
+  from an int8 copy instead when one is kept anyway;
+- **operator reordering**: each layer's bias and weight update is applied in the same step as its
+  gradient is formed (per element, as soon as the sum over positions is complete), so no weight
+  gradient buffer exists; activation-gradient buffers are planned with lifetimes and freed as soon
+  as the producer's step consumed them;
+- **memory accounting** for `train_peak_sram_bytes`.
+
+The step list is the contract between the numpy oracle (tiny/reference/train.py) and the C runtime
+(firmware/src/train/train.c): both execute it in this order with the same float32 arithmetic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tiny.ir import Graph, TinyError
+from tiny.train.config import LayerUpdate
+
+BACKWARD_KINDS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "dw", "FULLY_CONNECTED": "fc",
+                  "MEAN": "mean", "ADD": "add", "RESHAPE": "copy"}
+
+
+@dataclass
+class Capture:
+    """Copied into the saved buffer right after op `op` ran (-1: before the forward)."""
+    op: int
+    tensor: int
+    kind: str          # "copy" (int8 bytes) | "mask" (1 bit per element: lo < q < hi)
+    offset: int        # byte offset in the saved buffer
+    nbytes: int
+    lo: int = -128
+    hi: int = 127
+
+
+@dataclass
+class Step:
+    kind: str                      # ce | conv | dw | fc | mean | add | copy
+    op: int                        # op index (-1 for ce)
+    out: int                       # tensor whose gradient this step consumes (ce: the logits)
+    ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
+    in_first: list[bool] = field(default_factory=list)  # True: assign (first contribution), else add
+    mask: int | None = None        # capture index of the output mask (bits or int8 copy)
+    x_saved: int | None = None     # capture index of the saved int8 input
+    update: LayerUpdate | None = None
+
+
+@dataclass
+class TrainPlan:
+    graph: Graph
+    updates: list[LayerUpdate]
+    logits: int
+    captures: list[Capture]
+    steps: list[Step]
+    grad_offsets: dict[int, int]   # tensor id -> offset (in floats) in the backward workspace
+    ws_floats: int
+    saved_bytes: int
+    momentum: bool
+
+    def update_for(self, op: int) -> LayerUpdate | None:
+        return next((u for u in self.updates if u.op == op), None)
+
+    def param_bytes(self) -> tuple[int, int]:
+        """(SRAM bytes of updated weight/bias tensors, float32 momentum bytes)."""
+        g, sram, mom = self.graph, 0, 0
+        for u in self.updates:
+            op = g.ops[u.op]
+            oc = g.tensors[op.outputs[0]].shape[-1]
+            f = g.tensors[op.inputs[1]]
+            if u.weight_channels:
+                sram += f.nbytes
+                mom += 4 * u.weight_channels * (f.size // oc)   # elements per output channel
+            if u.bias:
+                sram += g.tensors[op.inputs[2]].nbytes
+                mom += 4 * oc
+        return sram, (mom if self.momentum else 0)
+
+    def memory(self, arena_bytes: int) -> dict[str, int]:
+        params, mom = self.param_bytes()
+        ws = 4 * self.ws_floats
+        logits_tmp = 4 * self.graph.tensors[self.logits].size
+        # The forward arena is dead during the backward: the workspace shares it (the arena grows
+        # to the workspace's size when that is larger).
+        ws_in_arena = True
+        peak = max(arena_bytes, ws) + self.saved_bytes + params + mom + logits_tmp
+        # What the same plan would cost without reordering: every weight gradient held at once.
+        wgrad = 0
+        for u in self.updates:
+            op = self.graph.ops[u.op]
+            if u.weight_channels:
+                wgrad += 4 * self.graph.tensors[op.inputs[1]].size
+            if u.bias:
+                wgrad += 4 * self.graph.tensors[op.outputs[0]].shape[-1]
+        return {"forward_arena_bytes": arena_bytes, "saved_bytes": self.saved_bytes,
+                "saved_mask_bytes": sum(c.nbytes for c in self.captures if c.kind == "mask"),
+                "backward_workspace_bytes": ws, "workspace_in_arena": int(ws_in_arena),
+                "sram_param_bytes": params, "momentum_bytes": mom,
+                "train_peak_sram_bytes": peak, "without_reordering_bytes": peak + wgrad,
+                "backward_steps": len(self.steps)}
+
+
+def _logits(g: Graph) -> int:
+    out = g.outputs[0]
+    p = g.producer(out)
+    if p is not None and p.type == "SOFTMAX":
+        out = p.inputs[0]
+    return out
+
+
+def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
+                  params: list[dict[str, Any]] | None = None) -> TrainPlan:
+    from tiny.reference import prepare_all
+    params = params if params is not None else prepare_all(g)
+    upd = {u.op: u for u in updates}
+    logits = _logits(g)
+    lp = g.producer(logits)
+    if lp is None:
+        raise TinyError("the model output is not computed by any op: nothing to train")
+    # needs_grad: tensors whose gradient some update needs.
+    ng: dict[int, bool] = {}
+    for op in g.ops:
+        acts = [t for t in op.inputs if t >= 0 and not g.tensors[t].is_const]
+        ng[op.outputs[0]] = op.index in upd or any(ng.get(t, False) for t in acts)
+    bw_ops = [op for op in g.ops if ng[op.outputs[0]] and op.index <= lp.index]
+    for op in bw_ops:
+        if op.type not in BACKWARD_KINDS:
+            raise TinyError(f"op #{op.index} {op.type} lies between an updated layer and the loss, and tiny "
+                            f"has no backward for it (supported: {', '.join(BACKWARD_KINDS)}); train only "
+                            f"layers above it")
+        p = params[op.index]
+        if op.type == "DEPTHWISE_CONV_2D" and p.get("depth_multiplier", 1) != 1:
+            raise TinyError(f"op #{op.index}: backward supports depth multiplier 1 only")
+        if op.type == "CONV_2D" and (p["groups"] != 1 or p["dilation_h"] != 1 or p["dilation_w"] != 1):
+            raise TinyError(f"op #{op.index}: backward supports ungrouped, undilated convolutions only")
+        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D") and p["in_shape"][0] != 1:
+            raise TinyError(f"op #{op.index}: batch 1 only")
+        if op.type == "FULLY_CONNECTED" and p["batches"] != 1:
+            raise TinyError(f"op #{op.index}: batch 1 only")
+        if op.type == "MEAN":
+            t_in = g.tensors[op.inputs[0]]
+            t_out = g.tensors[op.outputs[0]]
+            if len(t_in.shape) != 4 or t_out.size != t_in.shape[-1]:
+                raise TinyError(f"op #{op.index} MEAN: backward supports the global average over H, W only")
+    # Captures: int8 inputs of weight-updated layers and the logits; masks for the rest.
+    caps: list[Capture] = []
+    copy_of: dict[int, int] = {}
+
+    def add_copy(tid: int) -> int:
+        if tid in copy_of:
+            return copy_of[tid]
+        t = g.tensors[tid]
+        pr = g.producer(tid)
+        caps.append(Capture(op=pr.index if pr else -1, tensor=tid, kind="copy", offset=0, nbytes=t.size))
+        copy_of[tid] = len(caps) - 1
+        return copy_of[tid]
+
+    for op in bw_ops:
+        u = upd.get(op.index)
+        if u is not None and u.weight_channels:
+            add_copy(op.inputs[0])
+    add_copy(logits)
+    mask_of: dict[int, int] = {}
+    for op in bw_ops:
+        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD"):
+            out = op.outputs[0]
+            lo, hi = int(params[op.index].get("act_min", -128)), int(params[op.index].get("act_max", 127))
+            if out in copy_of:
+                caps[copy_of[out]].lo, caps[copy_of[out]].hi = lo, hi
+                mask_of[op.index] = copy_of[out]
+            else:
+                caps.append(Capture(op=op.index, tensor=out, kind="mask", offset=0,
+                                    nbytes=(g.tensors[out].size + 7) // 8, lo=lo, hi=hi))
+                mask_of[op.index] = len(caps) - 1
+    off = 0
+    for c in caps:
+        c.offset = off
+        off += (c.nbytes + 3) // 4 * 4
+    saved = off
+    # Steps, in reverse op order, after the loss.
+    steps = [Step(kind="ce", op=-1, out=logits, ins=[logits], in_first=[True], x_saved=copy_of[logits])]
+    written: set[int] = {logits}
+    for op in reversed(bw_ops):
+        ins = [t for t in (op.inputs[:2] if op.type == "ADD" else op.inputs[:1])
+               if t >= 0 and not g.tensors[t].is_const and ng.get(t, False)]
+        first = []
+        for t in ins:
+            first.append(t not in written)
+            written.add(t)
+        u = upd.get(op.index)
+        steps.append(Step(kind=BACKWARD_KINDS[op.type], op=op.index, out=op.outputs[0], ins=ins, in_first=first,
+                          mask=mask_of.get(op.index), update=u,
+                          x_saved=copy_of.get(op.inputs[0]) if u is not None and u.weight_channels else None))
+    grad_offsets, ws = _plan_grads(g, steps)
+    return TrainPlan(graph=g, updates=list(updates), logits=logits, captures=caps, steps=steps,
+                     grad_offsets=grad_offsets, ws_floats=ws, saved_bytes=saved, momentum=momentum)
+
+
+def _plan_grads(g: Graph, steps: list[Step]) -> tuple[dict[int, int], int]:
+    """First-fit offsets (floats, 4-float aligned) for gradient buffers over their step lifetimes."""
+    born: dict[int, int] = {}
+    dies: dict[int, int] = {}
+    for i, s in enumerate(steps):
+        for t in s.ins:
+            born.setdefault(t, i)
+        if s.kind != "ce":
+            dies[s.out] = i
+    intervals = []
+    for t, b in born.items():
+        d = dies.get(t, b)   # a gradient nobody consumes (below the last step) dies at birth
+        intervals.append((b, d, t, (g.tensors[t].size + 3) // 4 * 4))
+    placed: list[tuple[int, int, int, int]] = []   # (start, end, offset, size)
+    offs: dict[int, int] = {}
+    top = 0
+    for b, d, t, n in sorted(intervals, key=lambda x: (-x[3], x[0])):
+        busy = sorted((o, o + sz) for (s0, e0, o, sz) in placed if not (e0 < b or d < s0))
+        cand = 0
+        for lo, hi in busy:
+            if cand + n <= lo:
+                break
+            cand = max(cand, hi)
+        offs[t] = cand
+        placed.append((b, d, cand, n))
+        top = max(top, cand + n)
+    return offs, top
+
+
+def trace(plan: TrainPlan) -> list[str]:
+    """One line per backward step (for tests, `tiny report` and docs)."""
+    g = plan.graph
+    out = []
+    for s in plan.steps:
+        u = s.update
+        what = []
+        if u is not None and u.bias:
+            what.append("bias")
+        if u is not None and u.weight_channels:
+            oc = g.tensors[s.out].shape[-1]
+            what.append(f"weights[{u.weight_channels}/{oc}]")
+        if s.ins and s.kind != "ce":
+            what.append("input-grad")
+        label = "loss" if s.op < 0 else g.layer_label(g.ops[s.op])
+        out.append(f"{s.kind:<5} {label}: {', '.join(what) or '-'}")
+    return out
+

@@ -1,0 +1,297 @@
+"""The training oracle: one SGD step of a sparse-update plan in numpy, as the C runtime does it.
+
+The forward pass is the bit-exact int8 reference (tiny.reference.run_graph). The backward pass
+follows the plan's step list (tiny.passes.sparse_update) in float32 with *the same operation order
+as firmware/src/train/train.c*: every sum is accumulated sequentially from 0.0f in the documented
+loop order, no fused multiply-add, the same exp approximation, the same rounding of the update.
+IEEE float32 + and * are correctly rounded, so device and oracle agree bit for bit and so do the
+int8 weights after any number of steps.
+
+Gradients are taken w.r.t. the real values of the fake-quant graph (straight-through rounding,
+clamp masks from the int8 outputs). Updates with QAS (quantization-aware scaling):
+    int8 weight  w_q += -lr * round( dL/dW / s_w[c] )          (= dL/dw_q / s_w^2)
+    int32 bias   b_q += -lr * round( dL/db / (s_x s_w[c]) )     (= dL/db_q / (s_x s_w)^2)
+without QAS the raw int gradients dL/dw_q = s_w dL/dW and dL/db_q = s_x s_w dL/db are used.
+Updates are rounded half away from zero and saturated ([-127, 127] weights, int32 biases).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tiny.passes.sparse_update import Step, TrainPlan
+from tiny.reference import prepare_all, run_graph
+
+F = np.float32
+_LOG2E, _LN2_HI, _LN2_LO = F(1.44269504), F(0.693145752), F(1.42860677e-06)
+_EXP_C = [F(1.0 / 720.0), F(1.0 / 120.0), F(1.0 / 24.0), F(1.0 / 6.0), F(0.5), F(1.0), F(1.0)]
+EXP_CONSTANTS = {"log2e": _LOG2E, "ln2_hi": _LN2_HI, "ln2_lo": _LN2_LO, "c": _EXP_C}
+
+
+def exp32(x: np.ndarray) -> np.ndarray:
+    """exp for x <= 0 in float32, exactly as tiny_train_exp in C."""
+    x = np.maximum(np.asarray(x, dtype=F), F(-87.0))
+    t = x * _LOG2E
+    k = np.trunc(t - F(0.5)).astype(np.int32)
+    kf = k.astype(F)
+    r = x - kf * _LN2_HI
+    r = r - kf * _LN2_LO
+    p = np.full_like(r, _EXP_C[0])
+    for c in _EXP_C[1:]:
+        p = p * r + c
+    two_k = ((k + 127).astype(np.int32) << 23).view(F)
+    return p * two_k
+
+
+def round_update(step: np.ndarray) -> np.ndarray:
+    s = np.clip(step.astype(F), F(-1e9), F(1e9))
+    return np.trunc(np.where(s >= 0, s + F(0.5), s - F(0.5))).astype(np.int64)
+
+
+class TrainOracle:
+    """Holds the trainable int8/int32 tensors (inside the prepared kernel params) and SGD state."""
+
+    def __init__(self, plan: TrainPlan, lr: float = 0.05, momentum: float = 0.0, qas: bool = True) -> None:
+        self.plan = plan
+        self.g = g = plan.graph
+        self.params = prepare_all(g)      # filter/bias arrays in here are copies: updated in place
+        self.lr, self.mu, self.qas = F(lr), F(momentum), bool(qas)
+        self.steps_done = 0
+        self.last_grads: dict[tuple[int, str], np.ndarray] = {}
+        self.wscale: dict[int, np.ndarray] = {}
+        self.bscale: dict[int, np.ndarray] = {}
+        self.mom: dict[tuple[int, str], np.ndarray] = {}
+        for u in plan.updates:
+            op = g.ops[u.op]
+            oc = g.tensors[op.outputs[0]].shape[-1]
+            ws, bs = layer_scales(g, u.op)
+            self.wscale[u.op], self.bscale[u.op] = ws, bs
+            if plan.momentum:
+                f = g.tensors[op.inputs[1]]
+                if u.weight_channels:
+                    self.mom[(u.op, "w")] = np.zeros((u.weight_channels, f.size // oc), F)
+                if u.bias:
+                    self.mom[(u.op, "b")] = np.zeros(oc, F)
+
+    # ------------------------------------------------------------------ state
+    def tensors(self) -> dict[str, np.ndarray]:
+        """The trainable tensors by name (op index + role), as the device's parameter table lists them."""
+        out = {}
+        for u in self.plan.updates:
+            p = self.params[u.op]
+            if u.weight_channels:
+                out[f"{u.op}.w"] = p["filter"]
+            if u.bias:
+                out[f"{u.op}.b"] = p["bias"]
+        return out
+
+    def forward(self, x: np.ndarray) -> dict[int, np.ndarray]:
+        return run_graph(self.g, [x], self.params)
+
+    def predict(self, x: np.ndarray) -> int:
+        vals = self.forward(x)
+        return int(np.argmax(vals[self.plan.logits].reshape(-1)))
+
+    # ------------------------------------------------------------------ one step
+    def step(self, x: np.ndarray, label: int) -> dict[str, Any]:
+        g, plan = self.g, self.plan
+        vals = self.forward(x)
+        grads: dict[int, np.ndarray] = {}
+        info: dict[str, Any] = {}
+        for s in plan.steps:
+            if s.kind == "ce":
+                info = self._ce(vals[s.out].reshape(-1), int(label), grads, s)
+                continue
+            gout = grads.pop(s.out).reshape(g.tensors[s.out].shape[1:] if s.kind in ("conv", "dw") else -1)
+            if s.mask is not None:
+                c = plan.captures[s.mask]
+                q = vals[c.tensor].reshape(gout.shape)
+                gout = np.where((q > c.lo) & (q < c.hi), gout, F(0)).astype(F)
+            getattr(self, f"_{s.kind}")(s, gout, vals, grads)
+        self.steps_done += 1
+        return info
+
+    def _accum(self, grads: dict[int, np.ndarray], t: int, first: bool, value: np.ndarray) -> None:
+        shape = self.g.tensors[t].shape
+        if first:
+            grads[t] = np.array(value, dtype=F).reshape(shape)
+        else:
+            grads[t] = (grads[t] + value.reshape(shape)).astype(F)
+
+    def _ce(self, q: np.ndarray, label: int, grads: dict[int, np.ndarray], s: Step) -> dict[str, Any]:
+        t = self.g.tensors[s.out]
+        lg = F(t.quant.s()) * (q.astype(np.int32) - t.quant.zp()).astype(F)
+        m = lg.max()
+        e = exp32(lg - m)
+        tot = F(0)
+        for v in e:
+            tot = F(tot + v)
+        p = (e / tot).astype(F)
+        gr = p.copy()
+        gr[label] = F(p[label] - F(1))
+        grads[s.out] = gr.reshape(t.shape)
+        return {"pred": int(np.argmax(q)), "p_label": float(p[label])}
+
+    def _x_real(self, s: Step, vals: dict[int, np.ndarray]) -> np.ndarray:
+        c = self.plan.captures[s.x_saved]
+        t = self.g.tensors[c.tensor]
+        return F(t.quant.s()) * (vals[c.tensor].astype(np.int32) - t.quant.zp()).astype(F)
+
+    def _update(self, op: int, role: str, arr: np.ndarray, grad: np.ndarray, scale: np.ndarray) -> None:
+        self.last_grads[(op, role)] = np.array(grad)   # dL/dW, dL/db of the real values (for checks)
+        gt = (grad / scale if self.qas else grad * scale).astype(F)
+        key = (op, role)
+        if key in self.mom:
+            self.mom[key][...] = self.mu * self.mom[key] + gt
+            v = self.mom[key]
+        else:
+            v = gt
+        d = round_update(self.lr * v).reshape(arr.shape)
+        lo, hi = (-127, 127) if role == "w" else (-2**31, 2**31 - 1)
+        arr[...] = np.clip(arr.astype(np.int64) - d, lo, hi).astype(arr.dtype)
+
+    def _bias(self, s: Step, g2: np.ndarray) -> None:
+        """g2: (positions, oc) masked output gradient; sequential sum over positions."""
+        u = s.update
+        if u is None or not u.bias:
+            return
+        gb = np.zeros(g2.shape[1], F)
+        for row in g2:
+            gb = gb + row
+        self._update(s.op, "b", self.params[s.op]["bias"], gb, self.bscale[s.op])
+
+    def _conv(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        p = self.params[s.op]
+        oc, kh, kw, ic = p["filter_shape"]
+        _, H, W, _ = p["in_shape"]
+        OH, OW = g.shape[:2]
+        sh, sw, pt, pl = p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]
+        filt = p["filter"]
+        if s.ins:
+            dx = np.zeros((H, W, ic), F) if s.in_first[0] else grads[s.ins[0]].reshape(H, W, ic)
+            wr = self.wscale[s.op][:, None, None, None] * filt.astype(F)
+            for c in range(oc):
+                for y in range(kh):
+                    oy = _valid(OH, H, sh, y - pt)
+                    if oy is None:
+                        continue
+                    for xk in range(kw):
+                        ox = _valid(OW, W, sw, xk - pl)
+                        if ox is None:
+                            continue
+                        (o0, o1, i0), (p0, p1, j0) = oy, ox
+                        dx[i0:i0 + (o1 - o0 - 1) * sh + 1:sh, j0:j0 + (p1 - p0 - 1) * sw + 1:sw, :] += \
+                            g[o0:o1, p0:p1, c, None] * wr[c, y, xk][None, None, :]
+            grads[s.ins[0]] = dx.reshape(self.g.tensors[s.ins[0]].shape)
+        self._bias(s, g.reshape(-1, oc))
+        u = s.update
+        if u is not None and u.weight_channels:
+            n = u.weight_channels
+            xr = self._x_real(s, vals).reshape(H, W, ic)
+            xp = np.zeros(((OH - 1) * sh + kh + pt, (OW - 1) * sw + kw + pl, ic), F)
+            xp[pt:pt + H, pl:pl + W] = xr[:xp.shape[0] - pt, :xp.shape[1] - pl]
+            gw = np.zeros((n, kh, kw, ic), F)
+            for oy in range(OH):
+                for ox in range(OW):
+                    win = xp[oy * sh:oy * sh + kh, ox * sw:ox * sw + kw, :]
+                    gw = gw + g[oy, ox, :n, None, None, None] * win[None]
+            self._update(s.op, "w", filt[:n], gw.reshape(n, -1), self.wscale[s.op][:n, None])
+
+    def _dw(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        p = self.params[s.op]
+        _, kh, kw, C = p["filter_shape"]
+        _, H, W, _ = p["in_shape"]
+        OH, OW = g.shape[:2]
+        sh, sw, pt, pl = p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]
+        filt = p["filter"]
+        if s.ins:
+            dx = np.zeros((H, W, C), F) if s.in_first[0] else grads[s.ins[0]].reshape(H, W, C)
+            wr = self.wscale[s.op][None, None, :] * filt[0].astype(F)
+            for y in range(kh):
+                oy = _valid(OH, H, sh, y - pt)
+                if oy is None:
+                    continue
+                for xk in range(kw):
+                    ox = _valid(OW, W, sw, xk - pl)
+                    if ox is None:
+                        continue
+                    (o0, o1, i0), (p0, p1, j0) = oy, ox
+                    dx[i0:i0 + (o1 - o0 - 1) * sh + 1:sh, j0:j0 + (p1 - p0 - 1) * sw + 1:sw, :] += \
+                        g[o0:o1, p0:p1, :] * wr[y, xk][None, None, :]
+            grads[s.ins[0]] = dx.reshape(self.g.tensors[s.ins[0]].shape)
+        self._bias(s, g.reshape(-1, C))
+        u = s.update
+        if u is not None and u.weight_channels:
+            n = u.weight_channels
+            xr = self._x_real(s, vals).reshape(H, W, C)
+            xp = np.zeros(((OH - 1) * sh + kh + pt, (OW - 1) * sw + kw + pl, C), F)
+            xp[pt:pt + H, pl:pl + W] = xr[:xp.shape[0] - pt, :xp.shape[1] - pl]
+            gw = np.zeros((kh, kw, n), F)
+            for oy in range(OH):
+                for ox in range(OW):
+                    win = xp[oy * sh:oy * sh + kh, ox * sw:ox * sw + kw, :n]
+                    gw = gw + g[oy, ox, None, None, :n] * win
+            # device layout: channel-major (c, kh*kw)
+            view = filt[0, :, :, :n].transpose(2, 0, 1)
+            tmp = np.ascontiguousarray(view)
+            self._update(s.op, "w", tmp, gw.transpose(2, 0, 1).reshape(n, -1),
+                         self.wscale[s.op][:n, None])
+            filt[0, :, :, :n] = tmp.transpose(1, 2, 0)
+
+    def _fc(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        p = self.params[s.op]
+        oc, D = p["out_channels"], p["accum_depth"]
+        filt = p["filter"]
+        g = g.reshape(oc)
+        if s.ins:
+            dx = np.zeros(D, F) if s.in_first[0] else grads[s.ins[0]].reshape(D)
+            wr = self.wscale[s.op][:, None] * (filt.astype(np.int32) + p["filter_offset"]).astype(F)
+            for c in range(oc):
+                dx = dx + g[c] * wr[c]
+            grads[s.ins[0]] = dx.reshape(self.g.tensors[s.ins[0]].shape)
+        self._bias(s, g.reshape(1, oc))
+        u = s.update
+        if u is not None and u.weight_channels:
+            n = u.weight_channels
+            xr = self._x_real(s, vals).reshape(D)
+            gw = F(0) + g[:n, None] * xr[None, :]
+            self._update(s.op, "w", filt[:n], gw, self.wscale[s.op][:n, None])
+
+    def _mean(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        t = self.g.tensors[s.ins[0]] if s.ins else None
+        if t is None:
+            return
+        n = F(t.shape[1] * t.shape[2])
+        v = np.broadcast_to((g.reshape(-1) / n).astype(F), t.shape)
+        self._accum(grads, s.ins[0], s.in_first[0], v)
+
+    def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        for t, first in zip(s.ins, s.in_first):
+            self._accum(grads, t, first, g)
+
+    def _copy(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        if s.ins:
+            self._accum(grads, s.ins[0], s.in_first[0], g)
+
+
+def _valid(O: int, I: int, stride: int, off: int) -> tuple[int, int, int] | None:
+    """Output positions o in [o0, o1) with 0 <= o*stride + off < I, and the first input index."""
+    o0 = max(0, -(-(-off) // stride)) if off < 0 else 0
+    o1 = min(O, (I - 1 - off) // stride + 1) if I - 1 - off >= 0 else 0
+    if o1 <= o0:
+        return None
+    return o0, o1, o0 * stride + off
+
+
+def layer_scales(g, op_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel: float32 s_w[c] and float32(double(s_x) * double(s_w[c]))."""
+    op = g.ops[op_index]
+    oc = g.tensors[op.outputs[0]].shape[-1]
+    f = g.tensors[op.inputs[1]]
+    sw = np.asarray(f.quant.scale, dtype=np.float32).reshape(-1)
+    if sw.size == 1:
+        sw = np.repeat(sw, oc)
+    sx = float(g.tensors[op.inputs[0]].quant.s())
+    bs = np.array([sx * float(v) for v in sw], dtype=np.float64).astype(F)
+    return sw.astype(F), bs

@@ -1,0 +1,26 @@
+"""Library entry points of on-device training: compile a training firmware, open it, run it."""
+from __future__ import annotations
+
+from typing import Any
+
+from tiny.ir import Graph
+from tiny.passes.sparse_update import TrainPlan, plan_training
+from tiny.train.config import TrainConfig, layer_updates
+from tiny.train.emit import TrainCompiled, compile_training
+
+
+def training_plan(g: Graph, cfg: TrainConfig, params: list[dict[str, Any]] | None = None) -> TrainPlan:
+    return plan_training(g, layer_updates(g, cfg), momentum=cfg.momentum > 0, params=params)
+
+
+def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer",
+                  sram_budget: int | None = None) -> TrainCompiled:
+    from tiny.workflow import compile_for
+    c = compile_for(g, board, schedule, sram_budget)
+    plan = training_plan(g, cfg, c.params)
+    return compile_training(c, plan, cfg.lr, cfg.momentum, cfg.qas)
+
+
+def oracle_for(tc: TrainCompiled):  # -> TrainOracle
+    from tiny.reference.train import TrainOracle
+    return TrainOracle(tc.train_plan, lr=tc.lr, momentum=tc.momentum, qas=tc.qas)

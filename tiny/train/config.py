@@ -1,0 +1,158 @@
+"""Training configurations: which layers learn what, and the optimiser settings.
+
+A configuration is a TOML file (documented in docs/training.md) or a recipe name:
+
+    [train]
+    recipe = "sparse"          # optional starting point: sparse | bias | head | full | mobiletl
+    lr = 0.05                  # default learning rate (can be changed over the protocol)
+    momentum = 0.9             # SGD momentum (0 = plain SGD; >0 keeps a float32 buffer per parameter)
+    qas = true                 # quantization-aware scaling of the int8/int32 gradients
+    epochs = 1
+    bias_last = 4              # the last N conv/depthwise/FC layers update their biases
+    [train.weights]            # layers whose weights update, with the fraction of output channels
+    "#20" = 1.0                # by op index ...
+    "conv_pw_3" = 0.5          # ... or by (a substring-free) output tensor name
+
+Layers are the CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED ops of the int8 graph.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tiny.ir import Graph, TinyError
+
+RECIPES = ("sparse", "bias", "head", "full", "mobiletl")
+TRAINABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+@dataclass
+class TrainConfig:
+    recipe: str = "sparse"
+    lr: float = 0.05
+    momentum: float = 0.0
+    qas: bool = True
+    epochs: int = 1
+    bias_last: int | None = None              # None: the recipe decides
+    weights: dict[str, float] = field(default_factory=dict)   # layer ref -> ratio
+    blocks: int | None = None                 # mobiletl: top K inverted residual blocks
+
+    def key(self) -> str:
+        w = ",".join(f"{k}={v}" for k, v in sorted(self.weights.items()))
+        return f"{self.recipe};b={self.bias_last};w={w};m={self.momentum > 0};k={self.blocks}"
+
+
+@dataclass
+class LayerUpdate:
+    """What one layer (op index) learns."""
+    op: int
+    bias: bool
+    weight_channels: int        # number of leading output channels whose weights update (0 = frozen)
+
+
+def trainable_layers(g: Graph) -> list[int]:
+    return [op.index for op in g.ops if op.type in TRAINABLE_OPS]
+
+
+def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
+    """A recipe name or a TOML file -> TrainConfig (unknown keys are errors)."""
+    spec = spec or "sparse"
+    if str(spec) in RECIPES:
+        cfg = TrainConfig(recipe=str(spec))
+    else:
+        p = Path(spec)
+        if not p.exists():
+            raise TinyError(f"training config {spec!r}: neither a recipe ({', '.join(RECIPES)}) nor a file")
+        try:
+            doc = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise TinyError(f"{p}: not valid TOML ({e})") from None
+        t = doc.get("train", doc)
+        known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks"}
+        bad = sorted(set(t) - known)
+        if bad:
+            raise TinyError(f"{p}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
+        recipe = t.get("recipe", "sparse")
+        if recipe not in RECIPES:
+            raise TinyError(f"{p}: recipe {recipe!r} is not one of {', '.join(RECIPES)}")
+        cfg = TrainConfig(recipe=recipe, lr=float(t.get("lr", 0.05)), momentum=float(t.get("momentum", 0.0)),
+                          qas=bool(t.get("qas", True)), epochs=int(t.get("epochs", 1)),
+                          bias_last=t.get("bias_last"), weights={str(k): float(v) for k, v in
+                                                                 dict(t.get("weights", {})).items()},
+                          blocks=t.get("blocks"))
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    if not 0.0 <= cfg.momentum < 1.0:
+        raise TinyError(f"momentum {cfg.momentum} must be in [0, 1)")
+    return cfg
+
+
+def resolve_layer(g: Graph, ref: str) -> int:
+    """'#12' / '12' (op index) or an output tensor name -> op index of a trainable layer."""
+    s = ref.strip()
+    idx = None
+    if s.lstrip("#").isdigit():
+        idx = int(s.lstrip("#"))
+        if idx >= len(g.ops):
+            raise TinyError(f"training config names layer {ref!r}, but the model has {len(g.ops)} ops")
+    else:
+        hits = [op.index for op in g.ops if op.outputs and g.tensors[op.outputs[0]].name == s]
+        if not hits:
+            raise TinyError(f"training config names layer {ref!r}, which does not exist in the model "
+                            f"(use '#<op index>' or an output tensor name; see `tiny report`)")
+        idx = hits[0]
+    if g.ops[idx].type not in TRAINABLE_OPS:
+        raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), which has no "
+                        f"weights to train (trainable: {', '.join(TRAINABLE_OPS)})")
+    return idx
+
+
+def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
+    """The recipe + explicit settings -> per-layer updates (ascending op index)."""
+    layers = trainable_layers(g)
+    if not layers:
+        raise TinyError("the model has no conv/depthwise/fully-connected layer to train")
+    oc = {i: g.tensors[g.ops[i].outputs[0]].shape[-1] for i in layers}
+    has_bias = {i: len(g.ops[i].inputs) > 2 and g.ops[i].inputs[2] >= 0 for i in layers}
+    weights: dict[int, float] = {}
+    bias_last = cfg.bias_last
+    if cfg.recipe == "full":
+        weights = {i: 1.0 for i in layers}
+        bias_last = len(layers) if bias_last is None else bias_last
+    elif cfg.recipe == "head":
+        weights = {layers[-1]: 1.0}
+        bias_last = 1 if bias_last is None else bias_last
+    elif cfg.recipe == "bias":
+        bias_last = len(layers) if bias_last is None else bias_last
+    elif cfg.recipe == "mobiletl":
+        raise TinyError("recipe mobiletl is not available yet (issue 7)")
+    else:  # sparse: paper-like default, scaled to the model: biases of the last half of the layers
+        # (at most 12), full head, the last two small pointwise (1x1) convs with 100% / 50% of channels.
+        if not cfg.weights:
+            weights[layers[-1]] = 1.0
+            # (pointwise convs whose int8 filter is at most 16 KB: a trained filter lives in SRAM)
+            pw = [i for i in layers[:-1] if g.ops[i].type == "CONV_2D"
+                  and g.tensors[g.ops[i].inputs[1]].shape[1:3] == (1, 1)
+                  and g.tensors[g.ops[i].inputs[1]].nbytes <= 16384]
+            for i, r in zip(reversed(pw), (1.0, 0.5)):
+                weights[i] = r
+        bias_last = max(1, min(len(layers) // 2, 12)) if bias_last is None else bias_last
+    for ref, ratio in cfg.weights.items():
+        if not 0.0 < ratio <= 1.0:
+            raise TinyError(f"training config: weight ratio {ratio} for {ref!r} must be in (0, 1]")
+        weights[resolve_layer(g, ref)] = ratio
+    bias_last = max(0, min(int(bias_last or 0), len(layers)))
+    bias_set = set(layers[len(layers) - bias_last:]) if bias_last else set()
+    out = []
+    for i in layers:
+        n = math.ceil(weights[i] * oc[i]) if i in weights else 0
+        b = i in bias_set and has_bias[i]
+        if n or b:
+            out.append(LayerUpdate(op=i, bias=b, weight_channels=n))
+    if not out:
+        raise TinyError("training config updates nothing")
+    return out

@@ -1,0 +1,147 @@
+"""Data for on-device training: the built-in offline transfer task and the user's own data.
+
+`digits-transfer` (no downloads): a small MobileNet-style net is pretrained on the host on upright
+sklearn digits (16x16 grey, cached under ~/.cache/tiny/train); the board then adapts it to a
+domain shift, the same digits rotated by 90 degrees and inverted. Held-out split: 25%.
+
+`--data PATH`: an .npz with x_train, y_train, x_test, y_test (images HWC, uint8 0..255 or float in
+[0, 1] / [-1, 1]; integer labels) or a folder with one sub-folder of images per class. Images are
+resized (bilinear) and their channels adapted to the model input, scaled to [-1, 1] (the range
+tiny's own models and the usual MobileNet preprocessing use) and quantized with the model's input
+scale and zero point.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tiny import data as datasets
+from tiny.ir import TinyError
+
+TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the board to rotated+inverted digits"}
+BASE_VERSION = "v1"
+SIZE = 16
+
+
+def _shift(x: np.ndarray) -> np.ndarray:
+    return -np.rot90(x, 1, axes=(1, 2))
+
+
+def digits_transfer(split: str = "target") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """float32 NHWC in [-1, 1]: `base` (upright) or `target` (shifted domain) train/test splits."""
+    xtr, ytr, xte, yte = datasets.digits(size=SIZE, channels=1, seed=1)
+    if split == "target":
+        xtr, xte = _shift(xtr), _shift(xte)
+    return (np.ascontiguousarray(xtr, np.float32), ytr, np.ascontiguousarray(xte, np.float32), yte)
+
+
+def build_base_net(size: int = SIZE, classes: int = 10):  # -> keras.Model
+    import tensorflow as tf
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    return tf.keras.Sequential([
+        tf.keras.Input((size, size, 1)),
+        L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
+        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        L.Conv2D(16, 1, activation="relu6"),
+        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),
+        L.Conv2D(32, 1, activation="relu6"),
+        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        L.Conv2D(32, 1, activation="relu6"),
+        L.GlobalAveragePooling2D(),
+        L.Dense(classes),
+    ])
+
+
+def base_model() -> Path:
+    """The cached int8 base model of digits-transfer (trained once, ~10 s)."""
+    from tiny.workflow import cache_dir
+    d = cache_dir() / "train"
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"digits-transfer-base-{BASE_VERSION}.tflite"
+    if p.exists():
+        return p
+    import tensorflow as tf
+    from tiny.frontend.keras import quantize
+    xtr, ytr, _, _ = digits_transfer("base")
+    m = build_base_net()
+    m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+              loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(xtr, ytr, epochs=15, batch_size=32, verbose=0)
+    tmp = p.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(quantize(m, xtr[:128]))
+    tmp.replace(p)
+    return p
+
+
+def _fit_images(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Images (N,H,W[,C]) -> float32 (N, *shape) in [-1, 1]."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise TinyError(f"images must be N x H x W [x C], got shape {x.shape}")
+    x = x.astype(np.float32)
+    if x.max() > 1.5:
+        x = x / 255.0
+    if x.min() >= 0.0:
+        x = x * 2.0 - 1.0
+    h, w, c = shape[1:]
+    if x.shape[1:3] != (h, w):
+        from PIL import Image
+        x = np.stack([np.stack([np.asarray(Image.fromarray(im[..., k]).resize((w, h), Image.BILINEAR))
+                                for k in range(im.shape[-1])], -1) for im in x]).astype(np.float32)
+    if x.shape[-1] != c:
+        if x.shape[-1] == 1:
+            x = np.repeat(x, c, axis=-1)
+        elif c == 1:
+            x = x.mean(axis=-1, keepdims=True)
+        else:
+            raise TinyError(f"images have {x.shape[-1]} channels, the model takes {c}")
+    return x
+
+
+def _load_folder(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+    classes = sorted(d.name for d in p.iterdir() if d.is_dir())
+    if not classes:
+        raise TinyError(f"{p}: no class sub-folders")
+    xs, ys = [], []
+    for k, name in enumerate(classes):
+        for f in sorted((p / name).iterdir()):
+            if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
+                xs.append(np.asarray(Image.open(f).convert("RGB").resize((64, 64))))
+                ys.append(k)
+    return np.stack(xs), np.array(ys)
+
+
+def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int, n_classes: int,
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """int8 train/test inputs (N, *input_shape[1:]) and int labels; checks labels and shapes."""
+    if name == "digits-transfer":
+        xtr, ytr, xte, yte = digits_transfer("target")
+    else:
+        p = Path(name)
+        if not p.exists():
+            raise TinyError(f"--data {name!r}: not a built-in data set ({', '.join(TASKS)}) nor a path")
+        if p.is_dir():
+            x, y = _load_folder(p)
+            idx = np.random.default_rng(0).permutation(len(x))
+            n_te = max(1, len(x) // 4)
+            xtr, ytr, xte, yte = x[idx[n_te:]], y[idx[n_te:]], x[idx[:n_te]], y[idx[:n_te]]
+        else:
+            try:
+                d = np.load(p)
+                xtr, ytr, xte, yte = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
+            except (KeyError, ValueError, OSError) as e:
+                raise TinyError(f"{p}: need an .npz with x_train, y_train, x_test, y_test ({e})") from None
+    for y in (ytr, yte):
+        y = np.asarray(y)
+        if y.size and (y.min() < 0 or y.max() >= n_classes or not np.issubdtype(y.dtype, np.integer)):
+            raise TinyError(f"labels must be integers in [0, {n_classes}) for this model's head, got "
+                            f"{y.dtype} in [{y.min()}, {y.max()}]")
+    xtr, xte = _fit_images(xtr, input_shape), _fit_images(xte, input_shape)
+    q = lambda x: datasets.quantize_input(x, scale, zero_point)  # noqa: E731
+    return q(xtr), np.asarray(ytr, np.int64), q(xte), np.asarray(yte, np.int64)

@@ -1,0 +1,227 @@
+"""Training firmware: the compiled model + the training plan -> model.c (patched) + train_model.c.
+
+model.c is the ordinary generated forward pass with three changes, made here so the forward
+stays byte-for-byte the inference code:
+- the weight/bias tables of updated layers lose `const` (so they live in SRAM, copied from flash
+  at boot by the startup code); tables of frozen layers the backward reads lose `static` only;
+- after every op whose output the backward needs, a call `tiny_train_capture(op)` copies the int8
+  tensor (or packs its 1-bit clamp mask) into the saved buffer;
+- the model hash covers the training plan.
+train_model.c holds the plan as tables for firmware/src/train/train.c (copied into the project as
+tiny_train.c: linked as an object, so its strong tiny_proto_train wins over the weak default).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tiny import paths
+from tiny.emit.model import Compiled
+from tiny.ir import TinyError
+from tiny.passes.sparse_update import TrainPlan
+from tiny.reference.train import layer_scales
+
+_KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6}
+
+
+@dataclass
+class TrainCompiled(Compiled):
+    train_plan: Any = None
+    train_memory: dict[str, int] = field(default_factory=dict)
+    param_names: list[str] = field(default_factory=list)
+    lr: float = 0.05
+    momentum: float = 0.0
+    qas: bool = True
+
+    def summary(self) -> dict[str, Any]:
+        s = super().summary()
+        m = self.train_memory
+        extra = m["train_peak_sram_bytes"] - m["forward_arena_bytes"]
+        s["runtime_statics_bytes"] = 4096 + extra
+        return s
+
+
+def _f(v: float) -> str:
+    return float(np.float32(v)).hex() + "f"
+
+
+def _farr(a: np.ndarray) -> str:
+    return ", ".join(_f(v) for v in np.asarray(a, dtype=np.float32).reshape(-1)) or "0"
+
+
+def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, qas: bool) -> TrainCompiled:
+    g = plan.graph
+    split = c.schedule.split if c.schedule is not None and getattr(c.schedule, "split", 0) else 0
+    offs = c.plan.offsets()
+    model_c = c.files["model.c"]
+    key = f"{c.hash};{lr};{momentum};{qas};" + repr([(s.kind, s.op, s.ins, s.in_first, s.mask, s.x_saved,
+                                                      (s.update.bias, s.update.weight_channels) if s.update else None)
+                                                     for s in plan.steps]) + repr(
+        [(k.op, k.tensor, k.kind) for k in plan.captures])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    model_c = model_c.replace(f'.hash = "{c.hash}"', f'.hash = "{digest}"')
+    model_h = c.files["model.h"].replace(c.hash, digest)
+    # 1. weight tables: mutable for updated layers, linkable for every backward layer.
+    bw_ops = sorted({s.op for s in plan.steps if s.kind in ("conv", "dw", "fc")})
+    for op in bw_ops:
+        if op < split:
+            raise TinyError(f"op #{op} runs inside the patch-based stage (ops #0..#{split - 1}); training "
+                            f"can only reach layers after it: update higher layers or use --schedule layer")
+        u = plan.update_for(op)
+        for role, ctype, mutable in (("filter", "int8_t", bool(u and u.weight_channels)),
+                                     ("bias", "int32_t", bool(u and u.bias))):
+            old = f"static const {ctype} l{op}_{role}["
+            if old not in model_c:
+                if role == "bias" and not mutable:
+                    continue
+                raise TinyError(f"op #{op}: generated code has no table l{op}_{role} (kernel emission changed?)")
+            model_c = model_c.replace(old, f"{ctype} l{op}_{role}[" if mutable else f"const {ctype} l{op}_{role}[")
+    # 2. capture hooks.
+    for cap_op in sorted({k.op for k in plan.captures if k.op >= 0}):
+        if cap_op < max(split - 1, 0) or (split and cap_op == split - 1):
+            raise TinyError(f"the backward needs the output of op #{cap_op}, inside the patch-based stage")
+        marker = f"    tiny_layer_end({cap_op});\n"
+        if marker not in model_c:
+            raise TinyError(f"generated code has no end marker for op #{cap_op}")
+        model_c = model_c.replace(marker, marker + f"    tiny_train_capture({cap_op});\n", 1)
+    model_c = model_c.replace('#include "model.h"\n', '#include "model.h"\n#include "tiny/train.h"\n', 1)
+
+    mem = plan.memory(c.plan.arena_bytes)
+    if mem["workspace_in_arena"] and plan.ws_floats * 4 > c.plan.arena_bytes:
+        # the backward workspace is larger than the forward arena: grow the arena to hold it
+        old_decl = f"static uint8_t tiny_arena[{max(c.plan.arena_bytes, 16)}]"
+        if old_decl not in model_c:
+            raise TinyError("generated code has no arena declaration to grow for the backward workspace")
+        model_c = model_c.replace(old_decl, f"static uint8_t tiny_arena[{plan.ws_floats * 4}]")
+    decls: list[str] = []
+    params: list[tuple[str, str, int]] = []   # (name, C pointer expr, bytes)
+    step_inits = []
+    for s in plan.steps:
+        u = s.update
+        fl = 0
+        d: dict[str, Any] = dict(kind=_KIND[s.kind], in_h=1, in_w=1, in_c=1, out_h=1, out_w=1, out_c=1, k_h=1,
+                                 k_w=1, s_h=1, s_w=1, p_t=0, p_l=0, n_upd=0, g_out=-1, g_in=-1, g_in2=-1,
+                                 mask_off=-1, x_off=-1, x_scale=_f(0.0), x_zp=0, w_offset=0, w="NULL",
+                                 b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
+                                 mask_lo=-128, mask_hi=127)
+        t_out = g.tensors[s.out]
+        shp = (1, 1, 1, *t_out.shape[-1:]) if len(t_out.shape) < 4 else t_out.shape
+        d.update(out_h=shp[1], out_w=shp[2], out_c=shp[3])
+        if s.kind == "ce":
+            cap = plan.captures[s.x_saved]
+            d.update(g_in=plan.grad_offsets[s.out], x_off=cap.offset, x_scale=_f(t_out.quant.s()),
+                     x_zp=t_out.quant.zp(), out_c=t_out.size, out_h=1, out_w=1)
+            step_inits.append(d)
+            continue
+        d["g_out"] = plan.grad_offsets[s.out]
+        if s.ins:
+            d["g_in"] = plan.grad_offsets[s.ins[0]]
+            fl |= 4 if s.in_first[0] else 0
+        if len(s.ins) > 1:
+            d["g_in2"] = plan.grad_offsets[s.ins[1]]
+            fl |= 8 if s.in_first[1] else 0
+        if s.mask is not None:
+            cap = plan.captures[s.mask]
+            fl |= 1 if cap.kind == "mask" else 2
+            d.update(mask_off=cap.offset, mask_lo=cap.lo, mask_hi=cap.hi)
+        op = g.ops[s.op]
+        t_in = g.tensors[op.inputs[0]]
+        if s.kind in ("conv", "dw", "fc"):
+            p = c.params[s.op]
+            if s.kind == "fc":
+                d.update(in_c=p["accum_depth"], w_offset=int(p["filter_offset"]))
+            else:
+                _, kh, kw, _ = p["filter_shape"]
+                d.update(in_h=p["in_shape"][1], in_w=p["in_shape"][2], in_c=p["in_shape"][3], k_h=kh, k_w=kw,
+                         s_h=p["stride_h"], s_w=p["stride_w"], p_t=p["pad_top"], p_l=p["pad_left"])
+            ws, bs = layer_scales(g, s.op)
+            pre = f"t{s.op}"
+            decls.append(f"static const float {pre}_ws[{ws.size}] = {{{_farr(ws)}}};")
+            decls.append(f"static const float {pre}_bs[{bs.size}] = {{{_farr(bs)}}};")
+            d.update(w=f"(int8_t *)l{s.op}_filter", wscale=f"{pre}_ws", bscale=f"{pre}_bs",
+                     x_scale=_f(t_in.quant.s()), x_zp=t_in.quant.zp())
+            f_t = g.tensors[op.inputs[1]]
+            oc = shp[3]
+            if u is not None and u.weight_channels:
+                d["n_upd"] = u.weight_channels
+                d["x_off"] = plan.captures[s.x_saved].offset
+                params.append((f"{s.op}.w", f"l{s.op}_filter", f_t.nbytes))
+                if plan.momentum:
+                    n = u.weight_channels * (f_t.size // oc)
+                    decls.append(f"static float {pre}_mw[{n}];")
+                    d["mom_w"] = f"{pre}_mw"
+            if u is not None and u.bias:
+                fl |= 16
+                d["b"] = f"l{s.op}_bias"
+                params.append((f"{s.op}.b", f"l{s.op}_bias", 4 * oc))
+                if plan.momentum:
+                    decls.append(f"static float {pre}_mb[{oc}];")
+                    d["mom_b"] = f"{pre}_mb"
+        elif s.kind == "mean":
+            d.update(in_h=t_in.shape[1], in_w=t_in.shape[2], in_c=t_in.shape[3])
+        d["flags"] = fl
+        step_inits.append(d)
+    # momentum buffers are checkpointed state too
+    for s in plan.steps:
+        if s.update is None or not plan.momentum:
+            continue
+        op = g.ops[s.op]
+        oc = g.tensors[op.outputs[0]].shape[-1]
+        if s.update.weight_channels:
+            params.append((f"{s.op}.mw", f"t{s.op}_mw", 4 * s.update.weight_channels * (g.tensors[op.inputs[1]].size // oc)))
+        if s.update.bias:
+            params.append((f"{s.op}.mb", f"t{s.op}_mb", 4 * oc))
+    for d in step_inits:
+        d.setdefault("flags", 0)
+    externs = []
+    for op in bw_ops:
+        u = plan.update_for(op)
+        externs.append(f"extern {'' if u and u.weight_channels else 'const '}int8_t l{op}_filter[];")
+        if u and u.bias:
+            externs.append(f"extern int32_t l{op}_bias[];")
+    caps = []
+    for k in plan.captures:
+        src = offs[f"t{k.tensor}"]
+        n = g.tensors[k.tensor].size
+        caps.append(f"    {{ {k.op}, {0 if k.kind == 'copy' else 1}, {k.lo}, {k.hi}, {src}, {n}, {k.offset} }},")
+    fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
+              "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
+              "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b"]
+    steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
+    ws_bytes = mem["backward_workspace_bytes"]
+    in_arena = mem["workspace_in_arena"]
+    n_classes = g.tensors[plan.logits].size
+    lines = [
+        "/* Training plan tables: generated by tiny — do not edit. */",
+        "#include <stddef.h>", "#include <stdint.h>", '#include "tiny/train.h"', "",
+        *externs, *decls,
+        f"static uint8_t saved[{max(plan.saved_bytes, 4)}] __attribute__((aligned(4)));",
+        f"static float logits_tmp[{n_classes}];",
+        "" if in_arena else f"static float workspace[{max(ws_bytes // 4, 1)}];",
+        f"static const tiny_train_capture_t captures[{len(caps)}] = {{", *caps, "};",
+        f"static const tiny_train_step_t steps[{len(steps_c)}] = {{", *steps_c, "};",
+        f"static const tiny_train_param_t params[{max(len(params), 1)}] = {{",
+        *(f"    {{ (void *){ptr}, {nb} }}, /* {name} */" for name, ptr, nb in params),
+        *(["    { NULL, 0 },"] if not params else []), "};",
+        "const tiny_train_model_t tiny_train_model = {",
+        f'    .hash = "{digest}", .n_captures = {len(caps)}, .n_steps = {len(steps_c)}, .n_params = {len(params)},',
+        f"    .n_classes = {n_classes}, .captures = captures, .steps = steps, .params = params,",
+        f"    .saved = saved, .workspace = {'NULL' if in_arena else 'workspace'},",
+        f"    .saved_bytes = {plan.saved_bytes}, .workspace_bytes = {ws_bytes}, "
+        f".peak_bytes = {mem['train_peak_sram_bytes']},",
+        f"    .logits_tmp = logits_tmp, .lr = {_f(lr)}, .momentum = {_f(momentum)}, .qas = {int(bool(qas))},",
+        "};", ""]
+    files = dict(c.files)
+    files["model.c"] = model_c
+    files["model.h"] = model_h
+    files["train_model.c"] = "\n".join(lines)
+    files["tiny_train.c"] = (paths.FIRMWARE / "src" / "train" / "train.c").read_text()
+    tc = TrainCompiled(graph=c.graph, params=c.params, plan=c.plan, files=files, hash=digest,
+                       const_bytes=c.const_bytes, schedule=c.schedule, readable_ops=c.readable_ops,
+                       marker_order=c.marker_order, train_plan=plan, train_memory=mem,
+                       param_names=[n for n, _, _ in params], lr=lr, momentum=momentum, qas=qas)
+    return tc
+

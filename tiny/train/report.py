@@ -1,0 +1,51 @@
+"""Training figures for `tiny report --train` and the accuracy plot of `tiny train --plot`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def train_report(model: str, board: str, spec: str, schedule: str = "layer",
+                 sram_budget: int | None = None) -> tuple[dict[str, Any], str]:
+    from tiny.boards import get_board
+    from tiny.passes.sparse_update import trace
+    from tiny.pipeline import load_model
+    from tiny.train.api import compile_train
+    from tiny.train.config import load_config
+    g = load_model(model)
+    cfg = load_config(spec)
+    tc = compile_train(g, board, cfg, schedule, sram_budget)
+    m = dict(tc.train_memory)
+    b = get_board(board)
+    data: dict[str, Any] = {"train_recipe": cfg.recipe, "train_peak_sram_bytes": m["train_peak_sram_bytes"],
+                            "train_memory": m, "train_fits": m["train_peak_sram_bytes"] <= b.sram_bytes,
+                            "train_steps": trace(tc.train_plan)}
+    lines = [f"  training ({cfg.recipe}): peak SRAM {m['train_peak_sram_bytes']:,} B = forward arena "
+             f"{m['forward_arena_bytes']:,} B + saved {m['saved_bytes']:,} B (masks {m['saved_mask_bytes']:,} B) + "
+             f"SRAM weights {m['sram_param_bytes']:,} B + momentum {m['momentum_bytes']:,} B + backward "
+             f"workspace {m['backward_workspace_bytes']:,} B ({'inside the dead forward arena' if m['workspace_in_arena'] else 'separate'}); "
+             f"without reordering {m['without_reordering_bytes']:,} B"]
+    lines += [f"    {t}" for t in data["train_steps"]]
+    return data, "\n".join(lines)
+
+
+def plot_curve(res: Any, path: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    d = res.data
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if res.curve:
+        xs, ys = zip(*res.curve)
+        ax.plot(xs, ys, marker=".", label="training accuracy (window)")
+    ax.scatter([0, d["steps"]], [d["accuracy_before"], d["accuracy_after"]], color="red", zorder=3,
+               label="held-out accuracy")
+    ax.set_xlabel("step")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{d['model']} on {d['board']}: {d['recipe']}")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
