@@ -1,8 +1,16 @@
-"""`tiny demo`: train a digits classifier on the host, quantize, compile, validate on a board."""
+"""`tiny demo`: the whole story on the default emulated board, in a few minutes.
+
+1. train a digits classifier on the host (sklearn's bundled digits, 96x96), quantize it to int8;
+2. plan memory: layer by layer it does not fit the board, patch-based (MCUNetV2) it does;
+3. build, flash (QEMU), validate bit-exact against TFLite Micro, classify test images on the board;
+4. fine-tune on the board (digits-transfer: upright -> rotated/inverted digits) with sparse update
+   and with MobileTL, accuracy before/after;
+5. write the HTML report and say where it is."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -10,25 +18,30 @@ from rich.progress import Progress
 from rich.table import Table
 
 from tiny import data as datasets
+from tiny.ir import TinyError
+
+SIZE = 96
 
 
-def build_digits_model(size: int = 32):  # -> keras.Model
+def build_digits_model(size: int = SIZE):  # -> keras.Model
+    """A MobileNet-style net whose full-resolution first layer does not fit 256 KB layer by layer."""
     import tensorflow as tf
     L = tf.keras.layers
     tf.keras.utils.set_random_seed(0)
-    return tf.keras.Sequential([
-        tf.keras.Input((size, size, 1)),
-        L.Conv2D(16, 3, strides=2, padding="same", activation="relu6"),
-        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
-        L.Conv2D(32, 1, activation="relu6"),
-        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),
-        L.Conv2D(32, 1, activation="relu6"),
-        L.GlobalAveragePooling2D(),
-        L.Dense(10),
-    ])
+    x = inp = tf.keras.Input((size, size, 1))
+    x = L.Conv2D(32, 3, padding="same", activation="relu6")(x)           # 96x96x32: 295 KB
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6")(x)
+    x = L.Conv2D(16, 1)(x)
+    for ch, stride in ((24, 2), (24, 1), (32, 2)):                       # inverted residual blocks
+        y = L.Conv2D(x.shape[-1] * 4, 1, activation="relu6")(x)
+        y = L.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu6")(y)
+        y = L.Conv2D(ch, 1)(y)
+        x = L.Add()([x, y]) if stride == 1 and ch == x.shape[-1] else y
+    x = L.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, L.Dense(10)(x))
 
 
-def train_digits(out: Path, size: int = 32, epochs: int = 20) -> tuple[Path, float, tuple]:
+def train_digits(out: Path, size: int = SIZE, epochs: int = 12) -> tuple[Path, float, tuple]:
     """Train on the host, quantize to int8; return (tflite path, float accuracy, test split)."""
     import tensorflow as tf
     from tiny.frontend.keras import quantize
@@ -38,49 +51,121 @@ def train_digits(out: Path, size: int = 32, epochs: int = 20) -> tuple[Path, flo
               loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     m.fit(xtr, ytr, epochs=epochs, batch_size=32, verbose=0)
     acc = float(m.evaluate(xte, yte, verbose=0)[1])
-    p = out / "digits.tflite"
+    p = out / "digits96.tflite"
     p.write_bytes(quantize(m, xtr[:64]))
     return p, acc, (xte, yte)
 
 
-def run_demo(board: str, out: Path) -> int:
+def _memory_story(con: Console, g: Any, board: str) -> Any:
+    from tiny.boards import get_board
+    from tiny.passes.patch import usable_sram
+    from tiny.workflow import compile_for
+    b = get_board(board)
+    budget = usable_sram(b)
+    layer = compile_for(g, board)
+    patch = compile_for(g, board, "auto")
+    t = Table(title=f"SRAM on {board}: {b.sram_bytes:,} B ({budget:,} B for tensors after stack and runtime)")
+    for col in ("schedule", "peak (input image included)", "fits?", "MACs"):
+        t.add_column(col)
+    t.add_row("layer by layer", f"{layer.plan.arena_bytes:,} B",
+              "[red]no[/red]" if layer.plan.arena_bytes > budget else "[green]yes[/green]", "+0%")
+    info = getattr(patch, "schedule_info", {})
+    label = (f"patch-based: ops #0..#{info['split_after_op']} in {info['grid'][0]}x{info['grid'][1]} patches"
+             if info.get("schedule") == "patch" else "layer by layer (auto)")
+    t.add_row(label, f"{patch.plan.arena_bytes:,} B",
+              "[green]yes[/green]" if patch.plan.arena_bytes <= budget else "[red]no[/red]",
+              f"+{info.get('patch_mac_overhead', 0.0):.1%}")
+    con.print(t)
+    if patch.plan.arena_bytes > budget:
+        raise TinyError(f"the demo model does not fit {board} even patch-based ({patch.plan.arena_bytes:,} B)")
+    return patch
+
+
+def _board_story(con: Console, g: Any, c: Any, board: str, xte: np.ndarray, yte: np.ndarray) -> tuple[Any, float]:
     from tiny.compare import validate
-    from tiny.pipeline import load_model
-    from tiny.workflow import compile_for, open_session
-    con = Console()
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
-    con.rule("[bold]tiny demo")
-    with con.status("training a digits classifier on the host (sklearn digits, 32x32)"):
-        path, acc_float, (xte, yte) = train_digits(out)
-    con.print(f"trained and quantized to int8: {path} (float accuracy {acc_float:.1%})")
-    g = load_model(path)
-    c = compile_for(g, board)
-    s = c.summary()
-    con.print(f"compiled for {board}: arena {s['arena_bytes']:,} B, constants {s['weights_bytes']:,} B, "
-              f"{s['macs']:,} MACs")
+    from tiny.workflow import open_session
     tin = g.tensors[g.inputs[0]]
     xq = datasets.quantize_input(xte, tin.quant.s(), tin.quant.zp())
     n = min(len(xq), 64)
-    with open_session(c, board) as sess:
-        info = sess.info()
-        with Progress(transient=True) as bar:
-            task = bar.add_task(f"validating on {board}", total=n)
-            res = validate(g, sess, board, n, inputs=[[xq[i:i + 1]] for i in range(n)],
-                           progress=lambda k: bar.update(task, completed=k))
-            correct = 0
-            task2 = bar.add_task(f"classifying on {board}", total=n)
-            for i in range(n):
-                logits = np.frombuffer(sess.run([xq[i:i + 1]])[0], dtype=np.int8)
-                correct += int(np.argmax(logits) == yte[i])
-                bar.update(task2, completed=i + 1)
-    t = Table(title="summary")
+    samples = [[xq[i:i + 1]] for i in range(n)]
+    with con.status(f"building the firmware and starting {board}"):
+        sess = open_session(c, board, samples=samples)
+    with sess, Progress(transient=True, console=con) as bar:
+        task = bar.add_task(f"validating on {board} against TFLite Micro", total=8)
+        res = validate(g, sess, board, 8, inputs=samples[:8], readable=c.readable_ops,
+                       progress=lambda k: bar.update(task, completed=k))
+        task2 = bar.add_task(f"classifying {n} test images on {board}", total=n)
+        correct = 0
+        for i in range(n):
+            logits = np.frombuffer(sess.run(samples[i])[0], dtype=np.int8)
+            correct += int(np.argmax(logits) == yte[i])
+            bar.update(task2, completed=i + 1)
+    verdict = "[green]BIT-EXACT[/green]" if res.bit_exact else f"[red]MISMATCH[/red] {res.as_json()['first_mismatch']}"
+    con.print(f"validated {res.samples} images on {board}: {verdict} (every tensor of the numpy reference, "
+              f"the board's outputs); on-board accuracy {correct / n:.1%} of {n} test images")
+    return res, correct / n
+
+
+def _training_story(con: Console, board: str, steps: int) -> list[dict[str, Any]]:
+    from tiny.train.run import run_training
+    runs = []
+    for recipe, lr in (("sparse", 0.1), ("mobiletl", 0.1)):
+        try:
+            with Progress(transient=True, console=con) as bar:
+                task = bar.add_task(f"fine-tuning on {board}: {recipe}", total=steps)
+                res = run_training(None, board, recipe, "digits-transfer", steps=steps, lr=lr,
+                                   eval_samples=200, out=Path("."), log=lambda m: None,
+                                   progress=lambda k, n: bar.update(task, completed=k, total=n))
+        except TinyError as e:
+            con.print(f"[yellow]{recipe}: skipped[/yellow] ({str(e).splitlines()[0]})")
+            continue
+        d = res.data
+        d.setdefault("recipe", recipe)
+        runs.append(d)
+        con.print(f"{recipe}: accuracy on rotated/inverted digits {d['accuracy_before']:.1%} -> "
+                  f"{d['accuracy_after']:.1%} after {d['steps']} steps on {board}; training peak SRAM "
+                  f"{d['train_peak_sram_bytes']:,} B")
+    return runs
+
+
+def run_demo(board: str, out: Path, train_steps: int = 800) -> int:
+    from tiny.pipeline import load_model
+    con = Console()
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    con.rule("[bold]tiny demo")
+    with con.status("training a digits classifier on the host (sklearn digits, 96x96)"):
+        path, acc_float, (xte, yte) = train_digits(out)
+    g = load_model(path)
+    con.print(f"1. trained on the host, quantized to int8: {path} (float accuracy {acc_float:.1%})")
+    con.print("2. memory plan")
+    c = _memory_story(con, g, board)
+    con.print("3. on the board")
+    res, acc_board = _board_story(con, g, c, board, xte, yte)
+    con.print("4. the board keeps learning")
+    import os
+    cwd = os.getcwd()
+    os.chdir(out)   # fine-tuned models land in the demo folder
+    try:
+        runs = _training_story(con, board, train_steps)
+    finally:
+        os.chdir(cwd)
+    con.print("5. report")
+    from tiny.html_report import write_report
+    with con.status("writing the HTML report"):
+        html = write_report(out / "report.html", path, board, schedule="auto", validation=res.as_json(),
+                            training=runs or None)
+    t = Table(title="tiny demo: summary")
     t.add_column("what")
     t.add_column("value")
-    t.add_row("board", f"{board} ({info.get('board', '?')})")
-    t.add_row("bit-exact vs TFLite Micro", f"{res.bit_exact} ({res.samples} test images, every tensor of the reference)")
-    t.add_row("accuracy on the board (int8)", f"{correct / n:.1%} of {n} test images (float model {acc_float:.1%})")
-    t.add_row("SRAM arena / constants", f"{s['arena_bytes']:,} B / {s['weights_bytes']:,} B")
-    t.add_row("wall time", f"{time.time() - t0:.1f} s")
+    t.add_row("board", board)
+    t.add_row("SRAM peak (patch-based)", f"{c.plan.arena_bytes:,} B")
+    t.add_row("bit-exact vs TFLite Micro", str(res.bit_exact))
+    t.add_row("accuracy on the board", f"{acc_board:.1%} (float model on the host {acc_float:.1%})")
+    for d in runs:
+        t.add_row(f"fine-tuning ({d['recipe']})", f"{d['accuracy_before']:.1%} -> {d['accuracy_after']:.1%}")
+    t.add_row("HTML report", str(html))
+    t.add_row("wall time", f"{time.time() - t0:.0f} s")
     con.print(t)
     return 0 if res.bit_exact else 1
