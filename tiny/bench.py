@@ -34,20 +34,27 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
     if len(calls) != len(c.marker_order):
         raise TinyError(f"expected {len(c.marker_order)} layer-marker pairs from one INVOKE, counted {len(calls)}")
     per_op = [0] * len(g.ops)
-    for i, n in zip(c.marker_order, calls):
-        per_op[i] += n
-    cost = _cycle_model(b)
+    per_cls: list[dict[str, int]] = [{} for _ in g.ops]
+    for i, L in zip(c.marker_order, r["layers"]):
+        per_op[i] += L["instructions"]
+        for k, v in L.get("classes", {}).items():
+            per_cls[i][k] = per_cls[i].get(k, 0) + v
     layers = []
     for op in g.ops:
         macs = op_macs(g, op)
         ins = per_op[op.index]
+        cyc = estimate_cycles(b.core, per_cls[op.index], ins)
         layers.append({"index": op.index, "op": op.type, "name": g.tensors[op.outputs[0]].name, "macs": macs,
-                       "instructions": ins, "est_cycles": int(round(ins * cost)),
+                       "instructions": ins, "est_cycles": cyc, "classes": per_cls[op.index],
+                       "kernel": getattr(c, "kernels", {}).get(op.index),
                        "instructions_per_mac": round(ins / macs, 3) if macs else None})
     total = sum(per_op)
+    est = sum(L["est_cycles"] for L in layers)
     data = {"model": g.name, "board": board, "schedule": schedule, "kernels": kernels,
-            "instructions": total, "est_cycles": int(round(total * cost)), "macs": sum(L["macs"] for L in layers),
-            "cycles_per_instruction": cost, "layers": layers, "peak_sram_bytes": c.plan.arena_bytes}
+            "instructions": total, "est_cycles": est, "macs": sum(L["macs"] for L in layers),
+            "cycles_per_instruction": round(est / total, 3) if total else None,
+            "cycle_model": f"per-class cost table of {b.core} (tiny.bench.CYCLE_TABLE)",
+            "layers": layers, "peak_sram_bytes": c.plan.arena_bytes}
     data["instructions_per_mac"] = round(total / data["macs"], 3) if data["macs"] else None
     lines = [f"{g.name} on {board} ({schedule} schedule, {kernels} kernels): {total:,} instructions, "
              f"~{data['est_cycles']:,} cycles, {data['macs']:,} MACs ({data['instructions_per_mac']} instr/MAC)",
@@ -58,7 +65,35 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
     return data, "\n".join(lines)
 
 
-def _cycle_model(board: Any) -> float:
-    """Average cycles per instruction by core: a coarse estimate (see README, 'cycle estimates')."""
-    return {"cortex-m0plus": 1.4, "cortex-m3": 1.35, "cortex-m4": 1.3, "cortex-m7": 0.8,
-            "cortex-m33": 1.25}.get(board.core, 1.3)
+# Cycles per instruction class, per core. Sources: the instruction timing tables of the Arm
+# Technical Reference Manuals (Cortex-M4 TRM DDI 0439 ch. 3.3, Cortex-M3 TRM DDI 0337 ch. 18.2,
+# Cortex-M33 TRM 100230, Cortex-M7 TRM DDI 0489 + optimisation notes, Cortex-M0+ TRM DDI 0484):
+#   load: LDR 2 cycles on M3/M4/M0+ (neighbouring loads pipeline to 1 + N; LDM 1 + N), 1 on M7;
+#   store: STR pipelines to 1 on M3/M4/M33/M7, 2 on M0+;
+#   mul: MUL/MLA and (M4/M33/M7) the long SMULL/SMLAL 1 cycle; M3 long multiplies 3-5 -> 2 average;
+#   dsp: SMLAD/SXTB16/QADD/SSAT... 1 cycle (single-issue), M3 has none;
+#   div: SDIV/UDIV 2-12 (early termination) -> 7;
+#   branch: 1 + pipeline refill (1-3) when taken; the plugin cannot see taken/not taken, so
+#     loop-closing branches (mostly taken) and skips (often not) average to 2.5 on M3/M4/M33, 2 on
+#     M0+ (2-stage pipeline); M7 predicts branches -> ~1;
+#   other: data processing 1 (IT instructions folded on M4 count as 1: conservative).
+# M7 is dual-issue: pairs of ALU/load/store instructions often issue together; its table uses 0.6
+# for ALU and load/store as a coarse average. Limits: no wait states (flash at speed / ART / TCM),
+# no bus contention, no cache misses (M7), no FPU; an estimate within roughly +-20%, not a cycle
+# count. Real boards: DWT cycle counts (tiny validate on the board).
+CYCLE_TABLE: dict[str, dict[str, float]] = {
+    "cortex-m4": {"load": 2, "store": 1, "mul": 1, "dsp": 1, "div": 7, "branch": 2.5, "other": 1},
+    "cortex-m33": {"load": 2, "store": 1, "mul": 1, "dsp": 1, "div": 6, "branch": 2.5, "other": 1},
+    "cortex-m3": {"load": 2, "store": 1, "mul": 2, "dsp": 1, "div": 7, "branch": 2.5, "other": 1},
+    "cortex-m7": {"load": 0.6, "store": 0.6, "mul": 1, "dsp": 1, "div": 7, "branch": 1, "other": 0.6},
+    "cortex-m0plus": {"load": 2, "store": 2, "mul": 1, "dsp": 1, "div": 1, "branch": 2, "other": 1},
+}
+
+
+def estimate_cycles(core: str, classes: dict[str, int], instructions: int) -> int:
+    """Estimated cycles from instruction counts by class (CYCLE_TABLE; default Cortex-M4)."""
+    table = CYCLE_TABLE.get(core, CYCLE_TABLE["cortex-m4"])
+    counted = sum(classes.values())
+    est = sum(table.get(k, 1.0) * v for k, v in classes.items())
+    est += table["other"] * max(instructions - counted, 0)    # no class data: 1 per instruction
+    return int(round(est))

@@ -21,6 +21,8 @@ from tiny.device.session import Session
 from tiny.ir import TinyError
 
 MARKERS = ("tiny_layer_begin", "tiny_layer_end")
+# Instruction classes counted by the plugin ("K" lines), in its order.
+CLASSES = ("load", "store", "mul", "dsp", "div", "branch", "other")
 
 
 def symbol_addresses(elf: Path, names: tuple[str, ...] = MARKERS) -> dict[str, int]:
@@ -72,6 +74,22 @@ def layer_counts(hits: list[tuple[str, int]]) -> list[int]:
     return out
 
 
+def parse_class_lines(text: str) -> list[list[int]]:
+    """The plugin's per-hit class counters ("K ..." lines), one list per marker hit."""
+    return [[int(v) for v in line.split()[1:]] for line in text.splitlines()
+            if line.startswith("K ") and len(line.split()) == len(CLASSES) + 1]
+
+
+def layer_classes(hits: list[tuple[str, int]], ks: list[list[int]]) -> list[dict[str, int]]:
+    """Per marked layer: instructions of each class (same pairing as layer_counts)."""
+    if len(ks) != len(hits):
+        return []
+    out = []
+    for i in range(0, len(hits) - 1, 2):
+        out.append({c: ks[i + 1][j] - ks[i][j] for j, c in enumerate(CLASSES)})
+    return out
+
+
 def count_instructions(board: Board, elf: Path, drive: Callable[[Session], None], *,
                        n_ops: int | None = None, timeout: float = 30.0) -> dict[str, Any]:
     """Run `elf` on QEMU with the counting plugin, let `drive` talk to it, then count.
@@ -98,10 +116,14 @@ def count_instructions(board: Board, elf: Path, drive: Callable[[Session], None]
             pass
     finally:
         session.close()   # also ends QEMU (SIGTERM still runs the plugin's atexit)
-    hits, program_total = parse_plugin_log(log.read_text() if log.exists() else "")
+    text = log.read_text() if log.exists() else ""
+    hits, program_total = parse_plugin_log(text)
     counts = layer_counts(hits)
+    classes = layer_classes(hits, parse_class_lines(text))
     layers = [{"index": i, "op": (i % n_ops) if n_ops else i, "instructions": c}
               for i, c in enumerate(counts)]
+    for L, k in zip(layers, classes):
+        L["classes"] = k
     result: dict[str, Any] = {
         "board": board.name,
         "instructions": sum(counts),

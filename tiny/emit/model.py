@@ -33,6 +33,7 @@ class Compiled:
     schedule: Any = None
     readable_ops: list[int] = field(default_factory=list)   # ops whose output READ_TENSOR can fetch
     marker_order: list[int] = field(default_factory=list)   # op index of each layer-marker pair, in order
+    kernels: dict[int, str] = field(default_factory=dict)   # op index -> C function called (select.py)
 
     def summary(self) -> dict[str, Any]:
         # Inputs and outputs live in the arena: no separate I/O buffers on the board.
@@ -64,10 +65,14 @@ def _checked(code: str, index: int) -> str:
     return "\n".join(out)
 
 
-def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: Any = None) -> Compiled:
+def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: Any = None,
+                  board: str | None = None, kernels: str | None = None) -> Compiled:
     """prepare every op (errors before any C is written), plan the arena, emit C.
 
-    `schedule`: a tiny.passes.patch.Schedule; its first `split` ops then run patch by patch."""
+    `schedule`: a tiny.passes.patch.Schedule; its first `split` ops then run patch by patch.
+    `board` (default: `board=` in options) and `kernels` ("opt" | "ref", default: the enclosing
+    tiny.emit.select.kernel_set) choose optimized kernels per op (tiny/emit/select.py)."""
+    from tiny.emit import select as ksel
     params = prepare_all(g)
     mods = [kernel_for(op) for op in g.ops]
     scratch = [int(m.scratch_bytes(p)) for m, p in zip(mods, params)]
@@ -79,8 +84,20 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
     else:
         for i in inplace_ops:
             scratch[i] += inplace_scratch(g, g.ops[i])
+    board = board or ksel.board_from_options(options)
+    kernels = kernels or ksel.current_kernel_set()
+    choices = [ksel.select(op.type, p, board, kernels, inplace=op.index in inplace_ops)
+               for op, p in zip(g.ops, params)]
+    if split:   # the searched plan fixed the stage's scratch: keep variants that fit it
+        choices = [c if c.scratch == 0 or i >= split else ksel.Choice(c.portable, c.portable)
+                   for i, c in enumerate(choices)]
+    scratch = [s + c.scratch for s, c in zip(scratch, choices)]
+    if split:
+        scratch[:split] = list(schedule.scratch)[:split]
     plan = schedule.plan if split else plan_graph(g, scratch, aliases)
     offs = plan.offsets()
+    if kernels != "opt" and ksel.board_has_dsp(board):
+        options += ";kernels=" + kernels
     digest = model_hash(g, options)
 
     def ptr(tid: int, const: bool) -> str:
@@ -94,7 +111,7 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
     const_total = sum(g.tensors[t].nbytes for op in g.ops for t in op.inputs if t >= 0 and g.tensors[t].is_const)
     if split:
         from tiny.emit.patch import emit_stage
-        decls, loop = emit_stage(g, schedule, params, mods, scratch, offs, inplace_ops, _checked)
+        decls, loop = emit_stage(g, schedule, params, mods, scratch, offs, inplace_ops, _checked, choices)
         layers.append({"index": 0, "type": "PATCH STAGE", "label": f"ops #0..#{split - 1}", "decls": decls,
                        "ins": shape_str(g.tensors[g.inputs[0]].shape),
                        "outs": shape_str(g.tensors[g.ops[split - 1].outputs[0]].shape), "scratch": 0})
@@ -107,6 +124,7 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
         call = m.emit(p, e).strip()
         if op.index in inplace_ops and op.type == "DEPTHWISE_CONV_2D":
             call = call.replace("tiny_depthwise_conv2d_s8(", "tiny_depthwise_conv2d_s8_inplace(", 1)
+        call = ksel.apply(call, choices[op.index])
         out = g.tensors[op.outputs[0]]
         label = _comment_safe(out.name)
         layers.append({
@@ -146,6 +164,7 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
     files = {"model.c": env.get_template("model.c.j2").render(**ctx),
              "model.h": env.get_template("model.h.j2").render(**ctx)}
     c = Compiled(graph=g, params=params, plan=plan, files=files, hash=digest, const_bytes=const_total)
+    c.kernels = {op.index: ch.function for op, ch in zip(g.ops, choices) if ch.portable}
     c.schedule = schedule
     c.readable_ops = [op.index for op in g.ops if op.index >= max(split - 1, 0)]
     # The order in which one INVOKE calls the layer markers (instruction counts are per call).

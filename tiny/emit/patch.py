@@ -55,8 +55,9 @@ def patch_params(g: Graph, i: int, p: dict[str, Any], pp_regions: list[dict[int,
 
 def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[ModuleType],
                scratch: list[int], offs: dict[str, int], inplace_ops: set[int],
-               checked: Any) -> tuple[list[str], str]:
-    """Declarations and the loop of the patch stage."""
+               checked: Any, choices: list[Any] | None = None) -> tuple[list[str], str]:
+    """Declarations and the loop of the patch stage. `choices`: per-op kernel choices
+    (tiny/emit/select.py) applied to the emitted calls."""
     pp = s.patches
     n = len(pp.regions)
     stage = g.ops[:s.split]
@@ -110,6 +111,9 @@ def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[M
         call = mods[i].emit(patch_params(g, i, p, pp.regions), e).strip()
         if i in inplace_ops and op.type == "DEPTHWISE_CONV_2D":
             call = call.replace("tiny_depthwise_conv2d_s8(", "tiny_depthwise_conv2d_s8_inplace(", 1)
+        if choices is not None:
+            from tiny.emit.select import apply
+            call = apply(call, choices[i])
         decls.extend(e.decls)
         lines = [f"/* #{i} {op.type} {g.tensors[o].name} */", "{", f"    const tiny_patch_geo *pg = &l{i}_geo[p];",
                  *("    " + x for x in pre), f"    tiny_layer_begin({i});", *("    " + x for x in e.locals),

@@ -1,0 +1,50 @@
+/* Cortex-M DSP kernels (firmware/src/kernels/arm/): drop-in replacements of portable kernels.
+ *
+ * Each has exactly the signature and the results of the portable kernel it replaces; the code
+ * generator (tiny/emit/select.py) picks them per op at compile time for boards with the DSP
+ * extension (Armv7E-M, Armv8-M Mainline + DSP). They are only defined when __ARM_FEATURE_DSP is
+ * set. A call whose arguments fall outside the fast path (geometry, grouping, broadcast...) is
+ * handed to the portable kernel inside, so any call is correct. None needs planned scratch except
+ * what the portable kernel they replace needs (in-place depthwise: one output channel). */
+#ifndef TINY_KERNELS_ARM_H
+#define TINY_KERNELS_ARM_H
+#include "tiny/types.h"
+#include "tiny/kernels_conv.h"
+#include "tiny/kernels_elementwise.h"
+
+#define TINY_CONV_ARGS                                                                              \
+    const tiny_ctx *ctx, const tiny_conv_params *params, const tiny_per_channel_quant *quant,      \
+        const tiny_dims *input_dims, const int8_t *input, const tiny_dims *filter_dims,             \
+        const int8_t *filter, const tiny_dims *bias_dims, const int32_t *bias,                      \
+        const tiny_dims *output_dims, int8_t *output
+#define TINY_DW_ARGS                                                                                \
+    const tiny_ctx *ctx, const tiny_dw_conv_params *params, const tiny_per_channel_quant *quant,   \
+        const tiny_dims *input_dims, const int8_t *input, const tiny_dims *filter_dims,             \
+        const int8_t *filter, const tiny_dims *bias_dims, const int32_t *bias,                      \
+        const tiny_dims *output_dims, int8_t *output
+
+/* 1x1 pointwise conv, stride 1, no padding (2 channels x 2 pixels SMLAD blocks). */
+tiny_status tiny_conv2d_s8_1x1(TINY_CONV_ARGS);
+/* Conv with k_h * k_w * in_c <= 160 (first conv over RGB): per-pixel im2col on the stack. */
+tiny_status tiny_conv2d_s8_rgb(TINY_CONV_ARGS);
+tiny_status tiny_conv2d_s8_dsp(TINY_CONV_ARGS);
+/* Depthwise, depth multiplier 1, any kernel size (3x3 unrolled), any stride, channel by channel. */
+tiny_status tiny_depthwise_conv2d_s8_3x3(TINY_DW_ARGS);
+tiny_status tiny_depthwise_conv2d_s8_dsp(TINY_DW_ARGS);
+/* In-place variants (arguments and scratch of tiny_depthwise_conv2d_s8_inplace). */
+tiny_status tiny_depthwise_conv2d_s8_inplace_3x3(TINY_DW_ARGS);
+tiny_status tiny_depthwise_conv2d_s8_inplace_dsp(TINY_DW_ARGS);
+
+tiny_status tiny_fully_connected_s8_dsp(const tiny_ctx *ctx, const tiny_fc_params *params,
+                                        const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
+                                        const int8_t *input, const tiny_dims *filter_dims,
+                                        const int8_t *filter, const tiny_dims *bias_dims,
+                                        const int32_t *bias, const tiny_dims *output_dims, int8_t *output);
+
+tiny_status tiny_add_s8_dsp(const tiny_add_params *params, const tiny_dims *in1_dims, const int8_t *in1,
+                            const tiny_dims *in2_dims, const int8_t *in2, const tiny_dims *out_dims,
+                            int8_t *out);
+
+#undef TINY_CONV_ARGS
+#undef TINY_DW_ARGS
+#endif

@@ -1,0 +1,120 @@
+/* CONV_2D with a small receptive field (k_h * k_w * in_c <= TINY_CONV_IM2COL_MAX, e.g. the first
+ * 3x3 stride-2 conv over 3 input channels), groups 1, no dilation: same arguments and results as
+ * tiny_conv2d_s8; other cases are handed to it.
+ *
+ * Two output pixels at a time: their receptive fields are gathered (im2col) into a small buffer as
+ * int16 with the input offset added, taps outside the input written as 0 (which contributes
+ * nothing, exactly like the portable kernel skipping them: no padded tensor). The buffer is
+ * stored in SXTB16 order (within each group of 4: elements 0, 2, 1, 3) so that a weight word
+ * split with SXTB16 / SXTB16 ROR 8 meets it with two SMLAD. The buffer lives on the stack:
+ * 2 x TINY_CONV_IM2COL_MAX int16 = 640 bytes, a fixed bound independent of the model, so the
+ * kernel needs no planned scratch (and runs inside patch stages). */
+#include "arm_common.h"
+#include "tiny/kernels_arm.h"
+
+#ifdef TINY_ARM_DSP
+#define TINY_CONV_IM2COL_MAX 160
+
+/* Gather one output pixel's receptive field: element j goes to col[slot[j]] (SXTB16 order).
+ * Window rows inside the input are k_w * in_c contiguous bytes. */
+static void gather(const int8_t *in, int32_t in_h, int32_t in_w, int32_t in_c, int32_t y0, int32_t x0,
+                   int32_t k_h, int32_t k_w, int32_t in_off, int16_t *col, const uint8_t *slot) {
+    const int32_t rowlen = k_w * in_c;
+    const int cols_inside = x0 >= 0 && x0 + k_w <= in_w;
+    for (int32_t ky = 0; ky < k_h; ++ky, slot += rowlen) {
+        const int32_t iy = y0 + ky;
+        if (iy < 0 || iy >= in_h) {
+            for (int32_t j = 0; j < rowlen; ++j) col[slot[j]] = 0;
+            continue;
+        }
+        const int8_t *p = in + (iy * in_w + x0) * in_c;
+        if (cols_inside) {
+            for (int32_t j = 0; j < rowlen; ++j) col[slot[j]] = (int16_t)(p[j] + in_off);
+            continue;
+        }
+        for (int32_t kx = 0, j = 0; kx < k_w; ++kx) {
+            const int ok = x0 + kx >= 0 && x0 + kx < in_w;
+            for (int32_t c = 0; c < in_c; ++c, ++j) col[slot[j]] = ok ? (int16_t)(p[j] + in_off) : 0;
+        }
+    }
+}
+
+tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *params,
+                               const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
+                               const int8_t *input, const tiny_dims *filter_dims, const int8_t *filter,
+                               const tiny_dims *bias_dims, const int32_t *bias,
+                               const tiny_dims *output_dims, int8_t *output) {
+    if (!params || !quant || !input_dims || !input || !filter_dims || !filter || !output_dims || !output ||
+        filter_dims->c != input_dims->c || filter_dims->n != output_dims->c ||
+        filter_dims->h * filter_dims->w * filter_dims->c > TINY_CONV_IM2COL_MAX ||
+        params->dilation.h != 1 || params->dilation.w != 1 || input_dims->n != output_dims->n) {
+        return tiny_conv2d_s8(ctx, params, quant, input_dims, input, filter_dims, filter, bias_dims, bias,
+                              output_dims, output);
+    }
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
+    const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
+    const int32_t K = k_h * k_w * in_c, K4 = K & ~3, kpad = (K + 3) & ~3;
+    const int32_t in_off = params->input_offset, out_off = params->output_offset;
+    const int32_t lo = params->activation.min, hi = params->activation.max;
+    int16_t col[2 * TINY_CONV_IM2COL_MAX] __attribute__((aligned(4)));
+    int16_t *colb = col + kpad;
+    const int32_t npix = out_h * out_w;
+    uint8_t slot[TINY_CONV_IM2COL_MAX];
+    for (int32_t j = 0; j < K; ++j) slot[j] = (uint8_t)((j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1));
+    for (int32_t j = K; j < kpad; ++j) col[(j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1)] = 0;
+    for (int32_t j = K; j < kpad; ++j) colb[(j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1)] = 0;
+
+    for (int32_t b = 0; b < input_dims->n; ++b) {
+        const int8_t *in_b = input + b * in_h * in_w * in_c;
+        int8_t *out_b = output + b * npix * out_c;
+        for (int32_t p = 0; p < npix; p += 2) {
+            const int two = p + 1 < npix;
+            const int32_t oy = p / out_w, ox = p % out_w;
+            gather(in_b, in_h, in_w, in_c, oy * params->stride.h - params->padding.h,
+                   ox * params->stride.w - params->padding.w, k_h, k_w, in_off, col, slot);
+            if (two) {
+                const int32_t oy1 = (p + 1) / out_w, ox1 = (p + 1) % out_w;
+                gather(in_b, in_h, in_w, in_c, oy1 * params->stride.h - params->padding.h,
+                       ox1 * params->stride.w - params->padding.w, k_h, k_w, in_off, colb, slot);
+            } else {
+                for (int32_t j = 0; j < kpad; ++j) colb[j] = 0;
+            }
+            int8_t *out = out_b + p * out_c;
+            const int8_t *w = filter;
+            for (int32_t oc = 0; oc < out_c; ++oc, w += K) {
+                const int32_t bias_v = bias ? bias[oc] : 0;
+                int32_t a = bias_v, c = bias_v;
+                const int32_t *ca = (const int32_t *)col, *cb = (const int32_t *)colb;
+                int32_t k = 0;
+                for (; k < K4; k += 4, ca += 2, cb += 2) {
+                    const int32_t v = tiny_ld32(w + k);
+                    const int32_t we = tiny_sxtb16(v), wo = tiny_sxtb16_ror8(v);
+                    a = tiny_smlad(ca[0], we, a);
+                    a = tiny_smlad(ca[1], wo, a);
+                    c = tiny_smlad(cb[0], we, c);
+                    c = tiny_smlad(cb[1], wo, c);
+                }
+                for (; k < K; ++k) {   /* tail: element k sits at its SXTB16 slot */
+                    const int32_t sl = (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1);
+                    a += w[k] * col[sl];
+                    c += w[k] * colb[sl];
+                }
+                const tiny_rq r = tiny_rq_make(quant->multiplier[oc], quant->shift[oc]);
+                out[oc] = tiny_arm_out(a, r, out_off, lo, hi);
+                if (two) out[out_c + oc] = tiny_arm_out(c, r, out_off, lo, hi);
+            }
+        }
+    }
+    return TINY_OK;
+}
+
+tiny_status tiny_conv2d_s8_dsp(const tiny_ctx *ctx, const tiny_conv_params *params,
+                               const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
+                               const int8_t *input, const tiny_dims *filter_dims, const int8_t *filter,
+                               const tiny_dims *bias_dims, const int32_t *bias,
+                               const tiny_dims *output_dims, int8_t *output) {
+    return tiny_conv2d_s8_rgb(ctx, params, quant, input_dims, input, filter_dims, filter, bias_dims, bias,
+                              output_dims, output);
+}
+#endif

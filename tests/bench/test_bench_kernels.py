@@ -1,0 +1,95 @@
+"""Optimized (DSP) vs portable kernels: whole-model and per-layer-type instruction counts on
+qemu-m4-256k, compared with CMSIS-NN's figures (issue 8; same method: QEMU TCG instruction counts
+on an emulated Cortex-M4F, -O2). Run with `pytest -m bench tests/bench/test_bench_kernels.py -s`.
+
+Equivalent commands:
+    tiny bench ~/.cache/tiny/test-models/mbv2-0.5-112x80-10-v2.tflite --board qemu-m4-256k --kernels opt --json
+    tiny bench ~/.cache/tiny/test-models/mbv2-0.35-144x144-10-v2.tflite --board qemu-m4-256k --schedule auto --kernels opt --json
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from tests.models import mobilenet_v2
+
+pytestmark = [pytest.mark.bench, pytest.mark.qemu]
+
+BOARD = "qemu-m4-256k"
+# CMSIS-NN on the same models / method (issue 8).
+CMSIS_TOTAL = {"mbv2-0.5-112x80": 63.6e6, "mbv2-0.35-144": 101.4e6, "mbv2-0.35-128": 77.9e6}
+CMSIS_PER_MAC = {"first_conv": 4.77, "pointwise": 3.02, "depthwise_s1": 8.02, "depthwise_s2": 8.12,
+                 "fc": 1.93}
+CMSIS_ADD_PER_ELEMENT = 81.0
+
+
+def _bench(path: str, schedule: str, kernels: str) -> dict[str, Any]:
+    from tiny.bench import bench
+    data, _ = bench(path, BOARD, schedule, None, kernels)
+    return data
+
+
+def layer_types(data: dict[str, Any], path: str) -> dict[str, dict[str, float]]:
+    """Instructions and MACs (elements for ADD) per layer type."""
+    from tiny.pipeline import load_model
+    from tiny.reference import prepare_all
+    g = load_model(path)
+    params = prepare_all(g)
+    acc: dict[str, dict[str, float]] = defaultdict(lambda: {"instructions": 0, "work": 0})
+    for L, op, p in zip(data["layers"], g.ops, params):
+        kind = None
+        if op.type == "CONV_2D":
+            kind = "pointwise" if p["filter_shape"][1:3] == (1, 1) else \
+                ("first_conv" if p["filter_shape"][3] == 3 else "conv")
+        elif op.type == "DEPTHWISE_CONV_2D":
+            kind = f"depthwise_s{p['stride_h']}"
+        elif op.type == "FULLY_CONNECTED":
+            kind = "fc"
+        elif op.type == "ADD":
+            kind = "add"
+        if kind is None:
+            continue
+        work = L["macs"] if kind != "add" else int(g.tensors[op.outputs[0]].size)
+        acc[kind]["instructions"] += L["instructions"]
+        acc[kind]["work"] += work
+    return {k: {**v, "per_unit": v["instructions"] / v["work"]} for k, v in acc.items()}
+
+
+def _model(alpha: float, h: int, w: int) -> str:
+    return str(mobilenet_v2(alpha, h, w))
+
+
+def test_mbv2_05_112x80_layer() -> None:
+    path = _model(0.5, 112, 80)
+    opt, ref = _bench(path, "layer", "opt"), _bench(path, "layer", "ref")
+    types_opt, types_ref = layer_types(opt, path), layer_types(ref, path)
+    print(json.dumps({"model": "mbv2-0.5-112x80", "opt": opt["instructions"], "ref": ref["instructions"],
+                      "ratio_ref_over_opt": ref["instructions"] / opt["instructions"],
+                      "vs_cmsis": opt["instructions"] / CMSIS_TOTAL["mbv2-0.5-112x80"],
+                      "types_opt": types_opt, "types_ref": types_ref}, indent=1))
+    assert opt["instructions"] <= 0.8 * CMSIS_TOTAL["mbv2-0.5-112x80"]
+    for k, cm in CMSIS_PER_MAC.items():
+        if k in types_opt:
+            assert types_opt[k]["per_unit"] <= cm, (k, types_opt[k])
+    assert types_opt["add"]["per_unit"] <= CMSIS_ADD_PER_ELEMENT
+
+
+def test_mbv2_035_144_auto() -> None:
+    path = _model(0.35, 144, 144)
+    opt = _bench(path, "auto", "opt")
+    print(json.dumps({"model": "mbv2-0.35-144 auto", "opt": opt["instructions"],
+                      "vs_cmsis": opt["instructions"] / CMSIS_TOTAL["mbv2-0.35-144"],
+                      "peak_sram_bytes": opt["peak_sram_bytes"]}, indent=1))
+    assert opt["instructions"] <= 1.0 * CMSIS_TOTAL["mbv2-0.35-144"]
+
+
+def test_patch_overhead() -> None:
+    path = _model(0.35, 96, 96)
+    layer, patch = _bench(path, "layer", "opt"), _bench(path, "patch", "opt")
+    over = patch["instructions"] / layer["instructions"] - 1
+    print(json.dumps({"model": "mbv2-0.35-96", "layer": layer["instructions"], "patch": patch["instructions"],
+                      "overhead": over}, indent=1))
+    assert over <= 0.10

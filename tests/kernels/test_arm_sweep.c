@@ -1,0 +1,245 @@
+/* QEMU firmware: optimized (firmware/src/kernels/arm) vs portable kernels on seeded random cases.
+ *
+ * Built by tests/kernels/test_arm_kernels.py with -DSWEEP_SEED=.. -DSWEEP_CASES=.. (cases per
+ * kernel). Every case draws shapes, geometry (stride, padding including negative padding of
+ * patch windows), quantization and data from a xorshift generator, runs both kernels on copies
+ * of the same buffers and compares every output byte (and, for in-place kernels, the whole shared
+ * buffer). Prints one line per kernel and "SWEEP OK" / "SWEEP FAIL"; main returns the number of
+ * failing cases (QEMU's exit code through semihosting). */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include "tiny/kernels.h"
+
+#ifndef SWEEP_SEED
+#define SWEEP_SEED 1
+#endif
+#ifndef SWEEP_CASES
+#define SWEEP_CASES 50
+#endif
+
+void tiny_semihost_write0(const char *s);
+
+static uint32_t rng_state = 0x9E3779B9u ^ (uint32_t)SWEEP_SEED;
+static uint32_t rnd(void) {
+    uint32_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return rng_state = x;
+}
+static int32_t rint_(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
+static void fill8(int8_t *p, int32_t n) {
+    for (int32_t i = 0; i < n; ++i) p[i] = (int8_t)rnd();
+}
+
+#define BUF 24576
+static int8_t in_buf[BUF], flt[BUF], out_a[BUF], out_b[BUF], sh_a[BUF], sh_b[BUF];
+static int8_t scratch[4096] __attribute__((aligned(4)));
+static int32_t bias[512], mult[512], shift_[512];
+static char line[160];
+static int failures;
+
+static void quant(int32_t n, int32_t smin, int32_t smax) {
+    for (int32_t i = 0; i < n; ++i) {
+        mult[i] = (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu));
+        shift_[i] = rint_(smin, smax);
+        bias[i] = rint_(-20000, 20000);
+    }
+}
+static void activation(tiny_activation *a, int32_t *lo, int32_t *hi) {
+    int32_t l = -128, h = 127;
+    if (rnd() & 1) {
+        l = rint_(-128, 0);
+        h = rint_(l, 127);
+    }
+    if (a) {
+        a->min = l;
+        a->max = h;
+    }
+    if (lo) *lo = l;
+    if (hi) *hi = h;
+}
+static int compare(const char *what, int32_t k, const int8_t *a, const int8_t *b, int32_t n) {
+    for (int32_t i = 0; i < n; ++i) {
+        if (a[i] != b[i]) {
+            snprintf(line, sizeof line, "MISMATCH %s case %ld at %ld: ref %d opt %d\n", what, (long)k, (long)i,
+                     a[i], b[i]);
+            tiny_semihost_write0(line);
+            ++failures;
+            return 1;
+        }
+    }
+    return 0;
+}
+static void report(const char *what, int32_t cases, int32_t fast, int32_t bad) {
+    snprintf(line, sizeof line, "%s cases %ld fast %ld fail %ld\n", what, (long)cases, (long)fast, (long)bad);
+    tiny_semihost_write0(line);
+}
+
+static void sweep_conv_1x1(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims in = {rint_(1, 2), rint_(1, 9), rint_(1, 9), rint_(1, 48)};
+        const int32_t oc = rint_(1, 24);
+        tiny_dims f = {oc, 1, 1, in.c}, out = {in.n, in.h, in.w, oc}, bd = {oc, 1, 1, 1};
+        tiny_conv_params p = {rint_(-127, 128), rint_(-128, 127), {1, 1}, {0, 0}, {1, 1}, {0, 0}};
+        if (k % 8 == 7) { /* off the fast path: stride 2 / padding -> portable inside */
+            p.stride.h = p.stride.w = 2;
+            p.padding.h = rint_(-1, 1);
+            out.h = (in.h + 1) / 2;
+            out.w = (in.w + 1) / 2;
+        } else {
+            ++fast;
+        }
+        activation(&p.activation, 0, 0);
+        quant(oc, -12, 2);
+        fill8(in_buf, in.n * in.h * in.w * in.c);
+        fill8(flt, oc * in.c);
+        const int32_t n_out = out.n * out.h * out.w * oc;
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_conv2d_s8_1x1(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("conv_1x1", k, out_a, out_b, n_out);
+    }
+    report("conv2d_s8_1x1", SWEEP_CASES, fast, bad);
+}
+
+static void sweep_conv_rgb(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        const int32_t kh = rint_(1, 5), kw = rint_(1, 5), ic = (k & 1) ? 3 : rint_(1, 8);
+        tiny_dims in = {1, rint_(1, 12), rint_(1, 12), ic};
+        const int32_t oc = rint_(1, 20);
+        tiny_conv_params p = {rint_(-127, 128), rint_(-128, 127), {rint_(1, 3), rint_(1, 3)},
+                              {rint_(-2, 3), rint_(-2, 3)}, {1, 1}, {0, 0}};
+        tiny_dims f = {oc, kh, kw, ic}, out = {1, rint_(1, 8), rint_(1, 8), oc}, bd = {oc, 1, 1, 1};
+        if (kh * kw * ic <= 160) ++fast;
+        activation(&p.activation, 0, 0);
+        quant(oc, -12, 2);
+        fill8(in_buf, in.h * in.w * ic);
+        fill8(flt, oc * kh * kw * ic);
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_conv2d_s8_rgb(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("conv_rgb", k, out_a, out_b, out.h * out.w * oc);
+    }
+    report("conv2d_s8_rgb", SWEEP_CASES, fast, bad);
+}
+
+static void dw_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_dims *out, int32_t k) {
+    const int32_t ch = rint_(1, 24);
+    const int32_t kk = (k % 4 == 3) ? rint_(1, 5) : 3;
+    const int32_t kw = (k % 8 == 7) ? rint_(1, 5) : kk;
+    *in = (tiny_dims){1, rint_(1, 14), rint_(1, 14), ch};
+    *f = (tiny_dims){1, kk, kw, ch};
+    const int32_t s = rint_(1, 2);
+    p->input_offset = rint_(-127, 128);
+    p->output_offset = rint_(-128, 127);
+    p->ch_mult = 1;
+    p->stride = (tiny_tile){s, (k % 5 == 4) ? rint_(1, 3) : s};
+    p->padding = (tiny_tile){rint_(-2, 2), rint_(-2, 2)};
+    p->dilation = (tiny_tile){1, 1};
+    activation(&p->activation, 0, 0);
+    *out = (tiny_dims){1, rint_(1, 9), rint_(1, 9), ch};
+    if (k % 3 == 0) { /* "SAME"-like geometry: mostly interior */
+        out->h = (in->h + s - 1) / s;
+        out->w = (in->w + p->stride.w - 1) / p->stride.w;
+        p->padding = (tiny_tile){kk / 2, kw / 2};
+    }
+    quant(ch, -12, 2);
+    fill8(in_buf, in->h * in->w * ch);
+    fill8(flt, kk * kw * ch);
+}
+
+static void sweep_dw(void) {
+    int32_t bad = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dw_conv_params p;
+        tiny_dims in, f, out;
+        dw_case(&p, &in, &f, &out, k);
+        tiny_dims bd = {in.c, 1, 1, 1};
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_depthwise_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_depthwise_conv2d_s8_3x3(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("dw", k, out_a, out_b, out.h * out.w * out.c);
+    }
+    report("depthwise_conv2d_s8_3x3", SWEEP_CASES, SWEEP_CASES, bad);
+}
+
+static void sweep_dw_inplace(void) {
+    int32_t bad = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dw_conv_params p;
+        tiny_dims in, f, out;
+        dw_case(&p, &in, &f, &out, k + 1000);
+        tiny_dims bd = {in.c, 1, 1, 1};
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        const int32_t n_in = in.h * in.w * in.c, n_out = out.h * out.w * out.c;
+        const int32_t n = n_in > n_out ? n_in : n_out;
+        fill8(sh_a, n);
+        memcpy(sh_a, in_buf, (size_t)n_in);
+        memcpy(sh_b, sh_a, (size_t)n);
+        tiny_ctx ctx = {scratch, out.h * out.w};
+        tiny_depthwise_conv2d_s8_inplace(&ctx, &p, &q, &in, sh_a, &f, flt, &bd, b, &out, sh_a);
+        tiny_depthwise_conv2d_s8_inplace_3x3(&ctx, &p, &q, &in, sh_b, &f, flt, &bd, b, &out, sh_b);
+        bad += compare("dw_inplace", k, sh_a, sh_b, n);
+    }
+    report("depthwise_conv2d_s8_inplace_3x3", SWEEP_CASES, SWEEP_CASES, bad);
+}
+
+static void sweep_fc(void) {
+    int32_t bad = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        const int32_t depth = rint_(1, 320), oc = rint_(1, 24), nb = rint_(1, 3);
+        tiny_dims in = {nb, 1, 1, depth}, f = {oc, 1, 1, depth}, out = {nb, 1, 1, oc}, bd = {oc, 1, 1, 1};
+        tiny_fc_params p = {rint_(-127, 128), 0, rint_(-128, 127), {-128, 127}};
+        activation(&p.activation, 0, 0);
+        quant(oc, -12, 2);
+        fill8(in_buf, nb * depth);
+        fill8(flt, oc * depth);
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_fully_connected_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_fully_connected_s8_dsp(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("fc", k, out_a, out_b, nb * oc);
+    }
+    report("fully_connected_s8_dsp", SWEEP_CASES, SWEEP_CASES, bad);
+}
+
+static void sweep_add(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims d = {1, rint_(1, 12), rint_(1, 12), rint_(1, 40)}, d2 = d;
+        if (k % 6 == 5) d2.h = d2.w = 1; /* broadcast: portable inside */
+        else ++fast;
+        tiny_add_params p = {rint_(-127, 128), rint_(-127, 128), 20,
+                             (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-8, 0),
+                             (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-8, 0),
+                             (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-24, -14),
+                             rint_(-128, 127), 0, 0};
+        activation(0, &p.act_min, &p.act_max);
+        const int32_t n = d.h * d.w * d.c;
+        fill8(in_buf, n);
+        fill8(flt, n);
+        tiny_add_s8(&p, &d, in_buf, &d2, flt, &d, out_a);
+        tiny_add_s8_dsp(&p, &d, in_buf, &d2, flt, &d, out_b);
+        bad += compare("add", k, out_a, out_b, n);
+    }
+    report("add_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
+int main(void) {
+    sweep_conv_1x1();
+    sweep_conv_rgb();
+    sweep_dw();
+    sweep_dw_inplace();
+    sweep_fc();
+    sweep_add();
+    tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");
+    return failures;
+}

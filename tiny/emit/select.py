@@ -1,0 +1,125 @@
+"""Kernel selection: which C function runs an op on a given board (optimized or portable).
+
+Op modules (tiny/reference/<op>.py) always emit the portable call (`tiny_conv2d_s8(...)`); this
+step, applied by compile_graph and emit_stage, renames it to an optimized variant with the same
+signature (firmware/src/kernels/arm/, declared in tiny/kernels_arm.h) when
+
+  * kernels == "opt" and the board has the DSP extension (Armv7E-M / Armv8-M + DSP: Cortex-M4,
+    M7, M33); Cortex-M3/M0+ and the host board keep the portable kernels;
+  * the op's prepared parameters are on the variant's fast path (decided here at generation time:
+    kernel size, stride, grouping, depth multiplier, dilation, broadcasting, weight zero point).
+
+Each optimized kernel re-checks its fast-path conditions at run time and hands other calls (e.g.
+patch windows whose geometry differs) to the portable kernel, so a selection is never wrong, only
+possibly not faster. `scratch` is the extra planned scratch the variant needs beyond the portable
+kernel's (its `_get_buffer_size` companion evaluated in Python): all current variants keep their
+temporaries in registers or in a small fixed stack buffer, so it is 0 today; compile_graph adds it
+to the op's planned scratch anyway, so a variant that needs more only has to say so here.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+KERNEL_SETS = ("opt", "ref")
+IM2COL_MAX = 160        # TINY_CONV_IM2COL_MAX in firmware/src/kernels/arm/conv2d_s8_rgb.c
+DW_MAX_TAPS = 64        # TINY_DW_MAX_TAPS in depthwise_conv2d_s8_dsp.c
+
+_kernels: contextvars.ContextVar[str] = contextvars.ContextVar("tiny_kernels", default="opt")
+
+
+@contextlib.contextmanager
+def kernel_set(kernels: str) -> Iterator[None]:
+    """Make compile_graph calls inside the block use `kernels` ("opt" | "ref") by default."""
+    if kernels not in KERNEL_SETS:
+        from tiny.ir import TinyError
+        raise TinyError(f"unknown kernel set '{kernels}': use opt or ref")
+    tok = _kernels.set(kernels)
+    try:
+        yield
+    finally:
+        _kernels.reset(tok)
+
+
+def current_kernel_set() -> str:
+    return _kernels.get()
+
+
+@dataclass(frozen=True)
+class Choice:
+    portable: str           # the function the op module emitted
+    function: str           # the function to call
+    scratch: int = 0        # extra planned scratch bytes (beyond the portable kernel's)
+
+    @property
+    def optimized(self) -> bool:
+        return self.function != self.portable
+
+
+def board_has_dsp(board: Any) -> bool:
+    if board is None:
+        return False
+    if isinstance(board, str):
+        from tiny.boards import get_board
+        board = get_board(board)
+    return bool(getattr(board, "dsp", False)) and not getattr(board, "is_host", False)
+
+
+def board_from_options(options: str) -> str | None:
+    m = re.search(r"(?:^|;)board=([^;]+)", options or "")
+    return m.group(1) if m else None
+
+
+def _portable(op_type: str, inplace: bool) -> str:
+    return {"CONV_2D": "tiny_conv2d_s8", "FULLY_CONNECTED": "tiny_fully_connected_s8", "ADD": "tiny_add_s8",
+            "DEPTHWISE_CONV_2D": "tiny_depthwise_conv2d_s8_inplace" if inplace else "tiny_depthwise_conv2d_s8",
+            }.get(op_type, "")
+
+
+def select(op_type: str, p: dict[str, Any], board: Any, kernels: str = "opt", inplace: bool = False) -> Choice:
+    """The kernel to call for an op with prepared params `p` on `board`."""
+    port = _portable(op_type, inplace)
+    keep = Choice(port, port, 0)
+    if not port or kernels != "opt" or not board_has_dsp(board):
+        return keep
+    if op_type == "CONV_2D":
+        oc, kh, kw, ic = p["filter_shape"]
+        if p.get("groups", 1) != 1 or p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1:
+            return keep
+        if kh == 1 and kw == 1 and p["stride_h"] == 1 and p["stride_w"] == 1 and p["pad_top"] == 0 \
+                and p["pad_left"] == 0:
+            return Choice(port, "tiny_conv2d_s8_1x1")
+        if kh * kw * ic <= IM2COL_MAX:
+            return Choice(port, "tiny_conv2d_s8_rgb" if ic == 3 else "tiny_conv2d_s8_dsp")
+        return keep
+    if op_type == "DEPTHWISE_CONV_2D":
+        _, kh, kw, _ = p["filter_shape"]
+        if p.get("depth_multiplier", 1) != 1 or p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1 \
+                or kh * kw > DW_MAX_TAPS or p["in_shape"][0] != 1:
+            return keep
+        suffix = "3x3" if (kh, kw) == (3, 3) else "dsp"
+        return Choice(port, f"{port}_{suffix}")
+    if op_type == "FULLY_CONNECTED":
+        if int(p.get("filter_offset", 0)) != 0 or not -32768 <= int(p["input_offset"]) <= 32767:
+            return keep
+        return Choice(port, "tiny_fully_connected_s8_dsp")
+    if op_type == "ADD":
+        dims = p.get("dims")
+        if dims is not None and any(tuple(d) != tuple(dims[-1]) for d in dims):
+            return keep            # broadcasting: the portable kernel
+        return Choice(port, "tiny_add_s8_dsp")
+    return keep
+
+
+def apply(call: str, choice: Choice) -> str:
+    """Rename the first call of the portable function in emitted C to the chosen one."""
+    if not choice.optimized:
+        return call
+    return call.replace(f"{choice.portable}(", f"{choice.function}(", 1)
+
+
+__all__ = ["Choice", "KERNEL_SETS", "apply", "board_from_options", "board_has_dsp", "current_kernel_set",
+           "kernel_set", "select"]
