@@ -26,9 +26,11 @@ _STAMP_VERSION = 2
 
 
 def core_dir() -> Path:
-    """The PlatformIO core dir tiny uses: $TINY_PIO_HOME or ~/.cache/tiny/pio."""
+    """The PlatformIO core dir tiny uses: $TINY_PIO_HOME, or ~/.cache/tiny/pio-<hash of what
+    provisioning copies>, so two checkouts or virtualenvs never re-provision each other's core
+    while the other is building."""
     env = os.environ.get("TINY_PIO_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tiny" / "pio"
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tiny" / f"pio-{_inputs_hash()}"
 
 
 def platform_dir(core: Path | None = None) -> Path:
@@ -142,21 +144,27 @@ def _provision_platform(core: Path) -> None:
 
 def provision(core: Path | None = None, *, force: bool = False) -> Path:
     """Make `core` (default core_dir()) usable by pio offline. Returns the core dir."""
+    import fcntl
     core = core or core_dir()
     stamp = core / "tiny" / "provisioned.json"
     want = _inputs_hash()
-    if not force and stamp.exists():
+
+    def done() -> bool:
         try:
-            if json.loads(stamp.read_text()).get("hash") == want and platform_dir(core).exists():
-                return core
+            return json.loads(stamp.read_text()).get("hash") == want and platform_dir(core).exists()
         except (OSError, ValueError):
-            pass
+            return False
+    if not force and done():
+        return core
     core.mkdir(parents=True, exist_ok=True)
     (core / "tiny").mkdir(exist_ok=True)
-    _provision_scons(core)
-    _provision_toolchain(core)
-    _provision_platform(core)
-    _write_json(stamp, {"hash": want})
+    with open(core / "tiny" / ".lock", "w") as lock:   # parallel test workers provision once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if force or not done():
+            _provision_scons(core)
+            _provision_toolchain(core)
+            _provision_platform(core)
+            _write_json(stamp, {"hash": want})
     return core
 
 
