@@ -171,7 +171,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                            qas=False if args.no_qas else None, schedule=args.schedule,
                            checkpoint_every=args.checkpoint_every, eval_samples=args.eval_samples,
                            out=Path(args.output), progress=lambda k, n: bar.update(task, completed=k, total=n),
-                           log=lambda m: print(f"tiny: {m}", file=sys.stderr))
+                           log=lambda m: print(f"tiny: {m}", file=sys.stderr),
+                           blocks=args.blocks, freeze_dw=args.freeze_dw)
     d = res.data
     if args.plot:
         from tiny.train.report import plot_curve
@@ -182,6 +183,11 @@ def cmd_train(args: argparse.Namespace) -> int:
              f"  accuracy on {d['eval_samples']} held-out samples: before {d['accuracy_before']:.1%}, "
              f"after {d['accuracy_after']:.1%}\n"
              f"  train_peak_sram_bytes {d['train_peak_sram_bytes']:,}; fine-tuned model: {d.get('output')}")
+    if d.get("instructions_per_step"):
+        table += f"\n  instructions per training step {d['instructions_per_step']:,}"
+    for b in d.get("train_blocks", []):
+        table += (f"\n  {b['name']}: kept for backward {b['backward_bytes']:,} B vs vanilla "
+                  f"{b['vanilla_backward_bytes']:,} B ({-b['reduction']:+.0%})")
     _emit(args, d, table)
     return 0
 
@@ -264,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--lr", type=float, default=None)
     q.add_argument("--momentum", type=float, default=None)
     q.add_argument("--no-qas", action="store_true", help="raw int8/int32 gradients (no QAS)")
+    q.add_argument("--blocks", type=int, default=None, metavar="K",
+                   help="mobiletl: fine-tune the top K inverted residual blocks (default: top half, at most 4)")
+    q.add_argument("--freeze-dw", action="store_true", help="mobiletl: freeze depthwise weights (bias trains)")
     q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"])
     q.add_argument("--checkpoint-every", type=int, default=100, metavar="K")
     q.add_argument("--eval-samples", type=int, default=None)

@@ -26,7 +26,7 @@ from tiny.ir import Graph, TinyError
 from tiny.train.config import LayerUpdate
 
 BACKWARD_KINDS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "dw", "FULLY_CONNECTED": "fc",
-                  "MEAN": "mean", "ADD": "add", "RESHAPE": "copy"}
+                  "MEAN": "mean", "ADD": "add", "RESHAPE": "copy", "HARD_SWISH": "copy"}
 
 
 @dataclass
@@ -50,6 +50,7 @@ class Step:
     in_first: list[bool] = field(default_factory=list)  # True: assign (first contribution), else add
     mask: int | None = None        # capture index of the output mask (bits or int8 copy)
     x_saved: int | None = None     # capture index of the saved int8 input
+    y_saved: int | None = None     # capture index of the saved int8 output (trained scale, MobileTL)
     update: LayerUpdate | None = None
 
 
@@ -78,6 +79,9 @@ class TrainPlan:
             if u.weight_channels:
                 sram += f.nbytes
                 mom += 4 * u.weight_channels * (f.size // oc)   # elements per output channel
+            if u.scale:
+                sram += 8 * oc          # int32 multiplier + shift tables in SRAM
+                mom += 4 * oc
             if u.bias:
                 sram += g.tensors[op.inputs[2]].nbytes
                 mom += 4 * oc
@@ -98,6 +102,8 @@ class TrainPlan:
             if u.weight_channels:
                 wgrad += 4 * self.graph.tensors[op.inputs[1]].size
             if u.bias:
+                wgrad += 4 * self.graph.tensors[op.outputs[0]].shape[-1]
+            if u.scale:
                 wgrad += 4 * self.graph.tensors[op.outputs[0]].shape[-1]
         return {"forward_arena_bytes": arena_bytes, "saved_bytes": self.saved_bytes,
                 "saved_mask_bytes": sum(c.nbytes for c in self.captures if c.kind == "mask"),
@@ -142,6 +148,9 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index}: backward supports ungrouped, undilated convolutions only")
         if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D") and p["in_shape"][0] != 1:
             raise TinyError(f"op #{op.index}: batch 1 only")
+        u = upd.get(op.index)
+        if u is not None and u.scale and op.type != "CONV_2D":
+            raise TinyError(f"op #{op.index}: a trained requantization scale is supported on CONV_2D only")
         if op.type == "FULLY_CONNECTED" and p["batches"] != 1:
             raise TinyError(f"op #{op.index}: batch 1 only")
         if op.type == "MEAN":
@@ -166,12 +175,22 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
         u = upd.get(op.index)
         if u is not None and u.weight_channels:
             add_copy(op.inputs[0])
+        if u is not None and u.scale:
+            add_copy(op.outputs[0])
     add_copy(logits)
     mask_of: dict[int, int] = {}
     for op in bw_ops:
-        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD"):
+        cons = g.consumers(op.outputs[0])
+        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D") and cons and all(c.type == "HARD_SWISH" for c in cons):
+            # pre-activation of a hard-swish: its int8 saturation is not masked (part of the 1-bit
+            # hard-swish approximation, docs/training.md), so nothing is kept for it
+            continue
+        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "HARD_SWISH"):
             out = op.outputs[0]
             lo, hi = int(params[op.index].get("act_min", -128)), int(params[op.index].get("act_max", 127))
+            if op.type == "HARD_SWISH":
+                # 1-bit approximation of hard-swish' : 1[x > 0] = 1[q_out > zp_out] (and not saturated)
+                lo, hi = g.tensors[out].quant.zp(), 127
             if out in copy_of:
                 caps[copy_of[out]].lo, caps[copy_of[out]].hi = lo, hi
                 mask_of[op.index] = copy_of[out]
@@ -197,7 +216,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
         u = upd.get(op.index)
         steps.append(Step(kind=BACKWARD_KINDS[op.type], op=op.index, out=op.outputs[0], ins=ins, in_first=first,
                           mask=mask_of.get(op.index), update=u,
-                          x_saved=copy_of.get(op.inputs[0]) if u is not None and u.weight_channels else None))
+                          x_saved=copy_of.get(op.inputs[0]) if u is not None and u.weight_channels else None,
+                          y_saved=copy_of.get(op.outputs[0]) if u is not None and u.scale else None))
     grad_offsets, ws = _plan_grads(g, steps)
     return TrainPlan(graph=g, updates=list(updates), logits=logits, captures=caps, steps=steps,
                      grad_offsets=grad_offsets, ws_floats=ws, saved_bytes=saved, momentum=momentum)
@@ -244,6 +264,8 @@ def trace(plan: TrainPlan) -> list[str]:
         if u is not None and u.weight_channels:
             oc = g.tensors[s.out].shape[-1]
             what.append(f"weights[{u.weight_channels}/{oc}]")
+        if u is not None and u.scale:
+            what.append("scale")
         if s.ins and s.kind != "ce":
             what.append("input-grad")
         label = "loss" if s.op < 0 else g.layer_label(g.ops[s.op])

@@ -62,6 +62,7 @@ class TrainOracle:
         self.wscale: dict[int, np.ndarray] = {}
         self.bscale: dict[int, np.ndarray] = {}
         self.mom: dict[tuple[int, str], np.ndarray] = {}
+        self.m0: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # initial multiplier/shift (trained scales)
         for u in plan.updates:
             op = g.ops[u.op]
             oc = g.tensors[op.outputs[0]].shape[-1]
@@ -73,6 +74,13 @@ class TrainOracle:
                     self.mom[(u.op, "w")] = np.zeros((u.weight_channels, f.size // oc), F)
                 if u.bias:
                     self.mom[(u.op, "b")] = np.zeros(oc, F)
+                if u.scale:
+                    self.mom[(u.op, "s")] = np.zeros(oc, F)
+            if u.scale:
+                p = self.params[u.op]
+                p["multiplier"] = np.array(p["multiplier"], dtype=np.int32)
+                p["shift"] = np.array(p["shift"], dtype=np.int32)
+                self.m0[u.op] = (p["multiplier"].copy(), p["shift"].copy())
 
     # ------------------------------------------------------------------ state
     def tensors(self) -> dict[str, np.ndarray]:
@@ -84,7 +92,20 @@ class TrainOracle:
                 out[f"{u.op}.w"] = p["filter"]
             if u.bias:
                 out[f"{u.op}.b"] = p["bias"]
+            if u.scale:
+                out[f"{u.op}.m"] = p["multiplier"]
+                out[f"{u.op}.e"] = p["shift"]
         return out
+
+    def kfac(self, op: int) -> np.ndarray:
+        """Per output channel, the trained factor k = m 2^e / (m0 2^e0) of a scale-trained conv (float32,
+        as the device computes it: (float)m / (float)m0, times an exact power of two); 1 elsewhere."""
+        if op not in self.m0:
+            return np.ones(self.g.tensors[self.g.ops[op].outputs[0]].shape[-1], F)
+        p = self.params[op]
+        m0, e0 = self.m0[op]
+        k = (p["multiplier"].astype(F) / m0.astype(F)).astype(F)
+        return np.ldexp(k, (p["shift"] - e0).astype(np.int32)).astype(F)
 
     def forward(self, x: np.ndarray) -> dict[int, np.ndarray]:
         return run_graph(self.g, [x], self.params)
@@ -151,7 +172,7 @@ class TrainOracle:
         lo, hi = (-127, 127) if role == "w" else (-2**31, 2**31 - 1)
         arr[...] = np.clip(arr.astype(np.int64) - d, lo, hi).astype(arr.dtype)
 
-    def _bias(self, s: Step, g2: np.ndarray) -> None:
+    def _bias(self, s: Step, g2: np.ndarray, k: np.ndarray | None = None) -> None:
         """g2: (positions, oc) masked output gradient; sequential sum over positions."""
         u = s.update
         if u is None or not u.bias:
@@ -159,7 +180,42 @@ class TrainOracle:
         gb = np.zeros(g2.shape[1], F)
         for row in g2:
             gb = gb + row
-        self._update(s.op, "b", self.params[s.op]["bias"], gb, self.bscale[s.op])
+        bs = self.bscale[s.op] if k is None else (self.bscale[s.op] * k).astype(F)
+        self._update(s.op, "b", self.params[s.op]["bias"], gb, bs)
+
+    def _scale(self, s: Step, g2: np.ndarray, vals: dict) -> None:
+        """MobileTL's last-norm scale: dL/dlog k[c] = sum_p g[p, c] * y_real[p, c] (the kept int8 output),
+        SGD (+ momentum) on log k applied to the int32 multiplier: m -= round(clip(lr v) * m), renormalized
+        into [2^30, 2^31) by moving the shift."""
+        c = self.plan.captures[s.y_saved]
+        t = self.g.tensors[c.tensor]
+        yr = (F(t.quant.s()) * (vals[c.tensor].astype(np.int32) - t.quant.zp()).astype(F)).reshape(g2.shape)
+        gs = np.zeros(g2.shape[1], F)
+        for p in range(g2.shape[0]):
+            gs = gs + g2[p] * yr[p]
+        self.last_grads[(s.op, "s")] = np.array(gs)
+        key = (s.op, "s")
+        if key in self.mom:
+            self.mom[key][...] = self.mu * self.mom[key] + gs
+            v = self.mom[key]
+        else:
+            v = gs
+        step = np.clip((self.lr * v).astype(F), F(-0.25), F(0.25))
+        p = self.params[s.op]
+        m, e = p["multiplier"], p["shift"]
+        d = round_update((step * m.astype(F)).astype(F))
+        nv = m.astype(np.int64) - d
+        ne = e.astype(np.int64).copy()
+        up = (nv > 2**31 - 1) & (ne < 30)
+        nv[up] >>= 1
+        ne[up] += 1
+        dn = (nv < 2**30) & (ne > -31)
+        nv[dn] <<= 1
+        ne[dn] -= 1
+        nv = np.clip(nv, 2**30, 2**31 - 1)
+        keep = m == 0        # a zero multiplier (dead channel) stays
+        m[...] = np.where(keep, m, nv).astype(np.int32)
+        e[...] = np.where(keep, e, ne).astype(np.int32)
 
     def _conv(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         p = self.params[s.op]
@@ -168,9 +224,11 @@ class TrainOracle:
         OH, OW = g.shape[:2]
         sh, sw, pt, pl = p["stride_h"], p["stride_w"], p["pad_top"], p["pad_left"]
         filt = p["filter"]
+        k = self.kfac(s.op)
+        wse = (self.wscale[s.op] * k).astype(F)
         if s.ins:
             dx = np.zeros((H, W, ic), F) if s.in_first[0] else grads[s.ins[0]].reshape(H, W, ic)
-            wr = self.wscale[s.op][:, None, None, None] * filt.astype(F)
+            wr = wse[:, None, None, None] * filt.astype(F)
             for c in range(oc):
                 for y in range(kh):
                     oy = _valid(OH, H, sh, y - pt)
@@ -184,7 +242,7 @@ class TrainOracle:
                         dx[i0:i0 + (o1 - o0 - 1) * sh + 1:sh, j0:j0 + (p1 - p0 - 1) * sw + 1:sw, :] += \
                             g[o0:o1, p0:p1, c, None] * wr[c, y, xk][None, None, :]
             grads[s.ins[0]] = dx.reshape(self.g.tensors[s.ins[0]].shape)
-        self._bias(s, g.reshape(-1, oc))
+        self._bias(s, g.reshape(-1, oc), k)
         u = s.update
         if u is not None and u.weight_channels:
             n = u.weight_channels
@@ -196,7 +254,9 @@ class TrainOracle:
                 for ox in range(OW):
                     win = xp[oy * sh:oy * sh + kh, ox * sw:ox * sw + kw, :]
                     gw = gw + g[oy, ox, :n, None, None, None] * win[None]
-            self._update(s.op, "w", filt[:n], gw.reshape(n, -1), self.wscale[s.op][:n, None])
+            self._update(s.op, "w", filt[:n], gw.reshape(n, -1), wse[:n, None])
+        if u is not None and u.scale:
+            self._scale(s, g.reshape(-1, oc), vals)
 
     def _dw(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         p = self.params[s.op]

@@ -39,10 +39,11 @@ class TrainConfig:
     bias_last: int | None = None              # None: the recipe decides
     weights: dict[str, float] = field(default_factory=dict)   # layer ref -> ratio
     blocks: int | None = None                 # mobiletl: top K inverted residual blocks
+    freeze_dw: bool = False                   # mobiletl: depthwise weights frozen (bias still trains)
 
     def key(self) -> str:
         w = ",".join(f"{k}={v}" for k, v in sorted(self.weights.items()))
-        return f"{self.recipe};b={self.bias_last};w={w};m={self.momentum > 0};k={self.blocks}"
+        return f"{self.recipe};b={self.bias_last};w={w};m={self.momentum > 0};k={self.blocks};fdw={self.freeze_dw}"
 
 
 @dataclass
@@ -51,6 +52,7 @@ class LayerUpdate:
     op: int
     bias: bool
     weight_channels: int        # number of leading output channels whose weights update (0 = frozen)
+    scale: bool = False         # per-output-channel requantization scale trains (MobileTL's last norm)
 
 
 def trainable_layers(g: Graph) -> list[int]:
@@ -71,7 +73,7 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
         except tomllib.TOMLDecodeError as e:
             raise TinyError(f"{p}: not valid TOML ({e})") from None
         t = doc.get("train", doc)
-        known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks"}
+        known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks", "freeze_depthwise"}
         bad = sorted(set(t) - known)
         if bad:
             raise TinyError(f"{p}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
@@ -82,7 +84,7 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
                           qas=bool(t.get("qas", True)), epochs=int(t.get("epochs", 1)),
                           bias_last=t.get("bias_last"), weights={str(k): float(v) for k, v in
                                                                  dict(t.get("weights", {})).items()},
-                          blocks=t.get("blocks"))
+                          blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)))
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -129,7 +131,8 @@ def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
     elif cfg.recipe == "bias":
         bias_last = len(layers) if bias_last is None else bias_last
     elif cfg.recipe == "mobiletl":
-        raise TinyError("recipe mobiletl is not available yet (issue 7)")
+        from tiny.passes.mobiletl import updates
+        return updates(g, cfg.blocks, cfg.freeze_dw, cfg.weights)[0]
     else:  # sparse: paper-like default, scaled to the model: biases of the last half of the layers
         # (at most 12), full head, the last two small pointwise (1x1) convs with 100% / 50% of channels.
         if not cfg.weights:

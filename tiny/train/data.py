@@ -22,6 +22,7 @@ from tiny.ir import TinyError
 
 TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the board to rotated+inverted digits"}
 BASE_VERSION = "v1"
+IRB_VERSION = "v1"
 SIZE = 16
 
 
@@ -55,18 +56,51 @@ def build_base_net(size: int = SIZE, classes: int = 10):  # -> keras.Model
     ])
 
 
-def base_model() -> Path:
-    """The cached int8 base model of digits-transfer (trained once, ~10 s)."""
+def build_irb_net(size: int = SIZE, classes: int = 10):  # -> keras.Model
+    """A small MobileNetV2/V3-style net for MobileTL: a stem conv, then four inverted residual
+    blocks (expand 1x1, depthwise 3x3, project 1x1, residual ADD where shapes allow) — two with
+    ReLU6 (MobileNetV2) and, on top, two with hard-swish (MobileNetV3, no squeeze-excite) — then
+    global pooling and a dense head."""
+    import tensorflow as tf
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+
+    def hswish(x):
+        return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+    def act(x, kind):
+        return L.ReLU(6.0)(x) if kind == "relu6" else L.Activation(hswish)(x)
+
+    def irb(x, cin, cout, t, stride, kind):
+        y = act(L.Conv2D(cin * t, 1)(x), kind)
+        y = act(L.DepthwiseConv2D(3, strides=stride, padding="same")(y), kind)
+        y = L.Conv2D(cout, 1)(y)
+        return L.Add()([x, y]) if stride == 1 and cin == cout else y
+
+    inp = tf.keras.Input((size, size, 1))
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu6")(inp)      # 8x8x8
+    x = irb(x, 8, 8, 3, 1, "relu6")
+    x = irb(x, 8, 16, 3, 2, "relu6")                                            # 4x4x16
+    x = irb(x, 16, 16, 3, 1, "hard_swish")
+    x = irb(x, 16, 16, 3, 1, "hard_swish")
+    x = L.GlobalAveragePooling2D()(x)
+    return tf.keras.Model(inp, L.Dense(classes)(x))
+
+
+def base_model(kind: str = "v1") -> Path:
+    """The cached int8 base model of digits-transfer (trained once, ~10 s). kind: "v1" (MobileNetV1-style,
+    the default) or "irb" (inverted residual blocks, the default for recipe mobiletl)."""
     from tiny.workflow import cache_dir
     d = cache_dir() / "train"
     d.mkdir(parents=True, exist_ok=True)
-    p = d / f"digits-transfer-base-{BASE_VERSION}.tflite"
+    p = d / (f"digits-transfer-base-{BASE_VERSION}.tflite" if kind == "v1" else
+             f"digits-transfer-irb-{IRB_VERSION}.tflite")
     if p.exists():
         return p
     import tensorflow as tf
     from tiny.frontend.keras import quantize
     xtr, ytr, _, _ = digits_transfer("base")
-    m = build_base_net()
+    m = build_base_net() if kind == "v1" else build_irb_net()
     m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
               loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     m.fit(xtr, ytr, epochs=15, batch_size=32, verbose=0)

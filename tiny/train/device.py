@@ -9,7 +9,7 @@ import numpy as np
 
 from tiny.device.protocol import DeviceError
 
-TRAIN_INFO, TRAIN_STEP, SET_HPARAMS, READ_PARAM, WRITE_PARAM, SET_STEPS, EVAL = range(0x10, 0x17)
+TRAIN_INFO, TRAIN_STEP, SET_HPARAMS, READ_PARAM, WRITE_PARAM, SET_STEPS, EVAL, PARAM_SIZE = range(0x10, 0x18)
 
 
 @dataclass
@@ -47,8 +47,8 @@ class TrainDevice:
         return struct.unpack("<H", self.s.request(EVAL)[:2])[0]
 
     def param_sizes(self) -> list[int]:
-        info = self.info()
-        return [int(info[f"param{i}_bytes"]) for i in range(int(info["n_params"]))]
+        n = int(self.info()["n_params"])
+        return [struct.unpack("<I", self.s.request(PARAM_SIZE, struct.pack("<H", i))[:4])[0] for i in range(n)]
 
     def read_param(self, i: int, nbytes: int) -> bytes:
         chunk = self.s.max_body

@@ -58,7 +58,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     offs = c.plan.offsets()
     model_c = c.files["model.c"]
     key = f"{c.hash};{lr};{momentum};{qas};" + repr([(s.kind, s.op, s.ins, s.in_first, s.mask, s.x_saved,
-                                                      (s.update.bias, s.update.weight_channels) if s.update else None)
+                                                      (s.update.bias, s.update.weight_channels, s.update.scale) if s.update else None)
                                                      for s in plan.steps]) + repr(
         [(k.op, k.tensor, k.kind) for k in plan.captures])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -79,6 +79,12 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                     continue
                 raise TinyError(f"op #{op}: generated code has no table l{op}_{role} (kernel emission changed?)")
             model_c = model_c.replace(old, f"{ctype} l{op}_{role}[" if mutable else f"const {ctype} l{op}_{role}[")
+        if u is not None and u.scale:
+            for role in ("multiplier", "shift"):
+                old = f"static const int32_t l{op}_{role}["
+                if old not in model_c:
+                    raise TinyError(f"op #{op}: generated code has no table l{op}_{role} (kernel emission changed?)")
+                model_c = model_c.replace(old, f"int32_t l{op}_{role}[")
     # 2. capture hooks.
     for cap_op in sorted({k.op for k in plan.captures if k.op >= 0}):
         if cap_op < max(split - 1, 0) or (split and cap_op == split - 1):
@@ -97,6 +103,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             raise TinyError("generated code has no arena declaration to grow for the backward workspace")
         model_c = model_c.replace(old_decl, f"static uint8_t tiny_arena[{plan.ws_floats * 4}]")
     decls: list[str] = []
+    externs: list[str] = []
     params: list[tuple[str, str, int]] = []   # (name, C pointer expr, bytes)
     step_inits = []
     for s in plan.steps:
@@ -106,7 +113,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  k_w=1, s_h=1, s_w=1, p_t=0, p_l=0, n_upd=0, g_out=-1, g_in=-1, g_in2=-1,
                                  mask_off=-1, x_off=-1, x_scale=_f(0.0), x_zp=0, w_offset=0, w="NULL",
                                  b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
-                                 mask_lo=-128, mask_hi=127)
+                                 mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
+                                 shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL")
         t_out = g.tensors[s.out]
         shp = (1, 1, 1, *t_out.shape[-1:]) if len(t_out.shape) < 4 else t_out.shape
         d.update(out_h=shp[1], out_w=shp[2], out_c=shp[3])
@@ -160,6 +168,22 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                 if plan.momentum:
                     decls.append(f"static float {pre}_mb[{oc}];")
                     d["mom_b"] = f"{pre}_mb"
+            if u is not None and u.scale:
+                pp = c.params[s.op]
+                m0 = ", ".join(str(int(v)) for v in pp["multiplier"])
+                e0 = ", ".join(str(int(v)) for v in pp["shift"])
+                decls.append(f"static const int32_t {pre}_m0[{oc}] = {{{m0}}};")
+                decls.append(f"static const int32_t {pre}_e0[{oc}] = {{{e0}}};")
+                ycap = plan.captures[s.y_saved]
+                d.update(mult=f"l{s.op}_multiplier", shift=f"l{s.op}_shift", mult0=f"{pre}_m0", shift0=f"{pre}_e0",
+                         y_off=ycap.offset, y_scale=_f(t_out.quant.s()), y_zp=t_out.quant.zp())
+                params.append((f"{s.op}.m", f"l{s.op}_multiplier", 4 * oc))
+                params.append((f"{s.op}.e", f"l{s.op}_shift", 4 * oc))
+                externs.append(f"extern int32_t l{s.op}_multiplier[];")
+                externs.append(f"extern int32_t l{s.op}_shift[];")
+                if plan.momentum:
+                    decls.append(f"static float {pre}_ms[{oc}];")
+                    d["mom_s"] = f"{pre}_ms"
         elif s.kind == "mean":
             d.update(in_h=t_in.shape[1], in_w=t_in.shape[2], in_c=t_in.shape[3])
         d["flags"] = fl
@@ -174,9 +198,10 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             params.append((f"{s.op}.mw", f"t{s.op}_mw", 4 * s.update.weight_channels * (g.tensors[op.inputs[1]].size // oc)))
         if s.update.bias:
             params.append((f"{s.op}.mb", f"t{s.op}_mb", 4 * oc))
+        if s.update.scale:
+            params.append((f"{s.op}.ms", f"t{s.op}_ms", 4 * oc))
     for d in step_inits:
         d.setdefault("flags", 0)
-    externs = []
     for op in bw_ops:
         u = plan.update_for(op)
         externs.append(f"extern {'' if u and u.weight_channels else 'const '}int8_t l{op}_filter[];")
@@ -189,7 +214,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         caps.append(f"    {{ {k.op}, {0 if k.kind == 'copy' else 1}, {k.lo}, {k.hi}, {src}, {n}, {k.offset} }},")
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
-              "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b"]
+              "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
+              "y_off", "y_scale", "y_zp", "mom_s"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]

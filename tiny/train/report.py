@@ -25,6 +25,13 @@ def train_report(model: str, board: str, spec: str, schedule: str = "layer",
              f"SRAM weights {m['sram_param_bytes']:,} B + momentum {m['momentum_bytes']:,} B + backward "
              f"workspace {m['backward_workspace_bytes']:,} B ({'inside the dead forward arena' if m['workspace_in_arena'] else 'separate'}); "
              f"without reordering {m['without_reordering_bytes']:,} B"]
+    if cfg.recipe == "mobiletl":
+        from tiny.passes.mobiletl import block_memory, select
+        data["train_blocks"] = block_memory(tc.train_plan, select(g, cfg.blocks)[0])
+        for b in data["train_blocks"]:
+            lines.append(f"    {b['name']} (ops #{b['ops'][0]}..#{b['ops'][-1]}, {b['activation']}): kept for backward "
+                         f"{b['backward_bytes']:,} B vs vanilla {b['vanilla_backward_bytes']:,} B "
+                         f"({-b['reduction']:+.1%})")
     lines += [f"    {t}" for t in data["train_steps"]]
     return data, "\n".join(lines)
 

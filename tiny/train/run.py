@@ -41,18 +41,21 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  checkpoint_every: int = 100, eval_samples: int | None = None, out: Path | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  on_step: Callable[[int, Any], None] | None = None, log: Callable[[str], None] = print,
+                 blocks: int | None = None, freeze_dw: bool | None = None, count_steps: int = 2,
                  ) -> RunResult:
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
     from tiny.train.api import compile_train
     from tiny.workflow import open_session
     t0 = time.time()
+    cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
+                      freeze_dw=freeze_dw or None)
     if model is None:
         if data != "digits-transfer":
             raise TinyError("MODEL is required unless --data digits-transfer (which has its own base model)")
-        model = str(tdata.base_model())
+        # mobiletl needs inverted residual blocks: the task's MobileNetV2/V3-style base model
+        model = str(tdata.base_model("irb" if cfg.recipe == "mobiletl" else "v1"))
     g = load_model(model)
-    cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas)
     tin = g.tensors[g.inputs[0]]
     from tiny.passes.sparse_update import _logits
     n_classes = g.tensors[_logits(g)].size
@@ -103,12 +106,23 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         ck = dev.checkpoint()
     finally:
         sess.close()
+    from tiny.boards import get_board
+    insn = None
+    if count_steps and get_board(board).emulated and board != "host":
+        from tiny.train.insn import count_step_instructions
+        counts = count_step_instructions(tc, board, xtr, ytr, count_steps, cfg.lr, cfg.momentum, cfg.qas)
+        insn = int(round(sum(counts) / len(counts)))
     mem = tc.train_memory
     res = {"model": Path(model).name, "board": board, "recipe": cfg.recipe, "data": data, "qas": cfg.qas,
            "lr": cfg.lr, "momentum": cfg.momentum, "steps": total, "accuracy_before": acc_before,
            "accuracy_after": acc_after, "eval_samples": int(len(xte)),
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": resets,
-           "wall_s": round(time.time() - t0, 2)}
+           "instructions_per_step": insn, "wall_s": round(time.time() - t0, 2)}
+    if cfg.recipe == "mobiletl":
+        from tiny.passes.mobiletl import block_memory, select
+        res["blocks"] = cfg.blocks
+        res["freeze_depthwise"] = cfg.freeze_dw
+        res["train_blocks"] = block_memory(tc.train_plan, select(g, cfg.blocks)[0])
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         p = out / f"{Path(model).stem}-{cfg.recipe}.tflite"

@@ -38,6 +38,14 @@ typedef struct {
     const float *wscale;    /* per output channel s_w */
     const float *bscale;    /* per output channel s_x * s_w */
     float *mom_w, *mom_b;   /* momentum buffers or NULL */
+    /* MobileTL: trained per-channel requantization scale (NULL: none). The int32 multiplier/shift
+     * tables the forward reads are the parameters; k[c] = m 2^e / (m0 2^e0) scales s_w and s_x s_w. */
+    int32_t *mult, *shift;
+    const int32_t *mult0, *shift0;
+    int32_t y_off;          /* saved-buffer byte offset of the int8 output copy (scale gradient) */
+    float y_scale;
+    int32_t y_zp;
+    float *mom_s;
 } tiny_train_step_t;
 
 typedef struct {

@@ -9,6 +9,7 @@
 #include "tiny/port.h"
 #include "tiny/train.h"
 
+#define TINY_TRAIN_STEP_MARK 0xFFFFFFFFu
 static int s_capture_on;
 static uint32_t s_steps;
 static float s_lr, s_mu;
@@ -112,13 +113,55 @@ static float x_real(const tiny_train_step_t *s, uint32_t i) {
     return s->x_scale * (float)((int32_t)x[i] - s->x_zp);
 }
 
+/* 2^n as a float, exact for -126 <= n <= 127. */
+static float pow2f(int32_t n) {
+    union { uint32_t u; float f; } v;
+    v.u = (uint32_t)(n + 127) << 23;
+    return v.f;
+}
+
+/* The trained scale factor k[c] of a MobileTL projection conv (1.0f when the step has none). */
+static float kfac(const tiny_train_step_t *s, uint32_t c) {
+    if (!s->mult) return 1.0f;
+    float k = (float)s->mult[c] / (float)s->mult0[c];
+    return k * pow2f(s->shift[c] - s->shift0[c]);
+}
+
 static void bias_update(const tiny_train_step_t *s, const float *g, uint32_t positions) {
     if (!(s->flags & TINY_TF_UPD_B)) return;
     uint32_t oc = s->out_c;
     for (uint32_t c = 0; c < oc; c++) {
         float acc = 0.0f;
         for (uint32_t p = 0; p < positions; p++) acc = acc + g[p * oc + c];
-        update_b(&s->b[c], sgd_delta(acc, s->bscale[c], s->mom_b ? &s->mom_b[c] : NULL));
+        update_b(&s->b[c], sgd_delta(acc, s->bscale[c] * kfac(s, c), s->mom_b ? &s->mom_b[c] : NULL));
+    }
+}
+
+/* MobileTL's last-norm scale: SGD on log k[c] applied to the int32 multiplier (see train.py _scale). */
+static void scale_update(const tiny_train_step_t *s, const float *g, uint32_t positions) {
+    const uint32_t oc = s->out_c;
+    const int8_t *y = (const int8_t *)(tiny_train_model.saved + s->y_off);
+    for (uint32_t c = 0; c < oc; c++) {
+        float acc = 0.0f;
+        for (uint32_t p = 0; p < positions; p++)
+            acc = acc + g[p * oc + c] * (s->y_scale * (float)((int32_t)y[p * oc + c] - s->y_zp));
+        float v = acc;
+        if (s->mom_s) {
+            v = s_mu * s->mom_s[c] + acc;
+            s->mom_s[c] = v;
+        }
+        float step = s_lr * v;
+        if (step > 0.25f) step = 0.25f;
+        if (step < -0.25f) step = -0.25f;
+        int32_t m = s->mult[c], e = s->shift[c];
+        if (m == 0) continue;
+        int64_t nv = (int64_t)m - (int64_t)round_update(step * (float)m);
+        if (nv > 2147483647LL && e < 30) { nv >>= 1; e += 1; }
+        else if (nv < 1073741824LL && e > -31) { nv <<= 1; e -= 1; }
+        if (nv < 1073741824LL) nv = 1073741824LL;
+        if (nv > 2147483647LL) nv = 2147483647LL;
+        s->mult[c] = (int32_t)nv;
+        s->shift[c] = e;
     }
 }
 
@@ -129,7 +172,8 @@ static void step_conv(const tiny_train_step_t *s, float *g, float *ws) {
         float *dx = ws + s->g_in;
         if (s->flags & TINY_TF_IN_FIRST)
             for (uint32_t i = 0; i < H * W * IC; i++) dx[i] = 0.0f;
-        for (uint32_t c = 0; c < OC; c++)
+        for (uint32_t c = 0; c < OC; c++) {
+            const float wsc = s->wscale[c] * kfac(s, c);
             for (uint32_t kh = 0; kh < KH; kh++)
                 for (uint32_t kw = 0; kw < KW; kw++) {
                     const int8_t *wp = s->w + ((c * KH + kh) * KW + kw) * IC;
@@ -142,10 +186,11 @@ static void step_conv(const tiny_train_step_t *s, float *g, float *ws) {
                             float gv = g[(oh * OW + ow) * OC + c];
                             float *d = dx + ((uint32_t)ih * W + (uint32_t)iw) * IC;
                             for (uint32_t ic = 0; ic < IC; ic++)
-                                d[ic] = d[ic] + gv * (s->wscale[c] * (float)wp[ic]);
+                                d[ic] = d[ic] + gv * (wsc * (float)wp[ic]);
                         }
                     }
                 }
+        }
     }
     bias_update(s, g, OH * OW);
     const uint32_t K = KH * KW * IC;
@@ -165,8 +210,10 @@ static void step_conv(const tiny_train_step_t *s, float *g, float *ws) {
                         }
                     }
                     uint32_t k = (kh * KW + kw) * IC + ic;
-                    update_w(&s->w[c * K + k], sgd_delta(acc, s->wscale[c], s->mom_w ? &s->mom_w[c * K + k] : NULL));
+                    update_w(&s->w[c * K + k], sgd_delta(acc, s->wscale[c] * kfac(s, c),
+                                                         s->mom_w ? &s->mom_w[c * K + k] : NULL));
                 }
+    if (s->mult) scale_update(s, g, OH * OW);
 }
 
 static void step_dw(const tiny_train_step_t *s, float *g, float *ws) {
@@ -268,6 +315,9 @@ int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
     const tiny_train_model_t *m = &tiny_train_model;
     init_once();
     if (label >= m->n_classes) return 1;
+    /* Whole-step marker pair around the per-layer pairs of the forward: the QEMU counting plugin
+     * gives the instructions of a training step (tiny/train/insn.py). */
+    tiny_layer_begin(TINY_TRAIN_STEP_MARK);
     s_capture_on = 1;
     tiny_train_capture(-1);
     int rc = tiny_model.invoke(-1);
@@ -302,6 +352,7 @@ int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
         }
     }
     s_steps++;
+    tiny_layer_end(TINY_TRAIN_STEP_MARK);
     return 0;
 }
 
@@ -352,7 +403,7 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
         k = put_kv(reply, k, cap, "workspace_bytes", m->workspace_bytes);
         k = put_kv(reply, k, cap, "train_peak_bytes", m->peak_bytes);
         k = put_kv(reply, k, cap, "n_params", m->n_params);
-        for (uint32_t i = 0; i < m->n_params; i++) {
+        for (uint32_t i = 0; i < m->n_params && k + 32u < cap; i++) {  /* 0x17 gives them all */
             k = put_str(reply, k, cap, "param");
             char d[6];
             int j = 5;
@@ -433,6 +484,14 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
         for (uint32_t i = 1; i < m->n_classes; i++) if (q[i] > q[best]) best = i;
         reply[0] = (uint8_t)best; reply[1] = (uint8_t)(best >> 8);
         *len = 2;
+        return TINY_ST_OK;
+    }
+    case 0x17: { /* PARAM_SIZE index:u16 -> bytes:u32 */
+        if (n != 2) FAIL("PARAM_SIZE needs index:u16");
+        uint32_t i = (uint32_t)b[0] | ((uint32_t)b[1] << 8);
+        if (i >= m->n_params) FAIL("parameter index out of range");
+        wr32(reply, m->params[i].bytes);
+        *len = 4;
         return TINY_ST_OK;
     }
     default:
