@@ -28,3 +28,22 @@ def test_replaced_head_is_bit_exact_with_tflm(name: str, n: int) -> None:
 def test_head_needs_two_classes() -> None:
     with pytest.raises(TinyError, match="at least 2 classes"):
         replace_head(models.tiny_cnn().read_bytes(), 1)
+
+
+def test_user_data_with_fewer_classes_gets_a_new_head_and_learns(tmp_path) -> None:
+    """The flow of the README: own .npz (uint8 HW images, 4 classes) on a 10-class model."""
+    from tiny import data
+    from tiny.frontend.tflite import load
+    from tiny.train import data as tdata
+    from tiny.train.run import run_training
+    xtr, ytr, xte, yte = data.digits(size=16)
+    a, b = ytr < 4, yte < 4
+    npz = tmp_path / "four.npz"
+    np.savez(npz, x_train=((xtr[a] + 1) * 127.5).astype(np.uint8)[..., 0], y_train=ytr[a],
+             x_test=((xte[b] + 1) * 127.5).astype(np.uint8)[..., 0], y_test=yte[b])
+    res = run_training(str(tdata.base_model()), "host", "sparse", str(npz), steps=300, out=tmp_path / "out",
+                       eval_samples=120, log=lambda m: None)
+    d = res.data
+    assert d["accuracy_after"] > d["accuracy_before"] + 0.2
+    tuned = load(d["output"])
+    assert tuned.tensors[tuned.outputs[0]].shape[-1] == 4

@@ -115,3 +115,31 @@ def with_head_for(model: Path, classes: int, out_dir: Path) -> Path:
     p = out_dir / f"{model.stem}-head{classes}.tflite"
     p.write_bytes(replace_head(model.read_bytes(), classes))
     return p
+
+
+def label_count(data: str) -> int | None:
+    """How many classes a --data source has (None for built-in tasks, which match their model)."""
+    p = Path(data)
+    if not p.exists():
+        return None
+    if p.is_dir():
+        return len([d for d in p.iterdir() if d.is_dir()]) or None
+    try:
+        d = np.load(p)
+        return int(max(np.max(d["y_train"]), np.max(d["y_test"]))) + 1
+    except (KeyError, ValueError, OSError):
+        return None   # the loader reports what is wrong with the file
+
+
+def adapt_head(g: Graph, data: str, out_dir: Path, log=print) -> Graph:
+    """`g`, or `g` with a new head when `data` has a different number of classes."""
+    from tiny.pipeline import load_model
+    want = label_count(data)
+    have = n_classes(g)
+    if want is None or want == have:
+        return g
+    out_dir.mkdir(parents=True, exist_ok=True)
+    p = out_dir / f"{Path(g.meta.get('source', g.name)).stem}-head{want}.tflite"
+    p.write_bytes(replace_head(g.meta["tflite"], want))
+    log(f"the model's head has {have} classes, the data {want}: new head written to {p}")
+    return load_model(p)

@@ -56,6 +56,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         # mobiletl needs inverted residual blocks: the task's MobileNetV2/V3-style base model
         model = str(tdata.base_model("irb" if cfg.recipe == "mobiletl" else "v1"))
     g = load_model(model)
+    from tiny.train.head import adapt_head
+    g = adapt_head(g, data, Path(out) if out else Path("tiny-train"), log=log)
     tin = g.tensors[g.inputs[0]]
     from tiny.passes.sparse_update import _logits
     n_classes = g.tensors[_logits(g)].size
