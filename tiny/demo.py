@@ -111,7 +111,7 @@ def _board_story(con: Console, g: Any, c: Any, board: str, xte: np.ndarray, yte:
 def _training_story(con: Console, board: str, steps: int) -> list[dict[str, Any]]:
     from tiny.train.run import run_training
     runs = []
-    for recipe, lr in (("sparse", 0.1), ("mobiletl", 0.1)):
+    for recipe, lr in (("sparse", 0.1), ("mobiletl", 0.005)):   # each on its own base model
         try:
             with Progress(transient=True, console=con) as bar:
                 task = bar.add_task(f"fine-tuning on {board}: {recipe}", total=steps)
