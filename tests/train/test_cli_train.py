@@ -35,7 +35,8 @@ def test_train_cli_host(tmp_path) -> None:
 def test_train_cli_bad_label(tmp_path) -> None:
     p = tmp_path / "d.npz"
     x = np.zeros((4, 16, 16), np.uint8)
-    np.savez(p, x_train=x, y_train=np.array([0, 1, 2, 11]), x_test=x, y_test=np.zeros(4, int))
+    # (labels 0..11 would mean 12 classes and a new head; a negative label is never a class)
+    np.savez(p, x_train=x, y_train=np.array([0, 1, 2, -1]), x_test=x, y_test=np.zeros(4, int))
     r = _tiny("train", str(tdata.base_model()), "--board", "host", "--data", str(p))
     assert r.returncode == 2 and "labels must be integers in [0, 10)" in r.stderr
 

@@ -126,9 +126,12 @@ def label_count(data: str) -> int | None:
         return len([d for d in p.iterdir() if d.is_dir()]) or None
     try:
         d = np.load(p)
-        return int(max(np.max(d["y_train"]), np.max(d["y_test"]))) + 1
+        ys = np.concatenate([np.asarray(d["y_train"]).ravel(), np.asarray(d["y_test"]).ravel()])
     except (KeyError, ValueError, OSError):
         return None   # the loader reports what is wrong with the file
+    if ys.size == 0 or not np.issubdtype(ys.dtype, np.integer) or ys.min() < 0:
+        return None   # not class indices: the loader's label check explains it
+    return int(ys.max()) + 1
 
 
 def adapt_head(g: Graph, data: str, out_dir: Path, log=print) -> Graph:
