@@ -121,8 +121,10 @@ def _training_story(con: Console, board: str, steps: int) -> list[dict[str, Any]
         except TinyError as e:
             con.print(f"[yellow]{recipe}: skipped[/yellow] ({str(e).splitlines()[0]})")
             continue
-        d = res.data
+        d = dict(res.data)
         d.setdefault("recipe", recipe)
+        if res.curve:   # training accuracy over a sliding window, for the report's curve
+            d["curve"] = {"step": [int(k) for k, _ in res.curve], "accuracy": [float(a) for _, a in res.curve]}
         runs.append(d)
         con.print(f"{recipe}: accuracy on rotated/inverted digits {d['accuracy_before']:.1%} -> "
                   f"{d['accuracy_after']:.1%} after {d['steps']} steps on {board}; training peak SRAM "
