@@ -81,6 +81,7 @@ static void sweep_conv_1x1(void) {
     int32_t bad = 0, fast = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
         tiny_dims in = {rint_(1, 2), rint_(1, 9), rint_(1, 9), rint_(1, 48)};
+        if (k % 4 == 1) in.c = 8 << rint_(0, 2);   /* the unrolled / fused small-K paths (8, 16, 32) */
         const int32_t oc = rint_(1, 24);
         tiny_dims f = {oc, 1, 1, in.c}, out = {in.n, in.h, in.w, oc}, bd = {oc, 1, 1, 1};
         tiny_conv_params p = {rint_(-127, 128), rint_(-128, 127), {1, 1}, {0, 0}, {1, 1}, {0, 0}};
@@ -144,14 +145,19 @@ static void dw_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_di
     p->dilation = (tiny_tile){1, 1};
     activation(&p->activation, 0, 0);
     *out = (tiny_dims){1, rint_(1, 9), rint_(1, 9), ch};
+    if (k % 7 == 6) { /* wide rows: the 3x3 kernel's wide-row buffer path, strips longer than 64 */
+        *in = (tiny_dims){1, rint_(1, 8), rint_(16, 90), rint_(1, 6)};
+        *f = (tiny_dims){1, kk, kw, in->c};
+        *out = (tiny_dims){1, rint_(1, 9), rint_(1, 80), in->c};
+    }
     if (k % 3 == 0) { /* "SAME"-like geometry: mostly interior */
         out->h = (in->h + s - 1) / s;
         out->w = (in->w + p->stride.w - 1) / p->stride.w;
         p->padding = (tiny_tile){kk / 2, kw / 2};
     }
-    quant(ch, -12, 2);
-    fill8(in_buf, in->h * in->w * ch);
-    fill8(flt, kk * kw * ch);
+    quant(in->c, -12, 2);
+    fill8(in_buf, in->h * in->w * in->c);
+    fill8(flt, kk * kw * in->c);
 }
 
 static void sweep_dw(void) {

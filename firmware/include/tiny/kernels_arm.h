@@ -5,7 +5,14 @@
  * extension (Armv7E-M, Armv8-M Mainline + DSP). They are only defined when __ARM_FEATURE_DSP is
  * set. A call whose arguments fall outside the fast path (geometry, grouping, broadcast...) is
  * handed to the portable kernel inside, so any call is correct. None needs planned scratch except
- * what the portable kernel they replace needs (in-place depthwise: one output channel). */
+ * what the portable kernel they replace needs (in-place depthwise: one output channel); the
+ * temporaries are bounded stack buffers (at most ~3 KiB: depthwise row buffer + accumulators,
+ * first-conv padded weights, FC pre-extended input chunk), independent of the model.
+ *
+ * Requantization: when a kernel can bound its accumulators by 2^30 (|bias| + 128 * sum |w|), it uses
+ * SMMULR(2 acc, m) = SaturatingRoundingDoublingHighMul exactly, and folds the rounding constant and
+ * the output offset into one add (firmware/src/kernels/arm/requant_strip.c); otherwise the
+ * general exact form. */
 #ifndef TINY_KERNELS_ARM_H
 #define TINY_KERNELS_ARM_H
 #include "tiny/types.h"
@@ -23,12 +30,16 @@
         const int8_t *filter, const tiny_dims *bias_dims, const int32_t *bias,                      \
         const tiny_dims *output_dims, int8_t *output
 
-/* 1x1 pointwise conv, stride 1, no padding (2 channels x 2 pixels SMLAD blocks). */
+/* 1x1 pointwise conv, stride 1, no padding (2 channels x 2 pixels SMLAD blocks; in_c 8/16/32 fully
+ * unrolled, 8 and 32 with the requantization fused). */
 tiny_status tiny_conv2d_s8_1x1(TINY_CONV_ARGS);
-/* Conv with k_h * k_w * in_c <= 160 (first conv over RGB): per-pixel im2col on the stack. */
+/* Conv with k_h * k_w * in_c <= 160 (first conv over RGB): per-pixel im2col on the stack, weights
+ * zero-padded to a multiple of 4 (no tail), requantization constants hoisted. */
 tiny_status tiny_conv2d_s8_rgb(TINY_CONV_ARGS);
 tiny_status tiny_conv2d_s8_dsp(TINY_CONV_ARGS);
-/* Depthwise, depth multiplier 1, any kernel size (3x3 unrolled), any stride, channel by channel. */
+/* Depthwise, depth multiplier 1, any kernel size, any stride. 3x3: small images 4 channels at a time
+ * (SXTB16-split planes, SMLABB/SMLATT), otherwise channel by channel through padded int16 row
+ * buffers (SMLAD over tap pairs, borders = pad value -input_offset, no border code). */
 tiny_status tiny_depthwise_conv2d_s8_3x3(TINY_DW_ARGS);
 tiny_status tiny_depthwise_conv2d_s8_dsp(TINY_DW_ARGS);
 /* In-place variants (arguments and scratch of tiny_depthwise_conv2d_s8_inplace). */

@@ -1,11 +1,65 @@
 /* ADD int8, inputs and output of the same shape (no broadcast): same arguments and results as
  * tiny_add_s8; broadcasting calls are handed to it. All parameters are hoisted into registers,
  * the three TFLite rescalings use the single-SMLAL form of SaturatingRoundingDoublingHighMul
- * (tiny_arm_requant, exact for TFLite's non-negative multipliers), four elements per iteration. */
+ * (tiny_arm_requant, exact for TFLite's non-negative multipliers).
+ *
+ * Fast path (TFLite's usual parameters: left shift 20, input shifts <= 0, output shift < 0): every
+ * SaturatingRoundingDoublingHighMul operand is known to be below 2^30 in magnitude
+ * (|in + off| <= 256 and ls <= 20: |(in + off) << ls| <= 2^28, each rescaled input <= 2^28 + 1,
+ * their sum doubled < 2^31), so
+ * srdhm(x, m) = floor((x m + 2^30) / 2^31) = SMMULR(2x, m) (no 64-bit shift), and the rounding
+ * divisions are (h + (h >> 31) + 2^(e-1)) >> e without overflow. */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
+/* rounding_divide_by_pot(h, e) for |h| < 2^30: e == 0 is the identity (z = 1), else
+ * (h + 2^(e-1) - (h < 0)) >> e = round half away from zero. */
+TINY_INLINE int32_t add_rdbp(int32_t h, int32_t half, int32_t e, const int z) {
+    return z ? h : (h + (h >> 31) + half) >> e;
+}
+
+/* Fast form (see the file comment): x = (in + off) << (ls + 1) fits 31 bits, so SMMULR(x, m) is
+ * srdhm((in + off) << ls, m) exactly; the input rescales are bounded by 2^29, so their sum doubled
+ * also fits and the output rescale is one more SMMULR. out_off is folded into the rounding constant. */
+TINY_INLINE void add_fast(const int8_t *in1, const int8_t *in2, int8_t *out, int32_t n, const tiny_add_params *p,
+                          const int z1, const int z2) {
+    const int32_t o1 = p->in1_offset, o2 = p->in2_offset, ls = p->left_shift + 1;
+    const int32_t m1 = p->in1_multiplier, m2 = p->in2_multiplier, mo = p->out_multiplier;
+    const int32_t e1 = -p->in1_shift, e2 = -p->in2_shift, eo = -p->out_shift;
+    const int32_t h1 = e1 ? 1 << (e1 - 1) : 0, h2 = e2 ? 1 << (e2 - 1) : 0;
+    const int32_t ko = (1 << (eo - 1)) + (int32_t)((uint32_t)p->out_offset << eo);
+    const int32_t lo = p->act_min, hi = p->act_max;
+#define ADD_ONE(A, B, DST)                                                                           \
+    do {                                                                                             \
+        const int32_t x1 = (int32_t)((uint32_t)((A) + o1) << ls), x2 = (int32_t)((uint32_t)((B) + o2) << ls); \
+        const int32_t s = add_rdbp(tiny_smmulr(x1, m1), h1, e1, z1) + add_rdbp(tiny_smmulr(x2, m2), h2, e2, z2); \
+        const int32_t ho = tiny_smmulr(s * 2, mo);                                                   \
+        int32_t v = (ho + (ho >> 31) + ko) >> eo;                                                    \
+        v = v < lo ? lo : v;                                                                         \
+        v = v > hi ? hi : v;                                                                         \
+        (DST) = (int8_t)v;                                                                           \
+    } while (0)
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {   /* one word of each input: 4 elements */
+        const int32_t a = tiny_ld32(in1 + i), b = tiny_ld32(in2 + i);
+        ADD_ONE((int8_t)a, (int8_t)b, out[i]);
+        ADD_ONE((int8_t)(a >> 8), (int8_t)(b >> 8), out[i + 1]);
+        ADD_ONE((int8_t)(a >> 16), (int8_t)(b >> 16), out[i + 2]);
+        ADD_ONE(a >> 24, b >> 24, out[i + 3]);
+    }
+#undef ADD_ONE
+    for (; i < n; ++i) {
+        const int32_t x1 = (int32_t)((uint32_t)(in1[i] + o1) << ls), x2 = (int32_t)((uint32_t)(in2[i] + o2) << ls);
+        const int32_t s = add_rdbp(tiny_smmulr(x1, m1), h1, e1, z1) + add_rdbp(tiny_smmulr(x2, m2), h2, e2, z2);
+        const int32_t ho = tiny_smmulr(s * 2, mo);
+        int32_t v = (ho + (ho >> 31) + ko) >> eo;
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        out[i] = (int8_t)v;
+    }
+}
+
 static int same(const tiny_dims *a, const tiny_dims *b) {
     return a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c;
 }
@@ -18,6 +72,18 @@ tiny_status tiny_add_s8_dsp(const tiny_add_params *params, const tiny_dims *in1_
         return tiny_add_s8(params, in1_dims, in1, in2_dims, in2, out_dims, out);
     }
     const int32_t n = out_dims->n * out_dims->h * out_dims->w * out_dims->c;
+    if (params->left_shift >= 0 && params->left_shift <= 20 && params->in1_multiplier >= 0 && params->in2_multiplier >= 0 &&
+        params->out_multiplier >= 0 && params->in1_shift <= 0 && params->in1_shift >= -22 &&
+        params->in2_shift <= 0 && params->in2_shift >= -22 && params->out_shift <= -1 && params->out_shift >= -22 &&
+        params->in1_offset >= -128 && params->in1_offset <= 128 && params->in2_offset >= -128 &&
+        params->in2_offset <= 128 && params->out_offset >= -128 && params->out_offset <= 127) {
+        const int z1 = params->in1_shift == 0, z2 = params->in2_shift == 0;
+        if (z1 && z2) add_fast(in1, in2, out, n, params, 1, 1);
+        else if (z1) add_fast(in1, in2, out, n, params, 1, 0);
+        else if (z2) add_fast(in1, in2, out, n, params, 0, 1);
+        else add_fast(in1, in2, out, n, params, 0, 0);
+        return TINY_OK;
+    }
     const int32_t o1 = params->in1_offset, o2 = params->in2_offset, ls = params->left_shift;
     const tiny_rq r1 = tiny_rq_make(params->in1_multiplier, params->in1_shift);
     const tiny_rq r2 = tiny_rq_make(params->in2_multiplier, params->in2_shift);

@@ -92,7 +92,21 @@ TINY_INLINE int32_t tiny_pkhbt(int32_t a, int32_t b) {
  * two-pass kernels (accumulate a strip of outputs, then requantize it), so that neither loop
  * runs out of registers. Bit-exact with tiny_requantize (see requant_strip.c). */
 void tiny_arm_requant_strip(const int32_t *acc, int32_t n, int32_t multiplier, int32_t shift, int32_t out_off,
-                            int32_t lo, int32_t hi, int8_t *dst, int32_t stride);
+                            int32_t lo, int32_t hi, int8_t *dst, int32_t stride, int32_t small);
+/* `small` for tiny_arm_requant_strip: 0 = no bound known, 1 = |acc| < 2^30, TINY_RQ_DOUBLED = the
+ * strip holds 2 * acc with |acc| < 2^30 (the kernel accumulated with doubled weights). */
+#define TINY_RQ_DOUBLED 2
+TINY_INLINE int32_t tiny_smmulr(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+/* 1 when |b| + 128 * sum_abs < 2^30: then every accumulator b + sum w * x with int8-range x (|x| <= 128)
+ * fits the `small` requantization form. */
+TINY_INLINE int32_t tiny_acc_small(int32_t b, int32_t sum_abs) {
+    const int64_t ab = b < 0 ? -(int64_t)b : (int64_t)b;
+    return ab + 128 * (int64_t)sum_abs < ((int64_t)1 << 30);
+}
 #define TINY_STRIP 64
 #endif /* TINY_ARM_DSP */
 #endif

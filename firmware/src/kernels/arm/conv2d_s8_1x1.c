@@ -6,21 +6,120 @@
  * SXTB16 / SXTB16 ROR 8 to split even and odd bytes, 8 SMLAD = 16 MACs in ~20 instructions).
  * The input offset is folded into the bias per channel (sum_k w * x + offset * sum_k w), so no
  * per-element offset add and no scratch: output channels are the outer loop, their bias,
- * weight sum and requantization constants are computed once per call. */
+ * weight sum and requantization constants are computed once per call. in_c 8, 16, 32: the block is
+ * fully unrolled with a constant K (pw_pairs_*); for 8 and 32 the requantization is fused into the
+ * block (pw_fused_*, no accumulator strip). Weight sums by USADA8. */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
+#define PW_STRIP 128   /* pixels per accumulator strip (2 x 512 bytes of stack) */
+/* Sum of n int8 weights: bytes flipped to unsigned (b ^ 0x80 = b + 128) and summed 4 at a time by
+ * USADA8 (|u - 0| = u), then 128 per byte taken back. */
 static int32_t weight_sum(const int8_t *w, int32_t n) {
-    int32_t s = 0, k = 0;
-    for (; k + 4 <= n; k += 4) {
-        const int32_t v = tiny_ld32(w + k);
-        s = tiny_smlad(tiny_sxtb16(v), 0x00010001, s);
-        s = tiny_smlad(tiny_sxtb16_ror8(v), 0x00010001, s);
-    }
+    uint32_t u = 0;
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) u = __builtin_arm_usada8((uint32_t)tiny_ld32(w + k) ^ 0x80808080u, 0, u);
+    int32_t s = (int32_t)u - 128 * k;
     for (; k < n; ++k) s += w[k];
     return s;
 }
+
+
+/* 2 output channels x 2 pixels over K = in_c (a multiple of 4): four accumulators. Inlined with a
+ * constant in_c for the common channel counts, so that small K loops unroll completely and the
+ * second pixel is an immediate offset. */
+TINY_INLINE void pw_block(const int8_t *xa, const int8_t *w0, const int8_t *w1, const int32_t in_c, int32_t *r) {
+    const int8_t *xb = xa + in_c;
+    int32_t a0 = r[0], a1 = r[1], c0 = r[2], c1 = r[3];
+#pragma GCC unroll 4
+    for (int32_t k = 0; k < in_c; k += 4) {
+        const int32_t va = tiny_ld32(xa + k), vb = tiny_ld32(xb + k);
+        const int32_t v0 = tiny_ld32(w0 + k), v1 = tiny_ld32(w1 + k);
+        const int32_t ae = tiny_sxtb16(va), ao = tiny_sxtb16_ror8(va);
+        const int32_t be = tiny_sxtb16(vb), bo = tiny_sxtb16_ror8(vb);
+        const int32_t we = tiny_sxtb16(v0), wo = tiny_sxtb16_ror8(v0);
+        a0 = tiny_smlad(ae, we, a0);
+        a0 = tiny_smlad(ao, wo, a0);
+        c0 = tiny_smlad(be, we, c0);
+        c0 = tiny_smlad(bo, wo, c0);
+        const int32_t ue = tiny_sxtb16(v1), uo = tiny_sxtb16_ror8(v1);
+        a1 = tiny_smlad(ae, ue, a1);
+        a1 = tiny_smlad(ao, uo, a1);
+        c1 = tiny_smlad(be, ue, c1);
+        c1 = tiny_smlad(bo, uo, c1);
+    }
+    r[0] = a0;
+    r[1] = a1;
+    r[2] = c0;
+    r[3] = c1;
+}
+
+/* Pixel pairs of one strip for in_c a multiple of 4; returns the number of pixels done (even). */
+TINY_INLINE int32_t pw_pairs(const int8_t *x, const int8_t *w0, const int8_t *w1, const int32_t in_c, int32_t n,
+                             int32_t b0, int32_t b1, int32_t *acc0, int32_t *acc1) {
+    int32_t j = 0;
+    for (; j + 2 <= n; j += 2, x += 2 * in_c) {
+        int32_t r[4] = {b0, b1, b0, b1};
+        pw_block(x, w0, w1, in_c, r);
+        acc0[j] = r[0];
+        acc1[j] = r[1];
+        acc0[j + 1] = r[2];
+        acc1[j + 1] = r[3];
+    }
+    return j;
+}
+
+__attribute__((noinline)) static int32_t pw_pairs_8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t b0, int32_t b1,
+                          int32_t *acc0, int32_t *acc1) {
+    return pw_pairs(x, w0, w1, 8, n, b0, b1, acc0, acc1);
+}
+__attribute__((noinline)) static int32_t pw_pairs_16(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t b0, int32_t b1,
+                           int32_t *acc0, int32_t *acc1) {
+    return pw_pairs(x, w0, w1, 16, n, b0, b1, acc0, acc1);
+}
+__attribute__((noinline)) static int32_t pw_pairs_32(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t n, int32_t b0, int32_t b1,
+                           int32_t *acc0, int32_t *acc1) {
+    return pw_pairs(x, w0, w1, 32, n, b0, b1, acc0, acc1);
+}
+
+/* Requantization fused into the small-K blocks (no accumulator strip): both channels on the cheap
+ * exact form of requant_strip.c (|acc| < 2^30, right shift 1..22) with the full int8 range. */
+typedef struct {
+    int32_t m0, m1, k0, k1, e0, e1;
+} pw_rq;
+
+TINY_INLINE int8_t pw_q(int32_t acc, int32_t m, int32_t k, int32_t e) {
+    const int32_t h = tiny_smmulr(acc * 2, m);
+    return (int8_t)__builtin_arm_ssat((h + (h >> 31) + k) >> e, 8);
+}
+
+/* All pixel pairs of npix, outputs written directly; returns the number of pixels done (even). */
+TINY_INLINE int32_t pw_fused(const int8_t *x, const int8_t *w0, const int8_t *w1, const int32_t in_c, int32_t npix,
+                             int32_t b0, int32_t b1, const pw_rq *q, int8_t *out, int32_t out_c) {
+    int32_t j = 0;
+    for (; j + 2 <= npix; j += 2, x += 2 * in_c, out += 2 * out_c) {
+        int32_t r[4] = {b0, b1, b0, b1};
+        pw_block(x, w0, w1, in_c, r);
+        out[0] = pw_q(r[0], q->m0, q->k0, q->e0);
+        out[1] = pw_q(r[1], q->m1, q->k1, q->e1);
+        out[out_c] = pw_q(r[2], q->m0, q->k0, q->e0);
+        out[out_c + 1] = pw_q(r[3], q->m1, q->k1, q->e1);
+    }
+    return j;
+}
+__attribute__((noinline)) static int32_t pw_fused_8(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t npix,
+                                                    int32_t b0, int32_t b1, const pw_rq *q, int8_t *out,
+                                                    int32_t out_c) {
+    return pw_fused(x, w0, w1, 8, npix, b0, b1, q, out, out_c);
+}
+__attribute__((noinline)) static int32_t pw_fused_32(const int8_t *x, const int8_t *w0, const int8_t *w1, int32_t npix,
+                                                     int32_t b0, int32_t b1, const pw_rq *q, int8_t *out,
+                                                     int32_t out_c) {
+    return pw_fused(x, w0, w1, 32, npix, b0, b1, q, out, out_c);
+}
+
+static int pw_rq_ok(int32_t small, int32_t m, int32_t shift) { return small && m >= 0 && shift <= -1 && shift >= -22; }
 
 tiny_status tiny_conv2d_s8_1x1(const tiny_ctx *ctx, const tiny_conv_params *params,
                                const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
@@ -46,19 +145,50 @@ tiny_status tiny_conv2d_s8_1x1(const tiny_ctx *ctx, const tiny_conv_params *para
         const int8_t *w0 = filter + oc * in_c, *w1 = w0 + in_c;
         const int32_t b0 = (bias ? bias[oc] : 0) + in_off * weight_sum(w0, in_c);
         const int32_t b1 = (bias ? bias[oc + 1] : 0) + in_off * weight_sum(w1, in_c);
+        /* |w| <= 128: sum |w| <= 128 * in_c bounds every accumulator (see tiny_acc_small). */
+        const int32_t sm0 = in_c <= 32768 && tiny_acc_small(b0, 128 * in_c);
+        const int32_t sm1 = in_c <= 32768 && tiny_acc_small(b1, 128 * in_c);
+        if ((in_c == 8 || in_c == 32) && lo == -128 && hi == 127 && out_off >= -128 &&
+            out_off <= 127 && pw_rq_ok(sm0, quant->multiplier[oc], quant->shift[oc]) &&
+            pw_rq_ok(sm1, quant->multiplier[oc + 1], quant->shift[oc + 1])) {
+            const int32_t e0 = -quant->shift[oc], e1 = -quant->shift[oc + 1];
+            const pw_rq q = {quant->multiplier[oc], quant->multiplier[oc + 1],
+                             (1 << (e0 - 1)) + (int32_t)((uint32_t)out_off << e0),
+                             (1 << (e1 - 1)) + (int32_t)((uint32_t)out_off << e1), e0, e1};
+            const int32_t j = in_c == 8 ? pw_fused_8(input, w0, w1, npix, b0, b1, &q, output + oc, out_c)
+                                          : pw_fused_32(input, w0, w1, npix, b0, b1, &q, output + oc, out_c);
+            if (j < npix) {   /* odd pixel count: the last pixel */
+                const int8_t *x = input + j * in_c;
+                int32_t a0 = b0, a1 = b1;
+                for (int32_t k = 0; k < in_c; ++k) {
+                    a0 += w0[k] * x[k];
+                    a1 += w1[k] * x[k];
+                }
+                output[j * out_c + oc] = pw_q(a0, q.m0, q.k0, q.e0);
+                output[j * out_c + oc + 1] = pw_q(a1, q.m1, q.k1, q.e1);
+            }
+            continue;
+        }
         const int8_t *x = input;
         int8_t *out = output + oc;
-        int32_t acc0[TINY_STRIP], acc1[TINY_STRIP];
-        for (int32_t s0 = 0; s0 < npix; s0 += TINY_STRIP) {
-            const int32_t n = npix - s0 < TINY_STRIP ? npix - s0 : TINY_STRIP;
+        int32_t acc0[PW_STRIP], acc1[PW_STRIP];
+        for (int32_t s0 = 0; s0 < npix; s0 += PW_STRIP) {
+            const int32_t n = npix - s0 < PW_STRIP ? npix - s0 : PW_STRIP;
             int32_t j = 0;
+            if (in_c == 8 || in_c == 16 || in_c == 32) {   /* small K: fully unrolled blocks */
+                j = in_c == 8 ? pw_pairs_8(x, w0, w1, n, b0, b1, acc0, acc1)
+                    : in_c == 16 ? pw_pairs_16(x, w0, w1, n, b0, b1, acc0, acc1)
+                                 : pw_pairs_32(x, w0, w1, n, b0, b1, acc0, acc1);
+                x += j * in_c;
+            }
             for (; j + 2 <= n; j += 2) {
                 const int8_t *xa = x, *xb = x + in_c;
                 int32_t a0 = b0, a1 = b1, c0 = b0, c1 = b1;
-                int32_t k = 0;
-                for (; k < kc4; k += 4) {
-                    const int32_t va = tiny_ld32(xa + k), vb = tiny_ld32(xb + k);
-                    const int32_t v0 = tiny_ld32(w0 + k), v1 = tiny_ld32(w1 + k);
+                int32_t k = kc4;
+                const int8_t *pa = xa, *pb = xb, *q0 = w0, *q1 = w1;
+                for (const int8_t *pe = xa + kc4; pa < pe; pa += 4, pb += 4, q0 += 4, q1 += 4) {
+                    const int32_t va = tiny_ld32(pa), vb = tiny_ld32(pb);
+                    const int32_t v0 = tiny_ld32(q0), v1 = tiny_ld32(q1);
                     const int32_t ae = tiny_sxtb16(va), ao = tiny_sxtb16_ror8(va);
                     const int32_t be = tiny_sxtb16(vb), bo = tiny_sxtb16_ror8(vb);
                     const int32_t we = tiny_sxtb16(v0), wo = tiny_sxtb16_ror8(v0);
@@ -95,9 +225,10 @@ tiny_status tiny_conv2d_s8_1x1(const tiny_ctx *ctx, const tiny_conv_params *para
                 acc1[j] = a1;
                 x += in_c;
             }
-            tiny_arm_requant_strip(acc0, n, quant->multiplier[oc], quant->shift[oc], out_off, lo, hi, out, out_c);
+            tiny_arm_requant_strip(acc0, n, quant->multiplier[oc], quant->shift[oc], out_off, lo, hi, out, out_c,
+                                   sm0);
             tiny_arm_requant_strip(acc1, n, quant->multiplier[oc + 1], quant->shift[oc + 1], out_off, lo, hi,
-                                   out + 1, out_c);
+                                   out + 1, out_c, sm1);
             out += n * out_c;
         }
     }

@@ -8,12 +8,16 @@
  * stored in SXTB16 order (within each group of 4: elements 0, 2, 1, 3) so that a weight word
  * split with SXTB16 / SXTB16 ROR 8 meets it with two SMLAD. The buffer lives on the stack:
  * 2 x TINY_CONV_IM2COL_MAX int16 = 640 bytes, a fixed bound independent of the model, so the
- * kernel needs no planned scratch (and runs inside patch stages). */
+ * kernel needs no planned scratch (and runs inside patch stages). With out_c <= 64 the weights are
+ * copied zero-padded to a multiple of 4 (no tail loop) and the requantization constants of the cheap
+ * exact form (requant_strip.c) are hoisted per channel (1.5 KiB + 768 B of stack). */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
 #define TINY_CONV_IM2COL_MAX 160
+#define TINY_RGB_FAST_OC 64      /* fast path: out_c <= 64 and out_c * kpad <= 1536 */
+#define TINY_RGB_FAST_W 1536
 
 /* Gather one output pixel's receptive field: element j goes to col[slot[j]] (SXTB16 order).
  * Window rows inside the input are k_w * in_c contiguous bytes. */
@@ -65,6 +69,75 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
     for (int32_t j = K; j < kpad; ++j) col[(j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1)] = 0;
     for (int32_t j = K; j < kpad; ++j) colb[(j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1)] = 0;
 
+    if (out_c <= TINY_RGB_FAST_OC && out_c * kpad <= TINY_RGB_FAST_W) {
+        /* Weights zero-padded to kpad (no tail loop) and per-channel requantization constants of the
+         * cheap exact form (see requant_strip.c) hoisted out of the pixel loop. */
+        int8_t wpad[TINY_RGB_FAST_W] __attribute__((aligned(4)));
+        int32_t rq_m[TINY_RGB_FAST_OC], rq_e[TINY_RGB_FAST_OC], rq_k[TINY_RGB_FAST_OC];
+        for (int32_t oc = 0; oc < out_c; ++oc) {
+            int32_t wabs = 0;
+            for (int32_t j = 0; j < kpad; ++j) {
+                const int32_t v = j < K ? filter[oc * K + j] : 0;
+                wpad[oc * kpad + j] = (int8_t)v;
+                wabs += v < 0 ? -v : v;
+            }
+            const int32_t m = quant->multiplier[oc], sh = quant->shift[oc];
+            const int32_t ok = tiny_acc_small(bias ? bias[oc] : 0, wabs) && m >= 0 && sh <= -1 && sh >= -22 &&
+                               out_off >= -128 && out_off <= 127;
+            rq_m[oc] = m;
+            rq_e[oc] = ok ? -sh : 0;
+            rq_k[oc] = ok ? (1 << (-sh - 1)) + (int32_t)((uint32_t)out_off << -sh) : 0;
+        }
+        for (int32_t b = 0; b < input_dims->n; ++b) {
+            const int8_t *in_b = input + b * in_h * in_w * in_c;
+            int8_t *out_b = output + b * npix * out_c;
+            for (int32_t p = 0; p < npix; p += 2) {
+                const int two = p + 1 < npix;
+                const int32_t oy = p / out_w, ox = p % out_w;
+                gather(in_b, in_h, in_w, in_c, oy * params->stride.h - params->padding.h,
+                       ox * params->stride.w - params->padding.w, k_h, k_w, in_off, col, slot);
+                if (two) {
+                    const int32_t oy1 = (p + 1) / out_w, ox1 = (p + 1) % out_w;
+                    gather(in_b, in_h, in_w, in_c, oy1 * params->stride.h - params->padding.h,
+                           ox1 * params->stride.w - params->padding.w, k_h, k_w, in_off, colb, slot);
+                } else {
+                    for (int32_t j = 0; j < kpad; ++j) colb[j] = 0;
+                }
+                int8_t *out = out_b + p * out_c;
+                const int8_t *w = wpad;
+                for (int32_t oc = 0; oc < out_c; ++oc) {
+                    const int32_t bias_v = bias ? bias[oc] : 0;
+                    int32_t a = bias_v, c = bias_v;
+                    const int32_t *ca = (const int32_t *)col, *cb = (const int32_t *)colb;
+                    for (int32_t k = 0; k < kpad; k += 4, ca += 2, cb += 2, w += 4) {
+                        const int32_t v = tiny_ld32(w);
+                        const int32_t we = tiny_sxtb16(v), wo = tiny_sxtb16_ror8(v);
+                        a = tiny_smlad(ca[0], we, a);
+                        a = tiny_smlad(ca[1], wo, a);
+                        c = tiny_smlad(cb[0], we, c);
+                        c = tiny_smlad(cb[1], wo, c);
+                    }
+                    const int32_t e = rq_e[oc];
+                    if (e) {
+                        const int32_t m = rq_m[oc], kk = rq_k[oc];
+                        const int32_t ha = tiny_smmulr(a * 2, m), hc = tiny_smmulr(c * 2, m);
+                        int32_t va = (ha + (ha >> 31) + kk) >> e, vc = (hc + (hc >> 31) + kk) >> e;
+                        va = va < lo ? lo : va;
+                        va = va > hi ? hi : va;
+                        vc = vc < lo ? lo : vc;
+                        vc = vc > hi ? hi : vc;
+                        out[oc] = (int8_t)va;
+                        if (two) out[out_c + oc] = (int8_t)vc;
+                    } else {
+                        const tiny_rq r = tiny_rq_make(quant->multiplier[oc], quant->shift[oc]);
+                        out[oc] = tiny_arm_out(a, r, out_off, lo, hi);
+                        if (two) out[out_c + oc] = tiny_arm_out(c, r, out_off, lo, hi);
+                    }
+                }
+            }
+        }
+        return TINY_OK;
+    }
     for (int32_t b = 0; b < input_dims->n; ++b) {
         const int8_t *in_b = input + b * in_h * in_w * in_c;
         int8_t *out_b = output + b * npix * out_c;

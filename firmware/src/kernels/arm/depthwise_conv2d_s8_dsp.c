@@ -1,19 +1,26 @@
-/* DEPTHWISE_CONV_2D (depth multiplier 1, no dilation), channel by channel: same arguments and
- * results as tiny_depthwise_conv2d_s8 / tiny_depthwise_conv2d_s8_inplace. Other cases are handed
- * to the portable kernels.
+/* DEPTHWISE_CONV_2D (depth multiplier 1, no dilation): same arguments and results as
+ * tiny_depthwise_conv2d_s8 / tiny_depthwise_conv2d_s8_inplace. Other cases are handed to the
+ * portable kernels.
  *
- * One channel at a time, so its weights, bias and requantization constants live in registers.
- * Output pixels whose window lies fully inside the input (the interior) take the fast path: the
- * input offset is folded into the bias (bias + offset * sum w), 3x3 windows are fully unrolled,
- * pairs of taps packed (PKHBT) and accumulated with SMLAD (9 MACs in 4 SMLAD + 1 MLA). Border
- * pixels (including windows that start inside the buffer, i.e. negative padding of patch
- * windows) skip the taps outside the input exactly as the portable kernel does; no padded tensor
- * is materialised. Any stride. */
+ * 3x3 kernels (any stride, any padding, including the negative padding of patch windows):
+ *  - small images (every input row a channel needs fits 12 x 12, <= 96 outputs: late MobileNet
+ *    layers, patch regions): 4 channels at a time (dw_small4);
+ *  - otherwise one channel at a time through a buffer of padded int16 input rows (dw_channel_3x3):
+ *    pads hold -input_offset, which with the offset folded into the bias contributes exactly 0, so
+ *    borders need no special code; two outputs per step, tap pairs with SMLAD.
+ * Other kernel sizes (and rows wider than the row buffer) use the older channel-by-channel code
+ * (dw_channel: interior fast path + per-pixel border loop).
+ *
+ * In place: the one-channel-scratch argument of depthwise_conv2d_inplace_s8.c still holds, and the
+ * 3x3 paths usually need no scratch at all: they read a channel's input rows into the stack buffer
+ * before writing the output rows that would overwrite them (dw_direct_ok; dw_small4 gathers
+ * everything first); otherwise the channel goes through the planner's one-channel scratch. */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
 #define TINY_DW_MAX_TAPS 64
+#define DW_ACC 128   /* 3x3 path: accumulators requantized together (512 bytes of stack) */
 
 typedef struct {
     const int8_t *in;
@@ -37,6 +44,321 @@ static int32_t dw_border(const dw_geo *g, const int8_t *in_c, const int32_t *w, 
         for (int32_t kx = kx0; kx < kx1; ++kx) acc += wk[kx] * ((int32_t)p[kx * ch] + in_off);
     }
     return acc;
+}
+
+
+/* ---- 3x3 fast path: padded int16 row ring, one channel at a time --------------------------
+ * The k_h = 3 input rows of the current output row are gathered (channel c only) into a ring of
+ * int16 rows covering exactly the x range the output row reads; positions outside the input hold
+ * -input_offset. With the input offset folded into the bias (base = bias + in_off * sum w), such a
+ * tap contributes w * (-in_off) + in_off * w = 0, exactly what the portable kernel's skip gives, so
+ * border and interior pixels share one loop and no border code is needed. Adjacent taps of a row
+ * are one 32-bit word (SMLAD); the third tap is a halfword multiply (SMLABB/SMLATB...). */
+TINY_INLINE int32_t dw_smlabb(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smlabb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+TINY_INLINE int32_t dw_smlatb(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smlatb %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+TINY_INLINE int32_t dw_ld32h(const int16_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Row iy of channel c into R[a, b) (the part of the row inside the input): R[i] = input x = i +
+ * x_first. The pad columns R[0, a) and R[b, L) hold -in_off for every row and channel: the caller
+ * fills the whole buffer once per call (dw_prefill) and nothing else writes them. Rows outside the
+ * input get -in_off in [a, b) too in the wide path, which reuses buffer rows (`clean` = 0); in the
+ * small-image path (all rows of a channel, buffer row = iy + pad_h for every channel) those rows are
+ * never written, so they still hold the prefill (`clean` = 1). */
+TINY_INLINE void dw_gather(const int8_t *in_c, int32_t iy, int32_t in_h, int32_t in_w, int32_t ch, int32_t x0a,
+                           int32_t a, int32_t b, int16_t pad, int16_t *R, const int clean) {
+    if (iy < 0 || iy >= in_h) {
+        if (!clean)
+            for (int32_t i = a; i < b; ++i) R[i] = pad;
+        return;
+    }
+    const int8_t *p = in_c + (iy * in_w + x0a) * ch;
+    int16_t *r = R + a, *e = R + b;
+    for (; r + 4 <= e; r += 4, p += 4 * ch) {
+        const int32_t v0 = p[0], v1 = p[ch], v2 = p[2 * ch], v3 = p[3 * ch];
+        r[0] = (int16_t)v0;
+        r[1] = (int16_t)v1;
+        r[2] = (int16_t)v2;
+        r[3] = (int16_t)v3;
+    }
+    for (; r < e; ++r, p += ch) *r = *p;
+}
+
+static void dw_prefill(int16_t *buf, int32_t n, int32_t in_off) {
+    const int16_t pad = (int16_t)(-in_off);
+    for (int32_t i = 0; i < n; ++i) buf[i] = pad;
+}
+
+TINY_INLINE int32_t dw_smlabt(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smlabt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+TINY_INLINE int32_t dw_smlatt(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* One channel, 3x3: results to dst[i * dst_stride] in output order. In place, the caller makes sure
+ * writing output row r only clobbers input rows already gathered or never needed (dw_direct_ok).
+ * The gathered rows live in a buffer of TINY_DW_NR rows of TINY_DW_ROW int16 (a compile-time
+ * stride, so the three taps rows are immediate offsets of one pointer); consecutive input rows
+ * are consecutive buffer rows, and rows still needed are moved to the top when the buffer is full. */
+TINY_INLINE void dw_channel_3x3_t(const dw_geo *g, int32_t c, const int8_t *filter, int32_t f_stride, int32_t bias,
+                                  int32_t multiplier, int32_t shift, int8_t *dst, int32_t dst_stride, int16_t *buf,
+                                  const int32_t TINY_DW_ROW, const int32_t TINY_DW_NR) {
+    int32_t w[9], wsum = 0, wabs = 0;
+    for (int32_t t = 0; t < 9; ++t) {
+        w[t] = filter[t * f_stride + c];
+        wsum += w[t];
+        wabs += w[t] < 0 ? -w[t] : w[t];
+    }
+    const int32_t small = tiny_acc_small(bias + g->in_off * wsum, wabs);
+    /* small: accumulate 2 * acc (weights and base doubled; 2w fits the int16 halves), which the
+     * requantization wants as SMMULR operand (TINY_RQ_DOUBLED) - one instruction less per output. */
+    if (small)
+        for (int32_t t = 0; t < 9; ++t) w[t] *= 2;
+    const int32_t base = (bias + g->in_off * wsum) * (small ? 2 : 1);
+    const int32_t W0 = tiny_pack16(w[0], w[1]), W1 = tiny_pack16(w[3], w[4]), W2 = tiny_pack16(w[6], w[7]);
+    const int32_t c01 = tiny_pack16(w[2], w[5]), c2 = w[8];
+    const int32_t rq_mode = small ? TINY_RQ_DOUBLED : 0;
+    const int8_t *in_c = g->in + c;
+    const int32_t s_w = g->s_w, out_w = g->out_w, x_first = -g->pad_w;
+    const int32_t L = (out_w - 1) * s_w + 3;
+    int32_t ga = -x_first, gb = g->in_w - x_first;    /* buffer columns inside the input: [ga, gb) */
+    if (ga < 0) ga = 0;
+    if (gb > L) gb = L;
+    if (ga > gb) ga = gb;
+    const int32_t x0a = x_first + ga, in_h = g->in_h, in_w = g->in_w, ch = g->ch;
+    const int16_t pad = (int16_t)(-g->in_off);
+    int32_t top = 0, cnt = 0;         /* buffer rows 0 .. cnt-1 hold input rows top .. top+cnt-1 */
+    int32_t acc[DW_ACC];
+    int32_t fill = 0;                 /* accumulators waiting for requantization (output order) */
+    int8_t *d = dst;
+    for (int32_t oy = 0; oy < g->out_h; ++oy) {
+        const int32_t y0 = oy * g->s_h - g->pad_h;
+        if (cnt == 0 || y0 < top || y0 > top + cnt) {
+            top = y0;
+            cnt = 0;
+        } else if (y0 + 3 - top > TINY_DW_NR) {
+            const int32_t keep = top + cnt - y0;
+            for (int32_t k = 0; k < keep; ++k)
+                memcpy(buf + k * TINY_DW_ROW, buf + (y0 - top + k) * TINY_DW_ROW, (size_t)L * 2);
+            top = y0;
+            cnt = keep;
+        }
+        for (int32_t iy = top + cnt; iy < y0 + 3; ++iy)
+            dw_gather(in_c, iy, in_h, in_w, ch, x0a, ga, gb, pad, buf + (iy - top) * TINY_DW_ROW, TINY_DW_NR == 16);
+        if (cnt < y0 + 3 - top) cnt = y0 + 3 - top;
+        const int16_t *rowp = buf + (y0 - top) * TINY_DW_ROW;
+        for (int32_t s0 = 0; s0 < out_w; s0 += TINY_STRIP) {
+            const int32_t n = out_w - s0 < TINY_STRIP ? out_w - s0 : TINY_STRIP;
+            const int16_t *r = rowp + s0 * s_w;
+            if (fill + n > DW_ACC) {
+                tiny_arm_requant_strip(acc, fill, multiplier, shift, g->out_off, g->lo, g->hi, d, dst_stride, rq_mode);
+                d += fill * dst_stride;
+                fill = 0;
+            }
+            int32_t *a_p = acc + fill, *a_end = a_p + (n & ~1);
+            if (s_w == 1) {
+                for (; a_p < a_end; a_p += 2, r += 2) {
+                    int32_t a = base, b = base, B;
+                    B = dw_ld32h(r + 2);
+                    a = tiny_smlad(dw_ld32h(r), W0, a); a = dw_smlabb(B, c01, a);
+                    b = tiny_smlad(dw_ld32h(r + 1), W0, b); b = dw_smlatb(B, c01, b);
+                    B = dw_ld32h(r + TINY_DW_ROW + 2);
+                    a = tiny_smlad(dw_ld32h(r + TINY_DW_ROW), W1, a); a = dw_smlabt(B, c01, a);
+                    b = tiny_smlad(dw_ld32h(r + TINY_DW_ROW + 1), W1, b); b = dw_smlatt(B, c01, b);
+                    B = dw_ld32h(r + 2 * TINY_DW_ROW + 2);
+                    a = tiny_smlad(dw_ld32h(r + 2 * TINY_DW_ROW), W2, a); a = dw_smlabb(B, c2, a);
+                    b = tiny_smlad(dw_ld32h(r + 2 * TINY_DW_ROW + 1), W2, b); b = dw_smlatb(B, c2, b);
+                    a_p[0] = a;
+                    a_p[1] = b;
+                }
+            } else if (s_w == 2) {
+                for (; a_p < a_end; a_p += 2, r += 4) {
+                    int32_t a = base, b = base, B, C;
+                    B = dw_ld32h(r + 2); C = dw_ld32h(r + 4);
+                    a = tiny_smlad(dw_ld32h(r), W0, a); a = dw_smlabb(B, c01, a);
+                    b = tiny_smlad(B, W0, b); b = dw_smlabb(C, c01, b);
+                    B = dw_ld32h(r + TINY_DW_ROW + 2); C = dw_ld32h(r + TINY_DW_ROW + 4);
+                    a = tiny_smlad(dw_ld32h(r + TINY_DW_ROW), W1, a); a = dw_smlabt(B, c01, a);
+                    b = tiny_smlad(B, W1, b); b = dw_smlabt(C, c01, b);
+                    B = dw_ld32h(r + 2 * TINY_DW_ROW + 2); C = dw_ld32h(r + 2 * TINY_DW_ROW + 4);
+                    a = tiny_smlad(dw_ld32h(r + 2 * TINY_DW_ROW), W2, a); a = dw_smlabb(B, c2, a);
+                    b = tiny_smlad(B, W2, b); b = dw_smlabb(C, c2, b);
+                    a_p[0] = a;
+                    a_p[1] = b;
+                }
+            }
+            for (a_end = acc + fill + n; a_p < a_end; ++a_p, r += s_w) {
+                int32_t a = base;
+                a = tiny_smlad(dw_ld32h(r), W0, a) + r[2] * w[2];
+                a = tiny_smlad(dw_ld32h(r + TINY_DW_ROW), W1, a) + r[TINY_DW_ROW + 2] * w[5];
+                a = tiny_smlad(dw_ld32h(r + 2 * TINY_DW_ROW), W2, a) + r[2 * TINY_DW_ROW + 2] * c2;
+                *a_p = a;
+            }
+            fill += n;
+        }
+    }
+    if (fill) tiny_arm_requant_strip(acc, fill, multiplier, shift, g->out_off, g->lo, g->hi, d, dst_stride, rq_mode);
+}
+
+/* Wide rows: 6 buffer rows of 128; small images: 16 rows of 16 (all rows of a channel, no moves). */
+#define TINY_DW_BUF 768
+_Static_assert(TINY_DW_BUF * 2 >= 2 * 12 * 12 * 4, "the row buffer also holds dw_small4's planes");
+__attribute__((noinline)) static void dw_channel_3x3(const dw_geo *g, int32_t c, const int8_t *filter,
+                                                     int32_t f_stride, int32_t bias, int32_t multiplier,
+                                                     int32_t shift, int8_t *dst, int32_t dst_stride, int16_t *buf) {
+    dw_channel_3x3_t(g, c, filter, f_stride, bias, multiplier, shift, dst, dst_stride, buf, 128, 6);
+}
+__attribute__((noinline)) static void dw_channel_3x3_small(const dw_geo *g, int32_t c, const int8_t *filter,
+                                                           int32_t f_stride, int32_t bias, int32_t multiplier,
+                                                           int32_t shift, int8_t *dst, int32_t dst_stride,
+                                                           int16_t *buf) {
+    dw_channel_3x3_t(g, c, filter, f_stride, bias, multiplier, shift, dst, dst_stride, buf, 16, 16);
+}
+
+/* ---- 3x3, small images, 4 channels at a time ----------------------------------------------
+ * When all input rows a channel needs fit SM4_DIM x SM4_DIM and its outputs fit SM4_OUT, channels
+ * c..c+3 are gathered together: one 32-bit load takes the 4 channels of a pixel, SXTB16 / SXTB16
+ * ROR 8 split them into planes E = (c, c+2) and O = (c+1, c+3) of int16 pairs, pads hold
+ * -in_off (as in the row path: with the offset folded into the bias they contribute 0). Each
+ * tap is then one load per plane and SMLABB / SMLATT per channel, with the taps at compile-time
+ * offsets of one pointer. All rows are gathered before anything is written, so in place it only
+ * overwrites channels c..c+3, already copied: no scratch. */
+#define SM4_DIM 12
+typedef int32_t __attribute__((may_alias)) dw_w32;   /* the planes live in the int16 row buffer */
+#define SM4_OUT 96
+TINY_INLINE int32_t dw_smlatt4(int32_t a, int32_t b, int32_t acc) {
+    int32_t r;
+    __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+static int dw_small4_ok(const dw_geo *g) {
+    if (g->k_h != 3 || g->k_w != 3 || g->ch < 4 || g->s_h > 3) return 0;
+    const int32_t L = (g->out_w - 1) * g->s_w + 3, R = (g->out_h - 1) * g->s_h + 3;
+    return L <= SM4_DIM && R <= SM4_DIM && g->out_h * g->out_w <= SM4_OUT;
+}
+
+/* Channels c .. c+3; E, O: SM4_DIM * SM4_DIM words, prefilled with the pad pair. */
+__attribute__((noinline)) static void dw_small4(const dw_geo *g, int32_t c, const int8_t *filter,
+                                                const int32_t *bias, const tiny_per_channel_quant *quant,
+                                                int8_t *output, dw_w32 *E, dw_w32 *O) {
+    const int32_t ch = g->ch, in_w = g->in_w, out_w = g->out_w, out_h = g->out_h;
+    const int32_t s_w = g->s_w, s_h = g->s_h, x_first = -g->pad_w, y_first = -g->pad_h;
+    const int32_t L = (out_w - 1) * s_w + 3, R = (out_h - 1) * s_h + 3;
+    int32_t ga = -x_first, gb = in_w - x_first;
+    if (ga < 0) ga = 0;
+    if (gb > L) gb = L;
+    if (ga > gb) ga = gb;
+    /* gather */
+    for (int32_t r = 0; r < R; ++r) {
+        const int32_t iy = y_first + r;
+        if (iy < 0 || iy >= g->in_h) continue;      /* stays pad (never written) */
+        const int8_t *p = g->in + (iy * in_w + x_first + ga) * ch + c;
+        dw_w32 *e = E + r * SM4_DIM + ga, *o = O + r * SM4_DIM + ga;
+        for (int32_t i = ga; i < gb; ++i, p += ch) {
+            const int32_t v = tiny_ld32(p);
+            *e++ = tiny_sxtb16(v);
+            *o++ = tiny_sxtb16_ror8(v);
+        }
+    }
+    /* weights: per tap, (w_c, w_c+2) and (w_c+1, w_c+3); offset folded into the bias */
+    int32_t wE[9], wO[9], base[4], small[4];
+    int32_t wsum[4] = {0, 0, 0, 0}, wabs[4] = {0, 0, 0, 0};
+    for (int32_t t = 0; t < 9; ++t) {
+        const int8_t *f = filter + t * ch + c;
+        wE[t] = tiny_pack16(f[0], f[2]);
+        wO[t] = tiny_pack16(f[1], f[3]);
+        for (int32_t k = 0; k < 4; ++k) {
+            wsum[k] += f[k];
+            wabs[k] += f[k] < 0 ? -f[k] : f[k];
+        }
+    }
+    for (int32_t k = 0; k < 4; ++k) {
+        base[k] = (bias ? bias[c + k] : 0) + g->in_off * wsum[k];
+        small[k] = tiny_acc_small(base[k], wabs[k]);
+    }
+    int32_t acc[4][SM4_OUT];
+    int32_t n = 0;
+    for (int32_t oy = 0; oy < out_h; ++oy) {
+        const dw_w32 *pe = E + oy * s_h * SM4_DIM, *po = O + oy * s_h * SM4_DIM;
+        for (int32_t ox = 0; ox < out_w; ++ox, ++n, pe += s_w, po += s_w) {
+            int32_t a0 = base[0], a1 = base[1], a2 = base[2], a3 = base[3];
+#define SM4_TAP(T, OFF)                                                                              \
+    do {                                                                                             \
+        const int32_t xe = pe[OFF], xo = po[OFF], we = wE[T], wo = wO[T];                            \
+        a0 = dw_smlabb(xe, we, a0);                                                                  \
+        a2 = dw_smlatt4(xe, we, a2);                                                                 \
+        a1 = dw_smlabb(xo, wo, a1);                                                                  \
+        a3 = dw_smlatt4(xo, wo, a3);                                                                 \
+    } while (0)
+            SM4_TAP(0, 0);
+            SM4_TAP(1, 1);
+            SM4_TAP(2, 2);
+            SM4_TAP(3, SM4_DIM);
+            SM4_TAP(4, SM4_DIM + 1);
+            SM4_TAP(5, SM4_DIM + 2);
+            SM4_TAP(6, 2 * SM4_DIM);
+            SM4_TAP(7, 2 * SM4_DIM + 1);
+            SM4_TAP(8, 2 * SM4_DIM + 2);
+#undef SM4_TAP
+            acc[0][n] = a0;
+            acc[1][n] = a1;
+            acc[2][n] = a2;
+            acc[3][n] = a3;
+        }
+    }
+    for (int32_t k = 0; k < 4; ++k) {
+        tiny_arm_requant_strip(acc[k], n, quant->multiplier[c + k], quant->shift[c + k], g->out_off, g->lo, g->hi,
+                               output + c + k, ch, small[k]);
+    }
+}
+
+/* Channels [0, ch & ~3) by dw_small4; returns the first channel left for the one-channel path. */
+static int32_t dw_small4_all(const dw_geo *g, const int8_t *filter, const int32_t *bias,
+                             const tiny_per_channel_quant *quant, int8_t *output, dw_w32 *buf) {
+    const int32_t pad = tiny_pack16(-g->in_off, -g->in_off);
+    for (int32_t i = 0; i < 2 * SM4_DIM * SM4_DIM; ++i) buf[i] = pad;
+    int32_t c = 0;
+    for (; c + 4 <= g->ch; c += 4) dw_small4(g, c, filter, bias, quant, output, buf, buf + SM4_DIM * SM4_DIM);
+    return c;
+}
+
+/* Which 3x3 path: 0 none (row too wide), 1 wide rows, 2 small image. */
+static int32_t dw_ring_len(const dw_geo *g) {
+    if (g->k_h != 3 || g->k_w != 3 || g->out_w <= 0 || g->out_h <= 0) return 0;
+    const int32_t L = (g->out_w - 1) * g->s_w + 3;
+    /* small: every row of the channel fits, rows are never moved or reset (s_h <= 3) */
+    if (L + 4 <= 16 && (g->out_h - 1) * g->s_h + 3 <= 16 && g->s_h <= 3) return 2;
+    return L + 4 <= 128 ? 1 : 0;
+}
+
+/* In place, writing output row r (flat pixels [r*out_w, (r+1)*out_w) of channel c) right after
+ * computing it is safe when every input row a later output row still needs is either in the
+ * ring already (rows y0(r) .. y0(r)+2) or starts at or after flat pixel (r+1)*out_w. */
+static int dw_direct_ok(const dw_geo *g) {
+    for (int32_t r = 0; r + 1 < g->out_h; ++r) {
+        const int32_t next = r * g->s_h - g->pad_h + 3;    /* first row not gathered yet */
+        if (next >= g->in_h) continue;
+        const int32_t first = next > 0 ? next : 0;
+        if ((int64_t)first * g->in_w < (int64_t)(r + 1) * g->out_w) return 0;
+    }
+    return 1;
 }
 
 /* One channel c: writes out_h * out_w results to dst[i * dst_stride]. Two passes per strip of
@@ -111,7 +433,7 @@ static void dw_channel(const dw_geo *g, int32_t c, const int8_t *filter, int32_t
                 }
             }
             for (; ox < s1; ++ox) *a++ = dw_border(g, in_c, w, bias, y0, ox * g->s_w - g->pad_w);
-            tiny_arm_requant_strip(acc, s1 - s0, multiplier, shift, g->out_off, g->lo, g->hi, d, dst_stride);
+            tiny_arm_requant_strip(acc, s1 - s0, multiplier, shift, g->out_off, g->lo, g->hi, d, dst_stride, 0);
             d += (s1 - s0) * dst_stride;
         }
     }
@@ -157,6 +479,19 @@ tiny_status tiny_depthwise_conv2d_s8_dsp(const tiny_ctx *ctx, const tiny_dw_conv
     }
     dw_geo g;
     dw_geo_init(&g, params, input_dims, input, filter_dims, output_dims);
+    const int32_t RS = dw_ring_len(&g);
+    if (RS > 0) {
+        int16_t ring[TINY_DW_BUF] __attribute__((aligned(4)));
+        /* the row buffer doubles as the 4-channel planes (the stack holds one of them at a time) */
+        const int32_t c0 = dw_small4_ok(&g) ? dw_small4_all(&g, filter, bias, quant, output, (dw_w32 *)ring) : 0;
+        dw_prefill(ring, RS == 2 ? 16 * 16 : 6 * 128, g.in_off);
+        for (int32_t c = c0; c < g.ch; ++c) {
+            (RS == 2 ? dw_channel_3x3_small : dw_channel_3x3)(&g, c, filter, g.ch, bias ? bias[c] : 0,
+                                                              quant->multiplier[c], quant->shift[c], output + c,
+                                                              g.ch, ring);
+        }
+        return TINY_OK;
+    }
     for (int32_t c = 0; c < g.ch; ++c) {
         dw_channel(&g, c, filter, g.ch, bias ? bias[c] : 0, quant->multiplier[c], quant->shift[c],
                    output + c, g.ch);
@@ -191,6 +526,26 @@ tiny_status tiny_depthwise_conv2d_s8_inplace_dsp(const tiny_ctx *ctx, const tiny
     dw_geo_init(&g, params, input_dims, input, filter_dims, output_dims);
     int8_t *col = (int8_t *)ctx->buf;
     const int32_t n = g.out_h * g.out_w, ch = g.ch;
+    const int32_t RS = dw_ring_len(&g);
+    if (RS > 0) {
+        int16_t ring[TINY_DW_BUF] __attribute__((aligned(4)));
+        const int direct = dw_direct_ok(&g);
+        const int32_t c0 = dw_small4_ok(&g) ? dw_small4_all(&g, filter, bias, quant, output, (dw_w32 *)ring) : 0;
+        dw_prefill(ring, RS == 2 ? 16 * 16 : 6 * 128, g.in_off);
+        for (int32_t c = c0; c < ch; ++c) {
+            if (direct) {
+                (RS == 2 ? dw_channel_3x3_small : dw_channel_3x3)(&g, c, filter, ch, bias ? bias[c] : 0,
+                                                                  quant->multiplier[c], quant->shift[c], output + c,
+                                                                  ch, ring);
+                continue;
+            }
+            (RS == 2 ? dw_channel_3x3_small : dw_channel_3x3)(&g, c, filter, ch, bias ? bias[c] : 0,
+                                                              quant->multiplier[c], quant->shift[c], col, 1, ring);
+            int8_t *o = output + c;
+            for (int32_t i = 0; i < n; ++i, o += ch) *o = col[i];
+        }
+        return TINY_OK;
+    }
     for (int32_t c = 0; c < ch; ++c) {
         dw_channel(&g, c, filter, ch, bias ? bias[c] : 0, quant->multiplier[c], quant->shift[c],
                    col, 1);
