@@ -8,8 +8,43 @@ from tiny.compare import random_inputs
 from tiny.ir import TinyError
 
 
+def bench_real_board(model: str, board: str, port: str | None, schedule: str = "layer",
+                     sram_budget: int | None = None, kernels: str = "opt", runs: int = 5) -> tuple[dict[str, Any], str]:
+    """Whole-inference cycles read from the board's DWT cycle counter (INVOKE returns them).
+
+    The firmware must already be on the board: `tiny compile MODEL --board B -o DIR` then
+    `tiny flash DIR`. Per-layer figures need the emulator (tiny bench on a qemu-* board)."""
+    from tiny.boards import get_board
+    from tiny.device.connect import open_session
+    from tiny.pipeline import load_model
+    from tiny.workflow import compile_for, project_dir_for, write_project
+    b = get_board(board)
+    if not port:
+        raise TinyError(f"{board} is a real board: flash it (`tiny compile MODEL --board {board} -o DIR && "
+                        f"tiny flash DIR`) and give its serial port with --port, e.g. --port /dev/ttyACM0")
+    g = load_model(model)
+    c = compile_for(g, board, schedule, sram_budget, kernels=kernels)
+    project = project_dir_for(c, board)
+    write_project(c, board, project)
+    xs = random_inputs(g, 0)
+    with open_session(b, project, port=port, timeout=30) as s:
+        s.check_model(c.hash)
+        cycles = []
+        for _ in range(runs):
+            s.run(xs)
+            cycles.append(int(s.last_cycles))
+    macs = sum(op_macs(g, op) for op in g.ops)
+    best = min(cycles)
+    data = {"model": g.name, "board": board, "schedule": schedule, "kernels": kernels, "cycles": best,
+            "cycles_runs": cycles, "est_cycles": best, "instructions": None, "macs": macs,
+            "macs_per_cycle": round(macs / best, 3) if best else None, "layers": [],
+            "ms": round(best / b.clock_hz * 1000, 3) if b.clock_hz else None}
+    return data, (f"{g.name} on {board}: {best:,} cycles (DWT, best of {runs}), "
+                  f"{data['ms']} ms at {b.clock_hz / 1e6:.0f} MHz, {macs:,} MACs")
+
+
 def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | None = None,
-          kernels: str = "opt") -> tuple[dict[str, Any], str]:
+          kernels: str = "opt", port: str | None = None) -> tuple[dict[str, Any], str]:
     from tiny.boards import get_board
     from tiny.device.bench import count_instructions
     from tiny.device.connect import firmware_elf
@@ -17,8 +52,10 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
     from tiny.workflow import compile_for, project_dir_for, write_project
     b = get_board(board)
     if not b.emulated:
-        raise TinyError(f"tiny bench counts instructions on an emulated board; {board} is a real board "
-                        f"(flash it and read DWT cycles with `tiny validate --board {board}`)")
+        if b.name == "host":
+            raise TinyError("tiny bench counts instructions on an emulated board (qemu-*) or reads DWT "
+                            "cycles on a real one; the host board has neither")
+        return bench_real_board(model, board, port, schedule, sram_budget, kernels)
     g = load_model(model)
     c = compile_for(g, board, schedule, sram_budget, kernels=kernels)
     project = project_dir_for(c, board)

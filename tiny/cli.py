@@ -156,7 +156,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from tiny.bench import bench
-    data, table = bench(args.model, args.board, args.schedule, args.sram_budget, args.kernels)
+    data, table = bench(args.model, args.board, args.schedule, args.sram_budget, args.kernels, port=args.port)
     _emit(args, data, table)
     return 0
 
@@ -251,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = model_cmd("bench", "count instructions per layer on an emulated board")
     q.add_argument("--kernels", default="opt", choices=["opt", "ref"])
+    q.add_argument("--port", default=None, help="real boards: the serial port of the flashed board (DWT cycles)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_bench)
 
