@@ -161,22 +161,25 @@ def window_geometry(g: Graph, op: Op, in_t: Tensor, out_t: Tensor, kh: int, kw: 
                 pad_top=pt, pad_bottom=pb, pad_left=pl, pad_right=pr)
 
 
-# ---------------------------------------------------------------- CONV_2D
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
+# ---------------------------------------------------------------- shared by CONV_2D and DEPTHWISE_CONV_2D
+def conv_operands(g: Graph, op: Op, filter_form: str = "4-D") -> tuple[Tensor, Tensor, Tensor]:
+    """(input, output, filter) of a convolution, checked: per-tensor int8 activations and a
+    constant 4-D int8 quantized filter (`filter_form` words the expected layout in errors)."""
     if len(op.inputs) not in (2, 3):
         raise op_error(g, op, f"expects 2 or 3 inputs, got {len(op.inputs)}")
     x = int8_tensor(g, op, op.inputs[0], "input")
     y = int8_tensor(g, op, op.outputs[0], "output")
     f = g.tensors[op.inputs[1]]
     if f.dtype != "int8" or not f.is_const or f.quant is None or len(f.shape) != 4:
-        raise op_error(g, op, f"filter '{f.name}' must be a constant 4-D int8 quantized tensor "
+        raise op_error(g, op, f"filter '{f.name}' must be a constant {filter_form} int8 quantized tensor "
                               f"(got {f.dtype}, shape {f.shape})")
     if x.quant.per_channel or y.quant.per_channel:
         raise op_error(g, op, "per-channel quantized activations are not supported")
-    oc, kh, kw, ic = f.shape
-    cin = x.shape[3] if len(x.shape) == 4 else -1
-    if cin % ic or oc % (cin // ic) or y.shape[-1] != oc:
-        raise op_error(g, op, f"channels do not fit: input {x.shape}, filter {f.shape}, output {y.shape}")
+    return x, y, f
+
+
+def conv_constants(g: Graph, op: Op, x: Tensor, y: Tensor, f: Tensor, kh: int, kw: int, oc: int) -> dict[str, Any]:
+    """Geometry, per-channel requantization, clamp bounds, bias and filter of a convolution."""
     if f.quant.scale.size not in (1, oc):
         raise op_error(g, op, f"filter '{f.name}' has {f.quant.scale.size} scales for {oc} channels")
     geo = window_geometry(g, op, x, y, kh, kw, (int(op.attrs.get("dilation_h", 1)),
@@ -185,10 +188,20 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
     lo, hi = activation_bounds(g, op, y)
     bias = bias_of(g, op, oc)
     return dict(op=op.type, index=op.index, in_shape=tuple(x.shape), out_shape=tuple(y.shape),
-                filter_shape=tuple(f.shape), groups=cin // ic, **geo,
+                filter_shape=tuple(f.shape), **geo,
                 input_offset=-x.quant.zp(), output_offset=y.quant.zp(), act_min=lo, act_max=hi,
                 multiplier=mult, shift=shift, filter=f.data.astype(np.int8),
                 bias=bias, has_bias=bias is not None)
+
+
+# ---------------------------------------------------------------- CONV_2D
+def prepare(g: Graph, op: Op) -> dict[str, Any]:
+    x, y, f = conv_operands(g, op)
+    oc, kh, kw, ic = f.shape
+    cin = x.shape[3] if len(x.shape) == 4 else -1
+    if cin % ic or oc % (cin // ic) or y.shape[-1] != oc:
+        raise op_error(g, op, f"channels do not fit: input {x.shape}, filter {f.shape}, output {y.shape}")
+    return dict(conv_constants(g, op, x, y, f, kh, kw, oc), groups=cin // ic)
 
 
 def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:

@@ -12,24 +12,17 @@ import numpy as np
 
 from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph, Op
-from tiny.reference.conv2d import (activation_bounds, bias_of, conv_params_init, emit_quant, int8_tensor,
-                                   op_error, per_channel_multipliers, requantize_clamp, window_geometry,
-                                   windows)
+from tiny.reference.conv2d import (conv_constants, conv_operands, conv_params_init, emit_quant, op_error,
+                                   requantize_clamp, windows)
 
 OPS = ["DEPTHWISE_CONV_2D"]
 
 
 def prepare(g: Graph, op: Op) -> dict[str, Any]:
-    if len(op.inputs) not in (2, 3):
-        raise op_error(g, op, f"expects 2 or 3 inputs, got {len(op.inputs)}")
-    x = int8_tensor(g, op, op.inputs[0], "input")
-    y = int8_tensor(g, op, op.outputs[0], "output")
-    f = g.tensors[op.inputs[1]]
-    if f.dtype != "int8" or not f.is_const or f.quant is None or len(f.shape) != 4 or f.shape[0] != 1:
-        raise op_error(g, op, f"filter '{f.name}' must be a constant int8 quantized (1, KH, KW, C*M) "
-                              f"tensor (got {f.dtype}, shape {f.shape})")
-    if x.quant.per_channel or y.quant.per_channel:
-        raise op_error(g, op, "per-channel quantized activations are not supported")
+    x, y, f = conv_operands(g, op, "(1, KH, KW, C*M)")
+    if f.shape[0] != 1:
+        raise op_error(g, op, f"filter '{f.name}' must be a constant (1, KH, KW, C*M) int8 quantized tensor "
+                              f"(got {f.dtype}, shape {f.shape})")
     _, kh, kw, oc = f.shape
     cin = x.shape[3] if len(x.shape) == 4 else 0
     if cin < 1 or oc % cin or y.shape[-1] != oc:
@@ -37,18 +30,7 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
     mult_attr = int(op.attrs.get("depth_multiplier", oc // cin) or oc // cin)
     if mult_attr != oc // cin:
         raise op_error(g, op, f"depth_multiplier {mult_attr} but {cin} input and {oc} output channels")
-    if f.quant.scale.size not in (1, oc):
-        raise op_error(g, op, f"filter '{f.name}' has {f.quant.scale.size} scales for {oc} channels")
-    geo = window_geometry(g, op, x, y, kh, kw, (int(op.attrs.get("dilation_h", 1)),
-                                                int(op.attrs.get("dilation_w", 1))))
-    mult, shift = per_channel_multipliers(x.quant.s(), f.quant.scale, y.quant.s(), oc)
-    lo, hi = activation_bounds(g, op, y)
-    bias = bias_of(g, op, oc)
-    return dict(op=op.type, index=op.index, in_shape=tuple(x.shape), out_shape=tuple(y.shape),
-                filter_shape=tuple(f.shape), depth_multiplier=oc // cin, **geo,
-                input_offset=-x.quant.zp(), output_offset=y.quant.zp(), act_min=lo, act_max=hi,
-                multiplier=mult, shift=shift, filter=f.data.astype(np.int8),
-                bias=bias, has_bias=bias is not None)
+    return dict(conv_constants(g, op, x, y, f, kh, kw, oc), depth_multiplier=oc // cin)
 
 
 def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
