@@ -4,6 +4,7 @@
  * Broadcast: each dim of in1/in2 is either the output dim or 1. */
 #include "tiny/kernels.h"
 #include "tiny/fixedpoint.h"
+#include "tiny/broadcast.h"
 
 static int8_t add_one(const tiny_add_params *p, int32_t a, int32_t b) {
     const int32_t x1 = (a + p->in1_offset) * (1 << p->left_shift);
@@ -14,28 +15,21 @@ static int8_t add_one(const tiny_add_params *p, int32_t a, int32_t b) {
     return (int8_t)tiny_clamp(r, p->act_min, p->act_max);
 }
 
-static int dims_broadcast(const tiny_dims *a, const tiny_dims *o) {
-    return (a->n == 1 || a->n == o->n) && (a->h == 1 || a->h == o->h) && (a->w == 1 || a->w == o->w) &&
-           (a->c == 1 || a->c == o->c);
-}
-
 tiny_status tiny_add_s8(const tiny_add_params *params, const tiny_dims *in1_dims, const int8_t *in1,
                         const tiny_dims *in2_dims, const int8_t *in2, const tiny_dims *out_dims,
                         int8_t *out) {
     if (!params || !in1_dims || !in1 || !in2_dims || !in2 || !out_dims || !out) return TINY_ERR_ARG;
-    if (!dims_broadcast(in1_dims, out_dims) || !dims_broadcast(in2_dims, out_dims)) return TINY_ERR_ARG;
-    const tiny_dims *a = in1_dims, *b = in2_dims, *o = out_dims;
-    /* Element strides of each input along n, h, w, c; 0 where the input is broadcast. */
-    const int32_t ac = a->c == 1 ? 0 : 1, aw = a->w == 1 ? 0 : a->c, ah = a->h == 1 ? 0 : a->w * a->c,
-                  an = a->n == 1 ? 0 : a->h * a->w * a->c;
-    const int32_t bc = b->c == 1 ? 0 : 1, bw = b->w == 1 ? 0 : b->c, bh = b->h == 1 ? 0 : b->w * b->c,
-                  bn = b->n == 1 ? 0 : b->h * b->w * b->c;
+    tiny_strides sa, sb;
+    if (!tiny_broadcast_strides(in1_dims, out_dims, &sa) || !tiny_broadcast_strides(in2_dims, out_dims, &sb)) {
+        return TINY_ERR_ARG;
+    }
+    const tiny_dims *o = out_dims;
     for (int32_t n = 0; n < o->n; ++n) {
         for (int32_t y = 0; y < o->h; ++y) {
             for (int32_t x = 0; x < o->w; ++x) {
-                const int8_t *pa = in1 + n * an + y * ah + x * aw;
-                const int8_t *pb = in2 + n * bn + y * bh + x * bw;
-                for (int32_t c = 0; c < o->c; ++c) *out++ = add_one(params, pa[c * ac], pb[c * bc]);
+                const int8_t *pa = in1 + n * sa.n + y * sa.h + x * sa.w;
+                const int8_t *pb = in2 + n * sb.n + y * sb.h + x * sb.w;
+                for (int32_t c = 0; c < o->c; ++c) *out++ = add_one(params, pa[c * sa.c], pb[c * sb.c]);
             }
         }
     }

@@ -4,31 +4,25 @@
  * Broadcast: each dim of in1/in2 is either the output dim or 1. */
 #include "tiny/kernels.h"
 #include "tiny/fixedpoint.h"
-
-static int dims_broadcast(const tiny_dims *a, const tiny_dims *o) {
-    return (a->n == 1 || a->n == o->n) && (a->h == 1 || a->h == o->h) && (a->w == 1 || a->w == o->w) &&
-           (a->c == 1 || a->c == o->c);
-}
+#include "tiny/broadcast.h"
 
 tiny_status tiny_mul_s8(const tiny_mul_params *params, const tiny_dims *in1_dims, const int8_t *in1,
                         const tiny_dims *in2_dims, const int8_t *in2, const tiny_dims *out_dims,
                         int8_t *out) {
     if (!params || !in1_dims || !in1 || !in2_dims || !in2 || !out_dims || !out) return TINY_ERR_ARG;
-    if (!dims_broadcast(in1_dims, out_dims) || !dims_broadcast(in2_dims, out_dims)) return TINY_ERR_ARG;
+    tiny_strides sa, sb;
+    if (!tiny_broadcast_strides(in1_dims, out_dims, &sa) || !tiny_broadcast_strides(in2_dims, out_dims, &sb)) {
+        return TINY_ERR_ARG;
+    }
     const tiny_mul_params *p = params;
-    const tiny_dims *a = in1_dims, *b = in2_dims, *o = out_dims;
-    /* Element strides of each input along n, h, w, c; 0 where the input is broadcast. */
-    const int32_t ac = a->c == 1 ? 0 : 1, aw = a->w == 1 ? 0 : a->c, ah = a->h == 1 ? 0 : a->w * a->c,
-                  an = a->n == 1 ? 0 : a->h * a->w * a->c;
-    const int32_t bc = b->c == 1 ? 0 : 1, bw = b->w == 1 ? 0 : b->c, bh = b->h == 1 ? 0 : b->w * b->c,
-                  bn = b->n == 1 ? 0 : b->h * b->w * b->c;
+    const tiny_dims *o = out_dims;
     for (int32_t n = 0; n < o->n; ++n) {
         for (int32_t y = 0; y < o->h; ++y) {
             for (int32_t x = 0; x < o->w; ++x) {
-                const int8_t *pa = in1 + n * an + y * ah + x * aw;
-                const int8_t *pb = in2 + n * bn + y * bh + x * bw;
+                const int8_t *pa = in1 + n * sa.n + y * sa.h + x * sa.w;
+                const int8_t *pb = in2 + n * sb.n + y * sb.h + x * sb.w;
                 for (int32_t c = 0; c < o->c; ++c) {
-                    const int32_t prod = (pa[c * ac] + p->in1_offset) * (pb[c * bc] + p->in2_offset);
+                    const int32_t prod = (pa[c * sa.c] + p->in1_offset) * (pb[c * sb.c] + p->in2_offset);
                     const int32_t r = tiny_requantize(prod, p->out_multiplier, p->out_shift) + p->out_offset;
                     *out++ = (int8_t)tiny_clamp(r, p->act_min, p->act_max);
                 }
