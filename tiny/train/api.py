@@ -14,9 +14,11 @@ def training_plan(g: Graph, cfg: TrainConfig, params: list[dict[str, Any]] | Non
 
 
 def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer",
-                  sram_budget: int | None = None) -> TrainCompiled:
+                  sram_budget: int | None = None, kernels: str = "opt") -> TrainCompiled:
+    """kernels: "opt" (DSP forward and backward kernels on boards with the DSP extension) or "ref"
+    (the portable runtime everywhere)."""
     from tiny.workflow import compile_for
-    c = compile_for(g, board, schedule, sram_budget)
+    c = compile_for(g, board, schedule, sram_budget, kernels=kernels)
     plan = training_plan(g, cfg, c.params)
     return compile_training(c, plan, cfg.lr, cfg.momentum, cfg.qas)
 
