@@ -20,7 +20,7 @@ def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer
     from tiny.workflow import compile_for
     c = compile_for(g, board, schedule, sram_budget, kernels=kernels)
     plan = training_plan(g, cfg, c.params)
-    return compile_training(c, plan, cfg.lr, cfg.momentum, cfg.qas)
+    return compile_training(c, plan, cfg.lr, cfg.momentum, cfg.qas, board=board, kernels=kernels)
 
 
 def oracle_for(tc: TrainCompiled):  # -> TrainOracle

@@ -52,7 +52,34 @@ def _farr(a: np.ndarray) -> str:
     return ", ".join(_f(v) for v in np.asarray(a, dtype=np.float32).reshape(-1)) or "0"
 
 
-def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, qas: bool) -> TrainCompiled:
+def backward_kernel(kind: str, d: dict[str, Any], board: Any, kernels: str) -> str:
+    """The C backward kernel of a conv/dw/fc step: optimized (firmware/src/train/bwd_opt.c) on boards
+    with a hardware FPU when kernels == "opt" and the step is on its fast path, else the portable one
+    (bwd_ref.c, the specification). The optimized kernels re-check their conditions at run time."""
+    port = {"conv": "tiny_conv2d_bwd_f32", "dw": "tiny_depthwise_conv2d_bwd_f32",
+            "fc": "tiny_fully_connected_bwd_f32"}[kind]
+    if kernels != "opt" or not board_has_fpu(board):
+        return port
+    if kind == "conv" and (d["k_h"], d["k_w"], d["s_h"], d["s_w"], d["p_t"], d["p_l"]) == (1, 1, 1, 1, 0, 0):
+        return "tiny_conv2d_1x1_bwd_f32"
+    if kind == "dw" and (d["k_h"], d["k_w"], d["s_h"], d["s_w"]) == (3, 3, 1, 1):
+        return "tiny_depthwise_conv2d_3x3_bwd_f32"
+    if kind == "fc":
+        return "tiny_fully_connected_blk_bwd_f32"
+    return port
+
+
+def board_has_fpu(board: Any) -> bool:
+    if board is None:
+        return False
+    if isinstance(board, str):
+        from tiny.boards import get_board
+        board = get_board(board)
+    return getattr(board, "fpu", "none") not in ("none", "", None) and not getattr(board, "is_host", False)
+
+
+def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, qas: bool,
+                     board: Any = None, kernels: str = "opt") -> TrainCompiled:
     g = plan.graph
     split = c.schedule.split if c.schedule is not None and getattr(c.schedule, "split", 0) else 0
     offs = c.plan.offsets()
@@ -60,7 +87,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     key = f"{c.hash};{lr};{momentum};{qas};" + repr([(s.kind, s.op, s.ins, s.in_first, s.mask, s.x_saved,
                                                       (s.update.bias, s.update.weight_channels, s.update.scale) if s.update else None)
                                                      for s in plan.steps]) + repr(
-        [(k.op, k.tensor, k.kind) for k in plan.captures])
+        [(k.op, k.tensor, k.kind) for k in plan.captures]) + f";{kernels};{board_has_fpu(board)}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     model_c = model_c.replace(f'.hash = "{c.hash}"', f'.hash = "{digest}"')
     model_h = c.files["model.h"].replace(c.hash, digest)
@@ -114,7 +141,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  mask_off=-1, x_off=-1, x_scale=_f(0.0), x_zp=0, w_offset=0, w="NULL",
                                  b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
                                  mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
-                                 shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL")
+                                 shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL")
         t_out = g.tensors[s.out]
         shp = (1, 1, 1, *t_out.shape[-1:]) if len(t_out.shape) < 4 else t_out.shape
         d.update(out_h=shp[1], out_w=shp[2], out_c=shp[3])
@@ -184,6 +211,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                 if plan.momentum:
                     decls.append(f"static float {pre}_ms[{oc}];")
                     d["mom_s"] = f"{pre}_ms"
+            d["bwd"] = backward_kernel(s.kind, d, board, kernels)
         elif s.kind == "mean":
             d.update(in_h=t_in.shape[1], in_w=t_in.shape[2], in_c=t_in.shape[3])
         d["flags"] = fl
@@ -215,7 +243,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
-              "y_off", "y_scale", "y_zp", "mom_s"]
+              "y_off", "y_scale", "y_zp", "mom_s", "bwd"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]
@@ -244,7 +272,9 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     files["model.c"] = model_c
     files["model.h"] = model_h
     files["train_model.c"] = "\n".join(lines)
-    files["tiny_train.c"] = (paths.FIRMWARE / "src" / "train" / "train.c").read_text()
+    for name in ("train", "bwd_ref", "bwd_opt"):     # the training runtime travels with the model
+        files[f"tiny_{name}.c" if name == "train" else f"tiny_train_{name}.c"] = \
+            (paths.FIRMWARE / "src" / "train" / f"{name}.c").read_text()
     tc = TrainCompiled(graph=c.graph, params=c.params, plan=c.plan, files=files, hash=digest,
                        const_bytes=c.const_bytes, schedule=c.schedule, readable_ops=c.readable_ops,
                        marker_order=c.marker_order, train_plan=plan, train_memory=mem,

@@ -16,20 +16,40 @@ import numpy as np
 from tiny.ir import TinyError
 
 
-def step_counts(hits: list[tuple[str, int]]) -> list[int]:
-    """Raw ("B"|"E", cumulative count) marker hits -> instructions of each outermost pair."""
-    out, depth, start = [], 0, 0
+def step_pairs(hits: list[tuple[str, int]]) -> list[tuple[int, list[int]]]:
+    """Raw ("B"|"E", cumulative count) marker hits -> for each outermost pair, its instructions and
+    those of the pairs directly inside it (the forward's layers, then one per backward step)."""
+    out: list[tuple[int, list[int]]] = []
+    stack: list[int] = []
+    inner: list[int] = []
     for kind, count in hits:
         if kind == "B":
-            if depth == 0:
-                start = count
-            depth += 1
+            stack.append(count)
+            if len(stack) == 1:
+                inner = []
         else:
-            depth -= 1
-            if depth < 0:
+            if not stack:
                 raise TinyError("training step markers out of order")
-            if depth == 0:
-                out.append(count - start)
+            start = stack.pop()
+            if not stack:
+                out.append((count - start, inner))
+            elif len(stack) == 1:
+                inner.append(count - start)
+    return out
+
+
+def step_counts(hits: list[tuple[str, int]]) -> list[int]:
+    """Instructions of each outermost marker pair (one training step each)."""
+    return [total for total, _ in step_pairs(hits)]
+
+
+def step_breakdown(hits: list[tuple[str, int]], n_backward: int) -> list[dict[str, Any]]:
+    """Per training step: total, forward (inference kernels, captures, markers) and backward
+    instructions, and the backward's steps in plan order (the last n_backward inner pairs)."""
+    out = []
+    for total, inner in step_pairs(hits):
+        bwd = inner[len(inner) - n_backward:] if n_backward else []
+        out.append({"total": total, "forward": total - sum(bwd), "backward": sum(bwd), "backward_steps": bwd})
     return out
 
 
@@ -37,6 +57,13 @@ def count_step_instructions(tc: Any, board: str, xs: np.ndarray, ys: np.ndarray,
                             lr: float | None = None, momentum: float | None = None,
                             qas: bool | None = None) -> list[int]:
     """Run n training steps on QEMU with the counting plugin; instructions of each step."""
+    return [b["total"] for b in count_step_breakdown(tc, board, xs, ys, n, lr, momentum, qas)]
+
+
+def count_step_breakdown(tc: Any, board: str, xs: np.ndarray, ys: np.ndarray, n: int = 2,
+                         lr: float | None = None, momentum: float | None = None,
+                         qas: bool | None = None) -> list[dict[str, Any]]:
+    """Run n training steps on QEMU with the counting plugin; step_breakdown() of each step."""
     from tiny.boards import get_board
     from tiny.build.plugin import build_plugin
     from tiny.device.bench import MARKERS, parse_plugin_log, symbol_addresses
@@ -69,7 +96,7 @@ def count_step_instructions(tc: Any, board: str, xs: np.ndarray, ys: np.ndarray,
     finally:
         s.close()
     hits, _ = parse_plugin_log(log.read_text() if log.exists() else "")
-    counts = step_counts(hits)
+    counts = step_breakdown(hits, len(tc.train_plan.steps))
     if len(counts) != n:
         raise TinyError(f"expected {n} training-step marker pairs, counted {len(counts)}")
     return counts

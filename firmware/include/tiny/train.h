@@ -22,7 +22,12 @@ typedef struct {
     uint32_t dst;           /* byte offset in the saved buffer */
 } tiny_train_capture_t;
 
-typedef struct {
+struct tiny_train_step;
+/* A backward kernel: consumes the output gradient g (masked already), writes/accumulates the input
+ * gradient into the workspace ws and applies the step's parameter updates. */
+typedef void (*tiny_train_bwd_fn)(const struct tiny_train_step *s, float *g, float *ws);
+
+typedef struct tiny_train_step {
     uint8_t kind, flags;
     int8_t mask_lo, mask_hi;
     uint16_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, p_t, p_l;
@@ -46,6 +51,7 @@ typedef struct {
     float y_scale;
     int32_t y_zp;
     float *mom_s;
+    tiny_train_bwd_fn bwd;  /* conv / dw / fc: the backward kernel chosen at generation time */
 } tiny_train_step_t;
 
 typedef struct {
@@ -75,4 +81,34 @@ void tiny_train_capture(int32_t op);
 float tiny_train_exp(float x);
 /* One SGD step on the input already in the arena. Returns 0 or a non-zero error. */
 int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label);
+
+/* ---- shared by the backward kernels (firmware/src/train/train.c) ---- */
+/* g -> QAS-scaled -> momentum -> rounded integer step (the current learning rate and momentum). */
+int32_t tiny_train_sgd_delta(float g, float scale, float *mom);
+void tiny_train_update_w(int8_t *w, int32_t d);     /* w -= d, saturated to [-127, 127] */
+void tiny_train_update_b(int32_t *b, int32_t d);    /* b -= d, saturated to int32 */
+/* w[i] -= sgd_delta(g[i], scale, mom ? &mom[i] : NULL) saturated, for i < n (one call per row). */
+void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom);
+/* The trained scale factor k[c] of a MobileTL projection conv (1.0f when the step has none). */
+float tiny_train_kfac(const struct tiny_train_step *s, uint32_t c);
+/* Bias update from the output gradient summed over `positions` (sequential sum per channel). */
+void tiny_train_bias_update(const struct tiny_train_step *s, const float *g, uint32_t positions);
+/* MobileTL's last-norm scale update (after the weights: it changes kfac). */
+void tiny_train_scale_update(const struct tiny_train_step *s, const float *g, uint32_t positions);
+
+/* ---- backward kernels: portable (firmware/src/train/bwd_ref.c, the specification) ---- */
+void tiny_conv2d_bwd_f32(const struct tiny_train_step *s, float *g, float *ws);
+void tiny_depthwise_conv2d_bwd_f32(const struct tiny_train_step *s, float *g, float *ws);
+void tiny_fully_connected_bwd_f32(const struct tiny_train_step *s, float *g, float *ws);
+/* Their parts, so an optimized kernel can replace one part and reuse the others. */
+void tiny_conv2d_bwd_data_f32(const struct tiny_train_step *s, const float *g, float *ws);
+void tiny_conv2d_bwd_weights_f32(const struct tiny_train_step *s, const float *g);
+void tiny_depthwise_conv2d_bwd_data_f32(const struct tiny_train_step *s, const float *g, float *ws);
+void tiny_depthwise_conv2d_bwd_weights_f32(const struct tiny_train_step *s, const float *g);
+
+/* ---- optimized (firmware/src/train/bwd_opt.c): same signature and bit-identical results, register
+ * blocked for FPU cores; calls outside their fast path go to the portable kernel ---- */
+void tiny_conv2d_1x1_bwd_f32(const struct tiny_train_step *s, float *g, float *ws);
+void tiny_depthwise_conv2d_3x3_bwd_f32(const struct tiny_train_step *s, float *g, float *ws);
+void tiny_fully_connected_blk_bwd_f32(const struct tiny_train_step *s, float *g, float *ws);
 #endif

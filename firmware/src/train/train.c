@@ -1,5 +1,6 @@
-/* On-device training: captures during the int8 forward, the float32 backward of the plan's steps,
- * the rounded/saturated SGD update (with QAS), and the training protocol commands 0x10-0x16.
+/* On-device training: captures during the int8 forward, the step loop of the float32 backward
+ * (layer kernels in bwd_ref.c / bwd_opt.c, chosen per step by the generator), the rounded/saturated
+ * SGD update (with QAS), and the training protocol commands 0x10-0x17.
  * Every float operation mirrors tiny/reference/train.py; keep the loop orders in sync. */
 #pragma GCC optimize("fp-contract=off")
 #include <stddef.h>
@@ -67,8 +68,7 @@ static int32_t round_update(float step) {
     return (int32_t)(step >= 0.0f ? step + 0.5f : step - 0.5f);
 }
 
-/* One parameter update: g -> QAS-scaled -> momentum -> rounded step; returns the int delta. */
-static int32_t sgd_delta(float g, float scale, float *mom) {
+int32_t tiny_train_sgd_delta(float g, float scale, float *mom) {
     float gt = s_qas ? g / scale : g * scale;
     float v = gt;
     if (mom) {
@@ -78,14 +78,29 @@ static int32_t sgd_delta(float g, float scale, float *mom) {
     return round_update(s_lr * v);
 }
 
-static void update_w(int8_t *w, int32_t d) {
+void tiny_train_update_w(int8_t *w, int32_t d) {
     int32_t v = (int32_t)*w - d;
     if (v > 127) v = 127;
     if (v < -127) v = -127;
     *w = (int8_t)v;
 }
 
-static void update_b(int32_t *b, int32_t d) {
+/* The same arithmetic as sgd_delta + update_w, for n weights sharing a scale, parameters hoisted. */
+void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
+    const float lr = s_lr, mu = s_mu;
+    const int qas = s_qas;
+    for (uint32_t i = 0; i < n; i++) {
+        float v = qas ? g[i] / scale : g[i] * scale;
+        if (mom) {
+            v = mu * mom[i] + v;
+            mom[i] = v;
+        }
+        int32_t q = (int32_t)w[i] - round_update(lr * v);
+        w[i] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
+    }
+}
+
+void tiny_train_update_b(int32_t *b, int32_t d) {
     int64_t v = (int64_t)*b - (int64_t)d;
     if (v > 2147483647LL) v = 2147483647LL;
     if (v < -2147483648LL) v = -2147483648LL;
@@ -108,11 +123,6 @@ static void apply_mask(const tiny_train_step_t *s, float *g, uint32_t n) {
     }
 }
 
-static float x_real(const tiny_train_step_t *s, uint32_t i) {
-    const int8_t *x = (const int8_t *)(tiny_train_model.saved + s->x_off);
-    return s->x_scale * (float)((int32_t)x[i] - s->x_zp);
-}
-
 /* 2^n as a float, exact for -126 <= n <= 127. */
 static float pow2f(int32_t n) {
     union { uint32_t u; float f; } v;
@@ -120,25 +130,25 @@ static float pow2f(int32_t n) {
     return v.f;
 }
 
-/* The trained scale factor k[c] of a MobileTL projection conv (1.0f when the step has none). */
-static float kfac(const tiny_train_step_t *s, uint32_t c) {
+float tiny_train_kfac(const tiny_train_step_t *s, uint32_t c) {
     if (!s->mult) return 1.0f;
     float k = (float)s->mult[c] / (float)s->mult0[c];
     return k * pow2f(s->shift[c] - s->shift0[c]);
 }
 
-static void bias_update(const tiny_train_step_t *s, const float *g, uint32_t positions) {
+void tiny_train_bias_update(const tiny_train_step_t *s, const float *g, uint32_t positions) {
     if (!(s->flags & TINY_TF_UPD_B)) return;
     uint32_t oc = s->out_c;
     for (uint32_t c = 0; c < oc; c++) {
         float acc = 0.0f;
         for (uint32_t p = 0; p < positions; p++) acc = acc + g[p * oc + c];
-        update_b(&s->b[c], sgd_delta(acc, s->bscale[c] * kfac(s, c), s->mom_b ? &s->mom_b[c] : NULL));
+        tiny_train_update_b(&s->b[c], tiny_train_sgd_delta(acc, s->bscale[c] * tiny_train_kfac(s, c),
+                                                           s->mom_b ? &s->mom_b[c] : NULL));
     }
 }
 
-/* MobileTL's last-norm scale: SGD on log k[c] applied to the int32 multiplier (see train.py _scale). */
-static void scale_update(const tiny_train_step_t *s, const float *g, uint32_t positions) {
+/* SGD on log k[c] applied to the int32 multiplier (see train.py _scale). */
+void tiny_train_scale_update(const tiny_train_step_t *s, const float *g, uint32_t positions) {
     const uint32_t oc = s->out_c;
     const int8_t *y = (const int8_t *)(tiny_train_model.saved + s->y_off);
     for (uint32_t c = 0; c < oc; c++) {
@@ -163,120 +173,6 @@ static void scale_update(const tiny_train_step_t *s, const float *g, uint32_t po
         s->mult[c] = (int32_t)nv;
         s->shift[c] = e;
     }
-}
-
-static void step_conv(const tiny_train_step_t *s, float *g, float *ws) {
-    const uint32_t H = s->in_h, W = s->in_w, IC = s->in_c, OH = s->out_h, OW = s->out_w, OC = s->out_c;
-    const uint32_t KH = s->k_h, KW = s->k_w;
-    if (s->g_in >= 0) {
-        float *dx = ws + s->g_in;
-        if (s->flags & TINY_TF_IN_FIRST)
-            for (uint32_t i = 0; i < H * W * IC; i++) dx[i] = 0.0f;
-        for (uint32_t c = 0; c < OC; c++) {
-            const float wsc = s->wscale[c] * kfac(s, c);
-            for (uint32_t kh = 0; kh < KH; kh++)
-                for (uint32_t kw = 0; kw < KW; kw++) {
-                    const int8_t *wp = s->w + ((c * KH + kh) * KW + kw) * IC;
-                    for (uint32_t oh = 0; oh < OH; oh++) {
-                        int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
-                        if (ih < 0 || ih >= (int32_t)H) continue;
-                        for (uint32_t ow = 0; ow < OW; ow++) {
-                            int32_t iw = (int32_t)(ow * s->s_w + kw) - s->p_l;
-                            if (iw < 0 || iw >= (int32_t)W) continue;
-                            float gv = g[(oh * OW + ow) * OC + c];
-                            float *d = dx + ((uint32_t)ih * W + (uint32_t)iw) * IC;
-                            for (uint32_t ic = 0; ic < IC; ic++)
-                                d[ic] = d[ic] + gv * (wsc * (float)wp[ic]);
-                        }
-                    }
-                }
-        }
-    }
-    bias_update(s, g, OH * OW);
-    const uint32_t K = KH * KW * IC;
-    for (uint32_t c = 0; c < s->n_upd; c++)
-        for (uint32_t kh = 0; kh < KH; kh++)
-            for (uint32_t kw = 0; kw < KW; kw++)
-                for (uint32_t ic = 0; ic < IC; ic++) {
-                    float acc = 0.0f;
-                    for (uint32_t oh = 0; oh < OH; oh++) {
-                        int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
-                        if (ih < 0 || ih >= (int32_t)H) continue;
-                        for (uint32_t ow = 0; ow < OW; ow++) {
-                            int32_t iw = (int32_t)(ow * s->s_w + kw) - s->p_l;
-                            if (iw < 0 || iw >= (int32_t)W) continue;
-                            acc = acc + g[(oh * OW + ow) * OC + c] *
-                                        x_real(s, ((uint32_t)ih * W + (uint32_t)iw) * IC + ic);
-                        }
-                    }
-                    uint32_t k = (kh * KW + kw) * IC + ic;
-                    update_w(&s->w[c * K + k], sgd_delta(acc, s->wscale[c] * kfac(s, c),
-                                                         s->mom_w ? &s->mom_w[c * K + k] : NULL));
-                }
-    if (s->mult) scale_update(s, g, OH * OW);
-}
-
-static void step_dw(const tiny_train_step_t *s, float *g, float *ws) {
-    const uint32_t H = s->in_h, W = s->in_w, C = s->in_c, OH = s->out_h, OW = s->out_w;
-    const uint32_t KH = s->k_h, KW = s->k_w;
-    if (s->g_in >= 0) {
-        float *dx = ws + s->g_in;
-        if (s->flags & TINY_TF_IN_FIRST)
-            for (uint32_t i = 0; i < H * W * C; i++) dx[i] = 0.0f;
-        for (uint32_t kh = 0; kh < KH; kh++)
-            for (uint32_t kw = 0; kw < KW; kw++) {
-                const int8_t *wp = s->w + (kh * KW + kw) * C;
-                for (uint32_t oh = 0; oh < OH; oh++) {
-                    int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
-                    if (ih < 0 || ih >= (int32_t)H) continue;
-                    for (uint32_t ow = 0; ow < OW; ow++) {
-                        int32_t iw = (int32_t)(ow * s->s_w + kw) - s->p_l;
-                        if (iw < 0 || iw >= (int32_t)W) continue;
-                        const float *gp = g + (oh * OW + ow) * C;
-                        float *d = dx + ((uint32_t)ih * W + (uint32_t)iw) * C;
-                        for (uint32_t c = 0; c < C; c++) d[c] = d[c] + gp[c] * (s->wscale[c] * (float)wp[c]);
-                    }
-                }
-            }
-    }
-    bias_update(s, g, OH * OW);
-    const uint32_t K = KH * KW;
-    for (uint32_t c = 0; c < s->n_upd; c++)
-        for (uint32_t kh = 0; kh < KH; kh++)
-            for (uint32_t kw = 0; kw < KW; kw++) {
-                float acc = 0.0f;
-                for (uint32_t oh = 0; oh < OH; oh++) {
-                    int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
-                    if (ih < 0 || ih >= (int32_t)H) continue;
-                    for (uint32_t ow = 0; ow < OW; ow++) {
-                        int32_t iw = (int32_t)(ow * s->s_w + kw) - s->p_l;
-                        if (iw < 0 || iw >= (int32_t)W) continue;
-                        acc = acc + g[(oh * OW + ow) * C + c] * x_real(s, ((uint32_t)ih * W + (uint32_t)iw) * C + c);
-                    }
-                }
-                uint32_t k = kh * KW + kw;
-                update_w(&s->w[k * C + c], sgd_delta(acc, s->wscale[c], s->mom_w ? &s->mom_w[c * K + k] : NULL));
-            }
-}
-
-static void step_fc(const tiny_train_step_t *s, float *g, float *ws) {
-    const uint32_t D = s->in_c, OC = s->out_c;
-    if (s->g_in >= 0) {
-        float *dx = ws + s->g_in;
-        if (s->flags & TINY_TF_IN_FIRST)
-            for (uint32_t i = 0; i < D; i++) dx[i] = 0.0f;
-        for (uint32_t c = 0; c < OC; c++) {
-            const int8_t *wp = s->w + c * D;
-            for (uint32_t i = 0; i < D; i++)
-                dx[i] = dx[i] + g[c] * (s->wscale[c] * (float)((int32_t)wp[i] + s->w_offset));
-        }
-    }
-    bias_update(s, g, 1);
-    for (uint32_t c = 0; c < s->n_upd; c++)
-        for (uint32_t i = 0; i < D; i++) {
-            float acc = 0.0f + g[c] * x_real(s, i);
-            update_w(&s->w[c * D + i], sgd_delta(acc, s->wscale[c], s->mom_w ? &s->mom_w[c * D + i] : NULL));
-        }
 }
 
 static void give(float *dst, const float *src, uint32_t n, int first, float div) {
@@ -311,6 +207,40 @@ static void step_ce(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
     *pred = best;
 }
 
+/* One backward step: mask the output gradient, then the layer kernel or the data movement. */
+static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
+    if (s->kind == TINY_TS_CE) {
+        step_ce(s, ws, label, pred, p_label);
+        return 0;
+    }
+    float *g = ws + s->g_out;
+    uint32_t nout = (uint32_t)s->out_h * s->out_w * s->out_c;
+    apply_mask(s, g, nout);
+    switch (s->kind) {
+    case TINY_TS_CONV:
+    case TINY_TS_DW:
+    case TINY_TS_FC:
+        if (!s->bwd) return 3;
+        s->bwd(s, g, ws);
+        return 0;
+    case TINY_TS_MEAN: {
+        float *dx = ws + s->g_in;
+        float div = (float)((uint32_t)s->in_h * s->in_w);
+        for (uint32_t p = 0; p < (uint32_t)s->in_h * s->in_w; p++)
+            give(dx + p * s->in_c, g, s->in_c, s->flags & TINY_TF_IN_FIRST, div);
+        return 0;
+    }
+    case TINY_TS_ADD:
+        if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
+        if (s->g_in2 >= 0) give(ws + s->g_in2, g, nout, s->flags & TINY_TF_IN2_FIRST, 0.0f);
+        return 0;
+    case TINY_TS_COPY:
+        if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
+        return 0;
+    default: return 3;
+    }
+}
+
 int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
     const tiny_train_model_t *m = &tiny_train_model;
     init_once();
@@ -322,33 +252,20 @@ int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
     tiny_train_capture(-1);
     int rc = tiny_model.invoke(-1);
     s_capture_on = 0;
-    if (rc != 0) return 2;
+    if (rc != 0) {
+        tiny_layer_end(TINY_TRAIN_STEP_MARK);
+        return 2;
+    }
     float *ws = ws_base();
     for (uint32_t i = 0; i < m->n_steps; i++) {
         const tiny_train_step_t *s = &m->steps[i];
-        if (s->kind == TINY_TS_CE) { step_ce(s, ws, label, pred, p_label); continue; }
-        float *g = ws + s->g_out;
-        uint32_t nout = (uint32_t)s->out_h * s->out_w * s->out_c;
-        apply_mask(s, g, nout);
-        switch (s->kind) {
-        case TINY_TS_CONV: step_conv(s, g, ws); break;
-        case TINY_TS_DW: step_dw(s, g, ws); break;
-        case TINY_TS_FC: step_fc(s, g, ws); break;
-        case TINY_TS_MEAN: {
-            float *dx = ws + s->g_in;
-            float div = (float)((uint32_t)s->in_h * s->in_w);
-            for (uint32_t p = 0; p < (uint32_t)s->in_h * s->in_w; p++)
-                give(dx + p * s->in_c, g, s->in_c, s->flags & TINY_TF_IN_FIRST, div);
-            break;
-        }
-        case TINY_TS_ADD:
-            if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
-            if (s->g_in2 >= 0) give(ws + s->g_in2, g, nout, s->flags & TINY_TF_IN2_FIRST, 0.0f);
-            break;
-        case TINY_TS_COPY:
-            if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
-            break;
-        default: return 3;
+        /* one marker pair per backward step, after the forward's per-layer pairs (tiny/train/insn.py) */
+        tiny_layer_begin(TINY_TRAIN_STEP_MARK - 1u - i);
+        int rs = run_step(s, ws, label, pred, p_label);
+        tiny_layer_end(TINY_TRAIN_STEP_MARK - 1u - i);
+        if (rs) {
+            tiny_layer_end(TINY_TRAIN_STEP_MARK);
+            return rs;
         }
     }
     s_steps++;
