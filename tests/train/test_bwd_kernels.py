@@ -1,0 +1,79 @@
+"""Optimized backward kernels of the training runtime (firmware/src/train/bwd_opt.c) vs the portable
+ones (bwd_ref.c), executed on QEMU (qemu-m4-256k: Cortex-M4F) over seeded random training steps:
+every byte they write (input gradient, weights, biases, momentum, MobileTL multipliers) must agree.
+The fast sweep is part of `make test`, the wide one is marked slow. Also: which kernel the generator
+picks per step and board."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tiny import paths
+from tiny.boards import get_board
+from tiny.build.project import compile_elf
+from tiny.train.emit import backward_kernel
+
+HERE = Path(__file__).resolve().parent
+KERNELS = ["conv2d_1x1", "depthwise_conv2d_3x3", "fully_connected"]
+
+
+def run_sweep(tmp: Path, seed: int, cases: int, board: str = "qemu-m4-256k") -> str:
+    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (make setup)")
+    b = get_board(board)
+    train = Path(paths.FIRMWARE) / "src" / "train"
+    srcs = [HERE / "test_bwd_sweep.c", train / "train.c", train / "bwd_ref.c", train / "bwd_opt.c",
+            Path(paths.FIRMWARE) / "src" / "runtime" / "markers.c"]
+    elf = compile_elf(b, srcs, tmp / f"bwd-sweep-{seed}-{cases}.elf",
+                      defines=[f"SWEEP_SEED={seed}", f"SWEEP_CASES={cases}"])
+    r = subprocess.run(["qemu-system-arm", "-machine", b.qemu_machine, "-nographic", "-monitor", "none",
+                        "-semihosting-config", "enable=on,target=native", "-serial", "null", "-kernel", str(elf)],
+                       capture_output=True, text=True, timeout=600)
+    out = r.stdout + r.stderr
+    assert "SWEEP OK" in out, out[-4000:]
+    assert r.returncode == 0, out[-4000:]
+    for name in KERNELS:
+        m = re.search(rf"^{name} cases (\d+) fast (\d+) fail (\d+)$", out, re.M)
+        assert m, f"no result line for {name}:\n{out}"
+        assert int(m.group(1)) == cases and int(m.group(3)) == 0
+        assert int(m.group(2)) > 0
+    return out
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("seed", [1, 2])
+def test_backward_kernels_bit_exact_on_qemu(seed: int, tmp_path: Path) -> None:
+    run_sweep(tmp_path, seed, 60)
+
+
+@pytest.mark.qemu
+def test_backward_kernels_bit_exact_on_m7(tmp_path: Path) -> None:
+    run_sweep(tmp_path, 3, 30, "qemu-f746")
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.parametrize("seed", range(10, 14))
+def test_backward_kernels_bit_exact_wide(seed: int, tmp_path: Path) -> None:
+    run_sweep(tmp_path, seed, 600)
+
+
+def _step(k: int, s: int, p: int) -> dict[str, int]:
+    return {"k_h": k, "k_w": k, "s_h": s, "s_w": s, "p_t": p, "p_l": p}
+
+
+def test_backward_kernel_selection() -> None:
+    assert backward_kernel("conv", _step(1, 1, 0), "qemu-m4-256k", "opt") == "tiny_conv2d_1x1_bwd_f32"
+    assert backward_kernel("conv", _step(1, 2, 0), "qemu-m4-256k", "opt") == "tiny_conv2d_bwd_f32"
+    assert backward_kernel("conv", _step(3, 1, 1), "qemu-m4-256k", "opt") == "tiny_conv2d_bwd_f32"
+    assert backward_kernel("dw", _step(3, 1, 1), "qemu-f746", "opt") == "tiny_depthwise_conv2d_3x3_bwd_f32"
+    assert backward_kernel("dw", _step(3, 2, 1), "qemu-m4-256k", "opt") == "tiny_depthwise_conv2d_bwd_f32"
+    assert backward_kernel("fc", _step(1, 1, 0), "qemu-m33", "opt") == "tiny_fully_connected_blk_bwd_f32"
+    # the portable runtime: --kernels ref, the host board (the specification), cores without an FPU
+    for board, kernels in (("qemu-m4-256k", "ref"), ("host", "opt"), ("qemu-m3", "opt")):
+        assert backward_kernel("conv", _step(1, 1, 0), board, kernels) == "tiny_conv2d_bwd_f32"
+        assert backward_kernel("fc", _step(1, 1, 0), board, kernels) == "tiny_fully_connected_bwd_f32"
