@@ -172,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                            checkpoint_every=args.checkpoint_every, eval_samples=args.eval_samples,
                            out=Path(args.output), progress=lambda k, n: bar.update(task, completed=k, total=n),
                            log=lambda m: print(f"tiny: {m}", file=sys.stderr),
-                           blocks=args.blocks, freeze_dw=args.freeze_dw)
+                           blocks=args.blocks, freeze_dw=args.freeze_dw, kernels=args.kernels)
     d = res.data
     if args.plot:
         from tiny.train.report import plot_curve
@@ -184,7 +184,9 @@ def cmd_train(args: argparse.Namespace) -> int:
              f"after {d['accuracy_after']:.1%}\n"
              f"  train_peak_sram_bytes {d['train_peak_sram_bytes']:,}; fine-tuned model: {d.get('output')}")
     if d.get("instructions_per_step"):
-        table += f"\n  instructions per training step {d['instructions_per_step']:,}"
+        sp = d.get("instructions_per_step_split") or {}
+        table += (f"\n  instructions per training step {d['instructions_per_step']:,} ({d['kernels']} kernels; "
+                  f"forward {sp.get('forward', 0):,}, backward {sp.get('backward', 0):,})")
     for b in d.get("train_blocks", []):
         table += (f"\n  {b['name']}: kept for backward {b['backward_bytes']:,} B vs vanilla "
                   f"{b['vanilla_backward_bytes']:,} B ({-b['reduction']:+.0%})")
@@ -275,6 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mobiletl: fine-tune the top K inverted residual blocks (default: top half, at most 4)")
     q.add_argument("--freeze-dw", action="store_true", help="mobiletl: freeze depthwise weights (bias trains)")
     q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"])
+    q.add_argument("--kernels", default="opt", choices=["opt", "ref"],
+                   help="opt: DSP forward and FPU backward kernels where the board has them; ref: portable")
     q.add_argument("--checkpoint-every", type=int, default=100, metavar="K")
     q.add_argument("--eval-samples", type=int, default=None)
     q.add_argument("-o", "--output", default="tiny-train", help="where the fine-tuned .tflite goes")

@@ -81,3 +81,52 @@ def test_training_recipes_table() -> None:
     print(f"| full (float32, host, Keras Adam) | 1e-3 | - | {facc:.1%} | - | - | - |")
     acc = {r[0]: r[3] for r in rows}
     assert acc["mobiletl K=2"] > acc["bias"] and acc["mobiletl K=2"] > acc["head"]
+
+
+def _step_split(g, cfg, kernels: str, xs, ys, schedule: str = "layer", budget: int | None = None) -> dict:
+    from tiny.train.api import compile_train
+    from tiny.train.insn import count_step_breakdown
+    tc = compile_train(g, "qemu-m4-256k", cfg, schedule, budget, kernels=kernels)
+    b = count_step_breakdown(tc, "qemu-m4-256k", xs, ys, 2)[1]      # the second step: warm state
+    return {"total": b["total"], "forward": b["forward"], "backward": b["backward"],
+            "peak": tc.train_memory["train_peak_sram_bytes"]}
+
+
+def test_training_step_opt_vs_portable(tmp_path) -> None:
+    """Instructions of one sparse training step (forward with captures, backward, updates) on
+    qemu-m4-256k: optimized kernels (DSP forward, FPU backward) vs the portable runtime (--kernels ref).
+    Equivalent command: tiny train [MODEL] --board qemu-m4-256k --steps 3 --kernels opt|ref --json."""
+    import json
+    from tests import models
+    from tests.train.test_cli_train import MBV2_SPARSE
+    from tiny.pipeline import load_model
+    from tiny.train import data as tdata
+    from tiny.train.config import load_config
+    cases = []
+    for kind in ("v1", "irb"):
+        g = load_model(str(tdata.base_model(kind)))
+        t = g.tensors[g.inputs[0]]
+        xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+        cases.append((f"digits-transfer {kind} base, sparse", g, load_config("sparse", lr=0.003), xtr, ytr, "layer", None))
+    g = load_model(models.mobilenet_v2(0.35, 128, 128))
+    cfg = tmp_path / "mbv2.toml"
+    cfg.write_text(MBV2_SPARSE)
+    t = g.tensors[g.inputs[0]]
+    xs = np.random.default_rng(0).integers(-128, 128, size=(2, *t.shape[1:]), dtype=np.int8)
+    cases.append(("MobileNetV2-0.35@128 sparse (auto, 64 KB budget)", g, load_config(str(cfg)), xs,
+                  np.array([1, 3]), "auto", 64 * 1024))
+    rows = {}
+    for label, g, cfg_, xs_, ys_, sched, budget in cases:
+        opt = _step_split(g, cfg_, "opt", xs_, ys_, sched, budget)
+        ref = _step_split(g, cfg_, "ref", xs_, ys_, sched, budget)
+        rows[label] = {"opt": opt, "ref": ref, "ratio": ref["total"] / opt["total"],
+                       "backward_ratio": ref["backward"] / opt["backward"]}
+    print(json.dumps(rows, indent=1))
+    print("\n| model, recipe | opt: forward + backward = step | ref (portable): step | ref/opt step | ref/opt backward |")
+    print("|---|---|---|---|---|")
+    for k, r in rows.items():
+        o, f = r["opt"], r["ref"]
+        print(f"| {k} | {o['forward']:,} + {o['backward']:,} = **{o['total']:,}** | {f['total']:,} | "
+              f"**{r['ratio']:.2f}x** | {r['backward_ratio']:.2f}x |")
+    for k, r in rows.items():
+        assert r["ratio"] >= 4.0, (k, r)

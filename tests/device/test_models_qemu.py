@@ -30,6 +30,31 @@ def test_validate_cli_on_qemu(board: str, model) -> None:
     assert data["mismatched_elements"] == 0 and data["max_abs_diff"] == 0
 
 
+@pytest.mark.parametrize("model,split", [("irb", 0), ("irb", 14), ("custom", 0)])
+def test_lut_activations_bit_exact_on_qemu(model: str, split: int) -> None:
+    """HARD_SWISH / LOGISTIC run as tiny_lut_s8 on the DSP board, layer by layer and (split) inside
+    a 2x2 patch stage: bit-exact with TFLM."""
+    from tiny.emit.model import compile_graph
+    from tiny.emit.select import LUT, LUT_OPS
+    from tiny.passes.patch import build_schedule
+    from tiny.passes.patch_geometry import Grid, split_even
+    from tiny.reference import kernel_for, prepare_all
+    from tiny.train import data
+    g = load_model(data.base_model("irb") if model == "irb" else models.custom_cnn())
+    schedule = None
+    if split:
+        base = [int(kernel_for(op).scratch_bytes(p)) for op, p in zip(g.ops, prepare_all(g))]
+        _, h, w, _ = g.tensors[g.ops[split - 1].outputs[0]].shape
+        schedule = build_schedule(g, split, Grid(split_even(h, 2), split_even(w, 2)), base)
+    c = compile_graph(g, options=f"board=qemu-m4-256k;split={split}", schedule=schedule)
+    luts = [op.index for op in g.ops if op.type in LUT_OPS]
+    assert luts and all(c.kernels[i] == LUT for i in luts)
+    assert not split or any(i < split for i in luts)        # the stage holds LUT layers
+    with open_session(c, "qemu-m4-256k") as s:
+        res = validate(g, s, "qemu-m4-256k", samples=2, readable=c.readable_ops)
+    assert res.bit_exact, res.as_json()
+
+
 def test_mbv2_144_fits_the_256k_board_only_patch_based() -> None:
     g = load_model(models.mobilenet_v2(0.35, 144, 144))
     layer = compile_for(g, "qemu-m4-256k")

@@ -134,7 +134,8 @@ static void dw_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_di
     const int32_t ch = rint_(1, 24);
     const int32_t kk = (k % 4 == 3) ? rint_(1, 5) : 3;
     const int32_t kw = (k % 8 == 7) ? rint_(1, 5) : kk;
-    *in = (tiny_dims){1, rint_(1, 14), rint_(1, 14), ch};
+    const int32_t big = k % 5 == 2;   /* patch-stage tiles: the 4-channel path up to 18x18 planes */
+    *in = (tiny_dims){1, rint_(1, big ? 20 : 14), rint_(1, big ? 20 : 14), ch};
     *f = (tiny_dims){1, kk, kw, ch};
     const int32_t s = rint_(1, 2);
     p->input_offset = rint_(-127, 128);
@@ -144,7 +145,7 @@ static void dw_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_di
     p->padding = (tiny_tile){rint_(-2, 2), rint_(-2, 2)};
     p->dilation = (tiny_tile){1, 1};
     activation(&p->activation, 0, 0);
-    *out = (tiny_dims){1, rint_(1, 9), rint_(1, 9), ch};
+    *out = (tiny_dims){1, rint_(1, big ? 17 : 9), rint_(1, big ? 17 : 9), ch};
     if (k % 7 == 6) { /* wide rows: the 3x3 kernel's wide-row buffer path, strips longer than 64 */
         *in = (tiny_dims){1, rint_(1, 8), rint_(16, 90), rint_(1, 6)};
         *f = (tiny_dims){1, kk, kw, in->c};

@@ -121,10 +121,7 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
                     outputs=[ptr(t, False) for t in op.outputs],
                     scratch_expr=f"(tiny_arena + {offs[f's{op.index}']})" if s > 0 else "NULL",
                     scratch_size=s)
-        call = m.emit(p, e).strip()
-        if op.index in inplace_ops and op.type == "DEPTHWISE_CONV_2D":
-            call = call.replace("tiny_depthwise_conv2d_s8(", "tiny_depthwise_conv2d_s8_inplace(", 1)
-        call = ksel.apply(call, choices[op.index])
+        call = ksel.emit_call(m, op.type, p, e, choices[op.index])
         out = g.tensors[op.outputs[0]]
         label = _comment_safe(out.name)
         layers.append({

@@ -10,6 +10,7 @@ import numpy as np
 from typing import Any
 
 from tiny.emit.ctx import EmitCtx, SymDims
+from tiny.emit.select import Choice, emit_call, select
 from tiny.ir import Graph
 from tiny.passes.patch import Schedule, local_params, needs_crop
 from tiny.passes.patch_geometry import ELEMENTWISE, Rect, spatial_inputs
@@ -55,9 +56,9 @@ def patch_params(g: Graph, i: int, p: dict[str, Any], pp_regions: list[dict[int,
 
 def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[ModuleType],
                scratch: list[int], offs: dict[str, int], inplace_ops: set[int],
-               checked: Any, choices: list[Any] | None = None) -> tuple[list[str], str]:
+               checked: Any, choices: list[Choice] | None = None) -> tuple[list[str], str]:
     """Declarations and the loop of the patch stage. `choices`: per-op kernel choices
-    (tiny/emit/select.py) applied to the emitted calls."""
+    (tiny/emit/select.py; default: the portable kernels)."""
     pp = s.patches
     n = len(pp.regions)
     stage = g.ops[:s.split]
@@ -108,12 +109,8 @@ def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[M
         e = EmitCtx(prefix=f"l{i}", inputs=ins, outputs=[local_ptr(f"p{o}", o, False)],
                     scratch_expr=f"(tiny_arena + {offs[f's{i}']})" if scratch[i] > 0 else "NULL",
                     scratch_size=scratch[i], local_structs=True)
-        call = mods[i].emit(patch_params(g, i, p, pp.regions), e).strip()
-        if i in inplace_ops and op.type == "DEPTHWISE_CONV_2D":
-            call = call.replace("tiny_depthwise_conv2d_s8(", "tiny_depthwise_conv2d_s8_inplace(", 1)
-        if choices is not None:
-            from tiny.emit.select import apply
-            call = apply(call, choices[i])
+        ch = choices[i] if choices is not None else select(op.type, p, None, inplace=i in inplace_ops)
+        call = emit_call(mods[i], op.type, patch_params(g, i, p, pp.regions), e, ch)
         decls.extend(e.decls)
         lines = [f"/* #{i} {op.type} {g.tensors[o].name} */", "{", f"    const tiny_patch_geo *pg = &l{i}_geo[p];",
                  *("    " + x for x in pre), f"    tiny_layer_begin({i});", *("    " + x for x in e.locals),

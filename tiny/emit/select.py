@@ -1,8 +1,9 @@
 """Kernel selection: which C function runs an op on a given board (optimized or portable).
 
-Op modules (tiny/reference/<op>.py) always emit the portable call (`tiny_conv2d_s8(...)`); this
-step, applied by compile_graph and emit_stage, renames it to an optimized variant with the same
-signature (firmware/src/kernels/arm/, declared in tiny/kernels_arm.h) when
+Op modules (tiny/reference/<op>.py) always emit the portable call (`tiny_conv2d_s8(...)`);
+emit_call(), used by compile_graph and emit_stage for every op, renames it to the in-place
+portable kernel or to an optimized variant with the same signature (firmware/src/kernels/arm/,
+declared in tiny/kernels_arm.h) when
 
   * kernels == "opt" and the board has the DSP extension (Armv7E-M / Armv8-M + DSP: Cortex-M4,
     M7, M33); Cortex-M3/M0+ and the host board keep the portable kernels;
@@ -15,6 +16,11 @@ possibly not faster. `scratch` is the extra planned scratch the variant needs be
 kernel's (its `_get_buffer_size` companion evaluated in Python): all current variants keep their
 temporaries in registers or in a small fixed stack buffer, so it is 0 today; compile_graph adds it
 to the op's planned scratch anyway, so a variant that needs more only has to say so here.
+
+The element-wise activations HARD_SWISH and LOGISTIC (LUT_OPS) are one function of an int8 input:
+under the same rule they run as tiny_lut_s8 over the op's 256 results, computed here by the
+reference module's table() (bit-exact with TFLM by construction) and emitted as a 256-byte const
+table. That call has its own signature, so emit_call writes it instead of renaming.
 """
 from __future__ import annotations
 
@@ -22,11 +28,18 @@ import contextlib
 import contextvars
 import re
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Iterator
+
+import numpy as np
+
+from tiny.emit.ctx import EmitCtx
 
 KERNEL_SETS = ("opt", "ref")
 IM2COL_MAX = 160        # TINY_CONV_IM2COL_MAX in firmware/src/kernels/arm/conv2d_s8_rgb.c
 DW_MAX_TAPS = 64        # TINY_DW_MAX_TAPS in depthwise_conv2d_s8_dsp.c
+LUT = "tiny_lut_s8"     # firmware/src/kernels/arm/lut_s8.c
+LUT_OPS = ("HARD_SWISH", "LOGISTIC")
 
 _kernels: contextvars.ContextVar[str] = contextvars.ContextVar("tiny_kernels", default="opt")
 
@@ -76,6 +89,7 @@ def board_from_options(options: str) -> str | None:
 def _portable(op_type: str, inplace: bool) -> str:
     return {"CONV_2D": "tiny_conv2d_s8", "FULLY_CONNECTED": "tiny_fully_connected_s8", "ADD": "tiny_add_s8",
             "DEPTHWISE_CONV_2D": "tiny_depthwise_conv2d_s8_inplace" if inplace else "tiny_depthwise_conv2d_s8",
+            "HARD_SWISH": "tiny_hard_swish_s8", "LOGISTIC": "tiny_logistic_s8",
             }.get(op_type, "")
 
 
@@ -111,15 +125,35 @@ def select(op_type: str, p: dict[str, Any], board: Any, kernels: str = "opt", in
         if dims is not None and any(tuple(d) != tuple(dims[-1]) for d in dims):
             return keep            # broadcasting: the portable kernel
         return Choice(port, "tiny_add_s8_dsp")
+    if op_type in LUT_OPS:
+        return Choice(port, LUT)
     return keep
 
 
-def apply(call: str, choice: Choice) -> str:
-    """Rename the first call of the portable function in emitted C to the chosen one."""
-    if not choice.optimized:
+def apply(call: str, choice: Choice, emitted: str | None = None) -> str:
+    """Rename the first call of `emitted` (default: choice.portable) in emitted C to the chosen one."""
+    emitted = emitted or choice.portable
+    if not emitted or emitted == choice.function:
         return call
-    return call.replace(f"{choice.portable}(", f"{choice.function}(", 1)
+    return call.replace(f"{emitted}(", f"{choice.function}(", 1)
 
 
-__all__ = ["Choice", "KERNEL_SETS", "apply", "board_from_options", "board_has_dsp", "current_kernel_set",
-           "kernel_set", "select"]
+def lut_table(mod: ModuleType, p: dict[str, Any]) -> np.ndarray:
+    """The op's 256 results indexed by the input's raw byte: lut[v & 0xff] = op(v) (tiny_lut_s8)."""
+    lut = np.empty(256, dtype=np.int8)
+    lut[np.arange(-128, 128) & 0xFF] = mod.table(p)     # table() is indexed by v + 128
+    return lut
+
+
+def emit_call(mod: ModuleType, op_type: str, p: dict[str, Any], e: EmitCtx, choice: Choice) -> str:
+    """The C call running one op: the module's portable call renamed to the chosen kernel (the
+    in-place depthwise kernel, an optimized variant), or the tiny_lut_s8 call with its table."""
+    if choice.function == LUT:
+        sym = e.const("lut", lut_table(mod, p), "int8_t", comment=f"{op_type} of each int8 input, by its raw byte")
+        return f"{LUT}({sym}, {e.size(p['out_shape'])}, {e.inp(0)}, {e.out()});"
+    # Modules emit the out-of-place portable name; choice.portable may be the in-place one.
+    return apply(mod.emit(p, e).strip(), choice, _portable(op_type, False))
+
+
+__all__ = ["Choice", "KERNEL_SETS", "LUT", "LUT_OPS", "apply", "board_from_options", "board_has_dsp",
+           "current_kernel_set", "emit_call", "kernel_set", "lut_table", "select"]

@@ -42,7 +42,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  progress: Callable[[int, int], None] | None = None,
                  on_step: Callable[[int, Any], None] | None = None, log: Callable[[str], None] = print,
                  blocks: int | None = None, freeze_dw: bool | None = None, count_steps: int = 2,
-                 ) -> RunResult:
+                 kernels: str = "opt") -> RunResult:
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
     from tiny.train.api import compile_train
@@ -64,7 +64,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     xtr, ytr, xte, yte = tdata.load(data, tin.shape, tin.quant.s(), tin.quant.zp(), n_classes)
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]
-    tc = compile_train(g, board, cfg, schedule)      # raises before flashing if it cannot fit
+    tc = compile_train(g, board, cfg, schedule, kernels=kernels)   # raises before flashing if it cannot fit
     total = steps if steps is not None else cfg.epochs * len(xtr)
     sess = open_session(tc, board)
     dev = TrainDevice(sess, len(tc.param_names))
@@ -109,17 +109,19 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     finally:
         sess.close()
     from tiny.boards import get_board
-    insn = None
+    insn, split = None, None
     if count_steps and get_board(board).emulated and board != "host":
-        from tiny.train.insn import count_step_instructions
-        counts = count_step_instructions(tc, board, xtr, ytr, count_steps, cfg.lr, cfg.momentum, cfg.qas)
-        insn = int(round(sum(counts) / len(counts)))
+        from tiny.train.insn import count_step_breakdown
+        counts = count_step_breakdown(tc, board, xtr, ytr, count_steps, cfg.lr, cfg.momentum, cfg.qas)
+        insn = int(round(sum(c["total"] for c in counts) / len(counts)))
+        split = {k: int(round(sum(c[k] for c in counts) / len(counts))) for k in ("forward", "backward")}
     mem = tc.train_memory
     res = {"model": Path(model).name, "board": board, "recipe": cfg.recipe, "data": data, "qas": cfg.qas,
            "lr": cfg.lr, "momentum": cfg.momentum, "steps": total, "accuracy_before": acc_before,
            "accuracy_after": acc_after, "eval_samples": int(len(xte)),
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": resets,
-           "instructions_per_step": insn, "wall_s": round(time.time() - t0, 2)}
+           "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
+           "wall_s": round(time.time() - t0, 2)}
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
         res["blocks"] = cfg.blocks

@@ -1,7 +1,8 @@
 /* Cortex-M DSP kernels (firmware/src/kernels/arm/): drop-in replacements of portable kernels.
  *
- * Each has exactly the signature and the results of the portable kernel it replaces; the code
- * generator (tiny/emit/select.py) picks them per op at compile time for boards with the DSP
+ * Each has exactly the signature and the results of the portable kernel it replaces (tiny_lut_s8,
+ * for HARD_SWISH and LOGISTIC, has its own: it is handed the op's 256 results, computed by the code
+ * generator); tiny/emit/select.py picks them per op at compile time for boards with the DSP
  * extension (Armv7E-M, Armv8-M Mainline + DSP). They are only defined when __ARM_FEATURE_DSP is
  * set. A call whose arguments fall outside the fast path (geometry, grouping, broadcast...) is
  * handed to the portable kernel inside, so any call is correct. None needs planned scratch except
@@ -51,6 +52,10 @@ tiny_status tiny_fully_connected_s8_dsp(const tiny_ctx *ctx, const tiny_fc_param
                                         const int8_t *input, const tiny_dims *filter_dims,
                                         const int8_t *filter, const tiny_dims *bias_dims,
                                         const int32_t *bias, const tiny_dims *output_dims, int8_t *output);
+
+/* HARD_SWISH / LOGISTIC (any element-wise int8 -> int8 op): output[i] = table[(uint8_t)input[i]], the
+ * op's 256 results computed at compile time; in place allowed (input == output). */
+tiny_status tiny_lut_s8(const int8_t *table, int32_t size, const int8_t *input, int8_t *output);
 
 tiny_status tiny_add_s8_dsp(const tiny_add_params *params, const tiny_dims *in1_dims, const int8_t *in1,
                             const tiny_dims *in2_dims, const int8_t *in2, const tiny_dims *out_dims,

@@ -2,7 +2,8 @@
  *
  * Only compiled into code when the target has the DSP extension (Armv7E-M, Armv8-M Mainline with
  * DSP): every kernel file is wrapped in TINY_ARM_DSP. SIMD through GCC's ACLE builtins
- * (__builtin_arm_smlad, __builtin_arm_sxtb16) - no vendor headers.
+ * (__builtin_arm_smlad, __builtin_arm_sxtb16) - no vendor headers. The kernels in plain C
+ * (lut_s8.c) are also compiled when TINY_ARM_PLAIN_C is defined, on any target (host unit tests).
  *
  * Exactness: tiny_arm_requant() is bit-identical to tiny_requantize() (fixedpoint.h) for any
  * multiplier >= 0 (all TFLite multipliers are in [2^30, 2^31) or 0):
