@@ -217,8 +217,7 @@ TINY_INLINE void dw_channel_3x3_t(const dw_geo *g, int32_t c, const int8_t *filt
 }
 
 /* Wide rows: 6 buffer rows of 128; small images: 16 rows of 16 (all rows of a channel, no moves). */
-#define TINY_DW_BUF 768
-_Static_assert(TINY_DW_BUF * 2 >= 2 * 12 * 12 * 4, "the row buffer also holds dw_small4's planes");
+#define TINY_DW_BUF 1296   /* int16: the 3x3 row ring, or the two 4-channel planes (2 x 18 x 18 words) */
 __attribute__((noinline)) static void dw_channel_3x3(const dw_geo *g, int32_t c, const int8_t *filter,
                                                      int32_t f_stride, int32_t bias, int32_t multiplier,
                                                      int32_t shift, int8_t *dst, int32_t dst_stride, int16_t *buf) {
@@ -239,9 +238,10 @@ __attribute__((noinline)) static void dw_channel_3x3_small(const dw_geo *g, int3
  * tap is then one load per plane and SMLABB / SMLATT per channel, with the taps at compile-time
  * offsets of one pointer. All rows are gathered before anything is written, so in place it only
  * overwrites channels c..c+3, already copied: no scratch. */
-#define SM4_DIM 12
+#define SM4_DIM 18     /* covers the tiles of patch-based stages (e.g. 14x14 outputs, stride 1) */
 typedef int32_t __attribute__((may_alias)) dw_w32;   /* the planes live in the int16 row buffer */
-#define SM4_OUT 96
+_Static_assert(TINY_DW_BUF * 2 >= 2 * SM4_DIM * SM4_DIM * 4, "the row buffer also holds dw_small4's planes");
+#define SM4_OUT 96     /* accumulators per channel, requantized together (whole rows) */
 TINY_INLINE int32_t dw_smlatt4(int32_t a, int32_t b, int32_t acc) {
     int32_t r;
     __asm__("smlatt %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
@@ -251,7 +251,7 @@ TINY_INLINE int32_t dw_smlatt4(int32_t a, int32_t b, int32_t acc) {
 static int dw_small4_ok(const dw_geo *g) {
     if (g->k_h != 3 || g->k_w != 3 || g->ch < 4 || g->s_h > 3) return 0;
     const int32_t L = (g->out_w - 1) * g->s_w + 3, R = (g->out_h - 1) * g->s_h + 3;
-    return L <= SM4_DIM && R <= SM4_DIM && g->out_h * g->out_w <= SM4_OUT;
+    return L <= SM4_DIM && R <= SM4_DIM;
 }
 
 /* Channels c .. c+3; E, O: SM4_DIM * SM4_DIM words, prefilled with the pad pair. */
@@ -293,10 +293,19 @@ __attribute__((noinline)) static void dw_small4(const dw_geo *g, int32_t c, cons
         base[k] = (bias ? bias[c + k] : 0) + g->in_off * wsum[k];
         small[k] = tiny_acc_small(base[k], wabs[k]);
     }
+    /* The gather above copied every input byte of channels c..c+3, so their outputs can be written
+     * in bands of whole rows (as many as fit SM4_OUT accumulators), in place or not. */
     int32_t acc[4][SM4_OUT];
-    int32_t n = 0;
+    int32_t n = 0, first = 0;
     for (int32_t oy = 0; oy < out_h; ++oy) {
         const dw_w32 *pe = E + oy * s_h * SM4_DIM, *po = O + oy * s_h * SM4_DIM;
+        if (n + out_w > SM4_OUT) {
+            for (int32_t k = 0; k < 4; ++k)
+                tiny_arm_requant_strip(acc[k], n, quant->multiplier[c + k], quant->shift[c + k], g->out_off, g->lo,
+                                       g->hi, output + first * ch + c + k, ch, small[k]);
+            first += n;
+            n = 0;
+        }
         for (int32_t ox = 0; ox < out_w; ++ox, ++n, pe += s_w, po += s_w) {
             int32_t a0 = base[0], a1 = base[1], a2 = base[2], a3 = base[3];
 #define SM4_TAP(T, OFF)                                                                              \
@@ -325,7 +334,7 @@ __attribute__((noinline)) static void dw_small4(const dw_geo *g, int32_t c, cons
     }
     for (int32_t k = 0; k < 4; ++k) {
         tiny_arm_requant_strip(acc[k], n, quant->multiplier[c + k], quant->shift[c + k], g->out_off, g->lo, g->hi,
-                               output + c + k, ch, small[k]);
+                               output + first * ch + c + k, ch, small[k]);
     }
 }
 
@@ -333,7 +342,8 @@ __attribute__((noinline)) static void dw_small4(const dw_geo *g, int32_t c, cons
 static int32_t dw_small4_all(const dw_geo *g, const int8_t *filter, const int32_t *bias,
                              const tiny_per_channel_quant *quant, int8_t *output, dw_w32 *buf) {
     const int32_t pad = tiny_pack16(-g->in_off, -g->in_off);
-    for (int32_t i = 0; i < 2 * SM4_DIM * SM4_DIM; ++i) buf[i] = pad;
+    const int32_t used = ((g->out_h - 1) * g->s_h + 3) * SM4_DIM;     /* rows the taps can reach */
+    for (int32_t i = 0; i < used; ++i) buf[i] = buf[SM4_DIM * SM4_DIM + i] = pad;
     int32_t c = 0;
     for (; c + 4 <= g->ch; c += 4) dw_small4(g, c, filter, bias, quant, output, buf, buf + SM4_DIM * SM4_DIM);
     return c;
