@@ -72,6 +72,39 @@ static void pw_data_4x4(const float *restrict g, uint32_t OC, const int8_t *rest
     d[3 * IC] = a30; d[3 * IC + 1] = a31; d[3 * IC + 2] = a32; d[3 * IC + 3] = a33;
 }
 
+/* dx[p..p+7][ic, ic+1]: 8 positions x 2 input channels, each weight converted once per 16 terms. */
+static void pw_data_8x2(const float *restrict g, uint32_t OC, const int8_t *restrict w, uint32_t IC,
+                        const float *restrict wsc, uint32_t n, float *restrict d, int zero) {
+    float a[8][2];
+    for (uint32_t k = 0; k < 8u; k++) {
+        a[k][0] = zero ? 0.0f : d[k * IC];
+        a[k][1] = zero ? 0.0f : d[k * IC + 1];
+    }
+    float a00 = a[0][0], a01 = a[0][1], a10 = a[1][0], a11 = a[1][1], a20 = a[2][0], a21 = a[2][1];
+    float a30 = a[3][0], a31 = a[3][1], a40 = a[4][0], a41 = a[4][1], a50 = a[5][0], a51 = a[5][1];
+    float a60 = a[6][0], a61 = a[6][1], a70 = a[7][0], a71 = a[7][1];
+    const float *g1 = g + OC, *g2 = g + 2 * OC, *g3 = g + 3 * OC, *g4 = g + 4 * OC, *g5 = g + 5 * OC;
+    const float *g6 = g + 6 * OC, *g7 = g + 7 * OC;
+    for (uint32_t c = 0; c < n; c++) {
+        const float sc = wsc[c];
+        const float w0 = sc * (float)w[0], w1 = sc * (float)w[1];
+        w += IC;
+        float v;
+        v = g[c];  a00 = a00 + v * w0; a01 = a01 + v * w1;
+        v = g1[c]; a10 = a10 + v * w0; a11 = a11 + v * w1;
+        v = g2[c]; a20 = a20 + v * w0; a21 = a21 + v * w1;
+        v = g3[c]; a30 = a30 + v * w0; a31 = a31 + v * w1;
+        v = g4[c]; a40 = a40 + v * w0; a41 = a41 + v * w1;
+        v = g5[c]; a50 = a50 + v * w0; a51 = a51 + v * w1;
+        v = g6[c]; a60 = a60 + v * w0; a61 = a61 + v * w1;
+        v = g7[c]; a70 = a70 + v * w0; a71 = a71 + v * w1;
+    }
+    d[0] = a00; d[1] = a01; d[IC] = a10; d[IC + 1] = a11; d[2 * IC] = a20; d[2 * IC + 1] = a21;
+    d[3 * IC] = a30; d[3 * IC + 1] = a31; d[4 * IC] = a40; d[4 * IC + 1] = a41;
+    d[5 * IC] = a50; d[5 * IC + 1] = a51; d[6 * IC] = a60; d[6 * IC + 1] = a61;
+    d[7 * IC] = a70; d[7 * IC + 1] = a71;
+}
+
 /* One dx element (tails). */
 static void pw_data_1x1(const float *restrict g, const int8_t *restrict w, uint32_t IC, const float *restrict wsc,
                         uint32_t n, float *restrict d, int zero) {
@@ -89,6 +122,14 @@ static void pw_data(const tiny_train_step_t *s, const float *g, float *dx) {
         const int zero = c0 == 0 && (s->flags & TINY_TF_IN_FIRST);
         const int8_t *wc = s->w + c0 * IC;
         uint32_t p = 0;
+        for (; p + 8u <= P; p += 8u) {
+            uint32_t ic = 0;
+            for (; ic + 2u <= IC; ic += 2u)
+                pw_data_8x2(g + p * OC + c0, OC, wc + ic, IC, wsc, n, dx + p * IC + ic, zero);
+            for (; ic < IC; ic++)
+                for (uint32_t k = 0; k < 8u; k++)
+                    pw_data_1x1(g + (p + k) * OC + c0, wc + ic, IC, wsc, n, dx + (p + k) * IC + ic, zero);
+        }
         for (; p + 4u <= P; p += 4u) {
             uint32_t ic = 0;
             for (; ic + 4u <= IC; ic += 4u)
