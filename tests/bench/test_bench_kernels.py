@@ -34,12 +34,12 @@ def _bench(path: str, schedule: str, kernels: str) -> dict[str, Any]:
 
 
 def layer_types(data: dict[str, Any], path: str) -> dict[str, dict[str, float]]:
-    """Instructions and MACs (elements for ADD) per layer type."""
+    """Instructions, estimated cycles and MACs (elements for ADD) per layer type."""
     from tiny.pipeline import load_model
     from tiny.reference import prepare_all
     g = load_model(path)
     params = prepare_all(g)
-    acc: dict[str, dict[str, float]] = defaultdict(lambda: {"instructions": 0, "work": 0})
+    acc: dict[str, dict[str, float]] = defaultdict(lambda: {"instructions": 0, "est_cycles": 0, "work": 0})
     for L, op, p in zip(data["layers"], g.ops, params):
         kind = None
         if op.type == "CONV_2D":
@@ -55,8 +55,10 @@ def layer_types(data: dict[str, Any], path: str) -> dict[str, dict[str, float]]:
             continue
         work = L["macs"] if kind != "add" else int(g.tensors[op.outputs[0]].size)
         acc[kind]["instructions"] += L["instructions"]
+        acc[kind]["est_cycles"] += L["est_cycles"]
         acc[kind]["work"] += work
-    return {k: {**v, "per_unit": v["instructions"] / v["work"]} for k, v in acc.items()}
+    return {k: {**v, "per_unit": v["instructions"] / v["work"], "work_per_est_cycle": v["work"] / v["est_cycles"]}
+            for k, v in acc.items()}
 
 
 def _model(alpha: float, h: int, w: int) -> str:

@@ -9,26 +9,15 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "sweep_rng.h"
 #include "tiny/kernels.h"
 
-#ifndef SWEEP_SEED
-#define SWEEP_SEED 1
-#endif
 #ifndef SWEEP_CASES
 #define SWEEP_CASES 50
 #endif
 
 void tiny_semihost_write0(const char *s);
 
-static uint32_t rng_state = 0x9E3779B9u ^ (uint32_t)SWEEP_SEED;
-static uint32_t rnd(void) {
-    uint32_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return rng_state = x;
-}
-static int32_t rint_(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
 static void fill8(int8_t *p, int32_t n) {
     for (int32_t i = 0; i < n; ++i) p[i] = (int8_t)rnd();
 }

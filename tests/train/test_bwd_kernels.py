@@ -5,16 +5,12 @@ The fast sweep is part of `make test`, the wide one is marked slow. Also: which 
 picks per step and board."""
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.kernels import qemu_sweep
 from tiny import paths
-from tiny.boards import get_board
-from tiny.build.project import compile_elf
 from tiny.train.emit import backward_kernel
 
 HERE = Path(__file__).resolve().parent
@@ -22,26 +18,10 @@ KERNELS = ["conv2d_1x1", "depthwise_conv2d_3x3", "fully_connected"]
 
 
 def run_sweep(tmp: Path, seed: int, cases: int, board: str = "qemu-m4-256k") -> str:
-    if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("needs qemu-system-arm and arm-none-eabi-gcc (make setup)")
-    b = get_board(board)
     train = Path(paths.FIRMWARE) / "src" / "train"
     srcs = [HERE / "test_bwd_sweep.c", train / "train.c", train / "bwd_ref.c", train / "bwd_opt.c",
             Path(paths.FIRMWARE) / "src" / "runtime" / "markers.c"]
-    elf = compile_elf(b, srcs, tmp / f"bwd-sweep-{seed}-{cases}.elf",
-                      defines=[f"SWEEP_SEED={seed}", f"SWEEP_CASES={cases}"])
-    r = subprocess.run(["qemu-system-arm", "-machine", b.qemu_machine, "-nographic", "-monitor", "none",
-                        "-semihosting-config", "enable=on,target=native", "-serial", "null", "-kernel", str(elf)],
-                       capture_output=True, text=True, timeout=600)
-    out = r.stdout + r.stderr
-    assert "SWEEP OK" in out, out[-4000:]
-    assert r.returncode == 0, out[-4000:]
-    for name in KERNELS:
-        m = re.search(rf"^{name} cases (\d+) fast (\d+) fail (\d+)$", out, re.M)
-        assert m, f"no result line for {name}:\n{out}"
-        assert int(m.group(1)) == cases and int(m.group(3)) == 0
-        assert int(m.group(2)) > 0
-    return out
+    return qemu_sweep.run_sweep(srcs, KERNELS, tmp / f"bwd-sweep-{seed}-{cases}.elf", seed, cases, board)
 
 
 @pytest.mark.qemu

@@ -10,12 +10,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include "sweep_rng.h"
 #include "tiny/model.h"
 #include "tiny/train.h"
 
-#ifndef SWEEP_SEED
-#define SWEEP_SEED 1
-#endif
 #ifndef SWEEP_CASES
 #define SWEEP_CASES 40
 #endif
@@ -31,15 +29,6 @@ const tiny_model_t tiny_model = {.name = "sweep", .hash = "0000000000000000", .a
 static uint8_t saved[SAVED] __attribute__((aligned(4)));
 const tiny_train_model_t tiny_train_model = {.hash = "sweep", .saved = saved, .lr = 0.1f};
 
-static uint32_t rng_state = 0x9E3779B9u ^ (uint32_t)SWEEP_SEED;
-static uint32_t rnd(void) {
-    uint32_t x = rng_state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return rng_state = x;
-}
-static int32_t rint_(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (uint32_t)(hi - lo + 1)); }
 static float rfloat(float scale) {
     uint32_t r = rnd() % 16u;
     if (r == 0) return 0.0f;

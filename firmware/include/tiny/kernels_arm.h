@@ -7,7 +7,7 @@
  * set. A call whose arguments fall outside the fast path (geometry, grouping, broadcast...) is
  * handed to the portable kernel inside, so any call is correct. None needs planned scratch except
  * what the portable kernel they replace needs (in-place depthwise: one output channel); the
- * temporaries are bounded stack buffers (at most ~3 KiB: depthwise row buffer + accumulators,
+ * temporaries are bounded stack buffers (at most ~4.2 KiB: depthwise row buffer (2.6 KiB) + accumulators,
  * first-conv padded weights, FC pre-extended input chunk), independent of the model.
  *
  * Requantization: when a kernel can bound its accumulators by 2^30 (|bias| + 128 * sum |w|), it uses
