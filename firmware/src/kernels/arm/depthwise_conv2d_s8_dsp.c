@@ -254,6 +254,27 @@ static int dw_small4_ok(const dw_geo *g) {
     return L <= SM4_DIM && R <= SM4_DIM;
 }
 
+/* One plane (channel pair lo = c, hi = c+2, or c+1, c+3) over `rows` output rows: SMLABB / SMLATT
+ * per tap, the tap offsets compile-time constants of one pointer. */
+__attribute__((always_inline)) static inline void sm4_plane(const dw_w32 *P, const int32_t *w, int32_t b_lo,
+                                                            int32_t b_hi, int32_t *acc_lo, int32_t *acc_hi,
+                                                            int32_t rows, int32_t out_w, int32_t s_h, int32_t s_w) {
+    const int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+    for (int32_t oy = 0; oy < rows; ++oy) {
+        const dw_w32 *p = P + oy * s_h * SM4_DIM;
+        for (int32_t ox = 0; ox < out_w; ++ox, p += s_w) {
+            int32_t lo = b_lo, hi = b_hi, x;
+#define SM4_TAP(W, OFF) x = p[OFF]; lo = dw_smlabb(x, W, lo); hi = dw_smlatt4(x, W, hi)
+            SM4_TAP(w0, 0); SM4_TAP(w1, 1); SM4_TAP(w2, 2);
+            SM4_TAP(w3, SM4_DIM); SM4_TAP(w4, SM4_DIM + 1); SM4_TAP(w5, SM4_DIM + 2);
+            SM4_TAP(w6, 2 * SM4_DIM); SM4_TAP(w7, 2 * SM4_DIM + 1); SM4_TAP(w8, 2 * SM4_DIM + 2);
+#undef SM4_TAP
+            *acc_lo++ = lo;
+            *acc_hi++ = hi;
+        }
+    }
+}
+
 /* Channels c .. c+3; E, O: SM4_DIM * SM4_DIM words, prefilled with the pad pair. */
 __attribute__((noinline)) static void dw_small4(const dw_geo *g, int32_t c, const int8_t *filter,
                                                 const int32_t *bias, const tiny_per_channel_quant *quant,
@@ -294,47 +315,17 @@ __attribute__((noinline)) static void dw_small4(const dw_geo *g, int32_t c, cons
         small[k] = tiny_acc_small(base[k], wabs[k]);
     }
     /* The gather above copied every input byte of channels c..c+3, so their outputs can be written
-     * in bands of whole rows (as many as fit SM4_OUT accumulators), in place or not. */
+     * in bands of whole rows (as many as fit SM4_OUT accumulators), in place or not. Each plane is
+     * one pass with its nine weight pairs in registers. */
     int32_t acc[4][SM4_OUT];
-    int32_t n = 0, first = 0;
-    for (int32_t oy = 0; oy < out_h; ++oy) {
-        const dw_w32 *pe = E + oy * s_h * SM4_DIM, *po = O + oy * s_h * SM4_DIM;
-        if (n + out_w > SM4_OUT) {
-            for (int32_t k = 0; k < 4; ++k)
-                tiny_arm_requant_strip(acc[k], n, quant->multiplier[c + k], quant->shift[c + k], g->out_off, g->lo,
-                                       g->hi, output + first * ch + c + k, ch, small[k]);
-            first += n;
-            n = 0;
-        }
-        for (int32_t ox = 0; ox < out_w; ++ox, ++n, pe += s_w, po += s_w) {
-            int32_t a0 = base[0], a1 = base[1], a2 = base[2], a3 = base[3];
-#define SM4_TAP(T, OFF)                                                                              \
-    do {                                                                                             \
-        const int32_t xe = pe[OFF], xo = po[OFF], we = wE[T], wo = wO[T];                            \
-        a0 = dw_smlabb(xe, we, a0);                                                                  \
-        a2 = dw_smlatt4(xe, we, a2);                                                                 \
-        a1 = dw_smlabb(xo, wo, a1);                                                                  \
-        a3 = dw_smlatt4(xo, wo, a3);                                                                 \
-    } while (0)
-            SM4_TAP(0, 0);
-            SM4_TAP(1, 1);
-            SM4_TAP(2, 2);
-            SM4_TAP(3, SM4_DIM);
-            SM4_TAP(4, SM4_DIM + 1);
-            SM4_TAP(5, SM4_DIM + 2);
-            SM4_TAP(6, 2 * SM4_DIM);
-            SM4_TAP(7, 2 * SM4_DIM + 1);
-            SM4_TAP(8, 2 * SM4_DIM + 2);
-#undef SM4_TAP
-            acc[0][n] = a0;
-            acc[1][n] = a1;
-            acc[2][n] = a2;
-            acc[3][n] = a3;
-        }
-    }
-    for (int32_t k = 0; k < 4; ++k) {
-        tiny_arm_requant_strip(acc[k], n, quant->multiplier[c + k], quant->shift[c + k], g->out_off, g->lo, g->hi,
-                               output + first * ch + c + k, ch, small[k]);
+    const int32_t band = SM4_OUT / out_w;
+    for (int32_t oy0 = 0; oy0 < out_h; oy0 += band) {
+        const int32_t oy1 = oy0 + band < out_h ? oy0 + band : out_h;
+        sm4_plane(E + oy0 * s_h * SM4_DIM, wE, base[0], base[2], acc[0], acc[2], oy1 - oy0, out_w, s_h, s_w);
+        sm4_plane(O + oy0 * s_h * SM4_DIM, wO, base[1], base[3], acc[1], acc[3], oy1 - oy0, out_w, s_h, s_w);
+        for (int32_t k = 0; k < 4; ++k)
+            tiny_arm_requant_strip(acc[k], (oy1 - oy0) * out_w, quant->multiplier[c + k], quant->shift[c + k],
+                                   g->out_off, g->lo, g->hi, output + oy0 * out_w * ch + c + k, ch, small[k]);
     }
 }
 
