@@ -155,6 +155,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.train:
+        from tiny.train.insn import bench_training
+        data, table = bench_training(args.model, args.board, args.train, args.schedule, args.sram_budget,
+                                     args.kernels)
+        _emit(args, data, table)
+        return 0
     from tiny.bench import bench
     data, table = bench(args.model, args.board, args.schedule, args.sram_budget, args.kernels, port=args.port)
     _emit(args, data, table)
@@ -253,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = model_cmd("bench", "count instructions per layer on an emulated board")
     q.add_argument("--kernels", default="opt", choices=["opt", "ref"])
+    q.add_argument("--train", default=None, metavar="CONFIG|RECIPE",
+                   help="count one training step instead (forward + each backward step, with its kernel)")
     q.add_argument("--port", default=None, help="real boards: the serial port of the flashed board (DWT cycles)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_bench)

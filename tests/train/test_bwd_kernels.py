@@ -57,3 +57,35 @@ def test_backward_kernel_selection() -> None:
     for board, kernels in (("qemu-m4-256k", "ref"), ("host", "opt"), ("qemu-m3", "opt")):
         assert backward_kernel("conv", _step(1, 1, 0), board, kernels) == "tiny_conv2d_bwd_f32"
         assert backward_kernel("fc", _step(1, 1, 0), board, kernels) == "tiny_fully_connected_bwd_f32"
+
+
+@pytest.mark.qemu
+def test_bench_train_cli() -> None:
+    """`tiny bench MODEL --train RECIPE --json`: one step = forward (the inference kernels plus the
+    captures) + the backward steps, each with the kernel the generator chose."""
+    import json
+    import subprocess
+    import sys
+    from tiny.bench import bench
+    from tiny.train import data as tdata
+    model = str(tdata.base_model("v1"))
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tiny.cli", "bench", model, "--train", "sparse", *extra],
+                              capture_output=True, text=True, timeout=600)
+    r = run("--board", "qemu-m4-256k", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["instructions"] == d["forward_instructions"] + d["backward_instructions"]
+    assert d["backward_instructions"] == sum(s["instructions"] for s in d["layers"])
+    inference = bench(model, "qemu-m4-256k")[0]["instructions"]
+    assert inference < d["forward_instructions"] < 1.2 * inference
+    kernels = {s["kind"]: s["kernel"] for s in d["layers"] if s["kernel"]}
+    assert kernels == {"conv": "tiny_conv2d_1x1_bwd_f32", "dw": "tiny_depthwise_conv2d_3x3_bwd_f32",
+                       "fc": "tiny_fully_connected_blk_bwd_f32"}
+    ref = json.loads(run("--board", "qemu-m4-256k", "--kernels", "ref", "--json").stdout)
+    assert {s["kernel"] for s in ref["layers"] if s["kernel"]} == {
+        "tiny_conv2d_bwd_f32", "tiny_depthwise_conv2d_bwd_f32", "tiny_fully_connected_bwd_f32"}
+    assert ref["backward_instructions"] > 3 * d["backward_instructions"]
+    bad = run("--board", "host")
+    assert bad.returncode == 2 and "emulated board" in bad.stderr

@@ -35,6 +35,7 @@ class TrainCompiled(Compiled):
     lr: float = 0.05
     momentum: float = 0.0
     qas: bool = True
+    step_kernels: list[str | None] = field(default_factory=list)   # backward kernel per plan step
 
     def summary(self) -> dict[str, Any]:
         s = super().summary()
@@ -278,6 +279,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     tc = TrainCompiled(graph=c.graph, params=c.params, plan=c.plan, files=files, hash=digest,
                        const_bytes=c.const_bytes, schedule=c.schedule, readable_ops=c.readable_ops,
                        marker_order=c.marker_order, train_plan=plan, train_memory=mem,
-                       param_names=[n for n, _, _ in params], lr=lr, momentum=momentum, qas=qas)
+                       param_names=[n for n, _, _ in params], lr=lr, momentum=momentum, qas=qas,
+                       step_kernels=[None if d["bwd"] == "NULL" else d["bwd"] for d in step_inits])
     return tc
 

@@ -100,3 +100,36 @@ def count_step_breakdown(tc: Any, board: str, xs: np.ndarray, ys: np.ndarray, n:
     if len(counts) != n:
         raise TinyError(f"expected {n} training-step marker pairs, counted {len(counts)}")
     return counts
+
+
+def bench_training(model: str, board: str, config: str, schedule: str = "layer", sram_budget: int | None = None,
+                   kernels: str = "opt", steps: int = 2) -> tuple[dict[str, Any], str]:
+    """`tiny bench MODEL --train CONFIG`: instructions of one training step on an emulated board
+    (random input, labels 0, 1, ...; the last of `steps` steps is reported), split into the forward
+    (inference kernels, captures) and each backward step with the kernel it runs."""
+    from tiny.boards import get_board
+    from tiny.pipeline import load_model
+    from tiny.train.api import compile_train
+    from tiny.train.config import load_config
+    b = get_board(board)
+    if not b.emulated or b.name == "host":
+        raise TinyError(f"tiny bench --train counts instructions on an emulated board (qemu-*), not {board}")
+    g = load_model(model)
+    tc = compile_train(g, board, load_config(config), schedule, sram_budget, kernels=kernels)
+    t = g.tensors[g.inputs[0]]
+    xs = np.random.default_rng(0).integers(-128, 128, size=(steps, *t.shape[1:]), dtype=np.int8)
+    n_classes = g.tensors[tc.train_plan.logits].size
+    ys = np.arange(steps) % n_classes
+    last = count_step_breakdown(tc, board, xs, ys, steps)[-1]
+    rows = [{"kind": s.kind, "op": s.op, "instructions": n, "kernel": kern}
+            for s, n, kern in zip(tc.train_plan.steps, last["backward_steps"], tc.step_kernels)]
+    data = {"model": g.name, "board": board, "schedule": schedule, "kernels": kernels, "train": config,
+            "instructions": last["total"], "forward_instructions": last["forward"],
+            "backward_instructions": last["backward"], "est_cycles": None, "layers": rows,
+            "train_peak_sram_bytes": tc.train_memory["train_peak_sram_bytes"]}
+    lines = [f"{g.name} on {board}, one training step ({config}, {kernels} kernels): {last['total']:,} instructions "
+             f"= forward {last['forward']:,} + backward {last['backward']:,}",
+             f"  {'step':<6} {'op':>4} {'instructions':>13}  kernel"]
+    for r in rows:
+        lines.append(f"  {r['kind']:<6} {r['op']:>4} {r['instructions']:>13,}  {r['kernel'] or '-'}")
+    return data, "\n".join(lines)
