@@ -229,6 +229,41 @@ static void sweep_add(void) {
     report("add_s8_dsp", SWEEP_CASES, fast, bad);
 }
 
+/* tiny_lut_s8 with a table made by the portable HARD_SWISH / LOGISTIC kernel itself (rotated: the
+ * input's raw byte indexes it), against that kernel on random data: unaligned, odd sizes, in place. */
+static void sweep_lut(void) {
+    int32_t bad = 0;
+    static int8_t table[256], all[256];
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        for (int32_t u = 0; u < 256; ++u) all[u] = (int8_t)u;
+        tiny_hard_swish_params hs = {rint_(-128, 127), rint_(-128, 127), rint_(1, 32767), rint_(-3, 3),
+                                     rint_(1, 32767), rint_(-9, 0)};
+        tiny_logistic_params lg;
+        memset(&lg, 0, sizeof lg);
+        lg.input_zero_point = rint_(-128, 127);
+        lg.input_range_radius = rint_(1, 127);
+        lg.input_multiplier = rint_(1, 0x7FFF);
+        lg.input_left_shift = rint_(0, 15);
+        const int hard = k & 1;
+        if (hard) tiny_hard_swish_s8(&hs, 256, all, table);
+        else tiny_logistic_s8(&lg, 256, all, table);
+        const int32_t n = rint_(1, 4000), off = rint_(0, 3);
+        fill8(in_buf + off, n);
+        memcpy(sh_a + off, in_buf + off, (size_t)n);
+        memcpy(sh_b + off, in_buf + off, (size_t)n);
+        if (hard) tiny_hard_swish_s8(&hs, n, in_buf + off, out_a);
+        else tiny_logistic_s8(&lg, n, in_buf + off, out_a);
+        const int32_t oo = rint_(0, 3);                                       /* unaligned output */
+        tiny_lut_s8(table, n, in_buf + off, out_b + oo);
+        bad += compare("lut", k, out_a, out_b + oo, n);
+        if (hard) tiny_hard_swish_s8(&hs, n, sh_a + off, sh_a + off);
+        else tiny_logistic_s8(&lg, n, sh_a + off, sh_a + off);
+        tiny_lut_s8(table, n, sh_b + off, sh_b + off);                       /* in place */
+        bad += compare("lut_inplace", k, sh_a + off, sh_b + off, n);
+    }
+    report("lut_s8", SWEEP_CASES, SWEEP_CASES, bad);
+}
+
 int main(void) {
     sweep_conv_1x1();
     sweep_conv_rgb();
@@ -236,6 +271,7 @@ int main(void) {
     sweep_dw_inplace();
     sweep_fc();
     sweep_add();
+    sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");
     return failures;
 }
