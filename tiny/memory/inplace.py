@@ -1,9 +1,11 @@
-"""Which ops may overwrite their input: in-place depthwise convolution and elementwise ADD.
+"""Which ops may overwrite their input: in-place depthwise convolution, elementwise ADD and the
+element-wise activations HARD_SWISH and LOGISTIC.
 
 Depthwise (multiplier 1) runs channel by channel through a one-channel scratch buffer
 (firmware/src/kernels/ref/depthwise_conv2d_inplace_s8.c); ADD of equal shapes reads element i
-of each input before it writes element i. Either is legal only where the overwritten input is
-not needed afterwards."""
+of each input before it writes element i, and so do the activations (portable kernels and the
+tiny_lut_s8 table lookup alike). Each is legal only where the overwritten input is not needed
+afterwards."""
 from __future__ import annotations
 
 from tiny.ir import Graph, Op
@@ -24,6 +26,10 @@ def inplace_input(g: Graph, op: Op) -> int | None:
     if op.type == "DEPTHWISE_CONV_2D":
         x = g.tensors[op.inputs[0]]
         if x.shape[3] == out.shape[3] and _dies_at(g, x.id, op.index):
+            return x.id
+    if op.type in ("HARD_SWISH", "LOGISTIC"):
+        x = g.tensors[op.inputs[0]]
+        if x.dtype == "int8" and x.shape == out.shape and _dies_at(g, x.id, op.index):
             return x.id
     if op.type == "ADD":
         for tid in op.inputs[:2]:
