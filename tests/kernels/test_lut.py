@@ -124,3 +124,14 @@ def test_patch_stage_calls_lut() -> None:
         assert c.kernels[i] == LUT
         assert f"{LUT}(l{i}_lut, (1 * pg->out_h * pg->out_w * {c_out}), " in src
         assert f"static const int8_t l{i}_lut[256]" in src
+
+
+def test_lut_tables_count_as_flash() -> None:
+    """Each table is 256 bytes of constant data: the flash budget check must see it."""
+    from tests import models
+    from tiny.frontend.tflite import load
+    g = load(models.mobilenet_v3_small(96, 96))
+    opt = compile_graph(g, options="board=qemu-m4-256k")
+    n = sum(f == LUT for f in opt.kernels.values())
+    assert n == sum(op.type == "HARD_SWISH" for op in g.ops) > 0
+    assert opt.const_bytes - compile_graph(g, options="board=host").const_bytes == 256 * n

@@ -109,6 +109,7 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
 
     layers, blocks = [], []
     const_total = sum(g.tensors[t].nbytes for op in g.ops for t in op.inputs if t >= 0 and g.tensors[t].is_const)
+    const_total += 256 * sum(ch.function == ksel.LUT for ch in choices)     # tiny_lut_s8 tables in flash
     if split:
         from tiny.emit.patch import emit_stage
         decls, loop = emit_stage(g, schedule, params, mods, scratch, offs, inplace_ops, _checked, choices)
