@@ -10,14 +10,15 @@
  * 2 x TINY_CONV_IM2COL_MAX int16 = 640 bytes, a fixed bound independent of the model, so the
  * kernel needs no planned scratch (and runs inside patch stages). With out_c <= 64 the weights are
  * copied zero-padded to a multiple of 4 (no tail loop) and the requantization constants of the cheap
- * exact form (requant_strip.c) are hoisted per channel (1.5 KiB + 768 B of stack). */
+ * exact form (requant_strip.c) are hoisted per channel; the weights are split into their SXTB16
+ * pairs once per call (2 KiB + 768 B of stack). */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
 #define TINY_CONV_IM2COL_MAX 160
-#define TINY_RGB_FAST_OC 64      /* fast path: out_c <= 64 and out_c * kpad <= 1536 */
-#define TINY_RGB_FAST_W 1536
+#define TINY_RGB_FAST_OC 64      /* fast path: out_c <= 64 and out_c * kpad <= TINY_RGB_FAST_W */
+#define TINY_RGB_FAST_W 1024   /* 2 KiB of split weights on the stack */
 
 /* Gather one output pixel's receptive field: element j goes to col[slot[j]] (SXTB16 order).
  * Window rows inside the input are k_w * in_c contiguous bytes. */
@@ -43,6 +44,25 @@ static void gather(const int8_t *in, int32_t in_h, int32_t in_w, int32_t in_c, i
     }
 }
 
+/* Two pixels' dot products with one output channel's split weights: G groups of 4 taps, two SMLAD
+ * per pixel and group. Returns the next channel's weights. */
+__attribute__((always_inline)) static inline const int32_t *rgb_dot(const int32_t *w, const int16_t *col,
+                                                                    const int16_t *colb, const int32_t G,
+                                                                    int32_t *pa, int32_t *pc) {
+    const int32_t *ca = (const int32_t *)col, *cb = (const int32_t *)colb;
+    int32_t a = *pa, c = *pc;
+#pragma GCC unroll 8
+    for (int32_t g = 0; g < G; ++g) {
+        const int32_t we = w[2 * g], wo = w[2 * g + 1];
+        a = tiny_smlad(ca[2 * g], we, a);
+        a = tiny_smlad(ca[2 * g + 1], wo, a);
+        c = tiny_smlad(cb[2 * g], we, c);
+        c = tiny_smlad(cb[2 * g + 1], wo, c);
+    }
+    *pa = a;
+    *pc = c;
+    return w + 2 * G;
+}
 tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *params,
                                const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
                                const int8_t *input, const tiny_dims *filter_dims, const int8_t *filter,
@@ -70,16 +90,23 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
     for (int32_t j = K; j < kpad; ++j) colb[(j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1)] = 0;
 
     if (out_c <= TINY_RGB_FAST_OC && out_c * kpad <= TINY_RGB_FAST_W) {
-        /* Weights zero-padded to kpad (no tail loop) and per-channel requantization constants of the
-         * cheap exact form (see requant_strip.c) hoisted out of the pixel loop. */
-        int8_t wpad[TINY_RGB_FAST_W] __attribute__((aligned(4)));
+        /* Weights zero-padded to kpad and split once into their SXTB16 pairs (the pixel loop only
+         * loads them), per-channel requantization constants of the cheap exact form (see
+         * requant_strip.c) hoisted out of the pixel loop. */
+        int32_t wsp[TINY_RGB_FAST_W / 2];
         int32_t rq_m[TINY_RGB_FAST_OC], rq_e[TINY_RGB_FAST_OC], rq_k[TINY_RGB_FAST_OC];
         for (int32_t oc = 0; oc < out_c; ++oc) {
             int32_t wabs = 0;
-            for (int32_t j = 0; j < kpad; ++j) {
-                const int32_t v = j < K ? filter[oc * K + j] : 0;
-                wpad[oc * kpad + j] = (int8_t)v;
-                wabs += v < 0 ? -v : v;
+            for (int32_t j = 0; j < kpad; j += 4) {
+                int8_t q[4];
+                for (int32_t t = 0; t < 4; ++t) {
+                    const int32_t v = j + t < K ? filter[oc * K + j + t] : 0;
+                    q[t] = (int8_t)v;
+                    wabs += v < 0 ? -v : v;
+                }
+                const int32_t v = tiny_ld32(q);
+                wsp[(oc * kpad + j) / 2] = tiny_sxtb16(v);
+                wsp[(oc * kpad + j) / 2 + 1] = tiny_sxtb16_ror8(v);
             }
             const int32_t m = quant->multiplier[oc], sh = quant->shift[oc];
             const int32_t ok = tiny_acc_small(bias ? bias[oc] : 0, wabs) && m >= 0 && sh <= -1 && sh >= -22 &&
@@ -88,6 +115,7 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
             rq_e[oc] = ok ? -sh : 0;
             rq_k[oc] = ok ? (1 << (-sh - 1)) + (int32_t)((uint32_t)out_off << -sh) : 0;
         }
+        const int full = lo == -128 && hi == 127;
         for (int32_t b = 0; b < input_dims->n; ++b) {
             const int8_t *in_b = input + b * in_h * in_w * in_c;
             int8_t *out_b = output + b * npix * out_c;
@@ -104,28 +132,28 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
                     for (int32_t j = 0; j < kpad; ++j) colb[j] = 0;
                 }
                 int8_t *out = out_b + p * out_c;
-                const int8_t *w = wpad;
+                const int32_t *w = wsp;
                 for (int32_t oc = 0; oc < out_c; ++oc) {
                     const int32_t bias_v = bias ? bias[oc] : 0;
                     int32_t a = bias_v, c = bias_v;
-                    const int32_t *ca = (const int32_t *)col, *cb = (const int32_t *)colb;
-                    for (int32_t k = 0; k < kpad; k += 4, ca += 2, cb += 2, w += 4) {
-                        const int32_t v = tiny_ld32(w);
-                        const int32_t we = tiny_sxtb16(v), wo = tiny_sxtb16_ror8(v);
-                        a = tiny_smlad(ca[0], we, a);
-                        a = tiny_smlad(ca[1], wo, a);
-                        c = tiny_smlad(cb[0], we, c);
-                        c = tiny_smlad(cb[1], wo, c);
-                    }
+                    /* the common receptive fields (3x3x1, 3x3x3) fully unrolled */
+                    if (kpad == 12) w = rgb_dot(w, col, colb, 3, &a, &c);
+                    else if (kpad == 28) w = rgb_dot(w, col, colb, 7, &a, &c);
+                    else w = rgb_dot(w, col, colb, kpad / 4, &a, &c);
                     const int32_t e = rq_e[oc];
                     if (e) {
                         const int32_t m = rq_m[oc], kk = rq_k[oc];
                         const int32_t ha = tiny_smmulr(a * 2, m), hc = tiny_smmulr(c * 2, m);
                         int32_t va = (ha + (ha >> 31) + kk) >> e, vc = (hc + (hc >> 31) + kk) >> e;
-                        va = va < lo ? lo : va;
-                        va = va > hi ? hi : va;
-                        vc = vc < lo ? lo : vc;
-                        vc = vc > hi ? hi : vc;
+                        if (full) {
+                            va = __builtin_arm_ssat(va, 8);
+                            vc = __builtin_arm_ssat(vc, 8);
+                        } else {
+                            va = va < lo ? lo : va;
+                            va = va > hi ? hi : va;
+                            vc = vc < lo ? lo : vc;
+                            vc = vc > hi ? hi : vc;
+                        }
                         out[oc] = (int8_t)va;
                         if (two) out[out_c + oc] = (int8_t)vc;
                     } else {
