@@ -34,8 +34,9 @@
 /* 1x1 pointwise conv, stride 1, no padding (2 channels x 2 pixels SMLAD blocks; in_c 8/16/32 fully
  * unrolled, 8 and 32 with the requantization fused). */
 tiny_status tiny_conv2d_s8_1x1(TINY_CONV_ARGS);
-/* Conv with k_h * k_w * in_c <= 160 (first conv over RGB): per-pixel im2col on the stack, weights
- * zero-padded to a multiple of 4 (no tail), requantization constants hoisted. */
+/* Conv with k_h * k_w * in_c <= 160 (first conv over RGB or gray): per-pixel im2col on the stack,
+ * weights zero-padded to a multiple of 4 and split into SXTB16 pairs once per call, 3x3x1 and 3x3x3
+ * fully unrolled, requantization constants hoisted. */
 tiny_status tiny_conv2d_s8_rgb(TINY_CONV_ARGS);
 tiny_status tiny_conv2d_s8_dsp(TINY_CONV_ARGS);
 /* Depthwise, depth multiplier 1, any kernel size, any stride. 3x3: small images 4 channels at a time
