@@ -4,47 +4,22 @@
  *
  * Two output pixels at a time: their receptive fields are gathered (im2col) into a small buffer as
  * int16 with the input offset added, taps outside the input written as 0 (which contributes
- * nothing, exactly like the portable kernel skipping them: no padded tensor). The buffer is
- * stored in SXTB16 order (within each group of 4: elements 0, 2, 1, 3) so that a weight word
- * split with SXTB16 / SXTB16 ROR 8 meets it with two SMLAD. The buffer lives on the stack:
+ * nothing, exactly like the portable kernel skipping them: no padded tensor). The buffer is in
+ * natural order and meets int16 weight pairs (w0, w1), (w2, w3) with two SMLAD per 4 taps. It lives on the stack:
  * 2 x TINY_CONV_IM2COL_MAX int16 = 640 bytes, a fixed bound independent of the model, so the
  * kernel needs no planned scratch (and runs inside patch stages). With out_c <= 64 the weights are
  * copied zero-padded to a multiple of 4 (no tail loop) and the requantization constants of the cheap
- * exact form (requant_strip.c) are hoisted per channel; the weights are split into their SXTB16
- * pairs once per call (2 KiB + 768 B of stack). */
+ * exact form (requant_strip.c) are hoisted per channel; the weight pairs are made once per call
+ * (2 KiB + 768 B of stack); otherwise they are made from each weight word (SXTB16, PKHBT/PKHTB). */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
 #define TINY_CONV_IM2COL_MAX 160
 #define TINY_RGB_FAST_OC 64      /* fast path: out_c <= 64 and out_c * kpad <= TINY_RGB_FAST_W */
-#define TINY_RGB_FAST_W 1024   /* 2 KiB of split weights on the stack */
+#define TINY_RGB_FAST_W 1024   /* 2 KiB of paired weights on the stack */
 
-/* Gather one output pixel's receptive field: element j goes to col[slot[j]] (SXTB16 order).
- * Window rows inside the input are k_w * in_c contiguous bytes. */
-static void gather(const int8_t *in, int32_t in_h, int32_t in_w, int32_t in_c, int32_t y0, int32_t x0,
-                   int32_t k_h, int32_t k_w, int32_t in_off, int16_t *col, const uint8_t *slot) {
-    const int32_t rowlen = k_w * in_c;
-    const int cols_inside = x0 >= 0 && x0 + k_w <= in_w;
-    for (int32_t ky = 0; ky < k_h; ++ky, slot += rowlen) {
-        const int32_t iy = y0 + ky;
-        if (iy < 0 || iy >= in_h) {
-            for (int32_t j = 0; j < rowlen; ++j) col[slot[j]] = 0;
-            continue;
-        }
-        const int8_t *p = in + (iy * in_w + x0) * in_c;
-        if (cols_inside) {
-            for (int32_t j = 0; j < rowlen; ++j) col[slot[j]] = (int16_t)(p[j] + in_off);
-            continue;
-        }
-        for (int32_t kx = 0, j = 0; kx < k_w; ++kx) {
-            const int ok = x0 + kx >= 0 && x0 + kx < in_w;
-            for (int32_t c = 0; c < in_c; ++c, ++j) col[slot[j]] = ok ? (int16_t)(p[j] + in_off) : 0;
-        }
-    }
-}
-
-/* Two pixels' dot products with one output channel's split weights: G groups of 4 taps, two SMLAD
+/* Two pixels' dot products with one output channel's paired weights: G groups of 4 taps, two SMLAD
  * per pixel and group. Returns the next channel's weights. */
 __attribute__((always_inline)) static inline const int32_t *rgb_dot(const int32_t *w, const int16_t *col,
                                                                     const int16_t *colb, const int32_t G,
@@ -63,6 +38,30 @@ __attribute__((always_inline)) static inline const int32_t *rgb_dot(const int32_
     *pc = c;
     return w + 2 * G;
 }
+/* Gather one output pixel's receptive field in natural order (element j at col[j]); window rows
+ * inside the input are k_w * in_c contiguous bytes. */
+static void gather(const int8_t *in, int32_t in_h, int32_t in_w, int32_t in_c, int32_t y0, int32_t x0,
+                       int32_t k_h, int32_t k_w, int32_t in_off, int16_t *col) {
+    const int32_t rowlen = k_w * in_c;
+    const int cols_inside = x0 >= 0 && x0 + k_w <= in_w;
+    for (int32_t ky = 0; ky < k_h; ++ky, col += rowlen) {
+        const int32_t iy = y0 + ky;
+        if (iy < 0 || iy >= in_h) {
+            for (int32_t j = 0; j < rowlen; ++j) col[j] = 0;
+            continue;
+        }
+        const int8_t *p = in + (iy * in_w + x0) * in_c;
+        if (cols_inside) {
+            for (int32_t j = 0; j < rowlen; ++j) col[j] = (int16_t)(p[j] + in_off);
+            continue;
+        }
+        for (int32_t kx = 0, j = 0; kx < k_w; ++kx) {
+            const int ok = x0 + kx >= 0 && x0 + kx < in_w;
+            for (int32_t c = 0; c < in_c; ++c, ++j) col[j] = ok ? (int16_t)(p[j] + in_off) : 0;
+        }
+    }
+}
+
 tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *params,
                                const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
                                const int8_t *input, const tiny_dims *filter_dims, const int8_t *filter,
@@ -84,15 +83,12 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
     int16_t col[2 * TINY_CONV_IM2COL_MAX] __attribute__((aligned(4)));
     int16_t *colb = col + kpad;
     const int32_t npix = out_h * out_w;
-    uint8_t slot[TINY_CONV_IM2COL_MAX];
-    for (int32_t j = 0; j < K; ++j) slot[j] = (uint8_t)((j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1));
-    for (int32_t j = K; j < kpad; ++j) col[(j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1)] = 0;
-    for (int32_t j = K; j < kpad; ++j) colb[(j & ~3) | ((j & 1) << 1) | ((j >> 1) & 1)] = 0;
+    for (int32_t j = K; j < kpad; ++j) col[j] = colb[j] = 0;       /* padding to a multiple of 4 */
 
     if (out_c <= TINY_RGB_FAST_OC && out_c * kpad <= TINY_RGB_FAST_W) {
-        /* Weights zero-padded to kpad and split once into their SXTB16 pairs (the pixel loop only
-         * loads them), per-channel requantization constants of the cheap exact form (see
-         * requant_strip.c) hoisted out of the pixel loop. */
+        /* Weights zero-padded to kpad and packed once into int16 pairs matching the natural-order
+         * im2col buffer (the pixel loop only loads them), per-channel requantization constants of
+         * the cheap exact form (see requant_strip.c) hoisted out of the pixel loop. */
         int32_t wsp[TINY_RGB_FAST_W / 2];
         int32_t rq_m[TINY_RGB_FAST_OC], rq_e[TINY_RGB_FAST_OC], rq_k[TINY_RGB_FAST_OC];
         for (int32_t oc = 0; oc < out_c; ++oc) {
@@ -104,9 +100,8 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
                     q[t] = (int8_t)v;
                     wabs += v < 0 ? -v : v;
                 }
-                const int32_t v = tiny_ld32(q);
-                wsp[(oc * kpad + j) / 2] = tiny_sxtb16(v);
-                wsp[(oc * kpad + j) / 2 + 1] = tiny_sxtb16_ror8(v);
+                wsp[(oc * kpad + j) / 2] = tiny_pack16(q[0], q[1]);
+                wsp[(oc * kpad + j) / 2 + 1] = tiny_pack16(q[2], q[3]);
             }
             const int32_t m = quant->multiplier[oc], sh = quant->shift[oc];
             const int32_t ok = tiny_acc_small(bias ? bias[oc] : 0, wabs) && m >= 0 && sh <= -1 && sh >= -22 &&
@@ -123,11 +118,11 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
                 const int two = p + 1 < npix;
                 const int32_t oy = p / out_w, ox = p % out_w;
                 gather(in_b, in_h, in_w, in_c, oy * params->stride.h - params->padding.h,
-                       ox * params->stride.w - params->padding.w, k_h, k_w, in_off, col, slot);
+                           ox * params->stride.w - params->padding.w, k_h, k_w, in_off, col);
                 if (two) {
                     const int32_t oy1 = (p + 1) / out_w, ox1 = (p + 1) % out_w;
                     gather(in_b, in_h, in_w, in_c, oy1 * params->stride.h - params->padding.h,
-                           ox1 * params->stride.w - params->padding.w, k_h, k_w, in_off, colb, slot);
+                               ox1 * params->stride.w - params->padding.w, k_h, k_w, in_off, colb);
                 } else {
                     for (int32_t j = 0; j < kpad; ++j) colb[j] = 0;
                 }
@@ -173,11 +168,11 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
             const int two = p + 1 < npix;
             const int32_t oy = p / out_w, ox = p % out_w;
             gather(in_b, in_h, in_w, in_c, oy * params->stride.h - params->padding.h,
-                   ox * params->stride.w - params->padding.w, k_h, k_w, in_off, col, slot);
+                   ox * params->stride.w - params->padding.w, k_h, k_w, in_off, col);
             if (two) {
                 const int32_t oy1 = (p + 1) / out_w, ox1 = (p + 1) % out_w;
                 gather(in_b, in_h, in_w, in_c, oy1 * params->stride.h - params->padding.h,
-                       ox1 * params->stride.w - params->padding.w, k_h, k_w, in_off, colb, slot);
+                       ox1 * params->stride.w - params->padding.w, k_h, k_w, in_off, colb);
             } else {
                 for (int32_t j = 0; j < kpad; ++j) colb[j] = 0;
             }
@@ -190,16 +185,17 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
                 int32_t k = 0;
                 for (; k < K4; k += 4, ca += 2, cb += 2) {
                     const int32_t v = tiny_ld32(w + k);
-                    const int32_t we = tiny_sxtb16(v), wo = tiny_sxtb16_ror8(v);
-                    a = tiny_smlad(ca[0], we, a);
-                    a = tiny_smlad(ca[1], wo, a);
-                    c = tiny_smlad(cb[0], we, c);
-                    c = tiny_smlad(cb[1], wo, c);
+                    const int32_t we = tiny_sxtb16(v), wo = tiny_sxtb16_ror8(v);   /* (w0, w2), (w1, w3) */
+                    const int32_t w01 = (int32_t)(((uint32_t)we & 0xFFFFu) | ((uint32_t)wo << 16));
+                    const int32_t w23 = (int32_t)(((uint32_t)wo & 0xFFFF0000u) | ((uint32_t)we >> 16));
+                    a = tiny_smlad(ca[0], w01, a);
+                    a = tiny_smlad(ca[1], w23, a);
+                    c = tiny_smlad(cb[0], w01, c);
+                    c = tiny_smlad(cb[1], w23, c);
                 }
-                for (; k < K; ++k) {   /* tail: element k sits at its SXTB16 slot */
-                    const int32_t sl = (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1);
-                    a += w[k] * col[sl];
-                    c += w[k] * colb[sl];
+                for (; k < K; ++k) {
+                    a += w[k] * col[k];
+                    c += w[k] * colb[k];
                 }
                 const tiny_rq r = tiny_rq_make(quant->multiplier[oc], quant->shift[oc]);
                 out[oc] = tiny_arm_out(a, r, out_off, lo, hi);
