@@ -72,13 +72,25 @@ class Choice:
         return self.function != self.portable
 
 
-def board_has_dsp(board: Any) -> bool:
+def _mcu_board(board: Any) -> Any:
+    """The Board object for a name or Board; None for no board or the host board."""
     if board is None:
-        return False
+        return None
     if isinstance(board, str):
         from tiny.boards import get_board
         board = get_board(board)
-    return bool(getattr(board, "dsp", False)) and not getattr(board, "is_host", False)
+    return None if getattr(board, "is_host", False) else board
+
+
+def board_has_dsp(board: Any) -> bool:
+    b = _mcu_board(board)
+    return b is not None and bool(getattr(b, "dsp", False))
+
+
+def board_has_fpu(board: Any) -> bool:
+    """A hardware single-precision FPU (the training backward kernels' condition)."""
+    b = _mcu_board(board)
+    return b is not None and getattr(b, "fpu", "none") not in ("none", "", None)
 
 
 def board_from_options(options: str) -> str | None:
@@ -155,5 +167,5 @@ def emit_call(mod: ModuleType, op_type: str, p: dict[str, Any], e: EmitCtx, choi
     return apply(mod.emit(p, e).strip(), choice, _portable(op_type, False))
 
 
-__all__ = ["Choice", "KERNEL_SETS", "LUT", "LUT_OPS", "apply", "board_from_options", "board_has_dsp",
+__all__ = ["Choice", "KERNEL_SETS", "LUT", "LUT_OPS", "apply", "board_from_options", "board_has_dsp", "board_has_fpu",
            "current_kernel_set", "emit_call", "kernel_set", "lut_table", "select"]

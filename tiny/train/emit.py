@@ -20,6 +20,7 @@ import numpy as np
 
 from tiny import paths
 from tiny.emit.model import Compiled
+from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
 from tiny.passes.sparse_update import TrainPlan
 from tiny.reference.train import layer_scales
@@ -68,15 +69,6 @@ def backward_kernel(kind: str, d: dict[str, Any], board: Any, kernels: str) -> s
     if kind == "fc":
         return "tiny_fully_connected_blk_bwd_f32"
     return port
-
-
-def board_has_fpu(board: Any) -> bool:
-    if board is None:
-        return False
-    if isinstance(board, str):
-        from tiny.boards import get_board
-        board = get_board(board)
-    return getattr(board, "fpu", "none") not in ("none", "", None) and not getattr(board, "is_host", False)
 
 
 def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, qas: bool,

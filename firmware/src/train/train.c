@@ -68,36 +68,35 @@ static int32_t round_update(float step) {
     return (int32_t)(step >= 0.0f ? step + 0.5f : step - 0.5f);
 }
 
-int32_t tiny_train_sgd_delta(float g, float scale, float *mom) {
-    float gt = s_qas ? g / scale : g * scale;
-    float v = gt;
+/* The one definition of a parameter step: g -> QAS-scaled -> momentum -> rounded integer delta. */
+static inline __attribute__((always_inline)) int32_t sgd_step(float g, float scale, float *mom, float lr, float mu,
+                                                              int qas) {
+    float v = qas ? g / scale : g * scale;
     if (mom) {
-        v = s_mu * *mom + gt;
+        v = mu * *mom + v;
         *mom = v;
     }
-    return round_update(s_lr * v);
+    return round_update(lr * v);
+}
+
+static inline __attribute__((always_inline)) int8_t clamp_w(int32_t v) {
+    return (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+}
+
+int32_t tiny_train_sgd_delta(float g, float scale, float *mom) {
+    return sgd_step(g, scale, mom, s_lr, s_mu, s_qas);
 }
 
 void tiny_train_update_w(int8_t *w, int32_t d) {
-    int32_t v = (int32_t)*w - d;
-    if (v > 127) v = 127;
-    if (v < -127) v = -127;
-    *w = (int8_t)v;
+    *w = clamp_w((int32_t)*w - d);
 }
 
-/* The same arithmetic as sgd_delta + update_w, for n weights sharing a scale, parameters hoisted. */
+/* sgd_delta + update_w for n weights sharing a scale, the hyperparameters read once. */
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
     const float lr = s_lr, mu = s_mu;
     const int qas = s_qas;
-    for (uint32_t i = 0; i < n; i++) {
-        float v = qas ? g[i] / scale : g[i] * scale;
-        if (mom) {
-            v = mu * mom[i] + v;
-            mom[i] = v;
-        }
-        int32_t q = (int32_t)w[i] - round_update(lr * v);
-        w[i] = (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
-    }
+    for (uint32_t i = 0; i < n; i++)
+        w[i] = clamp_w((int32_t)w[i] - sgd_step(g[i], scale, mom ? &mom[i] : NULL, lr, mu, qas));
 }
 
 void tiny_train_update_b(int32_t *b, int32_t d) {

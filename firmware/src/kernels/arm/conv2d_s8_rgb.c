@@ -62,6 +62,23 @@ static void gather(const int8_t *in, int32_t in_h, int32_t in_w, int32_t in_c, i
     }
 }
 
+/* Output pixels p and p + 1 (row-major) into col and colb; colb is zeroed when p is the last pixel.
+ * Returns whether there is a second pixel. */
+TINY_INLINE int gather_pair(const int8_t *in, const tiny_dims *input_dims, const tiny_dims *filter_dims,
+                            const tiny_conv_params *params, int32_t out_w, int32_t npix, int32_t p, int32_t kpad,
+                            int16_t *col, int16_t *colb) {
+    const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
+    const int32_t k_h = filter_dims->h, k_w = filter_dims->w, in_off = params->input_offset;
+    const int32_t sh = params->stride.h, sw = params->stride.w, ph = params->padding.h, pw = params->padding.w;
+    gather(in, in_h, in_w, in_c, (p / out_w) * sh - ph, (p % out_w) * sw - pw, k_h, k_w, in_off, col);
+    if (p + 1 >= npix) {
+        for (int32_t j = 0; j < kpad; ++j) colb[j] = 0;
+        return 0;
+    }
+    gather(in, in_h, in_w, in_c, ((p + 1) / out_w) * sh - ph, ((p + 1) % out_w) * sw - pw, k_h, k_w, in_off, colb);
+    return 1;
+}
+
 tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *params,
                                const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
                                const int8_t *input, const tiny_dims *filter_dims, const int8_t *filter,
@@ -78,7 +95,7 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
     const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
     const int32_t K = k_h * k_w * in_c, K4 = K & ~3, kpad = (K + 3) & ~3;
-    const int32_t in_off = params->input_offset, out_off = params->output_offset;
+    const int32_t out_off = params->output_offset;
     const int32_t lo = params->activation.min, hi = params->activation.max;
     int16_t col[2 * TINY_CONV_IM2COL_MAX] __attribute__((aligned(4)));
     int16_t *colb = col + kpad;
@@ -115,17 +132,7 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
             const int8_t *in_b = input + b * in_h * in_w * in_c;
             int8_t *out_b = output + b * npix * out_c;
             for (int32_t p = 0; p < npix; p += 2) {
-                const int two = p + 1 < npix;
-                const int32_t oy = p / out_w, ox = p % out_w;
-                gather(in_b, in_h, in_w, in_c, oy * params->stride.h - params->padding.h,
-                           ox * params->stride.w - params->padding.w, k_h, k_w, in_off, col);
-                if (two) {
-                    const int32_t oy1 = (p + 1) / out_w, ox1 = (p + 1) % out_w;
-                    gather(in_b, in_h, in_w, in_c, oy1 * params->stride.h - params->padding.h,
-                               ox1 * params->stride.w - params->padding.w, k_h, k_w, in_off, colb);
-                } else {
-                    for (int32_t j = 0; j < kpad; ++j) colb[j] = 0;
-                }
+                const int two = gather_pair(in_b, input_dims, filter_dims, params, out_w, npix, p, kpad, col, colb);
                 int8_t *out = out_b + p * out_c;
                 const int32_t *w = wsp;
                 for (int32_t oc = 0; oc < out_c; ++oc) {
@@ -165,17 +172,7 @@ tiny_status tiny_conv2d_s8_rgb(const tiny_ctx *ctx, const tiny_conv_params *para
         const int8_t *in_b = input + b * in_h * in_w * in_c;
         int8_t *out_b = output + b * npix * out_c;
         for (int32_t p = 0; p < npix; p += 2) {
-            const int two = p + 1 < npix;
-            const int32_t oy = p / out_w, ox = p % out_w;
-            gather(in_b, in_h, in_w, in_c, oy * params->stride.h - params->padding.h,
-                   ox * params->stride.w - params->padding.w, k_h, k_w, in_off, col);
-            if (two) {
-                const int32_t oy1 = (p + 1) / out_w, ox1 = (p + 1) % out_w;
-                gather(in_b, in_h, in_w, in_c, oy1 * params->stride.h - params->padding.h,
-                       ox1 * params->stride.w - params->padding.w, k_h, k_w, in_off, colb);
-            } else {
-                for (int32_t j = 0; j < kpad; ++j) colb[j] = 0;
-            }
+            const int two = gather_pair(in_b, input_dims, filter_dims, params, out_w, npix, p, kpad, col, colb);
             int8_t *out = out_b + p * out_c;
             const int8_t *w = filter;
             for (int32_t oc = 0; oc < out_c; ++oc, w += K) {
