@@ -38,11 +38,6 @@ def step_pairs(hits: list[tuple[str, int]]) -> list[tuple[int, list[int]]]:
     return out
 
 
-def step_counts(hits: list[tuple[str, int]]) -> list[int]:
-    """Instructions of each outermost marker pair (one training step each)."""
-    return [total for total, _ in step_pairs(hits)]
-
-
 def step_breakdown(hits: list[tuple[str, int]], n_backward: int) -> list[dict[str, Any]]:
     """Per training step: total, forward (inference kernels, captures, markers) and backward
     instructions, and the backward's steps in plan order (the last n_backward inner pairs)."""
