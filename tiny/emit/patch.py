@@ -64,7 +64,8 @@ def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[M
     stage = g.ops[:s.split]
     t_img, t_out = g.inputs[0], stage[-1].outputs[0]
     img, out = g.tensors[t_img], g.tensors[t_out]
-    esize = img.nbytes // img.size
+    esize = img.nbytes // img.size     # a float input (QUANTIZE in the stage) has 4-byte elements
+    out_esize = out.nbytes // out.size
     decls = [f"/* ==== patch stage: ops #0..#{s.split - 1} run patch by patch, {s.grid.n[0]}x{s.grid.n[1]} "
              f"patches of the {out.shape[1]}x{out.shape[2]} output of op #{s.split - 1} ==== */",
              f"static const tiny_window stage_in_win[{n}] = {{ /* input image window of each patch */\n    "
@@ -116,7 +117,7 @@ def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[M
                  *("    " + x for x in pre), f"    tiny_layer_begin({i});", *("    " + x for x in e.locals),
                  *("    " + x for x in checked(call, i).splitlines()), f"    tiny_layer_end({i});", "}"]
         body.extend(lines)
-    body.append(f"tiny_window_place({local_ptr(f'p{t_out}', t_out, True)}, &stage_out_win[p], {esize}, "
+    body.append(f"tiny_window_place({local_ptr(f'p{t_out}', t_out, True)}, &stage_out_win[p], {out_esize}, "
                 f"&(tiny_dims){{ {', '.join(map(str, out.shape))} }}, (int8_t *)(tiny_arena + {offs[f't{t_out}']}));")
     loop = "\n".join(["    for (int32_t p = 0; p < %d; ++p) {" % n, *("        " + x for x in "\n".join(body).splitlines()),
                       "    }", f"    if (stop_after >= 0 && stop_after < {s.split}) return 0;"])

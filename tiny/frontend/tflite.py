@@ -31,6 +31,8 @@ SUPPORTED = {
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D",
     "MAX_POOL_2D", "MEAN", "PAD", "RESHAPE", "SOFTMAX", "LOGISTIC", "HARD_SWISH",
     "CONCATENATION", "QUANTIZE", "DEQUANTIZE",
+    "TRANSPOSE", "SUM", "REDUCE_MAX", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SQUEEZE",
+    "EXPAND_DIMS",
 }
 
 
@@ -60,8 +62,10 @@ def _attrs(kind: str, opt: Any) -> dict[str, Any]:
         a["axis"] = opt.axis
     elif kind == "SOFTMAX":
         a["beta"] = float(opt.beta)
-    elif kind == "MEAN":
+    elif kind in ("MEAN", "SUM", "REDUCE_MAX"):
         a["keep_dims"] = bool(opt.keepDims)
+    elif kind in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
+        a.update(align_corners=bool(opt.alignCorners), half_pixel_centers=bool(opt.halfPixelCenters))
     elif kind == "STRIDED_SLICE":
         a.update(begin_mask=opt.beginMask, end_mask=opt.endMask, ellipsis_mask=opt.ellipsisMask,
                  new_axis_mask=opt.newAxisMask, shrink_axis_mask=opt.shrinkAxisMask)

@@ -17,7 +17,8 @@ import numpy as np
 from tiny.ir import Graph, IRError, Op
 
 _MODULES = ["conv2d", "depthwise_conv2d", "fully_connected", "pool", "pad", "reshape",
-            "concatenation", "quantize", "add", "mul", "mean", "softmax", "logistic", "hard_swish"]
+            "concatenation", "quantize", "add", "mul", "mean", "softmax", "logistic", "hard_swish",
+            "transpose", "reduce_max", "resize"]
 
 
 def kernels() -> dict[str, ModuleType]:

@@ -1,9 +1,11 @@
-"""MEAN (int8, any constant axis set, keep_dims or not), bit-exact with TFLite Micro.
+"""MEAN and SUM (int8, any constant axis set, keep_dims or not), bit-exact with TFLite Micro.
 
 TFLM sums the raw int8 values into int32, subtracts zero_point * count, and requantizes with
 QuantizeMultiplier(s_in / s_out) into which 1/count is folded: the multiplier is shifted left by
 min(floor(log2 count), 32, 31 + shift), divided by count (int64, truncating) and the shift lowered
-by the same amount. keras GlobalAveragePooling2D gives axes [1, 2].
+by the same amount. SUM is the same computation without that fold (QuantizedMeanOrSum with
+compute_sum=true), so both run as tiny_mean_s8. keras GlobalAveragePooling2D gives axes [1, 2];
+models converted from PyTorch reduce one axis at a time, often over a scalar axis tensor.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph, Op
 from tiny.reference.fixedpoint_ext import mbqm, op_error, per_tensor_int8, quantize_multiplier, wrap32
 
-OPS = ["MEAN"]
+OPS = ["MEAN", "SUM"]
 
 
 def _as_4d(shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
@@ -37,11 +39,8 @@ def _as_4d(shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
     return d4, pos
 
 
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
-    if len(op.inputs) != 2 or len(op.outputs) != 1:
-        raise op_error(g, op, "expected inputs (data, axes) and one output")
-    s_in, z_in = per_tensor_int8(g, op, op.inputs[0], "input")
-    s_out, z_out = per_tensor_int8(g, op, op.outputs[0], "output")
+def reduce_axes(g: Graph, op: Op) -> dict[str, Any]:
+    """Resolve a reduction's constant axes (ResolveAxis) and check the output shape against them."""
     t_in, t_axis, t_out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
     if not t_axis.is_const or t_axis.dtype != "int32":
         raise op_error(g, op, f"axes tensor '{t_axis.name}' must be a constant int32 tensor")
@@ -62,8 +61,21 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
         raise op_error(g, op, f"output shape {t_out.shape} does not match reducing {t_in.shape} "
                               f"over axes {axes}")
     count = int(np.prod([t_in.shape[a] for a in axes], dtype=np.int64)) if axes else 1
+    d4, pos = _as_4d(tuple(t_in.shape))
+    mask = sum(1 << pos[a] for a in axes)
+    return {"op": op.type, "index": op.index, "axes": tuple(axes), "count": count, "in_dims": tuple(d4),
+            "axis_mask": mask, "out_shape": tuple(t_out.shape)}
+
+
+def prepare(g: Graph, op: Op) -> dict[str, Any]:
+    if len(op.inputs) != 2 or len(op.outputs) != 1:
+        raise op_error(g, op, "expected inputs (data, axes) and one output")
+    s_in, z_in = per_tensor_int8(g, op, op.inputs[0], "input")
+    s_out, z_out = per_tensor_int8(g, op, op.outputs[0], "output")
+    p = reduce_axes(g, op)
+    count = p["count"]
     multiplier, shift = quantize_multiplier(float(s_in) / float(s_out))
-    if count > 0:
+    if count > 0 and op.type == "MEAN":
         # Fold 1/count into the multiplier exactly as TFLM's QuantizedMeanOrSum does.
         # k >= 0: quantize_multiplier never returns a shift below -31.
         k = min(count.bit_length() - 1, 32, 31 + shift)
@@ -72,11 +84,8 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
     if shift > 30 or shift < -31:
         raise op_error(g, op, f"scales in={s_in:g}, out={s_out:g} give a shift of {shift}; "
                               "outside what TFLM can apply")
-    d4, pos = _as_4d(tuple(t_in.shape))
-    mask = sum(1 << pos[a] for a in axes)
-    return {"axes": tuple(axes), "count": count, "in_zero_point": z_in, "out_zero_point": z_out,
-            "multiplier": multiplier, "shift": shift, "in_dims": tuple(d4), "axis_mask": mask,
-            "out_shape": tuple(t_out.shape)}
+    p.update(in_zero_point=z_in, out_zero_point=z_out, multiplier=multiplier, shift=shift)
+    return p
 
 
 def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:

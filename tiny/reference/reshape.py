@@ -1,4 +1,5 @@
-"""RESHAPE: a byte copy (TFLM's reshape also just copies when input and output buffers differ).
+"""RESHAPE, SQUEEZE, EXPAND_DIMS: a byte copy (TFLM's reshape also just copies when input and
+output buffers differ; its squeeze and expand_dims kernels do the same).
 
 The optional second input (the new shape) is only read at compile time: the output tensor's shape
 in the flatbuffer is already resolved. Any element type is accepted since no value changes.
@@ -13,7 +14,7 @@ from tiny.emit.ctx import EmitCtx
 from tiny.ir import DTYPES, Graph, Op
 from tiny.reference.conv2d import op_error
 
-OPS = ["RESHAPE"]
+OPS = ["RESHAPE", "SQUEEZE", "EXPAND_DIMS"]
 
 
 def prepare(g: Graph, op: Op) -> dict[str, Any]:
@@ -24,7 +25,7 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
         raise op_error(g, op, f"input '{x.name}' is {x.dtype} but output is {y.dtype}")
     if x.size != y.size:
         raise op_error(g, op, f"cannot reshape {x.shape} ({x.size} values) to {y.shape} ({y.size} values)")
-    if len(op.inputs) == 2 and op.inputs[1] >= 0:
+    if op.type == "RESHAPE" and len(op.inputs) == 2 and op.inputs[1] >= 0:
         s = g.tensors[op.inputs[1]]
         if s.is_const:
             want = [int(v) for v in np.asarray(s.data).reshape(-1)]

@@ -6,5 +6,6 @@
 #include "tiny/kernels_elementwise.h"
 #include "tiny/kernels_inplace.h"
 #include "tiny/kernels_window.h"
+#include "tiny/kernels_shape.h"
 #include "tiny/kernels_arm.h"
 #endif

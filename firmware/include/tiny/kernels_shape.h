@@ -1,0 +1,35 @@
+/* Data-movement and reduction kernels that never requantize: TRANSPOSE, REDUCE_MAX,
+ * RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR. Shapes are NHWC (lower ranks extended by leading 1s at
+ * compile time, as TFLM's ExtendedShape). Every constant comes from tiny/reference/<op>.py. */
+#ifndef TINY_KERNELS_SHAPE_H
+#define TINY_KERNELS_SHAPE_H
+#include "tiny/types.h"
+
+/* TRANSPOSE: out[i0][i1][i2][i3] = in[...] with output axis k taken from input axis perm[k]. */
+typedef struct {
+    int32_t perm[4];
+} tiny_transpose_params;
+
+tiny_status tiny_transpose_s8(const tiny_transpose_params *params, const tiny_dims *in_dims,
+                              const int8_t *in, int8_t *out);
+
+/* REDUCE_MAX over the dims selected by axis_mask (bit 0 = n, 1 = h, 2 = w, 3 = c); input and output
+ * share their quantization (TFLM requires it), so the result is the largest raw value. */
+typedef struct {
+    int32_t axis_mask;
+} tiny_reduce_max_params;
+
+tiny_status tiny_reduce_max_s8(const tiny_reduce_max_params *params, const tiny_dims *in_dims,
+                               const int8_t *in, int8_t *out);
+
+/* RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR over h and w (n and c match the output). */
+typedef struct {
+    int32_t align_corners;
+    int32_t half_pixel_centers;
+} tiny_resize_params;
+
+tiny_status tiny_resize_nearest_neighbor_s8(const tiny_resize_params *params, const tiny_dims *in_dims,
+                                            const int8_t *in, const tiny_dims *out_dims, int8_t *out);
+tiny_status tiny_resize_bilinear_s8(const tiny_resize_params *params, const tiny_dims *in_dims,
+                                    const int8_t *in, const tiny_dims *out_dims, int8_t *out);
+#endif
