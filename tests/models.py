@@ -108,3 +108,72 @@ def tiny_cnn() -> Path:
         ])
         return _quantize(m, (16, 16, 3))
     return _cached("tiny-cnn", build)
+
+
+def pytorch_style() -> Path:
+    """The op sequence models converted from PyTorch ship (MCUNet family): float32 input through
+    QUANTIZE, NHWC -> NCHW TRANSPOSE before the pooling, MEAN over one axis at a time, two float32
+    outputs through DEQUANTIZE (logits, and a per-channel REDUCE_MAX feature)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        from tests.reference._tf_func import func_tflite
+        rng = np.random.default_rng(21)
+
+        def w(*s: int, lim: float = 0.4):
+            return tf.constant(rng.uniform(-lim, lim, s).astype(np.float32))
+        w1, b1, w2, b2, w3 = w(3, 3, 3, 8), w(8, lim=0.2), w(3, 3, 8, 1), w(8, lim=0.2), w(8, 6)
+
+        def fn(x):
+            y = tf.nn.relu6(tf.nn.conv2d(x, w1, 2, "SAME") + b1)
+            y = tf.nn.relu(tf.nn.depthwise_conv2d(y, w2, [1, 1, 1, 1], "SAME") + b2)
+            t = tf.transpose(y, [0, 3, 1, 2])                            # NCHW, as torch
+            m = tf.reduce_mean(tf.reduce_mean(t, axis=3), axis=2)        # one axis at a time
+            return tf.matmul(m, w3), tf.reduce_max(t, axis=[2, 3])
+        return func_tflite(fn, [(1, 16, 16, 3)], seed=21, float_io=True)
+    return _cached("pytorch-style", build)
+
+
+def fpn_detector() -> Path:
+    """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
+    RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and three int8 outputs (boxes and
+    classes on the fine level, objectness on the coarse one)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(22)
+        inp = tf.keras.Input((24, 24, 3))
+        c1 = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inp)       # 12x12
+        c2 = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(c1)       # 6x6
+        up = L.Resizing(12, 12, interpolation="nearest")(L.Conv2D(8, 1)(c2))         # 12x12
+        p1 = L.Add()([up, L.Conv2D(8, 1)(c1)])
+        boxes = L.Conv2D(4, 3, padding="same", name="boxes")(p1)
+        classes = L.Conv2D(3, 3, padding="same", name="classes")(p1)
+        obj = L.Conv2D(1, 1, name="objectness")(c2)
+        m = tf.keras.Model(inp, [boxes, classes, obj])
+        return _quantize(m, (24, 24, 3))
+    return _cached("fpn-detector", build)
+
+
+def shape_ops_zoo() -> Path:
+    """Two float32 inputs (each through its own QUANTIZE), and the data-movement and
+    reduction ops in several variants as five outputs: TRANSPOSE (4-D and 3-D), SUM, REDUCE_MAX,
+    MEAN over one axis, RESIZE_BILINEAR (half-pixel) and RESIZE_NEAREST_NEIGHBOR (align_corners)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        from tests.reference._tf_func import func_tflite
+        rng = np.random.default_rng(23)
+
+        def w(*s: int, lim: float = 0.4):
+            return tf.constant(rng.uniform(-lim, lim, s).astype(np.float32))
+        w1, w2 = w(3, 3, 3, 6), w(1, 1, 2, 6)
+
+        def fn(a, b):
+            y = tf.nn.relu(tf.nn.conv2d(a, w1, 1, "SAME")) + tf.nn.conv2d(b, w2, 1, "SAME")   # 8x10x6
+            t = tf.transpose(y, [0, 3, 1, 2])
+            s = tf.reduce_sum(t, axis=1, keepdims=True)
+            up = tf.compat.v1.image.resize_bilinear(y, (13, 7), half_pixel_centers=True)
+            nn = tf.compat.v1.image.resize_nearest_neighbor(y, (5, 15), align_corners=True)
+            r3 = tf.transpose(tf.reshape(y, (8, 10, 6)), [1, 2, 0])
+            return (tf.reduce_mean(tf.reduce_max(t, axis=3), axis=2), s, up, nn, r3)
+        return func_tflite(fn, [(1, 8, 10, 3), (1, 8, 10, 2)], seed=23, float_io=True, ranges=[1.0, 2.0])
+    return _cached("shape-ops-zoo", build)

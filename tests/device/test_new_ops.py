@@ -1,0 +1,70 @@
+"""Models using the ops real converted models need (float I/O through QUANTIZE / DEQUANTIZE,
+TRANSPOSE, one-axis MEAN, SUM, REDUCE_MAX, RESIZE_*, several inputs and outputs), end to end:
+generated C on the board vs TFLM vs the numpy reference, every output of every sample."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import models
+from tiny.analysis import np_dtype
+from tiny.compare import validate
+from tiny.pipeline import load_model
+from tiny.workflow import compile_for, open_session
+
+
+def _check(g, board: str, schedule: str) -> None:
+    c = compile_for(g, board, schedule)
+    if schedule == "patch":
+        assert c.schedule is not None and c.schedule.split >= 1, "expected a patch stage"
+    with open_session(c, board) as s:
+        res = validate(g, s, board, samples=2, readable=c.readable_ops)
+    assert res.samples == 2 and res.bit_exact, res.as_json()
+
+
+def test_zoo_several_inputs_and_outputs_on_host() -> None:
+    g = load_model(models.shape_ops_zoo())
+    assert len(g.inputs) == 2 and len(g.outputs) == 5
+    assert all(g.tensors[t].dtype == "float32" for t in g.inputs + g.outputs)
+    assert {"TRANSPOSE", "SUM", "REDUCE_MAX", "MEAN", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR"} <= \
+        {op.type for op in g.ops}
+    _check(g, "host", "layer")
+
+
+def test_outputs_are_told_apart_on_host() -> None:
+    """Each output index returns its own tensor: the device's outputs equal TFLM's in order, and
+    differ from one another (a swapped or repeated output would fail)."""
+    from tiny import oracle
+    g = load_model(models.fpn_detector())
+    c = compile_for(g, "host")
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, g.tensors[g.inputs[0]].shape, dtype=np.int64).astype(np.int8)
+    want = oracle.run(g, [x])
+    with open_session(c, "host") as s:
+        outs = s.run([x])
+    assert len(outs) == 3
+    for tid, raw, w in zip(g.outputs, outs, want):
+        t = g.tensors[tid]
+        np.testing.assert_array_equal(np.frombuffer(raw, dtype=np_dtype(t.dtype)).reshape(t.shape), w)
+    # the converter orders the outputs its own way
+    assert sorted(w.shape for w in want) == [(1, 6, 6, 1), (1, 12, 12, 3), (1, 12, 12, 4)]
+
+
+@pytest.mark.parametrize("name", ["pytorch_style", "fpn_detector"])
+def test_patch_schedule_on_host(name: str) -> None:
+    _check(load_model(getattr(models, name)()), "host", "patch")
+
+
+@pytest.mark.qemu
+def test_pytorch_style_patch_on_qemu() -> None:
+    """Float input through QUANTIZE inside a patch stage, TRANSPOSE, one-axis MEANs, REDUCE_MAX and
+    two float outputs, on the Cortex-M4 board."""
+    _check(load_model(models.pytorch_style()), "qemu-m4-256k", "patch")
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+@pytest.mark.parametrize("name,schedule", [("fpn_detector", "patch"), ("fpn_detector", "layer"),
+                                           ("shape_ops_zoo", "layer"), ("pytorch_style", "layer")])
+def test_models_on_qemu(name: str, schedule: str) -> None:
+    _check(load_model(getattr(models, name)()), "qemu-m4-256k", schedule)
