@@ -49,3 +49,26 @@ def func_graph(fn: Callable[..., Any], shapes: Sequence[tuple[int, ...]], seed: 
 
 def const(rng: np.random.Generator, shape: tuple[int, ...], lim: float = 0.5) -> Any:
     return tf().constant(rng.uniform(-lim, lim, shape).astype(np.float32))
+
+
+def retype_ops(buf: bytes, old: str, new: str, drop_inputs_after: int | None = None) -> bytes:
+    """Rewrite every `old` builtin op of a .tflite into `new` (options cleared, inputs beyond
+    `drop_inputs_after` dropped): a way to give TFLM ops the converter never emits from TF code
+    (int8 PRELU, SQUEEZE) on tensors the converter did quantize."""
+    import flatbuffers
+
+    from tiny.frontend.tflite import _schema
+    s = _schema()
+    m = s.ModelT.InitFromObj(s.Model.GetRootAs(buf, 0))
+    code_old, code_new = getattr(s.BuiltinOperator, old), getattr(s.BuiltinOperator, new)
+    for oc in m.operatorCodes:
+        if max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode)) == code_old:
+            oc.builtinCode, oc.deprecatedBuiltinCode = code_new, min(code_new, 127)
+            for op in m.subgraphs[0].operators:
+                if m.operatorCodes[op.opcodeIndex] is oc:
+                    op.builtinOptionsType, op.builtinOptions = 0, None
+                    if drop_inputs_after is not None:
+                        op.inputs = list(op.inputs)[:drop_inputs_after]
+    b = flatbuffers.Builder(len(buf) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())

@@ -122,3 +122,55 @@ def test_seeded_resize_and_transpose_sweep() -> None:
         kinds = sorted({op.type for op in g.ops} - {"CONV_2D", "QUANTIZE", "RESHAPE"})
         for k in range(2):
             check_ops(g, kinds, seed=k)
+
+
+def test_elementwise_ops() -> None:
+    """SUB (broadcast, both operand orders), MAXIMUM / MINIMUM, RELU, RELU6 and LEAKY_RELU (Keras)
+    in one model with several outputs."""
+    T = tf()
+    k = T.keras
+    rng = np.random.default_rng(7)
+    a_in = k.Input((5, 6, 4), batch_size=1)
+    b_in = k.Input((1, 6, 4), batch_size=1)
+    L = k.layers
+    a = L.Conv2D(4, 3, padding="same")(a_in)
+    outs = [L.Subtract()([a, b_in]), L.Subtract()([b_in, a]), L.Maximum()([a, b_in]), L.Minimum()([a, b_in]),
+            L.ReLU()(a), L.ReLU(max_value=6.0)(a), L.LeakyReLU(negative_slope=0.15)(a)]
+    model = k.Model([a_in, b_in], outs)
+    from tests.reference._tf_models import randomize
+    randomize(model, 3)
+    reps = [[rng.uniform(-3, 3, (1, 5, 6, 4)).astype(np.float32), rng.uniform(-1, 1, (1, 1, 6, 4)).astype(np.float32)]
+            for _ in range(16)]
+    from tiny.frontend.keras import quantize
+    from tiny.frontend.tflite import load_bytes
+
+    def rep():
+        yield from reps
+    g = load_bytes(quantize(model, rep), name="eltwise")
+    kinds = {op.type for op in g.ops}
+    want = {"SUB", "MAXIMUM", "MINIMUM", "RELU", "RELU6", "LEAKY_RELU"}
+    assert want <= kinds, kinds
+    for seed in range(3):
+        check_ops(g, sorted(want), seed=seed)
+
+
+def test_prelu_and_squeeze() -> None:
+    """PRELU and SQUEEZE, which the converter does not emit for int8 from TF code: a converted
+    MAXIMUM(x, alpha) has its opcode rewritten to PRELU (alpha: a per-channel int8 constant broadcast
+    over h and w), a RESHAPE to SQUEEZE. TFLM runs the rewritten model; tiny must match it."""
+    from tests.reference._tf_func import func_tflite, retype_ops
+    from tiny.frontend.tflite import load_bytes
+    T = tf()
+    rng = np.random.default_rng(8)
+    alpha = T.constant(rng.uniform(-0.6, 0.9, (1, 1, 1, 4)).astype(np.float32))
+
+    def fn(x):
+        y = _conv(x, rng, 4)
+        return T.maximum(y, alpha), T.reshape(T.reduce_mean(y, axis=[1, 2], keepdims=True), (4,))
+    buf = func_tflite(fn, [(1, 5, 6, 3)], seed=8, ranges=[2.0])
+    buf = retype_ops(retype_ops(buf, "MAXIMUM", "PRELU"), "RESHAPE", "SQUEEZE", drop_inputs_after=1)
+    g = load_bytes(buf, name="prelu")
+    kinds = [op.type for op in g.ops]
+    assert "PRELU" in kinds and "SQUEEZE" in kinds, kinds
+    for seed in range(3):
+        check_ops(g, ["PRELU", "SQUEEZE"], seed=seed, whole_graph=True)

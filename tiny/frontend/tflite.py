@@ -32,7 +32,7 @@ SUPPORTED = {
     "MAX_POOL_2D", "MEAN", "PAD", "RESHAPE", "SOFTMAX", "LOGISTIC", "HARD_SWISH",
     "CONCATENATION", "QUANTIZE", "DEQUANTIZE",
     "TRANSPOSE", "SUM", "REDUCE_MAX", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SQUEEZE",
-    "EXPAND_DIMS",
+    "EXPAND_DIMS", "SUB", "MAXIMUM", "MINIMUM", "PRELU", "RELU", "RELU6", "LEAKY_RELU",
 }
 
 
@@ -43,7 +43,7 @@ def _opnames(schema: Any) -> dict[int, str]:
 def _attrs(kind: str, opt: Any) -> dict[str, Any]:
     a: dict[str, Any] = {}
     if opt is None:
-        if kind in ("ADD", "MUL", "FULLY_CONNECTED", "CONCATENATION"):
+        if kind in ("ADD", "MUL", "SUB", "FULLY_CONNECTED", "CONCATENATION"):
             a["activation"] = "NONE"
         return a
     if hasattr(opt, "fusedActivationFunction"):
@@ -64,6 +64,8 @@ def _attrs(kind: str, opt: Any) -> dict[str, Any]:
         a["beta"] = float(opt.beta)
     elif kind in ("MEAN", "SUM", "REDUCE_MAX"):
         a["keep_dims"] = bool(opt.keepDims)
+    elif kind == "LEAKY_RELU":
+        a["alpha"] = float(opt.alpha)
     elif kind in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
         a.update(align_corners=bool(opt.alignCorners), half_pixel_centers=bool(opt.halfPixelCenters))
     elif kind == "STRIDED_SLICE":

@@ -7,5 +7,6 @@
 #include "tiny/kernels_inplace.h"
 #include "tiny/kernels_window.h"
 #include "tiny/kernels_shape.h"
+#include "tiny/kernels_elementwise_ext.h"
 #include "tiny/kernels_arm.h"
 #endif

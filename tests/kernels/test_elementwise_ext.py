@@ -1,0 +1,104 @@
+"""tiny_sub_s8, tiny_maximum_minimum_s8, tiny_prelu_s8, tiny_relu_s8, tiny_relu6_s8 and
+tiny_leaky_relu_s8 (C) against their numpy references, bit for bit, over random shapes,
+broadcasts, scales and zero points (the numpy references are checked against TFLM in
+tests/reference/test_shape_ops.py)."""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from tests.kernels.cbuild import build_lib
+from tests.kernels.test_add import ACTS, Dims, binary_graph, compile_emitted, params_struct, q, random_shapes, run_c
+from tiny.ir import Graph, IRError, Op, Tensor
+from tiny.reference import activation, add, maximum_minimum, prelu, sub
+
+I8 = ctypes.POINTER(ctypes.c_int8)
+
+
+@pytest.fixture(scope="module")
+def lib() -> ctypes.CDLL:
+    return build_lib(["kernels/ref/sub_s8.c", "kernels/ref/maximum_minimum_s8.c", "kernels/ref/prelu_s8.c",
+                      "kernels/ref/relu_s8.c"])
+
+
+def _scale(rng: np.random.Generator) -> float:
+    return float(np.exp(rng.uniform(np.log(1e-3), np.log(2.0))))
+
+
+@pytest.mark.parametrize("kind", ["SUB", "MAXIMUM", "MINIMUM", "PRELU"])
+def test_binary_random(lib: ctypes.CDLL, kind: str) -> None:
+    rng = np.random.default_rng({"SUB": 1, "MAXIMUM": 2, "MINIMUM": 3, "PRELU": 4}[kind])
+    mod = {"SUB": sub, "MAXIMUM": maximum_minimum, "MINIMUM": maximum_minimum, "PRELU": prelu}[kind]
+    fn, fields = {"SUB": ("tiny_sub_s8", add.PARAM_FIELDS), "MAXIMUM": ("tiny_maximum_minimum_s8", ("is_min",)),
+                  "MINIMUM": ("tiny_maximum_minimum_s8", ("is_min",)),
+                  "PRELU": ("tiny_prelu_s8", prelu.PARAM_FIELDS)}[kind]
+    done = 0
+    while done < 300:
+        s1, s2, so = random_shapes(rng)
+        if kind == "PRELU" and tuple(np.broadcast_shapes(s1, so)) != tuple(s1):
+            continue                                     # PRELU broadcasts alpha only
+        si = _scale(rng)
+        quants = [(si, int(rng.integers(-128, 128))), (_scale(rng), int(rng.integers(-128, 128))),
+                  (si * float(np.exp(rng.uniform(-2, 2))), int(rng.integers(-128, 128)))]
+        act = ACTS[int(rng.integers(0, len(ACTS)))] if kind == "SUB" else "NONE"
+        g, op = binary_graph(kind, s1, s2, so, quants, act)
+        try:
+            p = mod.prepare(g, op)
+        except IRError:
+            continue                                     # a scale TFLM rejects too
+        a = rng.integers(-128, 128, s1).astype(np.int8)
+        b = rng.integers(-128, 128, s2).astype(np.int8)
+        np.testing.assert_array_equal(run_c(lib, fn, fields, p, a, b), mod.run(p, [a, b]))
+        done += 1
+    compile_emitted(mod, p, 2)
+
+
+def test_sub_is_close_to_float(lib: ctypes.CDLL) -> None:
+    rng = np.random.default_rng(9)
+    g, op = binary_graph("SUB", (2, 3, 4), (4,), (2, 3, 4), [(0.05, 3), (0.02, -7), (0.06, 1)])
+    p = sub.prepare(g, op)
+    a = rng.integers(-128, 128, (2, 3, 4)).astype(np.int8)
+    b = rng.integers(-128, 128, (4,)).astype(np.int8)
+    got = run_c(lib, "tiny_sub_s8", add.PARAM_FIELDS, p, a, b).astype(np.float64)
+    real = 0.05 * (a - 3.0) - 0.02 * (b - (-7.0))
+    assert np.abs(np.clip(real / 0.06 + 1, -128, 127) - got).max() <= 1
+
+
+def unary_graph(kind: str, shape: tuple, qi: tuple, qo: tuple, alpha: float = 0.2) -> tuple[Graph, Op]:
+    t = {0: Tensor(0, "x", shape, "int8", q(*qi)), 1: Tensor(1, "y", shape, "int8", q(*qo))}
+    op = Op(0, kind, [0], [1], {"alpha": alpha})
+    return Graph(t, [op], [0], [1]), op
+
+
+@pytest.mark.parametrize("kind", ["RELU", "RELU6", "LEAKY_RELU"])
+def test_activations_random(lib: ctypes.CDLL, kind: str) -> None:
+    rng = np.random.default_rng(len(kind))
+    for _ in range(300):
+        shape = tuple(int(v) for v in rng.integers(1, 7, int(rng.integers(1, 5))))
+        si = _scale(rng)
+        qo = (si * float(np.exp(rng.uniform(-1.5, 1.5))), int(rng.integers(-128, 128)))
+        g, op = unary_graph(kind, shape, (si, int(rng.integers(-128, 128))), qo, float(rng.uniform(0, 1.5)))
+        p = activation.prepare(g, op)
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        out = np.zeros(x.size, dtype=np.int8)
+        rc = getattr(lib, f"tiny_{kind.lower()}_s8")(ctypes.byref(params_struct(activation.FIELDS[kind], p)),
+                                                      x.size, x.ctypes.data_as(I8), out.ctypes.data_as(I8))
+        assert rc == 0
+        np.testing.assert_array_equal(out.reshape(shape), activation.run(p, [x]))
+    compile_emitted(activation, p, 1)
+
+
+def test_relu6_clamps_raw_values() -> None:
+    g, op = unary_graph("RELU6", (256,), (0.05, -10), (0.05, -10))
+    p = activation.prepare(g, op)
+    x = np.arange(-128, 128, dtype=np.int8)
+    y = activation.run(p, [x])
+    assert p["upper"] == 110 and y.min() == -10 and y.max() == 110       # round(6 / 0.05) - 10
+
+
+def test_negative_leaky_alpha_is_refused() -> None:
+    g, op = unary_graph("LEAKY_RELU", (4,), (0.1, 0), (0.1, 0), alpha=-0.5)
+    with pytest.raises(IRError, match=r"op #0 LEAKY_RELU .*alpha -0.5"):
+        activation.prepare(g, op)
