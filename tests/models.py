@@ -177,3 +177,45 @@ def shape_ops_zoo() -> Path:
             return (tf.reduce_mean(tf.reduce_max(t, axis=3), axis=2), s, up, nn, r3)
         return func_tflite(fn, [(1, 8, 10, 3), (1, 8, 10, 2)], seed=23, float_io=True, ranges=[1.0, 2.0])
     return _cached("shape-ops-zoo", build)
+
+
+def elementwise_zoo() -> Path:
+    """Two int8 inputs and the element-wise ops beyond ADD / MUL as seven outputs: SUB (broadcast),
+    MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU and PRELU (a converted MAXIMUM against a per-channel
+    constant with its opcode rewritten to PRELU, which the converter never emits for int8)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        from tests.reference._tf_func import func_tflite
+        rng = np.random.default_rng(24)
+        w1 = tf.constant(rng.uniform(-0.5, 0.5, (3, 3, 3, 4)).astype(np.float32))
+        alpha = tf.constant(rng.uniform(-0.6, 0.9, (1, 1, 1, 4)).astype(np.float32))
+
+        def fn(a, b):
+            y = tf.nn.conv2d(a, w1, 1, "SAME")
+            return (y - b, tf.maximum(y, b), tf.minimum(b, y), tf.nn.relu(y), tf.nn.relu6(b),
+                    tf.nn.leaky_relu(y, 0.3), tf.maximum(y + 0.1, alpha))
+        buf = func_tflite(fn, [(1, 6, 7, 3), (1, 1, 7, 4)], seed=24, ranges=[2.0, 1.0])
+        return _prelu_last(buf)
+    return _cached("elementwise-zoo", build)
+
+
+def _prelu_last(buf: bytes) -> bytes:
+    """Rewrite only the MAXIMUM whose second operand is a constant into PRELU."""
+    import flatbuffers
+
+    from tiny.frontend.tflite import _schema
+    s = _schema()
+    m = s.ModelT.InitFromObj(s.Model.GetRootAs(buf, 0))
+    sg = m.subgraphs[0]
+    prelu = s.OperatorCodeT()
+    prelu.builtinCode = prelu.deprecatedBuiltinCode = s.BuiltinOperator.PRELU
+    prelu.version = 1
+    m.operatorCodes.append(prelu)
+    for op in sg.operators:
+        oc = m.operatorCodes[op.opcodeIndex]
+        const = len(op.inputs) == 2 and m.buffers[sg.tensors[op.inputs[1]].buffer].data is not None
+        if max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode)) == s.BuiltinOperator.MAXIMUM and const:
+            op.opcodeIndex, op.builtinOptionsType, op.builtinOptions = len(m.operatorCodes) - 1, 0, None
+    b = flatbuffers.Builder(len(buf) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())

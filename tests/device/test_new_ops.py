@@ -50,6 +50,13 @@ def test_outputs_are_told_apart_on_host() -> None:
     assert sorted(w.shape for w in want) == [(1, 6, 6, 1), (1, 12, 12, 3), (1, 12, 12, 4)]
 
 
+def test_elementwise_zoo_on_host() -> None:
+    g = load_model(models.elementwise_zoo())
+    assert {"SUB", "MAXIMUM", "MINIMUM", "RELU", "RELU6", "LEAKY_RELU", "PRELU"} <= {op.type for op in g.ops}
+    assert len(g.inputs) == 2 and len(g.outputs) == 7
+    _check(g, "host", "layer")
+
+
 @pytest.mark.parametrize("name", ["pytorch_style", "fpn_detector"])
 def test_patch_schedule_on_host(name: str) -> None:
     _check(load_model(getattr(models, name)()), "host", "patch")
@@ -65,6 +72,7 @@ def test_pytorch_style_patch_on_qemu() -> None:
 @pytest.mark.qemu
 @pytest.mark.slow
 @pytest.mark.parametrize("name,schedule", [("fpn_detector", "patch"), ("fpn_detector", "layer"),
-                                           ("shape_ops_zoo", "layer"), ("pytorch_style", "layer")])
+                                           ("shape_ops_zoo", "layer"), ("pytorch_style", "layer"),
+                                           ("elementwise_zoo", "layer")])
 def test_models_on_qemu(name: str, schedule: str) -> None:
     _check(load_model(getattr(models, name)()), "qemu-m4-256k", schedule)
