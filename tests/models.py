@@ -180,7 +180,7 @@ def shape_ops_zoo() -> Path:
 
 
 def elementwise_zoo() -> Path:
-    """Two int8 inputs and the element-wise ops beyond ADD / MUL as seven outputs: SUB (broadcast),
+    """Two int8 inputs and the element-wise ops beyond ADD / MUL as eight outputs: SUB (broadcast), TANH,
     MAXIMUM, MINIMUM, RELU, RELU6, LEAKY_RELU and PRELU (a converted MAXIMUM against a per-channel
     constant with its opcode rewritten to PRELU, which the converter never emits for int8)."""
     def build() -> bytes:
@@ -193,7 +193,7 @@ def elementwise_zoo() -> Path:
         def fn(a, b):
             y = tf.nn.conv2d(a, w1, 1, "SAME")
             return (y - b, tf.maximum(y, b), tf.minimum(b, y), tf.nn.relu(y), tf.nn.relu6(b),
-                    tf.nn.leaky_relu(y, 0.3), tf.maximum(y + 0.1, alpha))
+                    tf.nn.leaky_relu(y, 0.3), tf.maximum(y + 0.1, alpha), tf.tanh(y))
         buf = func_tflite(fn, [(1, 6, 7, 3), (1, 1, 7, 4)], seed=24, ranges=[2.0, 1.0])
         return _prelu_last(buf)
     return _cached("elementwise-zoo", build)

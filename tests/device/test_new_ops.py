@@ -52,8 +52,8 @@ def test_outputs_are_told_apart_on_host() -> None:
 
 def test_elementwise_zoo_on_host() -> None:
     g = load_model(models.elementwise_zoo())
-    assert {"SUB", "MAXIMUM", "MINIMUM", "RELU", "RELU6", "LEAKY_RELU", "PRELU"} <= {op.type for op in g.ops}
-    assert len(g.inputs) == 2 and len(g.outputs) == 7
+    assert {"SUB", "MAXIMUM", "MINIMUM", "RELU", "RELU6", "LEAKY_RELU", "PRELU", "TANH"} <= {op.type for op in g.ops}
+    assert len(g.inputs) == 2 and len(g.outputs) == 8
     _check(g, "host", "layer")
 
 

@@ -102,3 +102,26 @@ def test_negative_leaky_alpha_is_refused() -> None:
     g, op = unary_graph("LEAKY_RELU", (4,), (0.1, 0), (0.1, 0), alpha=-0.5)
     with pytest.raises(IRError, match=r"op #0 LEAKY_RELU .*alpha -0.5"):
         activation.prepare(g, op)
+
+
+def test_tanh_all_inputs(lib_tanh: ctypes.CDLL) -> None:
+    from tiny.reference import tanh
+    rng = np.random.default_rng(17)
+    x = np.arange(-128, 128, dtype=np.int8)
+    for _ in range(60):
+        si = float(np.exp(rng.uniform(np.log(1e-4), np.log(1.0))))
+        g, op = unary_graph("TANH", (256,), (si, int(rng.integers(-128, 128))), (1 / 128, 0))
+        p = tanh.prepare(g, op)
+        out = np.zeros(256, dtype=np.int8)
+        assert lib_tanh.tiny_tanh_s8(ctypes.byref(params_struct(tanh.PARAM_FIELDS, p)), 256,
+                                     x.ctypes.data_as(I8), out.ctypes.data_as(I8)) == 0
+        want = tanh.run(p, [x])
+        np.testing.assert_array_equal(out, want)
+        real = np.tanh(si * (x.astype(np.float64) - p["input_zero_point"]))
+        assert np.abs(want / 128.0 - real).max() <= 1.0 / 128 + 1e-9
+    compile_emitted(tanh, p, 1)
+
+
+@pytest.fixture(scope="module")
+def lib_tanh() -> ctypes.CDLL:
+    return build_lib(["kernels/ref/tanh_s8.c"])

@@ -125,8 +125,8 @@ def test_seeded_resize_and_transpose_sweep() -> None:
 
 
 def test_elementwise_ops() -> None:
-    """SUB (broadcast, both operand orders), MAXIMUM / MINIMUM, RELU, RELU6 and LEAKY_RELU (Keras)
-    in one model with several outputs."""
+    """SUB (broadcast, both operand orders), MAXIMUM / MINIMUM, RELU, RELU6, LEAKY_RELU and TANH (two
+    input scales) (Keras) in one model with several outputs."""
     T = tf()
     k = T.keras
     rng = np.random.default_rng(7)
@@ -135,7 +135,8 @@ def test_elementwise_ops() -> None:
     L = k.layers
     a = L.Conv2D(4, 3, padding="same")(a_in)
     outs = [L.Subtract()([a, b_in]), L.Subtract()([b_in, a]), L.Maximum()([a, b_in]), L.Minimum()([a, b_in]),
-            L.ReLU()(a), L.ReLU(max_value=6.0)(a), L.LeakyReLU(negative_slope=0.15)(a)]
+            L.ReLU()(a), L.ReLU(max_value=6.0)(a), L.LeakyReLU(negative_slope=0.15)(a),
+            L.Activation("tanh")(a), L.Activation("tanh")(L.Rescaling(0.05)(a))]
     model = k.Model([a_in, b_in], outs)
     from tests.reference._tf_models import randomize
     randomize(model, 3)
@@ -148,7 +149,7 @@ def test_elementwise_ops() -> None:
         yield from reps
     g = load_bytes(quantize(model, rep), name="eltwise")
     kinds = {op.type for op in g.ops}
-    want = {"SUB", "MAXIMUM", "MINIMUM", "RELU", "RELU6", "LEAKY_RELU"}
+    want = {"SUB", "MAXIMUM", "MINIMUM", "RELU", "RELU6", "LEAKY_RELU", "TANH"}
     assert want <= kinds, kinds
     for seed in range(3):
         check_ops(g, sorted(want), seed=seed)

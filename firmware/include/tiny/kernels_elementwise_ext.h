@@ -1,5 +1,5 @@
 /* More element-wise kernels: SUB, MAXIMUM / MINIMUM, PRELU (broadcasting binary ops) and the
- * activations RELU, RELU6, LEAKY_RELU. Every constant is computed at compile time by
+ * activations RELU, RELU6, LEAKY_RELU, TANH. Every constant is computed at compile time by
  * tiny/reference/<op>.py as TFLite Micro's Prepare computes it. None needs scratch. */
 #ifndef TINY_KERNELS_ELEMENTWISE_EXT_H
 #define TINY_KERNELS_ELEMENTWISE_EXT_H
@@ -68,4 +68,7 @@ typedef struct {
 
 tiny_status tiny_leaky_relu_s8(const tiny_leaky_relu_params *params, int32_t size, const int8_t *in,
                                int8_t *out);
+
+/* TANH: as LOGISTIC (same parameters) with gemmlowp::tanh, rounded to Q0.7. */
+tiny_status tiny_tanh_s8(const tiny_logistic_params *params, int32_t size, const int8_t *in, int8_t *out);
 #endif
