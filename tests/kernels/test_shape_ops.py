@@ -152,3 +152,31 @@ def test_resize_bilinear_rejects_align_and_half() -> None:
     g, op = resize_graph("RESIZE_BILINEAR", (1, 3, 4, 2), (6, 8), True, True)
     with pytest.raises(IRError, match="RESIZE_BILINEAR.*align_corners and half_pixel_centers"):
         resize.prepare(g, op)
+
+
+def test_slice_random() -> None:
+    from tiny.reference import slice as slice_op
+    lib = build_lib(["kernels/ref/slice_s8.c"])
+    rng = np.random.default_rng(14)
+    cls = type("P", (ctypes.Structure,), {"_fields_": [("begin", ctypes.c_int32 * 4), ("stride", ctypes.c_int32 * 4)]})
+    for _ in range(300):
+        rank = int(rng.integers(1, 5))
+        shape = tuple(int(v) for v in rng.integers(1, 8, rank))
+        begin = [int(rng.integers(0, d)) for d in shape]
+        size = [int(rng.integers(1, d - b + 1)) if rng.random() < 0.8 else -1 for b, d in zip(begin, shape)]
+        out = tuple(d - b if s == -1 else s for b, s, d in zip(begin, size, shape))
+        t = {0: Tensor(0, "x", shape, "int8", q(0.1, 0)),
+             1: Tensor(1, "begin", (rank,), "int32", data=np.array(begin, dtype=np.int32)),
+             2: Tensor(2, "size", (rank,), "int32", data=np.array(size, dtype=np.int32)),
+             3: Tensor(3, "y", out, "int8", q(0.1, 0))}
+        op = Op(0, "SLICE", [0, 1, 2], [3])
+        p = slice_op.prepare(Graph(t, [op], [0], [3]), op)
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        got = np.zeros(int(np.prod(out)), dtype=np.int8)
+        rc = lib.tiny_slice_s8(ctypes.byref(cls((ctypes.c_int32 * 4)(*p["begin"]), (ctypes.c_int32 * 4)(1, 1, 1, 1))),
+                               ctypes.byref(Dims(*p["in_dims"])), _ptr(x), ctypes.byref(Dims(*p["out_dims"])), _ptr(got))
+        assert rc == 0
+        want = slice_op.run(p, [x, None, None])
+        np.testing.assert_array_equal(got.reshape(want.shape), want)
+        np.testing.assert_array_equal(want, x[tuple(slice(b, b + s) for b, s in zip(begin, out))])
+    compile_emitted(slice_op, p, 1)

@@ -85,6 +85,20 @@ def test_squeeze_expand_dims_and_float_io() -> None:
         check_ops(g, list(set(kinds)), seed=seed, whole_graph=True)
 
 
+def test_slice() -> None:
+    T = tf()
+    rng = np.random.default_rng(9)
+
+    def fn(x):
+        y = _conv(x, rng, 5)
+        return (T.slice(y, [0, 1, 2, 1], [1, 3, -1, 3]), T.slice(T.reshape(y, (1, 35, 5)), [0, 4, 0], [1, 20, 5]),
+                T.slice(T.reshape(y, (35, 5)), [30, 2], [5, 3]))
+    g = func_graph(fn, [(1, 5, 7, 3)], seed=10)
+    assert [op.type for op in g.ops].count("SLICE") == 3, [op.type for op in g.ops]
+    for seed in range(2):
+        check_ops(g, ["SLICE"], seed=seed)
+
+
 def test_errors_name_the_op() -> None:
     T = tf()
     g = func_graph(lambda x: T.transpose(x, [0, 2, 1, 3]), [(1, 3, 4, 2)], seed=6)

@@ -1,5 +1,5 @@
 /* Data-movement and reduction kernels that never requantize: TRANSPOSE, REDUCE_MAX,
- * RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR. Shapes are NHWC (lower ranks extended by leading 1s at
+ * RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, SLICE / STRIDED_SLICE. Shapes are NHWC (lower ranks extended by leading 1s at
  * compile time, as TFLM's ExtendedShape). Every constant comes from tiny/reference/<op>.py. */
 #ifndef TINY_KERNELS_SHAPE_H
 #define TINY_KERNELS_SHAPE_H
@@ -32,4 +32,14 @@ tiny_status tiny_resize_nearest_neighbor_s8(const tiny_resize_params *params, co
                                             const int8_t *in, const tiny_dims *out_dims, int8_t *out);
 tiny_status tiny_resize_bilinear_s8(const tiny_resize_params *params, const tiny_dims *in_dims,
                                     const int8_t *in, const tiny_dims *out_dims, int8_t *out);
+
+/* SLICE / STRIDED_SLICE: out[i] = in[begin + i * stride] per dim (strides may be negative); the
+ * output dims give the extent. */
+typedef struct {
+    int32_t begin[4];
+    int32_t stride[4];
+} tiny_slice_params;
+
+tiny_status tiny_slice_s8(const tiny_slice_params *params, const tiny_dims *in_dims, const int8_t *in,
+                          const tiny_dims *out_dims, int8_t *out);
 #endif
