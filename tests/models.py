@@ -156,8 +156,9 @@ def fpn_detector() -> Path:
 
 def shape_ops_zoo() -> Path:
     """Two float32 inputs (each through its own QUANTIZE), and the data-movement and
-    reduction ops in several variants as five outputs: TRANSPOSE (4-D and 3-D), SUM, REDUCE_MAX,
-    MEAN over one axis, RESIZE_BILINEAR (half-pixel) and RESIZE_NEAREST_NEIGHBOR (align_corners)."""
+    reduction ops in several variants as seven outputs: TRANSPOSE (4-D and 3-D), SUM, REDUCE_MAX,
+    MEAN over one axis, RESIZE_BILINEAR (half-pixel), RESIZE_NEAREST_NEIGHBOR (align_corners),
+    BATCH_MATMUL of two activations and SLICE."""
     def build() -> bytes:
         import tensorflow as tf
         from tests.reference._tf_func import func_tflite
@@ -174,7 +175,10 @@ def shape_ops_zoo() -> Path:
             up = tf.compat.v1.image.resize_bilinear(y, (13, 7), half_pixel_centers=True)
             nn = tf.compat.v1.image.resize_nearest_neighbor(y, (5, 15), align_corners=True)
             r3 = tf.transpose(tf.reshape(y, (8, 10, 6)), [1, 2, 0])
-            return (tf.reduce_mean(tf.reduce_max(t, axis=3), axis=2), s, up, nn, r3)
+            f = tf.reshape(y, (1, 80, 6))
+            att = tf.matmul(f, f, transpose_a=True)                      # (1, 6, 6) BATCH_MATMUL
+            return (tf.reduce_mean(tf.reduce_max(t, axis=3), axis=2), s, up, nn, r3, att,
+                    tf.slice(y, [0, 2, 1, 0], [1, 4, 7, 4]))
         return func_tflite(fn, [(1, 8, 10, 3), (1, 8, 10, 2)], seed=23, float_io=True, ranges=[1.0, 2.0])
     return _cached("shape-ops-zoo", build)
 

@@ -125,3 +125,39 @@ def test_tanh_all_inputs(lib_tanh: ctypes.CDLL) -> None:
 @pytest.fixture(scope="module")
 def lib_tanh() -> ctypes.CDLL:
     return build_lib(["kernels/ref/tanh_s8.c"])
+
+
+def test_batch_matmul_random() -> None:
+    from tiny.reference import batch_matmul
+    lib = build_lib(["kernels/ref/batch_matmul_s8.c"])
+    rng = np.random.default_rng(21)
+    fields = [(f, ctypes.c_int32) for f in batch_matmul.PARAM_FIELDS] + \
+        [("lhs_batch", ctypes.c_int32 * 3), ("rhs_batch", ctypes.c_int32 * 3)]
+    cls = type("P", (ctypes.Structure,), {"_fields_": fields})
+    for _ in range(200):
+        nb = int(rng.integers(0, 4))
+        batch = [int(v) for v in rng.integers(1, 4, nb)]
+        bl = [d if rng.random() < 0.7 else 1 for d in batch]
+        br = [d if rng.random() < 0.7 else 1 for d in batch]
+        rows, depth, cols = (int(v) for v in rng.integers(1, 9, 3))
+        adj_x, adj_y = bool(rng.integers(0, 2)), bool(rng.integers(0, 2))
+        ls = (*bl, depth, rows) if adj_x else (*bl, rows, depth)
+        rs = (*br, cols, depth) if adj_y else (*br, depth, cols)
+        if len(ls) < 2 or len(rs) < 2:
+            continue
+        out = (*np.broadcast_shapes(tuple(bl), tuple(br)), rows, cols)
+        t = {0: Tensor(0, "a", ls, "int8", q(0.05, int(rng.integers(-128, 128)))),
+             1: Tensor(1, "b", rs, "int8", q(0.03, int(rng.integers(-128, 128)))),
+             2: Tensor(2, "y", out, "int8", q(float(np.exp(rng.uniform(-1, 2))), int(rng.integers(-128, 128))))}
+        op = Op(0, "BATCH_MATMUL", [0, 1], [2], {"adj_x": adj_x, "adj_y": adj_y})
+        p = batch_matmul.prepare(Graph(t, [op], [0, 1], [2]), op)
+        a = rng.integers(-128, 128, ls).astype(np.int8)
+        b = rng.integers(-128, 128, rs).astype(np.int8)
+        got = np.zeros(int(np.prod(out)), dtype=np.int8)
+        c = cls(*[int(p[f]) for f in batch_matmul.PARAM_FIELDS], (ctypes.c_int32 * 3)(*p["lhs_batch"]),
+                (ctypes.c_int32 * 3)(*p["rhs_batch"]))
+        assert lib.tiny_batch_matmul_s8(ctypes.byref(c), a.ctypes.data_as(I8), b.ctypes.data_as(I8),
+                                        got.ctypes.data_as(I8)) == 0
+        want = batch_matmul.run(p, [a, b])
+        np.testing.assert_array_equal(got.reshape(want.shape), want)
+    compile_emitted(batch_matmul, p, 2)

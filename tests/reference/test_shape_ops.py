@@ -99,6 +99,24 @@ def test_slice() -> None:
         check_ops(g, ["SLICE"], seed=seed)
 
 
+def test_batch_matmul() -> None:
+    """Attention-style products of two activations: plain, adj_x, adj_y, broadcast batch."""
+    T = tf()
+    rng = np.random.default_rng(11)
+
+    def fn(x, y):
+        a = T.reshape(_conv(x, rng, 6), (1, 6, 30))
+        b = T.reshape(y, (1, 30, 5))
+        return (T.matmul(a, b), T.matmul(a, a, transpose_b=True), T.matmul(a, a, transpose_a=True),
+                T.matmul(T.reshape(a, (2, 3, 30)), b))
+    g = func_graph(fn, [(1, 5, 6, 3), (1, 1, 5, 30)], seed=12, ranges=[2.0, 1.0])
+    bm = [op for op in g.ops if op.type == "BATCH_MATMUL"]
+    assert len(bm) >= 3 and {(o.attrs["adj_x"], o.attrs["adj_y"]) for o in bm} >= {(False, False)}, \
+        [(op.type, op.attrs) for op in g.ops]
+    for seed in range(2):
+        check_ops(g, ["BATCH_MATMUL"], seed=seed)
+
+
 def test_errors_name_the_op() -> None:
     T = tf()
     g = func_graph(lambda x: T.transpose(x, [0, 2, 1, 3]), [(1, 3, 4, 2)], seed=6)

@@ -1,5 +1,5 @@
 /* More element-wise kernels: SUB, MAXIMUM / MINIMUM, PRELU (broadcasting binary ops) and the
- * activations RELU, RELU6, LEAKY_RELU, TANH. Every constant is computed at compile time by
+ * activations RELU, RELU6, LEAKY_RELU, TANH; BATCH_MATMUL. Every constant is computed at compile time by
  * tiny/reference/<op>.py as TFLite Micro's Prepare computes it. None needs scratch. */
 #ifndef TINY_KERNELS_ELEMENTWISE_EXT_H
 #define TINY_KERNELS_ELEMENTWISE_EXT_H
@@ -68,6 +68,27 @@ typedef struct {
 
 tiny_status tiny_leaky_relu_s8(const tiny_leaky_relu_params *params, int32_t size, const int8_t *in,
                                int8_t *out);
+
+/* BATCH_MATMUL: out[b][a][c] = clamp(out_offset + requantize(sum_k (lhs + lhs_offset) *
+ * (rhs + rhs_offset))), lhs [..., rows, depth] ([..., depth, rows] with adj_x), rhs [..., depth, cols]
+ * ([..., cols, depth] with adj_y); the three batch dims broadcast (1 or the output's). */
+typedef struct {
+    int32_t lhs_offset;
+    int32_t rhs_offset;
+    int32_t out_offset;
+    int32_t multiplier;
+    int32_t shift;
+    int32_t adj_x;
+    int32_t adj_y;
+    int32_t rows;
+    int32_t depth;
+    int32_t cols;
+    int32_t lhs_batch[3];
+    int32_t rhs_batch[3];
+} tiny_batch_matmul_params;
+
+tiny_status tiny_batch_matmul_s8(const tiny_batch_matmul_params *params, const int8_t *lhs, const int8_t *rhs,
+                                 int8_t *out);
 
 /* TANH: as LOGISTIC (same parameters) with gemmlowp::tanh, rounded to Q0.7. */
 tiny_status tiny_tanh_s8(const tiny_logistic_params *params, int32_t size, const int8_t *in, int8_t *out);
