@@ -134,11 +134,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     g = _load(args)
     c = compile_for(g, args.board, args.schedule, args.sram_budget)
     from tiny.compare import random_inputs
-    samples = [random_inputs(g, seed) for seed in range(args.samples)]
-    with open_session(c, args.board, samples=samples) as s, Progress(transient=True, disable=args.json) as bar:
-        task = bar.add_task(f"validating on {args.board}", total=args.samples)
-        res = validate(g, s, args.board, args.samples, inputs=samples,
-                       progress=lambda n: bar.update(task, completed=n), readable=c.readable_ops)
+    if args.farm:
+        from tiny.farm import load_farm, validate_on_farm
+        from tiny.sweep import shutdown
+        try:
+            with Progress(transient=True, disable=args.json) as bar:
+                task = bar.add_task(f"validating on the farm's {args.board}", total=args.samples)
+                res = validate_on_farm(args.model, args.board, load_farm(args.farm), args.samples, args.schedule,
+                                       args.sram_budget, address=args.address,
+                                       progress=lambda n: bar.update(task, completed=n))
+        finally:
+            shutdown()
+    else:
+        samples = [random_inputs(g, seed) for seed in range(args.samples)]
+        with open_session(c, args.board, samples=samples) as s, Progress(transient=True, disable=args.json) as bar:
+            task = bar.add_task(f"validating on {args.board}", total=args.samples)
+            res = validate(g, s, args.board, args.samples, inputs=samples,
+                           progress=lambda n: bar.update(task, completed=n), readable=c.readable_ops)
     data = res.as_json()
     data["wall_s"] = round(time.time() - t0, 2)
     data["schedule"] = args.schedule
@@ -200,6 +212,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+    from tiny import sweep as sw
+    from tiny.sweep import summary
+    cells = sw.expand(args.models, args.boards, args.schedules, args.kernels, args.sram_budget,
+                      bench=args.bench, validate=args.validate)
+    try:
+        with Progress(transient=True, disable=args.json) as bar:
+            task = bar.add_task(f"sweep: {len(cells)} cells", total=len(cells))
+            rows, hits = sw.sweep(cells, workers=args.workers, address=args.address, cache=not args.no_cache,
+                                  progress=lambda k, n: bar.update(task, completed=k, total=n))
+    finally:
+        sw.shutdown()
+    text = summary.table(rows) + f"\n{len(rows)} cells, {hits} from the cache"
+    if args.csv:
+        summary.write_csv(rows, Path(args.csv))
+        text += f"; csv: {args.csv}"
+    if args.plot:
+        summary.plot(rows, Path(args.plot))
+        text += f"; plot: {args.plot}"
+    _emit(args, rows, text)
+    return 1 if any("error" in r for r in rows) else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tiny.demo import run_demo
     return run_demo(board=args.board, out=Path(args.output))
@@ -255,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = model_cmd("validate", "prove the board computes what TFLite Micro computes")
     q.add_argument("--samples", type=int, default=10)
     q.add_argument("--json", action="store_true")
+    q.add_argument("--farm", default=None, metavar="FILE", help="spread the samples over the boards of a farm "
+                   "file (TOML, see docs/scale.md); same verdict and counts as one board")
+    q.add_argument("--address", default=None, metavar="ADDR", help="with --farm: an existing Ray cluster")
     q.set_defaults(fn=cmd_validate)
 
     q = model_cmd("bench", "count instructions per layer on an emulated board")
@@ -293,6 +332,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--plot", default=None, metavar="PNG", help="save the accuracy curve")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_train)
+
+    q = sub.add_parser("sweep", help="models x boards x schedules as tasks on Ray (local, or a cluster)",
+                       epilog="example: tiny sweep --models a.tflite b.tflite --boards qemu-m4-256k qemu-f405 "
+                              "--schedules layer patch auto --bench --workers 2 --plot pareto.png")
+    q.add_argument("--models", nargs="+", required=True, metavar="MODEL", help=".tflite or Keras models")
+    q.add_argument("--boards", nargs="+", default=[DEFAULT_BOARD], metavar="BOARD", help="boards (see `tiny boards`)")
+    q.add_argument("--schedules", nargs="+", default=["layer"], choices=["layer", "patch", "auto"],
+                   help="schedules to try")
+    q.add_argument("--kernels", nargs="+", default=["opt"], choices=["opt", "ref"], help="kernel sets to try")
+    q.add_argument("--sram-budget", type=int, default=None, metavar="BYTES", help="budget for --schedule auto")
+    q.add_argument("--bench", action="store_true", help="also count instructions on emulated boards")
+    q.add_argument("--validate", type=int, default=0, metavar="N", help="also validate N samples per cell")
+    q.add_argument("--workers", type=int, default=None, metavar="N", help="local Ray workers (default: all cores)")
+    q.add_argument("--address", default=None, metavar="ADDR", help="an existing Ray cluster, e.g. ray://head:10001")
+    q.add_argument("--no-cache", action="store_true", help="recompute cells already in the cache")
+    q.add_argument("--json", action="store_true", help="print the rows as JSON")
+    q.add_argument("--csv", default=None, metavar="FILE", help="write the rows as CSV")
+    q.add_argument("--plot", default=None, metavar="PNG", help="write the Pareto plot (peak SRAM vs cost)")
+    q.set_defaults(fn=cmd_sweep)
 
     q = sub.add_parser("demo", help="the whole story on the default emulated board")
     q.add_argument("--board", default=DEFAULT_BOARD)
