@@ -220,6 +220,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tiny", description="Neural networks to bit-exact C firmware for "
                                 "Cortex-M microcontrollers.")
+    from tiny import DISTRIBUTION, installed_version
+    p.add_argument("--version", action="version", version=f"tiny {installed_version()} ({DISTRIBUTION})",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def model_cmd(name: str, help: str, board_default: str = DEFAULT_BOARD) -> argparse.ArgumentParser:
