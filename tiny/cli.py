@@ -234,6 +234,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         text += f"; plot: {args.plot}"
     _emit(args, rows, text)
     return 1 if any("error" in r for r in rows) else 0
+def cmd_export(args: argparse.Namespace) -> int:
+    from tiny.export import export_model
+    e = export_model(args.model, args.board, Path(args.output), args.schedule, args.sram_budget,
+                     train=args.train, kernels=args.kernels)
+    io = lambda ts: ", ".join(f"{'x'.join(map(str, t.shape))} {t.dtype}" for t in ts)  # noqa: E731
+    _emit(args, e.summary(), f"wrote the C library {e.out} for {e.board}: include/tiny_model.h, "
+          f"{sum(f.endswith('.c') for f in e.files)} C files ({len(e.runtime)} from the runtime); "
+          f"arena {e.arena_bytes} B, weights {e.const_bytes} B; in {io(e.inputs)} -> out {io(e.outputs)}"
+          + ("; with training entry points" if e.training else ""))
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -244,6 +254,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tiny", description="Neural networks to bit-exact C firmware for "
                                 "Cortex-M microcontrollers.")
+    from tiny import DISTRIBUTION, installed_version
+    p.add_argument("--version", action="version", version=f"tiny {installed_version()} ({DISTRIBUTION})",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def model_cmd(name: str, help: str, board_default: str = DEFAULT_BOARD) -> argparse.ArgumentParser:
@@ -276,6 +289,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--validate", type=int, default=0, metavar="N", help="validate N samples on the board")
     q.add_argument("--training-json", default=None, metavar="FILE", help="training results to show (JSON)")
     q.set_defaults(fn=cmd_report)
+
+    q = model_cmd("export", "write the model as a C library for your own firmware (no main, no UART)")
+    q.add_argument("-o", "--output", required=True, metavar="DIR", help="library folder (include/, src/, "
+                   "library.json, library.properties, CMakeLists.txt)")
+    q.add_argument("--train", default=None, metavar="CONFIG|RECIPE",
+                   help="also export the on-device training entry points (TOML config or recipe name)")
+    q.add_argument("--kernels", default="opt", choices=["opt", "ref"],
+                   help="opt: the board's DSP kernels where they apply; ref: portable kernels only")
+    q.add_argument("--json", action="store_true", help="print what was written as JSON")
+    q.set_defaults(fn=cmd_export)
 
     q = sub.add_parser("build", help="build a generated PlatformIO project (pio run)")
     q.add_argument("dir")
