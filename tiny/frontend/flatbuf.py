@@ -109,13 +109,17 @@ class Options:
         return f"{self.kind}({', '.join(f'{k}={v!r}' for k, v in vars(self).items() if k != 'kind')})"
 
 
+MAX_NAME = 256
+
+
 def text(v: Any) -> str:
-    """A flatbuffer string as text; undecodable bytes become U+FFFD instead of an error."""
+    """A flatbuffer string as one line of text: undecodable bytes become U+FFFD, control characters
+    '?', and a name longer than MAX_NAME is cut (a damaged length must not flood an error message)."""
     if v is None:
         return ""
-    if isinstance(v, (bytes, bytearray, memoryview)):
-        return bytes(v).decode("utf-8", errors="replace")
-    return str(v)
+    s = bytes(v).decode("utf-8", errors="replace") if isinstance(v, (bytes, bytearray, memoryview)) else str(v)
+    s = "".join(c if c.isprintable() else "?" for c in s[:MAX_NAME + 1])
+    return s if len(s) <= MAX_NAME else s[:MAX_NAME] + "..."
 
 
 class _Reader:

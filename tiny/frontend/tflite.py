@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tiny.frontend import flatbuf
-from tiny.frontend.verify import verify_model
+from tiny.frontend.verify import verify_graph, verify_model
 from tiny.ir import Graph, IRError, Op, Quant, Tensor, TinyError, verify
 from tiny.passes.fold import FOLDABLE, fold_constants
 
@@ -120,7 +120,7 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
     g = Graph(tensors=tensors, ops=ops, inputs=[int(v) for v in sg.inputs], outputs=[int(v) for v in sg.outputs],
               name=Path(name).stem, meta={"sha256": hashlib.sha256(buf).hexdigest(), "tflite": buf})
     verify(g)
-    return fold_constants(g)
+    return verify_graph(fold_constants(g))
 
 
 def _s(v: Any) -> str:

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 
 from tiny.frontend.flatbuf import ModelRec, OperatorRec, TensorRec
-from tiny.ir import TinyError
+from tiny.ir import Graph, IRError, TinyError
 
 ITEMSIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 16: 4}  # TensorType -> bytes
 ZP_RANGE = {9: (-128, 127), 3: (0, 255), 7: (0, 0), 2: (0, 0), 4: (0, 0)}  # int8, uint8, int16/32/64
 MAX_RANK = 8
+_MIN_SCALE = float(np.finfo(np.float32).tiny)   # below: a subnormal whose reciprocal overflows
 MAX_TENSOR_BYTES = 1 << 31          # no Cortex-M (nor TFLite's int32 sizes) holds more
 
 # Builtin options table each op reads (flatc class name) and whether the op cannot do without it.
@@ -31,6 +32,16 @@ OPTIONS = {
     "MUL": ("MulOptions", False), "MEAN": ("ReducerOptions", False),
     "RESHAPE": ("ReshapeOptions", False), "PAD": ("PadOptions", False),
     "STRIDED_SLICE": ("StridedSliceOptions", False), "PACK": ("PackOptions", False),
+}
+# Operand count and ranks of the ops whose kernels index their operands: (min inputs, max inputs,
+# rank of each listed input or None, output rank or None). -1 (absent) is allowed for inputs past min.
+ARITY = {
+    "CONV_2D": (2, 3, (4, 4, 1), 4), "DEPTHWISE_CONV_2D": (2, 3, (4, 4, 1), 4),
+    "FULLY_CONNECTED": (2, 3, (None, 2, 1), None), "ADD": (2, 2, (), None), "MUL": (2, 2, (), None),
+    "AVERAGE_POOL_2D": (1, 1, (4,), 4), "MAX_POOL_2D": (1, 1, (4,), 4), "MEAN": (2, 2, (None, 1), None),
+    "PAD": (2, 2, (None, 2), None), "RESHAPE": (1, 2, (), None), "SOFTMAX": (1, 1, (), None),
+    "LOGISTIC": (1, 1, (), None), "HARD_SWISH": (1, 1, (), None), "CONCATENATION": (1, 1 << 10, (), None),
+    "QUANTIZE": (1, 1, (), None), "DEQUANTIZE": (1, 1, (), None),
 }
 _POSITIVE = ("strideH", "strideW", "filterHeight", "filterWidth", "dilationHFactor", "dilationWFactor")
 _MAX_WINDOW = 1 << 16
@@ -118,10 +129,10 @@ def _tensor(m: ModelRec, t: TensorRec, i: int, name: str, nb: int) -> None:
             raise TinyError(f"{where}: {ns} per-channel scales for {shape[q.quantizedDimension]} channels "
                             f"(dimension {q.quantizedDimension} of {tuple(shape)})")
     sc = np.asarray(q.scale, dtype=np.float64)
-    bad = ~(np.isfinite(sc) & (sc > 0))
+    bad = ~(np.isfinite(sc) & (sc >= _MIN_SCALE))
     if bad.any():
         j = int(np.argmax(bad))
-        raise TinyError(f"{where}: quantization scale[{j}] = {sc[j]!r} (must be finite and positive)")
+        raise TinyError(f"{where}: quantization scale[{j}] = {sc[j]!r} (must be finite, at least {_MIN_SCALE:.3g})")
     lo, hi = ZP_RANGE.get(t.type, (-(1 << 63), (1 << 63) - 1))
     zp = np.asarray(q.zeroPoint, dtype=np.int64)
     out = (zp < lo) | (zp > hi)
@@ -145,6 +156,8 @@ def _op(m: ModelRec, o: OperatorRec, k: int, name: str, nt: int, opnames: dict[i
                 raise TinyError(f"{where}: {role} tensor index {tid} out of range (the model has {nt})")
     if not o.outputs:
         raise TinyError(f"{where}: has no output")
+    if kind in ARITY:
+        _arity(m.subgraphs[0].tensors, o, kind, where)
     want = OPTIONS.get(kind)
     opt = o.builtinOptions
     if want is not None:
@@ -156,6 +169,42 @@ def _op(m: ModelRec, o: OperatorRec, k: int, name: str, nt: int, opnames: dict[i
     if opt is not None:
         _options(opt, where)
     return kind
+
+
+def _arity(tensors: list[TensorRec], o: OperatorRec, kind: str, where: str) -> None:
+    lo, hi, in_ranks, out_rank = ARITY[kind]
+    if not lo <= len(o.inputs) <= hi or any(t == -1 for t in o.inputs[:lo]):
+        raise TinyError(f"{where}: {len(o.inputs)} inputs {o.inputs[:8]}, expected {lo}"
+                        + (f"..{hi}" if hi != lo else "") + " (present)")
+    if len(o.outputs) != 1:
+        raise TinyError(f"{where}: {len(o.outputs)} outputs, expected 1")
+    for j, (tid, r) in enumerate(zip(o.inputs, in_ranks)):
+        if r is not None and tid != -1 and len(tensors[tid].shape or []) != r:
+            raise TinyError(f"{where}: input {j} {_tname(tensors[tid], tid)} has shape "
+                            f"{tuple(tensors[tid].shape or [])}, expected rank {r}")
+    out = tensors[o.outputs[0]]
+    if out_rank is not None and len(out.shape or []) != out_rank:
+        raise TinyError(f"{where}: output {_tname(out, o.outputs[0])} has shape {tuple(out.shape or [])}, "
+                        f"expected rank {out_rank}")
+
+
+def verify_graph(g: Graph) -> Graph:
+    """Run every op's prepare step once at load time, so an op whose tensors do not fit it is refused
+    here, naming the op, rather than deep inside compile; prepare's own TinyErrors pass through."""
+    try:
+        from tiny.ops import opdef as kernel      # the op registry, where it exists
+    except ImportError:
+        from tiny.reference import kernel_for as kernel
+    for op in g.ops:
+        try:
+            kernel(op).prepare(g, op)
+        except TinyError:
+            raise
+        except (ArithmeticError, IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
+            outs = [g.tensors[t].name[:60] for t in op.outputs]
+            raise IRError(f"op #{op.index} {op.type} (output {outs}): its tensors do not fit the op "
+                          f"({type(e).__name__}: {str(e)[:100]})") from None
+    return g
 
 
 def _options(opt: Any, where: str) -> None:
