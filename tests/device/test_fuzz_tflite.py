@@ -119,7 +119,7 @@ def test_mutants_in_process_hypothesis():
     from hypothesis import HealthCheck, given, settings, strategies as st
     ps = _parents()
 
-    @settings(max_examples=300, deadline=None, derandomize=True,
+    @settings(max_examples=250, deadline=None, derandomize=True,
               suppress_health_check=list(HealthCheck))
     @given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(KINDS), pa=st.integers(0, 1), pb=st.integers(0, 1))
     def one(seed: int, kind: str, pa: int, pb: int) -> None:
