@@ -132,6 +132,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from tiny.workflow import compile_for, open_session
     t0 = time.time()
     g = _load(args)
+    from tiny import oracle
+    oracle.prestart()  # TFLM's worker process starts while the firmware compiles
     c = compile_for(g, args.board, args.schedule, args.sram_budget)
     from tiny.compare import random_inputs
     if args.farm:
@@ -160,6 +162,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
              f"  device:    {res.device.mismatched} mismatched elements (max |diff| {res.device.max_abs_diff})\n"
              f"  reference: {res.reference.mismatched} mismatched elements on every tensor "
              f"(max |diff| {res.reference.max_abs_diff})")
+    if res.oracle_error:
+        table = table.replace("vs TFLite Micro", "vs the numpy reference ONLY") + (
+            f"\n  {res.oracle_error}\n  so the device was compared with tiny's numpy reference alone")
     if fm:
         table += f"\n  first mismatch ({fm['source']}): op #{fm['layer']} {fm['op']}, tensor '{fm['tensor']}'"
     _emit(args, data, table)
