@@ -23,6 +23,6 @@ def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer
     return compile_training(c, plan, cfg.lr, cfg.momentum, cfg.qas, board=board, kernels=kernels)
 
 
-def oracle_for(tc: TrainCompiled):  # -> TrainOracle
+def oracle_for(tc: TrainCompiled, rounding: str = "stochastic"):  # -> TrainOracle
     from tiny.reference.train import TrainOracle
-    return TrainOracle(tc.train_plan, lr=tc.lr, momentum=tc.momentum, qas=tc.qas)
+    return TrainOracle(tc.train_plan, lr=tc.lr, momentum=tc.momentum, qas=tc.qas, rounding=rounding)
