@@ -4,11 +4,13 @@
 sklearn digits (16x16 grey, cached under ~/.cache/tiny/train); the board then adapts it to a
 domain shift, the same digits rotated by 90 degrees and inverted. Held-out split: 25%.
 
-`--data PATH`: an .npz with x_train, y_train, x_test, y_test (images HWC, uint8 0..255 or float in
-[0, 1] / [-1, 1]; integer labels) or a folder with one sub-folder of images per class. Images are
-resized (bilinear) and their channels adapted to the model input, scaled to [-1, 1] (the range
-tiny's own models and the usual MobileNet preprocessing use) and quantized with the model's input
-scale and zero point.
+`--data PATH`: an .npz with x_train, y_train, x_test, y_test (images HWC; integer labels) or a folder
+with one sub-folder of images per class. The model defines the input domain (tiny/input_domain.py):
+uint8 images map 0..255 onto the float range the model's int8 input covers (so a Keras model with a
+`Rescaling` layer taking raw pixels gets raw pixels, a [-1, 1] model gets [-1, 1]); float data are
+taken as already in that domain; `--input-range LO,HI` overrides it. Images are then resized
+(bilinear), their channels adapted, and quantized with the model's input scale and zero point;
+data that would saturate the int8 input are refused, data using a sliver of it warned about.
 """
 from __future__ import annotations
 
@@ -110,18 +112,18 @@ def base_model(kind: str = "v1") -> Path:
     return p
 
 
-def _fit_images(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Images (N,H,W[,C]) -> float32 (N, *shape) in [-1, 1]."""
+def _fit_images(x: np.ndarray, shape: tuple[int, ...], dom, name: str) -> np.ndarray:
+    """Images (N,H,W[,C]) -> float32 (N, *shape[1:]) in the model's float input domain (uint8 0..255
+    mapped onto it, floats taken as they are), resized (bilinear) and channel-adapted."""
+    from tiny.input_domain import to_model_float
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
-        raise TinyError(f"images must be N x H x W [x C], got shape {x.shape}")
-    x = x.astype(np.float32)
-    if x.max() > 1.5:
-        x = x / 255.0
-    if x.min() >= 0.0:
-        x = x * 2.0 - 1.0
+        raise TinyError(f"{name}: images must be N x H x W [x C], got shape {x.shape} (rank {x.ndim})")
+    if len(x) == 0:
+        raise TinyError(f"{name}: no samples (shape {x.shape})")
+    x = to_model_float(x, dom, name)
     h, w, c = shape[1:]
     if x.shape[1:3] != (h, w):
         from PIL import Image
@@ -133,8 +135,27 @@ def _fit_images(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         elif c == 1:
             x = x.mean(axis=-1, keepdims=True)
         else:
-            raise TinyError(f"images have {x.shape[-1]} channels, the model takes {c}")
+            raise TinyError(f"{name}: images have {x.shape[-1]} channels, the model takes {c}")
     return x
+
+
+def _labels(y: np.ndarray, n: int, n_classes: int, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise TinyError(f"{name}: labels must be a vector of class indices, got shape {y.shape}")
+    if len(y) != n:
+        raise TinyError(f"{name}: {len(y)} labels for {n} images")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise TinyError(f"{name}: labels must be integer class indices, got dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise TinyError(f"{name}: labels must be in [0, {n_classes}) for this model's {n_classes}-class head, "
+                        f"got [{y.min()}, {y.max()}]")
+    return y.astype(np.int64)
 
 
 def _load_folder(p: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -152,8 +173,15 @@ def _load_folder(p: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int, n_classes: int,
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """int8 train/test inputs (N, *input_shape[1:]) and int labels; checks labels and shapes."""
+         domain=None, warn=print) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """int8 train/test inputs (N, *input_shape[1:]) and int labels. `domain` (tiny.input_domain's
+    InputDomain, default: from scale/zero point) defines how the data map onto the int8 input.
+    Every check runs here, before any board time: a TinyError names the array and the numbers."""
+    from tiny.input_domain import InputDomain, _snap, quantize_input
+    if domain is None:   # as model_input_domain derives it from the input quantization
+        lo, hi = scale * (-128 - zero_point), scale * (127 - zero_point)
+        lo, hi = _snap(lo, hi) or (lo, hi)
+        domain = InputDomain(lo, hi, scale, zero_point, "quantization")
     if name == "digits-transfer":
         xtr, ytr, xte, yte = digits_transfer("target")
     else:
@@ -171,11 +199,13 @@ def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int,
                 xtr, ytr, xte, yte = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
             except (KeyError, ValueError, OSError) as e:
                 raise TinyError(f"{p}: need an .npz with x_train, y_train, x_test, y_test ({e})") from None
-    for y in (ytr, yte):
-        y = np.asarray(y)
-        if y.size and (y.min() < 0 or y.max() >= n_classes or not np.issubdtype(y.dtype, np.integer)):
-            raise TinyError(f"labels must be integers in [0, {n_classes}) for this model's head, got "
-                            f"{y.dtype} in [{y.min()}, {y.max()}]")
-    xtr, xte = _fit_images(xtr, input_shape), _fit_images(xte, input_shape)
-    q = lambda x: datasets.quantize_input(x, scale, zero_point)  # noqa: E731
-    return q(xtr), np.asarray(ytr, np.int64), q(xte), np.asarray(yte, np.int64)
+    for arr, nm in ((xtr, "x_train"), (xte, "x_test")):
+        if np.asarray(arr).size == 0:
+            raise TinyError(f"{nm}: the split is empty (shape {np.asarray(arr).shape}); training needs samples "
+                            "in both x_train and x_test")
+    ytr = _labels(ytr, len(xtr), n_classes, "y_train")
+    yte = _labels(yte, len(xte), n_classes, "y_test")
+    xtr = _fit_images(xtr, input_shape, domain, "x_train")
+    xte = _fit_images(xte, input_shape, domain, "x_test")
+    return (quantize_input(xtr, domain, "x_train", warn=warn), ytr,
+            quantize_input(xte, domain, "x_test", warn=warn), yte)
