@@ -22,9 +22,14 @@ import numpy as np
 from tiny import data as datasets
 from tiny.ir import TinyError
 
-TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the board to rotated+inverted digits"}
+TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the board to rotated+inverted digits",
+         "digits-newclasses": "a Keras model with its own Rescaling layer (raw 0..255 pixels), pretrained on "
+                              "digits 0-4, learns digits 5-9 (a new 5-class head) from uint8 images",
+         "patches-transfer": "sklearn's sample images: a net pretrained on 16x16 RGB patches of china.jpg "
+                             "(4 regions) adapts to the 4 regions of flower.jpg"}
 BASE_VERSION = "v1"
 IRB_VERSION = "v1"
+TASK_VERSION = "v1"
 SIZE = 16
 
 
@@ -38,6 +43,116 @@ def digits_transfer(split: str = "target") -> tuple[np.ndarray, np.ndarray, np.n
     if split == "target":
         xtr, xte = _shift(xtr), _shift(xte)
     return (np.ascontiguousarray(xtr, np.float32), ytr, np.ascontiguousarray(xte, np.float32), yte)
+
+
+def digits_newclasses(split: str = "target") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 NHWC 16x16 grey digits (0..255): `base` = classes 0-4, `target` = classes 5-9 relabelled 0-4."""
+    xtr, ytr, xte, yte = datasets.digits(size=SIZE, channels=1, seed=2)
+    u8 = lambda x: np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)  # noqa: E731
+    lo = 0 if split == "base" else 5
+    a, b = (ytr >= lo) & (ytr < lo + 5), (yte >= lo) & (yte < lo + 5)
+    return u8(xtr[a]), ytr[a] - lo, u8(xte[b]), yte[b] - lo
+
+
+def patches(split: str = "target", n_per_class: int = 250, size: int = SIZE, seed: int = 3,
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 NHWC RGB patches of sklearn's bundled sample images, class = the image quadrant the patch
+    comes from (`base`: china.jpg, `target`: flower.jpg), each 48x48 crop scaled to size x size."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+    im = load_sample_image("china.jpg" if split == "base" else "flower.jpg")
+    H, W = im.shape[:2]
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for q in range(4):
+        y0, x0 = (q // 2) * H // 2, (q % 2) * W // 2
+        for _ in range(n_per_class):
+            r, c = rng.integers(0, H // 2 - 48), rng.integers(0, W // 2 - 48)
+            crop = im[y0 + r:y0 + r + 48, x0 + c:x0 + c + 48]
+            xs.append(np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR)))
+            ys.append(q)
+    x, y = np.stack(xs), np.array(ys, np.int64)
+    p = rng.permutation(len(x))
+    n_te = len(x) // 4
+    return x[p[n_te:]], y[p[n_te:]], x[p[:n_te]], y[p[:n_te]]
+
+
+def build_rescaling_net(size: int = SIZE, classes: int = 5):  # -> keras.Model
+    """The usual Keras way: raw 0..255 pixels in, a Rescaling layer maps them to [-1, 1]."""
+    import tensorflow as tf
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    return tf.keras.Sequential([
+        tf.keras.Input((size, size, 1)),
+        L.Rescaling(1.0 / 127.5, offset=-1.0),
+        L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
+        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        L.Conv2D(16, 1, activation="relu6"),
+        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),
+        L.Conv2D(32, 1, activation="relu6"),
+        L.GlobalAveragePooling2D(),
+        L.Dense(classes),
+    ])
+
+
+def build_patch_net(size: int = SIZE, classes: int = 4):  # -> keras.Model
+    import tensorflow as tf
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    return tf.keras.Sequential([
+        tf.keras.Input((size, size, 3)),
+        L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
+        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        L.Conv2D(16, 1, activation="relu6"),
+        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),
+        L.Conv2D(32, 1, activation="relu6"),
+        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        L.Conv2D(32, 1, activation="relu6"),
+        L.GlobalAveragePooling2D(),
+        L.Dense(classes),
+    ])
+
+
+def task_data(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The target (board) split of a built-in task: float [-1, 1] (digits-transfer) or uint8 images."""
+    if name == "digits-transfer":
+        return digits_transfer("target")
+    if name == "digits-newclasses":
+        return digits_newclasses("target")
+    if name == "patches-transfer":
+        return patches("target")
+    raise TinyError(f"no built-in task {name!r} ({', '.join(TASKS)})")
+
+
+def task_model(name: str, recipe: str = "sparse") -> Path:
+    """The cached int8 base model of a built-in task (pretrained on its `base` split once)."""
+    if name == "digits-transfer":
+        return base_model("irb" if recipe == "mobiletl" else "v1")
+    from tiny.workflow import cache_dir
+    d = cache_dir() / "train"
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"{name}-base-{TASK_VERSION}.tflite"
+    if p.exists():
+        return p
+    import tensorflow as tf
+    from tiny.frontend.keras import quantize
+    if name == "digits-newclasses":
+        xtr, ytr, _, _ = digits_newclasses("base")
+        m, xf = build_rescaling_net(), xtr.astype(np.float32)     # raw pixels: the model rescales
+        epochs = 15
+    elif name == "patches-transfer":
+        xtr, ytr, _, _ = patches("base")
+        m, xf = build_patch_net(), xtr.astype(np.float32) / 127.5 - 1.0
+        epochs = 20
+    else:
+        raise TinyError(f"no built-in task {name!r} ({', '.join(TASKS)})")
+    m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+              loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(xf, ytr, epochs=epochs, batch_size=32, verbose=0)
+    tmp = p.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(quantize(m, xf[:128]))
+    tmp.replace(p)
+    return p
 
 
 def build_base_net(size: int = SIZE, classes: int = 10):  # -> keras.Model
@@ -182,8 +297,8 @@ def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int,
         lo, hi = scale * (-128 - zero_point), scale * (127 - zero_point)
         lo, hi = _snap(lo, hi) or (lo, hi)
         domain = InputDomain(lo, hi, scale, zero_point, "quantization")
-    if name == "digits-transfer":
-        xtr, ytr, xte, yte = digits_transfer("target")
+    if name in TASKS:
+        xtr, ytr, xte, yte = task_data(name)
     else:
         p = Path(name)
         if not p.exists():

@@ -73,10 +73,11 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
                       freeze_dw=freeze_dw or None)
     if model is None:
-        if data != "digits-transfer":
-            raise TinyError("MODEL is required unless --data digits-transfer (which has its own base model)")
-        # mobiletl needs inverted residual blocks: the task's MobileNetV2/V3-style base model
-        model = str(tdata.base_model("irb" if cfg.recipe == "mobiletl" else "v1"))
+        if data not in tdata.TASKS:
+            raise TinyError(f"MODEL is required unless --data is a built-in task ({', '.join(tdata.TASKS)}), "
+                            "which has its own base model")
+        # mobiletl needs inverted residual blocks: digits-transfer's MobileNetV2/V3-style base model
+        model = str(tdata.task_model(data, cfg.recipe))
     g = load_model(model)
     from tiny.train.head import adapt_head, logits_op
     from tiny.train.head import n_classes as head_classes

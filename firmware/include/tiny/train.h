@@ -87,6 +87,8 @@ int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label);
  * (stochastically by default, keyed by the step number, the running backward step and the element's
  * offset in its array, so the loop order does not matter) -> subtracted with saturation.
  * Only valid inside the running step's backward kernel (w / b point into that step's arrays). */
+/* Makes `s` (backward step number `index` of the plan) the running step: its arrays and keys. */
+void tiny_train_begin_step(const struct tiny_train_step *s, uint32_t index);
 /* w[i] -= step(g[i], scale, mom ? &mom[i] : NULL), saturated to [-127, 127], for i < n. */
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom);
 /* *b -= step(g, scale, mom), saturated to int32. */

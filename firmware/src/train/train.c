@@ -124,6 +124,12 @@ void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float 
                                                 base + i));
 }
 
+void tiny_train_begin_step(const tiny_train_step_t *s, uint32_t index) {
+    s_cur = s;
+    s_key_w = sr_key(s_steps, index, 0u);
+    s_key_b = sr_key(s_steps, index, 1u);
+}
+
 void tiny_train_update_b(int32_t *b, int32_t d) {
     int64_t v = (int64_t)*b - (int64_t)d;
     if (v > 2147483647LL) v = 2147483647LL;
@@ -287,9 +293,7 @@ int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
     float *ws = ws_base();
     for (uint32_t i = 0; i < m->n_steps; i++) {
         const tiny_train_step_t *s = &m->steps[i];
-        s_cur = s;
-        s_key_w = sr_key(s_steps, i, 0u);
-        s_key_b = sr_key(s_steps, i, 1u);
+        tiny_train_begin_step(s, i);
         /* one marker pair per backward step, after the forward's per-layer pairs (tiny/train/insn.py) */
         tiny_layer_begin(TINY_TRAIN_STEP_MARK - 1u - i);
         int rs = run_step(s, ws, label, pred, p_label);
