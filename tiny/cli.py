@@ -184,8 +184,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _float_line(d: dict) -> str:
+    if d.get("float_reference_accuracy") is None:
+        return f"  float reference: {d.get('float_reference_note', 'not run')}\n" if "float_reference_accuracy" in d else ""
+    return (f"  float on the host, same data and steps: same scheme {d['float_reference_accuracy']:.1%}, "
+            f"full fine-tune {d['float_full_accuracy']:.1%} (board: {d['accuracy_after']:.1%})\n")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import Progress
+    from tiny.input_domain import parse_input_range
     from tiny.train.run import run_training
     with Progress(transient=True, disable=args.json) as bar:
         task = bar.add_task(f"training on {args.board}", total=None)
@@ -195,7 +203,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                            checkpoint_every=args.checkpoint_every, eval_samples=args.eval_samples,
                            out=Path(args.output), progress=lambda k, n: bar.update(task, completed=k, total=n),
                            log=lambda m: print(f"tiny: {m}", file=sys.stderr),
-                           blocks=args.blocks, freeze_dw=args.freeze_dw, kernels=args.kernels)
+                           blocks=args.blocks, freeze_dw=args.freeze_dw, kernels=args.kernels,
+                           input_range=parse_input_range(args.input_range) if args.input_range else None,
+                           lr_schedule=args.lr_schedule, early_stop=not args.no_early_stop,
+                           float_reference=not args.no_float_reference, rounding=args.rounding)
     d = res.data
     if args.plot:
         from tiny.train.report import plot_curve
@@ -204,7 +215,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     table = (f"{d['model']} on {args.board}, recipe {d['recipe']} (QAS {'on' if d['qas'] else 'off'}), "
              f"data {d['data']}: {d['steps']} steps\n"
              f"  accuracy on {d['eval_samples']} held-out samples: before {d['accuracy_before']:.1%}, "
-             f"after {d['accuracy_after']:.1%}\n"
+             f"after {d['accuracy_after']:.1%} (lr {d['lr']:g}, momentum {d['momentum']:g}, kept step "
+             f"{d['kept_step']})\n" + _float_line(d) +
              f"  train_peak_sram_bytes {d['train_peak_sram_bytes']:,}; fine-tuned model: {d.get('output')}")
     if d.get("instructions_per_step"):
         sp = d.get("instructions_per_step_split") or {}
@@ -345,9 +357,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", default="digits-transfer", help="data set name or path")
     q.add_argument("--epochs", type=int, default=None)
     q.add_argument("--steps", type=int, default=None, help="stop after this many steps")
-    q.add_argument("--lr", type=float, default=None)
+    q.add_argument("--lr", default=None, metavar="LR|auto",
+                   help="learning rate (default: the recipe's); auto: a short search on the bit-exact host oracle")
     q.add_argument("--momentum", type=float, default=None)
     q.add_argument("--no-qas", action="store_true", help="raw int8/int32 gradients (no QAS)")
+    q.add_argument("--input-range", default=None, metavar="LO,HI",
+                   help="the model's float input range (default: from its input quantization)")
+    q.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
+                   help="cosine: warm-up then cosine decay (default)")
+    q.add_argument("--rounding", default="stochastic", choices=["stochastic", "nearest"],
+                   help="rounding of the int8/int32 updates (stochastic: seeded, identical on board and oracle)")
+    q.add_argument("--no-early-stop", action="store_true",
+                   help="keep the last weights instead of the best on a held-out 15%% of the training data")
+    q.add_argument("--no-float-reference", action="store_true", help="skip the float twins on the host")
     q.add_argument("--blocks", type=int, default=None, metavar="K",
                    help="mobiletl: fine-tune the top K inverted residual blocks (default: top half, at most 4)")
     q.add_argument("--freeze-dw", action="store_true", help="mobiletl: freeze depthwise weights (bias trains)")
