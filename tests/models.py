@@ -135,8 +135,8 @@ def pytorch_style() -> Path:
 
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
-    RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and three int8 outputs (boxes and
-    classes on the fine level, objectness on the coarse one)."""
+    RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and
+    classes on the fine level, objectness on the coarse one, a mask upsampled by TRANSPOSE_CONV)."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers
@@ -149,7 +149,8 @@ def fpn_detector() -> Path:
         boxes = L.Conv2D(4, 3, padding="same", name="boxes")(p1)
         classes = L.Conv2D(3, 3, padding="same", name="classes")(p1)
         obj = L.Conv2D(1, 1, name="objectness")(c2)
-        m = tf.keras.Model(inp, [boxes, classes, obj])
+        mask = L.Conv2DTranspose(2, 3, strides=2, padding="same", name="mask")(c2)      # 12x12 (TRANSPOSE_CONV)
+        m = tf.keras.Model(inp, [boxes, classes, obj, mask])
         return _quantize(m, (24, 24, 3))
     return _cached("fpn-detector", build)
 

@@ -43,12 +43,13 @@ def test_outputs_are_told_apart_on_host() -> None:
     want = oracle.run(g, [x])
     with open_session(c, "host") as s:
         outs = s.run([x])
-    assert len(outs) == 3
+    assert len(outs) == 4
     for tid, raw, w in zip(g.outputs, outs, want):
         t = g.tensors[tid]
         np.testing.assert_array_equal(np.frombuffer(raw, dtype=np_dtype(t.dtype)).reshape(t.shape), w)
     # the converter orders the outputs its own way
-    assert sorted(w.shape for w in want) == [(1, 6, 6, 1), (1, 12, 12, 3), (1, 12, 12, 4)]
+    assert sorted(w.shape for w in want) == [(1, 6, 6, 1), (1, 12, 12, 2), (1, 12, 12, 3), (1, 12, 12, 4)]
+    assert "TRANSPOSE_CONV" in {op.type for op in g.ops}
 
 
 def test_elementwise_zoo_on_host() -> None:

@@ -161,3 +161,56 @@ def test_batch_matmul_random() -> None:
         want = batch_matmul.run(p, [a, b])
         np.testing.assert_array_equal(got.reshape(want.shape), want)
     compile_emitted(batch_matmul, p, 2)
+
+
+def test_transpose_conv_random() -> None:
+    from tiny.reference import transpose_conv
+    lib = build_lib(["kernels/ref/transpose_conv_s8.c"])
+    rng = np.random.default_rng(31)
+
+    class Tile(ctypes.Structure):
+        _fields_ = [("h", ctypes.c_int32), ("w", ctypes.c_int32)]
+
+    class Conv(ctypes.Structure):
+        _fields_ = [("input_offset", ctypes.c_int32), ("output_offset", ctypes.c_int32), ("stride", Tile),
+                    ("padding", Tile), ("dilation", Tile), ("act_min", ctypes.c_int32), ("act_max", ctypes.c_int32)]
+
+    class Quant(ctypes.Structure):
+        _fields_ = [("multiplier", ctypes.POINTER(ctypes.c_int32)), ("shift", ctypes.POINTER(ctypes.c_int32))]
+    i32 = ctypes.POINTER(ctypes.c_int32)
+    for _ in range(120):
+        n, ih, iw, ic, oc = (int(v) for v in (rng.integers(1, 3), *rng.integers(1, 6, 2), *rng.integers(1, 5, 2)))
+        kh, kw, sh, sw = (int(v) for v in (*rng.integers(1, 5, 2), *rng.integers(1, 4, 2)))
+        padding = ["SAME", "VALID"][int(rng.integers(0, 2))]
+        oh = ih * sh if padding == "SAME" else (ih - 1) * sh + kh
+        ow = iw * sw if padding == "SAME" else (iw - 1) * sw + kw
+        fs = np.exp(rng.uniform(-6, -3, oc)).astype(np.float32)
+        t = {0: Tensor(0, "shape", (4,), "int32", data=np.array([n, oh, ow, oc], dtype=np.int32)),
+             1: Tensor(1, "w", (oc, kh, kw, ic), "int8",
+                       Quant_(fs), data=rng.integers(-127, 128, (oc, kh, kw, ic)).astype(np.int8)),
+             2: Tensor(2, "x", (n, ih, iw, ic), "int8", q(0.05, int(rng.integers(-128, 128)))),
+             3: Tensor(3, "b", (oc,), "int32", data=rng.integers(-3000, 3000, oc).astype(np.int32)),
+             4: Tensor(4, "y", (n, oh, ow, oc), "int8", q(0.02, int(rng.integers(-128, 128))))}
+        op = Op(0, "TRANSPOSE_CONV", [0, 1, 2, 3] if rng.random() < 0.7 else [0, 1, 2], [4],
+                {"padding": padding, "stride_h": sh, "stride_w": sw, "activation": "NONE"})
+        p = transpose_conv.prepare(Graph(t, [op], [2], [4]), op)
+        x = rng.integers(-128, 128, (n, ih, iw, ic)).astype(np.int8)
+        got = np.zeros(n * oh * ow * oc, dtype=np.int8)
+        prm = Conv(p["input_offset"], p["output_offset"], Tile(sh, sw), Tile(p["pad_top"], p["pad_left"]), Tile(1, 1),
+                   p["act_min"], p["act_max"])
+        m, s = np.ascontiguousarray(p["multiplier"]), np.ascontiguousarray(p["shift"])
+        bias = np.ascontiguousarray(p["bias"]) if p["has_bias"] else None
+        rc = lib.tiny_transpose_conv_s8(None, ctypes.byref(prm), ctypes.byref(Quant(m.ctypes.data_as(i32), s.ctypes.data_as(i32))),
+                                        ctypes.byref(Dims(n, ih, iw, ic)), x.ctypes.data_as(I8),
+                                        ctypes.byref(Dims(oc, kh, kw, ic)), p["filter"].ctypes.data_as(I8),
+                                        ctypes.byref(Dims(1, 1, 1, oc)), bias.ctypes.data_as(i32) if bias is not None else None,
+                                        ctypes.byref(Dims(n, oh, ow, oc)), got.ctypes.data_as(I8))
+        assert rc == 0
+        want = transpose_conv.run(p, [None, None, x, None])
+        np.testing.assert_array_equal(got.reshape(want.shape), want)
+    compile_emitted(transpose_conv, p, 3)
+
+
+def Quant_(scales: np.ndarray):
+    from tiny.ir import Quant
+    return Quant(scale=scales, zero_point=np.zeros(scales.shape, dtype=np.int64), axis=0)

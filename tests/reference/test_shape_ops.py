@@ -117,6 +117,19 @@ def test_batch_matmul() -> None:
         check_ops(g, ["BATCH_MATMUL"], seed=seed)
 
 
+@pytest.mark.parametrize("padding,stride,act", [
+    ("same", 2, None), ("valid", 3, "relu"),
+    pytest.param("same", 1, None, marks=pytest.mark.slow), pytest.param("valid", 2, None, marks=pytest.mark.slow)])
+def test_transpose_conv(padding: str, stride: int, act: str | None) -> None:
+    from tests.reference.test_add import keras_graph
+    L = tf().keras.layers
+    g = keras_graph(lambda x: L.Conv2DTranspose(5, 3, strides=stride, padding=padding, activation=act)(x),
+                    [(4, 5, 3)], [2.0], seed=stride)
+    assert "TRANSPOSE_CONV" in [op.type for op in g.ops], [op.type for op in g.ops]
+    for seed in range(2):
+        check_ops(g, ["TRANSPOSE_CONV"], seed=seed)
+
+
 def test_errors_name_the_op() -> None:
     T = tf()
     g = func_graph(lambda x: T.transpose(x, [0, 2, 1, 3]), [(1, 3, 4, 2)], seed=6)

@@ -27,7 +27,8 @@ SUPPORTED = {
     "MAX_POOL_2D", "MEAN", "PAD", "RESHAPE", "SOFTMAX", "LOGISTIC", "HARD_SWISH",
     "CONCATENATION", "QUANTIZE", "DEQUANTIZE",
     "TRANSPOSE", "SUM", "REDUCE_MAX", "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "SQUEEZE",
-    "EXPAND_DIMS", "SUB", "MAXIMUM", "MINIMUM", "PRELU", "RELU", "RELU6", "LEAKY_RELU", "TANH", "SLICE", "BATCH_MATMUL",
+    "EXPAND_DIMS", "SUB", "MAXIMUM", "MINIMUM", "PRELU", "RELU", "RELU6", "LEAKY_RELU", "TANH",
+    "SLICE", "BATCH_MATMUL", "TRANSPOSE_CONV",
 }
 
 
@@ -59,6 +60,8 @@ def _attrs(kind: str, opt: Any) -> dict[str, Any]:
         a["beta"] = float(opt.beta)
     elif kind in ("MEAN", "SUM", "REDUCE_MAX"):
         a["keep_dims"] = bool(opt.keepDims)
+    elif kind == "TRANSPOSE_CONV":
+        a.update(padding=_PAD[opt.padding], stride_h=opt.strideH, stride_w=opt.strideW)
     elif kind == "BATCH_MATMUL":
         a.update(adj_x=bool(opt.adjX), adj_y=bool(opt.adjY))
     elif kind == "LEAKY_RELU":

@@ -19,7 +19,7 @@ from tiny.ir import Graph, IRError, Op
 _MODULES = ["conv2d", "depthwise_conv2d", "fully_connected", "pool", "pad", "reshape",
             "concatenation", "quantize", "add", "mul", "mean", "softmax", "logistic", "hard_swish",
             "transpose", "reduce_max", "resize",
-            "sub", "maximum_minimum", "prelu", "activation", "tanh", "slice", "batch_matmul"]
+            "sub", "maximum_minimum", "prelu", "activation", "tanh", "slice", "batch_matmul", "transpose_conv"]
 
 
 def kernels() -> dict[str, ModuleType]:

@@ -8,5 +8,6 @@
 #include "tiny/kernels_window.h"
 #include "tiny/kernels_shape.h"
 #include "tiny/kernels_elementwise_ext.h"
+#include "tiny/kernels_conv_ext.h"
 #include "tiny/kernels_arm.h"
 #endif
