@@ -64,6 +64,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     xtr, ytr, xte, yte = tdata.load(data, tin.shape, tin.quant.s(), tin.quant.zp(), n_classes)
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]
+    from tiny.train.contrib import resolve_scheme    # --recipe sparse: the scheme searched under the budget
+    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, log=log)
     tc = compile_train(g, board, cfg, schedule, kernels=kernels)   # raises before flashing if it cannot fit
     total = steps if steps is not None else cfg.epochs * len(xtr)
     sess = open_session(tc, board)
@@ -122,6 +124,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": resets,
            "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
            "wall_s": round(time.time() - t0, 2)}
+    if getattr(cfg, "scheme_report", None):
+        res["sparse_scheme"] = cfg.scheme_report
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
         res["blocks"] = cfg.blocks
