@@ -150,7 +150,7 @@ def test_resolve_scheme_report_and_cache(base_graph, transfer_data, tmp_path, mo
 def mbv2_96():
     from tests import models
     from tiny.pipeline import load_model
-    return load_model(models.mobilenet_v2(0.35, 96, 96))
+    return load_model(models.mobilenet_v2(0.35, 75, 61))
 
 
 def test_auto_schedule_counts_training_memory(mbv2_96) -> None:

@@ -203,8 +203,8 @@ def analysis_key(g: Graph, xtr: np.ndarray, ytr: np.ndarray, settings: dict[str,
     return h.hexdigest()[:20]
 
 
-def analyse(g: Graph, xtr: np.ndarray, ytr: np.ndarray, steps: int = 96, n_val: int = 64,
-            max_layers: int = 12, lr: float = 0.01, momentum: float = 0.0, qas: bool = True,
+def analyse(g: Graph, xtr: np.ndarray, ytr: np.ndarray, steps: int = 48, n_val: int = 48,
+            max_layers: int = 8, lr: float = 0.01, momentum: float = 0.0, qas: bool = True,
             runner: Callable[[TrialData, list[Trial]], list[dict[str, float]]] | None = None,
             log: Callable[[str], None] = print, use_cache: bool = True) -> Contribution:
     """Contribution analysis on (xtr, ytr) (int8 model inputs). `runner` maps a list of independent
@@ -388,7 +388,7 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
     c = analyse(g, xtr, ytr, lr=float(lr), momentum=float(cfg.momentum), qas=bool(cfg.qas), runner=runner,
                 log=log, **analysis)
     layers = trainable_layers(g)
-    start = min(candidate_layers(g, analysis.get("max_layers", 12))[0], layers[len(layers) - max(c.bias)])
+    start = min(candidate_layers(g, analysis.get("max_layers", 8))[0], layers[len(layers) - max(c.bias)])
     budget = training_budget(board, sram_budget)
     arena = forward_arena_for_search(g, board, schedule, start)
     s = search(g, c, budget, arena, momentum=cfg.momentum > 0)
