@@ -97,7 +97,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             table += f"\n  html report: {data['html']}"
     if getattr(args, "train", None):
         from tiny.train.report import train_report
-        extra, lines = train_report(args.model, args.board, args.train, args.schedule, args.sram_budget)
+        extra, lines = train_report(args.model, args.board, args.train, args.schedule, args.sram_budget,
+                                    data=args.train_data)
         data.update(extra)
         table += "\n" + lines
     _emit(args, data, table)
@@ -222,6 +223,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         sp = d.get("instructions_per_step_split") or {}
         table += (f"\n  instructions per training step {d['instructions_per_step']:,} ({d['kernels']} kernels; "
                   f"forward {sp.get('forward', 0):,}, backward {sp.get('backward', 0):,})")
+    if d.get("sparse_scheme"):
+        from tiny.train.report import scheme_lines
+        table += "\n" + "\n".join(scheme_lines(d["sparse_scheme"]))
     for b in d.get("train_blocks", []):
         table += (f"\n  {b['name']}: kept for backward {b['backward_bytes']:,} B vs vanilla "
                   f"{b['vanilla_backward_bytes']:,} B ({-b['reduction']:+.0%})")
@@ -300,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--plot", default=None, metavar="PNG", help="write the memory timeline as a PNG "
                    "(with --bench/--validate/--training-json, the other figures as PNG-<name>.png)")
     q.add_argument("--train", default=None, help="training config (TOML) or recipe name")
+    q.add_argument("--train-data", default=None, metavar="DATA", help="data for the sparse scheme's "
+                   "contribution analysis (a built-in task or .npz/folder; default digits-transfer)")
     q.add_argument("--html", default=None, metavar="OUT", help="write a self-contained HTML report")
     q.add_argument("--bench", action="store_true", help="count instructions per layer now (emulated boards)")
     q.add_argument("--bench-json", default=None, metavar="FILE", help="per-layer counts from `tiny bench --json`")
