@@ -118,12 +118,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from tiny.build.pio import default_envs, upload
+    from tiny.build.pio import flash
     d = Path(args.dir)
     if not (d / "platformio.ini").exists():
         raise TinyError(f"{d}: no platformio.ini; create the project with `tiny compile MODEL --board B -o {d}`")
-    upload(d, env=args.env or default_envs(d)[0], port=args.port)
-    return 0
+    return flash(d, board=args.board, env=args.env, port=args.port, upload_port=args.upload_port)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -135,7 +134,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     c = compile_for(g, args.board, args.schedule, args.sram_budget)
     from tiny.compare import random_inputs
     samples = [random_inputs(g, seed) for seed in range(args.samples)]
-    with open_session(c, args.board, samples=samples) as s, Progress(transient=True, disable=args.json) as bar:
+    with open_session(c, args.board, samples=samples, port=args.port) as s, Progress(transient=True, disable=args.json) as bar:
         task = bar.add_task(f"validating on {args.board}", total=args.samples)
         res = validate(g, s, args.board, args.samples, inputs=samples,
                        progress=lambda n: bar.update(task, completed=n), readable=c.readable_ops)
@@ -169,8 +168,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import Progress
+    from tiny.device.connect import using_port
     from tiny.train.run import run_training
-    with Progress(transient=True, disable=args.json) as bar:
+    with using_port(args.port), Progress(transient=True, disable=args.json) as bar:
         task = bar.add_task(f"training on {args.board}", total=None)
         res = run_training(args.model, args.board, args.config or args.recipe, args.data, epochs=args.epochs,
                            steps=args.steps, lr=args.lr, momentum=args.momentum,
@@ -248,12 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("flash", help="upload a built project (QEMU boards: start the emulator)")
     q.add_argument("dir")
-    q.add_argument("--env", default=None, help="PlatformIO environment (default: the first)")
-    q.add_argument("--port", default=None, help="serial port or URL")
+    q.add_argument("--board", default=None, help="the board to flash (default: the project's only board); "
+                   "real boards upload with PlatformIO's platform and tool (ST-LINK), e.g. --board nucleo_f746zg")
+    q.add_argument("--env", default=None, help="PlatformIO environment (default: the one for --board)")
+    q.add_argument("--port", default=None, metavar="URL",
+                   help="the board's serial port to check after upload (/dev/ttyACM0, COM3, rfc2217://HOST:PORT); "
+                   "emulated boards: socket://127.0.0.1:PORT serves the QEMU UART there for --port of other commands")
+    q.add_argument("--upload-port", default=None, help="upload port if the upload tool needs one (pio --upload-port)")
     q.set_defaults(fn=cmd_flash)
 
     q = model_cmd("validate", "prove the board computes what TFLite Micro computes")
     q.add_argument("--samples", type=int, default=10)
+    q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
+                   "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_validate)
 
@@ -261,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--kernels", default="opt", choices=["opt", "ref"])
     q.add_argument("--train", default=None, metavar="CONFIG|RECIPE",
                    help="count one training step instead (forward + each backward step, with its kernel)")
-    q.add_argument("--port", default=None, help="real boards: the serial port of the flashed board (DWT cycles)")
+    q.add_argument("--port", default=None, metavar="URL", help="DWT cycles, clock_hz and ms from a flashed board: "
+                   "the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
+                   "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_bench)
 
@@ -273,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("model", nargs="?", default=None,
                    help=".tflite or Keras model (default: the data set's own base model)")
     q.add_argument("--board", default=DEFAULT_BOARD)
+    q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
+                   "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--recipe", default="sparse", choices=["sparse", "bias", "head", "mobiletl", "full"])
     q.add_argument("--config", default=None, metavar="TOML", help="training config (overrides --recipe)")
     q.add_argument("--data", default="digits-transfer", help="data set name or path")
