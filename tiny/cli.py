@@ -130,6 +130,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from tiny.compare import validate
     from tiny.workflow import compile_for, open_session
     t0 = time.time()
+    if args.data:   # the user's samples: accuracy, TFLM agreement, error vs the float model
+        from tiny import validate_data as vd
+        with Progress(transient=True, disable=args.json) as bar:
+            data = vd.run(args.model, args.board, args.data, float_model=args.float_model,
+                          input_range=args.input_range, schedule=args.schedule, sram_budget=args.sram_budget,
+                          port=args.port, warn=lambda m: print(f"tiny: {m}", file=sys.stderr),
+                          progress_factory=lambda n: (lambda k, t=bar.add_task(
+                              f"validating on {args.board}", total=n): bar.update(t, completed=k)))
+        data["wall_s"] = round(time.time() - t0, 2)
+        _emit(args, data, vd.table(data))
+        return 0 if data["bit_exact"] else 1
     g = _load(args)
     c = compile_for(g, args.board, args.schedule, args.sram_budget)
     from tiny.compare import random_inputs
@@ -258,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_flash)
 
     q = model_cmd("validate", "prove the board computes what TFLite Micro computes")
-    q.add_argument("--samples", type=int, default=10)
+    q.add_argument("--samples", type=int, default=10, help="random samples (without --data)")
+    q.add_argument("--data", default=None, metavar="FILE", help="your samples: .npz with x (and labels y) or "
+                   ".npy; reports accuracy, tflm_agreement and, with a float model, rmse/mae/l2r/cosine per output")
+    q.add_argument("--float-model", default=None, metavar="KERAS", help="the float Keras model to measure the "
+                   "int8 outputs against (default: MODEL itself when it is a Keras model)")
+    q.add_argument("--input-range", default=None, metavar="LO,HI", help="the float range of the model's input "
+                   "(default: from its quantization); uint8 data map 0..255 onto it")
     q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
                    "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--json", action="store_true")
