@@ -115,8 +115,9 @@ def test_load_data_domain_and_errors(tmp_path: Path) -> None:
     np.save(tmp_path / "big.npy", np.full((2, 16, 16, 3), 5.0, np.float32))   # far outside [-1, 1]
     with pytest.raises(TinyError, match="outside the model's input range"):
         load_data(tmp_path / "big.npy", g)
-    s = load_data(tmp_path / "big.npy", g, input_range=(0.0, 10.0), warn=None)
-    assert s.domain.source == "--input-range" and s.x_float.max() == 5.0
+    s = load_data(tmp_path / "x.npy", g, input_range=(-0.5, 0.5), warn=None)   # uint8 onto LO..HI
+    assert s.domain.source == "--input-range"
+    assert np.allclose(s.x_float, -0.5 + img / 255.0, atol=1e-6)
     m = error_metrics(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
     assert m == {"rmse": 1.0, "mae": 1.0, "l2r": pytest.approx(np.sqrt(2)), "cosine": 0.0}
 
