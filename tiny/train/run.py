@@ -170,7 +170,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         sess.close()
     from tiny.boards import get_board
     insn, split = None, None
-    if count_steps and get_board(board).emulated and board != "host":
+    from tiny.device.connect import current_port
+    if count_steps and get_board(board).emulated and board != "host" and not current_port():
         from tiny.train.insn import count_step_breakdown
         counts = count_step_breakdown(tc, board, xtr, ytr, count_steps, cfg.lr, cfg.momentum, cfg.qas)
         insn = int(round(sum(c["total"] for c in counts) / len(counts)))
