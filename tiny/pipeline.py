@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tiny import ops
 from tiny.frontend import tflite
 from tiny.ir import Graph, IRError, TinyError
 
@@ -10,7 +11,7 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def _check_int8(g: Graph, name: str) -> None:
-    float_ops = [op for op in g.ops if op.type not in ("QUANTIZE", "DEQUANTIZE")
+    float_ops = [op for op in g.ops if not ops.traits(op).io_convert
                  and any(t >= 0 and g.tensors[t].dtype == "float32" for t in op.inputs + op.outputs)]
     if float_ops:
         op = float_ops[0]
