@@ -19,12 +19,19 @@ def _modules() -> dict[str, Path]:
     return out
 
 
+# Modules not yet moved onto the registry, each with what replaces its op table. Nothing else may
+# name an op type.
+PENDING = {
+    "tiny.train.float_ref",     # a float TensorFlow twin of every op: becomes an OpDef field (float_run)
+}
+
+
 def test_op_names_appear_only_in_tiny_ops() -> None:
     names = set(REGISTRY)
     assert {"CONV_2D", "ADD", "MEAN"} <= names      # the scan below looks for real names
     hits = []
     for name, path in _modules().items():
-        if name == "tiny.ops" or name.startswith("tiny.ops."):
+        if name == "tiny.ops" or name.startswith("tiny.ops.") or name in PENDING:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
@@ -32,13 +39,16 @@ def test_op_names_appear_only_in_tiny_ops() -> None:
     assert not hits, "op-name literals outside tiny/ops/ (use an OpDef trait or tiny.ops.kinds):\n" + "\n".join(hits)
 
 
-def _imports(mods: dict[str, Path]) -> dict[str, set[str]]:
-    """Module -> tiny modules it imports anywhere in its body. Importing a.b.c also runs the
-    packages a and a.b, so those count as imported too."""
+def _imports(mods: dict[str, Path], local: bool = True) -> dict[str, set[str]]:
+    """Module -> tiny modules it imports (local: anywhere in its body, else at module level only).
+    Importing a.b.c also runs the packages a and a.b, so those count as imported too."""
     edges: dict[str, set[str]] = {m: set() for m in mods}
     for m, path in mods.items():
         pkg = m if path.name == "__init__.py" else m.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        top = [n for stmt in tree.body for n in ast.walk(stmt)
+               if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        for node in ast.walk(tree) if local else top:
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -91,10 +101,22 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+# Function-local imports that close a cycle on purpose, each with its reason. Nothing else may.
+KNOWN_LOCAL_BACK_EDGES = {
+    ("tiny.train", "tiny.api"),                 # the package is callable: tiny.train(...) is tiny.api.train
+    ("tiny.export", "tiny.api"),                # the module is callable: tiny.export(...) is tiny.api.export
+    ("tiny.build.pio", "tiny.device.connect"),  # upload of a built project opens a session on it
+}
+
+
 def test_no_import_cycles_in_tiny() -> None:
     mods = _modules()
+    top = _imports(mods, local=False)
+    assert "tiny.ops.conv2d" in top["tiny.ops"] and "tiny.ops" in top["tiny.emit.select"]
+    assert _cycles(top) == []
     edges = _imports(mods)
-    assert "tiny.ops.conv2d" in edges["tiny.ops"] and "tiny.ops" in edges["tiny.emit.select"]
+    for a, b in KNOWN_LOCAL_BACK_EDGES:
+        edges[a].discard(b)
     assert _cycles(edges) == []
 
 

@@ -161,6 +161,10 @@ class OpDef:
     fold_needs_values: False when fold reads only input shapes (SHAPE).
     io_convert:    converts between float and int8 at the model boundary (QUANTIZE/DEQUANTIZE).
     color:         colour of the op in plots.
+    fb_options:    flatbuffer builtin-options class the op reads; fb_options_required: it cannot do
+                   without (tiny/frontend/verify.py refuses the model before parsing further).
+    arity:         (min inputs, max inputs, rank of each listed input or None, output rank or None)
+                   checked by tiny/frontend/verify.py; -1 (absent) is allowed for inputs past min.
     """
     name: str
     options: Callable[[Any], dict[str, Any]] = lambda opt: {}
@@ -185,6 +189,9 @@ class OpDef:
     fold_needs_values: bool = True
     io_convert: bool = False
     color: str | None = None
+    fb_options: str | None = None
+    fb_options_required: bool = False
+    arity: tuple[int, int, tuple[int | None, ...], int | None] | None = None
 
     @property
     def runnable(self) -> bool:

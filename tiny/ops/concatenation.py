@@ -97,6 +97,6 @@ def options(opt: Any) -> dict[str, Any]:
     return a
 
 
-CONCATENATION = OpDef(name="CONCATENATION", options=options, prepare=prepare, run=run, emit=emit,
+CONCATENATION = OpDef(name="CONCATENATION", fb_options="ConcatenationOptions", fb_options_required=True, arity=(1, 1 << 10, (), None), options=options, prepare=prepare, run=run, emit=emit,
                       scratch=scratch_bytes, variants=(Variant("tiny_concatenation_s8"),))
 DEFS = [CONCATENATION]

@@ -361,7 +361,8 @@ def _conv_im2col(p: ConvParams, t: Any) -> bool:
 # Optimized kernels (firmware/src/kernels/arm/) keep their temporaries in registers or a small
 # fixed stack buffer (scratch 0) and re-check their fast-path conditions at run time.
 CONV_2D = OpDef(
-    name="CONV_2D", options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+    name="CONV_2D", fb_options="Conv2DOptions", fb_options_required=True, arity=(2, 3, (4, 4, 1), 4),
+    options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
     variants=(Variant("tiny_conv2d_s8_1x1", _conv_1x1, dsp=True),
               Variant("tiny_conv2d_s8_rgb", lambda p, t: _conv_im2col(p, t) and p.filter_shape[3] == 3, dsp=True),
               Variant("tiny_conv2d_s8_dsp", _conv_im2col, dsp=True),

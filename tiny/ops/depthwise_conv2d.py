@@ -98,7 +98,8 @@ def dw_macs(g: Graph, op: Op) -> int:
 
 _BASE = "tiny_depthwise_conv2d_s8"
 DEPTHWISE_CONV_2D = OpDef(
-    name="DEPTHWISE_CONV_2D", options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+    name="DEPTHWISE_CONV_2D", fb_options="DepthwiseConv2DOptions", fb_options_required=True, arity=(2, 3, (4, 4, 1), 4),
+    options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
     variants=(Variant(f"{_BASE}_inplace_3x3", _fast3x3, dsp=True, inplace=True),
               Variant(f"{_BASE}_inplace_dsp", _fast, dsp=True, inplace=True),
               Variant(f"{_BASE}_inplace", inplace=True),

@@ -101,7 +101,7 @@ def emit(p: HardSwishParams, e: EmitCtx, fn: str) -> str:
     return f"{fn}({params}, {size}, {e.inp(0)}, {e.out()});"
 
 
-HARD_SWISH = OpDef(name="HARD_SWISH", prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+HARD_SWISH = OpDef(name="HARD_SWISH", arity=(1, 1, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                    variants=(lut_variant("HARD_SWISH", table), Variant("tiny_hard_swish_s8")),
                    input_rect=elementwise_rect, elementwise=True, local=True, inplace=same_shape_input,
                    backward="copy")

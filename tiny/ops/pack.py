@@ -17,5 +17,5 @@ def fold(op: Op, ins: list[Any]) -> np.ndarray:
     return np.stack([t.data for t in ins], axis=op.attrs.get("axis", 0))
 
 
-PACK = OpDef(name="PACK", options=options, fold=fold)
+PACK = OpDef(name="PACK", fb_options="PackOptions", options=options, fold=fold)
 DEFS = [PACK]

@@ -28,5 +28,5 @@ def fold(op: Op, ins: list[Any]) -> np.ndarray:
     return x[b:e:int(strides[0])]
 
 
-STRIDED_SLICE = OpDef(name="STRIDED_SLICE", options=options, fold=fold)
+STRIDED_SLICE = OpDef(name="STRIDED_SLICE", fb_options="StridedSliceOptions", options=options, fold=fold)
 DEFS = [STRIDED_SLICE]

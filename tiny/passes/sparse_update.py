@@ -25,7 +25,7 @@ from typing import Any
 from tiny import ops
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
-from tiny.train.config import LayerUpdate
+from tiny.train.layers import LayerUpdate
 
 BACKWARD_KINDS = {k: d.backward for k, d in ops.REGISTRY.items() if d.backward}   # op type -> backward kind
 
