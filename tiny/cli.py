@@ -97,7 +97,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             table += f"\n  html report: {data['html']}"
     if getattr(args, "train", None):
         from tiny.train.report import train_report
-        extra, lines = train_report(args.model, args.board, args.train, args.schedule, args.sram_budget)
+        extra, lines = train_report(args.model, args.board, args.train, args.schedule, args.sram_budget,
+                                    data=args.train_data)
         data.update(extra)
         table += "\n" + lines
     _emit(args, data, table)
@@ -118,12 +119,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from tiny.build.pio import default_envs, upload
+    from tiny.build.pio import flash
     d = Path(args.dir)
     if not (d / "platformio.ini").exists():
         raise TinyError(f"{d}: no platformio.ini; create the project with `tiny compile MODEL --board B -o {d}`")
-    upload(d, env=args.env or default_envs(d)[0], port=args.port)
-    return 0
+    return flash(d, board=args.board, env=args.env, port=args.port, upload_port=args.upload_port)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -131,6 +131,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from tiny.compare import validate
     from tiny.workflow import compile_for, open_session
     t0 = time.time()
+    if args.data:   # the user's samples: accuracy, TFLM agreement, error vs the float model
+        from tiny import validate_data as vd
+        with Progress(transient=True, disable=args.json) as bar:
+            data = vd.run(args.model, args.board, args.data, float_model=args.float_model,
+                          input_range=args.input_range, schedule=args.schedule, sram_budget=args.sram_budget,
+                          port=args.port, warn=lambda m: print(f"tiny: {m}", file=sys.stderr),
+                          progress_factory=lambda n: (lambda k, t=bar.add_task(
+                              f"validating on {args.board}", total=n): bar.update(t, completed=k)))
+        data["wall_s"] = round(time.time() - t0, 2)
+        _emit(args, data, vd.table(data))
+        return 0 if data["bit_exact"] else 1
     g = _load(args)
     from tiny import oracle
     oracle.prestart()  # TFLM's worker process starts while the firmware compiles
@@ -149,7 +160,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             shutdown()
     else:
         samples = [random_inputs(g, seed) for seed in range(args.samples)]
-        with open_session(c, args.board, samples=samples) as s, Progress(transient=True, disable=args.json) as bar:
+        with open_session(c, args.board, samples=samples, port=args.port) as s, \
+                 Progress(transient=True, disable=args.json) as bar:
             task = bar.add_task(f"validating on {args.board}", total=args.samples)
             res = validate(g, s, args.board, args.samples, inputs=samples,
                            progress=lambda n: bar.update(task, completed=n), readable=c.readable_ops)
@@ -194,8 +206,9 @@ def _float_line(d: dict) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from tiny.input_domain import parse_input_range
+    from tiny.device.connect import using_port
     from tiny.train.run import run_training
-    with Progress(transient=True, disable=args.json) as bar:
+    with using_port(args.port), Progress(transient=True, disable=args.json) as bar:
         task = bar.add_task(f"training on {args.board}", total=None)
         res = run_training(args.model, args.board, args.config or args.recipe, args.data, epochs=args.epochs,
                            steps=args.steps, lr=args.lr, momentum=args.momentum,
@@ -222,6 +235,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         sp = d.get("instructions_per_step_split") or {}
         table += (f"\n  instructions per training step {d['instructions_per_step']:,} ({d['kernels']} kernels; "
                   f"forward {sp.get('forward', 0):,}, backward {sp.get('backward', 0):,})")
+    if d.get("sparse_scheme"):
+        from tiny.train.report import scheme_lines
+        table += "\n" + "\n".join(scheme_lines(d["sparse_scheme"]))
     for b in d.get("train_blocks", []):
         table += (f"\n  {b['name']}: kept for backward {b['backward_bytes']:,} B vs vanilla "
                   f"{b['vanilla_backward_bytes']:,} B ({-b['reduction']:+.0%})")
@@ -300,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--plot", default=None, metavar="PNG", help="write the memory timeline as a PNG "
                    "(with --bench/--validate/--training-json, the other figures as PNG-<name>.png)")
     q.add_argument("--train", default=None, help="training config (TOML) or recipe name")
+    q.add_argument("--train-data", default=None, metavar="DATA", help="data for the sparse scheme's "
+                   "contribution analysis (a built-in task or .npz/folder; default digits-transfer)")
     q.add_argument("--html", default=None, metavar="OUT", help="write a self-contained HTML report")
     q.add_argument("--bench", action="store_true", help="count instructions per layer now (emulated boards)")
     q.add_argument("--bench-json", default=None, metavar="FILE", help="per-layer counts from `tiny bench --json`")
@@ -324,12 +342,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("flash", help="upload a built project (QEMU boards: start the emulator)")
     q.add_argument("dir")
-    q.add_argument("--env", default=None, help="PlatformIO environment (default: the first)")
-    q.add_argument("--port", default=None, help="serial port or URL")
+    q.add_argument("--board", default=None, help="the board to flash (default: the project's only board); "
+                   "real boards upload with PlatformIO's platform and tool (ST-LINK), e.g. --board nucleo_f746zg")
+    q.add_argument("--env", default=None, help="PlatformIO environment (default: the one for --board)")
+    q.add_argument("--port", default=None, metavar="URL",
+                   help="the board's serial port to check after upload (/dev/ttyACM0, COM3, rfc2217://HOST:PORT); "
+                   "emulated boards: socket://127.0.0.1:PORT serves the QEMU UART there for --port of other commands")
+    q.add_argument("--upload-port", default=None, help="upload port if the upload tool needs one (pio --upload-port)")
     q.set_defaults(fn=cmd_flash)
 
     q = model_cmd("validate", "prove the board computes what TFLite Micro computes")
-    q.add_argument("--samples", type=int, default=10)
+    q.add_argument("--samples", type=int, default=10, help="random samples (without --data)")
+    q.add_argument("--data", default=None, metavar="FILE", help="your samples: .npz with x (and labels y) or "
+                   ".npy; reports accuracy, tflm_agreement and, with a float model, rmse/mae/l2r/cosine per output")
+    q.add_argument("--float-model", default=None, metavar="KERAS", help="the float Keras model to measure the "
+                   "int8 outputs against (default: MODEL itself when it is a Keras model)")
+    q.add_argument("--input-range", default=None, metavar="LO,HI", help="the float range of the model's input "
+                   "(default: from its quantization); uint8 data map 0..255 onto it")
+    q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
+                   "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--json", action="store_true")
     q.add_argument("--farm", default=None, metavar="FILE", help="spread the samples over the boards of a farm "
                    "file (TOML, see docs/scale.md); same verdict and counts as one board")
@@ -340,7 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--kernels", default="opt", choices=["opt", "ref"])
     q.add_argument("--train", default=None, metavar="CONFIG|RECIPE",
                    help="count one training step instead (forward + each backward step, with its kernel)")
-    q.add_argument("--port", default=None, help="real boards: the serial port of the flashed board (DWT cycles)")
+    q.add_argument("--port", default=None, metavar="URL", help="DWT cycles, clock_hz and ms from a flashed board: "
+                   "the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
+                   "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_bench)
 
@@ -352,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("model", nargs="?", default=None,
                    help=".tflite or Keras model (default: the data set's own base model)")
     q.add_argument("--board", default=DEFAULT_BOARD)
+    q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
+                   "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--recipe", default="sparse", choices=["sparse", "bias", "head", "mobiletl", "full"])
     q.add_argument("--config", default=None, metavar="TOML", help="training config (overrides --recipe)")
     q.add_argument("--data", default="digits-transfer", help="data set name or path")

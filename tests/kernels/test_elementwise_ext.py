@@ -10,11 +10,21 @@ import numpy as np
 import pytest
 
 from tests.kernels.cbuild import build_lib
-from tests.kernels.test_add import ACTS, Dims, binary_graph, compile_emitted, params_struct, q, random_shapes, run_c
+from tests.kernels.test_add import compile_emitted as _compile_emitted
+from tests.kernels.test_add import ACTS, Dims, binary_graph, params_struct, q, random_shapes, run_c
 from tiny.ir import Graph, IRError, Op, Tensor
-from tiny.reference import activation, add, maximum_minimum, prelu, sub
+from tiny.ops import activation, add, maximum_minimum, prelu, sub
 
 I8 = ctypes.POINTER(ctypes.c_int8)
+
+
+def compile_emitted(mod, p, n_inputs: int) -> str:
+    """tests.kernels.test_add.compile_emitted for the OpDef of p's own op type (a module may define several)."""
+    from types import SimpleNamespace
+
+    from tiny.ops import REGISTRY
+    kind = getattr(p, "op", None) or mod.DEFS[0].name
+    return _compile_emitted(SimpleNamespace(DEFS=[REGISTRY[kind]]), p, n_inputs)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +115,7 @@ def test_negative_leaky_alpha_is_refused() -> None:
 
 
 def test_tanh_all_inputs(lib_tanh: ctypes.CDLL) -> None:
-    from tiny.reference import tanh
+    from tiny.ops import tanh
     rng = np.random.default_rng(17)
     x = np.arange(-128, 128, dtype=np.int8)
     for _ in range(60):
@@ -128,7 +138,7 @@ def lib_tanh() -> ctypes.CDLL:
 
 
 def test_batch_matmul_random() -> None:
-    from tiny.reference import batch_matmul
+    from tiny.ops import batch_matmul
     lib = build_lib(["kernels/ref/batch_matmul_s8.c"])
     rng = np.random.default_rng(21)
     fields = [(f, ctypes.c_int32) for f in batch_matmul.PARAM_FIELDS] + \
@@ -164,7 +174,7 @@ def test_batch_matmul_random() -> None:
 
 
 def test_transpose_conv_random() -> None:
-    from tiny.reference import transpose_conv
+    from tiny.ops import transpose_conv
     lib = build_lib(["kernels/ref/transpose_conv_s8.c"])
     rng = np.random.default_rng(31)
 

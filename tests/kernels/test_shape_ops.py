@@ -10,12 +10,22 @@ import numpy as np
 import pytest
 
 from tests.kernels.cbuild import build_lib
-from tests.kernels.test_add import Dims, compile_emitted, params_struct, q
+from tests.kernels.test_add import compile_emitted as _compile_emitted
+from tests.kernels.test_add import Dims, params_struct, q
 from tests.kernels.test_mean import mean_graph
 from tiny.ir import Graph, IRError, Op, Tensor
-from tiny.reference import mean, reduce_max, resize, transpose
+from tiny.ops import mean, reduce_max, resize, transpose
 
 I8 = ctypes.POINTER(ctypes.c_int8)
+
+
+def compile_emitted(mod, p, n_inputs: int) -> str:
+    """tests.kernels.test_add.compile_emitted for the OpDef of p's own op type (a module may define several)."""
+    from types import SimpleNamespace
+
+    from tiny.ops import REGISTRY
+    kind = getattr(p, "op", None) or mod.DEFS[0].name
+    return _compile_emitted(SimpleNamespace(DEFS=[REGISTRY[kind]]), p, n_inputs)
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +165,7 @@ def test_resize_bilinear_rejects_align_and_half() -> None:
 
 
 def test_slice_random() -> None:
-    from tiny.reference import slice as slice_op
+    from tiny.ops import slice as slice_op
     lib = build_lib(["kernels/ref/slice_s8.c"])
     rng = np.random.default_rng(14)
     cls = type("P", (ctypes.Structure,), {"_fields_": [("begin", ctypes.c_int32 * 4), ("stride", ctypes.c_int32 * 4)]})

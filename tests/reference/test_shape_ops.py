@@ -12,7 +12,7 @@ from tests.reference._tf_func import const, func_graph
 from tests.reference._tf_models import tf
 from tests.reference.test_add import check_ops
 from tiny.ir import IRError
-from tiny.reference import kernel_for
+from tiny.interpreter import kernel_for
 
 
 def _conv(x, rng, c_out):

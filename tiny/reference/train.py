@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tiny.passes.sparse_update import Step, TrainPlan
-from tiny.reference import prepare_all, run_graph
+from tiny.interpreter import prepare_all, run_graph
 
 F = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = F(1.44269504), F(0.693145752), F(1.42860677e-06)
@@ -105,6 +105,9 @@ class TrainOracle:
         self.bscale: dict[int, np.ndarray] = {}
         self.mom: dict[tuple[int, str], np.ndarray] = {}
         self.m0: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # initial multiplier/shift (trained scales)
+        for s in plan.steps:   # frozen layers inside the backward need their scales too (input grad)
+            if s.kind in ("conv", "dw", "fc") and s.op not in self.wscale:
+                self.wscale[s.op], self.bscale[s.op] = layer_scales(g, s.op)
         for u in plan.updates:
             op = g.ops[u.op]
             oc = g.tensors[op.outputs[0]].shape[-1]
