@@ -224,3 +224,24 @@ def _prelu_last(buf: bytes) -> bytes:
     b = flatbuffers.Builder(len(buf) + 1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def activation_stack() -> Path:
+    """Stand-alone element-wise activations between convolutions (as converters emit them when an
+    activation does not fuse): LEAKY_RELU, TANH, MAXIMUM against a constant, so a patch stage
+    can run through them."""
+    def build() -> bytes:
+        import tensorflow as tf
+        from tests.reference._tf_func import func_tflite
+        rng = np.random.default_rng(25)
+        w1 = tf.constant(rng.uniform(-0.5, 0.5, (3, 3, 3, 8)).astype(np.float32))
+        w2 = tf.constant(rng.uniform(-0.3, 0.3, (3, 3, 8, 8)).astype(np.float32))
+        w3 = tf.constant(rng.uniform(-0.3, 0.3, (8, 4)).astype(np.float32))
+
+        def fn(x):
+            y = tf.nn.leaky_relu(tf.nn.conv2d(x, w1, 2, "SAME"), 0.2)
+            y = tf.tanh(tf.nn.conv2d(y, w2, 1, "SAME"))
+            y = tf.maximum(tf.nn.conv2d(y, w2, 1, "SAME"), -0.25)
+            return tf.matmul(tf.reduce_mean(y, axis=[1, 2]), w3)
+        return func_tflite(fn, [(1, 24, 24, 3)], seed=25)
+    return _cached("activation-stack", build)

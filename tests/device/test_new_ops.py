@@ -78,3 +78,30 @@ def test_pytorch_style_patch_on_qemu() -> None:
                                            ("elementwise_zoo", "layer")])
 def test_models_on_qemu(name: str, schedule: str) -> None:
     _check(load_model(getattr(models, name)()), "qemu-m4-256k", schedule)
+
+
+def _forced_stage(g, board: str, split: int):
+    """Compile with ops #0..#split-1 in a 3x3 patch stage (not the searched schedule)."""
+    from tiny.emit.model import compile_graph
+    from tiny.interpreter import kernel_for, prepare_all
+    from tiny.passes.patch import build_schedule
+    from tiny.passes.patch_geometry import Grid, split_even
+    from tiny.target import Target
+    base = [int(kernel_for(op).scratch_bytes(p)) for op, p in zip(g.ops, prepare_all(g))]
+    _, h, w, _ = g.tensors[g.ops[split - 1].outputs[0]].shape
+    return compile_graph(g, Target(board=board), schedule=build_schedule(g, split, Grid(split_even(h, 3),
+                                                                                     split_even(w, 3)), base))
+
+
+@pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=[pytest.mark.qemu, pytest.mark.slow])])
+def test_activations_inside_a_patch_stage(board: str) -> None:
+    """LEAKY_RELU, TANH (its LUT variant on the DSP board) and MAXIMUM run patch by patch inside the
+    stage, bit-exact with TFLM."""
+    g = load_model(models.activation_stack())
+    split = [op.type for op in g.ops].index("MEAN")
+    assert {"LEAKY_RELU", "TANH", "MAXIMUM"} <= {op.type for op in g.ops[:split]}
+    c = _forced_stage(g, board, split)
+    assert c.schedule.split == split
+    with open_session(c, board) as s:
+        res = validate(g, s, board, samples=2, readable=c.readable_ops)
+    assert res.bit_exact, res.as_json()
