@@ -157,9 +157,9 @@ def fpn_detector() -> Path:
 
 def shape_ops_zoo() -> Path:
     """Two float32 inputs (each through its own QUANTIZE), and the data-movement and
-    reduction ops in several variants as seven outputs: TRANSPOSE (4-D and 3-D), SUM, REDUCE_MAX,
+    reduction ops in several variants as eight outputs: TRANSPOSE (4-D and 3-D), SUM, REDUCE_MAX,
     MEAN over one axis, RESIZE_BILINEAR (half-pixel), RESIZE_NEAREST_NEIGHBOR (align_corners),
-    BATCH_MATMUL of two activations and SLICE."""
+    BATCH_MATMUL of two activations, SLICE and STRIDED_SLICE (negative step)."""
     def build() -> bytes:
         import tensorflow as tf
         from tests.reference._tf_func import func_tflite
@@ -179,7 +179,7 @@ def shape_ops_zoo() -> Path:
             f = tf.reshape(y, (1, 80, 6))
             att = tf.matmul(f, f, transpose_a=True)                      # (1, 6, 6) BATCH_MATMUL
             return (tf.reduce_mean(tf.reduce_max(t, axis=3), axis=2), s, up, nn, r3, att,
-                    tf.slice(y, [0, 2, 1, 0], [1, 4, 7, 4]))
+                    tf.slice(y, [0, 2, 1, 0], [1, 4, 7, 4]), y[:, ::-2, 1::3, :])
         return func_tflite(fn, [(1, 8, 10, 3), (1, 8, 10, 2)], seed=23, float_io=True, ranges=[1.0, 2.0])
     return _cached("shape-ops-zoo", build)
 

@@ -190,3 +190,39 @@ def test_slice_random() -> None:
         np.testing.assert_array_equal(got.reshape(want.shape), want)
         np.testing.assert_array_equal(want, x[tuple(slice(b, b + s) for b, s in zip(begin, out))])
     compile_emitted(slice_op, p, 1)
+
+
+def test_strided_slice_random() -> None:
+    from tiny.ops import strided_slice
+    lib = build_lib(["kernels/ref/slice_s8.c"])
+    rng = np.random.default_rng(15)
+    cls = type("P", (ctypes.Structure,), {"_fields_": [("begin", ctypes.c_int32 * 4), ("stride", ctypes.c_int32 * 4)]})
+    done = 0
+    while done < 300:
+        rank = int(rng.integers(1, 5))
+        shape = tuple(int(v) for v in rng.integers(1, 8, rank))
+        begin = [int(rng.integers(-d - 1, d + 1)) for d in shape]
+        end = [int(rng.integers(-d - 1, d + 2)) for d in shape]
+        strides = [int(rng.choice([-3, -2, -1, 1, 2, 3])) for _ in shape]
+        attrs = {"begin_mask": int(rng.integers(0, 16)), "end_mask": int(rng.integers(0, 16)), "shrink_axis_mask": 0}
+        sl = tuple(slice(None if attrs["begin_mask"] >> i & 1 else begin[i], None if attrs["end_mask"] >> i & 1 else end[i],
+                         strides[i]) for i in range(rank))
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        want = x[sl]
+        if want.size == 0:
+            continue
+        t = {0: Tensor(0, "x", shape, "int8", q(0.1, 0)),
+             1: Tensor(1, "b", (rank,), "int32", data=np.array(begin, dtype=np.int32)),
+             2: Tensor(2, "e", (rank,), "int32", data=np.array(end, dtype=np.int32)),
+             3: Tensor(3, "s", (rank,), "int32", data=np.array(strides, dtype=np.int32)),
+             4: Tensor(4, "y", want.shape, "int8", q(0.1, 0))}
+        op = Op(0, "STRIDED_SLICE", [0, 1, 2, 3], [4], attrs)
+        p = strided_slice.prepare(Graph(t, [op], [0], [4]), op)
+        got = np.zeros(want.size, dtype=np.int8)
+        rc = lib.tiny_slice_s8(ctypes.byref(cls((ctypes.c_int32 * 4)(*p.begin), (ctypes.c_int32 * 4)(*p.stride))),
+                               ctypes.byref(Dims(*p.in_dims)), _ptr(x), ctypes.byref(Dims(*p.out_dims)), _ptr(got))
+        assert rc == 0
+        np.testing.assert_array_equal(strided_slice.run(p, [x]), want)     # numpy's own slicing as oracle
+        np.testing.assert_array_equal(got.reshape(want.shape), want)
+        done += 1
+    compile_emitted(strided_slice, p, 1)

@@ -99,6 +99,20 @@ def test_slice() -> None:
         check_ops(g, ["SLICE"], seed=seed)
 
 
+def test_strided_slice() -> None:
+    """STRIDED_SLICE on activations: steps, negative steps and indices, begin/end masks, shrink."""
+    T = tf()
+    rng = np.random.default_rng(13)
+
+    def fn(x):
+        y = _conv(x, rng, 6)
+        return (y[:, 1:4, ::2, :], y[:, -1], y[:, ::-1, 1:, ::3], y[:, :, -2:-6:-2, 2:5], y[0, 2, :, -1])
+    g = func_graph(fn, [(1, 5, 7, 3)], seed=14)
+    assert [op.type for op in g.ops].count("STRIDED_SLICE") >= 3, [op.type for op in g.ops]
+    for seed in range(2):
+        check_ops(g, ["STRIDED_SLICE"], seed=seed)
+
+
 def test_batch_matmul() -> None:
     """Attention-style products of two activations: plain, adj_x, adj_y, broadcast batch."""
     T = tf()
