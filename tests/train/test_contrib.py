@@ -94,8 +94,8 @@ def test_search_fits_budget_and_equals_firmware_count(base_graph, small_contrib)
     ks = [0, *sorted(c.bias)]
     for k in ks:
         for i, r in c.weight:
-            if c.weight[(i, r)]["gain"] > 0 and contrib.scheme_peak(g, k, {i: r}, arena) <= budget:
-                single = (c.bias[k]["gain"] if k else 0.0) + c.weight[(i, r)]["gain"]
+            if c.weight[(i, r)]["score"] > 0 and contrib.scheme_peak(g, k, {i: r}, arena) <= budget:
+                single = (c.bias[k]["score"] if k else 0.0) + c.weight[(i, r)]["score"]
                 assert s.gain >= single - 1e-9
     with pytest.raises(TinyError, match=r"no sparse scheme fits the training budget of 100 B"):
         contrib.search(g, c, 100, arena)
