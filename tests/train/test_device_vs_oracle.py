@@ -61,10 +61,7 @@ def test_resume_after_qemu_is_killed(base_graph, transfer_data) -> None:
     assert killed and res.data["resumes"] == 1 and "resuming from the checkpoint at step 20" in logs[0]
     # an uninterrupted oracle run over the same samples ends with the same weights
     xtr, ytr, _, _ = transfer_data
-    from tiny.train.contrib import resolve_scheme    # the run's searched scheme (cached analysis)
-    cfg = resolve_scheme(base_graph, load_config("sparse", lr=0.04, momentum=0.9), "qemu-m4-256k", xtr, ytr,
-                         log=lambda m: None)
-    tc = compile_train(base_graph, "qemu-m4-256k", cfg)
+    tc = compile_train(base_graph, "qemu-m4-256k", load_config("sparse", lr=0.04, momentum=0.9))
     oracle = oracle_for(tc)
     for step in range(40):
         i = sample_index(step, len(xtr))
