@@ -1,5 +1,5 @@
 """Sparse scheme by contribution analysis under a budget (tiny/train/contrib.py) and the
-training-memory-aware schedule search (tiny/train/schedule.py)."""
+training-memory-aware schedule search (tiny/train/fit_schedule.py)."""
 from __future__ import annotations
 
 import itertools

@@ -73,11 +73,9 @@ def scheme_lines(r: dict[str, Any]) -> list[str]:
 
 
 def plot_curve(res: Any, path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from tiny.plots import _subplots   # no pyplot: the caller's matplotlib backend stays as it is
     d = res.data
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _subplots(figsize=(6, 3.5))
     if res.curve:
         xs, ys = zip(*res.curve)
         ax.plot(xs, ys, marker=".", label="training accuracy (window)")
@@ -90,5 +88,4 @@ def plot_curve(res: Any, path: Path) -> Path:
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

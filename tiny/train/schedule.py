@@ -1,81 +1,90 @@
-"""Forward schedule of a training firmware, chosen with the training memory counted.
+"""Learning by default: per-recipe optimiser settings, the learning-rate schedule, the sample order
+and the held-out split used for early stopping.
 
-The training peak is max(forward arena, backward workspace) + the training's own buffers (saved
-activations and masks, SRAM copies of updated weights, momentum, logits): the workspace reuses the
-dead forward arena (tiny/passes/sparse_update.py::TrainPlan.memory). So a schedule fits when its
-forward arena is at most budget - those buffers, and the patch stage must end below every op the
-backward touches (the patch stage keeps no full-size activation to capture or to differentiate).
-With `--schedule auto` (and a training plan) this module gives the schedule search that reduced
-budget: the result fits, or a TinyError names the budget and the smallest peak found.
+The schedule is the 256KB paper's: a linear warm-up over the first steps, then cosine decay to zero.
+The host computes every step's rate (float64 -> float32) and sends it with the step, so the board,
+the oracle and the float twins all use the same numbers.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import math
+from dataclasses import dataclass
 
-from tiny.ir import Graph, TinyError
-from tiny.passes.sparse_update import TrainPlan
+import numpy as np
 
-
-def fixed_bytes(plan: TrainPlan) -> int:
-    """Training bytes on top of max(forward arena, backward workspace)."""
-    m = plan.memory(0)
-    return m["train_peak_sram_bytes"] - m["backward_workspace_bytes"]
+from tiny.ir import TinyError
 
 
-def stage_limit(plan: TrainPlan) -> int:
-    """The largest split point k (the patch stage is ops 0..k-1) that leaves every backward step
-    and every capture outside the stage."""
-    ops = [s.op for s in plan.steps if s.op >= 0] + [c.op for c in plan.captures]
-    low = min(ops, default=len(plan.graph.ops))
-    return max(low, 0) if low >= 0 else 0
+@dataclass(frozen=True)
+class RecipeDefaults:
+    lr: float
+    momentum: float
+    epochs: int
 
 
-def training_budget(board: str, sram_budget: int | None) -> int:
-    from tiny.boards import get_board
-    from tiny.passes.patch import usable_sram
-    return int(sram_budget) if sram_budget is not None else usable_sram(get_board(board))
+# Chosen on digits-transfer and the other built-in transfer tasks (docs/training.md, "Defaults"):
+# each learns on all of them at these settings.
+DEFAULTS = {
+    "head": RecipeDefaults(lr=0.05, momentum=0.9, epochs=4),
+    "bias": RecipeDefaults(lr=0.02, momentum=0.9, epochs=3),
+    "sparse": RecipeDefaults(lr=0.02, momentum=0.9, epochs=3),
+    "full": RecipeDefaults(lr=0.005, momentum=0.9, epochs=3),
+    "mobiletl": RecipeDefaults(lr=0.01, momentum=0.9, epochs=3),
+}
+VAL_FRACTION = 0.15
+WARMUP_FRACTION = 0.05
 
 
-def compile_for_training(g: Graph, board: str, plan: TrainPlan, schedule: str = "layer",
-                         sram_budget: int | None = None, kernels: str = "opt") -> Any:
-    """The forward Compiled for a training firmware. `auto`: the fewest-MACs schedule whose
-    *training* peak fits the budget (board SRAM after stack and runtime unless --sram-budget)."""
-    from tiny.emit.select import kernel_set
-    from tiny.passes import patch
-    from tiny.workflow import compile_for
-    if schedule == "layer":
-        return compile_for(g, board, "layer", None, kernels=kernels)
-    limit = stage_limit(plan)
-    ok: Callable[[int], bool] = lambda k: k <= limit  # noqa: E731
-    if schedule == "patch":
-        with kernel_set(kernels):
-            return patch.compile_scheduled(g, board, "patch", sram_budget, stage_ok=ok)
-    if schedule != "auto":
-        raise TinyError(f"unknown schedule '{schedule}': use layer, patch or auto")
-    budget = training_budget(board, sram_budget)
-    fixed = fixed_bytes(plan)
-    ws = 4 * plan.ws_floats
-    what = (f"saved activations {plan.saved_bytes:,} B + SRAM weights/momentum/logits "
-            f"{fixed - plan.saved_bytes:,} B")
-    if ws + fixed > budget:
-        raise TinyError(f"training does not fit an SRAM budget of {budget:,} B with any schedule: the backward "
-                        f"workspace alone is {ws:,} B + {what} = {ws + fixed:,} B; update fewer or higher layers")
-    with kernel_set(kernels):
-        try:
-            return patch.compile_scheduled(g, board, "auto", budget - fixed, stage_ok=ok)
-        except TinyError:
-            low = _lowest_forward_peak(g, board, ok)
-            raise TinyError(
-                f"no schedule fits the training in an SRAM budget of {budget:,} B: the smallest training peak "
-                f"found is {max(low, ws) + fixed:,} B (forward arena {low:,} B, patch stage limited to ops "
-                f"#0..#{limit - 1} below the backward, + {what}); update fewer or higher layers") from None
+def lr_at(step: int, total: int, base: float, warmup: int | None = None) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 0 at `total` (as float32)."""
+    w = max(1, int(round(WARMUP_FRACTION * total))) if warmup is None else warmup
+    if step < w:
+        f = (step + 1) / w
+    else:
+        f = 0.5 * (1.0 + math.cos(math.pi * (step - w) / max(1, total - w)))
+    return float(np.float32(base * f))
 
 
-def _lowest_forward_peak(g: Graph, board: str, ok: Callable[[int], bool]) -> int:
-    from tiny.emit.model import compile_graph
-    from tiny.passes import patch
-    layer = compile_graph(g, options=f"board={board};schedule=layer").plan.arena_bytes
-    try:
-        return min(layer, patch.compile_scheduled(g, board, "patch", None, stage_ok=ok).plan.arena_bytes)
-    except TinyError:
-        return layer
+def lrs(total: int, base: float, schedule: str = "cosine") -> list[float]:
+    if schedule == "constant":
+        return [float(np.float32(base))] * total
+    if schedule != "cosine":
+        raise TinyError(f"lr schedule {schedule!r}: cosine or constant")
+    return [lr_at(i, total, base) for i in range(total)]
+
+
+def sample_index(step: int, n: int, seed: int = 0) -> int:
+    """The sample of step `step`: epoch = step // n, a seeded permutation per epoch."""
+    epoch, i = divmod(step, n)
+    return int(np.random.default_rng(seed + epoch).permutation(n)[i])
+
+
+def order(total: int, n: int, seed: int = 0) -> list[int]:
+    perms: dict[int, np.ndarray] = {}
+    out = []
+    for s in range(total):
+        e, i = divmod(s, n)
+        if e not in perms:
+            perms[e] = np.random.default_rng(seed + e).permutation(n)
+        out.append(int(perms[e][i]))
+    return out
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float = VAL_FRACTION, seed: int = 7,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_val, y_val): a stratified-by-shuffle held-out split of the training data
+    for early stopping (at least one sample each side when there are two or more)."""
+    n = len(x)
+    nv = int(round(fraction * n)) if n >= 2 else 0
+    nv = min(max(nv, 1 if n >= 2 else 0), n - 1 if n >= 2 else 0)
+    p = np.random.default_rng(seed).permutation(n)
+    return x[p[nv:]], y[p[nv:]], x[p[:nv]], y[p[:nv]]
+
+
+def eval_points(total: int, n_train: int, per_epoch: int = 2) -> list[int]:
+    """Steps after which the held-out split is evaluated: `per_epoch` times per epoch and at the end."""
+    every = max(1, n_train // per_epoch)
+    pts = list(range(every, total + 1, every))
+    if not pts or pts[-1] != total:
+        pts.append(total)
+    return pts
