@@ -208,8 +208,8 @@ def _prelu_last(buf: bytes) -> bytes:
     """Rewrite only the MAXIMUM whose second operand is a constant into PRELU."""
     import flatbuffers
 
-    from tiny.frontend.tflite import _schema
-    s = _schema()
+    from tests.reference._tf_func import object_schema
+    s = object_schema()
     m = s.ModelT.InitFromObj(s.Model.GetRootAs(buf, 0))
     sg = m.subgraphs[0]
     prelu = s.OperatorCodeT()

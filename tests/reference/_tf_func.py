@@ -56,9 +56,7 @@ def retype_ops(buf: bytes, old: str, new: str, drop_inputs_after: int | None = N
     `drop_inputs_after` dropped): a way to give TFLM ops the converter never emits from TF code
     (int8 PRELU, SQUEEZE) on tensors the converter did quantize."""
     import flatbuffers
-
-    from tiny.frontend.tflite import _schema
-    s = _schema()
+    s = object_schema()
     m = s.ModelT.InitFromObj(s.Model.GetRootAs(buf, 0))
     code_old, code_new = getattr(s.BuiltinOperator, old), getattr(s.BuiltinOperator, new)
     for oc in m.operatorCodes:
@@ -72,3 +70,14 @@ def retype_ops(buf: bytes, old: str, new: str, drop_inputs_after: int | None = N
     b = flatbuffers.Builder(len(buf) + 1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def object_schema() -> Any:
+    """A TFLite schema module with the flatbuffers object API (ModelT), for rewriting models in tests."""
+    import importlib
+    for mod in ("tflite_micro.tensorflow.lite.micro.python.schema_py_generated", "ai_edge_litert.schema_py_generated"):
+        try:
+            return importlib.import_module(mod)
+        except ImportError:
+            continue
+    raise RuntimeError("no TFLite schema module with the object API (tflite-micro or ai-edge-litert)")
