@@ -189,8 +189,10 @@ def _arity(tensors: list[TensorRec], o: OperatorRec, kind: str, where: str) -> N
 
 
 def verify_graph(g: Graph) -> Graph:
-    """Run every op's prepare step once at load time, so an op whose tensors do not fit it is refused
-    here, naming the op, rather than deep inside compile; prepare's own TinyErrors pass through."""
+    """Run every op's prepare step once at load time, so an op whose tensors do not fit it (prepare
+    fails with IndexError, ZeroDivisionError, ...) is refused here, naming the op, rather than deep
+    inside compile. prepare's own TinyErrors are left for the stage that prepares for real (after
+    the pipeline's checks, e.g. the float-model advice), so they keep their order and wording."""
     try:
         from tiny.ops import opdef as kernel      # the op registry, where it exists
     except ImportError:
@@ -199,7 +201,7 @@ def verify_graph(g: Graph) -> Graph:
         try:
             kernel(op).prepare(g, op)
         except TinyError:
-            raise
+            continue
         except (ArithmeticError, IndexError, KeyError, ValueError, TypeError, AttributeError) as e:
             outs = [g.tensors[t].name[:60] for t in op.outputs]
             raise IRError(f"op #{op.index} {op.type} (output {outs}): its tensors do not fit the op "
