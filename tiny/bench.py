@@ -76,6 +76,7 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
         per_op[i] += L["instructions"]
         for k, v in L.get("classes", {}).items():
             per_cls[i][k] = per_cls[i].get(k, 0) + v
+    fallbacks = portable_fallbacks(g, c, board, kernels)
     layers = []
     for op in g.ops:
         macs = op_macs(g, op)
@@ -84,6 +85,7 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
         layers.append({"index": op.index, "op": op.type, "name": g.tensors[op.outputs[0]].name, "macs": macs,
                        "instructions": ins, "est_cycles": cyc, "classes": per_cls[op.index],
                        "kernel": getattr(c, "kernels", {}).get(op.index),
+                       "fallback": fallbacks.get(op.index),
                        "instructions_per_mac": round(ins / macs, 3) if macs else None})
     total = sum(per_op)
     est = sum(L["est_cycles"] for L in layers)
@@ -95,11 +97,30 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
     data["instructions_per_mac"] = round(total / data["macs"], 3) if data["macs"] else None
     lines = [f"{g.name} on {board} ({schedule} schedule, {kernels} kernels): {total:,} instructions, "
              f"~{data['est_cycles']:,} cycles, {data['macs']:,} MACs ({data['instructions_per_mac']} instr/MAC)",
-             f"  {'#':>3} {'op':<18} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9}"]
+             f"  {'#':>3} {'op':<18} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9}  kernel"]
     for L in layers:
         ipm = f"{L['instructions_per_mac']:.2f}" if L["instructions_per_mac"] else "-"
-        lines.append(f"  {L['index']:>3} {L['op']:<18} {L['macs']:>11,} {L['instructions']:>13,} {ipm:>9}")
+        kern = (L["kernel"] or "").removeprefix("tiny_")
+        if L["fallback"]:
+            kern += f"  PORTABLE: {L['fallback']}"
+        lines.append(f"  {L['index']:>3} {L['op']:<18} {L['macs']:>11,} {L['instructions']:>13,} {ipm:>9}  {kern}")
     return data, "\n".join(lines)
+
+
+def portable_fallbacks(g: Any, c: Any, board: str, kernels: str) -> dict[int, str]:
+    """Ops with DSP variants that run a portable kernel on a DSP board (kernels "opt"), with the reason."""
+    from tiny.emit.cost import why_portable
+    from tiny.emit.select import _portable, board_has_dsp
+    from tiny.reference import prepare_all
+    if kernels != "opt" or not board_has_dsp(board):
+        return {}
+    chosen = getattr(c, "kernels", {})
+    out = {}
+    for op, p in zip(g.ops, prepare_all(g)):
+        fn = chosen.get(op.index)
+        if fn and fn in (_portable(op.type, False), _portable(op.type, True)):
+            out[op.index] = why_portable(op.type, p) or "no variant selected"
+    return out
 
 
 # Cycles per instruction class, per core. Sources: the instruction timing tables of the Arm

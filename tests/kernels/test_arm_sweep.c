@@ -11,6 +11,7 @@
 #include <string.h>
 #include "sweep_rng.h"
 #include "tiny/kernels.h"
+#include "tiny/kernels_arm.h"
 
 #ifndef SWEEP_CASES
 #define SWEEP_CASES 50
@@ -117,6 +118,49 @@ static void sweep_conv_rgb(void) {
         bad += compare("conv_rgb", k, out_a, out_b, out.h * out.w * oc);
     }
     report("conv2d_s8_rgb", SWEEP_CASES, fast, bad);
+}
+
+/* General kxk conv (im2col GEMM): kernel sizes 1..7 and 10x4, strides 1..3, SAME-like and negative
+ * padding, channel counts off multiples of 4, column buffers on the stack and in ctx scratch; every
+ * 9th case gets too little scratch (-> the portable kernel inside). */
+static void sweep_conv_gemm(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        int32_t kh = rint_(1, 7), kw = rint_(1, 7);
+        if (k % 6 == 5) { kh = 10; kw = 4; }
+        const int32_t ic = (k % 3 == 0) ? 4 * rint_(1, 24) : rint_(1, 40);
+        const int32_t K = kh * kw * ic;
+        int32_t oc = rint_(1, 24);
+        while (oc > 1 && oc * K > BUF) --oc;
+        if (oc * K > BUF) { kh = kw = 3; }
+        const int32_t KK = kh * kw * ic;
+        tiny_dims in = {rint_(1, 2), rint_(1, 11), rint_(1, 11), ic};
+        while (in.n * in.h * in.w * ic > BUF) in.h = in.w = in.h - 1;
+        tiny_conv_params p = {rint_(-127, 128), rint_(-128, 127), {rint_(1, 3), rint_(1, 3)},
+                              {rint_(-1, 3), rint_(-1, 3)}, {1, 1}, {0, 0}};
+        tiny_dims f = {oc, kh, kw, ic}, out = {in.n, rint_(1, 8), rint_(1, 8), oc}, bd = {oc, 1, 1, 1};
+        if (k % 4 == 0) { /* SAME */
+            p.stride.w = p.stride.h;
+            out.h = (in.h + p.stride.h - 1) / p.stride.h;
+            out.w = (in.w + p.stride.w - 1) / p.stride.w;
+            p.padding.h = ((out.h - 1) * p.stride.h + kh - in.h) / 2;
+            p.padding.w = ((out.w - 1) * p.stride.w + kw - in.w) / 2;
+        }
+        while (out.n * out.h * out.w * oc > BUF) out.h = out.w = out.h - 1;
+        const int32_t need = 5 * ((KK + 3) & ~3) + 8 * oc + 4;
+        tiny_ctx ctx = {scratch, (k % 9 == 8) ? 16 : (int32_t)sizeof scratch};
+        if (need - 4 <= TINY_GEMM_STACK || ctx.size >= need) ++fast;
+        activation(&p.activation, 0, 0);
+        quant(oc, -12, 2);
+        fill8(in_buf, in.n * in.h * in.w * ic);
+        fill8(flt, oc * KK);
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_conv2d_s8_gemm(&ctx, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("conv_gemm", k, out_a, out_b, out.n * out.h * out.w * oc);
+    }
+    report("conv2d_s8_gemm", SWEEP_CASES, fast, bad);
 }
 
 static void dw_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_dims *out, int32_t k) {
@@ -267,6 +311,7 @@ static void sweep_lut(void) {
 int main(void) {
     sweep_conv_1x1();
     sweep_conv_rgb();
+    sweep_conv_gemm();
     sweep_dw();
     sweep_dw_inplace();
     sweep_fc();

@@ -111,16 +111,10 @@ def select(op_type: str, p: dict[str, Any], board: Any, kernels: str = "opt", in
     keep = Choice(port, port, 0)
     if not port or kernels != "opt" or not board_has_dsp(board):
         return keep
-    if op_type == "CONV_2D":
-        oc, kh, kw, ic = p["filter_shape"]
-        if p.get("groups", 1) != 1 or p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1:
-            return keep
-        if kh == 1 and kw == 1 and p["stride_h"] == 1 and p["stride_w"] == 1 and p["pad_top"] == 0 \
-                and p["pad_left"] == 0:
-            return Choice(port, "tiny_conv2d_s8_1x1")
-        if kh * kw * ic <= IM2COL_MAX:
-            return Choice(port, "tiny_conv2d_s8_rgb" if ic == 3 else "tiny_conv2d_s8_dsp")
-        return keep
+    if op_type == "CONV_2D":       # by the generation-time cost model (tiny/emit/cost.py)
+        from tiny.emit.cost import best_conv
+        e = best_conv(p)
+        return Choice(port, e.function, e.scratch)
     if op_type == "DEPTHWISE_CONV_2D":
         _, kh, kw, _ = p["filter_shape"]
         if p.get("depth_multiplier", 1) != 1 or p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1 \

@@ -1,0 +1,88 @@
+"""Generation-time cost model of the CONV_2D kernel variants: which one runs a given shape.
+
+Every variant that can run a shape gets an estimated instruction count (per-MAC inner-loop cost
+plus per-output and per-pixel overheads, fitted to QEMU instruction counts of the kernels in
+firmware/src/kernels/arm/ on qemu-m4-256k, `tiny bench --suite`), and select() takes the cheapest.
+The general im2col GEMM runs every groups-1, undilated shape, so no shape falls back to the
+portable kernel on a DSP board for lack of a variant; `Estimate.reason` says why when one does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+IM2COL_MAX = 160        # TINY_CONV_IM2COL_MAX in firmware/src/kernels/arm/conv2d_s8_rgb.c
+GEMM_STACK = 2048       # TINY_GEMM_STACK in firmware/include/tiny/kernels_arm.h
+
+
+@dataclass(frozen=True)
+class Estimate:
+    function: str
+    instructions: float     # estimated instructions of the whole layer
+    scratch: int = 0        # planned scratch bytes (the kernel's _get_buffer_size)
+    reason: str = ""        # why the portable kernel, when it is the choice
+
+
+def gemm_scratch(k_h: int, k_w: int, in_c: int, out_c: int) -> int:
+    """== tiny_conv2d_s8_gemm_get_buffer_size (conv2d_s8_gemm.c)."""
+    need = 5 * ((k_h * k_w * in_c + 3) & ~3) + 8 * out_c
+    return 0 if need <= GEMM_STACK else need + 4
+
+
+def conv_estimates(p: dict[str, Any]) -> list[Estimate]:
+    """Every kernel able to run CONV_2D params `p` (portable last), with its estimated cost."""
+    oc, kh, kw, ic = p["filter_shape"]
+    n, oh, ow = p["out_shape"][0], p["out_shape"][1], p["out_shape"][2]
+    pix = n * oh * ow
+    K = kh * kw * ic
+    macs = pix * oc * K
+    out = []
+    grouped = p.get("groups", 1) != 1
+    dilated = p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1
+    if not grouped and not dilated:
+        if kh == 1 and kw == 1 and p["stride_h"] == 1 and p["stride_w"] == 1 and p["pad_top"] == 0 \
+                and p["pad_left"] == 0:
+            # 2x2 blocks, 16 MACs per ~20 instructions; requantization ~9 per output (fused for 8/32)
+            inner = 1.2 if ic % 4 == 0 else 1.6
+            out.append(Estimate("tiny_conv2d_s8_1x1", macs * inner + pix * oc * 9 + oc * ic / 2))
+        if K <= IM2COL_MAX:
+            fast = oc <= 64 and oc * ((K + 3) & ~3) <= 1024
+            inner = 1.1 if fast else 1.45
+            out.append(Estimate("tiny_conv2d_s8_rgb" if ic == 3 else "tiny_conv2d_s8_dsp",
+                                macs * inner + pix * oc * 8 + pix * K * 1.5))
+        # im2col copy ~K/2 per pixel (memcpy of window rows), 2x2 blocks, fused requantization
+        inner = 1.2 if K % 4 == 0 else 1.2 + 4.0 * (K % 4) / K
+        out.append(Estimate("tiny_conv2d_s8_gemm", macs * inner + pix * oc * 10 + pix * (K / 2 + kh * 12)
+                            + oc * K * 3, gemm_scratch(kh, kw, ic, oc)))
+    reason = "grouped conv" if grouped else ("dilated conv" if dilated else "")
+    out.append(Estimate("tiny_conv2d_s8", macs * 7.0 + pix * oc * 20, 0, reason))
+    return out
+
+
+def best_conv(p: dict[str, Any]) -> Estimate:
+    """The cheapest estimate for CONV_2D params `p`."""
+    return min(conv_estimates(p), key=lambda e: e.instructions)
+
+
+__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "best_conv", "conv_estimates", "gemm_scratch"]
+
+
+def why_portable(op_type: str, p: dict[str, Any]) -> str:
+    """Why an op with DSP variants runs the portable kernel on a DSP board ("" = it should not)."""
+    if op_type == "CONV_2D":
+        return best_conv(p).reason or "planned scratch not available (patch stage)"
+    if op_type == "DEPTHWISE_CONV_2D":
+        _, kh, kw, _ = p["filter_shape"]
+        if p.get("depth_multiplier", 1) != 1:
+            return f"depth multiplier {p['depth_multiplier']}"
+        if p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1:
+            return "dilated depthwise"
+        if kh * kw > 64:
+            return f"{kh}x{kw} taps > 64"
+        if p["in_shape"][0] != 1:
+            return f"batch {p['in_shape'][0]}"
+    if op_type == "FULLY_CONNECTED":
+        return "non-zero weight zero point or input offset beyond int16"
+    if op_type == "ADD":
+        return "broadcasting add"
+    return ""
