@@ -147,7 +147,7 @@ static void sweep_conv_gemm(void) {
             p.padding.w = ((out.w - 1) * p.stride.w + kw - in.w) / 2;
         }
         while (out.n * out.h * out.w * oc > BUF) out.h = out.w = out.h - 1;
-        const int32_t need = 5 * ((KK + 3) & ~3) + 8 * oc + 4;
+        const int32_t need = 5 * ((KK + 3) & ~3) + 16 * oc + 4;
         tiny_ctx ctx = {scratch, (k % 9 == 8) ? 16 : (int32_t)sizeof scratch};
         if (need - 4 <= TINY_GEMM_STACK || ctx.size >= need) ++fast;
         activation(&p.activation, 0, 0);

@@ -25,7 +25,7 @@ class Estimate:
 
 def gemm_scratch(k_h: int, k_w: int, in_c: int, out_c: int) -> int:
     """== tiny_conv2d_s8_gemm_get_buffer_size (conv2d_s8_gemm.c)."""
-    need = 5 * ((k_h * k_w * in_c + 3) & ~3) + 8 * out_c
+    need = 5 * ((k_h * k_w * in_c + 3) & ~3) + 16 * out_c
     return 0 if need <= GEMM_STACK else need + 4
 
 

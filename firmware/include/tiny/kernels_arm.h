@@ -41,7 +41,7 @@ tiny_status tiny_conv2d_s8_rgb(TINY_CONV_ARGS);
 tiny_status tiny_conv2d_s8_dsp(TINY_CONV_ARGS);
 /* Any kernel size / stride / padding (groups 1, no dilation): two-pixel int8 im2col (taps outside
  * the input = the zero point), input offset folded into the bias, 2x2 SMLAD GEMM blocks, fused
- * requantization. Scratch: 5 * ceil4(k_h k_w in_c) + 8 out_c bytes, on the stack up to
+ * requantization. Scratch: 5 * ceil4(k_h k_w in_c) + 16 out_c bytes, on the stack up to
  * TINY_GEMM_STACK (then _get_buffer_size is 0), otherwise planned (+ 4 for alignment). */
 #define TINY_GEMM_STACK 2048
 tiny_status tiny_conv2d_s8_gemm(TINY_CONV_ARGS);

@@ -11,7 +11,7 @@
  * output channel, contiguous). Requantization is fused (per-channel constants of the cheap exact
  * form of requant_strip.c, precomputed once per call; channels off that form use tiny_arm_out).
  *
- * Scratch: an int16 column pair and one int8 column (5 x K rounded up to 4) + 8 bytes per output channel
+ * Scratch: an int16 column pair and one int8 column (5 x K rounded up to 4) + 16 bytes per output channel
  * (tiny_conv2d_s8_gemm_get_buffer_size); up to TINY_GEMM_STACK bytes it lives on the stack and the
  * planner gives none (the size is mirrored by tiny/emit/cost.py). */
 #include "arm_common.h"
@@ -21,7 +21,7 @@
 
 static int32_t gemm_need(const tiny_dims *filter_dims, const tiny_dims *output_dims) {
     const int32_t K = filter_dims->h * filter_dims->w * filter_dims->c;
-    return 5 * ((K + 3) & ~3) + 8 * output_dims->c;
+    return 5 * ((K + 3) & ~3) + 16 * output_dims->c;
 }
 
 int32_t tiny_conv2d_s8_gemm_get_buffer_size(const tiny_dims *input_dims, const tiny_dims *filter_dims,
@@ -76,9 +76,6 @@ TINY_INLINE void expand(const int8_t *col8, int32_t K4, int32_t *col16) {
     }
 }
 
-/* 2 channels x 2 pixels over the K4 taps of the int16 column pair x (x < end); channel 1's weights at
- * w0 + K. 18 instructions per 16 MACs (two LDRD, two LDR, 4 SXTB16, 8 SMLAD): written in assembly
- * because it needs 14 registers and GCC spills the loop bound otherwise. r = {a0, a1, c0, c1}. */
 #define GEMM_STEP(X)                                                                                   \
     "ldrd %[t0], %[t1], [%[x], #" #X "]\n\t"                                                       \
     "ldr %[t4], [%[w]], #4\n\t"                                                                    \
@@ -106,9 +103,9 @@ TINY_INLINE void expand(const int8_t *col8, int32_t K4, int32_t *col16) {
  * w0 + K. Two groups of 4 taps per loop turn: 17 instructions per 16 MACs (LDRD x2, LDR x2, 4 SXTB16,
  * 8 SMLAD, + the loop's half). In assembly because it needs 14 registers and GCC spills the loop
  * bound otherwise. r = {a0, a1, c0, c1}. */
-__attribute__((noinline)) static void gemm_block(const int32_t *x, const int32_t *end, const int8_t *w0,
-                                                 int32_t K, int32_t *r) {
-    int32_t a0 = r[0], a1 = r[1], c0 = r[2], c1 = r[3];
+TINY_INLINE void gemm_core(const int32_t *x, const int32_t *end, const int8_t *w0, int32_t K, int32_t *pa0,
+                           int32_t *pa1, int32_t *pc0, int32_t *pc1) {
+    int32_t a0 = *pa0, a1 = *pa1, c0 = *pc0, c1 = *pc1;
     int32_t t0, t1, t2, t3, t4, t5;
     const int32_t km4 = K - 4;
     if ((end - x) & 4) {   /* an odd number of 4-tap groups: one first */
@@ -119,10 +116,40 @@ __attribute__((noinline)) static void gemm_block(const int32_t *x, const int32_t
                          "cmp %[x], %[e]\n\t"
                          "bne 1b\n\t" GEMM_OPERANDS);
     }
-    r[0] = a0;
-    r[1] = a1;
-    r[2] = c0;
-    r[3] = c1;
+    *pa0 = a0;
+    *pa1 = a1;
+    *pc0 = c0;
+    *pc1 = c1;
+}
+
+__attribute__((noinline)) static void gemm_block(const int32_t *x, const int32_t *end, const int8_t *w0,
+                                                 int32_t K, int32_t *r) {
+    gemm_core(x, end, w0, K, &r[0], &r[1], &r[2], &r[3]);
+}
+
+/* Per-channel constants: folded bias, multiplier, cheap-form constant (0 = general form), shift. */
+typedef struct {
+    int32_t fb, m, k, e;
+} gemm_ch;
+
+TINY_INLINE int8_t gemm_q(int32_t acc, const gemm_ch *c, int32_t lo, int32_t hi) {
+    const int32_t h = tiny_smmulr(acc * 2, c->m);
+    int32_t v = (h + (h >> 31) + c->k) >> c->e;
+    v = v < lo ? lo : v;
+    v = v > hi ? hi : v;
+    return (int8_t)v;
+}
+
+/* The common case in one call: both pixels, both channels on the cheap form, no tap tail. */
+__attribute__((noinline)) static void gemm_pair_q(const int32_t *x, const int32_t *end, const int8_t *w0,
+                                                  int32_t K, const gemm_ch *c, int8_t *out, int32_t out_c,
+                                                  int32_t lo, int32_t hi) {
+    int32_t a0 = c[0].fb, a1 = c[1].fb, c0 = a0, c1 = a1;
+    gemm_core(x, end, w0, K, &a0, &a1, &c0, &c1);
+    out[0] = gemm_q(a0, &c[0], lo, hi);
+    out[1] = gemm_q(a1, &c[1], lo, hi);
+    out[out_c] = gemm_q(c0, &c[0], lo, hi);
+    out[out_c + 1] = gemm_q(c1, &c[1], lo, hi);
 }
 
 /* 1 channel x 2 pixels (the odd last channel). */
@@ -185,22 +212,22 @@ tiny_status tiny_conv2d_s8_gemm(const tiny_ctx *ctx, const tiny_conv_params *par
     const int32_t sh_h = params->stride.h, sh_w = params->stride.w, ph = params->padding.h, pw = params->padding.w;
     const int8_t pad = (int8_t)(-in_off);
     const int full = lo == -128 && hi == 127;
-    int32_t *fb = (int32_t *)buf;           /* folded bias per channel */
-    int32_t *rk = fb + out_c;               /* cheap-form rounding + offset constant, 0 = general form */
-    int32_t *col16 = rk + out_c;           /* int16 column pair, 4 * kpad bytes */
+    gemm_ch *ch = (gemm_ch *)buf;
+    int32_t *col16 = (int32_t *)(ch + out_c);   /* int16 column pair, 4 * kpad bytes */
     int8_t *col8 = (int8_t *)(col16 + kpad); /* one pixel's int8 receptive field, kpad bytes */
     const int32_t *c16_end = col16 + K4;
     static const int8_t perm[4] = {0, 2, 1, 3};   /* tap t of a 4-group -> its int16 slot */
     const int16_t *tail16 = (const int16_t *)(col16 + K4);
+    int all_cheap = K4 == K;
     for (int32_t oc = 0; oc < out_c; ++oc) {
         int32_t wabs;
         const int32_t s = wsum(filter + oc * K, K, &wabs);
         const int32_t b = (bias ? bias[oc] : 0) + in_off * s;
         const int32_t m = quant->multiplier[oc], sh = quant->shift[oc];
-        fb[oc] = b;
-        rk[oc] = tiny_acc_small(b, wabs) && m >= 0 && sh <= -1 && sh >= -22 && out_off >= -128 && out_off <= 127
-                     ? (1 << (-sh - 1)) + (int32_t)((uint32_t)out_off << -sh)
-                     : 0;
+        const int cheap = tiny_acc_small(b, wabs) && m >= 0 && sh <= -1 && sh >= -22 && out_off >= -128 &&
+                          out_off <= 127;
+        ch[oc] = (gemm_ch){b, m, cheap ? (1 << (-sh - 1)) + (int32_t)((uint32_t)out_off << -sh) : 0, -sh};
+        all_cheap &= cheap;
     }
     const int32_t npix = out_h * out_w, rowlen = k_w * in_c, direct = rowlen % 4 == 0;
     for (int32_t bt = 0; bt < input_dims->n; ++bt) {
@@ -226,9 +253,12 @@ tiny_status tiny_conv2d_s8_gemm(const tiny_ctx *ctx, const tiny_conv_params *par
             }
             int8_t *out = out_b + p * out_c;
             int32_t oc = 0;
+            if (all_cheap && two) {
+                for (; oc + 2 <= out_c; oc += 2) gemm_pair_q(col16, c16_end, filter + oc * K, K, ch + oc, out + oc, out_c, lo, hi);
+            }
             for (; oc + 2 <= out_c; oc += 2) {
                 const int8_t *w0 = filter + oc * K, *w1 = w0 + K;
-                int32_t r[4] = {fb[oc], fb[oc + 1], fb[oc], fb[oc + 1]};
+                int32_t r[4] = {ch[oc].fb, ch[oc + 1].fb, ch[oc].fb, ch[oc + 1].fb};
                 if (K4) gemm_block(col16, c16_end, w0, K, r);
                 for (int32_t k = K4; k < K; ++k) {
                     const int32_t xa = tail16[perm[k - K4]], xb = tail16[4 + perm[k - K4]];
@@ -239,24 +269,24 @@ tiny_status tiny_conv2d_s8_gemm(const tiny_ctx *ctx, const tiny_conv_params *par
                 }
                 const int32_t m0 = quant->multiplier[oc], m1 = quant->multiplier[oc + 1];
                 const int32_t s0 = quant->shift[oc], s1 = quant->shift[oc + 1];
-                out[oc] = gemm_out(r[0], rk[oc], m0, s0, out_off, lo, hi, full);
-                out[oc + 1] = gemm_out(r[1], rk[oc + 1], m1, s1, out_off, lo, hi, full);
+                out[oc] = gemm_out(r[0], ch[oc].k, m0, s0, out_off, lo, hi, full);
+                out[oc + 1] = gemm_out(r[1], ch[oc + 1].k, m1, s1, out_off, lo, hi, full);
                 if (two) {
-                    out[out_c + oc] = gemm_out(r[2], rk[oc], m0, s0, out_off, lo, hi, full);
-                    out[out_c + oc + 1] = gemm_out(r[3], rk[oc + 1], m1, s1, out_off, lo, hi, full);
+                    out[out_c + oc] = gemm_out(r[2], ch[oc].k, m0, s0, out_off, lo, hi, full);
+                    out[out_c + oc + 1] = gemm_out(r[3], ch[oc + 1].k, m1, s1, out_off, lo, hi, full);
                 }
             }
             if (oc < out_c) {   /* odd channel count: the last channel */
                 const int8_t *w0 = filter + oc * K;
-                int32_t a = fb[oc], c = fb[oc];
+                int32_t a = ch[oc].fb, c = ch[oc].fb;
                 gemm_one(col16, c16_end, w0, &a, &c);
                 for (int32_t k = K4; k < K; ++k) {
                     a += w0[k] * tail16[perm[k - K4]];
                     c += w0[k] * tail16[4 + perm[k - K4]];
                 }
-                out[oc] = gemm_out(a, rk[oc], quant->multiplier[oc], quant->shift[oc], out_off, lo, hi, full);
+                out[oc] = gemm_out(a, ch[oc].k, quant->multiplier[oc], quant->shift[oc], out_off, lo, hi, full);
                 if (two) {
-                    out[out_c + oc] = gemm_out(c, rk[oc], quant->multiplier[oc], quant->shift[oc], out_off, lo, hi,
+                    out[out_c + oc] = gemm_out(c, ch[oc].k, quant->multiplier[oc], quant->shift[oc], out_off, lo, hi,
                                                full);
                 }
             }
