@@ -31,10 +31,19 @@ int32_t tiny_conv2d_s8_gemm_get_buffer_size(const tiny_dims *input_dims, const t
     return need <= TINY_GEMM_STACK ? 0 : need + 4;     /* + 4: room to align the planned buffer */
 }
 
-/* Sum and sum of magnitudes of n int8 weights (the folded bias and the accumulator bound). */
+/* Sum and sum of magnitudes of n int8 weights (the folded bias and the accumulator bound), 4 at a
+ * time by USADA8 on the bytes flipped to unsigned (u = w + 128): sum |u - 0| = sum w + 128 n and
+ * sum |u - 128| = sum |w|. */
 static int32_t wsum(const int8_t *w, int32_t n, int32_t *abs_sum) {
-    int32_t s = 0, sa = 0;
-    for (int32_t k = 0; k < n; ++k) {
+    uint32_t u = 0, a = 0;
+    int32_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        const uint32_t v = (uint32_t)tiny_ld32(w + k) ^ 0x80808080u;
+        u = __builtin_arm_usada8(v, 0, u);
+        a = __builtin_arm_usada8(v, 0x80808080u, a);
+    }
+    int32_t s = (int32_t)u - 128 * k, sa = (int32_t)a;
+    for (; k < n; ++k) {
         s += w[k];
         sa += w[k] < 0 ? -w[k] : w[k];
     }
@@ -140,16 +149,19 @@ TINY_INLINE int8_t gemm_q(int32_t acc, const gemm_ch *c, int32_t lo, int32_t hi)
     return (int8_t)v;
 }
 
-/* The common case in one call: both pixels, both channels on the cheap form, no tap tail. */
-__attribute__((noinline)) static void gemm_pair_q(const int32_t *x, const int32_t *end, const int8_t *w0,
-                                                  int32_t K, const gemm_ch *c, int8_t *out, int32_t out_c,
-                                                  int32_t lo, int32_t hi) {
-    int32_t a0 = c[0].fb, a1 = c[1].fb, c0 = a0, c1 = a1;
-    gemm_core(x, end, w0, K, &a0, &a1, &c0, &c1);
-    out[0] = gemm_q(a0, &c[0], lo, hi);
-    out[1] = gemm_q(a1, &c[1], lo, hi);
-    out[out_c] = gemm_q(c0, &c[0], lo, hi);
-    out[out_c + 1] = gemm_q(c1, &c[1], lo, hi);
+/* The common case in one call per pixel pair: both pixels, all channel pairs [0, n2 * 2) on the cheap
+ * form, no tap tail. */
+__attribute__((noinline)) static void gemm_pairs_q(const int32_t *x, const int32_t *end, const int8_t *w0,
+                                                   int32_t K, const gemm_ch *c, int8_t *out, int32_t out_c,
+                                                   int32_t n2, int32_t lo, int32_t hi) {
+    for (int32_t j = 0; j < n2; ++j, w0 += 2 * K, c += 2, out += 2) {
+        int32_t a0 = c[0].fb, a1 = c[1].fb, c0 = a0, c1 = a1;
+        gemm_core(x, end, w0, K, &a0, &a1, &c0, &c1);
+        out[0] = gemm_q(a0, &c[0], lo, hi);
+        out[1] = gemm_q(a1, &c[1], lo, hi);
+        out[out_c] = gemm_q(c0, &c[0], lo, hi);
+        out[out_c + 1] = gemm_q(c1, &c[1], lo, hi);
+    }
 }
 
 /* 1 channel x 2 pixels (the odd last channel). */
@@ -254,7 +266,8 @@ tiny_status tiny_conv2d_s8_gemm(const tiny_ctx *ctx, const tiny_conv_params *par
             int8_t *out = out_b + p * out_c;
             int32_t oc = 0;
             if (all_cheap && two) {
-                for (; oc + 2 <= out_c; oc += 2) gemm_pair_q(col16, c16_end, filter + oc * K, K, ch + oc, out + oc, out_c, lo, hi);
+                gemm_pairs_q(col16, c16_end, filter, K, ch, out, out_c, out_c / 2, lo, hi);
+                oc = out_c & ~1;
             }
             for (; oc + 2 <= out_c; oc += 2) {
                 const int8_t *w0 = filter + oc * K, *w1 = w0 + K;
