@@ -45,13 +45,13 @@ def conv_estimates(p: dict[str, Any]) -> list[Estimate]:
         # the im2col copy per pixel shared by the output channels.
         if kh == 1 and kw == 1 and p["stride_h"] == 1 and p["stride_w"] == 1 and p["pad_top"] == 0 \
                 and p["pad_left"] == 0:
-            inner = 1.15 if ic % 4 == 0 else 1.6
-            out.append(Estimate("tiny_conv2d_s8_1x1", outs * (inner * K + (14 if ic in (8, 32) else 25))))
+            inner = 1.72 if ic % 4 == 0 else 2.2
+            out.append(Estimate("tiny_conv2d_s8_1x1", outs * (inner * K + 12)))
         if K <= IM2COL_MAX:
             out.append(Estimate("tiny_conv2d_s8_rgb" if ic == 3 else "tiny_conv2d_s8_dsp", outs * (40 + 1.4 * K)))
         tail = 10.0 * (K % 4)
-        out.append(Estimate("tiny_conv2d_s8_gemm", outs * (1.1 * K + 30 + tail + 1.5 * K / oc) + oc * K * 3,
-                            gemm_scratch(kh, kw, ic, oc)))
+        out.append(Estimate("tiny_conv2d_s8_gemm", outs * (1.25 * K + 25 + tail + (2 * K + 30) / oc)
+                            + n * oc * K * 1.2, gemm_scratch(kh, kw, ic, oc)))
     reason = "grouped conv" if grouped else ("dilated conv" if dilated else "")
     out.append(Estimate("tiny_conv2d_s8", outs * (7.0 * K + 20), 0, reason))
     return out
