@@ -20,6 +20,7 @@ def test_suite_model(name: str) -> None:
     data, table = run_suite("qemu-m4-256k", [name])
     print(table)
     row = data["models"][0]
+    assert "error" not in row, row
     print(json.dumps({k: row[k] for k in ("model", "instructions", "ref_instructions", "ratio_ref_over_opt",
                                           "vs_cmsis_nn", "fallbacks")}))
     assert row["ratio_ref_over_opt"] >= 2.0          # the optimized kernels are much faster than the portable
