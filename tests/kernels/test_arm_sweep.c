@@ -232,6 +232,51 @@ static void sweep_dw_inplace(void) {
     report("depthwise_conv2d_s8_inplace_3x3", SWEEP_CASES, SWEEP_CASES, bad);
 }
 
+/* The NHWC 4-channel depthwise kernel: channels a multiple of 4, 3x3 / 5x5 / 7x7 and odd widths,
+ * the geometry of dw_case (strides, negative and SAME padding, wide rows, patch-sized planes). */
+static void dw4_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_dims *out, int32_t k) {
+    dw_case(p, in, f, out, k);
+    const int32_t kk = (k % 3 == 0) ? 3 : (k % 3 == 1 ? 5 : 7);
+    const int32_t kw = (k % 8 == 7) ? rint_(1, 7) : kk;
+    in->c = out->c = 4 * rint_(1, 6);
+    *f = (tiny_dims){1, kk, kw, in->c};
+    if (k % 4 == 0) { /* SAME */
+        out->h = (in->h + p->stride.h - 1) / p->stride.h;
+        out->w = (in->w + p->stride.w - 1) / p->stride.w;
+        p->padding = (tiny_tile){kk / 2, kw / 2};
+    }
+    quant(in->c, -12, 2);
+    fill8(in_buf, in->h * in->w * in->c);
+    fill8(flt, kk * kw * in->c);
+}
+
+static void sweep_dw4(void) {
+    int32_t bad = 0, bad_ip = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dw_conv_params p;
+        tiny_dims in, f, out;
+        dw4_case(&p, &in, &f, &out, k);
+        tiny_dims bd = {in.c, 1, 1, 1};
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_depthwise_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_depthwise_conv2d_s8_c4(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("dw_c4", k, out_a, out_b, out.h * out.w * out.c);
+        /* in place (same buffer): the delayed-write ring */
+        const int32_t n_in = in.h * in.w * in.c, n_out = out.h * out.w * out.c;
+        const int32_t n = n_in > n_out ? n_in : n_out;
+        fill8(sh_a, n);
+        memcpy(sh_a, in_buf, (size_t)n_in);
+        memcpy(sh_b, sh_a, (size_t)n);
+        tiny_ctx ctx = {scratch, out.h * out.w};
+        tiny_depthwise_conv2d_s8_inplace(&ctx, &p, &q, &in, sh_a, &f, flt, &bd, b, &out, sh_a);
+        tiny_depthwise_conv2d_s8_inplace_c4(&ctx, &p, &q, &in, sh_b, &f, flt, &bd, b, &out, sh_b);
+        bad_ip += compare("dw_inplace_c4", k, sh_a, sh_b, n);
+    }
+    report("depthwise_conv2d_s8_c4", SWEEP_CASES, SWEEP_CASES, bad);
+    report("depthwise_conv2d_s8_inplace_c4", SWEEP_CASES, SWEEP_CASES, bad_ip);
+}
+
 static void sweep_fc(void) {
     int32_t bad = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
@@ -314,6 +359,7 @@ int main(void) {
     sweep_conv_gemm();
     sweep_dw();
     sweep_dw_inplace();
+    sweep_dw4();
     sweep_fc();
     sweep_add();
     sweep_lut();

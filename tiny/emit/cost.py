@@ -62,7 +62,18 @@ def best_conv(p: dict[str, Any]) -> Estimate:
     return min(conv_estimates(p), key=lambda e: e.instructions)
 
 
-__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "best_conv", "conv_estimates", "gemm_scratch"]
+__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "best_conv", "conv_estimates", "dw_variant", "gemm_scratch",
+           "why_portable"]
+
+
+def dw_variant(p: dict[str, Any]) -> str:
+    """Suffix of the depthwise kernel for a depth-multiplier-1 op on a DSP board (QEMU counts, suite):
+    3x3 kernels the 3x3 variant; larger ones the NHWC 4-channel kernel (c4) when the channels are a
+    multiple of 4, else the channel-by-channel one (dsp)."""
+    _, kh, kw, ch = p["filter_shape"]
+    if (kh, kw) == (3, 3):
+        return "3x3"        # its row-buffer / 4-channel-plane paths beat c4 on every measured 3x3 layer
+    return "c4" if ch % 4 == 0 else "dsp"
 
 
 def why_portable(op_type: str, p: dict[str, Any]) -> str:

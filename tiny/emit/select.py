@@ -120,8 +120,8 @@ def select(op_type: str, p: dict[str, Any], board: Any, kernels: str = "opt", in
         if p.get("depth_multiplier", 1) != 1 or p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1 \
                 or kh * kw > DW_MAX_TAPS or p["in_shape"][0] != 1:
             return keep
-        suffix = "3x3" if (kh, kw) == (3, 3) else "dsp"
-        return Choice(port, f"{port}_{suffix}")
+        from tiny.emit.cost import dw_variant
+        return Choice(port, f"{port}_{dw_variant(p)}")
     if op_type == "FULLY_CONNECTED":
         if int(p.get("filter_offset", 0)) != 0 or not -32768 <= int(p["input_offset"]) <= 32767:
             return keep

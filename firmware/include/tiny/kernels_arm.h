@@ -52,6 +52,11 @@ int32_t tiny_conv2d_s8_gemm_get_buffer_size(const tiny_dims *input_dims, const t
  * buffers (SMLAD over tap pairs, borders = pad value -input_offset, no border code). */
 tiny_status tiny_depthwise_conv2d_s8_3x3(TINY_DW_ARGS);
 tiny_status tiny_depthwise_conv2d_s8_dsp(TINY_DW_ARGS);
+/* Depthwise, depth multiplier 1, channels a multiple of 4, up to 64 taps (3x3, 5x5, 7x7), any stride /
+ * padding: NHWC, 4 channels per load (SMLABB / SMLATT), weights split and constants hoisted per
+ * channel group; the in-place one (input == output) writes results through a small delay ring. */
+tiny_status tiny_depthwise_conv2d_s8_c4(TINY_DW_ARGS);
+tiny_status tiny_depthwise_conv2d_s8_inplace_c4(TINY_DW_ARGS);
 /* In-place variants (arguments and scratch of tiny_depthwise_conv2d_s8_inplace). */
 tiny_status tiny_depthwise_conv2d_s8_inplace_3x3(TINY_DW_ARGS);
 tiny_status tiny_depthwise_conv2d_s8_inplace_dsp(TINY_DW_ARGS);
