@@ -20,6 +20,9 @@ def bench_real_board(model: str, board: str, port: str | None, schedule: str = "
     from tiny.workflow import compile_for, project_dir_for, write_project
     b = get_board(board)
     if not port:
+        from tiny.device.connect import detect_port
+        port = detect_port(b)
+    if not port:
         raise TinyError(f"{board} is a real board: flash it (`tiny compile MODEL --board {board} -o DIR && "
                         f"tiny flash DIR`) and give its serial port with --port, e.g. --port /dev/ttyACM0")
     g = load_model(model)
@@ -29,6 +32,7 @@ def bench_real_board(model: str, board: str, port: str | None, schedule: str = "
     xs = random_inputs(g, 0)
     with open_session(b, project, port=port, timeout=30) as s:
         s.check_model(c.hash)
+        clock_hz = int(s.info().get("clock_hz") or 0) or b.clock_hz   # what the board really runs at
         cycles = []
         for _ in range(runs):
             s.run(xs)
@@ -38,9 +42,16 @@ def bench_real_board(model: str, board: str, port: str | None, schedule: str = "
     data = {"model": g.name, "board": board, "schedule": schedule, "kernels": kernels, "cycles": best,
             "cycles_runs": cycles, "est_cycles": best, "instructions": None, "macs": macs,
             "macs_per_cycle": round(macs / best, 3) if best else None, "layers": [],
-            "ms": round(best / b.clock_hz * 1000, 3) if b.clock_hz else None}
-    return data, (f"{g.name} on {board}: {best:,} cycles (DWT, best of {runs}), "
-                  f"{data['ms']} ms at {b.clock_hz / 1e6:.0f} MHz, {macs:,} MACs")
+            "clock_hz": clock_hz, "port": port,
+            "ms": round(best / clock_hz * 1000, 3) if clock_hz and best else None}
+    text = (f"{g.name} on {board} at {port}: {best:,} cycles (DWT, best of {runs}), "
+            f"{data['ms']} ms at {clock_hz / 1e6:g} MHz, {macs:,} MACs")
+    if not best:
+        text += "\n  the board has no cycle counter (an emulator): cycles read 0"
+    elif b.clock_hz and clock_hz != b.clock_hz:
+        text += (f"\n  warning: {board} should run at {b.clock_hz / 1e6:g} MHz; its clock set-up timed "
+                 f"out and it runs at the reset clock")
+    return data, text
 
 
 def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | None = None,
@@ -51,6 +62,8 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
     from tiny.pipeline import load_model
     from tiny.workflow import compile_for, project_dir_for, write_project
     b = get_board(board)
+    if port and not b.is_host:   # a flashed board (or QEMU behind socket://): DWT cycles
+        return bench_real_board(model, board, port, schedule, sram_budget, kernels)
     if not b.emulated:
         if b.name == "host":
             raise TinyError("tiny bench counts instructions on an emulated board (qemu-*) or reads DWT "
@@ -109,17 +122,25 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
 
 def portable_fallbacks(g: Any, c: Any, board: str, kernels: str) -> dict[int, str]:
     """Ops with DSP variants that run a portable kernel on a DSP board (kernels "opt"), with the reason."""
-    from tiny.emit.cost import why_portable
-    from tiny.emit.select import _portable, board_has_dsp
-    from tiny.reference import prepare_all
-    if kernels != "opt" or not board_has_dsp(board):
+    from tiny import ops
+    from tiny.emit.cost import conv_why_portable, dw_why_portable
+    from tiny.interpreter import prepare_all
+    from tiny.ops import kinds
+    from tiny.target import Target
+    if kernels != "opt" or not Target(board=board).dsp:
         return {}
+    why = {kinds.CONV_2D: conv_why_portable, kinds.DEPTHWISE_CONV_2D: dw_why_portable,
+           kinds.FULLY_CONNECTED: lambda p: "non-zero weight zero point or input offset beyond int16",
+           kinds.ADD: lambda p: "broadcasting add"}
     chosen = getattr(c, "kernels", {})
     out = {}
     for op, p in zip(g.ops, prepare_all(g)):
+        d = ops.opdef(op)
+        if not any(v.dsp for v in d.variants):
+            continue
         fn = chosen.get(op.index)
-        if fn and fn in (_portable(op.type, False), _portable(op.type, True)):
-            out[op.index] = why_portable(op.type, p) or "no variant selected"
+        if fn and fn in (d.portable(p, False).fn, d.portable(p, True).fn):
+            out[op.index] = why[op.type](p) if op.type in why else "no variant selected"
     return out
 
 

@@ -150,23 +150,24 @@ def model_path(name: str) -> Path:
     return p
 
 
-def layer_kind(op_type: str, p: dict[str, Any]) -> str:
+def layer_kind(op_type: str, p: Any) -> str:
     """The layer type a suite row reports (conv kxk sN, pointwise, dw kxk sN, fc, add, other)."""
-    if op_type == "CONV_2D":
-        _, kh, kw, ic = p["filter_shape"]
-        if (kh, kw) == (1, 1) and p["stride_h"] == 1:
+    from tiny.ops import kinds
+    if op_type == kinds.CONV_2D:
+        _, kh, kw, ic = p.filter_shape
+        if (kh, kw) == (1, 1) and p.stride_h == 1:
             return "pointwise"
-        return f"conv {kh}x{kw} s{p['stride_h']}" + (" first" if ic <= 3 else "")
-    if op_type == "DEPTHWISE_CONV_2D":
-        _, kh, kw, _ = p["filter_shape"]
-        return f"dw {kh}x{kw} s{p['stride_h']}"
-    return {"FULLY_CONNECTED": "fc", "ADD": "add"}.get(op_type, "other")
+        return f"conv {kh}x{kw} s{p.stride_h}" + (" first" if ic <= 3 else "")
+    if op_type == kinds.DEPTHWISE_CONV_2D:
+        _, kh, kw, _ = p.filter_shape
+        return f"dw {kh}x{kw} s{p.stride_h}"
+    return {kinds.FULLY_CONNECTED: "fc", kinds.ADD: "add"}.get(op_type, "other")
 
 
 def by_kind(path: Path, data: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Instructions, est_cycles and MACs per layer type of one bench result."""
     from tiny.pipeline import load_model
-    from tiny.reference import prepare_all
+    from tiny.interpreter import prepare_all
     g = load_model(str(path))
     acc: dict[str, dict[str, float]] = defaultdict(lambda: {"instructions": 0, "est_cycles": 0, "macs": 0})
     for L, op, p in zip(data["layers"], g.ops, prepare_all(g)):

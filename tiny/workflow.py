@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tiny.emit.model import Compiled, compile_graph
-from tiny.ir import Graph, TinyError
+from tiny.compile import compile_model
+from tiny.emit.model import Compiled
+from tiny.ir import Graph
+from tiny.target import Target
 
 
 def cache_dir() -> Path:
@@ -18,15 +20,9 @@ def cache_dir() -> Path:
 
 def compile_for(g: Graph, board: str, schedule: str = "layer", sram_budget: int | None = None,
                 kernels: str = "opt") -> Compiled:
-    """Compile the graph with the schedule the user asked for (patch schedules arrive with the planner)."""
-    if schedule not in ("layer", "patch", "auto"):
-        raise TinyError(f"unknown schedule '{schedule}': use layer, patch or auto")
-    from tiny.emit.select import kernel_set
-    with kernel_set(kernels):   # opt: DSP kernels on boards with the DSP extension (tiny/emit/select.py)
-        if schedule != "layer":
-            from tiny.passes import patch
-            return patch.compile_scheduled(g, board, schedule, sram_budget)
-        return compile_graph(g, options=f"board={board};schedule=layer")
+    """Compile the graph for `board` with the schedule the user asked for (tiny/compile.py);
+    kernels "opt": optimized variants on boards with the DSP extension."""
+    return compile_model(g, Target(board=board, kernels=kernels, schedule=schedule, sram_budget=sram_budget))
 
 
 def write_project(c: Compiled, board: str, out: Path) -> Path:
@@ -59,19 +55,22 @@ PRELOAD_MIN_BYTES = 2048
 
 
 def open_session(c: Compiled, board: str, project: Path | None = None, timeout: float = 30.0,
-                 samples: list[list[Any]] | None = None) -> Any:
+                 samples: list[list[Any]] | None = None, port: str | None = None) -> Any:
     """Build the firmware for `board` and return a connected, model-checked Session.
 
     `samples` (lists of input arrays) known in advance are preloaded into the RAM of an emulated
-    board; the session then loads them with LOAD_INPUT, transparently to its callers."""
+    board; the session then loads them with LOAD_INPUT, transparently to its callers.
+    `port` (or tiny.device.connect.using_port): reach a board already running the firmware there
+    (a flashed real board, or QEMU behind socket://) instead of starting one; nothing is preloaded."""
     import numpy as np
     from tiny.boards import get_board
-    from tiny.device.connect import open_session as connect
+    from tiny.device.connect import current_port, open_session as connect
     b = get_board(board)
+    port = port or current_port()
     project = project or project_dir_for(c, board)
     write_project(c, board, project)
     preload, table = None, {}
-    if samples and b.emulated and getattr(b, "preload_bytes", 0):
+    if samples and b.emulated and getattr(b, "preload_bytes", 0) and not port:
         blob = bytearray()
         for xs in samples:
             for x in xs:
@@ -83,7 +82,7 @@ def open_session(c: Compiled, board: str, project: Path | None = None, timeout: 
             f = project / ".preload.bin"
             f.write_bytes(bytes(blob))
             preload = [(f, b.preload_origin)]
-    s = connect(b, project, timeout=timeout, preload=preload)
+    s = connect(b, project, timeout=timeout, preload=preload, port=port)
     s.preloaded = table
     try:
         s.check_model(c.hash)

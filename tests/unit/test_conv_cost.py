@@ -4,15 +4,33 @@ from __future__ import annotations
 
 import pytest
 
+import numpy as np
+
 from tiny.emit import cost
-from tiny.emit.select import select
+from tiny.ops import conv2d
+from tiny.ops.conv2d import ConvParams
+from tiny.target import Target
 
 
 def conv_params(oc: int, kh: int, kw: int, ic: int, oh: int = 8, ow: int = 8, stride: int = 1, pad: int = 1,
-                groups: int = 1, dilation: int = 1) -> dict:
-    return {"filter_shape": (oc, kh, kw, ic), "out_shape": (1, oh, ow, oc), "in_shape": (1, oh, ow, ic * groups),
-            "stride_h": stride, "stride_w": stride, "pad_top": pad, "pad_left": pad, "groups": groups,
-            "dilation_h": dilation, "dilation_w": dilation}
+                groups: int = 1, dilation: int = 1) -> ConvParams:
+    return ConvParams(op="CONV_2D", index=0, in_shape=(1, oh, ow, ic * groups), out_shape=(1, oh, ow, oc),
+                      filter_shape=(oc, kh, kw, ic), stride_h=stride, stride_w=stride, dilation_h=dilation,
+                      dilation_w=dilation, pad_top=pad, pad_bottom=pad, pad_left=pad, pad_right=pad,
+                      input_offset=0, output_offset=0, act_min=-128, act_max=127,
+                      multiplier=np.full(oc, 1 << 30), shift=np.full(oc, -8), filter=np.zeros((oc, kh, kw, ic)),
+                      bias=None, has_bias=False, groups=groups)
+
+
+class _Choice:
+    def __init__(self, fn: str, scratch: int) -> None:
+        self.function, self.scratch, self.optimized = fn, scratch, fn != "tiny_conv2d_s8"
+
+
+def select(op: str, p: ConvParams, board: str) -> _Choice:
+    """The registry's choice for a CONV_2D (tiny/ops/conv2d.py variants)."""
+    v = conv2d.CONV_2D.select(p, Target(board=board, kernels="opt"))
+    return _Choice(v.fn, v.scratch(p))
 
 
 @pytest.mark.parametrize("kh,kw,ic,stride", [(3, 3, 16, 1), (3, 3, 32, 2), (3, 3, 64, 1), (5, 5, 32, 1),
@@ -43,8 +61,8 @@ def test_gemm_scratch_mirrors_the_c_buffer_size() -> None:
 
 def test_grouped_and_dilated_convs_say_why_they_stay_portable() -> None:
     assert select("CONV_2D", conv_params(32, 3, 3, 8, groups=4), "qemu-m4-256k").function == "tiny_conv2d_s8"
-    assert cost.why_portable("CONV_2D", conv_params(32, 3, 3, 8, groups=4)) == "grouped conv"
-    assert cost.why_portable("CONV_2D", conv_params(32, 3, 3, 8, dilation=2)) == "dilated conv"
+    assert cost.conv_why_portable(conv_params(32, 3, 3, 8, groups=4)) == "grouped conv"
+    assert cost.conv_why_portable(conv_params(32, 3, 3, 8, dilation=2)) == "dilated conv"
 
 
 def test_no_optimized_kernel_without_dsp() -> None:

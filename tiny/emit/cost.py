@@ -29,22 +29,21 @@ def gemm_scratch(k_h: int, k_w: int, in_c: int, out_c: int) -> int:
     return 0 if need <= GEMM_STACK else need + 4
 
 
-def conv_estimates(p: dict[str, Any]) -> list[Estimate]:
-    """Every kernel able to run CONV_2D params `p` (portable last), with its estimated cost."""
-    oc, kh, kw, ic = p["filter_shape"]
-    n, oh, ow = p["out_shape"][0], p["out_shape"][1], p["out_shape"][2]
+def conv_estimates(p: Any) -> list[Estimate]:
+    """Every kernel able to run conv params `p` (ConvParams; portable last), with its estimated cost."""
+    oc, kh, kw, ic = p.filter_shape
+    n, oh, ow = p.out_shape[0], p.out_shape[1], p.out_shape[2]
     pix = n * oh * ow
     K = kh * kw * ic
     out = []
-    grouped = p.get("groups", 1) != 1
-    dilated = p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1
+    grouped = p.groups != 1
+    dilated = p.dilation_h != 1 or p.dilation_w != 1
     outs = pix * oc
     if not grouped and not dilated:
         # Per-output instruction counts fitted to QEMU counts (ResNet-8, DS-CNN, MobileNetV1/V2 of the
         # suite): ~1.1-1.2 per MAC in the SMLAD blocks + requantization/loop overhead per output +
         # the im2col copy per pixel shared by the output channels.
-        if kh == 1 and kw == 1 and p["stride_h"] == 1 and p["stride_w"] == 1 and p["pad_top"] == 0 \
-                and p["pad_left"] == 0:
+        if kh == 1 and kw == 1 and p.stride_h == 1 and p.stride_w == 1 and p.pad_top == 0 and p.pad_left == 0:
             inner = 1.72 if ic % 4 == 0 else 2.2
             out.append(Estimate("tiny_conv2d_s8_1x1", outs * (inner * K + 12)))
         if K <= IM2COL_MAX:
@@ -57,41 +56,37 @@ def conv_estimates(p: dict[str, Any]) -> list[Estimate]:
     return out
 
 
-def best_conv(p: dict[str, Any]) -> Estimate:
-    """The cheapest estimate for CONV_2D params `p`."""
+def best_conv(p: Any) -> Estimate:
+    """The cheapest estimate for conv params `p`."""
     return min(conv_estimates(p), key=lambda e: e.instructions)
 
 
-__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "best_conv", "conv_estimates", "dw_variant", "gemm_scratch",
-           "why_portable"]
-
-
-def dw_variant(p: dict[str, Any]) -> str:
+def dw_variant(p: Any) -> str:
     """Suffix of the depthwise kernel for a depth-multiplier-1 op on a DSP board (QEMU counts, suite):
     3x3 kernels the 3x3 variant; larger ones the NHWC 4-channel kernel (c4) when the channels are a
     multiple of 4, else the channel-by-channel one (dsp)."""
-    _, kh, kw, ch = p["filter_shape"]
+    _, kh, kw, ch = p.filter_shape
     if (kh, kw) == (3, 3):
         return "3x3"        # its row-buffer / 4-channel-plane paths beat c4 on every measured 3x3 layer
     return "c4" if ch % 4 == 0 else "dsp"
 
 
-def why_portable(op_type: str, p: dict[str, Any]) -> str:
-    """Why an op with DSP variants runs the portable kernel on a DSP board ("" = it should not)."""
-    if op_type == "CONV_2D":
-        return best_conv(p).reason or "planned scratch not available (patch stage)"
-    if op_type == "DEPTHWISE_CONV_2D":
-        _, kh, kw, _ = p["filter_shape"]
-        if p.get("depth_multiplier", 1) != 1:
-            return f"depth multiplier {p['depth_multiplier']}"
-        if p.get("dilation_h", 1) != 1 or p.get("dilation_w", 1) != 1:
-            return "dilated depthwise"
-        if kh * kw > 64:
-            return f"{kh}x{kw} taps > 64"
-        if p["in_shape"][0] != 1:
-            return f"batch {p['in_shape'][0]}"
-    if op_type == "FULLY_CONNECTED":
-        return "non-zero weight zero point or input offset beyond int16"
-    if op_type == "ADD":
-        return "broadcasting add"
-    return ""
+def conv_why_portable(p: Any) -> str:
+    """Why a CONV_2D runs the portable kernel on a DSP board."""
+    return best_conv(p).reason or "planned scratch not available (patch stage)"
+
+
+def dw_why_portable(p: Any) -> str:
+    """Why a DEPTHWISE_CONV_2D runs the portable kernel on a DSP board."""
+    _, kh, kw, _ = p.filter_shape
+    if p.depth_multiplier != 1:
+        return f"depth multiplier {p.depth_multiplier}"
+    if p.dilation_h != 1 or p.dilation_w != 1:
+        return "dilated depthwise"
+    if kh * kw > 64:
+        return f"{kh}x{kw} = {kh * kw} taps > 64"
+    return f"batch {p.in_shape[0]}" if p.in_shape[0] != 1 else ""
+
+
+__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "best_conv", "conv_estimates", "conv_why_portable",
+           "dw_variant", "dw_why_portable", "gemm_scratch"]

@@ -46,18 +46,46 @@ def quiet_fds() -> Iterator[None]:
 
 
 def representative_from(data: np.ndarray | None, input_shape: tuple[int, ...], n: int = 32,
-                        seed: int = 0) -> Callable[[], Iterable[list[np.ndarray]]]:
-    """A representative-dataset generator: samples of `data`, or uniform [-1, 1] noise."""
+                        seed: int = 0, input_range: tuple[float, float] = (-1.0, 1.0),
+                        ) -> Callable[[], Iterable[list[np.ndarray]]]:
+    """A representative-dataset generator: samples of `data`, or uniform noise over `input_range`."""
     rng = np.random.default_rng(seed)
+    lo, hi = input_range
 
     def gen() -> Iterable[list[np.ndarray]]:
         for i in range(n):
             if data is not None:
                 x = np.asarray(data[i % len(data)], dtype=np.float32)[None]
             else:
-                x = rng.uniform(-1.0, 1.0, (1, *input_shape)).astype(np.float32)
+                x = rng.uniform(lo, hi, (1, *input_shape)).astype(np.float32)
             yield [x]
     return gen
+
+
+_UNIT_RANGES = ((0.0, 1.0), (-1.0, 1.0))
+
+
+def expected_input_range(model: Any) -> tuple[float, float]:
+    """The float range the model's input takes, read off a leading `Rescaling` layer.
+
+    Keras models that take raw pixels start with Rescaling(1/255) or Rescaling(1/127.5, offset=-1):
+    0..255 in, [0, 1] or [-1, 1] out. Calibrating such a model on [-1, 1] noise would give it an
+    input quantization for near-black images, so its calibration range is the Rescaling's
+    preimage of the unit range it produces (0..255 for the two above). Without one: [-1, 1]."""
+    layers = [la for la in getattr(model, "layers", []) if type(la).__name__ != "InputLayer"]
+    first = layers[0] if layers else None
+    if first is None or type(first).__name__ != "Rescaling":
+        return (-1.0, 1.0)
+    scale = float(np.asarray(first.scale).reshape(-1)[0])
+    offset = float(np.asarray(first.offset).reshape(-1)[0])
+    if scale == 0:
+        return (-1.0, 1.0)
+    out255 = (offset, 255.0 * scale + offset)
+    for a, b in _UNIT_RANGES:
+        if abs(out255[0] - a) < 0.02 and abs(out255[1] - b) < 0.02:
+            return (0.0, 255.0)
+    lo, hi = sorted(((-1.0 - offset) / scale, (1.0 - offset) / scale))
+    return (lo, hi)
 
 
 def int8_converter(tf: Any, model: Any, representative: Callable[[], Iterable[list[np.ndarray]]]) -> Any:
@@ -77,7 +105,7 @@ def quantize(model: Any, representative: Callable[[], Iterable[list[np.ndarray]]
     tf = _tf()
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     if representative is None or isinstance(representative, np.ndarray):
-        representative = representative_from(representative, shape)
+        representative = representative_from(representative, shape, input_range=expected_input_range(model))
     conv = int8_converter(tf, model, representative)
     try:
         with quiet_fds():

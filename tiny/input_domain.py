@@ -1,0 +1,154 @@
+"""The model defines the input domain: user data -> the int8 values the model's input expects.
+
+A model's int8 input covers the float range scale * (-128 - zp) .. scale * (127 - zp). That range
+says what preprocessing the model was trained with: about [-1, 1] for the usual MobileNet
+preprocessing, about [0, 255] for a Keras model with a `Rescaling` layer inside that takes raw
+pixels. Every place data enters (train, validate, demo) maps it the same way:
+
+* uint8 arrays are images: 0..255 maps linearly onto the domain (identity for a 0..255 model);
+* float arrays are taken as already in the model's float domain;
+* `--input-range LO,HI` states the domain explicitly (it overrides the quantization's).
+
+A calibrated range is often a little narrower than the preprocessing it came from ([-1, 0.992]
+for [-1, 1] data): a range within 10 % of a common one ([0, 1], [-1, 1], [0, 255], [-128, 127]) is
+snapped to it, and `source` says so. Data that would saturate the int8 range is refused; data that
+would use only a sliver of it gets a warning, both with the numbers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from tiny.ir import Graph, TinyError
+
+COMMON_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0), (-128.0, 127.0))
+SNAP_TOLERANCE = 0.10          # of the range's width
+SATURATION_LIMIT = 0.01        # fraction of values allowed beyond the int8 range
+EDGE_CODES = 2                 # clipping by up to 2 codes at the edges is rounding, not saturation
+SLIVER_FRACTION = 1 / 8        # of the 256 int8 codes
+
+
+@dataclass(frozen=True)
+class InputDomain:
+    """The float range the model's int8 input covers, and its quantization."""
+    lo: float
+    hi: float
+    scale: float
+    zero_point: int
+    source: str                # "quantization" | "quantization (snapped to [a, b])" | "--input-range"
+
+    def describe(self) -> str:
+        return f"[{self.lo:g}, {self.hi:g}] ({self.source}; scale {self.scale:g}, zero point {self.zero_point})"
+
+
+def _snap(lo: float, hi: float) -> tuple[float, float] | None:
+    for a, b in COMMON_RANGES:
+        tol = SNAP_TOLERANCE * (b - a)
+        if abs(lo - a) <= tol and abs(hi - b) <= tol:
+            return a, b
+    return None
+
+
+def model_input_domain(g: Graph, index: int = 0, input_range: tuple[float, float] | None = None,
+                       ) -> InputDomain:
+    """The input domain of graph input `index` (from its quantization, or `input_range`)."""
+    if not 0 <= index < len(g.inputs):
+        raise TinyError(f"the model has {len(g.inputs)} input(s); there is no input {index}")
+    t = g.tensors[g.inputs[index]]
+    if t.quant is None or t.dtype not in ("int8", "uint8", "int16"):
+        raise TinyError(f"input '{t.name}' ({t.dtype}) is not quantized: tiny needs an int8 input "
+                        "with a scale and zero point")
+    scale, zp = t.quant.s(), t.quant.zp()
+    if not math.isfinite(scale) or scale <= 0:
+        raise TinyError(f"input '{t.name}': quantization scale {scale} is not a positive finite number")
+    qmin, qmax = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}[t.dtype]
+    if input_range is not None:
+        lo, hi = (float(v) for v in input_range)
+        return InputDomain(lo, hi, scale, zp, "--input-range")
+    lo, hi = scale * (qmin - zp), scale * (qmax - zp)
+    snapped = _snap(lo, hi)
+    if snapped is not None and snapped != (lo, hi):
+        return InputDomain(snapped[0], snapped[1], scale, zp,
+                           f"quantization [{lo:.4g}, {hi:.4g}] snapped to [{snapped[0]:g}, {snapped[1]:g}]")
+    return InputDomain(lo, hi, scale, zp, "quantization")
+
+
+def parse_input_range(text: str) -> tuple[float, float]:
+    """`"LO,HI"` -> (lo, hi); a TinyError for anything else."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        lo, hi = (float(p) for p in parts)
+    except ValueError:
+        raise TinyError(f"--input-range {text!r}: expected two numbers LO,HI, e.g. --input-range 0,255") from None
+    if not (math.isfinite(lo) and math.isfinite(hi)) or not lo < hi:
+        raise TinyError(f"--input-range {text!r}: need finite LO < HI")
+    return lo, hi
+
+
+def to_model_float(x: np.ndarray, dom: InputDomain, name: str = "data") -> np.ndarray:
+    """`x` in the model's float input domain (float32): uint8 images mapped 0..255 -> lo..hi,
+    floats taken as they are. NaN/inf raise a TinyError naming the array."""
+    x = np.asarray(x)
+    if x.size == 0:
+        raise TinyError(f"{name}: the array is empty (shape {x.shape})")
+    if x.dtype == np.uint8:
+        return (dom.lo + x.astype(np.float32) * np.float32((dom.hi - dom.lo) / 255.0)).astype(np.float32)
+    if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise TinyError(f"{name}: dtype {x.dtype} is not numeric image/feature data")
+    xf = x.astype(np.float32)
+    bad = ~np.isfinite(xf)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise TinyError(f"{name}: {int(bad.sum())} of {xf.size} values are NaN or infinite "
+                        f"(first at index {first})")
+    return xf
+
+
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    # TFLite's quantize rounds half away from zero (std::round), not to even.
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def quantize_input(x: np.ndarray, dom: InputDomain, name: str = "data",
+                   warn: Callable[[str], None] | None = print) -> np.ndarray:
+    """`x` as the int8 values the model's input expects; refuses data that would saturate."""
+    xf = to_model_float(x, dom, name)
+    q = _round_half_away(xf / np.float32(dom.scale)) + dom.zero_point
+    over, under = int((q > 127 + EDGE_CODES).sum()), int((q < -128 - EDGE_CODES).sum())
+    if over + under > SATURATION_LIMIT * q.size:
+        raise TinyError(
+            f"{name}: {over + under} of {q.size} values ({100.0 * (over + under) / q.size:.1f} %) fall outside "
+            f"the model's input range {dom.describe()}: data in [{float(xf.min()):g}, {float(xf.max()):g}]. "
+            f"Give the data in the model's input domain, or pass --input-range LO,HI")
+    q8 = np.clip(q, -128, 127).astype(np.int8)
+    used = int(q8.max()) - int(q8.min()) + 1
+    if warn is not None and used < SLIVER_FRACTION * 256:
+        warn(f"warning: {name} uses only {used} of the 256 int8 input codes: data in "
+             f"[{float(xf.min()):g}, {float(xf.max()):g}], the model expects {dom.describe()}. "
+             f"If the data are in another range (e.g. images in [0, 1] for a model taking 0..255), "
+             f"pass uint8 images or --input-range LO,HI")
+    return q8
+
+
+def check_images(x: np.ndarray, shape: tuple[int, ...], name: str = "x") -> np.ndarray:
+    """`x` as a batch for a model input of `shape` (batch first): adds a missing channel axis of 1,
+    refuses a wrong rank or size with both shapes in the message."""
+    x = np.asarray(x)
+    want = tuple(int(d) for d in shape[1:])
+    if len(want) == 3 and x.ndim == 3 and want[-1] == 1:
+        x = x[..., None]
+    if x.ndim != len(want) + 1:
+        raise TinyError(f"{name}: shape {x.shape} has rank {x.ndim}; the model takes batches of {want} "
+                        f"(rank {len(want) + 1}, batch first)")
+    if tuple(x.shape[1:]) != want:
+        raise TinyError(f"{name}: samples of shape {tuple(x.shape[1:])}, the model's input is {want}")
+    if x.shape[0] == 0:
+        raise TinyError(f"{name}: no samples (shape {x.shape})")
+    return x
+
+
+__all__ = ["InputDomain", "check_images", "model_input_domain", "parse_input_range", "quantize_input",
+           "to_model_float"]
