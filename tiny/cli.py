@@ -184,6 +184,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite:
+        from tiny.suite import run_suite
+        data, table = run_suite(args.board, [args.model] if args.model else None)
+        _emit(args, data, table)
+        return 0
+    if not args.model:
+        raise TinyError("tiny bench needs a MODEL (or --suite)")
     if args.train:
         from tiny.train.insn import bench_training
         data, table = bench_training(args.model, args.board, args.train, args.schedule, args.sram_budget,
@@ -292,9 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the version and exit")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    def model_cmd(name: str, help: str, board_default: str = DEFAULT_BOARD) -> argparse.ArgumentParser:
+    def model_cmd(name: str, help: str, board_default: str = DEFAULT_BOARD,
+                  optional: bool = False) -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=help)
-        q.add_argument("model", help=".tflite file or Keras model (.keras / SavedModel dir)")
+        q.add_argument("model", help=".tflite file or Keras model (.keras / SavedModel dir)",
+                       **({"nargs": "?", "default": None} if optional else {}))
         q.add_argument("--board", default=board_default, help=f"target board (default {board_default}); see `tiny boards`")
         q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"],
                        help="layer by layer, or patch-based for the first stage (MCUNetV2)")
@@ -367,8 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--address", default=None, metavar="ADDR", help="with --farm: an existing Ray cluster")
     q.set_defaults(fn=cmd_validate)
 
-    q = model_cmd("bench", "count instructions per layer on an emulated board")
+    q = model_cmd("bench", "count instructions per layer on an emulated board", optional=True)
     q.add_argument("--kernels", default="opt", choices=["opt", "ref"])
+    q.add_argument("--suite", action="store_true",
+                   help="bench the built-in model suite (one per family) with optimized and portable kernels")
     q.add_argument("--train", default=None, metavar="CONFIG|RECIPE",
                    help="count one training step instead (forward + each backward step, with its kernel)")
     q.add_argument("--port", default=None, metavar="URL", help="DWT cycles, clock_hz and ms from a flashed board: "
