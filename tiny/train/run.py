@@ -106,7 +106,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     if auto:
         from tiny.train.lr_search import search_lr
         cfg.lr, tried = search_lr(plan, cfg.lr, cfg.momentum, cfg.qas, rounding, xtr, ytr,
-                                  xv if len(xv) else xtr, yv if len(yv) else ytr, log=log)
+                                  xv if len(xv) else xtr, yv if len(yv) else ytr, max_steps=min(600, total), log=log)
         lr_search = [{"lr": a, "heldout_accuracy": b} for a, b in tried]
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
