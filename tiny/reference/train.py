@@ -105,6 +105,9 @@ class TrainOracle:
         self.bscale: dict[int, np.ndarray] = {}
         self.mom: dict[tuple[int, str], np.ndarray] = {}
         self.m0: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # initial multiplier/shift (trained scales)
+        for s in plan.steps:   # frozen layers inside the backward need their scales too (input grad)
+            if s.kind in ("conv", "dw", "fc") and s.op not in self.wscale:
+                self.wscale[s.op], self.bscale[s.op] = layer_scales(g, s.op)
         for u in plan.updates:
             op = g.ops[u.op]
             oc = g.tensors[op.outputs[0]].shape[-1]

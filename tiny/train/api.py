@@ -35,8 +35,10 @@ def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer
                   sram_budget: int | None = None, kernels: str = "opt") -> TrainCompiled:
     """kernels: "opt" (DSP forward and backward kernels on boards with the DSP extension) or "ref"
     (the portable runtime everywhere)."""
-    from tiny.workflow import compile_for
-    c = compile_for(g, board, schedule, sram_budget, kernels=kernels)
+    from tiny.reference import prepare_all
+    from tiny.train.fit_schedule import compile_for_training
+    plan = training_plan(g, cfg, prepare_all(g))     # independent of the schedule
+    c = compile_for_training(g, board, plan, schedule, sram_budget, kernels=kernels)
     plan = training_plan(g, cfg, c.params)
     return compile_training(c, plan, cfg.lr, cfg.momentum, cfg.qas, board=board, kernels=kernels)
 

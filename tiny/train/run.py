@@ -93,6 +93,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]
     xtr, ytr, xv, yv = sch.split_validation(xtr, ytr) if early_stop else (xtr, ytr, xtr[:0], ytr[:0])
+    from tiny.train.contrib import resolve_scheme    # --recipe sparse: the scheme searched under the budget
+    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, log=log)
     from tiny.train.api import training_plan
     plan = training_plan(g, cfg)
     if new_head:
@@ -168,7 +170,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         sess.close()
     from tiny.boards import get_board
     insn, split = None, None
-    if count_steps and get_board(board).emulated and board != "host":
+    from tiny.device.connect import current_port
+    if count_steps and get_board(board).emulated and board != "host" and not current_port():
         from tiny.train.insn import count_step_breakdown
         counts = count_step_breakdown(tc, board, xtr, ytr, count_steps, cfg.lr, cfg.momentum, cfg.qas)
         insn = int(round(sum(c["total"] for c in counts) / len(counts)))
@@ -182,6 +185,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": resets,
            "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
            "lr_search": lr_search}
+    if getattr(cfg, "scheme_report", None):
+        res["sparse_scheme"] = cfg.scheme_report
     if float_reference:
         res.update(_float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, dom, lr_schedule,
                                steps, early_stop and bool(eval_at), log))
