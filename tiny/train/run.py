@@ -252,9 +252,9 @@ def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> dict[str, Any]:
     multiplier from them, which can differ from the board's trained int32 multiplier in its low bits;
     the returned dict says by how much."""
     import flatbuffers
-    from tiny.frontend.tflite import _schema
     from tiny.reference.fixedpoint import quantize_multiplier
-    schema = _schema()
+    from tiny.train.head import object_schema
+    schema = object_schema()
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(g.meta["tflite"], 0))
     sub = m.subgraphs[0]
     for tid, arr in updated_tensors(tc, ck).items():
