@@ -55,7 +55,7 @@ def test_head_only_learns(base_graph, transfer_data) -> None:
 
 def test_float_twin_forward_matches_int8(base_graph, transfer_data) -> None:
     """The dequantized float twin computes what the int8 graph computes up to quantization error."""
-    from tiny.reference import prepare_all, run_graph
+    from tiny.interpreter import prepare_all, run_graph
     from tiny.train.float_ref import FloatTwin, dequantize_inputs
     from tiny.passes.sparse_update import _logits
     _, _, xte, _ = transfer_data
@@ -107,7 +107,7 @@ def test_mobiletl_written_model_validates_bit_exact(tmp_path) -> None:
     import subprocess
     import sys
     from tiny.frontend.tflite import load
-    from tiny.reference import prepare_all, run_graph
+    from tiny.interpreter import prepare_all, run_graph
     from tiny.train import data as tdata
     from tiny.train.run import run_training
     res = run_training(None, "host", "mobiletl", steps=200, eval_samples=100, out=tmp_path, log=lambda m: None,
