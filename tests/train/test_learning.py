@@ -53,6 +53,7 @@ def test_head_only_learns(base_graph, transfer_data) -> None:
     assert acc > 0.3, acc
 
 
+@pytest.mark.slow
 def test_float_twin_forward_matches_int8(base_graph, transfer_data) -> None:
     """The dequantized float twin computes what the int8 graph computes up to quantization error."""
     from tiny.interpreter import prepare_all, run_graph
@@ -72,6 +73,7 @@ def test_float_twin_forward_matches_int8(base_graph, transfer_data) -> None:
     assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9
 
 
+@pytest.mark.slow
 def test_lr_auto_board_repeats_the_oracle_run(base_graph, transfer_data, tmp_path) -> None:
     from tiny.train.api import compile_train, oracle_for
     from tiny.train.run import run_training
