@@ -25,7 +25,7 @@ class RecipeDefaults:
 # Chosen on digits-transfer and the other built-in transfer tasks (docs/training.md, "Defaults"):
 # each learns on all of them at these settings.
 DEFAULTS = {
-    "head": RecipeDefaults(lr=0.05, momentum=0.9, epochs=4),
+    "head": RecipeDefaults(lr=0.01, momentum=0.9, epochs=3),
     "bias": RecipeDefaults(lr=0.02, momentum=0.9, epochs=3),
     "sparse": RecipeDefaults(lr=0.02, momentum=0.9, epochs=3),
     "full": RecipeDefaults(lr=0.005, momentum=0.9, epochs=3),
