@@ -262,6 +262,7 @@ def export_compiled(c: Any, board: str, out: Path, train: str | None = None) -> 
         raise TinyError(f"export for {b.name}: no runtime file defines {', '.join(sorted(missing))} "
                         f"(a function the generated code calls)")
 
+    _check_out(out)
     # Fresh src/ and include/ (stale kernels of an earlier export must not stay in the library).
     for d in ("src", "include"):
         shutil.rmtree(out / d, ignore_errors=True)
@@ -297,6 +298,17 @@ def export_compiled(c: Any, board: str, out: Path, train: str | None = None) -> 
     return Export(out=out, board=b.name, model=g.name, hash=c.hash, arena_bytes=ctx["arena_bytes"],
                   const_bytes=int(c.const_bytes), inputs=inputs, outputs=outputs, runtime=runtime,
                   files=written, training=training)
+
+
+def _check_out(out: Path) -> None:
+    """Write only into a new or empty folder, or over an earlier export (its src/ is replaced)."""
+    if out.exists() and not out.is_dir():
+        raise TinyError(f"{out} is a file: give tiny export a folder (-o DIR)")
+    if out.is_dir() and any(out.iterdir()):
+        h = out / "include" / "tiny_model.h"
+        if not (h.is_file() and "(`tiny export`)" in h.read_text(errors="replace")[:400]):
+            raise TinyError(f"{out} is not empty and holds no earlier tiny export: choose a new folder "
+                            f"(tiny export replaces DIR/src and DIR/include)")
 
 
 def _unresolved(sources: list[str], runtime: list[str]) -> set[str]:

@@ -189,3 +189,44 @@ def test_training_entry_points_match_the_oracle(tmp_path: Path) -> None:
     got = device_tensors(tc, _Ck)
     for name, ref in oracle.tensors().items():
         assert np.array_equal(got[name], ref.reshape(-1)), name
+
+
+def _two_in_two_out() -> Path:
+    def build() -> bytes:
+        import tensorflow as tf
+        from tiny.frontend.keras import quantize
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(5)
+        a, b = tf.keras.Input((8, 8, 3)), tf.keras.Input((8, 8, 3))
+        x = L.Add()([L.Conv2D(6, 3, padding="same", activation="relu")(a), L.Conv2D(6, 1)(b)])
+        m = tf.keras.Model([a, b], [L.Dense(4)(L.GlobalAveragePooling2D()(x)), L.Conv2D(2, 1)(x)])
+        rng = np.random.default_rng(0)
+        rep = lambda: ([rng.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32) for _ in range(2)] for _ in range(16))  # noqa: E731
+        return quantize(m, rep)
+    return models._cached("export-2in-2out", build)
+
+
+def test_several_inputs_and_outputs(tmp_path: Path) -> None:
+    g = load_model(_two_in_two_out())
+    assert len(g.inputs) == 2 and len(g.outputs) == 2
+    e = export_model(g, "host", tmp_path / "lib")
+    text = (e.out / "include" / "tiny_model.h").read_text()
+    assert "int tiny_model_invoke_n(const int8_t *const *in, int8_t *const *out);" in text
+    assert "int tiny_model_invoke(" not in text        # one-pointer form only for one input, one output
+    for i in range(2):
+        assert f"#define TINY_MODEL_INPUT{i}_BYTES {g.tensors[g.inputs[i]].nbytes}u" in text
+        assert f"#define TINY_MODEL_OUTPUT{i}_BYTES {g.tensors[g.outputs[i]].nbytes}u" in text
+    samples = [random_inputs(g, seed) for seed in range(4)]
+    assert _run_host(e.out, tmp_path, samples) == _expected_bytes(g, samples)
+
+
+def test_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
+    from tiny.ir import TinyError
+    g = load_model(models.tiny_cnn())
+    (tmp_path / "proj" / "src").mkdir(parents=True)
+    (tmp_path / "proj" / "src" / "main.c").write_text("int main(void) { return 0; }\n")
+    with pytest.raises(TinyError, match="not empty and holds no earlier tiny export"):
+        export_model(g, "host", tmp_path / "proj")
+    assert (tmp_path / "proj" / "src" / "main.c").exists()
+    e = export_model(g, "host", tmp_path / "lib")
+    export_model(g, "host", e.out)          # over an earlier export: fine
