@@ -20,6 +20,9 @@ def bench_real_board(model: str, board: str, port: str | None, schedule: str = "
     from tiny.workflow import compile_for, project_dir_for, write_project
     b = get_board(board)
     if not port:
+        from tiny.device.connect import detect_port
+        port = detect_port(b)
+    if not port:
         raise TinyError(f"{board} is a real board: flash it (`tiny compile MODEL --board {board} -o DIR && "
                         f"tiny flash DIR`) and give its serial port with --port, e.g. --port /dev/ttyACM0")
     g = load_model(model)
@@ -29,6 +32,7 @@ def bench_real_board(model: str, board: str, port: str | None, schedule: str = "
     xs = random_inputs(g, 0)
     with open_session(b, project, port=port, timeout=30) as s:
         s.check_model(c.hash)
+        clock_hz = int(s.info().get("clock_hz") or 0) or b.clock_hz   # what the board really runs at
         cycles = []
         for _ in range(runs):
             s.run(xs)
@@ -38,9 +42,16 @@ def bench_real_board(model: str, board: str, port: str | None, schedule: str = "
     data = {"model": g.name, "board": board, "schedule": schedule, "kernels": kernels, "cycles": best,
             "cycles_runs": cycles, "est_cycles": best, "instructions": None, "macs": macs,
             "macs_per_cycle": round(macs / best, 3) if best else None, "layers": [],
-            "ms": round(best / b.clock_hz * 1000, 3) if b.clock_hz else None}
-    return data, (f"{g.name} on {board}: {best:,} cycles (DWT, best of {runs}), "
-                  f"{data['ms']} ms at {b.clock_hz / 1e6:.0f} MHz, {macs:,} MACs")
+            "clock_hz": clock_hz, "port": port,
+            "ms": round(best / clock_hz * 1000, 3) if clock_hz and best else None}
+    text = (f"{g.name} on {board} at {port}: {best:,} cycles (DWT, best of {runs}), "
+            f"{data['ms']} ms at {clock_hz / 1e6:g} MHz, {macs:,} MACs")
+    if not best:
+        text += "\n  the board has no cycle counter (an emulator): cycles read 0"
+    elif b.clock_hz and clock_hz != b.clock_hz:
+        text += (f"\n  warning: {board} should run at {b.clock_hz / 1e6:g} MHz; its clock set-up timed "
+                 f"out and it runs at the reset clock")
+    return data, text
 
 
 def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | None = None,
@@ -51,6 +62,8 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
     from tiny.pipeline import load_model
     from tiny.workflow import compile_for, project_dir_for, write_project
     b = get_board(board)
+    if port and not b.is_host:   # a flashed board (or QEMU behind socket://): DWT cycles
+        return bench_real_board(model, board, port, schedule, sram_budget, kernels)
     if not b.emulated:
         if b.name == "host":
             raise TinyError("tiny bench counts instructions on an emulated board (qemu-*) or reads DWT "

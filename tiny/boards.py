@@ -23,6 +23,34 @@ class Uart:
     tx: str = ""                # pin names: "PD8" (STM32), "P1.03" (nRF52)
     rx: str = ""
     af: int = 0                 # STM32 alternate function number
+    port: str = ""              # the usual serial port of the board on Linux (real boards)
+    usb_ids: tuple[str, ...] = ()   # "vid:pid" of its USB serial device (ST-LINK VCP)
+    bus: str = ""               # STM32: the APB bus clocking the USART (apb1 | apb2)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "usb_ids", tuple(self.usb_ids))
+
+
+@dataclass(frozen=True)
+class Clock:
+    """How a real board reaches full speed (the reset clock feeds a PLL). Values straight from
+    the family's reference manual clock tree; the firmware falls back to the reset clock when an
+    oscillator, the PLL or the regulator does not become ready in time."""
+    pll: bool = False           # False: the firmware stays on the reset clock
+    source: str = "hsi"         # PLL input: hsi (STM32), hfxo (nRF52: crystal, no PLL)
+    source_hz: int = 0          # frequency of the PLL input oscillator
+    pll_m: int = 0              # input divider
+    pll_n: int = 0              # VCO multiplier
+    pll_p: int = 0              # system clock divider
+    pll_q: int = 0              # 48 MHz-domain divider (kept in range, unused)
+    pll_n_rev_y: int = 0        # STM32H743 revision Y (no VOS0): multiplier for 400 MHz
+    ahb_div: int = 1
+    apb1_div: int = 1           # H7: D2PPRE1 and also D1PPRE/D3PPRE
+    apb2_div: int = 1           # H7: D2PPRE2
+    flash_wait_states: int = 0
+    vos: int = 0                # regulator scale (1 = highest performance; H7: 0 = VOS0)
+    overdrive: bool = False     # STM32F7 over-drive (above 180 MHz)
+    caches: bool = False        # Cortex-M7 I/D caches, STM32 ART / flash caches, nRF52 I-cache
 
 
 @dataclass(frozen=True)
@@ -38,6 +66,7 @@ class Board:
     dsp: bool = False
     clock_hz: int = 0           # the clock the firmware runs at (SysTick / baud source)
     max_clock_hz: int = 0
+    reset_clock_hz: int = 0     # the clock out of reset (real boards: the fallback)
     ram_origin: int = 0x20000000
     flash_origin: int = 0
     stack_bytes: int = 8192     # stack reserved at the top of SRAM (budget + linker check)
@@ -49,6 +78,7 @@ class Board:
     preload_origin: int = 0     # emulated boards: RAM outside the board's SRAM for preloaded data
     preload_bytes: int = 0
     uart: Uart = field(default_factory=Uart)
+    clock: Clock = field(default_factory=Clock)
 
     @property
     def is_host(self) -> bool:
@@ -78,6 +108,8 @@ class Board:
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["uart"] = asdict(self.uart)
+        d["uart"]["usb_ids"] = list(self.uart.usb_ids)
+        d["clock"] = asdict(self.clock)
         return d
 
 
@@ -86,13 +118,17 @@ def _board_from_toml(path: Path) -> Board:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise TinyError(f"{path}: {e}") from e
-    uart = Uart(**data.pop("uart", {}))
+    try:
+        uart = Uart(**data.pop("uart", {}))
+        clock = Clock(**data.pop("clock", {}))
+    except TypeError as e:
+        raise TinyError(f"{path}: [uart]/[clock]: {e}") from e
     known = set(Board.__dataclass_fields__)
     unknown = set(data) - known
     if unknown:
         raise TinyError(f"{path}: unknown keys {sorted(unknown)}")
     try:
-        return Board(uart=uart, **data)
+        return Board(uart=uart, clock=clock, **data)
     except TypeError as e:
         raise TinyError(f"{path}: {e}") from e
 

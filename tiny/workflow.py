@@ -59,19 +59,22 @@ PRELOAD_MIN_BYTES = 2048
 
 
 def open_session(c: Compiled, board: str, project: Path | None = None, timeout: float = 30.0,
-                 samples: list[list[Any]] | None = None) -> Any:
+                 samples: list[list[Any]] | None = None, port: str | None = None) -> Any:
     """Build the firmware for `board` and return a connected, model-checked Session.
 
     `samples` (lists of input arrays) known in advance are preloaded into the RAM of an emulated
-    board; the session then loads them with LOAD_INPUT, transparently to its callers."""
+    board; the session then loads them with LOAD_INPUT, transparently to its callers.
+    `port` (or tiny.device.connect.using_port): reach a board already running the firmware there
+    (a flashed real board, or QEMU behind socket://) instead of starting one; nothing is preloaded."""
     import numpy as np
     from tiny.boards import get_board
-    from tiny.device.connect import open_session as connect
+    from tiny.device.connect import current_port, open_session as connect
     b = get_board(board)
+    port = port or current_port()
     project = project or project_dir_for(c, board)
     write_project(c, board, project)
     preload, table = None, {}
-    if samples and b.emulated and getattr(b, "preload_bytes", 0):
+    if samples and b.emulated and getattr(b, "preload_bytes", 0) and not port:
         blob = bytearray()
         for xs in samples:
             for x in xs:
@@ -83,7 +86,7 @@ def open_session(c: Compiled, board: str, project: Path | None = None, timeout: 
             f = project / ".preload.bin"
             f.write_bytes(bytes(blob))
             preload = [(f, b.preload_origin)]
-    s = connect(b, project, timeout=timeout, preload=preload)
+    s = connect(b, project, timeout=timeout, preload=preload, port=port)
     s.preloaded = table
     try:
         s.check_model(c.hash)

@@ -94,4 +94,80 @@ def upload(project_dir: Path, env: str, *, port: str | None = None) -> None:
     run_pio(Path(project_dir).resolve(), args, capture=False, timeout=3600)
 
 
-__all__ = ["build", "default_envs", "elf_path", "project_envs", "run_pio", "upload"]
+def env_boards(project_dir: Path) -> dict[str, str]:
+    """env name -> tiny board name (custom_tiny_board) of a generated project."""
+    ini = Path(project_dir) / "platformio.ini"
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.read(ini)
+    return {s.split(":", 1)[1]: cp.get(s, "custom_tiny_board", fallback="")
+            for s in cp.sections() if s.startswith("env:")}
+
+
+def flash_env(project_dir: Path, board: str | None = None, env: str | None = None) -> str:
+    """The env `tiny flash` uploads: `env` if named; else the env that reaches `board` (real
+    boards: `<board>`, PlatformIO's platform + upload tool; emulated: `<board>`, QEMU); with
+    neither, the project's only board. Raises TinyError naming the choices otherwise."""
+    envs = project_envs(project_dir)
+    if env:
+        if env not in envs:
+            raise TinyError(f"no env {env!r} in {project_dir}/platformio.ini; envs: {', '.join(envs)}")
+        return env
+    by_board = env_boards(project_dir)
+    boards = sorted({b for b in by_board.values() if b})
+    if board is None:
+        if len(boards) != 1:
+            raise TinyError(f"{project_dir} has firmware for several boards ({', '.join(boards)}): "
+                            f"pick one with --board")
+        board = boards[0]
+    if board not in boards:
+        raise TinyError(f"{project_dir} has no firmware for board {board!r} (boards: "
+                        f"{', '.join(boards)}); compile it with --board {board}")
+    if board in envs:      # emulated: the QEMU env; real: the registry env with the upload tool
+        return board
+    return next(e for e, b in by_board.items() if b == board)
+
+
+def flash(project_dir: Path, *, board: str | None = None, env: str | None = None,
+          port: str | None = None, upload_port: str | None = None) -> int:
+    """`tiny flash`: put the firmware on the board.
+
+    Real boards: `pio run -e <board> -t upload` (PlatformIO's ststm32 / nordicnrf52 platform and
+    upload tool, e.g. ST-LINK; internet the first time), then, with `port` (or the board's
+    detected ST-LINK virtual COM port), a check that the board answers with this firmware.
+    Emulated boards: QEMU runs the firmware; with `port` (socket://HOST:PORT) its UART is served
+    there until it exits, so other commands reach it with --port like a real board."""
+    from tiny.boards import get_board  # noqa: PLC0415
+
+    project_dir = Path(project_dir).resolve()
+    e = flash_env(project_dir, board, env)
+    b = get_board(env_boards(project_dir).get(e) or board or e)
+    if b.emulated:
+        if port:
+            from tiny.device.connect import serve_qemu  # noqa: PLC0415
+
+            return serve_qemu(b, build(project_dir, e), port)
+        upload(project_dir, e, port=upload_port)
+        return 0
+    upload(project_dir, e, port=upload_port)
+    from tiny.device.connect import detect_port, serial_session  # noqa: PLC0415
+
+    url = port or detect_port(b)
+    if not url:
+        print(f"tiny: flashed {b.name}; no serial port found to check it (pass --port)")
+        return 0
+    import time  # noqa: PLC0415
+
+    time.sleep(0.5)   # the upload tool resets the board: let it boot
+    with serial_session(b, url, timeout=5.0) as s:
+        info = s.info()
+    clock = int(info.get("clock_hz") or 0)
+    print(f"tiny: {b.name} at {url} runs model {info.get('model')} (hash {info.get('hash')}) at "
+          f"{clock / 1e6:g} MHz")
+    if b.clock_hz and clock and clock != b.clock_hz:
+        print(f"tiny: warning: {b.name} should run at {b.clock_hz / 1e6:g} MHz: its clock set-up "
+              f"timed out (reset clock)")
+    return 0
+
+
+__all__ = ["build", "default_envs", "elf_path", "env_boards", "flash", "flash_env",
+           "project_envs", "run_pio", "upload"]

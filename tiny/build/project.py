@@ -62,10 +62,29 @@ def _check_arm(board: Board) -> None:
         raise TinyError(f"board {board.name}: unknown uart kind {board.uart.kind!r}")
 
 
+def _check_clock(board: Board) -> None:
+    """A [clock] table whose PLL does not produce clock_hz is a typo that would run the board at
+    the wrong speed (and the UART at the wrong baud): refuse it here."""
+    c = board.clock
+    if not c.pll or board.emulated:
+        return
+    if not (c.source_hz and c.pll_m and c.pll_n and c.pll_p):
+        raise TinyError(f"board {board.name}: [clock] pll = true needs source_hz, pll_m, pll_n, pll_p")
+    got = c.source_hz // c.pll_m * c.pll_n // c.pll_p
+    if got != board.clock_hz:
+        raise TinyError(f"board {board.name}: [clock] gives {c.source_hz} / {c.pll_m} * {c.pll_n} / "
+                        f"{c.pll_p} = {got} Hz but clock_hz = {board.clock_hz}")
+    if board.max_clock_hz and got > board.max_clock_hz:
+        raise TinyError(f"board {board.name}: [clock] gives {got} Hz, above max_clock_hz "
+                        f"{board.max_clock_hz}")
+
+
 def render_board_header(board: Board) -> str:
     _check_arm(board)
+    _check_clock(board)
     return _jinja().get_template("tiny_board.h.j2").render(
-        b=board, uart_kind=_UART_DEFINE[board.uart.kind],
+        b=board, c=board.clock, uart_apb=2 if board.uart.bus == "apb2" else 1,
+        uart_kind=_UART_DEFINE[board.uart.kind],
         tx=parse_pin(board.uart.tx), rx=parse_pin(board.uart.rx))
 
 

@@ -9,7 +9,11 @@ the session (or any fatal error in it) also ends QEMU.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tiny.boards import Board
@@ -17,6 +21,45 @@ from tiny.device.qemu import QemuProcess, launch
 from tiny.device.session import Session
 from tiny.device.transport import PipeTransport, SerialTransport
 from tiny.ir import TinyError
+
+# The port of the command being run (`--port URL`): set once by the CLI, read where a session is
+# opened deep inside a command (training, validation), so those callers need no port argument.
+_PORT: contextvars.ContextVar[str | None] = contextvars.ContextVar("tiny_port", default=None)
+
+
+@contextlib.contextmanager
+def using_port(url: str | None) -> Iterator[None]:
+    """Within the block, sessions reach their board at `url` (None: the usual way)."""
+    token = _PORT.set(url)
+    try:
+        yield
+    finally:
+        _PORT.reset(token)
+
+
+def current_port() -> str | None:
+    return _PORT.get()
+
+
+def detect_port(board: Board) -> str | None:
+    """The board's serial port: a USB device with one of the board's vendor:product ids (the
+    ST-LINK virtual COM port), else the board TOML's usual port name if it exists, else None."""
+    import os  # noqa: PLC0415
+
+    ids = {i.lower() for i in board.uart.usb_ids}
+    if ids:
+        try:
+            from serial.tools import list_ports  # noqa: PLC0415
+
+            for p in sorted(list_ports.comports(), key=lambda p: p.device):
+                if p.vid is not None and f"{p.vid:04x}:{p.pid:04x}" in ids:
+                    return p.device
+        except Exception:  # noqa: BLE001 - no USB enumeration here: fall back to the name
+            pass
+    if board.uart.port and os.path.exists(board.uart.port):
+        return board.uart.port
+    return None
+
 
 # STM32 USARTs (qemu-f405) drop bytes that arrive before the firmware enabled the receiver;
 # QEMU starts the guest only when the host connects, so give the firmware a moment.
@@ -78,8 +121,14 @@ def open_session(board: Board, project_dir: Path, *, timeout: float = 5.0,
 
     host: built with tiny.build.host.build_host, run over a pipe. Emulated: built with pio (or
     `elf`), run on QEMU. Real boards: the firmware must already be flashed (tiny flash); `port`
-    is its serial port (e.g. /dev/ttyACM0) or any pyserial URL."""
+    is its serial port (e.g. /dev/ttyACM0) or any pyserial URL; without one, the board's
+    ST-LINK virtual COM port is looked for (detect_port). A `port` (or using_port()) on an
+    emulated board reaches firmware already running there, e.g. QEMU started by
+    `tiny flash DIR --port socket://127.0.0.1:PORT`, instead of starting QEMU."""
     project_dir = Path(project_dir)
+    port = port or current_port()
+    if port and not board.is_host:
+        return serial_session(board, port, timeout=timeout)
     if board.is_host:
         from tiny.build.host import build_host  # noqa: PLC0415
 
@@ -89,11 +138,53 @@ def open_session(board: Board, project_dir: Path, *, timeout: float = 5.0,
     if board.emulated:
         return open_qemu_session(board, elf or firmware_elf(board, project_dir),
                                  timeout=timeout, preload=preload)
-    if not port:
-        raise TinyError(f"{board.name} is a real board: flash it (tiny flash DIR) and pass its "
-                        f"serial port (--port /dev/ttyACM0)")
-    return Session(SerialTransport(port, baud=board.uart.baud, name=board.name),
-                   board_name=board.name, timeout=timeout)
+    found = detect_port(board)
+    if not found:
+        usual = f" (usually {board.uart.port})" if board.uart.port else ""
+        raise TinyError(f"{board.name} is a real board and no serial port of it was found{usual}: "
+                        f"flash it (tiny flash DIR --board {board.name}), connect its USB, and "
+                        f"pass the port with --port (e.g. --port /dev/ttyACM0, COM3, "
+                        f"socket://HOST:PORT)")
+    return serial_session(board, found, timeout=timeout)
 
 
-__all__ = ["QemuTransport", "firmware_elf", "open_qemu_session", "open_session"]
+def serial_session(board: Board, url: str, *, timeout: float = 5.0) -> Session:
+    """A Session over a serial port or pyserial URL, at the board's baud rate."""
+    from tiny.device.transport import TransportClosed  # noqa: PLC0415
+
+    try:
+        t = SerialTransport(url, baud=board.uart.baud, name=f"{board.name} at {url}",
+                            connect_timeout=2.0)
+    except TransportClosed as e:
+        raise TinyError(f"{e}; is {board.name} connected and flashed (tiny flash DIR --board "
+                        f"{board.name})? pass its serial port with --port") from e
+    except ValueError as e:   # pyserial: malformed URL
+        raise TinyError(f"bad --port {url!r}: {e} (use /dev/ttyACM0, COM3, socket://HOST:PORT "
+                        f"or rfc2217://HOST:PORT)") from e
+    return Session(t, board_name=board.name, timeout=timeout)
+
+
+def serve_qemu(board: Board, elf: Path, url: str) -> int:
+    """Run `elf` on QEMU with the board's UART on the TCP server of `url` (socket://HOST:PORT)
+    until QEMU exits (QUIT command, Ctrl-C): an emulated board that other commands reach with
+    --port, like a flashed real board. Returns QEMU's exit code."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    from tiny.device.qemu import qemu_argv  # noqa: PLC0415
+
+    u = urlsplit(url)
+    if u.scheme != "socket" or not u.port:
+        raise TinyError(f"emulated board {board.name}: --port must be socket://HOST:PORT (QEMU "
+                        f"serves its UART on that TCP port), got {url!r}")
+    argv = qemu_argv(board, elf, u.port)
+    argv[argv.index("-serial") + 1] = (f"tcp:{u.hostname or '127.0.0.1'}:{u.port},server=on,"
+                                       f"wait=off,nodelay=on")
+    print(f"tiny: {board.name} on QEMU, UART at {url} (stop with Ctrl-C)", flush=True)
+    try:
+        return subprocess.call(argv, stdin=subprocess.DEVNULL)
+    except KeyboardInterrupt:
+        return 0
+
+
+__all__ = ["QemuTransport", "current_port", "detect_port", "firmware_elf", "open_qemu_session",
+           "open_session", "serial_session", "serve_qemu", "using_port"]

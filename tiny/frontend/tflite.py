@@ -2,24 +2,19 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tiny.frontend import flatbuf
+from tiny.frontend.verify import verify_graph, verify_model
 from tiny.ir import Graph, IRError, Op, Quant, Tensor, TinyError, verify
 from tiny.passes.fold import FOLDABLE, fold_constants
 
 
 def _schema() -> Any:
-    for mod in ("tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
-                "ai_edge_litert.schema_py_generated"):
-        try:
-            return importlib.import_module(mod)
-        except ImportError:
-            continue
-    raise TinyError("no TFLite schema module found: install tflite-micro or ai-edge-litert")
+    return flatbuf.schema()  # the `tflite` package (core), else TFLM's / LiteRT's copy
 
 
 _TYPES = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
@@ -35,7 +30,7 @@ SUPPORTED = {
 
 
 def _opnames(schema: Any) -> dict[int, str]:
-    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
 
 
 def _attrs(kind: str, opt: Any) -> dict[str, Any]:
@@ -78,10 +73,8 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise TinyError(f"{name}: not a TFLite flatbuffer (missing 'TFL3' identifier; "
                         f"{len(buf)} bytes)")
-    try:
-        model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(buf, 0))
-    except Exception as e:  # truncated or corrupt flatbuffers raise many kinds of error
-        raise TinyError(f"{name}: corrupt or truncated TFLite file ({type(e).__name__}: {e})") from None
+    model = flatbuf.read_model(buf, name)
+    verify_model(model, name, _opnames(schema))  # nothing below sees an unchecked index or shape
     if not model.subgraphs:
         raise TinyError(f"{name}: the model has no subgraph")
     if len(model.subgraphs) > 1:
@@ -127,13 +120,13 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
     g = Graph(tensors=tensors, ops=ops, inputs=[int(v) for v in sg.inputs], outputs=[int(v) for v in sg.outputs],
               name=Path(name).stem, meta={"sha256": hashlib.sha256(buf).hexdigest(), "tflite": buf})
     verify(g)
-    return fold_constants(g)
+    return verify_graph(fold_constants(g))
 
 
 def _s(v: Any) -> str:
     if v is None:
         return ""
-    return v.decode() if isinstance(v, (bytes, bytearray)) else str(v)
+    return flatbuf.text(v)
 
 
 def load(path: str | Path) -> Graph:

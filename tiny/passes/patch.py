@@ -233,8 +233,9 @@ def stage_emittable(g: Graph, params: list[dict[str, Any]]) -> Any:
     return ok
 
 
-def compile_scheduled(g: Graph, board: str, mode: str, budget: int | None) -> Any:
-    """Search a schedule and emit it; `auto` without a budget uses the board's usable SRAM."""
+def compile_scheduled(g: Graph, board: str, mode: str, budget: int | None, stage_ok: Any = None) -> Any:
+    """Search a schedule and emit it; `auto` without a budget uses the board's usable SRAM.
+    stage_ok: an extra predicate on split points (training: the patch stage stays below the backward)."""
     from tiny.emit.model import compile_graph
     from tiny.reference import kernel_for, prepare_all
     layer = compile_graph(g, options=f"board={board};schedule=layer")
@@ -243,7 +244,9 @@ def compile_scheduled(g: Graph, board: str, mode: str, budget: int | None) -> An
         budget = usable_sram(get_board(board))
     params = prepare_all(g)
     base = [int(kernel_for(op).scratch_bytes(p)) for op, p in zip(g.ops, params)]
-    s = search(g, base, layer.plan, budget, mode, stage_emittable(g, params))
+    emittable = stage_emittable(g, params)
+    ok = emittable if stage_ok is None else (lambda k: stage_ok(k) and emittable(k))
+    s = search(g, base, layer.plan, budget, mode, ok)
     if not s.split:
         layer.schedule_info = {"schedule": "layer", "layer_based_peak_bytes": layer.plan.arena_bytes,
                                "patch_candidates": s.candidates}

@@ -8,6 +8,8 @@ A configuration is a TOML file (documented in docs/training.md) or a recipe name
     momentum = 0.9             # SGD momentum (0 = plain SGD; >0 keeps a float32 buffer per parameter)
     qas = true                 # quantization-aware scaling of the int8/int32 gradients
     epochs = 1
+    search = true              # sparse: pick bias_last/weights by contribution analysis under the
+                               # board's budget (the default when neither key below is given)
     bias_last = 4              # the last N conv/depthwise/FC layers update their biases
     [train.weights]            # layers whose weights update, with the fraction of output channels
     "#20" = 1.0                # by op index ...
@@ -40,8 +42,22 @@ class TrainConfig:
     weights: dict[str, float] = field(default_factory=dict)   # layer ref -> ratio
     blocks: int | None = None                 # mobiletl: top K inverted residual blocks
     freeze_dw: bool = False                   # mobiletl: depthwise weights frozen (bias still trains)
+    search: bool | None = None                # sparse: contribution analysis + budget search (None: when
+                                              # no explicit bias_last/weights and training data is known)
+    scheme: Any = None                        # the searched scheme (tiny.train.contrib.Scheme), once chosen
+
+    def searches(self) -> bool:
+        """Whether the sparse scheme is to be searched (vs the fixed default or explicit settings)."""
+        if self.recipe != "sparse" or self.scheme is not None:
+            return False
+        if self.search is not None:
+            return bool(self.search)
+        return not self.weights and self.bias_last is None
 
     def key(self) -> str:
+        if self.scheme is not None:
+            w = ",".join(f"#{k}={v}" for k, v in sorted(self.scheme.weights.items()))
+            return f"sparse-searched;b={self.scheme.bias_last};w={w};m={self.momentum > 0}"
         w = ",".join(f"{k}={v}" for k, v in sorted(self.weights.items()))
         return f"{self.recipe};b={self.bias_last};w={w};m={self.momentum > 0};k={self.blocks};fdw={self.freeze_dw}"
 
@@ -73,7 +89,8 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
         except tomllib.TOMLDecodeError as e:
             raise TinyError(f"{p}: not valid TOML ({e})") from None
         t = doc.get("train", doc)
-        known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks", "freeze_depthwise"}
+        known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks", "freeze_depthwise",
+                 "search"}
         bad = sorted(set(t) - known)
         if bad:
             raise TinyError(f"{p}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
@@ -84,7 +101,8 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
                           qas=bool(t.get("qas", True)), epochs=int(t.get("epochs", 1)),
                           bias_last=t.get("bias_last"), weights={str(k): float(v) for k, v in
                                                                  dict(t.get("weights", {})).items()},
-                          blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)))
+                          blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)),
+                          search=t.get("search"))
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -118,6 +136,9 @@ def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
     layers = trainable_layers(g)
     if not layers:
         raise TinyError("the model has no conv/depthwise/fully-connected layer to train")
+    if cfg.scheme is not None:   # searched by contribution analysis (tiny/train/contrib.py)
+        from tiny.train.contrib import updates_for
+        return updates_for(g, cfg.scheme.bias_last, cfg.scheme.weights)
     oc = {i: g.tensors[g.ops[i].outputs[0]].shape[-1] for i in layers}
     has_bias = {i: len(g.ops[i].inputs) > 2 and g.ops[i].inputs[2] >= 0 for i in layers}
     weights: dict[int, float] = {}

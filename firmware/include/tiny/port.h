@@ -9,6 +9,9 @@ int tiny_port_getc(int32_t timeout_ms);
 void tiny_port_write(const uint8_t *buf, uint32_t n);
 /* A free-running counter: DWT CYCCNT on real boards, 0 where none exists (QEMU, host). */
 uint32_t tiny_port_cycles(void);
+/* The core clock the firmware runs at (after the board's PLL set-up, or its reset clock when
+ * that timed out); 0 where unknown (host). */
+uint32_t tiny_port_clock_hz(void);
 /* Bytes of stack ever used (stack painting); 0 where not measured (host). */
 uint32_t tiny_port_stack_used(void);
 /* RAM the host filled before the firmware started (QEMU's loader device): inputs too large for

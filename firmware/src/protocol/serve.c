@@ -103,6 +103,7 @@ static uint8_t do_info(uint32_t *len) {
     for (uint32_t i = 0; i < m->n_inputs; i++) t_kv(&t, "input", i, 1, "_bytes", m->inputs[i].bytes);
     for (uint32_t i = 0; i < m->n_outputs; i++) t_kv(&t, "output", i, 1, "_bytes", m->outputs[i].bytes);
     t_kv(&t, "stack_used", 0, 0, "", tiny_port_stack_used());
+    t_kv(&t, "clock_hz", 0, 0, "", tiny_port_clock_hz());
     t_kv(&t, "max_body", 0, 0, "", TINY_PROTO_MAX_BODY);
     *len = t.n;
     if (t.n == t.cap) ERR(TINY_ST_MODEL_ERROR, "INFO does not fit max_body");

@@ -22,8 +22,20 @@
 #define DWT_CYCCNT TINY_REG(0xE0001004u)
 #define DWT_LAR TINY_REG(0xE0001FB0u)
 
-/* Provided by the family's UART driver. */
-void tiny_board_clock_init(void);   /* clocks the firmware needs (may do nothing) */
+#define SCB_CCR TINY_REG(0xE000ED14u)
+#define SCB_CCSIDR TINY_REG(0xE000ED80u)
+#define SCB_CSSELR TINY_REG(0xE000ED84u)
+#define SCB_ICIALLU TINY_REG(0xE000EF50u)
+#define SCB_DCISW TINY_REG(0xE000EF60u)
+
+/* The clocks the firmware really runs at, set by tiny_board_clock_init() (the reset clock until
+ * then, and for good when a PLL step times out): SysTick, DWT -> ms, and the UART divisor use them. */
+extern uint32_t tiny_core_hz;
+extern uint32_t tiny_uart_clk_hz;
+
+/* Provided by the family's clock / UART drivers. */
+void tiny_board_clock_init(void);   /* full speed where the board TOML says how (may do nothing) */
+void tiny_cm7_caches_on(void);      /* Cortex-M7 L1 instruction + data caches */
 void tiny_uart_init(void);
 int tiny_uart_rx(void);             /* one byte, or -1 if none is waiting (never blocks) */
 void tiny_uart_tx(uint8_t c);       /* blocks until the byte is accepted */

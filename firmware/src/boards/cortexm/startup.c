@@ -14,6 +14,8 @@ void Reset_Handler(void);
 void tiny_reset_c(void);
 
 const char *const tiny_port_board = TINY_BOARD_NAME;
+uint32_t tiny_core_hz = TINY_RESET_CLOCK_HZ;
+uint32_t tiny_uart_clk_hz = TINY_RESET_CLOCK_HZ;
 
 /* Set SP and enable the FPU before any C runs: a bootloader may jump here with its own stack, and
  * compiled C may use FP registers for copies. */
@@ -72,11 +74,34 @@ __attribute__((section(".isr_vector"), used)) const uint32_t tiny_vectors[16] = 
     (uint32_t)(uintptr_t)default_handler, /* SysTick (not enabled as an interrupt) */
 };
 
+/* Armv7-M ARM B2.2 / Cortex-M7 TRM: invalidate each cache before enabling it (its contents are
+ * unknown after reset); the data cache by set/way, geometry from CCSIDR. */
+void tiny_cm7_caches_on(void) {
+    __asm__ volatile("dsb\n isb" ::: "memory");
+    SCB_ICIALLU = 0;
+    __asm__ volatile("dsb\n isb" ::: "memory");
+    SCB_CCR |= 1u << 17; /* IC */
+    __asm__ volatile("dsb\n isb" ::: "memory");
+    SCB_CSSELR = 0;      /* level 1 data cache */
+    __asm__ volatile("dsb" ::: "memory");
+    uint32_t ccsidr = SCB_CCSIDR;
+    uint32_t sets = ((ccsidr >> 13) & 0x7FFFu) + 1u, ways = ((ccsidr >> 3) & 0x3FFu) + 1u;
+    uint32_t set_shift = (ccsidr & 7u) + 4u;                       /* log2(line bytes) */
+    uint32_t way_shift = ways > 1u ? (uint32_t)__builtin_clz(ways - 1u) : 0u;
+    for (uint32_t s = 0; s < sets; s++)
+        for (uint32_t w = 0; w < ways; w++) SCB_DCISW = (s << set_shift) | (w << way_shift);
+    __asm__ volatile("dsb" ::: "memory");
+    SCB_CCR |= 1u << 16; /* DC */
+    __asm__ volatile("dsb\n isb" ::: "memory");
+}
+
+uint32_t tiny_port_clock_hz(void) { return tiny_core_hz; }
+
 void tiny_port_init(void) {
     tiny_board_clock_init();
     /* SysTick from the core clock, 1 ms period, polled through COUNTFLAG (no interrupt). */
     SYST_CSR = 0;
-    SYST_RVR = (TINY_CLOCK_HZ / 1000u) - 1u;
+    SYST_RVR = (tiny_core_hz / 1000u) - 1u;
     SYST_CVR = 0;
     SYST_CSR = 5u; /* ENABLE | CLKSOURCE=core */
 #if !TINY_EMULATED

@@ -56,6 +56,7 @@ void tiny_port_write(const uint8_t *buf, uint32_t n) {
 }
 
 uint32_t tiny_port_cycles(void) { return 0; }
+uint32_t tiny_port_clock_hz(void) { return 0; }
 uint32_t tiny_port_stack_used(void) { return 0; }
 const uint8_t *tiny_port_preload(uint32_t *bytes) { *bytes = 0; return 0; }
 void tiny_port_exit(int code) { exit(code); }

@@ -9,7 +9,7 @@
 #define U_CTRL TINY_REG(TINY_UART_BASE + 0x08u)
 #define U_BAUDDIV TINY_REG(TINY_UART_BASE + 0x10u)
 
-void tiny_board_clock_init(void) {}
+void tiny_board_clock_init(void) {} /* QEMU: the modelled clock, no PLL */
 
 void tiny_uart_init(void) {
     U_BAUDDIV = TINY_CLOCK_HZ / TINY_UART_BAUD;

@@ -1,7 +1,7 @@
 /* nRF52840 UART0 in its non-DMA UART mode (nRF52840 Product Specification, UART chapter; the
  * instance at 0x40002000 is UARTE0/UART0). The EasyDMA UARTE loses bytes between RX buffers
  * unless interrupts re-arm it; the legacy UART's RXD register and 6-byte FIFO suit a polled
- * protocol loop. HFXO is started for an accurate baud clock. */
+ * protocol loop. */
 #include "../cortexm/cortexm.h"
 #if defined(TINY_CORTEXM) && defined(TINY_UART_NRF52)
 
@@ -27,11 +27,26 @@
 
 static uint32_t tx_pending;
 
+/* The CPU runs at 64 MHz from reset; start HFXO (nRF52840 PS, CLOCK: HFCLKSTART, wait for
+ * HFCLKSTARTED) so the UART's 16 MHz reference is crystal-accurate. Without a crystal the event
+ * never comes: stop waiting after TINY_CLOCK_TIMEOUT polls and run on HFINT. The NVMC
+ * instruction cache (ICACHECNF.CACHEEN) takes wait states off flash fetches. */
 void tiny_board_clock_init(void) {
+#if !TINY_EMULATED
     HFCLKSTARTED = 0;
     HFCLKSTART = 1;
-    while (!HFCLKSTARTED) {}
+    for (uint32_t i = 0; i < TINY_CLOCK_TIMEOUT && !HFCLKSTARTED; i++) {}
+#if TINY_CLOCK_CACHES
+    TINY_REG(0x4001E540u) |= 1u; /* NVMC ICACHECNF.CACHEEN */
+#endif
+#endif
+    tiny_core_hz = 64000000u;
+    tiny_uart_clk_hz = 16000000u;
 }
+
+/* BAUDRATE = baud * 2^32 / 16 MHz, rounded to the register's 4096 steps (reproduces the PS table:
+ * 115200 -> 0x01D7E000, 9600 -> 0x00275000, 1000000 -> 0x10000000). */
+#define NRF_BAUDRATE ((uint32_t)((((uint64_t)TINY_UART_BAUD << 32) / 16000000u + 0x800u) & ~0xFFFull))
 
 void tiny_uart_init(void) {
     /* TX: output, idle high. RX: input with pull-up (PS table "GPIO configuration"). */
@@ -42,7 +57,7 @@ void tiny_uart_init(void) {
     U(PSEL_RXD) = (TINY_UART_RX_PORT << 5) | TINY_UART_RX_PIN;
     U(PSEL_RTS) = 0xFFFFFFFFu;
     U(PSEL_CTS) = 0xFFFFFFFFu;
-    U(BAUDRATE) = TINY_UART_BAUD == 115200u ? 0x01D7E000u : 0x01D7E000u; /* only 115200 mapped */
+    U(BAUDRATE) = NRF_BAUDRATE;
     U(CONFIG) = 0;
     U(ENABLE) = 4u;
     U(RXDRDY) = 0;

@@ -2,8 +2,8 @@
  *  - RM0090 (F405/F411, "v1" USART: SR/DR/BRR/CR1), RCC at 0x40023800, GPIO at 0x40020000;
  *  - RM0385 (F746, "v2" USART: CR1/BRR/ISR/ICR/RDR/TDR), same RCC/GPIO layout as the F4;
  *  - RM0433 (H743, "v2" USART), RCC at 0x58024400, GPIO at 0x58020000.
- * The core runs from the reset clock (HSI: 16 MHz F4/F7, 64 MHz H7) with no bus prescalers, so
- * the USART kernel clock is TINY_CLOCK_HZ. QEMU's netduinoplus2 models the USART but not RCC/GPIO,
+ * The USART kernel clock is its APB clock (the reset default of the kernel clock muxes), which
+ * clock.c sets in tiny_uart_clk_hz (the reset HSI if the PLL set-up timed out). QEMU's netduinoplus2 models the USART but not RCC/GPIO,
  * which are skipped on emulated boards. */
 #include "../cortexm/cortexm.h"
 #if defined(TINY_CORTEXM) && (defined(TINY_UART_STM32_V1) || defined(TINY_UART_STM32_V2))
@@ -44,8 +44,6 @@
 #define ST_TXE (1u << 7)
 #define ST_ORE (1u << 3)
 
-void tiny_board_clock_init(void) {}
-
 #if !TINY_EMULATED
 static void pin_af(uint32_t port, uint32_t pin, uint32_t af, int pull_up) {
     RCC_GPIOEN |= 1u << port;
@@ -77,7 +75,7 @@ void tiny_uart_init(void) {
     pin_af(TINY_UART_RX_PORT, TINY_UART_RX_PIN, TINY_UART_AF, 1);
 #endif
     U_CR1 = 0;
-    U_BRR = (TINY_CLOCK_HZ + TINY_UART_BAUD / 2u) / TINY_UART_BAUD;
+    U_BRR = (tiny_uart_clk_hz + TINY_UART_BAUD / 2u) / TINY_UART_BAUD; /* oversampling 16 */
     U_CR1 = CR1_ENABLE;
 }
 
