@@ -51,7 +51,7 @@ def _expected_bytes(g, samples) -> bytes:
     return b"".join(np.ascontiguousarray(y).tobytes() for ys in _tflm(g, samples) for y in ys)
 
 
-@pytest.mark.parametrize("model", ["tiny_cnn", "custom_cnn"])
+@pytest.mark.parametrize("model", ["tiny_cnn", pytest.param("custom_cnn", marks=pytest.mark.slow)])
 def test_host_caller_matches_tflm(model: str, tmp_path: Path) -> None:
     path = getattr(models, model)()
     g = load_model(path)
