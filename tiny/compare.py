@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tiny import oracle, reference
+from tiny import interpreter, oracle
 from tiny.ir import Graph, TinyError
 from tiny.analysis import np_dtype
 
@@ -105,10 +105,10 @@ def validate(g: Graph, session: Any | None, board: str, samples: int, inputs: li
              progress: Callable[[int], None] | None = None, readable: list[int] | None = None) -> Result:
     """Compare TFLM (every tensor) with the reference, and TFLM's outputs with the device."""
     res = Result(board=board, model=g.name)
-    params = reference.prepare_all(g)
+    params = interpreter.prepare_all(g)
     sets = inputs or [random_inputs(g, seed) for seed in range(samples)]
     for i, xs in enumerate(sets):
-        ref = reference.run_graph(g, xs, params)
+        ref = interpreter.run_graph(g, xs, params)
         want = ref
         if res.oracle_error is None:
             try:

@@ -14,12 +14,12 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from tiny.ops import REGISTRY  # noqa: E402
+
 CORTEX_M_FLOOR = 0.5   # instructions per MAC: SMLAD does two 16-bit MACs in one instruction
 
 LAYER_C, PATCH_C, TFLM_C, SRAM_C = "#c0392b", "#27ae60", "#7f8c8d", "#2c3e50"
-OP_COLORS = {"CONV_2D": "#2980b9", "DEPTHWISE_CONV_2D": "#8e44ad", "FULLY_CONNECTED": "#d35400",
-             "ADD": "#16a085", "MUL": "#16a085", "AVERAGE_POOL_2D": "#7f8c8d", "MAX_POOL_2D": "#7f8c8d",
-             "MEAN": "#7f8c8d"}
+OP_COLORS = {k: d.color for k, d in REGISTRY.items() if d.color}   # each OpDef's colour
 
 
 def _subplots(*args: Any, figsize: tuple[float, float] | None = None, **kw: Any) -> tuple[Figure, Any]:

@@ -10,7 +10,8 @@ import numpy as np
 from tiny.frontend import flatbuf
 from tiny.frontend.verify import verify_graph, verify_model
 from tiny.ir import Graph, IRError, Op, Quant, Tensor, TinyError, verify
-from tiny.passes.fold import FOLDABLE, fold_constants
+from tiny.ops import REGISTRY, lookup, runnable
+from tiny.passes.fold import fold_constants
 
 
 def _schema() -> Any:
@@ -18,15 +19,6 @@ def _schema() -> Any:
 
 
 _TYPES = {0: "float32", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
-_ACT = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
-_PAD = {0: "SAME", 1: "VALID"}
-
-# Ops whose options carry a fused activation and what else we read from the options.
-SUPPORTED = {
-    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D",
-    "MAX_POOL_2D", "MEAN", "PAD", "RESHAPE", "SOFTMAX", "LOGISTIC", "HARD_SWISH",
-    "CONCATENATION", "QUANTIZE", "DEQUANTIZE",
-}
 
 
 def _opnames(schema: Any) -> dict[int, str]:
@@ -34,37 +26,8 @@ def _opnames(schema: Any) -> dict[int, str]:
 
 
 def _attrs(kind: str, opt: Any) -> dict[str, Any]:
-    a: dict[str, Any] = {}
-    if opt is None:
-        if kind in ("ADD", "MUL", "FULLY_CONNECTED", "CONCATENATION"):
-            a["activation"] = "NONE"
-        return a
-    if hasattr(opt, "fusedActivationFunction"):
-        a["activation"] = _ACT.get(opt.fusedActivationFunction, str(opt.fusedActivationFunction))
-    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        a.update(padding=_PAD[opt.padding], stride_h=opt.strideH, stride_w=opt.strideW,
-                 dilation_h=opt.dilationHFactor, dilation_w=opt.dilationWFactor)
-        if kind == "DEPTHWISE_CONV_2D":
-            a["depth_multiplier"] = opt.depthMultiplier
-    elif kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        a.update(padding=_PAD[opt.padding], stride_h=opt.strideH, stride_w=opt.strideW,
-                 filter_h=opt.filterHeight, filter_w=opt.filterWidth)
-    elif kind == "FULLY_CONNECTED":
-        a.update(keep_num_dims=bool(opt.keepNumDims), weights_format=opt.weightsFormat)
-    elif kind == "CONCATENATION":
-        a["axis"] = opt.axis
-    elif kind == "SOFTMAX":
-        a["beta"] = float(opt.beta)
-    elif kind == "MEAN":
-        a["keep_dims"] = bool(opt.keepDims)
-    elif kind == "STRIDED_SLICE":
-        a.update(begin_mask=opt.beginMask, end_mask=opt.endMask, ellipsis_mask=opt.ellipsisMask,
-                 new_axis_mask=opt.newAxisMask, shrink_axis_mask=opt.shrinkAxisMask)
-    elif kind == "PACK":
-        a.update(axis=opt.axis)
-    elif kind == "RESHAPE" and getattr(opt, "newShape", None) is not None:
-        a["new_shape"] = [int(v) for v in opt.newShape]
-    return a
+    """Op.attrs from the flatbuffer options object (each OpDef reads its own options)."""
+    return REGISTRY[kind].options(opt)
 
 
 def load_bytes(buf: bytes, name: str = "model") -> Graph:
@@ -110,10 +73,10 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
         oc = model.operatorCodes[o.opcodeIndex]
         code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
         kind = names.get(code, f"CUSTOM({_s(oc.customCode)})" if oc.customCode else f"OP{code}")
-        if kind not in SUPPORTED and kind not in FOLDABLE:
+        if lookup(kind) is None:
             outs = [tensors[t].name for t in (o.outputs if o.outputs is not None else [])]
             raise IRError(f"{name}: op #{k} {kind} (output {outs}) is not supported; "
-                          f"supported ops: {', '.join(sorted(SUPPORTED))}")
+                          f"supported ops: {', '.join(sorted(runnable()))}")
         ins = [int(v) for v in (o.inputs if o.inputs is not None else [])]
         outs = [int(v) for v in (o.outputs if o.outputs is not None else [])]
         ops.append(Op(index=k, type=kind, inputs=ins, outputs=outs, attrs=_attrs(kind, o.builtinOptions)))

@@ -16,6 +16,7 @@ import numpy as np
 
 from tiny.frontend.flatbuf import ModelRec, OperatorRec, TensorRec
 from tiny.ir import Graph, IRError, TinyError
+from tiny.ops import REGISTRY
 
 ITEMSIZE = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 16: 4}  # TensorType -> bytes
 ZP_RANGE = {9: (-128, 127), 3: (0, 255), 7: (0, 0), 2: (0, 0), 4: (0, 0)}  # int8, uint8, int16/32/64
@@ -23,26 +24,10 @@ MAX_RANK = 8
 _MIN_SCALE = float(np.finfo(np.float32).tiny)   # below: a subnormal whose reciprocal overflows
 MAX_TENSOR_BYTES = 1 << 31          # no Cortex-M (nor TFLite's int32 sizes) holds more
 
-# Builtin options table each op reads (flatc class name) and whether the op cannot do without it.
-OPTIONS = {
-    "CONV_2D": ("Conv2DOptions", True), "DEPTHWISE_CONV_2D": ("DepthwiseConv2DOptions", True),
-    "AVERAGE_POOL_2D": ("Pool2DOptions", True), "MAX_POOL_2D": ("Pool2DOptions", True),
-    "SOFTMAX": ("SoftmaxOptions", True), "CONCATENATION": ("ConcatenationOptions", True),
-    "FULLY_CONNECTED": ("FullyConnectedOptions", False), "ADD": ("AddOptions", False),
-    "MUL": ("MulOptions", False), "MEAN": ("ReducerOptions", False),
-    "RESHAPE": ("ReshapeOptions", False), "PAD": ("PadOptions", False),
-    "STRIDED_SLICE": ("StridedSliceOptions", False), "PACK": ("PackOptions", False),
-}
-# Operand count and ranks of the ops whose kernels index their operands: (min inputs, max inputs,
-# rank of each listed input or None, output rank or None). -1 (absent) is allowed for inputs past min.
-ARITY = {
-    "CONV_2D": (2, 3, (4, 4, 1), 4), "DEPTHWISE_CONV_2D": (2, 3, (4, 4, 1), 4),
-    "FULLY_CONNECTED": (2, 3, (None, 2, 1), None), "ADD": (2, 2, (), None), "MUL": (2, 2, (), None),
-    "AVERAGE_POOL_2D": (1, 1, (4,), 4), "MAX_POOL_2D": (1, 1, (4,), 4), "MEAN": (2, 2, (None, 1), None),
-    "PAD": (2, 2, (None, 2), None), "RESHAPE": (1, 2, (), None), "SOFTMAX": (1, 1, (), None),
-    "LOGISTIC": (1, 1, (), None), "HARD_SWISH": (1, 1, (), None), "CONCATENATION": (1, 1 << 10, (), None),
-    "QUANTIZE": (1, 1, (), None), "DEQUANTIZE": (1, 1, (), None),
-}
+# Builtin options class each op reads and whether it cannot do without it; operand counts and
+# ranks of the ops whose kernels index their operands (both from the op registry, tiny/ops/).
+OPTIONS = {k: (d.fb_options, d.fb_options_required) for k, d in REGISTRY.items() if d.fb_options}
+ARITY = {k: d.arity for k, d in REGISTRY.items() if d.arity is not None}
 _POSITIVE = ("strideH", "strideW", "filterHeight", "filterWidth", "dilationHFactor", "dilationWFactor")
 _MAX_WINDOW = 1 << 16
 
@@ -188,13 +173,26 @@ def _arity(tensors: list[TensorRec], o: OperatorRec, kind: str, where: str) -> N
                         f"expected rank {out_rank}")
 
 
+def check_int8(g: Graph, name: str) -> None:
+    """Refuse a float model with how to quantize it (before any op is prepared)."""
+    from tiny import ops
+    float_ops = [op for op in g.ops if not ops.traits(op).io_convert
+                 and any(t >= 0 and g.tensors[t].dtype == "float32" for t in op.inputs + op.outputs)]
+    if float_ops:
+        op = float_ops[0]
+        t = next(g.tensors[t] for t in op.inputs + op.outputs if t >= 0 and g.tensors[t].dtype == "float32")
+        raise IRError(
+            f"{name}: op #{op.index} {op.type} computes in float32 (tensor '{t.name}'); tiny runs full-int8 "
+            f"models. Quantize it: pass the Keras model itself (`tiny compile model.keras ...` quantizes it), "
+            f"or convert with TFLiteConverter using optimizations=[tf.lite.Optimize.DEFAULT], a "
+            f"representative_dataset and supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8].")
+
+
 def verify_graph(g: Graph) -> Graph:
     """Run every op's prepare step once at load time, so an op whose tensors do not fit it is refused
     here, naming the op, rather than deep inside compile; prepare's own TinyErrors pass through."""
-    try:
-        from tiny.ops import opdef as kernel      # the op registry, where it exists
-    except ImportError:
-        from tiny.reference import kernel_for as kernel
+    from tiny.ops import opdef as kernel      # the op registry
+    check_int8(g, g.name)
     for op in g.ops:
         try:
             kernel(op).prepare(g, op)

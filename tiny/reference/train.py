@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tiny.passes.sparse_update import Step, TrainPlan
-from tiny.reference import prepare_all, run_graph
+from tiny.interpreter import prepare_all, run_graph
 
 F = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = F(1.44269504), F(0.693145752), F(1.42860677e-06)

@@ -35,7 +35,7 @@ def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer
                   sram_budget: int | None = None, kernels: str = "opt") -> TrainCompiled:
     """kernels: "opt" (DSP forward and backward kernels on boards with the DSP extension) or "ref"
     (the portable runtime everywhere)."""
-    from tiny.reference import prepare_all
+    from tiny.interpreter import prepare_all
     from tiny.train.fit_schedule import compile_for_training
     plan = training_plan(g, cfg, prepare_all(g))     # independent of the schedule
     c = compile_for_training(g, board, plan, schedule, sram_budget, kernels=kernels)

@@ -26,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from tiny.ir import Graph, TinyError
+from tiny.ops import kinds as K
+from tiny.train.layers import LayerUpdate, resolve_layer, trainable_layers, trainable_ops
 
 RECIPES = ("sparse", "bias", "head", "full", "mobiletl")
-TRAINABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+TRAINABLE_OPS = trainable_ops()
 
 
 @dataclass
@@ -60,19 +62,6 @@ class TrainConfig:
             return f"sparse-searched;b={self.scheme.bias_last};w={w};m={self.momentum > 0}"
         w = ",".join(f"{k}={v}" for k, v in sorted(self.weights.items()))
         return f"{self.recipe};b={self.bias_last};w={w};m={self.momentum > 0};k={self.blocks};fdw={self.freeze_dw}"
-
-
-@dataclass
-class LayerUpdate:
-    """What one layer (op index) learns."""
-    op: int
-    bias: bool
-    weight_channels: int        # number of leading output channels whose weights update (0 = frozen)
-    scale: bool = False         # per-output-channel requantization scale trains (MobileTL's last norm)
-
-
-def trainable_layers(g: Graph) -> list[int]:
-    return [op.index for op in g.ops if op.type in TRAINABLE_OPS]
 
 
 def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
@@ -111,26 +100,6 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
     return cfg
 
 
-def resolve_layer(g: Graph, ref: str) -> int:
-    """'#12' / '12' (op index) or an output tensor name -> op index of a trainable layer."""
-    s = ref.strip()
-    idx = None
-    if s.lstrip("#").isdigit():
-        idx = int(s.lstrip("#"))
-        if idx >= len(g.ops):
-            raise TinyError(f"training config names layer {ref!r}, but the model has {len(g.ops)} ops")
-    else:
-        hits = [op.index for op in g.ops if op.outputs and g.tensors[op.outputs[0]].name == s]
-        if not hits:
-            raise TinyError(f"training config names layer {ref!r}, which does not exist in the model "
-                            f"(use '#<op index>' or an output tensor name; see `tiny report`)")
-        idx = hits[0]
-    if g.ops[idx].type not in TRAINABLE_OPS:
-        raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), which has no "
-                        f"weights to train (trainable: {', '.join(TRAINABLE_OPS)})")
-    return idx
-
-
 def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
     """The recipe + explicit settings -> per-layer updates (ascending op index)."""
     layers = trainable_layers(g)
@@ -159,7 +128,7 @@ def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
         if not cfg.weights:
             weights[layers[-1]] = 1.0
             # (pointwise convs whose int8 filter is at most 16 KB: a trained filter lives in SRAM)
-            pw = [i for i in layers[:-1] if g.ops[i].type == "CONV_2D"
+            pw = [i for i in layers[:-1] if g.ops[i].type == K.CONV_2D
                   and g.tensors[g.ops[i].inputs[1]].shape[1:3] == (1, 1)
                   and g.tensors[g.ops[i].inputs[1]].nbytes <= 16384]
             for i, r in zip(reversed(pw), (1.0, 0.5)):

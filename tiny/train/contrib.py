@@ -29,7 +29,9 @@ from typing import Any, Callable
 import numpy as np
 
 from tiny.ir import Graph, TinyError
-from tiny.train.config import TRAINABLE_OPS, LayerUpdate, trainable_layers
+from tiny.train.layers import LayerUpdate, trainable_layers, trainable_ops
+
+TRAINABLE_OPS = trainable_ops()
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
 VERSION = "c1"
@@ -113,7 +115,7 @@ def bias_choices(n_layers: int, max_layers: int) -> list[int]:
 # ------------------------------------------------------------------ cached prefix + trials
 def _run_from(g: Graph, params: list[dict[str, Any]], vals: dict[int, np.ndarray], start: int,
               stop: int | None = None) -> dict[int, np.ndarray]:
-    from tiny.reference import kernel_for
+    from tiny.interpreter import kernel_for
     for op in g.ops[start:stop]:
         args = [None if t < 0 else (g.tensors[t].data if g.tensors[t].is_const else vals[t]) for t in op.inputs]
         out = kernel_for(op).run(params[op.index], args)
@@ -131,7 +133,7 @@ def frontier(g: Graph, start: int) -> list[int]:
 def prepare_trials(g: Graph, xtr: np.ndarray, ytr: np.ndarray, start: int, steps: int, n_val: int,
                    lr: float, momentum: float = 0.0, qas: bool = True, seed: int = 0) -> TrialData:
     """Split the training data (analysis train / held-back validation) and run the frozen prefix once."""
-    from tiny.reference import prepare_all
+    from tiny.interpreter import prepare_all
     n = len(xtr)
     if n < 4:
         raise TinyError(f"contribution analysis needs at least 4 training samples, got {n}")
@@ -172,7 +174,7 @@ def run_trial(data: TrialData, trial: Trial) -> dict[str, float]:
             o.step(x, int(y))
     if o is None:
         from tiny.passes.sparse_update import _logits
-        from tiny.reference import prepare_all
+        from tiny.interpreter import prepare_all
         params, logits = prepare_all(g), _logits(g)
         fwd = lambda x: _run_from(g, params, dict(x), data.start)  # noqa: E731
     else:
@@ -369,8 +371,9 @@ def forward_arena_for_search(g: Graph, board: str, schedule: str, start: int) ->
     """The forward arena the training's buffers come on top of: the layer-based arena, or with a
     patch/auto schedule the smallest patch peak whose stage ends below op `start`."""
     from tiny.emit.model import compile_graph
+    from tiny.target import Target
     if schedule == "layer":
-        return compile_graph(g, options=f"board={board};schedule=layer").plan.arena_bytes
+        return compile_graph(g, Target(board=board)).plan.arena_bytes
     from tiny.train.fit_schedule import _lowest_forward_peak
     return _lowest_forward_peak(g, board, lambda k: k <= start - 1)
 

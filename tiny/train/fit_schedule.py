@@ -40,16 +40,16 @@ def compile_for_training(g: Graph, board: str, plan: TrainPlan, schedule: str = 
                          sram_budget: int | None = None, kernels: str = "opt") -> Any:
     """The forward Compiled for a training firmware. `auto`: the fewest-MACs schedule whose
     *training* peak fits the budget (board SRAM after stack and runtime unless --sram-budget)."""
-    from tiny.emit.select import kernel_set
-    from tiny.passes import patch
+    from tiny.compile import compile_model
+    from tiny.target import Target
     from tiny.workflow import compile_for
     if schedule == "layer":
         return compile_for(g, board, "layer", None, kernels=kernels)
     limit = stage_limit(plan)
     ok: Callable[[int], bool] = lambda k: k <= limit  # noqa: E731
     if schedule == "patch":
-        with kernel_set(kernels):
-            return patch.compile_scheduled(g, board, "patch", sram_budget, stage_ok=ok)
+        return compile_model(g, Target(board=board, kernels=kernels, schedule="patch", sram_budget=sram_budget),
+                             stage_ok=ok)
     if schedule != "auto":
         raise TinyError(f"unknown schedule '{schedule}': use layer, patch or auto")
     budget = training_budget(board, sram_budget)
@@ -60,22 +60,23 @@ def compile_for_training(g: Graph, board: str, plan: TrainPlan, schedule: str = 
     if ws + fixed > budget:
         raise TinyError(f"training does not fit an SRAM budget of {budget:,} B with any schedule: the backward "
                         f"workspace alone is {ws:,} B + {what} = {ws + fixed:,} B; update fewer or higher layers")
-    with kernel_set(kernels):
-        try:
-            return patch.compile_scheduled(g, board, "auto", budget - fixed, stage_ok=ok)
-        except TinyError:
-            low = _lowest_forward_peak(g, board, ok)
-            raise TinyError(
-                f"no schedule fits the training in an SRAM budget of {budget:,} B: the smallest training peak "
-                f"found is {max(low, ws) + fixed:,} B (forward arena {low:,} B, patch stage limited to ops "
-                f"#0..#{limit - 1} below the backward, + {what}); update fewer or higher layers") from None
+    try:
+        return compile_model(g, Target(board=board, kernels=kernels, schedule="auto", sram_budget=budget - fixed),
+                             stage_ok=ok)
+    except TinyError:
+        low = _lowest_forward_peak(g, board, ok)
+        raise TinyError(
+            f"no schedule fits the training in an SRAM budget of {budget:,} B: the smallest training peak "
+            f"found is {max(low, ws) + fixed:,} B (forward arena {low:,} B, patch stage limited to ops "
+            f"#0..#{limit - 1} below the backward, + {what}); update fewer or higher layers") from None
 
 
 def _lowest_forward_peak(g: Graph, board: str, ok: Callable[[int], bool]) -> int:
+    from tiny.compile import compile_model
     from tiny.emit.model import compile_graph
-    from tiny.passes import patch
-    layer = compile_graph(g, options=f"board={board};schedule=layer").plan.arena_bytes
+    from tiny.target import Target
+    layer = compile_graph(g, Target(board=board)).plan.arena_bytes
     try:
-        return min(layer, patch.compile_scheduled(g, board, "patch", None, stage_ok=ok).plan.arena_bytes)
+        return min(layer, compile_model(g, Target(board=board, schedule="patch"), stage_ok=ok).plan.arena_bytes)
     except TinyError:
         return layer

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tiny.ir import Graph, TinyError
-from tiny.train.config import LayerUpdate
+from tiny.train.layers import LayerUpdate
 
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",

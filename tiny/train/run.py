@@ -15,6 +15,7 @@ import numpy as np
 
 from tiny.device.protocol import DeviceError
 from tiny.ir import TinyError
+from tiny.ops import kinds as K
 from tiny.train import schedule as sch
 from tiny.train.config import load_config
 from tiny.train.device import Checkpoint, TrainDevice
@@ -279,7 +280,7 @@ def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> dict[str, Any]:
         new_sw = (sw * k).astype(np.float32)
         ft.quantization.scale = [float(v) for v in new_sw]
         ft.quantization.zeroPoint = [0] * oc
-        ft.quantization.quantizedDimension = 0 if op.type == "CONV_2D" else 3
+        ft.quantization.quantizedDimension = 0 if op.type == K.CONV_2D else 3
         sx = float(g.tensors[op.inputs[0]].quant.s())
         sy = float(g.tensors[op.outputs[0]].quant.s())
         if len(op.inputs) > 2 and op.inputs[2] >= 0:

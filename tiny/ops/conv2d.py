@@ -12,15 +12,17 @@ TFLM facts this follows (tensorflow/lite/micro/kernels/conv_common.cc, kernels/k
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph, IRError, Op, Tensor
+from tiny.ops.base import PADDINGS, Local, OpDef, Params, Rect, Variant, fused_activation
 from tiny.reference.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
-OPS = ["CONV_2D"]
+IM2COL_MAX = 160        # TINY_CONV_IM2COL_MAX in firmware/src/kernels/arm/conv2d_s8_rgb.c
 
 _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -112,10 +114,10 @@ def per_channel_multipliers(in_scale: float, filter_scales: np.ndarray, out_scal
     return (np.array([m for m, _ in pairs], dtype=np.int32), np.array([s for _, s in pairs], dtype=np.int32))
 
 
-def requantize_clamp(acc: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+def requantize_clamp(acc: np.ndarray, p: Any) -> np.ndarray:
     """int64 accumulators (last axis = output channel) -> int8 outputs."""
-    out = multiply_by_quantized_multiplier(acc, p["multiplier"], p["shift"]) + p["output_offset"]
-    return np.clip(out, p["act_min"], p["act_max"]).astype(np.int8)
+    out = multiply_by_quantized_multiplier(acc, p.multiplier, p.shift) + p.output_offset
+    return np.clip(out, p.act_min, p.act_max).astype(np.int8)
 
 
 def bias_of(g: Graph, op: Op, channels: int) -> np.ndarray | None:
@@ -135,7 +137,7 @@ def hw(h: int | str, w: int | str) -> str:
     return f"{{ .h = {h}, .w = {w} }}"
 
 
-def act_init(p: dict[str, Any]) -> str:
+def act_init(p: Any) -> str:
     return f"{{ .min = {int(p['act_min'])}, .max = {int(p['act_max'])} }}"
 
 
@@ -178,6 +180,39 @@ def conv_operands(g: Graph, op: Op, filter_form: str = "4-D") -> tuple[Tensor, T
     return x, y, f
 
 
+@dataclass(eq=False)
+class ConvParams(Params):
+    """CONV_2D and DEPTHWISE_CONV_2D (TFLM's OpDataConv)."""
+    op: str
+    index: int
+    in_shape: Any
+    out_shape: Any
+    filter_shape: tuple[int, int, int, int]
+    stride_h: int
+    stride_w: int
+    dilation_h: int
+    dilation_w: int
+    pad_top: Any
+    pad_bottom: int
+    pad_left: Any
+    pad_right: int
+    input_offset: int
+    output_offset: int
+    act_min: int
+    act_max: int
+    multiplier: np.ndarray
+    shift: np.ndarray
+    filter: np.ndarray
+    bias: np.ndarray | None
+    has_bias: bool
+    groups: int = 1
+    depth_multiplier: int = 1
+
+    def localize(self, loc: Local) -> "ConvParams":
+        return replace(self, in_shape=loc.in_shape, out_shape=loc.out_shape, pad_top=loc.pad_top,
+                       pad_left=loc.pad_left)
+
+
 def conv_constants(g: Graph, op: Op, x: Tensor, y: Tensor, f: Tensor, kh: int, kw: int, oc: int) -> dict[str, Any]:
     """Geometry, per-channel requantization, clamp bounds, bias and filter of a convolution."""
     if f.quant.scale.size not in (1, oc):
@@ -195,59 +230,143 @@ def conv_constants(g: Graph, op: Op, x: Tensor, y: Tensor, f: Tensor, kh: int, k
 
 
 # ---------------------------------------------------------------- CONV_2D
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
+def prepare(g: Graph, op: Op) -> ConvParams:
     x, y, f = conv_operands(g, op)
     oc, kh, kw, ic = f.shape
     cin = x.shape[3] if len(x.shape) == 4 else -1
     if cin % ic or oc % (cin // ic) or y.shape[-1] != oc:
         raise op_error(g, op, f"channels do not fit: input {x.shape}, filter {f.shape}, output {y.shape}")
-    return dict(conv_constants(g, op, x, y, f, kh, kw, oc), groups=cin // ic)
+    return ConvParams(**conv_constants(g, op, x, y, f, kh, kw, oc), groups=cin // ic)
 
 
-def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
+def run(p: ConvParams, inputs: list[np.ndarray | None]) -> np.ndarray:
     x = np.asarray(inputs[0])
-    oc, kh, kw, ic = p["filter_shape"]
-    n, oh, ow = x.shape[0], p["out_shape"][1], p["out_shape"][2]
+    oc, kh, kw, ic = p.filter_shape
+    n, oh, ow = x.shape[0], p.out_shape[1], p.out_shape[2]
     # Out-of-image taps read the input zero point, so (x + input_offset) is 0 there: same as skipping.
-    win = windows(x.astype(np.int16), (oh, ow), (kh, kw), (p["stride_h"], p["stride_w"]),
-                  (p["dilation_h"], p["dilation_w"]), (p["pad_top"], p["pad_left"]), -p["input_offset"])
-    groups, per_group = p["groups"], oc // p["groups"]
+    win = windows(x.astype(np.int16), (oh, ow), (kh, kw), (p.stride_h, p.stride_w),
+                  (p.dilation_h, p.dilation_w), (p.pad_top, p.pad_left), -p.input_offset)
+    groups, per_group = p.groups, oc // p.groups
     acc = np.empty((n * oh * ow, oc), dtype=np.int64)
-    filt = p["filter"].astype(np.float64)
+    filt = p.filter.astype(np.float64)
     for gi in range(groups):
         cols = win[..., gi * ic:(gi + 1) * ic].reshape(n * oh * ow, kh * kw * ic).astype(np.float64)
-        cols += p["input_offset"]
+        cols += p.input_offset
         w = filt[gi * per_group:(gi + 1) * per_group].reshape(per_group, kh * kw * ic)
         # float64 BLAS is exact here: every partial sum is an integer far below 2**53.
         acc[:, gi * per_group:(gi + 1) * per_group] = np.rint(cols @ w.T).astype(np.int64)
-    if p["has_bias"]:
-        acc += p["bias"].astype(np.int64)
+    if p.has_bias:
+        acc += p.bias.astype(np.int64)
     return requantize_clamp(acc, p).reshape(n, oh, ow, oc)
 
 
-def scratch_bytes(p: dict[str, Any]) -> int:
+def scratch_bytes(p: ConvParams) -> int:
     return 0  # the reference kernel needs no scratch
 
 
-def conv_params_init(p: dict[str, Any]) -> dict[str, object]:
-    return {"input_offset": int(p["input_offset"]), "output_offset": int(p["output_offset"]),
-            "stride": hw(p["stride_h"], p["stride_w"]), "padding": hw(p["pad_top"], p["pad_left"]),
-            "dilation": hw(p["dilation_h"], p["dilation_w"]), "activation": act_init(p)}
+def conv_params_init(p: ConvParams) -> dict[str, object]:
+    return {"input_offset": int(p.input_offset), "output_offset": int(p.output_offset),
+            "stride": hw(p.stride_h, p.stride_w), "padding": hw(p.pad_top, p.pad_left),
+            "dilation": hw(p.dilation_h, p.dilation_w), "activation": act_init(p)}
 
 
-def emit_quant(p: dict[str, Any], e: EmitCtx) -> tuple[str, str, str]:
+def emit_quant(p: Any, e: EmitCtx) -> tuple[str, str, str]:
     """Declare filter, bias and per-channel quant tables; return (filter, bias, quant) C expressions."""
-    filt = e.const("filter", p["filter"], "int8_t", comment=f"{tuple(p['filter'].shape)}")
-    bias = e.const("bias", p["bias"], "int32_t") if p["has_bias"] else "NULL"
-    mult = e.const("multiplier", p["multiplier"], "int32_t")
-    shift = e.const("shift", p["shift"], "int32_t")
+    filt = e.const("filter", p.filter, "int8_t", comment=f"{tuple(p['filter'].shape)}")
+    bias = e.const("bias", p.bias, "int32_t") if p.has_bias else "NULL"
+    mult = e.const("multiplier", p.multiplier, "int32_t")
+    shift = e.const("shift", p.shift, "int32_t")
     quant = e.struct("tiny_per_channel_quant", "quant", {"multiplier": mult, "shift": shift})
     return filt, bias, quant
 
 
-def emit(p: dict[str, Any], e: EmitCtx) -> str:
+def emit(p: ConvParams, e: EmitCtx, fn: str) -> str:
     filt, bias, quant = emit_quant(p, e)
     params = e.struct("tiny_conv_params", "params", conv_params_init(p))
-    return (f"tiny_conv2d_s8({e.ctx()}, {params}, {quant}, {e.dims(p['in_shape'])}, {e.inp(0)}, "
+    return (f"{fn}({e.ctx()}, {params}, {quant}, {e.dims(p['in_shape'])}, {e.inp(0)}, "
             f"{e.dims(p['filter_shape'])}, {filt}, {e.dims((p['filter_shape'][0],))}, {bias}, "
             f"{e.dims(p['out_shape'])}, {e.out()});")
+
+
+# ---------------------------------------------------------------- shared by the windowed ops
+def window_options(opt: Any) -> dict[str, Any]:
+    """Conv/pool options: fused activation, padding, strides (and dilation / window where present)."""
+    a = fused_activation(opt)
+    if opt is None:
+        return a
+    a.update(padding=PADDINGS[opt.padding], stride_h=opt.strideH, stride_w=opt.strideW)
+    if hasattr(opt, "dilationHFactor"):
+        a.update(dilation_h=opt.dilationHFactor, dilation_w=opt.dilationWFactor)
+    if hasattr(opt, "depthMultiplier"):
+        a["depth_multiplier"] = opt.depthMultiplier
+    if hasattr(opt, "filterHeight"):
+        a.update(filter_h=opt.filterHeight, filter_w=opt.filterWidth)
+    return a
+
+
+def _hw(g: Graph, tid: int) -> tuple[int, int]:
+    s = g.tensors[tid].shape
+    return int(s[1]), int(s[2])
+
+
+def window_params(g: Graph, op: Op) -> tuple[int, int, int, int, int, int, int, int]:
+    """(kh, kw, sh, sw, dh, dw, pad_top, pad_left) of a windowed op, TFLite's SAME/VALID rule.
+    Convolutions take the window from the filter, pooling from the `filter_h/w` options."""
+    a = op.attrs
+    if "filter_h" in a:
+        kh, kw, dh, dw = int(a["filter_h"]), int(a["filter_w"]), 1, 1
+    else:
+        w = g.tensors[op.inputs[1]].shape
+        kh, kw = int(w[1]), int(w[2])
+        dh, dw = int(a.get("dilation_h", 1)), int(a.get("dilation_w", 1))
+    sh, sw = int(a.get("stride_h", 1)), int(a.get("stride_w", 1))
+    (hi, wi), (ho, wo) = _hw(g, op.inputs[0]), _hw(g, op.outputs[0])
+
+    def pad(size: int, out: int, k: int, s: int, d: int) -> int:
+        if a.get("padding") != "SAME":
+            return 0
+        return max((out - 1) * s + (k - 1) * d + 1 - size, 0) // 2
+    return kh, kw, sh, sw, dh, dw, pad(hi, ho, kh, sh, dh), pad(wi, wo, kw, sw, dw)
+
+
+def window_rect(g: Graph, op: Op, out: Rect, which: int = 0) -> Rect:
+    """The input rectangle a windowed op reads to produce `out`, clipped to the input."""
+    hi, wi = _hw(g, op.inputs[which])
+    kh, kw, sh, sw, dh, dw, pt, pl = window_params(g, op)
+    r0, r1 = out.r0 * sh - pt, (out.r1 - 1) * sh - pt + (kh - 1) * dh + 1
+    c0, c1 = out.c0 * sw - pl, (out.c1 - 1) * sw - pl + (kw - 1) * dw + 1
+    return Rect(max(r0, 0), min(r1, hi), max(c0, 0), min(c1, wi))
+
+
+def first_input(g: Graph, op: Op) -> list[int]:
+    return [0] if op.inputs and op.inputs[0] >= 0 and not g.tensors[op.inputs[0]].is_const else []
+
+
+def conv_macs(g: Graph, op: Op) -> int:
+    w = g.tensors[op.inputs[1]].shape  # O, KH, KW, I
+    return g.tensors[op.outputs[0]].size * w[1] * w[2] * w[3]
+
+
+def _conv_1x1(p: ConvParams, t: Any) -> bool:
+    oc, kh, kw, ic = p.filter_shape
+    return (p.groups == 1 and p.dilation_h == 1 and p.dilation_w == 1 and (kh, kw) == (1, 1)
+            and p.stride_h == 1 and p.stride_w == 1 and p.pad_top == 0 and p.pad_left == 0)
+
+
+def _conv_im2col(p: ConvParams, t: Any) -> bool:
+    oc, kh, kw, ic = p.filter_shape
+    return p.groups == 1 and p.dilation_h == 1 and p.dilation_w == 1 and kh * kw * ic <= IM2COL_MAX
+
+
+# Optimized kernels (firmware/src/kernels/arm/) keep their temporaries in registers or a small
+# fixed stack buffer (scratch 0) and re-check their fast-path conditions at run time.
+CONV_2D = OpDef(
+    name="CONV_2D", fb_options="Conv2DOptions", fb_options_required=True, arity=(2, 3, (4, 4, 1), 4),
+    options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+    variants=(Variant("tiny_conv2d_s8_1x1", _conv_1x1, dsp=True),
+              Variant("tiny_conv2d_s8_rgb", lambda p, t: _conv_im2col(p, t) and p.filter_shape[3] == 3, dsp=True),
+              Variant("tiny_conv2d_s8_dsp", _conv_im2col, dsp=True),
+              Variant("tiny_conv2d_s8")),
+    macs=conv_macs, input_rect=window_rect, data_inputs=first_input, windowed=True, local=True,
+    backward="conv", trainable=True, classifier=True, color="#2980b9")
+DEFS = [CONV_2D]

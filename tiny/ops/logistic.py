@@ -8,6 +8,7 @@ zero point -128 (TFLM's Prepare checks only that, not the scale).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,11 +19,21 @@ from tiny.reference.fixedpoint import rounding_divide_by_pot
 from tiny.reference.fixedpoint_ext import (calculate_input_radius, logistic, mbqm, op_error,
                                            per_tensor_int8)
 
-OPS = ["LOGISTIC"]
+from tiny.ops.base import OpDef, Params, Variant, elementwise_rect, lut_variant, same_shape_input
+
+
+@dataclass(eq=False)
+class LogisticParams(Params):
+    input_zero_point: int
+    input_range_radius: int
+    input_multiplier: int
+    input_left_shift: int
+    out_shape: Any
+
 INPUT_INTEGER_BITS = 4
 
 
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
+def prepare(g: Graph, op: Op) -> LogisticParams:
     s_in, z_in = per_tensor_int8(g, op, op.inputs[0], "input")
     _, z_out = per_tensor_int8(g, op, op.outputs[0], "output")
     if z_out != -128:
@@ -39,28 +50,28 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
         # TFLM converts the radius to int: out of range it is undefined (INT_MIN on x86, which
         # saturates every output to 127), so refuse scales this small (< 2^-28).
         raise op_error(g, op, f"input scale {s_in:g} is too small for TFLM's logistic")
-    return {"input_zero_point": z_in, "input_range_radius": radius, "input_multiplier": multiplier,
-            "input_left_shift": left_shift, "out_shape": tuple(g.tensors[op.outputs[0]].shape)}
+    return LogisticParams(input_zero_point=z_in, input_range_radius=radius, input_multiplier=multiplier,
+                          input_left_shift=left_shift, out_shape=tuple(g.tensors[op.outputs[0]].shape))
 
 
-def table(p: dict[str, Any]) -> np.ndarray:
+def table(p: LogisticParams) -> np.ndarray:
     """Output for every int8 input value, indexed by value + 128 (the op is element-wise)."""
-    x = np.arange(-128, 128, dtype=np.int64) - p["input_zero_point"]
-    r = p["input_range_radius"]
+    x = np.arange(-128, 128, dtype=np.int64) - p.input_zero_point
+    r = p.input_range_radius
     inside = (x > -r) & (x < r)
     # Only in-range values are rescaled (as in TFLM): outside, x << shift could overflow.
-    q4 = mbqm(np.where(inside, x, 0), p["input_multiplier"], min(p["input_left_shift"], 31))
+    q4 = mbqm(np.where(inside, x, 0), p.input_multiplier, min(p.input_left_shift, 31))
     y = rounding_divide_by_pot(logistic(q4, INPUT_INTEGER_BITS), 31 - 8) - 128
     y = np.clip(y, -128, 127)
     return np.where(x <= -r, -128, np.where(x >= r, 127, y)).astype(np.int8)
 
 
-def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
+def run(p: LogisticParams, inputs: list[np.ndarray | None]) -> np.ndarray:
     x = np.asarray(inputs[0], dtype=np.int64)
-    return table(p)[x + 128].reshape(p["out_shape"])
+    return table(p)[x + 128].reshape(p.out_shape)
 
 
-def scratch_bytes(p: dict[str, Any]) -> int:
+def scratch_bytes(p: LogisticParams) -> int:
     return 0
 
 
@@ -68,7 +79,13 @@ def scratch_bytes(p: dict[str, Any]) -> int:
 PARAM_FIELDS = ("input_zero_point", "input_range_radius", "input_multiplier", "input_left_shift")
 
 
-def emit(p: dict[str, Any], e: EmitCtx) -> str:
-    params = e.struct("tiny_logistic_params", "params", {k: int(p[k]) for k in PARAM_FIELDS})
-    size = e.size(p["out_shape"])  # an expression for patch-local extents
-    return f"tiny_logistic_s8({params}, {size}, {e.inp(0)}, {e.out()});"
+def emit(p: LogisticParams, e: EmitCtx, fn: str) -> str:
+    params = e.struct("tiny_logistic_params", "params", {k: int(getattr(p, k)) for k in PARAM_FIELDS})
+    size = e.size(p.out_shape)  # an expression for patch-local extents
+    return f"{fn}({params}, {size}, {e.inp(0)}, {e.out()});"
+
+
+LOGISTIC = OpDef(name="LOGISTIC", arity=(1, 1, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+                 variants=(lut_variant("LOGISTIC", table), Variant("tiny_logistic_s8")),
+                 input_rect=elementwise_rect, elementwise=True, local=True, inplace=same_shape_input)
+DEFS = [LOGISTIC]

@@ -7,6 +7,7 @@ by the same amount. keras GlobalAveragePooling2D gives axes [1, 2].
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,20 @@ from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph, Op
 from tiny.reference.fixedpoint_ext import mbqm, op_error, per_tensor_int8, quantize_multiplier, wrap32
 
-OPS = ["MEAN"]
+from tiny.ops.base import OpDef, Params, Variant
+
+
+@dataclass(eq=False)
+class MeanParams(Params):
+    axes: tuple[int, ...]
+    count: int
+    in_zero_point: int
+    out_zero_point: int
+    multiplier: int
+    shift: int
+    in_dims: tuple[int, int, int, int]
+    axis_mask: int
+    out_shape: tuple[int, ...]
 
 
 def _as_4d(shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
@@ -37,7 +51,7 @@ def _as_4d(shape: tuple[int, ...]) -> tuple[list[int], list[int]]:
     return d4, pos
 
 
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
+def prepare(g: Graph, op: Op) -> MeanParams:
     if len(op.inputs) != 2 or len(op.outputs) != 1:
         raise op_error(g, op, "expected inputs (data, axes) and one output")
     s_in, z_in = per_tensor_int8(g, op, op.inputs[0], "input")
@@ -74,20 +88,20 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
                               "outside what TFLM can apply")
     d4, pos = _as_4d(tuple(t_in.shape))
     mask = sum(1 << pos[a] for a in axes)
-    return {"axes": tuple(axes), "count": count, "in_zero_point": z_in, "out_zero_point": z_out,
-            "multiplier": multiplier, "shift": shift, "in_dims": tuple(d4), "axis_mask": mask,
-            "out_shape": tuple(t_out.shape)}
+    return MeanParams(axes=tuple(axes), count=count, in_zero_point=z_in, out_zero_point=z_out,
+                      multiplier=multiplier, shift=shift, in_dims=tuple(d4), axis_mask=mask,
+                      out_shape=tuple(t_out.shape))
 
 
-def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
+def run(p: MeanParams, inputs: list[np.ndarray | None]) -> np.ndarray:
     x = np.asarray(inputs[0], dtype=np.int64)
-    total = x.sum(axis=p["axes"]) if p["axes"] else x
-    shifted = wrap32(wrap32(total) - p["in_zero_point"] * p["count"])
-    out = mbqm(shifted, p["multiplier"], p["shift"]) + p["out_zero_point"]
-    return np.clip(out, -128, 127).astype(np.int8).reshape(p["out_shape"])
+    total = x.sum(axis=p.axes) if p.axes else x
+    shifted = wrap32(wrap32(total) - p.in_zero_point * p.count)
+    out = mbqm(shifted, p.multiplier, p.shift) + p.out_zero_point
+    return np.clip(out, -128, 127).astype(np.int8).reshape(p.out_shape)
 
 
-def scratch_bytes(p: dict[str, Any]) -> int:
+def scratch_bytes(p: MeanParams) -> int:
     # The C kernel sums each output element in a register: no accumulator buffer, unlike TFLM.
     return 0
 
@@ -96,6 +110,16 @@ def scratch_bytes(p: dict[str, Any]) -> int:
 PARAM_FIELDS = ("axis_mask", "in_zero_point", "out_zero_point", "multiplier", "shift")
 
 
-def emit(p: dict[str, Any], e: EmitCtx) -> str:
-    params = e.struct("tiny_mean_params", "params", {k: int(p[k]) for k in PARAM_FIELDS})
-    return f"tiny_mean_s8({params}, {e.dims(p['in_dims'])}, {e.inp(0)}, {e.out()});"
+def emit(p: MeanParams, e: EmitCtx, fn: str) -> str:
+    params = e.struct("tiny_mean_params", "params", {k: int(getattr(p, k)) for k in PARAM_FIELDS})
+    return f"{fn}({params}, {e.dims(p['in_dims'])}, {e.inp(0)}, {e.out()});"
+
+
+def options(opt: Any) -> dict[str, Any]:
+    return {"keep_dims": bool(opt.keepDims)} if opt is not None else {}
+
+
+MEAN = OpDef(name="MEAN", fb_options="ReducerOptions", arity=(2, 2, (None, 1), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+             variants=(Variant("tiny_mean_s8"),), macs=lambda g, op: g.tensors[op.inputs[0]].size,
+             data_inputs=lambda g, op: [0], backward="mean", color="#7f8c8d")
+DEFS = [MEAN]

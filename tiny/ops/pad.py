@@ -6,15 +6,25 @@ prepending 1s, which is what TFLM's ExtendedShape does too.
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
 from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph, Op
-from tiny.reference.conv2d import int8_tensor, op_error
+from tiny.ops.base import OpDef, Params, Rect, Variant
+from tiny.ops.conv2d import int8_tensor, op_error
 
-OPS = ["PAD"]
+
+@dataclass(eq=False)
+class PadParams(Params):
+    op: str
+    index: int
+    in_shape: tuple[int, int, int, int]
+    out_shape: tuple[int, int, int, int]
+    out_shape_orig: tuple[int, ...]
+    before: tuple[int, int, int, int]
+    pad_value: int
 
 
 def _nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -22,7 +32,7 @@ def _nhwc(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     return s[0], s[1], s[2], s[3]
 
 
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
+def prepare(g: Graph, op: Op) -> PadParams:
     if len(op.inputs) not in (2, 3):
         raise op_error(g, op, f"expects 2 or 3 inputs, got {len(op.inputs)}")
     x = int8_tensor(g, op, op.inputs[0], "input")
@@ -46,25 +56,43 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
             raise op_error(g, op, "constant_values must share the output quantization (TFLM requires it)")
         value = int(cv.data.reshape(-1)[0])
     before = (0,) * (4 - len(x.shape)) + tuple(int(v) for v in pads[:, 0])
-    return dict(op=op.type, index=op.index, in_shape=_nhwc(x.shape), out_shape=_nhwc(y.shape),
+    return PadParams(op=op.type, index=op.index, in_shape=_nhwc(x.shape), out_shape=_nhwc(y.shape),
                 out_shape_orig=tuple(y.shape), before=before, pad_value=int(np.int8(np.uint8(value & 0xFF))))
 
 
-def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
-    x = np.asarray(inputs[0]).reshape(p["in_shape"])
-    out = np.full(p["out_shape"], p["pad_value"], dtype=np.int8)
-    b = p["before"]
+def run(p: PadParams, inputs: list[np.ndarray | None]) -> np.ndarray:
+    x = np.asarray(inputs[0]).reshape(p.in_shape)
+    out = np.full(p.out_shape, p.pad_value, dtype=np.int8)
+    b = p.before
     n, h, w, c = x.shape
     out[b[0]:b[0] + n, b[1]:b[1] + h, b[2]:b[2] + w, b[3]:b[3] + c] = x
-    return out.reshape(p["out_shape_orig"])
+    return out.reshape(p.out_shape_orig)
 
 
-def scratch_bytes(p: dict[str, Any]) -> int:
+def scratch_bytes(p: PadParams) -> int:
     return 0
 
 
-def emit(p: dict[str, Any], e: EmitCtx) -> str:
-    b = p["before"]
+def emit(p: PadParams, e: EmitCtx, fn: str) -> str:
+    b = p.before
     params = e.struct("tiny_pad_params", "params", {
-        "before": f"{{ {b[0]}, {b[1]}, {b[2]}, {b[3]} }}", "pad_value": int(p["pad_value"])})
-    return f"tiny_pad_s8({params}, {e.dims(p['in_shape'])}, {e.inp(0)}, {e.dims(p['out_shape'])}, {e.out()});"
+        "before": f"{{ {b[0]}, {b[1]}, {b[2]}, {b[3]} }}", "pad_value": int(p.pad_value)})
+    return f"{fn}({params}, {e.dims(p['in_shape'])}, {e.inp(0)}, {e.dims(p['out_shape'])}, {e.out()});"
+
+
+def pad_amounts(g: Graph, op: Op) -> tuple[int, int]:
+    """(top, left) padding of a PAD op (NHWC)."""
+    p = g.tensors[op.inputs[1]].data
+    return int(p[1][0]), int(p[2][0])
+
+
+def pad_rect(g: Graph, op: Op, out: Rect, which: int = 0) -> Rect:
+    s = g.tensors[op.inputs[which]].shape
+    pt, pl = pad_amounts(g, op)
+    return Rect(max(out.r0 - pt, 0), min(out.r1 - pt, int(s[1])), max(out.c0 - pl, 0), min(out.c1 - pl, int(s[2])))
+
+
+# Spatially local, but not re-targetable per patch yet (local=False keeps it out of patch stages).
+PAD = OpDef(name="PAD", fb_options="PadOptions", arity=(2, 2, (None, 2), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+            variants=(Variant("tiny_pad_s8"),), input_rect=pad_rect, data_inputs=lambda g, op: [0])
+DEFS = [PAD]

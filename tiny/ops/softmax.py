@@ -8,6 +8,7 @@ scale 1/256 and zero point -128, as TFLM's Prepare insists.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,12 +20,23 @@ from tiny.reference.fixedpoint_ext import (calculate_input_radius, exp_on_negati
                                            op_error, per_tensor_int8, quantize_multiplier_greater_than_one,
                                            wrap32)
 
-OPS = ["SOFTMAX"]
+from tiny.ops.base import OpDef, Params, Variant
+
+
+@dataclass(eq=False)
+class SoftmaxParams(Params):
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+    row_size: int
+    num_rows: int
+    out_shape: tuple[int, ...]
+
 SCALED_DIFF_INTEGER_BITS = 5
 ACCUMULATION_INTEGER_BITS = 12
 
 
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
+def prepare(g: Graph, op: Op) -> SoftmaxParams:
     s_in, _ = per_tensor_int8(g, op, op.inputs[0], "input")
     s_out, z_out = per_tensor_int8(g, op, op.outputs[0], "output")
     if z_out != -128 or np.float32(s_out) != np.float32(1.0 / 256):
@@ -44,18 +56,18 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
     multiplier, left_shift = q
     diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, left_shift)
     depth = int(t_in.shape[-1])
-    return {"input_multiplier": multiplier, "input_left_shift": left_shift, "diff_min": diff_min,
-            "row_size": depth, "num_rows": t_in.size // max(depth, 1),
-            "out_shape": tuple(g.tensors[op.outputs[0]].shape)}
+    return SoftmaxParams(input_multiplier=multiplier, input_left_shift=left_shift, diff_min=diff_min,
+                         row_size=depth, num_rows=t_in.size // max(depth, 1),
+                         out_shape=tuple(g.tensors[op.outputs[0]].shape))
 
 
-def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
-    x = np.asarray(inputs[0], dtype=np.int64).reshape(p["num_rows"], p["row_size"])
+def run(p: SoftmaxParams, inputs: list[np.ndarray | None]) -> np.ndarray:
+    x = np.asarray(inputs[0], dtype=np.int64).reshape(p.num_rows, p.row_size)
     diff = x - x.max(axis=1, keepdims=True)
-    used = diff >= p["diff_min"]
+    used = diff >= p.diff_min
     # Masked-out differences are never rescaled in TFLM; zero them so nothing overflows here.
     diff = np.where(used, diff, 0)
-    scaled = srdhm(wrap32(diff << p["input_left_shift"]), p["input_multiplier"])
+    scaled = srdhm(wrap32(diff << p.input_left_shift), p.input_multiplier)
     exps = exp_on_negative_values(scaled, SCALED_DIFF_INTEGER_BITS)
     terms = np.where(used, rounding_divide_by_pot(exps, ACCUMULATION_INTEGER_BITS), 0)
     total = wrap32(terms.sum(axis=1, keepdims=True))
@@ -65,10 +77,10 @@ def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
     # yields 0 here and in the C kernel.
     unsat = rounding_divide_by_pot(srdhm(recip, exps), np.minimum(exponent, 40))
     out = np.where(used, np.clip(unsat - 128, -128, 127), -128)
-    return out.astype(np.int8).reshape(p["out_shape"])
+    return out.astype(np.int8).reshape(p.out_shape)
 
 
-def scratch_bytes(p: dict[str, Any]) -> int:
+def scratch_bytes(p: SoftmaxParams) -> int:
     return 0
 
 
@@ -76,6 +88,15 @@ def scratch_bytes(p: dict[str, Any]) -> int:
 PARAM_FIELDS = ("input_multiplier", "input_left_shift", "diff_min")
 
 
-def emit(p: dict[str, Any], e: EmitCtx) -> str:
-    params = e.struct("tiny_softmax_params", "params", {k: int(p[k]) for k in PARAM_FIELDS})
-    return f"tiny_softmax_s8({params}, {p['num_rows']}, {p['row_size']}, {e.inp(0)}, {e.out()});"
+def emit(p: SoftmaxParams, e: EmitCtx, fn: str) -> str:
+    params = e.struct("tiny_softmax_params", "params", {k: int(getattr(p, k)) for k in PARAM_FIELDS})
+    return f"{fn}({params}, {p['num_rows']}, {p['row_size']}, {e.inp(0)}, {e.out()});"
+
+
+def options(opt: Any) -> dict[str, Any]:
+    return {"beta": float(opt.beta)} if opt is not None else {}
+
+
+SOFTMAX = OpDef(name="SOFTMAX", fb_options="SoftmaxOptions", fb_options_required=True, arity=(1, 1, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+                variants=(Variant("tiny_softmax_s8"),))
+DEFS = [SOFTMAX]

@@ -8,19 +8,32 @@ for each of the `outer` slices before the axis, each input contributes one conti
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tiny.emit.ctx import EmitCtx
 from tiny.ir import DTYPES, Graph, Op
-from tiny.reference.conv2d import op_error
+from tiny.ops.base import OpDef, Params, Variant, fused_activation
+from tiny.ops.conv2d import op_error
 
-OPS = ["CONCATENATION"]
+
+@dataclass(eq=False)
+class ConcatenationParams(Params):
+    op: str
+    index: int
+    out_shape: tuple[int, ...]
+    dtype: str
+    axis: int
+    outer: int
+    inner: int                  # bytes of one input row after the axis, per unit of its axis extent
+    sizes: list[int]
+    consts: dict[int, np.ndarray]
 _MAX_INPUTS = 10  # TFLM's kMaxInputNum
 
 
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
+def prepare(g: Graph, op: Op) -> ConcatenationParams:
     y = g.tensors[op.outputs[0]]
     if op.attrs.get("activation", "NONE") != "NONE":
         raise op_error(g, op, f"fused activation {op.attrs['activation']} is not supported (TFLM requires NONE)")
@@ -52,26 +65,38 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
             consts[i] = np.ascontiguousarray(t.data.astype(DTYPES[y.dtype])).view(np.int8).reshape(-1)
     if sum(sizes) != y.shape[axis]:
         raise op_error(g, op, f"input sizes {sizes} along axis {axis} do not add up to {y.shape[axis]}")
-    return dict(op=op.type, index=op.index, out_shape=tuple(y.shape), dtype=y.dtype, axis=axis,
+    return ConcatenationParams(op=op.type, index=op.index, out_shape=tuple(y.shape), dtype=y.dtype, axis=axis,
                 outer=outer, inner=inner, sizes=sizes, consts=consts)
 
 
-def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
-    return np.concatenate([np.asarray(x, dtype=DTYPES[p["dtype"]]) for x in inputs], axis=p["axis"])
+def run(p: ConcatenationParams, inputs: list[np.ndarray | None]) -> np.ndarray:
+    return np.concatenate([np.asarray(x, dtype=DTYPES[p.dtype]) for x in inputs], axis=p.axis)
 
 
-def scratch_bytes(p: dict[str, Any]) -> int:
+def scratch_bytes(p: ConcatenationParams) -> int:
     return 0
 
 
-def emit(p: dict[str, Any], e: EmitCtx) -> str:
-    total = sum(p["sizes"]) * p["inner"]
+def emit(p: ConcatenationParams, e: EmitCtx, fn: str) -> str:
+    total = sum(p.sizes) * p.inner
     calls, offset = [], 0
-    for i, size in enumerate(p["sizes"]):
-        chunk = size * p["inner"]
-        src = e.const(f"in{i}", p["consts"][i], "int8_t") if i in p["consts"] else f"(const int8_t *)({e.inp(i)})"
+    for i, size in enumerate(p.sizes):
+        chunk = size * p.inner
+        src = e.const(f"in{i}", p.consts[i], "int8_t") if i in p.consts else f"(const int8_t *)({e.inp(i)})"
         params = e.struct("tiny_concat_params", f"params{i}", {
-            "outer": p["outer"], "input_size": chunk, "output_size": total, "offset": offset})
-        calls.append(f"tiny_concatenation_s8({params}, {src}, (int8_t *)({e.out()}));")
+            "outer": p.outer, "input_size": chunk, "output_size": total, "offset": offset})
+        calls.append(f"{fn}({params}, {src}, (int8_t *)({e.out()}));")
         offset += chunk
     return "\n".join(calls)
+
+
+def options(opt: Any) -> dict[str, Any]:
+    a = fused_activation(opt)
+    if opt is not None:
+        a["axis"] = opt.axis
+    return a
+
+
+CONCATENATION = OpDef(name="CONCATENATION", fb_options="ConcatenationOptions", fb_options_required=True, arity=(1, 1 << 10, (), None), options=options, prepare=prepare, run=run, emit=emit,
+                      scratch=scratch_bytes, variants=(Variant("tiny_concatenation_s8"),))
+DEFS = [CONCATENATION]

@@ -7,18 +7,44 @@ division: (sum +- count/2) / count.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph, Op
-from tiny.reference.conv2d import act_init, activation_bounds, hw, int8_tensor, op_error, window_geometry, windows
+from tiny.ops.base import Local, OpDef, Params, Variant
+from tiny.ops.conv2d import (act_init, activation_bounds, first_input, hw, int8_tensor, op_error, window_geometry,
+                             window_options, window_rect, windows)
 
-OPS = ["AVERAGE_POOL_2D", "MAX_POOL_2D"]
+
+@dataclass(eq=False)
+class PoolParams(Params):
+    op: str
+    index: int
+    kind: str                   # "avg" | "max"
+    in_shape: Any
+    out_shape: Any
+    filter_h: int
+    filter_w: int
+    stride_h: int
+    stride_w: int
+    dilation_h: int
+    dilation_w: int
+    pad_top: Any
+    pad_bottom: int
+    pad_left: Any
+    pad_right: int
+    act_min: int
+    act_max: int
+
+    def localize(self, loc: Local) -> "PoolParams":
+        return replace(self, in_shape=loc.in_shape, out_shape=loc.out_shape, pad_top=loc.pad_top,
+                       pad_left=loc.pad_left)
 
 
-def prepare(g: Graph, op: Op) -> dict[str, Any]:
+def prepare(g: Graph, op: Op) -> PoolParams:
     x = int8_tensor(g, op, op.inputs[0], "input")
     y = int8_tensor(g, op, op.outputs[0], "output")
     if x.quant.per_channel or y.quant.per_channel:
@@ -32,18 +58,18 @@ def prepare(g: Graph, op: Op) -> dict[str, Any]:
     if x.shape[3] != y.shape[3] or x.shape[0] != y.shape[0]:
         raise op_error(g, op, f"input {x.shape} and output {y.shape} differ in batch or channels")
     lo, hi = activation_bounds(g, op, y)
-    return dict(op=op.type, index=op.index, kind="avg" if op.type == "AVERAGE_POOL_2D" else "max",
+    return PoolParams(op=op.type, index=op.index, kind=_KIND[op.type],
                 in_shape=tuple(x.shape), out_shape=tuple(y.shape), filter_h=fh, filter_w=fw, **geo,
                 act_min=lo, act_max=hi)
 
 
-def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
+def run(p: PoolParams, inputs: list[np.ndarray | None]) -> np.ndarray:
     x = np.asarray(inputs[0])
     n, h, w, c = x.shape
-    oh, ow = p["out_shape"][1], p["out_shape"][2]
-    geo = ((oh, ow), (p["filter_h"], p["filter_w"]), (p["stride_h"], p["stride_w"]), (1, 1),
-           (p["pad_top"], p["pad_left"]))
-    if p["kind"] == "max":
+    oh, ow = p.out_shape[1], p.out_shape[2]
+    geo = ((oh, ow), (p.filter_h, p.filter_w), (p.stride_h, p.stride_w), (1, 1),
+           (p.pad_top, p.pad_left))
+    if p.kind == "max":
         # -128 is where TFLM's running max starts, so padding with it changes nothing.
         out = windows(x.astype(np.int8), *geo, fill=-128).max(axis=(3, 4))
     else:
@@ -54,17 +80,28 @@ def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
         half = cnt // 2
         num = np.where(acc > 0, acc + half, acc - half)
         out = np.sign(num) * (np.abs(num) // cnt)  # C division truncates toward zero
-    return np.clip(out, p["act_min"], p["act_max"]).astype(np.int8)
+    return np.clip(out, p.act_min, p.act_max).astype(np.int8)
 
 
-def scratch_bytes(p: dict[str, Any]) -> int:
+def scratch_bytes(p: PoolParams) -> int:
     return 0  # the reference kernels need no scratch
 
 
-def emit(p: dict[str, Any], e: EmitCtx) -> str:
+def emit(p: PoolParams, e: EmitCtx, fn: str) -> str:
     params = e.struct("tiny_pool_params", "params", {
-        "stride": hw(p["stride_h"], p["stride_w"]), "padding": hw(p["pad_top"], p["pad_left"]),
+        "stride": hw(p.stride_h, p.stride_w), "padding": hw(p.pad_top, p.pad_left),
         "activation": act_init(p)})
-    fn = "tiny_avg_pool_s8" if p["kind"] == "avg" else "tiny_max_pool_s8"
     return (f"{fn}({e.ctx()}, {params}, {e.dims(p['in_shape'])}, {e.inp(0)}, "
             f"{e.dims((1, p['filter_h'], p['filter_w'], 1))}, {e.dims(p['out_shape'])}, {e.out()});")
+
+
+def pool_macs(g: Graph, op: Op) -> int:
+    return g.tensors[op.outputs[0]].size * op.attrs.get("filter_h", 1) * op.attrs.get("filter_w", 1)
+
+
+_KIND = {"AVERAGE_POOL_2D": "avg", "MAX_POOL_2D": "max"}
+_COMMON = dict(options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes, macs=pool_macs,
+               input_rect=window_rect, data_inputs=first_input, windowed=True, local=True, color="#7f8c8d")
+AVERAGE_POOL_2D = OpDef(name="AVERAGE_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4), variants=(Variant("tiny_avg_pool_s8"),), **_COMMON)
+MAX_POOL_2D = OpDef(name="MAX_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4), variants=(Variant("tiny_max_pool_s8"),), **_COMMON)
+DEFS = [AVERAGE_POOL_2D, MAX_POOL_2D]
