@@ -354,13 +354,3 @@ def export_model(model: str | Path | Graph, board: str, out: str | Path, schedul
 
 __all__ = ["Export", "TensorIO", "export_compiled", "export_model", "resolve_runtime"]
 
-
-class _CallableModule(__import__("types").ModuleType):
-    """`tiny.export(...)` is tiny.api.export: this module's name is also the API function's."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from tiny.api import export
-        return export(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule
