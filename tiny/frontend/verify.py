@@ -173,10 +173,26 @@ def _arity(tensors: list[TensorRec], o: OperatorRec, kind: str, where: str) -> N
                         f"expected rank {out_rank}")
 
 
+def check_int8(g: Graph, name: str) -> None:
+    """Refuse a float model with how to quantize it (before any op is prepared)."""
+    from tiny import ops
+    float_ops = [op for op in g.ops if not ops.traits(op).io_convert
+                 and any(t >= 0 and g.tensors[t].dtype == "float32" for t in op.inputs + op.outputs)]
+    if float_ops:
+        op = float_ops[0]
+        t = next(g.tensors[t] for t in op.inputs + op.outputs if t >= 0 and g.tensors[t].dtype == "float32")
+        raise IRError(
+            f"{name}: op #{op.index} {op.type} computes in float32 (tensor '{t.name}'); tiny runs full-int8 "
+            f"models. Quantize it: pass the Keras model itself (`tiny compile model.keras ...` quantizes it), "
+            f"or convert with TFLiteConverter using optimizations=[tf.lite.Optimize.DEFAULT], a "
+            f"representative_dataset and supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8].")
+
+
 def verify_graph(g: Graph) -> Graph:
     """Run every op's prepare step once at load time, so an op whose tensors do not fit it is refused
     here, naming the op, rather than deep inside compile; prepare's own TinyErrors pass through."""
     from tiny.ops import opdef as kernel      # the op registry
+    check_int8(g, g.name)
     for op in g.ops:
         try:
             kernel(op).prepare(g, op)

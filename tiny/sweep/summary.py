@@ -31,7 +31,7 @@ def pareto(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     front = [r for r in ok if not any(
         (o["peak_sram_bytes"] <= r["peak_sram_bytes"] and _cost(o) <= _cost(r)
          and (o["peak_sram_bytes"], _cost(o)) != (r["peak_sram_bytes"], _cost(r))) for o in ok)]
-    return sorted(front, key=lambda r: (r["peak_sram_bytes"], _cost(r)))
+    return sorted(front, key=lambda r: (r["peak_sram_bytes"], _cost(r), r["board"]))
 
 
 CSV_COLUMNS = ["model", "board", "schedule", "kernels", "fits", "peak_sram_bytes", "flash_bytes", "macs",
