@@ -69,7 +69,12 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
     """A recipe name or a TOML file -> TrainConfig (unknown keys are errors)."""
     spec = spec or "sparse"
     if str(spec) in RECIPES:
-        cfg = TrainConfig(recipe=str(spec))
+        # the recipe's defaults (tiny/train/schedule.py), so `tiny report --train R` plans the momentum
+        # buffers `tiny train --recipe R` will use
+        from tiny.train.schedule import DEFAULTS
+        d = DEFAULTS.get(str(spec))
+        cfg = TrainConfig(recipe=str(spec)) if d is None else TrainConfig(
+            recipe=str(spec), lr=d.lr, momentum=d.momentum, epochs=d.epochs)
     else:
         p = Path(spec)
         if not p.exists():
