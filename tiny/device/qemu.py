@@ -57,6 +57,17 @@ def _listening(port: int, pid: int | None = None) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: end QEMU when the process that started it dies (a killed test or
+    Ray worker must not leave an emulator spinning; it runs in its own session, so no signal of the
+    parent's terminal reaches it). Linux prctl(PR_SET_PDEATHSIG, SIGTERM); elsewhere nothing."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)   # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class QemuProcess:
     """A running QEMU. `url` is the pyserial URL of the board's UART."""
 
@@ -72,7 +83,8 @@ class QemuProcess:
         self._final_plugin: str | None = None
         self._log_file = open(log, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         _LIVE.add(self)
 
     def _wait_listening(self, timeout: float) -> None:
