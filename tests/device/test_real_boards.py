@@ -133,7 +133,12 @@ def test_pll_code_on_qemu_times_out_to_the_reset_clock(tmp_path: Path) -> None:
                             max_clock_hz=n.max_clock_hz)
     elf = compile_elf(b, [FIXTURES / "board_layers_model.c", *runtime_sources()], tmp_path / "pll.elf",
                       defines=["TINY_CLOCK_PLL=1"])
-    with open_qemu_session(b, elf) as s:
+    from tiny.device.connect import QemuTransport
+    from tiny.device.qemu import launch
+    from tiny.device.session import Session
+    t = QemuTransport(launch(b, elf))          # the guest starts when we connect ...
+    time.sleep(1.0)                            # ... and polls the absent RCC before its UART is on
+    with Session(t, board_name=b.name, timeout=10) as s:
         assert s.info()["clock_hz"] == 16_000_000
         s.ping()
     with open_qemu_session(q, compile_elf(q, [FIXTURES / "board_layers_model.c", *runtime_sources()],
