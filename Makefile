@@ -30,7 +30,7 @@ demo: setup
 
 # Exit code 5 = no tests collected; anything else non-zero is a failure.
 test: setup
-	$(PY) -m pytest -n 2 -q --timeout 900 tests; rc=$$?; [ $$rc = 0 ] || [ $$rc = 5 ]
+	$(PY) -m pytest -n 2 --dist loadgroup -q --timeout 900 tests; rc=$$?; [ $$rc = 0 ] || [ $$rc = 5 ]
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow tests

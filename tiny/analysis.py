@@ -3,27 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from tiny import ops
 from tiny.ir import Graph, Op
 
 
 def op_macs(g: Graph, op: Op) -> int:
-    out = g.tensors[op.outputs[0]]
-    if op.type == "CONV_2D":
-        w = g.tensors[op.inputs[1]].shape  # O, KH, KW, I
-        return out.size * w[1] * w[2] * w[3]
-    if op.type == "DEPTHWISE_CONV_2D":
-        w = g.tensors[op.inputs[1]].shape  # 1, KH, KW, O
-        return out.size * w[1] * w[2]
-    if op.type == "FULLY_CONNECTED":
-        w = g.tensors[op.inputs[1]].shape  # O, I
-        return out.size * w[1]
-    if op.type in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
-        return out.size * op.attrs.get("filter_h", 1) * op.attrs.get("filter_w", 1)
-    if op.type == "MEAN":
-        return g.tensors[op.inputs[0]].size
-    if op.type in ("ADD", "MUL"):
-        return out.size
-    return 0
+    """Multiply-accumulates of one op (its OpDef's count; 0 for data movement)."""
+    return int(ops.traits(op).macs(g, op))
 
 
 def op_const_bytes(g: Graph, op: Op) -> int:

@@ -97,7 +97,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             table += f"\n  html report: {data['html']}"
     if getattr(args, "train", None):
         from tiny.train.report import train_report
-        extra, lines = train_report(args.model, args.board, args.train, args.schedule, args.sram_budget)
+        extra, lines = train_report(args.model, args.board, args.train, args.schedule, args.sram_budget,
+                                    data=args.train_data)
         data.update(extra)
         table += "\n" + lines
     _emit(args, data, table)
@@ -142,13 +143,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
         _emit(args, data, vd.table(data))
         return 0 if data["bit_exact"] else 1
     g = _load(args)
+    from tiny import oracle
+    oracle.prestart()  # TFLM's worker process starts while the firmware compiles
     c = compile_for(g, args.board, args.schedule, args.sram_budget)
     from tiny.compare import random_inputs
-    samples = [random_inputs(g, seed) for seed in range(args.samples)]
-    with open_session(c, args.board, samples=samples, port=args.port) as s, Progress(transient=True, disable=args.json) as bar:
-        task = bar.add_task(f"validating on {args.board}", total=args.samples)
-        res = validate(g, s, args.board, args.samples, inputs=samples,
-                       progress=lambda n: bar.update(task, completed=n), readable=c.readable_ops)
+    if args.farm:
+        from tiny.farm import load_farm, validate_on_farm
+        from tiny.sweep import shutdown
+        try:
+            with Progress(transient=True, disable=args.json) as bar:
+                task = bar.add_task(f"validating on the farm's {args.board}", total=args.samples)
+                res = validate_on_farm(args.model, args.board, load_farm(args.farm), args.samples, args.schedule,
+                                       args.sram_budget, address=args.address,
+                                       progress=lambda n: bar.update(task, completed=n))
+        finally:
+            shutdown()
+    else:
+        samples = [random_inputs(g, seed) for seed in range(args.samples)]
+        with open_session(c, args.board, samples=samples, port=args.port) as s, \
+                 Progress(transient=True, disable=args.json) as bar:
+            task = bar.add_task(f"validating on {args.board}", total=args.samples)
+            res = validate(g, s, args.board, args.samples, inputs=samples,
+                           progress=lambda n: bar.update(task, completed=n), readable=c.readable_ops)
     data = res.as_json()
     data["wall_s"] = round(time.time() - t0, 2)
     data["schedule"] = args.schedule
@@ -158,6 +174,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
              f"  device:    {res.device.mismatched} mismatched elements (max |diff| {res.device.max_abs_diff})\n"
              f"  reference: {res.reference.mismatched} mismatched elements on every tensor "
              f"(max |diff| {res.reference.max_abs_diff})")
+    if res.oracle_error:
+        table = table.replace("vs TFLite Micro", "vs the numpy reference ONLY") + (
+            f"\n  {res.oracle_error}\n  so the device was compared with tiny's numpy reference alone")
     if fm:
         table += f"\n  first mismatch ({fm['source']}): op #{fm['layer']} {fm['op']}, tensor '{fm['tensor']}'"
     _emit(args, data, table)
@@ -177,8 +196,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _float_line(d: dict) -> str:
+    if d.get("float_reference_accuracy") is None:
+        return f"  float reference: {d.get('float_reference_note', 'not run')}\n" if "float_reference_accuracy" in d else ""
+    return (f"  float on the host, same data and steps: same scheme {d['float_reference_accuracy']:.1%}, "
+            f"full fine-tune {d['float_full_accuracy']:.1%} (board: {d['accuracy_after']:.1%})\n")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import Progress
+    from tiny.input_domain import parse_input_range
     from tiny.device.connect import using_port
     from tiny.train.run import run_training
     with using_port(args.port), Progress(transient=True, disable=args.json) as bar:
@@ -189,7 +216,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                            checkpoint_every=args.checkpoint_every, eval_samples=args.eval_samples,
                            out=Path(args.output), progress=lambda k, n: bar.update(task, completed=k, total=n),
                            log=lambda m: print(f"tiny: {m}", file=sys.stderr),
-                           blocks=args.blocks, freeze_dw=args.freeze_dw, kernels=args.kernels)
+                           blocks=args.blocks, freeze_dw=args.freeze_dw, kernels=args.kernels,
+                           input_range=parse_input_range(args.input_range) if args.input_range else None,
+                           lr_schedule=args.lr_schedule, early_stop=not args.no_early_stop,
+                           float_reference=not args.no_float_reference, rounding=args.rounding)
     d = res.data
     if args.plot:
         from tiny.train.report import plot_curve
@@ -198,16 +228,54 @@ def cmd_train(args: argparse.Namespace) -> int:
     table = (f"{d['model']} on {args.board}, recipe {d['recipe']} (QAS {'on' if d['qas'] else 'off'}), "
              f"data {d['data']}: {d['steps']} steps\n"
              f"  accuracy on {d['eval_samples']} held-out samples: before {d['accuracy_before']:.1%}, "
-             f"after {d['accuracy_after']:.1%}\n"
+             f"after {d['accuracy_after']:.1%} (lr {d['lr']:g}, momentum {d['momentum']:g}, kept step "
+             f"{d['kept_step']})\n" + _float_line(d) +
              f"  train_peak_sram_bytes {d['train_peak_sram_bytes']:,}; fine-tuned model: {d.get('output')}")
     if d.get("instructions_per_step"):
         sp = d.get("instructions_per_step_split") or {}
         table += (f"\n  instructions per training step {d['instructions_per_step']:,} ({d['kernels']} kernels; "
                   f"forward {sp.get('forward', 0):,}, backward {sp.get('backward', 0):,})")
+    if d.get("sparse_scheme"):
+        from tiny.train.report import scheme_lines
+        table += "\n" + "\n".join(scheme_lines(d["sparse_scheme"]))
     for b in d.get("train_blocks", []):
         table += (f"\n  {b['name']}: kept for backward {b['backward_bytes']:,} B vs vanilla "
                   f"{b['vanilla_backward_bytes']:,} B ({-b['reduction']:+.0%})")
     _emit(args, d, table)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+    from tiny import sweep as sw
+    from tiny.sweep import summary
+    cells = sw.expand(args.models, args.boards, args.schedules, args.kernels, args.sram_budget,
+                      bench=args.bench, validate=args.validate)
+    try:
+        with Progress(transient=True, disable=args.json) as bar:
+            task = bar.add_task(f"sweep: {len(cells)} cells", total=len(cells))
+            rows, hits = sw.sweep(cells, workers=args.workers, address=args.address, cache=not args.no_cache,
+                                  progress=lambda k, n: bar.update(task, completed=k, total=n))
+    finally:
+        sw.shutdown()
+    text = summary.table(rows) + f"\n{len(rows)} cells, {hits} from the cache"
+    if args.csv:
+        summary.write_csv(rows, Path(args.csv))
+        text += f"; csv: {args.csv}"
+    if args.plot:
+        summary.plot(rows, Path(args.plot))
+        text += f"; plot: {args.plot}"
+    _emit(args, rows, text)
+    return 1 if any("error" in r for r in rows) else 0
+def cmd_export(args: argparse.Namespace) -> int:
+    from tiny.export import export_model
+    e = export_model(args.model, args.board, Path(args.output), args.schedule, args.sram_budget,
+                     train=args.train, kernels=args.kernels)
+    io = lambda ts: ", ".join(f"{'x'.join(map(str, t.shape))} {t.dtype}" for t in ts)  # noqa: E731
+    _emit(args, e.summary(), f"wrote the C library {e.out} for {e.board}: include/tiny_model.h, "
+          f"{sum(f.endswith('.c') for f in e.files)} C files ({len(e.runtime)} from the runtime); "
+          f"arena {e.arena_bytes} B, weights {e.const_bytes} B; in {io(e.inputs)} -> out {io(e.outputs)}"
+          + ("; with training entry points" if e.training else ""))
     return 0
 
 
@@ -219,6 +287,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tiny", description="Neural networks to bit-exact C firmware for "
                                 "Cortex-M microcontrollers.")
+    from tiny import DISTRIBUTION, installed_version
+    p.add_argument("--version", action="version", version=f"tiny {installed_version()} ({DISTRIBUTION})",
+                   help="print the version and exit")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def model_cmd(name: str, help: str, board_default: str = DEFAULT_BOARD) -> argparse.ArgumentParser:
@@ -245,12 +316,24 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--plot", default=None, metavar="PNG", help="write the memory timeline as a PNG "
                    "(with --bench/--validate/--training-json, the other figures as PNG-<name>.png)")
     q.add_argument("--train", default=None, help="training config (TOML) or recipe name")
+    q.add_argument("--train-data", default=None, metavar="DATA", help="data for the sparse scheme's "
+                   "contribution analysis (a built-in task or .npz/folder; default digits-transfer)")
     q.add_argument("--html", default=None, metavar="OUT", help="write a self-contained HTML report")
     q.add_argument("--bench", action="store_true", help="count instructions per layer now (emulated boards)")
     q.add_argument("--bench-json", default=None, metavar="FILE", help="per-layer counts from `tiny bench --json`")
     q.add_argument("--validate", type=int, default=0, metavar="N", help="validate N samples on the board")
     q.add_argument("--training-json", default=None, metavar="FILE", help="training results to show (JSON)")
     q.set_defaults(fn=cmd_report)
+
+    q = model_cmd("export", "write the model as a C library for your own firmware (no main, no UART)")
+    q.add_argument("-o", "--output", required=True, metavar="DIR", help="library folder (include/, src/, "
+                   "library.json, library.properties, CMakeLists.txt)")
+    q.add_argument("--train", default=None, metavar="CONFIG|RECIPE",
+                   help="also export the on-device training entry points (TOML config or recipe name)")
+    q.add_argument("--kernels", default="opt", choices=["opt", "ref"],
+                   help="opt: the board's DSP kernels where they apply; ref: portable kernels only")
+    q.add_argument("--json", action="store_true", help="print what was written as JSON")
+    q.set_defaults(fn=cmd_export)
 
     q = sub.add_parser("build", help="build a generated PlatformIO project (pio run)")
     q.add_argument("dir")
@@ -279,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
                    "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--json", action="store_true")
+    q.add_argument("--farm", default=None, metavar="FILE", help="spread the samples over the boards of a farm "
+                   "file (TOML, see docs/scale.md); same verdict and counts as one board")
+    q.add_argument("--address", default=None, metavar="ADDR", help="with --farm: an existing Ray cluster")
     q.set_defaults(fn=cmd_validate)
 
     q = model_cmd("bench", "count instructions per layer on an emulated board")
@@ -306,9 +392,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", default="digits-transfer", help="data set name or path")
     q.add_argument("--epochs", type=int, default=None)
     q.add_argument("--steps", type=int, default=None, help="stop after this many steps")
-    q.add_argument("--lr", type=float, default=None)
+    q.add_argument("--lr", default=None, metavar="LR|auto",
+                   help="learning rate (default: the recipe's); auto: a short search on the bit-exact host oracle")
     q.add_argument("--momentum", type=float, default=None)
     q.add_argument("--no-qas", action="store_true", help="raw int8/int32 gradients (no QAS)")
+    q.add_argument("--input-range", default=None, metavar="LO,HI",
+                   help="the model's float input range (default: from its input quantization)")
+    q.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
+                   help="cosine: warm-up then cosine decay (default)")
+    q.add_argument("--rounding", default="stochastic", choices=["stochastic", "nearest"],
+                   help="rounding of the int8/int32 updates (stochastic: seeded, identical on board and oracle)")
+    q.add_argument("--no-early-stop", action="store_true",
+                   help="keep the last weights instead of the best on a held-out 15%% of the training data")
+    q.add_argument("--no-float-reference", action="store_true", help="skip the float twins on the host")
     q.add_argument("--blocks", type=int, default=None, metavar="K",
                    help="mobiletl: fine-tune the top K inverted residual blocks (default: top half, at most 4)")
     q.add_argument("--freeze-dw", action="store_true", help="mobiletl: freeze depthwise weights (bias trains)")
@@ -321,6 +417,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--plot", default=None, metavar="PNG", help="save the accuracy curve")
     q.add_argument("--json", action="store_true")
     q.set_defaults(fn=cmd_train)
+
+    q = sub.add_parser("sweep", help="models x boards x schedules as tasks on Ray (local, or a cluster)",
+                       epilog="example: tiny sweep --models a.tflite b.tflite --boards qemu-m4-256k qemu-f405 "
+                              "--schedules layer patch auto --bench --workers 2 --plot pareto.png")
+    q.add_argument("--models", nargs="+", required=True, metavar="MODEL", help=".tflite or Keras models")
+    q.add_argument("--boards", nargs="+", default=[DEFAULT_BOARD], metavar="BOARD", help="boards (see `tiny boards`)")
+    q.add_argument("--schedules", nargs="+", default=["layer"], choices=["layer", "patch", "auto"],
+                   help="schedules to try")
+    q.add_argument("--kernels", nargs="+", default=["opt"], choices=["opt", "ref"], help="kernel sets to try")
+    q.add_argument("--sram-budget", type=int, default=None, metavar="BYTES", help="budget for --schedule auto")
+    q.add_argument("--bench", action="store_true", help="also count instructions on emulated boards")
+    q.add_argument("--validate", type=int, default=0, metavar="N", help="also validate N samples per cell")
+    q.add_argument("--workers", type=int, default=None, metavar="N", help="local Ray workers (default: all cores)")
+    q.add_argument("--address", default=None, metavar="ADDR", help="an existing Ray cluster, e.g. ray://head:10001")
+    q.add_argument("--no-cache", action="store_true", help="recompute cells already in the cache")
+    q.add_argument("--json", action="store_true", help="print the rows as JSON")
+    q.add_argument("--csv", default=None, metavar="FILE", help="write the rows as CSV")
+    q.add_argument("--plot", default=None, metavar="PNG", help="write the Pareto plot (peak SRAM vs cost)")
+    q.set_defaults(fn=cmd_sweep)
 
     q = sub.add_parser("demo", help="the whole story on the default emulated board")
     q.add_argument("--board", default=DEFAULT_BOARD)

@@ -145,13 +145,13 @@ def mismatch_map(g: Any, session: Any, layer: int, samples: int) -> dict[str, An
     """|got - TFLM| of op `layer`'s output for the first sample where they differ (device if a
     session is given, else the numpy reference), max over channels."""
     import numpy as np
-    from tiny import oracle, reference
+    from tiny import interpreter, oracle
     from tiny.analysis import np_dtype
     from tiny.compare import random_inputs
     op = g.ops[layer]
     tid = op.outputs[0]
     t = g.tensors[tid]
-    params = None if session is not None else reference.prepare_all(g)
+    params = None if session is not None else interpreter.prepare_all(g)
     for seed in range(max(samples, 1)):
         xs = random_inputs(g, seed)
         want = oracle.run_all(g, xs)[tid]
@@ -161,7 +161,7 @@ def mismatch_map(g: Any, session: Any, layer: int, samples: int) -> dict[str, An
             session.invoke(stop_after=layer)
             got = np.frombuffer(session.read_tensor(tid, t.nbytes), dtype=np_dtype(t.dtype)).reshape(t.shape)
         else:
-            got = reference.run_graph(g, xs, params)[tid]
+            got = interpreter.run_graph(g, xs, params)[tid]
         d = np.abs(got.astype(np.int64) - want.astype(np.int64))
         if not d.any():
             continue

@@ -4,22 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tiny.frontend import tflite
+from tiny.frontend.verify import check_int8 as _check_int8
 from tiny.ir import Graph, IRError, TinyError
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-def _check_int8(g: Graph, name: str) -> None:
-    float_ops = [op for op in g.ops if op.type not in ("QUANTIZE", "DEQUANTIZE")
-                 and any(t >= 0 and g.tensors[t].dtype == "float32" for t in op.inputs + op.outputs)]
-    if float_ops:
-        op = float_ops[0]
-        t = next(g.tensors[t] for t in op.inputs + op.outputs if t >= 0 and g.tensors[t].dtype == "float32")
-        raise IRError(
-            f"{name}: op #{op.index} {op.type} computes in float32 (tensor '{t.name}'); tiny runs full-int8 "
-            f"models. Quantize it: pass the Keras model itself (`tiny compile model.keras ...` quantizes it), "
-            f"or convert with TFLiteConverter using optimizations=[tf.lite.Optimize.DEFAULT], a "
-            f"representative_dataset and supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8].")
 
 
 def load_model(path: str | Path) -> Graph:

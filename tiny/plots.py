@@ -9,33 +9,35 @@ import io
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+# Figures are built with matplotlib's object API (no pyplot): importing tiny never picks a
+# backend for the caller (a notebook keeps its inline one) and no global figure list grows.
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+from tiny.ops import REGISTRY  # noqa: E402
 
 CORTEX_M_FLOOR = 0.5   # instructions per MAC: SMLAD does two 16-bit MACs in one instruction
 
 LAYER_C, PATCH_C, TFLM_C, SRAM_C = "#c0392b", "#27ae60", "#7f8c8d", "#2c3e50"
-OP_COLORS = {"CONV_2D": "#2980b9", "DEPTHWISE_CONV_2D": "#8e44ad", "FULLY_CONNECTED": "#d35400",
-             "ADD": "#16a085", "MUL": "#16a085", "AVERAGE_POOL_2D": "#7f8c8d", "MAX_POOL_2D": "#7f8c8d",
-             "MEAN": "#7f8c8d"}
+OP_COLORS = {k: d.color for k, d in REGISTRY.items() if d.color}   # each OpDef's colour
+
+
+def _subplots(*args: Any, figsize: tuple[float, float] | None = None, **kw: Any) -> tuple[Figure, Any]:
+    """pyplot.subplots without pyplot."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kw)
 
 
 def save_png(fig: Figure, out: Path, dpi: int = 110) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=dpi)
-    plt.close(fig)
     return out
 
 
 def png_bytes(fig: Figure, dpi: int = 100) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -127,11 +129,11 @@ def draw_patch_grid(ax: Any, grid: dict[str, Any], image: Any = None) -> None:
 def fig_memory(data: dict[str, Any], image: Any = None) -> Figure:
     grid = data.get("patch_grid")
     if grid:
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [2.3, 1]})
+        fig, (ax, ax2) = _subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [2.3, 1]})
         draw_timeline(ax, data)
         draw_patch_grid(ax2, grid, image)
     else:
-        fig, ax = plt.subplots(figsize=(9.5, 4.4))
+        fig, ax = _subplots(figsize=(9.5, 4.4))
         draw_timeline(ax, data)
     fig.tight_layout()
     return fig
@@ -145,7 +147,7 @@ def memory_timeline(data: dict[str, Any], out: Path, image: Any = None) -> Path:
 # ---------------------------------------------------------------- compute
 def fig_compute(layers: list[dict[str, Any]], title: str = "", floor: float = CORTEX_M_FLOOR) -> Figure:
     """Instructions per layer (bars, by op type) and instructions per MAC against the floor."""
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(11, 5.6), sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
+    fig, (ax, ax2) = _subplots(2, 1, figsize=(11, 5.6), sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
     x = [L["index"] for L in layers]
     ins = [L.get("instructions") or 0 for L in layers]
     colors = [OP_COLORS.get(L.get("op", ""), "#95a5a6") for L in layers]
@@ -175,7 +177,7 @@ def fig_compute(layers: list[dict[str, Any]], title: str = "", floor: float = CO
 def fig_train_blocks(blocks: list[dict[str, Any]], title: str = "") -> Figure:
     """Backward-pass memory per block: vanilla vs MobileTL (or whatever the run used)."""
     import numpy as np
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(blocks) + 3), 3.6))
+    fig, ax = _subplots(figsize=(max(6.0, 0.55 * len(blocks) + 3), 3.6))
     x = np.arange(len(blocks))
     van = [b.get("vanilla_backward_bytes") or 0 for b in blocks]
     new = [b.get("backward_bytes") or 0 for b in blocks]
@@ -191,7 +193,7 @@ def fig_train_blocks(blocks: list[dict[str, Any]], title: str = "") -> Figure:
 
 
 def fig_accuracy(curves: dict[str, tuple[list[float], list[float]]], title: str = "accuracy") -> Figure:
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = _subplots(figsize=(7, 3.6))
     for label, (steps, acc) in curves.items():
         ax.plot(steps, acc, marker="o", ms=3, label=label)
     ax.set_xlabel("step")
@@ -211,7 +213,7 @@ def fig_diff_heatmap(diff: dict[str, Any]) -> Figure:
     d = np.asarray(diff["abs_diff"], dtype=np.int64)
     if d.ndim == 1:
         d = d[None, :]
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    fig, ax = _subplots(figsize=(5.2, 4.2))
     im = ax.imshow(d, cmap="magma", interpolation="nearest", vmin=0, vmax=max(int(d.max()), 1))
     fig.colorbar(im, ax=ax, label="|diff| (max over channels)")
     ax.set_title(f"op #{diff.get('layer')} {diff.get('op', '')}: "

@@ -18,10 +18,11 @@ def report(model: str, board: str, schedule: str = "layer", sram_budget: int | N
     b = get_board(board)
     layer = compile_for(g, board, "layer")
     c = layer if schedule == "layer" else compile_for(g, board, schedule, sram_budget)
+    tflm_error = None
     try:
         tflm = oracle.arena_bytes(g)
-    except TinyError:
-        tflm = None
+    except TinyError as e:  # TFLM failed or is not installed: the report goes on without its arena
+        tflm, tflm_error = None, str(e)
     live = c.plan.step_live_bytes
     layer_live = layer.plan.step_live_bytes
     patched = getattr(c, "schedule", None) is not None and getattr(c.schedule, "split", 0)
@@ -47,6 +48,8 @@ def report(model: str, board: str, schedule: str = "layer", sram_budget: int | N
         "tflm_arena_bytes": tflm, "macs": total_macs(g), "board_sram_bytes": b.sram_bytes,
         "board_flash_bytes": b.flash_bytes, "fits": c.plan.arena_bytes <= b.sram_bytes, "layers": layers,
     }
+    if tflm_error:
+        data["tflm_error"] = tflm_error
     if schedule != "layer":
         data.update(getattr(c, "schedule_info", {}))
     if patched:
@@ -54,7 +57,7 @@ def report(model: str, board: str, schedule: str = "layer", sram_budget: int | N
     lines = [f"{g.name} on {board} ({schedule} schedule)",
              f"  SRAM peak {data['peak_sram_bytes']:,} B (layer-based {data['layer_based_peak_bytes']:,} B, "
              f"lower bound {data['lower_bound_bytes']:,} B); TFLite Micro arena "
-             + (f"{tflm:,} B" if tflm else "not measured"),
+             + (f"{tflm:,} B" if tflm else f"not measured ({tflm_error})"),
              f"  flash (constants) {data['flash_bytes']:,} B; {data['macs']:,} MACs; board SRAM "
              f"{b.sram_bytes:,} B, flash {b.flash_bytes:,} B",
              f"  {'#':>3} {'op':<18} {'output':<14} {'MACs':>11} {'weights':>8} {'live B':>9}"]

@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tiny.emit.model import Compiled, compile_graph
-from tiny.ir import Graph, TinyError
+from tiny.compile import compile_model
+from tiny.emit.model import Compiled
+from tiny.ir import Graph
+from tiny.target import Target
 
 
 def cache_dir() -> Path:
@@ -18,15 +20,9 @@ def cache_dir() -> Path:
 
 def compile_for(g: Graph, board: str, schedule: str = "layer", sram_budget: int | None = None,
                 kernels: str = "opt") -> Compiled:
-    """Compile the graph with the schedule the user asked for (patch schedules arrive with the planner)."""
-    if schedule not in ("layer", "patch", "auto"):
-        raise TinyError(f"unknown schedule '{schedule}': use layer, patch or auto")
-    from tiny.emit.select import kernel_set
-    with kernel_set(kernels):   # opt: DSP kernels on boards with the DSP extension (tiny/emit/select.py)
-        if schedule != "layer":
-            from tiny.passes import patch
-            return patch.compile_scheduled(g, board, schedule, sram_budget)
-        return compile_graph(g, options=f"board={board};schedule=layer")
+    """Compile the graph for `board` with the schedule the user asked for (tiny/compile.py);
+    kernels "opt": optimized variants on boards with the DSP extension."""
+    return compile_model(g, Target(board=board, kernels=kernels, schedule=schedule, sram_budget=sram_budget))
 
 
 def write_project(c: Compiled, board: str, out: Path) -> Path:

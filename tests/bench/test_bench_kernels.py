@@ -36,15 +36,15 @@ def _bench(path: str, schedule: str, kernels: str) -> dict[str, Any]:
 def layer_types(data: dict[str, Any], path: str) -> dict[str, dict[str, float]]:
     """Instructions, estimated cycles and MACs (elements for ADD) per layer type."""
     from tiny.pipeline import load_model
-    from tiny.reference import prepare_all
+    from tiny.interpreter import prepare_all
     g = load_model(path)
     params = prepare_all(g)
     acc: dict[str, dict[str, float]] = defaultdict(lambda: {"instructions": 0, "est_cycles": 0, "work": 0})
     for L, op, p in zip(data["layers"], g.ops, params):
         kind = None
         if op.type == "CONV_2D":
-            kind = "pointwise" if p["filter_shape"][1:3] == (1, 1) else \
-                ("first_conv" if p["filter_shape"][3] == 3 else "conv")
+            kind = "pointwise" if p.filter_shape[1:3] == (1, 1) else \
+                ("first_conv" if p.filter_shape[3] == 3 else "conv")
         elif op.type == "DEPTHWISE_CONV_2D":
             kind = f"depthwise_s{p['stride_h']}"
         elif op.type == "FULLY_CONNECTED":

@@ -11,8 +11,9 @@ import pytest
 
 from tests import models
 from tiny import oracle
-from tiny.passes.patch import compile_scheduled
+from tiny.compile import compile_model
 from tiny.pipeline import load_model
+from tiny.target import Target
 from tiny.workflow import compile_for
 
 CASES = {
@@ -30,7 +31,7 @@ def test_patch_memory(name: str) -> None:
     tflm = oracle.arena_bytes(g)
     # The targets as a budget: the fewest-MAC schedule whose peak meets both ratios.
     budget = min(tflm // 4, layer.plan.arena_bytes // 3)
-    patch = compile_scheduled(g, "host", "auto", budget)
+    patch = compile_model(g, Target(board="host", schedule="auto", sram_budget=budget))
     row = {"model": name, "tflm_arena_bytes": tflm, "layer_based_peak_bytes": layer.plan.arena_bytes,
            "patch_based_peak_bytes": patch.plan.arena_bytes,
            "patch_over_tflm": round(patch.plan.arena_bytes / tflm, 3),

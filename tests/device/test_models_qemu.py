@@ -35,10 +35,12 @@ def test_lut_activations_bit_exact_on_qemu(model: str, split: int) -> None:
     """HARD_SWISH / LOGISTIC run as tiny_lut_s8 on the DSP board, layer by layer and (split) inside
     a 2x2 patch stage: bit-exact with TFLM."""
     from tiny.emit.model import compile_graph
-    from tiny.emit.select import LUT, LUT_OPS
+    from tiny.target import Target
+    from tiny import ops
+    from tiny.ops.base import LUT
     from tiny.passes.patch import build_schedule
     from tiny.passes.patch_geometry import Grid, split_even
-    from tiny.reference import kernel_for, prepare_all
+    from tiny.interpreter import kernel_for, prepare_all
     from tiny.train import data
     g = load_model(data.base_model("irb") if model == "irb" else models.custom_cnn())
     schedule = None
@@ -46,8 +48,8 @@ def test_lut_activations_bit_exact_on_qemu(model: str, split: int) -> None:
         base = [int(kernel_for(op).scratch_bytes(p)) for op, p in zip(g.ops, prepare_all(g))]
         _, h, w, _ = g.tensors[g.ops[split - 1].outputs[0]].shape
         schedule = build_schedule(g, split, Grid(split_even(h, 2), split_even(w, 2)), base)
-    c = compile_graph(g, options=f"board=qemu-m4-256k;split={split}", schedule=schedule)
-    luts = [op.index for op in g.ops if op.type in LUT_OPS]
+    c = compile_graph(g, Target(board="qemu-m4-256k"), schedule=schedule)
+    luts = [op.index for op in g.ops if any(v.fn == LUT for v in ops.traits(op).variants)]
     assert luts and all(c.kernels[i] == LUT for i in luts)
     assert not split or any(i < split for i in luts)        # the stage holds LUT layers
     with open_session(c, "qemu-m4-256k") as s:

@@ -6,6 +6,7 @@ import ctypes
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ import pytest
 from tests.kernels.cbuild import FIRMWARE, build_lib
 from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph, IRError, Op, Quant, Tensor
-from tiny.reference import add
+from tiny.ops import add
 
 ACTS = ["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]
 
@@ -22,9 +23,9 @@ class Dims(ctypes.Structure):
     _fields_ = [("n", ctypes.c_int32), ("h", ctypes.c_int32), ("w", ctypes.c_int32), ("c", ctypes.c_int32)]
 
 
-def params_struct(fields: tuple[str, ...], p: dict) -> ctypes.Structure:
+def params_struct(fields: tuple[str, ...], p: Any) -> ctypes.Structure:
     cls = type("Params", (ctypes.Structure,), {"_fields_": [(f, ctypes.c_int32) for f in fields]})
-    return cls(*[int(p[f]) for f in fields])
+    return cls(*[int(getattr(p, f)) for f in fields])
 
 
 def q(scale: float, zp: int) -> Quant:
@@ -53,7 +54,7 @@ def random_shapes(rng: np.random.Generator) -> tuple[tuple, tuple, tuple]:
 
 
 def run_c(lib: ctypes.CDLL, fn: str, fields: tuple[str, ...], p: dict, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d1, d2, do = p["dims"]
+    d1, d2, do = p.dims
     out = np.zeros(int(np.prod(do)), dtype=np.int8)
     a = np.ascontiguousarray(a, dtype=np.int8)
     b = np.ascontiguousarray(b, dtype=np.int8)
@@ -62,14 +63,15 @@ def run_c(lib: ctypes.CDLL, fn: str, fields: tuple[str, ...], p: dict, a: np.nda
                           ctypes.byref(Dims(*d2)), b.ctypes.data_as(i8), ctypes.byref(Dims(*do)),
                           out.ctypes.data_as(i8))
     assert rc == 0
-    return out.reshape(p["out_shape"])
+    return out.reshape(p.out_shape)
 
 
-def compile_emitted(mod, p: dict, n_inputs: int) -> str:
+def compile_emitted(mod, p: Any, n_inputs: int) -> str:
     """Emit the call into a C function and compile it: the struct fields and prototype must match."""
     e = EmitCtx(prefix="op0", inputs=[f"(const int8_t *)(arena + {64 * i})" for i in range(n_inputs)],
                 outputs=["(int8_t *)(arena + 512)"])
-    call = mod.emit(p, e)
+    d = mod.DEFS[0]
+    call = d.call(p, e, d.portable(p))
     src = ("#include \"tiny/kernels.h\"\nstatic int8_t arena[1024];\n" + "\n".join(e.decls) +
            "\nint run(void) { return (int)" + call.rstrip(";") + "; }\n")
     with tempfile.TemporaryDirectory() as d:

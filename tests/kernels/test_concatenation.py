@@ -9,7 +9,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_conv2d import UBSAN, ptr, qtensor
 from tiny.ir import Graph, IRError, Op
-from tiny.reference import concatenation
+from tiny.ops import concatenation
 
 
 class ConcatParams(C.Structure):
@@ -37,13 +37,13 @@ def rand_concat_graph(rng: np.random.Generator) -> tuple[Graph, Op]:
 
 
 def run_c(lib: C.CDLL, p: dict, xs: list[np.ndarray]) -> np.ndarray:
-    out = np.zeros(p["out_shape"], np.int8)
-    total, offset = sum(p["sizes"]) * p["inner"], 0
-    for x, size in zip(xs, p["sizes"]):
+    out = np.zeros(p.out_shape, np.int8)
+    total, offset = sum(p.sizes) * p.inner, 0
+    for x, size in zip(xs, p.sizes):
         x = np.ascontiguousarray(x, np.int8)
-        prm = ConcatParams(p["outer"], size * p["inner"], total, offset)
+        prm = ConcatParams(p.outer, size * p.inner, total, offset)
         assert lib.tiny_concatenation_s8(C.byref(prm), ptr(x, C.c_int8), ptr(out, C.c_int8)) == 0
-        offset += size * p["inner"]
+        offset += size * p.inner
     return out
 
 

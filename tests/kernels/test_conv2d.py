@@ -9,7 +9,7 @@ import pytest
 
 from tests.kernels.cbuild import build_lib
 from tiny.ir import Graph, IRError, Op, Quant, Tensor
-from tiny.reference import conv2d
+from tiny.ops import conv2d
 
 UBSAN = ("-fsanitize=undefined", "-fno-sanitize-recover")
 I8P, I32P = C.POINTER(C.c_int8), C.POINTER(C.c_int32)
@@ -87,18 +87,18 @@ def rand_conv_graph(rng: np.random.Generator) -> tuple[Graph, Op]:
 
 
 def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
-    out = np.zeros(p["out_shape"], np.int8)
+    out = np.zeros(p.out_shape, np.int8)
     x = np.ascontiguousarray(x, np.int8)
-    mult, shift = np.ascontiguousarray(p["multiplier"], np.int32), np.ascontiguousarray(p["shift"], np.int32)
-    bias = np.ascontiguousarray(p["bias"], np.int32) if p["has_bias"] else None
-    filt = np.ascontiguousarray(p["filter"], np.int8)
-    prm = ConvParams(p["input_offset"], p["output_offset"], Tile(p["stride_h"], p["stride_w"]),
-                     Tile(p["pad_top"], p["pad_left"]), Tile(p["dilation_h"], p["dilation_w"]),
-                     Act(p["act_min"], p["act_max"]))
+    mult, shift = np.ascontiguousarray(p.multiplier, np.int32), np.ascontiguousarray(p.shift, np.int32)
+    bias = np.ascontiguousarray(p.bias, np.int32) if p.has_bias else None
+    filt = np.ascontiguousarray(p.filter, np.int8)
+    prm = ConvParams(p.input_offset, p.output_offset, Tile(p.stride_h, p.stride_w),
+                     Tile(p.pad_top, p.pad_left), Tile(p.dilation_h, p.dilation_w),
+                     Act(p.act_min, p.act_max))
     q = Quant8(ptr(mult, C.c_int32), ptr(shift, C.c_int32))
     rc = lib.tiny_conv2d_s8(C.byref(Ctx(None, 0)), C.byref(prm), C.byref(q), C.byref(dims(x.shape)),
-                            ptr(x, C.c_int8), C.byref(dims(p["filter_shape"])), ptr(filt, C.c_int8),
-                            C.byref(dims((p["filter_shape"][0],))),
+                            ptr(x, C.c_int8), C.byref(dims(p.filter_shape)), ptr(filt, C.c_int8),
+                            C.byref(dims((p.filter_shape[0],))),
                             ptr(bias, C.c_int32) if bias is not None else None,
                             C.byref(dims(out.shape)), ptr(out, C.c_int8))
     assert rc == 0
@@ -113,9 +113,9 @@ def sweep(lib: C.CDLL, cases: int, seed: int, patches: bool = True) -> None:
         x = rng.integers(-128, 128, g.tensors[0].shape).astype(np.int8)
         if patches and rng.random() < 0.3:
             # A patch schedule runs the kernel with arbitrary explicit padding and output size.
-            p["pad_top"], p["pad_left"] = (int(v) for v in rng.integers(0, 3, 2))
-            p["out_shape"] = (p["out_shape"][0], int(rng.integers(1, 6)), int(rng.integers(1, 6)),
-                              p["out_shape"][3])
+            p.pad_top, p.pad_left = (int(v) for v in rng.integers(0, 3, 2))
+            p.out_shape = (p.out_shape[0], int(rng.integers(1, 6)), int(rng.integers(1, 6)),
+                              p.out_shape[3])
         want = conv2d.run(p, [x, None, None])
         got = run_c(lib, p, x)
         assert np.array_equal(got, want), f"case {case}: {np.argwhere(got != want)[:3].tolist()} {p['out_shape']}"
@@ -138,10 +138,10 @@ def test_conv2d_reference_matches_naive_loops() -> None:
         p = conv2d.prepare(g, op)
         x = rng.integers(-128, 128, g.tensors[0].shape).astype(np.int64)
         n, h, w, cin = x.shape
-        oc, kh, kw, ic = p["filter_shape"]
-        per_group = oc // p["groups"]
-        _, oh, ow, _ = p["out_shape"]
-        want = np.zeros(p["out_shape"], np.int64)
+        oc, kh, kw, ic = p.filter_shape
+        per_group = oc // p.groups
+        _, oh, ow, _ = p.out_shape
+        want = np.zeros(p.out_shape, np.int64)
         for b in range(n):
             for oy in range(oh):
                 for ox in range(ow):
@@ -149,15 +149,15 @@ def test_conv2d_reference_matches_naive_loops() -> None:
                         acc = 0
                         for ky in range(kh):
                             for kx in range(kw):
-                                iy = oy * p["stride_h"] - p["pad_top"] + ky * p["dilation_h"]
-                                ix = ox * p["stride_w"] - p["pad_left"] + kx * p["dilation_w"]
+                                iy = oy * p.stride_h - p.pad_top + ky * p.dilation_h
+                                ix = ox * p.stride_w - p.pad_left + kx * p.dilation_w
                                 if 0 <= iy < h and 0 <= ix < w:
                                     c0 = (o // per_group) * ic
-                                    acc += int(np.dot(p["filter"][o, ky, kx].astype(np.int64),
-                                                      x[b, iy, ix, c0:c0 + ic] + p["input_offset"]))
-                        acc += int(p["bias"][o]) if p["has_bias"] else 0
-                        v = int(mbqm(np.int64(acc), p["multiplier"][o], p["shift"][o])) + p["output_offset"]
-                        want[b, oy, ox, o] = min(max(v, p["act_min"]), p["act_max"])
+                                    acc += int(np.dot(p.filter[o, ky, kx].astype(np.int64),
+                                                      x[b, iy, ix, c0:c0 + ic] + p.input_offset))
+                        acc += int(p.bias[o]) if p.has_bias else 0
+                        v = int(mbqm(np.int64(acc), p.multiplier[o], p.shift[o])) + p.output_offset
+                        want[b, oy, ox, o] = min(max(v, p.act_min), p.act_max)
         assert np.array_equal(conv2d.run(p, [x.astype(np.int8)]), want.astype(np.int8))
 
 
@@ -223,7 +223,7 @@ def _emit_and_run(g: Graph, x: np.ndarray, flags: tuple[str, ...] = ()) -> dict[
     from tests.kernels.cbuild import FIRMWARE
     from tiny.emit.ctx import EmitCtx
     from tiny.ir import DTYPES
-    from tiny.reference import kernel_for
+    from tiny.interpreter import kernel_for
     ctype = {"int8": "int8_t", "float32": "float", "int32": "int32_t"}
     offs, off = {}, 0
     for tid in g.activations():
@@ -237,7 +237,7 @@ def _emit_and_run(g: Graph, x: np.ndarray, flags: tuple[str, ...] = ()) -> dict[
                f"(const {ctype[g.tensors[tid].dtype]} *)(arena + {offs[tid]})" for tid in op.inputs]
         o = op.outputs[0]
         e = EmitCtx(prefix=f"l{op.index}", inputs=ins, outputs=[f"({ctype[g.tensors[o].dtype]} *)(arena + {offs[o]})"])
-        call = mod.emit(p, e)
+        call = mod.call(p, e, mod.portable(p))
         decls += e.decls
         body += [f"    if ({c.strip()[:-1]} != TINY_OK) return {op.index + 1};" for c in call.splitlines()]
     src = "\n".join(['#include "tiny/kernels.h"', *decls, "int run(uint8_t *arena);",
@@ -265,7 +265,7 @@ def _emit_and_run(g: Graph, x: np.ndarray, flags: tuple[str, ...] = ()) -> dict[
 
 @pytest.mark.parametrize("flags", [(), UBSAN])
 def test_emitted_c_matches_reference(flags: tuple[str, ...]) -> None:
-    from tiny.reference import run_graph
+    from tiny.interpreter import run_graph
     rng = np.random.default_rng(91)
     g = _chain_graph(rng)
     x = rng.uniform(-3, 3, (1, 9, 8, 3)).astype(np.float32)

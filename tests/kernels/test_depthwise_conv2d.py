@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes as C
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_conv2d import UBSAN, Act, Ctx, Quant8, Tile, dims, ptr, qtensor
 from tiny.ir import Graph, IRError, Op, Tensor
-from tiny.reference import conv2d, depthwise_conv2d
+from tiny.ops import conv2d, depthwise_conv2d
 
 
 class DwParams(C.Structure):
@@ -43,17 +44,17 @@ def rand_dw_graph(rng: np.random.Generator) -> tuple[Graph, Op]:
 
 
 def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
-    out = np.zeros(p["out_shape"], np.int8)
-    mult, shift = np.ascontiguousarray(p["multiplier"], np.int32), np.ascontiguousarray(p["shift"], np.int32)
-    bias = np.ascontiguousarray(p["bias"], np.int32) if p["has_bias"] else None
-    filt = np.ascontiguousarray(p["filter"], np.int8)
-    prm = DwParams(p["input_offset"], p["output_offset"], p["depth_multiplier"], Tile(p["stride_h"], p["stride_w"]),
-                   Tile(p["pad_top"], p["pad_left"]), Tile(p["dilation_h"], p["dilation_w"]),
-                   Act(p["act_min"], p["act_max"]))
+    out = np.zeros(p.out_shape, np.int8)
+    mult, shift = np.ascontiguousarray(p.multiplier, np.int32), np.ascontiguousarray(p.shift, np.int32)
+    bias = np.ascontiguousarray(p.bias, np.int32) if p.has_bias else None
+    filt = np.ascontiguousarray(p.filter, np.int8)
+    prm = DwParams(p.input_offset, p.output_offset, p.depth_multiplier, Tile(p.stride_h, p.stride_w),
+                   Tile(p.pad_top, p.pad_left), Tile(p.dilation_h, p.dilation_w),
+                   Act(p.act_min, p.act_max))
     q = Quant8(ptr(mult, C.c_int32), ptr(shift, C.c_int32))
     rc = lib.tiny_depthwise_conv2d_s8(C.byref(Ctx(None, 0)), C.byref(prm), C.byref(q), C.byref(dims(x.shape)),
-                                      ptr(x, C.c_int8), C.byref(dims(p["filter_shape"])), ptr(filt, C.c_int8),
-                                      C.byref(dims((p["filter_shape"][3],))),
+                                      ptr(x, C.c_int8), C.byref(dims(p.filter_shape)), ptr(filt, C.c_int8),
+                                      C.byref(dims((p.filter_shape[3],))),
                                       ptr(bias, C.c_int32) if bias is not None else None,
                                       C.byref(dims(out.shape)), ptr(out, C.c_int8))
     assert rc == 0
@@ -67,8 +68,8 @@ def sweep(lib: C.CDLL, cases: int, seed: int) -> None:
         p = depthwise_conv2d.prepare(g, op)
         x = rng.integers(-128, 128, g.tensors[0].shape).astype(np.int8)
         if rng.random() < 0.3:  # patch-style explicit padding and output size
-            p["pad_top"], p["pad_left"] = (int(v) for v in rng.integers(0, 4, 2))
-            p["out_shape"] = (p["out_shape"][0], int(rng.integers(1, 6)), int(rng.integers(1, 6)), p["out_shape"][3])
+            p.pad_top, p.pad_left = (int(v) for v in rng.integers(0, 4, 2))
+            p.out_shape = (p.out_shape[0], int(rng.integers(1, 6)), int(rng.integers(1, 6)), p.out_shape[3])
         want = depthwise_conv2d.run(p, [x, None, None])
         got = run_c(lib, p, x)
         assert np.array_equal(got, want), f"case {case}: {np.argwhere(got != want)[:3].tolist()}"
@@ -88,9 +89,9 @@ def test_depthwise_reference_matches_grouped_conv() -> None:
     for _ in range(40):
         g, op = rand_dw_graph(rng)
         p = depthwise_conv2d.prepare(g, op)
-        _, kh, kw, oc = p["filter_shape"]
+        _, kh, kw, oc = p.filter_shape
         c = g.tensors[0].shape[3]
-        pc = dict(p, filter=np.transpose(p["filter"], (3, 1, 2, 0)), filter_shape=(oc, kh, kw, 1), groups=c)
+        pc = replace(p, filter=np.transpose(p.filter, (3, 1, 2, 0)), filter_shape=(oc, kh, kw, 1), groups=c)
         x = rng.integers(-128, 128, g.tensors[0].shape).astype(np.int8)
         assert np.array_equal(depthwise_conv2d.run(p, [x]), conv2d.run(pc, [x]))
 

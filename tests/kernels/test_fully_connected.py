@@ -9,7 +9,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_conv2d import UBSAN, Act, Ctx, Quant8, dims, ptr, qtensor
 from tiny.ir import Graph, IRError, Op, Tensor
-from tiny.reference import fully_connected
+from tiny.ops import fully_connected
 from tiny.reference.fixedpoint import quantize_multiplier
 
 
@@ -36,13 +36,13 @@ def rand_fc_graph(rng: np.random.Generator, per_channel: bool | None = None) -> 
 
 
 def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
-    out = np.zeros(p["out_shape"], np.int8)
+    out = np.zeros(p.out_shape, np.int8)
     x = np.ascontiguousarray(x, np.int8)
-    mult, shift = np.ascontiguousarray(p["multiplier"], np.int32), np.ascontiguousarray(p["shift"], np.int32)
-    bias = np.ascontiguousarray(p["bias"], np.int32) if p["has_bias"] else None
-    filt = np.ascontiguousarray(p["filter"], np.int8)
-    b, d, o = p["batches"], p["accum_depth"], p["out_channels"]
-    prm = FcParams(p["input_offset"], p["filter_offset"], p["output_offset"], Act(p["act_min"], p["act_max"]))
+    mult, shift = np.ascontiguousarray(p.multiplier, np.int32), np.ascontiguousarray(p.shift, np.int32)
+    bias = np.ascontiguousarray(p.bias, np.int32) if p.has_bias else None
+    filt = np.ascontiguousarray(p.filter, np.int8)
+    b, d, o = p.batches, p.accum_depth, p.out_channels
+    prm = FcParams(p.input_offset, p.filter_offset, p.output_offset, Act(p.act_min, p.act_max))
     q = Quant8(ptr(mult, C.c_int32), ptr(shift, C.c_int32))
     rc = lib.tiny_fully_connected_s8(C.byref(Ctx(None, 0)), C.byref(prm), C.byref(q), C.byref(dims((b, d))),
                                      ptr(x, C.c_int8), C.byref(dims((o, d))), ptr(filt, C.c_int8),
@@ -58,7 +58,7 @@ def sweep(lib: C.CDLL, cases: int, seed: int) -> None:
         g, op = rand_fc_graph(rng)
         p = fully_connected.prepare(g, op)
         if rng.random() < 0.2:
-            p["filter_offset"] = int(rng.integers(-5, 6))  # the per-tensor path's weights offset
+            p.filter_offset = int(rng.integers(-5, 6))  # the per-tensor path's weights offset
         x = rng.integers(-128, 128, g.tensors[0].shape).astype(np.int8)
         want = fully_connected.run(p, [x, None, None])
         got = run_c(lib, p, x)
@@ -86,7 +86,7 @@ def test_per_tensor_multiplier_uses_float32_product() -> None:
         if via_f32 != via_f64:
             hits += 1
             p = fully_connected.prepare(g, op)
-            assert (int(p["multiplier"][0]), int(p["shift"][0])) == via_f32
+            assert (int(p.multiplier[0]), int(p.shift[0])) == via_f32
     assert hits > 0
 
 

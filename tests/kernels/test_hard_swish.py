@@ -12,7 +12,7 @@ from tests.kernels.cbuild import build_lib
 from tests.kernels.test_add import compile_emitted
 from tests.kernels.test_logistic import ALL, run_c, unary_graph
 from tiny.ir import IRError
-from tiny.reference import hard_swish
+from tiny.ops import hard_swish
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def test_exhaustive_over_scales(lib: ctypes.CDLL) -> None:
         so = float(si * np.exp(rng.uniform(np.log(1 / 120), np.log(1e6))))
         g, op = unary_graph("HARD_SWISH", (256,), (si, int(rng.integers(-128, 128))), (so, int(rng.integers(-128, 128))))
         p = hard_swish.prepare(g, op)
-        exps.add((np.sign(p["reluish_exponent"]), p["output_exponent"] <= -16))
+        exps.add((np.sign(p.reluish_exponent), p.output_exponent <= -16))
         np.testing.assert_array_equal(run_c(lib, "tiny_hard_swish_s8", hard_swish.PARAM_FIELDS, p, ALL),
                                       hard_swish.run(p, [ALL]))
     assert {(1, False), (-1, False), (-1, True)} <= exps     # every code path was taken

@@ -10,7 +10,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_add import compile_emitted, params_struct, q
 from tiny.ir import Graph, IRError, Op, Tensor
-from tiny.reference import logistic
+from tiny.ops import logistic
 
 ALL = np.arange(-128, 128, dtype=np.int8)
 
@@ -46,11 +46,11 @@ def test_exhaustive_over_scales(lib: ctypes.CDLL) -> None:
         p = logistic.prepare(g, op)
         want = logistic.run(p, [ALL])
         np.testing.assert_array_equal(run_c(lib, "tiny_logistic_s8", logistic.PARAM_FIELDS, p, ALL), want)
-        if p["input_range_radius"] == 0:
+        if p.input_range_radius == 0:
             # scale >= 8: TFLM's radius is 0 and even x == zero point saturates (to -128).
             assert np.array_equal(want, np.where(ALL.astype(int) > zp, 127, -128))
             continue
-        if p["input_range_radius"] < 3:
+        if p.input_range_radius < 3:
             continue    # scale >= 4: the radius clamps near |x| = 4, several LSB off the float curve
         real = 1 / (1 + np.exp(np.clip(-np.float32(s) * (ALL.astype(np.float64) - zp), -700, 700)))
         assert np.abs((want.astype(np.float64) + 128) / 256 - real).max() <= 1.5 / 256

@@ -1,5 +1,5 @@
 """tiny_lut_s8 (firmware/src/kernels/arm/lut_s8.c, built for the host with TINY_ARM_PLAIN_C) running
-the tables the code generator emits (tiny.emit.select.emit_call) against the portable C kernels
+the tables the code generator emits (the LUT variant of tiny/ops/base.py) against the portable C kernels
 tiny_hard_swish_s8 / tiny_logistic_s8: every int8 input, hundreds of random quantizations, out of
 place and in place. Then which kernel generated models call, per board and kernel set."""
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,8 +16,9 @@ from tests.kernels.cbuild import build_lib
 from tests.kernels.test_logistic import ALL, run_c, unary_graph
 from tiny.emit.ctx import EmitCtx
 from tiny.emit.model import compile_graph
-from tiny.emit.select import LUT, emit_call, select
-from tiny.reference import hard_swish, logistic
+from tiny.target import Target
+from tiny.ops.base import LUT
+from tiny.ops import hard_swish, logistic
 from tiny.report import kernel_names
 
 N = 259             # the 256 values and a tail past the 4-wide unrolled loop
@@ -24,7 +26,7 @@ I8 = ctypes.POINTER(ctypes.c_int8)
 PORTABLE = {"HARD_SWISH": ("tiny_hard_swish_s8", hard_swish), "LOGISTIC": ("tiny_logistic_s8", logistic)}
 
 
-def random_params(kind: str, rng: np.random.Generator) -> dict:
+def random_params(kind: str, rng: np.random.Generator) -> Any:
     """Prepared params over the scale ranges of tests/kernels/test_<op>.py."""
     if kind == "HARD_SWISH":
         si = float(np.exp(rng.uniform(np.log(1e-7), np.log(50.0))))
@@ -36,13 +38,14 @@ def random_params(kind: str, rng: np.random.Generator) -> dict:
     return PORTABLE[kind][1].prepare(g, op)
 
 
-def emitted_lib(kind: str, ps: list[dict], tmp: Path) -> ctypes.CDLL:
+def emitted_lib(kind: str, ps: list[Any], tmp: Path) -> ctypes.CDLL:
     """One C file with every emitted table and call (`run(j, in, out)` makes call j), built with the kernel."""
     mod: ModuleType = PORTABLE[kind][1]
     decls, cases = [], []
     for j, p in enumerate(ps):
         e = EmitCtx(prefix=f"op{j}", inputs=["in"], outputs=["out"])
-        call = emit_call(mod, kind, p, e, select(kind, p, "qemu-m4-256k"))
+        d = mod.DEFS[0]
+        call = d.call(p, e, d.select(p, Target(board="qemu-m4-256k")))
         assert call == f"{LUT}(op{j}_lut, {N}, in, out);"
         decls += e.decls
         cases.append(f"    case {j}: return (int){call[:-1]};")
@@ -96,7 +99,7 @@ def test_lut_kernel_arguments(tmp_path: Path) -> None:
 def test_generated_model_calls(kind: str, board: str, kernels: str, lut: bool) -> None:
     qo = (0.04, -100) if kind == "HARD_SWISH" else (1 / 256, -128)
     g, _ = unary_graph(kind, (1, 4, 4, 8), (0.05, 3), qo)
-    c = compile_graph(g, board=board, kernels=kernels)
+    c = compile_graph(g, Target(board=board, kernels=kernels))
     src = c.files["model.c"]
     fn = LUT if lut else PORTABLE[kind][0]
     assert c.kernels == {0: fn} and kernel_names(src) == {0: fn}
@@ -108,7 +111,7 @@ def test_patch_stage_calls_lut() -> None:
     from tiny.passes.patch import build_schedule
     from tiny.passes.patch_geometry import Grid, split_even
     from tiny.pipeline import load_model
-    from tiny.reference import kernel_for, prepare_all
+    from tiny.interpreter import kernel_for, prepare_all
     from tiny.train import data
     g = load_model(data.base_model("irb"))
     k = 14
@@ -117,7 +120,7 @@ def test_patch_stage_calls_lut() -> None:
     base = [int(kernel_for(op).scratch_bytes(p)) for op, p in zip(g.ops, prepare_all(g))]
     _, h, w, _ = g.tensors[g.ops[k - 1].outputs[0]].shape
     s = build_schedule(g, k, Grid(split_even(h, 2), split_even(w, 2)), base)
-    c = compile_graph(g, schedule=s, board="qemu-m4-256k")
+    c = compile_graph(g, Target(board="qemu-m4-256k"), schedule=s)
     src = c.files["model.c"]
     for i in inside:
         c_out = g.tensors[g.ops[i].outputs[0]].shape[3]
@@ -131,7 +134,7 @@ def test_lut_tables_count_as_flash() -> None:
     from tests import models
     from tiny.frontend.tflite import load
     g = load(models.mobilenet_v3_small(96, 96))
-    opt = compile_graph(g, options="board=qemu-m4-256k")
+    opt = compile_graph(g, Target(board="qemu-m4-256k"))
     n = sum(f == LUT for f in opt.kernels.values())
     assert n == sum(op.type == "HARD_SWISH" for op in g.ops) > 0
-    assert opt.const_bytes - compile_graph(g, options="board=host").const_bytes == 256 * n
+    assert opt.const_bytes - compile_graph(g, Target(board="host")).const_bytes == 256 * n

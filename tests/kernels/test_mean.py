@@ -10,7 +10,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_add import Dims, compile_emitted, params_struct, q
 from tiny.ir import Graph, IRError, Op, Tensor
-from tiny.reference import mean
+from tiny.ops import mean
 
 
 def mean_graph(shape: tuple, axes: list[int], keep: bool, qi: tuple, qo: tuple) -> tuple[Graph, Op]:
@@ -26,13 +26,13 @@ def mean_graph(shape: tuple, axes: list[int], keep: bool, qi: tuple, qo: tuple) 
 
 
 def run_c(lib: ctypes.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
-    out = np.zeros(int(np.prod(p["out_shape"])), dtype=np.int8)
+    out = np.zeros(int(np.prod(p.out_shape)), dtype=np.int8)
     x = np.ascontiguousarray(x, dtype=np.int8)
     i8 = ctypes.POINTER(ctypes.c_int8)
-    rc = lib.tiny_mean_s8(ctypes.byref(params_struct(mean.PARAM_FIELDS, p)), ctypes.byref(Dims(*p["in_dims"])),
+    rc = lib.tiny_mean_s8(ctypes.byref(params_struct(mean.PARAM_FIELDS, p)), ctypes.byref(Dims(*p.in_dims)),
                           x.ctypes.data_as(i8), out.ctypes.data_as(i8))
     assert rc == 0
-    return out.reshape(p["out_shape"])
+    return out.reshape(p.out_shape)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_global_average_pool_is_close_to_float_mean(lib: ctypes.CDLL) -> None:
     for keep in (True, False):
         g, op = mean_graph(x.shape, [1, 2], keep, (0.1, 5), (0.07, -9))
         p = mean.prepare(g, op)
-        assert p["axis_mask"] == 0b0110 and p["count"] == 49
+        assert p.axis_mask == 0b0110 and p.count == 49
         got = run_c(lib, p, x)
         np.testing.assert_array_equal(got, mean.run(p, [x, None]))
         real = 0.1 * (x.astype(np.float64) - 5).mean(axis=(1, 2), keepdims=keep)

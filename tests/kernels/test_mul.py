@@ -10,7 +10,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_add import ACTS, binary_graph, compile_emitted, random_shapes, run_c
 from tiny.ir import IRError
-from tiny.reference import add, mul
+from tiny.ops import add, mul
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_random_sweep(lib: ctypes.CDLL) -> None:
                   (out_scale, int(rng.integers(-128, 128)))]
         g, op = binary_graph("MUL", s1, s2, so, quants, ACTS[int(rng.integers(0, 4))])
         p = mul.prepare(g, op)
-        left_shifts += p["out_shift"] > 0
+        left_shifts += p.out_shift > 0
         a = rng.integers(-128, 128, s1).astype(np.int8)
         b = rng.integers(-128, 128, s2).astype(np.int8)
         np.testing.assert_array_equal(run_c(lib, "tiny_mul_s8", mul.PARAM_FIELDS, p, a, b), mul.run(p, [a, b]))

@@ -9,7 +9,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_conv2d import UBSAN, Dims, dims, ptr, qtensor
 from tiny.ir import Graph, IRError, Op, Tensor
-from tiny.reference import pad
+from tiny.ops import pad
 
 
 class PadParams(C.Structure):
@@ -29,12 +29,12 @@ def rand_pad_graph(rng: np.random.Generator) -> tuple[Graph, Op]:
 
 
 def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
-    out = np.zeros(p["out_shape"], np.int8)
+    out = np.zeros(p.out_shape, np.int8)
     x = np.ascontiguousarray(x, np.int8)
-    prm = PadParams(Dims(*p["before"]), p["pad_value"])
-    assert lib.tiny_pad_s8(C.byref(prm), C.byref(dims(p["in_shape"])), ptr(x, C.c_int8),
-                           C.byref(dims(p["out_shape"])), ptr(out, C.c_int8)) == 0
-    return out.reshape(p["out_shape_orig"])
+    prm = PadParams(Dims(*p.before), p.pad_value)
+    assert lib.tiny_pad_s8(C.byref(prm), C.byref(dims(p.in_shape)), ptr(x, C.c_int8),
+                           C.byref(dims(p.out_shape)), ptr(out, C.c_int8)) == 0
+    return out.reshape(p.out_shape_orig)
 
 
 def sweep(lib: C.CDLL, cases: int, seed: int) -> None:

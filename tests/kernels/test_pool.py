@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes as C
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_conv2d import UBSAN, Act, Ctx, Tile, dims, ptr, qtensor
 from tiny.ir import Graph, IRError, Op
-from tiny.reference import conv2d, pool
+from tiny.ops import conv2d, pool
 
 SOURCES = ["kernels/ref/avg_pool_s8.c", "kernels/ref/max_pool_s8.c"]
 
@@ -34,12 +35,12 @@ def rand_pool_graph(rng: np.random.Generator, kind: str) -> tuple[Graph, Op]:
 
 
 def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> tuple[int, np.ndarray]:
-    out = np.zeros(p["out_shape"], np.int8)
-    prm = PoolParams(Tile(p["stride_h"], p["stride_w"]), Tile(p["pad_top"], p["pad_left"]),
-                     Act(p["act_min"], p["act_max"]))
-    fn = lib.tiny_avg_pool_s8 if p["kind"] == "avg" else lib.tiny_max_pool_s8
+    out = np.zeros(p.out_shape, np.int8)
+    prm = PoolParams(Tile(p.stride_h, p.stride_w), Tile(p.pad_top, p.pad_left),
+                     Act(p.act_min, p.act_max))
+    fn = lib.tiny_avg_pool_s8 if p.kind == "avg" else lib.tiny_max_pool_s8
     rc = fn(C.byref(Ctx(None, 0)), C.byref(prm), C.byref(dims(x.shape)), ptr(x, C.c_int8),
-            C.byref(dims((1, p["filter_h"], p["filter_w"], 1))), C.byref(dims(out.shape)), ptr(out, C.c_int8))
+            C.byref(dims((1, p.filter_h, p.filter_w, 1))), C.byref(dims(out.shape)), ptr(out, C.c_int8))
     return rc, out
 
 
@@ -50,9 +51,9 @@ def sweep(lib: C.CDLL, cases: int, seed: int) -> None:
         p = pool.prepare(g, op)
         x = rng.integers(-128, 128, g.tensors[0].shape).astype(np.int8)
         if rng.random() < 0.3:  # patch-style explicit padding and output size
-            p["pad_top"] = int(rng.integers(0, p["filter_h"]))
-            p["pad_left"] = int(rng.integers(0, p["filter_w"]))
-            p["out_shape"] = (p["out_shape"][0], int(rng.integers(1, 5)), int(rng.integers(1, 5)), p["out_shape"][3])
+            p.pad_top = int(rng.integers(0, p.filter_h))
+            p.pad_left = int(rng.integers(0, p.filter_w))
+            p.out_shape = (p.out_shape[0], int(rng.integers(1, 5)), int(rng.integers(1, 5)), p.out_shape[3])
         try:
             want = pool.run(p, [x])
         except ValueError:  # an empty window: the C kernel must refuse it too
@@ -74,8 +75,8 @@ def test_avg_pool_rounds_half_away_from_zero() -> None:
     # Window sums of +-1 and +-3 over 2 pixels: TFLM gives +-1 and +-2 (half away from zero).
     g, op = rand_pool_graph(np.random.default_rng(0), "AVERAGE_POOL_2D")
     p = pool.prepare(g, op)
-    p.update(in_shape=(1, 1, 2, 4), out_shape=(1, 1, 1, 4), filter_h=1, filter_w=2, stride_h=1, stride_w=1,
-             pad_top=0, pad_left=0, act_min=-128, act_max=127)
+    p = replace(p, in_shape=(1, 1, 2, 4), out_shape=(1, 1, 1, 4), filter_h=1, filter_w=2, stride_h=1, stride_w=1,
+                pad_top=0, pad_left=0, act_min=-128, act_max=127)
     x = np.array([[[[1, -1, 3, -3], [0, 0, 0, 0]]]], np.int8)
     assert pool.run(p, [x]).reshape(-1).tolist() == [1, -1, 2, -2]
     assert run_c(build_lib(SOURCES), p, x)[1].reshape(-1).tolist() == [1, -1, 2, -2]

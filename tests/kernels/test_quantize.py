@@ -10,7 +10,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_conv2d import UBSAN, ptr, qtensor
 from tiny.ir import Graph, IRError, Op, Quant, Tensor
-from tiny.reference import quantize
+from tiny.ops import quantize
 
 SOURCES = ["kernels/ref/quantize_s8.c", "kernels/ref/dequantize_s8.c"]
 
@@ -42,17 +42,17 @@ def graph(kind: str, rng: np.random.Generator, n: int) -> tuple[Graph, Op]:
 
 def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
     n = x.size
-    if p["kind"] == "requantize":
+    if p.kind == "requantize":
         out = np.zeros(n, np.int8)
-        prm = Requant(p["input_offset"], p["output_offset"], p["multiplier"], p["shift"])
+        prm = Requant(p.input_offset, p.output_offset, p.multiplier, p.shift)
         rc = lib.tiny_requantize_s8(C.byref(prm), ptr(x, C.c_int8), ptr(out, C.c_int8), n)
-    elif p["kind"] == "quantize":
+    elif p.kind == "quantize":
         out = np.zeros(n, np.int8)
-        rc = lib.tiny_quantize_f32_s8(C.byref(Affine(float(p["scale"]), p["zero_point"])), ptr(x, C.c_float),
+        rc = lib.tiny_quantize_f32_s8(C.byref(Affine(float(p.scale), p.zero_point)), ptr(x, C.c_float),
                                       ptr(out, C.c_int8), n)
     else:
         out = np.zeros(n, np.float32)
-        rc = lib.tiny_dequantize_s8_f32(C.byref(Affine(float(p["scale"]), p["zero_point"])), ptr(x, C.c_int8),
+        rc = lib.tiny_dequantize_s8_f32(C.byref(Affine(float(p.scale), p.zero_point)), ptr(x, C.c_int8),
                                         ptr(out, C.c_float), n)
     assert rc == 0
     return out
@@ -61,7 +61,7 @@ def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
 def inputs(kind: str, p: dict, rng: np.random.Generator, n: int) -> np.ndarray:
     if kind != "quantize":
         return rng.integers(-128, 128, n).astype(np.int8)
-    scale = np.float32(p["scale"])
+    scale = np.float32(p.scale)
     # Exact half-way points (k + 0.5) * scale and their float neighbours stress the rounding.
     k = rng.integers(-200, 200, n).astype(np.float32)
     x = (k + np.float32(0.5)) * scale

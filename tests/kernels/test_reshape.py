@@ -9,7 +9,7 @@ import pytest
 from tests.kernels.cbuild import build_lib
 from tests.kernels.test_conv2d import UBSAN, ptr, qtensor
 from tiny.ir import Graph, IRError, Op, Tensor
-from tiny.reference import reshape
+from tiny.ops import reshape
 
 
 def graph(shape: tuple[int, ...], new: tuple[int, ...], dtype: str = "int8") -> tuple[Graph, Op]:
@@ -31,9 +31,9 @@ def test_reshape_c_copies(flags: tuple[str, ...]) -> None:
         want = reshape.run(p, [x, None])
         assert want.shape == (1, 60) and np.array_equal(want.reshape(-1), x.reshape(-1))
         out = np.zeros((1, 60), np_t)
-        assert lib.tiny_reshape_s8(ptr(x, C.c_int8), ptr(out, C.c_int8), p["nbytes"]) == 0
+        assert lib.tiny_reshape_s8(ptr(x, C.c_int8), ptr(out, C.c_int8), p.nbytes) == 0
         assert np.array_equal(out, want)
-        assert lib.tiny_reshape_s8(ptr(out, C.c_int8), ptr(out, C.c_int8), p["nbytes"]) == 0  # in place
+        assert lib.tiny_reshape_s8(ptr(out, C.c_int8), ptr(out, C.c_int8), p.nbytes) == 0  # in place
         assert np.array_equal(out, want)
 
 

@@ -11,15 +11,15 @@ from tests.kernels.cbuild import build_lib
 from tests.kernels.test_add import compile_emitted, params_struct
 from tests.kernels.test_logistic import unary_graph
 from tiny.ir import IRError
-from tiny.reference import softmax
+from tiny.ops import softmax
 
 
 def run_c(lib: ctypes.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.int8)
     out = np.zeros_like(x)
     i8 = ctypes.POINTER(ctypes.c_int8)
-    rc = lib.tiny_softmax_s8(ctypes.byref(params_struct(softmax.PARAM_FIELDS, p)), ctypes.c_int32(p["num_rows"]),
-                             ctypes.c_int32(p["row_size"]), x.ctypes.data_as(i8), out.ctypes.data_as(i8))
+    rc = lib.tiny_softmax_s8(ctypes.byref(params_struct(softmax.PARAM_FIELDS, p)), ctypes.c_int32(p.num_rows),
+                             ctypes.c_int32(p.row_size), x.ctypes.data_as(i8), out.ctypes.data_as(i8))
     assert rc == 0
     return out
 

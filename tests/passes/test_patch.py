@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests import models
-from tiny import reference
+from tiny import interpreter
 from tiny.compare import random_inputs
 from tiny.ir import TinyError
 from tiny.passes.patch import build_schedule, grids, run_patched, search
@@ -31,9 +31,9 @@ def test_same_padding_is_asymmetric_at_the_border() -> None:
 
 
 def _check_all(g, max_grid: int = 4, step: int = 2) -> int:
-    params = reference.prepare_all(g)
+    params = interpreter.prepare_all(g)
     xs = random_inputs(g, 11)
-    want = reference.run_graph(g, xs, params)
+    want = interpreter.run_graph(g, xs, params)
     n = 0
     for k in [k for k, why in stage_splits(g) if not why]:
         _, h, w, _ = g.tensors[g.ops[k - 1].outputs[0]].shape
@@ -55,9 +55,9 @@ def test_numpy_patches_equal_layer_based(name: str) -> None:
 
 def test_non_square_grid_and_unequal_patches() -> None:
     g = load_model(models.mobilenet_v2(0.35, 75, 61))
-    params = reference.prepare_all(g)
+    params = interpreter.prepare_all(g)
     xs = random_inputs(g, 3)
-    want = reference.run_graph(g, xs, params)
+    want = interpreter.run_graph(g, xs, params)
     k = 6
     _, h, w, _ = g.tensors[g.ops[k - 1].outputs[0]].shape
     grid = Grid(split_even(h, 3), split_even(w, 2))          # 3x2, unequal last patches

@@ -7,7 +7,7 @@ import pytest
 
 from tests import models
 from tests.models import _quantize
-from tiny import reference
+from tiny import interpreter
 from tiny.compare import random_inputs, validate
 from tiny.emit.model import compile_graph
 from tiny.frontend.tflite import load_bytes
@@ -18,11 +18,11 @@ from tiny.workflow import open_session
 
 
 def _forced(g, k: int, grid: Grid):
-    params = reference.prepare_all(g)
-    from tiny.reference import kernel_for
+    params = interpreter.prepare_all(g)
+    from tiny.interpreter import kernel_for
     base = [int(kernel_for(op).scratch_bytes(p)) for op, p in zip(g.ops, params)]
     s = build_schedule(g, k, grid, base)
-    return compile_graph(g, options=f"test;{k};{grid.n}", schedule=s)
+    return compile_graph(g, schedule=s)
 
 
 def _device_exact(g, c, samples: int = 2) -> None:
@@ -77,9 +77,9 @@ def random_stack(seed: int) -> bytes:
 
 def _check_stack(seed: int) -> None:
     g = load_bytes(random_stack(seed), f"stack{seed}")
-    params = reference.prepare_all(g)
+    params = interpreter.prepare_all(g)
     xs = random_inputs(g, seed)
-    want = reference.run_graph(g, xs, params)
+    want = interpreter.run_graph(g, xs, params)
     legal = [k for k, why in stage_splits(g) if not why]
     assert legal
     rng = np.random.default_rng(seed)

@@ -104,7 +104,7 @@ def random_inputs(g: Graph, seed: int) -> list[np.ndarray]:
 def assert_matches_tflm(g: Graph, xs: list[np.ndarray] | None = None, seed: int = 0) -> dict[int, np.ndarray]:
     """Run tiny's reference and TFLM on the same input; every activation tensor must be equal."""
     from tiny.oracle import run_all
-    from tiny.reference import run_graph
+    from tiny.interpreter import run_graph
     xs = xs if xs is not None else random_inputs(g, seed)
     ours, theirs = run_graph(g, xs), run_all(g, xs)
     for tid, want in theirs.items():

@@ -14,7 +14,7 @@ import pytest
 from tests.reference._tf_models import random_inputs, tf
 from tiny.ir import Graph, TinyError
 from tiny.oracle import run_all
-from tiny.reference import kernel_for, run_graph
+from tiny.interpreter import kernel_for, run_graph
 
 
 def keras_graph(build: Callable[..., Any], shapes: Sequence[tuple[int, ...]], ranges: Sequence[float] | None = None,
@@ -43,7 +43,7 @@ def check_ops(g: Graph, kinds: Sequence[str], xs: list[np.ndarray] | None = None
               whole_graph: bool = False) -> dict[int, np.ndarray]:
     """Every op of a type in `kinds`, run on TFLM's values of its inputs, must equal TFLM's output.
 
-    With whole_graph, tiny.reference.run_graph must also match TFLM on every tensor (for models made
+    With whole_graph, tiny.interpreter.run_graph must also match TFLM on every tensor (for models made
     only of these ops). Returns TFLM's tensors."""
     xs = xs if xs is not None else random_inputs(g, seed)
     theirs = run_all(g, xs)

@@ -85,7 +85,7 @@ def test_conv2d_random_branches_wide(seed: int) -> None:
 def test_mobilenet_v2_forward_is_fast_and_exact() -> None:
     import time
 
-    from tiny.reference import prepare_all, run_graph
+    from tiny.interpreter import prepare_all, run_graph
     k = tf().keras
     base = k.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, include_top=False,
                                       pooling="avg")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.reference.test_add import L, check_ops, keras_graph
-from tiny.reference import softmax
+from tiny.ops import softmax
 
 ALL = np.arange(-128, 128, dtype=np.int8)
 
@@ -31,8 +31,8 @@ def test_large_scales_follow_double_rounding_build(rng_: float, capped: bool) ->
     # diff_min -1); the double-rounding build caps at 2^31 - 1 only above 32 and has shift 31.
     g = keras_graph(lambda x: L().Softmax()(x), [(8,)], [rng_], seed=2)
     p = softmax.prepare(g, g.ops[0])
-    assert (p["input_left_shift"], p["diff_min"]) == (31, 0)
-    assert (p["input_multiplier"] == (1 << 31) - 1) == capped
+    assert (p.input_left_shift, p.diff_min) == (31, 0)
+    assert (p.input_multiplier == (1 << 31) - 1) == capped
     # A difference of -1 is dropped (-128) only with diff_min 0.
     x = np.array([[10, 9, 10, 3, 9, 10, -5, 9]], dtype=np.int8)
     theirs = check_ops(g, ["SOFTMAX"], xs=[x])

@@ -154,7 +154,9 @@ static void sweep_conv1x1(void) {
         a.n_upd = b.n_upd = (uint16_t)(rnd() % 3u ? rint_(0, (int32_t)oc) : (int32_t)oc);
         a.x_off = b.x_off = 0;
         fast += !strided;
+        tiny_train_begin_step(&a, (uint32_t)k);  /* same rounding keys for both */
         tiny_conv2d_bwd_f32(&a, ws_a, ws_a);
+        tiny_train_begin_step(&b, (uint32_t)k);
         tiny_conv2d_1x1_bwd_f32(&b, ws_b, ws_b);
         bad += compare("conv2d_1x1", k, oc * ic, oc, (uint32_t)a.in_h * a.in_w * ic);
     }
@@ -181,7 +183,9 @@ static void sweep_dw3x3(void) {
         a.n_upd = b.n_upd = (uint16_t)(rnd() % 3u ? 0 : rint_(1, c));
         a.x_off = b.x_off = 0;
         fast++;
+        tiny_train_begin_step(&a, (uint32_t)k);  /* same rounding keys for both */
         tiny_depthwise_conv2d_bwd_f32(&a, ws_a, ws_a);
+        tiny_train_begin_step(&b, (uint32_t)k);
         tiny_depthwise_conv2d_3x3_bwd_f32(&b, ws_b, ws_b);
         bad += compare("depthwise_conv2d_3x3", k, 9 * (uint32_t)c, (uint32_t)c, (uint32_t)(h * w * c));
     }
@@ -200,7 +204,9 @@ static void sweep_fc(void) {
         a.w_offset = b.w_offset = (rnd() & 1) ? 0 : rint_(-127, 127);
         a.n_upd = b.n_upd = (uint16_t)rint_(0, (int32_t)oc);
         a.x_off = b.x_off = 0;
+        tiny_train_begin_step(&a, (uint32_t)k);  /* same rounding keys for both */
         tiny_fully_connected_bwd_f32(&a, ws_a, ws_a);
+        tiny_train_begin_step(&b, (uint32_t)k);
         tiny_fully_connected_blk_bwd_f32(&b, ws_b, ws_b);
         bad += compare("fully_connected", k, oc * d, oc, d);
     }

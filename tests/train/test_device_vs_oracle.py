@@ -9,6 +9,7 @@ from tiny.train.api import compile_train, oracle_for
 from tiny.train.config import load_config
 from tiny.train.device import TrainDevice
 from tiny.train.run import run_training, sample_index
+from tiny.train.schedule import lrs
 from tiny.workflow import open_session
 
 
@@ -57,14 +58,16 @@ def test_resume_after_qemu_is_killed(base_graph, transfer_data) -> None:
     logs: list[str] = []
     # (lr 0.04: a firmware of its own, so parallel tests never build the same project at once)
     res = run_training(None, "qemu-m4-256k", "sparse", steps=40, lr=0.04, momentum=0.9, checkpoint_every=10,
-                       eval_samples=4, on_step=kill, log=logs.append)
+                       eval_samples=4, on_step=kill, log=logs.append, early_stop=False, float_reference=False)
     assert killed and res.data["resumes"] == 1 and "resuming from the checkpoint at step 20" in logs[0]
     # an uninterrupted oracle run over the same samples ends with the same weights
     xtr, ytr, _, _ = transfer_data
     tc = compile_train(base_graph, "qemu-m4-256k", load_config("sparse", lr=0.04, momentum=0.9))
     oracle = oracle_for(tc)
+    rates = lrs(40, 0.04)     # the run's warm-up + cosine schedule, one rate per step
+    assert rates[0] < rates[2] > rates[-1]
     for step in range(40):
         i = sample_index(step, len(xtr))
-        oracle.step(xtr[i:i + 1], int(ytr[i]))
+        oracle.step(xtr[i:i + 1], int(ytr[i]), lr=rates[step])
     assert res.checkpoint.steps == 40
     assert_same_as_oracle(tc, res.checkpoint, oracle)

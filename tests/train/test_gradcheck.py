@@ -42,20 +42,20 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             t_out = g.tensors[op.outputs[0]]
             if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
                 ws, bs = oracle.wscale[i], oracle.bscale[i]
-                filt = p["filter"].astype(np.float32)
+                filt = p.filter.astype(np.float32)
                 if op.type == "FULLY_CONNECTED":
-                    filt = filt + np.float32(p["filter_offset"])
+                    filt = filt + np.float32(p.filter_offset)
                 W = tf.Variable(filt * ws.reshape((-1,) + (1,) * (filt.ndim - 1)) if op.type != "DEPTHWISE_CONV_2D"
                                 else filt * ws.reshape(1, 1, 1, -1))
-                B = tf.Variable(p["bias"].astype(np.float32) * bs)
+                B = tf.Variable(p.bias.astype(np.float32) * bs)
                 var[(i, "w")], var[(i, "b")] = W, B
                 x_in = inp(op.inputs[0])
                 if op.type == "FULLY_CONNECTED":
                     pre = tf.matmul(tf.reshape(x_in, (1, -1)), W, transpose_b=True) + B
                 else:
-                    pad = [[0, 0], [p["pad_top"], p["pad_bottom"]], [p["pad_left"], p["pad_right"]], [0, 0]]
+                    pad = [[0, 0], [p.pad_top, p.pad_bottom], [p.pad_left, p.pad_right], [0, 0]]
                     xp = tf.pad(x_in, pad)
-                    st = [1, p["stride_h"], p["stride_w"], 1]
+                    st = [1, p.stride_h, p.stride_w, 1]
                     if op.type == "CONV_2D":
                         pre = tf.nn.conv2d(xp, tf.transpose(W, (1, 2, 3, 0)), st, "VALID") + B
                     else:
@@ -65,7 +65,7 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             else:
                 raise AssertionError(op.type)
             q = vals[op.outputs[0]]
-            lo, hi = p.get("act_min", -128), p.get("act_max", 127)
+            lo, hi = getattr(p, "act_min", -128), getattr(p, "act_max", 127)
             m = ((q > lo) & (q < hi)).astype(np.float32) if op.type != "MEAN" else np.ones(q.shape, np.float32)
             pre = tf.reshape(pre, t_out.shape)
             env[op.outputs[0]] = m * pre + tf.stop_gradient(_real(t_out, q) - m * pre)

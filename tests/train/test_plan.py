@@ -35,8 +35,19 @@ def test_weight_update_saves_its_input_and_reorders(base_graph) -> None:
     for s in plan.steps:
         if s.update is not None and s.update.weight_channels:
             assert plan.captures[s.x_saved].tensor == base_graph.ops[s.op].inputs[0]
+    # float32 gradients of every trained parameter, counted from the graph: without reordering the
+    # backward would hold them all at once; with it, each layer's gradient lives in the workspace
+    # only until its update, so the workspace must be smaller than their sum.
+    g = base_graph
+    wgrad = 0
+    for u in plan.updates:
+        op = g.ops[u.op]
+        oc = g.tensors[op.outputs[0]].shape[-1]
+        wgrad += 4 * (g.tensors[op.inputs[1]].size if u.weight_channels else 0) + 4 * oc * (u.bias + u.scale)
+    assert wgrad > 0
     mem = plan.memory(2000)
-    assert mem["without_reordering_bytes"] > mem["train_peak_sram_bytes"]
+    assert mem["without_reordering_bytes"] - mem["train_peak_sram_bytes"] == wgrad
+    assert mem["backward_workspace_bytes"] < wgrad
     lines = trace(plan)
     assert lines[0].startswith("ce") and "weights[" in lines[1]
 
@@ -78,7 +89,7 @@ def test_bad_data(base_graph, tmp_path) -> None:
     p = tmp_path / "d.npz"
     x = np.zeros((4, 8, 8), np.uint8)
     np.savez(p, x_train=x, y_train=np.array([0, 1, 2, 12]), x_test=x, y_test=np.zeros(4, int))
-    with pytest.raises(TinyError, match=r"labels must be integers in \[0, 10\)"):
+    with pytest.raises(TinyError, match=r"y_train: labels must be in \[0, 10\) .* got \[0, 12\]"):
         tdata.load(str(p), t.shape, t.quant.s(), t.quant.zp(), 10)
     np.savez(p, x_train=x, y_train=np.zeros(4, int), x_test=x, y_test=np.zeros(4, int))
     xtr, _, _, _ = tdata.load(str(p), t.shape, t.quant.s(), t.quant.zp(), 10)
@@ -86,6 +97,53 @@ def test_bad_data(base_graph, tmp_path) -> None:
     np.savez(p, images=x)
     with pytest.raises(TinyError, match="x_train"):
         tdata.load(str(p), t.shape, t.quant.s(), t.quant.zp(), 10)
+
+
+@pytest.mark.parametrize("case,match", [
+    ("nan", r"x_test: 1 of \d+ values are NaN or infinite"),
+    ("rank", r"x_train: images must be N x H x W \[x C\], got shape \(4, 64\) \(rank 2\)"),
+    ("empty", r"x_test: the split is empty \(shape \(0, 8, 8\)\)"),
+    ("far", r"x_train: .* fall outside the model's input range"),
+    ("count", r"y_train: 3 labels for 4 images"),
+    ("float_labels", r"y_test: labels must be integer class indices, got dtype float"),
+])
+def test_bad_input_named(base_graph, tmp_path, case: str, match: str) -> None:
+    """Each bad input is refused before any board time, naming the array and the numbers."""
+    t = base_graph.tensors[base_graph.inputs[0]]
+    x = np.zeros((4, 8, 8), np.float32)
+    d = dict(x_train=x, y_train=np.zeros(4, int), x_test=x.copy(), y_test=np.zeros(4, int))
+    if case == "nan":
+        d["x_test"][1, 2, 3] = np.nan
+    elif case == "rank":
+        d["x_train"] = np.zeros((4, 64), np.float32)
+    elif case == "empty":
+        d["x_test"], d["y_test"] = np.zeros((0, 8, 8), np.float32), np.zeros(0, int)
+    elif case == "far":       # 0..255 floats for a model whose input covers [-1, 1]
+        d["x_train"] = np.full((4, 8, 8), 200.0, np.float32)
+    elif case == "count":
+        d["y_train"] = np.zeros(3, int)
+    else:
+        d["y_test"] = np.array([0.5, 1, 2, 3])
+    p = tmp_path / "d.npz"
+    np.savez(p, **d)
+    with pytest.raises(TinyError, match=match):
+        tdata.load(str(p), t.shape, t.quant.s(), t.quant.zp(), 10)
+
+
+def test_uint8_images_map_onto_the_models_domain(base_graph, tmp_path) -> None:
+    """uint8 0..255 images land on the int8 codes of the model's [-1, 1] domain (0 -> -1, 255 -> +1)."""
+    t = base_graph.tensors[base_graph.inputs[0]]
+    x = np.zeros((2, 16, 16), np.uint8)
+    x[1] = 255
+    p = tmp_path / "d.npz"
+    np.savez(p, x_train=x, y_train=np.zeros(2, int), x_test=x, y_test=np.zeros(2, int))
+    from tiny.input_domain import model_input_domain
+    dom = model_input_domain(base_graph)
+    assert (dom.lo, dom.hi) == (-1.0, 1.0)
+    xtr, _, _, _ = tdata.load(str(p), t.shape, t.quant.s(), t.quant.zp(), 10, domain=dom, warn=None)
+    s, z = t.quant.s(), t.quant.zp()
+    want = np.clip(np.round(np.array([-1.0, 1.0]) / s) + z, -128, 127)   # TFLite's quantize, by hand
+    assert xtr[0].min() == xtr[0].max() == want[0] and xtr[1].min() == xtr[1].max() == want[1]
 
 
 def test_exp32_accuracy() -> None:

@@ -7,6 +7,6 @@ import pytest
 @pytest.mark.slow
 def test_demo_on_host(tmp_path) -> None:
     from tiny.demo import run_demo
-    assert run_demo(board="host", out=tmp_path / "demo", train_steps=60) == 0
+    assert run_demo(board="host", out=tmp_path / "demo", train_epochs=1) == 0
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "BIT-EXACT" in html

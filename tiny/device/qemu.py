@@ -10,6 +10,7 @@ semihosting (SYS_EXIT_EXTENDED). close() (also run at exit) terminates QEMU and 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import signal
 import socket
@@ -32,19 +33,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _listening(port: int) -> bool:
-    """True if something listens on 127.0.0.1:port (read /proc: probing with connect() would
-    take QEMU's single serial connection)."""
+def _listening(port: int, pid: int | None = None) -> bool:
+    """True if something listens on 127.0.0.1:port — with `pid`, only if that process owns the
+    listening socket: another program (a Ray worker, a second QEMU) may have taken the port between
+    the probe and QEMU's bind, and connecting to it would look like a board that never answers.
+    (Reads /proc: probing with connect() would take QEMU's single serial connection.)"""
     want = f":{port:04X}"
+    inodes = set()
     try:
         with open("/proc/net/tcp") as f:
             for line in f.readlines()[1:]:
                 parts = line.split()
                 if parts[1].endswith(want) and parts[3] == "0A":  # 0A = LISTEN
-                    return True
+                    inodes.add(parts[9])
     except OSError:
         return False
-    return False
+    if not inodes or pid is None:
+        return bool(inodes)
+    try:
+        fds = Path(f"/proc/{pid}/fd")
+        return any(os.readlink(fd) in {f"socket:[{i}]" for i in inodes} for fd in fds.iterdir())
+    except OSError:
+        return False
 
 
 class QemuProcess:
@@ -71,8 +81,10 @@ class QemuProcess:
             if self.proc.poll() is not None:
                 raise TinyError(f"QEMU ({self.board.qemu_machine}) exited with code "
                                 f"{self.proc.returncode} at start:\n{self.output()[-2000:]}")
-            if "waiting for connection" in self.output() or _listening(self.port):
+            if _listening(self.port, self.proc.pid):
                 return
+            if "Address already in use" in self.output() or "Failed to bind" in self.output():
+                raise TinyError(f"QEMU could not bind 127.0.0.1:{self.port}: Address already in use")
             time.sleep(0.005)
         self.close()
         raise TinyError(f"QEMU did not open its serial port within {timeout:g}s")

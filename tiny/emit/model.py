@@ -11,11 +11,14 @@ import jinja2
 from tiny import __version__
 from tiny.analysis import op_macs, shape_str, total_macs
 from tiny.emit.ctx import EmitCtx
+from tiny import ops
+from tiny.emit.patch import emit_stage
 from tiny.ir import Graph
 from tiny.memory.inplace import inplace_aliases, inplace_scratch
 from tiny.memory.plan import Plan, plan_graph
+from tiny.ops import Params, prepare_all
 from tiny.paths import CODEGEN
-from tiny.reference import kernel_for, prepare_all
+from tiny.target import Target
 
 _DTYPE_CODE = {"int8": 0, "int32": 1, "float32": 2, "uint8": 3, "int16": 4}
 _CTYPE = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
@@ -25,7 +28,7 @@ _CTYPE = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "ui
 class Compiled:
     """Everything `tiny compile` produced for one model."""
     graph: Graph
-    params: list[dict[str, Any]]
+    params: list[Params]
     plan: Plan
     files: dict[str, str]
     hash: str
@@ -33,7 +36,8 @@ class Compiled:
     schedule: Any = None
     readable_ops: list[int] = field(default_factory=list)   # ops whose output READ_TENSOR can fetch
     marker_order: list[int] = field(default_factory=list)   # op index of each layer-marker pair, in order
-    kernels: dict[int, str] = field(default_factory=dict)   # op index -> C function called (select.py)
+    kernels: dict[int, str] = field(default_factory=dict)   # op index -> C function called
+    target: Target | None = None
 
     def summary(self) -> dict[str, Any]:
         # Inputs and outputs live in the arena: no separate I/O buffers on the board.
@@ -41,9 +45,22 @@ class Compiled:
                 "hash": self.hash, "macs": total_macs(self.graph)}
 
 
-def model_hash(g: Graph, options: str = "") -> str:
-    h = hashlib.sha256(g.meta.get("tflite", b"") + options.encode() + __version__.encode())
+def model_hash(g: Graph, key: str = "") -> str:
+    h = hashlib.sha256(g.meta.get("tflite", b"") + key.encode() + __version__.encode())
     return h.hexdigest()[:16]
+
+
+def compile_key(target: Target, schedule: Any = None) -> str:
+    """What of the target and schedule changes the generated C (hashed into the model hash)."""
+    split = schedule.split if schedule is not None and schedule.split else 0
+    if split:
+        mode = target.schedule if target.schedule != "layer" else "patch"
+        key = f"board={target.board};schedule={mode};split={split};grid={schedule.grid.n}"
+    else:
+        key = f"board={target.board};schedule=layer"
+    if target.kernels != "opt" and target.dsp:
+        key += ";kernels=" + target.kernels
+    return key
 
 
 def _c_ident(s: str) -> str:
@@ -65,17 +82,15 @@ def _checked(code: str, index: int) -> str:
     return "\n".join(out)
 
 
-def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: Any = None,
-                  board: str | None = None, kernels: str | None = None) -> Compiled:
-    """prepare every op (errors before any C is written), plan the arena, emit C.
+def compile_graph(g: Graph, target: Target | None = None, schedule: Any = None, inplace: bool = True) -> Compiled:
+    """prepare every op (errors before any C is written), choose kernels, plan the arena, emit C.
 
-    `schedule`: a tiny.passes.patch.Schedule; its first `split` ops then run patch by patch.
-    `board` (default: `board=` in options) and `kernels` ("opt" | "ref", default: the enclosing
-    tiny.emit.select.kernel_set) choose optimized kernels per op (tiny/emit/select.py)."""
-    from tiny.emit import select as ksel
+    `target`: board and kernel set (tiny/target.py; default: the host board, optimized kernels);
+    `schedule`: a tiny.passes.patch.Schedule; its first `split` ops then run patch by patch."""
+    target = target if target is not None else Target()
     params = prepare_all(g)
-    mods = [kernel_for(op) for op in g.ops]
-    scratch = [int(m.scratch_bytes(p)) for m, p in zip(mods, params)]
+    defs = [ops.opdef(op) for op in g.ops]
+    scratch = [d.scratch_bytes(p) for d, p in zip(defs, params)]
     split = schedule.split if schedule is not None and schedule.split else 0
     aliases = inplace_aliases(g, g.ops[split:]) if inplace else {}
     inplace_ops = {op.index for op in g.ops if op.outputs[0] in aliases}
@@ -84,21 +99,16 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
     else:
         for i in inplace_ops:
             scratch[i] += inplace_scratch(g, g.ops[i])
-    board = board or ksel.board_from_options(options)
-    kernels = kernels or ksel.current_kernel_set()
-    choices = [ksel.select(op.type, p, board, kernels, inplace=op.index in inplace_ops)
-               for op, p in zip(g.ops, params)]
+    choices = [d.select(p, target, inplace=op.index in inplace_ops) for op, d, p in zip(g.ops, defs, params)]
     if split:   # the searched plan fixed the stage's scratch: keep variants that fit it
-        choices = [c if c.scratch == 0 or i >= split else ksel.Choice(c.portable, c.portable)
-                   for i, c in enumerate(choices)]
-    scratch = [s + c.scratch for s, c in zip(scratch, choices)]
+        choices = [v if i >= split or v.scratch(params[i]) == 0 else defs[i].portable(params[i], i in inplace_ops)
+                   for i, v in enumerate(choices)]
+    scratch = [s + int(v.scratch(p)) for s, v, p in zip(scratch, choices, params)]
     if split:
         scratch[:split] = list(schedule.scratch)[:split]
     plan = schedule.plan if split else plan_graph(g, scratch, aliases)
     offs = plan.offsets()
-    if kernels != "opt" and ksel.board_has_dsp(board):
-        options += ";kernels=" + kernels
-    digest = model_hash(g, options)
+    digest = model_hash(g, compile_key(target, schedule))
 
     def ptr(tid: int, const: bool) -> str:
         t = g.tensors[tid]
@@ -109,20 +119,19 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
 
     layers, blocks = [], []
     const_total = sum(g.tensors[t].nbytes for op in g.ops for t in op.inputs if t >= 0 and g.tensors[t].is_const)
-    const_total += 256 * sum(ch.function == ksel.LUT for ch in choices)     # tiny_lut_s8 tables in flash
+    const_total += sum(v.const_bytes for v in choices)     # e.g. tiny_lut_s8 tables in flash
     if split:
-        from tiny.emit.patch import emit_stage
-        decls, loop = emit_stage(g, schedule, params, mods, scratch, offs, inplace_ops, _checked, choices)
+        decls, loop = emit_stage(g, schedule, params, scratch, offs, _checked, choices)
         layers.append({"index": 0, "type": "PATCH STAGE", "label": f"ops #0..#{split - 1}", "decls": decls,
                        "ins": shape_str(g.tensors[g.inputs[0]].shape),
                        "outs": shape_str(g.tensors[g.ops[split - 1].outputs[0]].shape), "scratch": 0})
         blocks.append(loop)
-    for op, p, m, s in list(zip(g.ops, params, mods, scratch))[split:]:
+    for op, p, d, s in list(zip(g.ops, params, defs, scratch))[split:]:
         e = EmitCtx(prefix=f"l{op.index}", inputs=[ptr(t, True) if t >= 0 else "NULL" for t in op.inputs],
                     outputs=[ptr(t, False) for t in op.outputs],
                     scratch_expr=f"(tiny_arena + {offs[f's{op.index}']})" if s > 0 else "NULL",
                     scratch_size=s)
-        call = ksel.emit_call(m, op.type, p, e, choices[op.index])
+        call = d.call(p, e, choices[op.index])
         out = g.tensors[op.outputs[0]]
         label = _comment_safe(out.name)
         layers.append({
@@ -162,8 +171,9 @@ def compile_graph(g: Graph, options: str = "", inplace: bool = True, schedule: A
     files = {"model.c": env.get_template("model.c.j2").render(**ctx),
              "model.h": env.get_template("model.h.j2").render(**ctx)}
     c = Compiled(graph=g, params=params, plan=plan, files=files, hash=digest, const_bytes=const_total)
-    c.kernels = {op.index: ch.function for op, ch in zip(g.ops, choices) if ch.portable}
+    c.kernels = {op.index: v.fn for op, v in zip(g.ops, choices)}
     c.schedule = schedule
+    c.target = target
     c.readable_ops = [op.index for op in g.ops if op.index >= max(split - 1, 0)]
     # The order in which one INVOKE calls the layer markers (instruction counts are per call).
     n_patches = len(schedule.patches.regions) if split else 0

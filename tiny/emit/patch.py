@@ -4,16 +4,14 @@ Each stage op keeps its constant tables; what changes per patch (region extents 
 top/left padding seen by the kernel) lives in a `tiny_patch_geo` table indexed by patch."""
 from __future__ import annotations
 
-from types import ModuleType
-
-import numpy as np
 from typing import Any
 
+from tiny import ops
 from tiny.emit.ctx import EmitCtx, SymDims
-from tiny.emit.select import Choice, emit_call, select
 from tiny.ir import Graph
-from tiny.passes.patch import Schedule, local_params, needs_crop
-from tiny.passes.patch_geometry import ELEMENTWISE, Rect, spatial_inputs
+from tiny.ops.base import Local, Params, Variant
+from tiny.passes.patch import Schedule, local_pad, needs_crop
+from tiny.passes.patch_geometry import Rect, spatial_inputs
 
 _CTYPE = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
 
@@ -26,39 +24,21 @@ def _rows(items: list[str], per_line: int = 4) -> str:
     return ",\n    ".join(", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
 
 
-def _local_dims(d: tuple[int, ...], full: tuple[int, ...], local: Any) -> Any:
-    """An elementwise operand layout re-targeted to the patch: same shape, or flattened."""
-    d = tuple(d)
-    if d == full:
-        return local
-    if int(np.prod(d)) == int(np.prod(full)) and all(v == 1 for v in d[:-1]):
-        return local.flat(len(d)) if isinstance(local, SymDims) else (1,) * (len(d) - 1) + (int(np.prod(local)),)
-    return d
-
-
-def patch_params(g: Graph, i: int, p: dict[str, Any], pp_regions: list[dict[int, Rect]]) -> dict[str, Any]:
-    """Prepared params of stage op i with symbolic per-patch extents and padding."""
+def patch_params(g: Graph, i: int, p: Params) -> Params:
+    """Prepared params of stage op i with symbolic per-patch extents and padding (read from the
+    patch's `tiny_patch_geo` row `pg` at run time)."""
     op = g.ops[i]
-    reg0 = pp_regions[0]
-    q = local_params(p, g, i, reg0)
     out_full = tuple(g.tensors[op.outputs[0]].shape)
-    q["out_shape"] = SymDims(out_full, "pg->out_h", "pg->out_w")
-    if "in_shape" in p:
-        q["in_shape"] = SymDims(tuple(p["in_shape"]), "pg->in_h", "pg->in_w")
-    if "pad_top" in p:
-        q["pad_top"], q["pad_left"] = "pg->pad_top", "pg->pad_left"
-    if "dims" in p:
-        q["dims"] = tuple(_local_dims(d, out_full, q["out_shape"]) for d in p["dims"])
-    if "size" in p:
-        q["size"] = q["out_shape"].size_expr
-    return q
+    out = SymDims(out_full, "pg->out_h", "pg->out_w")
+    x = g.tensors[op.inputs[0]] if op.inputs and op.inputs[0] >= 0 else None
+    inp = SymDims(tuple(x.shape), "pg->in_h", "pg->in_w") if x is not None and len(x.shape) == 4 else None
+    return p.localize(Local(in_shape=inp, out_shape=out, full_out_shape=out_full, pad_top="pg->pad_top",
+                            pad_left="pg->pad_left", size=out.size_expr))
 
 
-def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[ModuleType],
-               scratch: list[int], offs: dict[str, int], inplace_ops: set[int],
-               checked: Any, choices: list[Choice] | None = None) -> tuple[list[str], str]:
-    """Declarations and the loop of the patch stage. `choices`: per-op kernel choices
-    (tiny/emit/select.py; default: the portable kernels)."""
+def emit_stage(g: Graph, s: Schedule, params: list[Params], scratch: list[int], offs: dict[str, int],
+               checked: Any, choices: list[Variant]) -> tuple[list[str], str]:
+    """Declarations and the loop of the patch stage; `choices`: the kernel variant of each op."""
     pp = s.patches
     n = len(pp.regions)
     stage = g.ops[:s.split]
@@ -84,9 +64,9 @@ def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[M
         o = op.outputs[0]
         geo = []
         for reg in pp.regions:
-            q = local_params(p, g, i, reg)
+            pt, pl = local_pad(g, i, reg)
             ir = reg[op.inputs[0]]
-            geo.append(f"{{ {ir.h}, {ir.w}, {reg[o].h}, {reg[o].w}, {q.get('pad_top', 0)}, {q.get('pad_left', 0)} }}")
+            geo.append(f"{{ {ir.h}, {ir.w}, {reg[o].h}, {reg[o].w}, {pt}, {pl} }}")
         decls.append(f"static const tiny_patch_geo l{i}_geo[{n}] = {{ /* in h, w; out h, w; pad top, left */\n    "
                      + _rows(geo) + "\n};")
         pre: list[str] = []
@@ -94,7 +74,7 @@ def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[M
         for w, t in enumerate(op.inputs):
             if t < 0 or g.tensors[t].is_const:
                 ins.append("NULL")
-            elif op.type in ELEMENTWISE and w in spatial_inputs(g, op) and needs_crop(g, pp, i, w):
+            elif ops.traits(op).elementwise and w in spatial_inputs(g, op) and needs_crop(g, pp, i, w):
                 crops = [_win(Rect(reg[o].r0 - reg[t].r0, reg[o].r0 - reg[t].r0 + reg[o].h,
                                    reg[o].c0 - reg[t].c0, reg[o].c0 - reg[t].c0 + reg[o].w)) for reg in pp.regions]
                 srcd = [f"{{ {reg[t].h}, {reg[t].w} }}" for reg in pp.regions]
@@ -109,8 +89,7 @@ def emit_stage(g: Graph, s: Schedule, params: list[dict[str, Any]], mods: list[M
         e = EmitCtx(prefix=f"l{i}", inputs=ins, outputs=[local_ptr(f"p{o}", o, False)],
                     scratch_expr=f"(tiny_arena + {offs[f's{i}']})" if scratch[i] > 0 else "NULL",
                     scratch_size=scratch[i], local_structs=True)
-        ch = choices[i] if choices is not None else select(op.type, p, None, inplace=i in inplace_ops)
-        call = emit_call(mods[i], op.type, patch_params(g, i, p, pp.regions), e, ch)
+        call = ops.opdef(op).call(patch_params(g, i, p), e, choices[i])
         decls.extend(e.decls)
         lines = [f"/* #{i} {op.type} {g.tensors[o].name} */", "{", f"    const tiny_patch_geo *pg = &l{i}_geo[p];",
                  *("    " + x for x in pre), f"    tiny_layer_begin({i});", *("    " + x for x in e.locals),

@@ -115,15 +115,20 @@ _ORDERS = {
     # In schedule order: what is allocated first sits low, like a stack.
     "start": lambda b: (b.first, -b.nbytes),
 }
+# Orders also tried with first-fit (lowest offset that fits) instead of best-fit: TFLM's greedy
+# planner is first-fit by size, and neither fit rule always beats the other.
+_FIRST_FIT = ("size",)
 
 
 def assign(bufs: list[Buffer], steps: int, aliases: dict[str, str] | None = None,
-           orders: tuple[str, ...] = tuple(_ORDERS)) -> Plan:
-    """Best-fit placement under several orderings; the smallest arena wins (never worse than
-    greedy-by-size, which is one of them)."""
+           orders: tuple[str, ...] = tuple(_ORDERS), first_fit: bool = True) -> Plan:
+    """Best-fit placement under several orderings, and first-fit for the size order; the smallest
+    arena wins (never worse than TFLM's greedy first-fit by size, which is one of them).
+    first_fit=False: best-fit only (the schedule search's quick ranking)."""
     best: tuple[int, dict[str, int]] | None = None
-    for key in (_ORDERS[o] for o in orders):
-        offs = _place(bufs, key)
+    tries = [(o, False) for o in orders] + [(o, True) for o in orders if first_fit and o in _FIRST_FIT]
+    for name, first_fit in tries:
+        offs = _place(bufs, _ORDERS[name], first_fit)
         arena = max((offs[b.key] + b.nbytes for b in bufs), default=0)
         if best is None or arena < best[0]:
             best = (arena, offs)
@@ -137,8 +142,9 @@ def assign(bufs: list[Buffer], steps: int, aliases: dict[str, str] | None = None
     return plan
 
 
-def _place(bufs: list[Buffer], order) -> dict[str, int]:
-    """Each buffer, in `order`, into the smallest gap that fits among those placed and live with it."""
+def _place(bufs: list[Buffer], order, first_fit: bool = False) -> dict[str, int]:
+    """Each buffer, in `order`, into the smallest gap that fits among those placed and live with it
+    (first_fit: the lowest gap that fits)."""
     placed: list[tuple[Buffer, int]] = []
     offs: dict[str, int] = {}
     for b in sorted(bufs, key=order):
@@ -148,6 +154,8 @@ def _place(bufs: list[Buffer], order) -> dict[str, int]:
             gap = lo - cursor
             if gap >= b.nbytes and (best_gap is None or gap < best_gap):
                 best, best_gap = cursor, gap
+                if first_fit:
+                    break
             cursor = max(cursor, hi)
         offs[b.key] = best if best is not None else cursor
         placed.append((b, offs[b.key]))

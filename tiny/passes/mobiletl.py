@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tiny.ir import Graph, Op, TinyError
+from tiny.ops import kinds as K
+from tiny.train.layers import LayerUpdate, resolve_layer, trainable_layers
 
-ACTS = ("RELU6", "RELU")
+ACTS = (K.ACT_RELU6, K.ACT_RELU)
 
 
 @dataclass
@@ -61,7 +63,7 @@ class Block:
 
 
 def _is_1x1(g: Graph, op: Op | None) -> bool:
-    return op is not None and op.type == "CONV_2D" and tuple(g.tensors[op.inputs[1]].shape[1:3]) == (1, 1)
+    return op is not None and op.type == K.CONV_2D and tuple(g.tensors[op.inputs[1]].shape[1:3]) == (1, 1)
 
 
 def _act(op: Op) -> str:
@@ -77,12 +79,12 @@ def find_blocks(g: Graph) -> list[Block]:
     """Every inverted residual block of the graph, lowest first."""
     blocks: list[Block] = []
     for d in g.ops:
-        if d.type != "DEPTHWISE_CONV_2D":
+        if d.type != K.DEPTHWISE_CONV_2D:
             continue
         # expand side
         prod = g.producer(d.inputs[0])
         expand_act = None
-        if prod is not None and prod.type == "HARD_SWISH":
+        if prod is not None and prod.type == K.HARD_SWISH:
             expand_act = prod.index
             prod = g.producer(prod.inputs[0])
             if prod is None or _act(prod) != "NONE":
@@ -99,16 +101,16 @@ def find_blocks(g: Graph) -> list[Block]:
         dw_act = None
         nxt = _single_consumer(g, t)
         if expand_act is not None:
-            if _act(d) != "NONE" or nxt is None or nxt.type != "HARD_SWISH":
+            if _act(d) != "NONE" or nxt is None or nxt.type != K.HARD_SWISH:
                 continue
             dw_act = nxt.index
             t = nxt.outputs[0]
         # squeeze-excite: t feeds MEAN (gate) and MUL (scaling)
         se: list[int] = []
         cons = g.consumers(t)
-        if len(cons) == 2 and {c.type for c in cons} == {"MEAN", "MUL"}:
-            mul = next(c for c in cons if c.type == "MUL")
-            mean = next(c for c in cons if c.type == "MEAN")
+        if len(cons) == 2 and {c.type for c in cons} == {K.MEAN, K.MUL}:
+            mul = next(c for c in cons if c.type == K.MUL)
+            mean = next(c for c in cons if c.type == K.MEAN)
             se = [o.index for o in g.ops if mean.index <= o.index <= mul.index]
             t = mul.outputs[0]
             cons = g.consumers(t)
@@ -117,7 +119,7 @@ def find_blocks(g: Graph) -> list[Block]:
         project = cons[0]
         add = None
         pc = _single_consumer(g, project.outputs[0])
-        if pc is not None and pc.type == "ADD" and expand.inputs[0] in pc.inputs:
+        if pc is not None and pc.type == K.ADD and expand.inputs[0] in pc.inputs:
             add = pc.index
         act = "hard_swish" if expand_act is not None else _act(expand).lower()
         blocks.append(Block(index=len(blocks), expand=expand.index, expand_act=expand_act, dw=d.index,
@@ -132,9 +134,8 @@ def default_blocks(n: int) -> int:
 
 def select(g: Graph, k: int | None) -> tuple[list[Block], list[int]]:
     """The top K blocks and the head layers (trainable layers above the top block); clear errors."""
-    from tiny.train.config import TRAINABLE_OPS
     blocks = find_blocks(g)
-    layers = [op.index for op in g.ops if op.type in TRAINABLE_OPS]
+    layers = trainable_layers(g)
     if not blocks:
         raise TinyError("recipe mobiletl fine-tunes inverted residual blocks (1x1 expand conv + activation, "
                         "depthwise + activation, 1x1 project conv, optional residual ADD), and this model has "
@@ -174,7 +175,6 @@ def _labels(g: Graph, ops: list[int]) -> str:
 def updates(g: Graph, k: int | None, freeze_dw: bool = False,
             weights: dict[str, float] | None = None) -> tuple[list[Any], list[Block]]:
     """LayerUpdates of the mobiletl recipe (ascending op index) and the fine-tuned blocks."""
-    from tiny.train.config import LayerUpdate, resolve_layer
     top, head = select(g, k)
     oc = lambda i: g.tensors[g.ops[i].outputs[0]].shape[-1]  # noqa: E731
     has_b = lambda i: len(g.ops[i].inputs) > 2 and g.ops[i].inputs[2] >= 0  # noqa: E731
@@ -243,7 +243,7 @@ def block_memory(plan: Any, blocks: list[Block]) -> list[dict[str, Any]]:
         act_in = 0
         for o in sorted(act_ops & set(b.ops())):
             op = g.ops[o]
-            act_in += g.tensors[op.inputs[0] if op.type == "HARD_SWISH" else op.outputs[0]].size
+            act_in += g.tensors[op.inputs[0] if op.type == K.HARD_SWISH else op.outputs[0]].size
         van = copies + act_in + sat_masks
         out.append({"name": b.name, "ops": b.ops(), "activation": b.activation,
                     "vanilla_backward_bytes": van, "backward_bytes": mtl,

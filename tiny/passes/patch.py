@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from tiny.ops import opdef, traits
 from tiny.ir import Graph, TinyError
 from tiny.memory.plan import Buffer, Plan, _align, assign, lifetimes, merge_aliases
-from tiny.passes.patch_geometry import (ELEMENTWISE, WINDOWED, Grid, PatchPlan, Rect, spatial_inputs,
-                                        split_even, stage_splits, trace, window_params)
+from tiny.ops.base import Local, Params
+from tiny.passes.patch_geometry import (Grid, PatchPlan, Rect, spatial_inputs, split_even, stage_splits, trace,
+                                        window_params)
 
 
 @dataclass
@@ -82,7 +84,7 @@ def patch_buffers(g: Graph, pp: PatchPlan, scratch: list[int]) -> list[Buffer]:
         last = max(users + [prod, split - 1 if tid == t_out else prod])
         bufs.append(Buffer(f"p{tid}", _align(size), prod, last, tensor=None))
     for i, op in enumerate(stage):
-        if op.type in ELEMENTWISE:
+        if traits(op).elementwise:
             for w in spatial_inputs(g, op):
                 if needs_crop(g, pp, i, w):
                     bufs.append(Buffer(f"c{i}_{w}", _align(local_size[op.outputs[0]]), i, i))
@@ -95,7 +97,7 @@ def plan_patch(g: Graph, pp: PatchPlan, scratch: list[int], aliases: dict[str, s
                thorough: bool = True) -> Plan:
     """thorough=False: greedy-by-size only (fast, for ranking candidates in the search)."""
     bufs, resolved = merge_aliases(patch_buffers(g, pp, scratch), aliases or {})
-    return assign(bufs, len(g.ops), resolved, orders=("size",)) if not thorough \
+    return assign(bufs, len(g.ops), resolved, orders=("size",), first_fit=False) if not thorough \
         else assign(bufs, len(g.ops), resolved)
 
 
@@ -109,14 +111,14 @@ def grids(h: int, w: int, max_n: int = 8) -> list[Grid]:
 
 
 def stage_inplace(g: Graph, split: int) -> tuple[dict[str, str], set[int]]:
-    """In-place ops of a patch schedule: depthwise inside the stage (on patch-local buffers) and
-    depthwise/ADD after it (on full tensors)."""
+    """In-place ops of a patch schedule: inside the stage the ops whose OpDef allows it on patch-local
+    buffers (depthwise), after it every in-place op (on full tensors)."""
     from tiny.memory.inplace import inplace_aliases, inplace_input
     aliases = {f"t{o}": f"t{i}" for o, i in inplace_aliases(g, g.ops[split:]).items()}
     ops = {op.index for op in g.ops[split:] if f"t{op.outputs[0]}" in aliases}
     t_out = g.ops[split - 1].outputs[0]
     for op in g.ops[:split]:
-        if op.type == "DEPTHWISE_CONV_2D" and op.outputs[0] != t_out and inplace_input(g, op) is not None:
+        if traits(op).inplace_in_patch and op.outputs[0] != t_out and inplace_input(g, op) is not None:
             aliases[f"p{op.outputs[0]}"] = f"p{op.inputs[0]}"
             ops.add(op.index)
     return aliases, ops
@@ -218,40 +220,12 @@ def _rest_lower_bounds(g: Graph, scratch: list[int]) -> list[int]:
     return out
 
 
-def stage_emittable(g: Graph, params: list[dict[str, Any]]) -> Any:
-    """A predicate on split points: every elementwise op in the stage works on equal shapes."""
+def stage_emittable(g: Graph, params: list[Params]) -> Any:
+    """A predicate on split points: every stage op's params can be re-targeted to a patch
+    (elementwise operands of equal shapes, or flat ones)."""
     def ok(k: int) -> bool:
-        for i, op in enumerate(g.ops[:k]):
-            if op.type in ELEMENTWISE:
-                out = tuple(g.tensors[op.outputs[0]].shape)
-                size = int(np.prod(out))
-                for d in params[i].get("dims") or []:
-                    flat = int(np.prod(d)) == size and all(v == 1 for v in tuple(d)[:-1])
-                    if tuple(d) != out and not flat:
-                        return False
-        return True
+        return all(params[i].patchable(tuple(g.tensors[op.outputs[0]].shape)) for i, op in enumerate(g.ops[:k]))
     return ok
-
-
-def compile_scheduled(g: Graph, board: str, mode: str, budget: int | None) -> Any:
-    """Search a schedule and emit it; `auto` without a budget uses the board's usable SRAM."""
-    from tiny.emit.model import compile_graph
-    from tiny.reference import kernel_for, prepare_all
-    layer = compile_graph(g, options=f"board={board};schedule=layer")
-    if mode == "auto" and budget is None:
-        from tiny.boards import get_board
-        budget = usable_sram(get_board(board))
-    params = prepare_all(g)
-    base = [int(kernel_for(op).scratch_bytes(p)) for op, p in zip(g.ops, params)]
-    s = search(g, base, layer.plan, budget, mode, stage_emittable(g, params))
-    if not s.split:
-        layer.schedule_info = {"schedule": "layer", "layer_based_peak_bytes": layer.plan.arena_bytes,
-                               "patch_candidates": s.candidates}
-        return layer
-    c = compile_graph(g, options=f"board={board};schedule={mode};split={s.split};grid={s.grid.n}", schedule=s)
-    c.schedule_info = {**s.describe(), "layer_based_peak_bytes": layer.plan.arena_bytes,
-                       "patch_based_peak_bytes": s.peak, "patch_candidates": s.candidates}
-    return c
 
 
 def usable_sram(board: Any) -> int:
@@ -262,24 +236,32 @@ def usable_sram(board: Any) -> int:
 
 
 # ---------------------------------------------------------------- numpy executor
-def local_params(p: dict[str, Any], g: Graph, op_index: int, reg: dict[int, Rect]) -> dict[str, Any]:
-    """An op's prepared params re-targeted to its patch-local input/output regions."""
+def local_pad(g: Graph, op_index: int, reg: dict[int, Rect]) -> tuple[int, int]:
+    """(top, left) padding a windowed stage op sees in a patch (0, 0 for other ops)."""
     op = g.ops[op_index]
-    out_r = reg[op.outputs[0]]
-    in_r = reg[op.inputs[0]]
-    q = dict(p)
+    if not traits(op).windowed:
+        return 0, 0
+    out_r, in_r = reg[op.outputs[0]], reg[op.inputs[0]]
+    _, _, sh, sw, _, _, pt, pl = window_params(g, op)
+    return pt - out_r.r0 * sh + in_r.r0, pl - out_r.c0 * sw + in_r.c0
+
+
+def local_geometry(g: Graph, op_index: int, reg: dict[int, Rect]) -> Local:
+    """Patch-local shapes and padding of stage op `op_index` in one patch."""
+    op = g.ops[op_index]
+    out_r, in_r = reg[op.outputs[0]], reg[op.inputs[0]]
     oshape = tuple(g.tensors[op.outputs[0]].shape)
-    q["out_shape"] = (oshape[0], out_r.h, out_r.w, oshape[3])
-    if "dims" in p:
-        from tiny.emit.patch import _local_dims
-        q["dims"] = tuple(_local_dims(d, oshape, q["out_shape"]) for d in p["dims"])
-    if "in_shape" in p:
-        q["in_shape"] = (p["in_shape"][0], in_r.h, in_r.w, p["in_shape"][3])
-    if op.type in WINDOWED:
-        _, _, sh, sw, _, _, pt, pl = window_params(g, op)
-        q["pad_top"] = pt - out_r.r0 * sh + in_r.r0
-        q["pad_left"] = pl - out_r.c0 * sw + in_r.c0
-    return q
+    ishape = tuple(g.tensors[op.inputs[0]].shape)
+    out_l = (oshape[0], out_r.h, out_r.w, oshape[3])
+    in_l = (ishape[0], in_r.h, in_r.w, ishape[3]) if len(ishape) == 4 else ishape
+    pt, pl = local_pad(g, op_index, reg)
+    return Local(in_shape=in_l, out_shape=out_l, full_out_shape=oshape, pad_top=pt, pad_left=pl,
+                 size=int(np.prod(out_l)))
+
+
+def local_params(p: Params, g: Graph, op_index: int, reg: dict[int, Rect]) -> Params:
+    """An op's prepared params re-targeted to its patch-local input/output regions."""
+    return p.localize(local_geometry(g, op_index, reg))
 
 
 def crop(x: np.ndarray, have: Rect, want: Rect) -> np.ndarray:
@@ -287,10 +269,9 @@ def crop(x: np.ndarray, have: Rect, want: Rect) -> np.ndarray:
     return x[:, want.r0 - have.r0:want.r1 - have.r0, want.c0 - have.c0:want.c1 - have.c0, :]
 
 
-def run_patched(g: Graph, pp: PatchPlan, params: list[dict[str, Any]], inputs: list[np.ndarray],
+def run_patched(g: Graph, pp: PatchPlan, params: list[Params], inputs: list[np.ndarray],
                 ) -> dict[int, np.ndarray]:
     """Execute the schedule with the numpy kernels; returns every tensor the rest computes."""
-    from tiny.reference import kernel_for
     stage = g.ops[:pp.split]
     t_img, t_out = g.inputs[0], stage[-1].outputs[0]
     full_out = np.zeros(g.tensors[t_out].shape, dtype=np.int8)
@@ -307,16 +288,16 @@ def run_patched(g: Graph, pp: PatchPlan, params: list[dict[str, Any]], inputs: l
                     args.append(None)
                 elif g.tensors[t].is_const:
                     args.append(g.tensors[t].data)
-                elif op.type in ELEMENTWISE and (reg[t].h, reg[t].w) != (1, 1) and reg[t] != reg[o]:
+                elif traits(op).elementwise and (reg[t].h, reg[t].w) != (1, 1) and reg[t] != reg[o]:
                     args.append(crop(local[t], reg[t], reg[o]))
                 else:
                     args.append(local[t])
             q = local_params(params[i], g, i, reg)
-            local[o] = np.asarray(kernel_for(op).run(q, args)).reshape(q["out_shape"])
+            local[o] = np.asarray(opdef(op).run(q, args)).reshape(q.out_shape)
         r = reg[t_out]
         full_out[:, r.r0:r.r1, r.c0:r.c1, :] = local[t_out]
     vals = {t_img: inputs[0], t_out: full_out}
     for op, p in zip(g.ops[pp.split:], params[pp.split:]):
         args = [None if t < 0 else (g.tensors[t].data if g.tensors[t].is_const else vals[t]) for t in op.inputs]
-        vals[op.outputs[0]] = np.asarray(kernel_for(op).run(p, args)).reshape(g.tensors[op.outputs[0]].shape)
+        vals[op.outputs[0]] = np.asarray(opdef(op).run(p, args)).reshape(g.tensors[op.outputs[0]].shape)
     return vals

@@ -9,31 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tiny import ops
 from tiny.analysis import op_macs
 from tiny.ir import Graph, Op
+from tiny.ops.base import Rect
+from tiny.ops.conv2d import window_params
 
-WINDOWED = {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D"}
-ELEMENTWISE = {"ADD", "MUL", "HARD_SWISH", "LOGISTIC", "QUANTIZE"}
-LOCAL = WINDOWED | ELEMENTWISE   # PAD inside a stage is not supported yet
-
-
-@dataclass(frozen=True)
-class Rect:
-    r0: int
-    r1: int
-    c0: int
-    c1: int
-
-    @property
-    def h(self) -> int:
-        return self.r1 - self.r0
-
-    @property
-    def w(self) -> int:
-        return self.c1 - self.c0
-
-    def union(self, o: "Rect") -> "Rect":
-        return Rect(min(self.r0, o.r0), max(self.r1, o.r1), min(self.c0, o.c0), max(self.c1, o.c1))
+__all__ = ["Grid", "PatchPlan", "Rect", "input_rect", "spatial_inputs", "split_even", "stage_splits", "trace",
+           "window_params"]
 
 
 def _hw(g: Graph, tid: int) -> tuple[int, int]:
@@ -41,52 +24,15 @@ def _hw(g: Graph, tid: int) -> tuple[int, int]:
     return int(s[1]), int(s[2])
 
 
-def window_params(g: Graph, op: Op) -> tuple[int, int, int, int, int, int, int, int]:
-    """(kh, kw, sh, sw, dh, dw, pad_top, pad_left) of a windowed op, TFLite's SAME/VALID rule."""
-    a = op.attrs
-    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        w = g.tensors[op.inputs[1]].shape
-        kh, kw = int(w[1]), int(w[2])
-        dh, dw = int(a.get("dilation_h", 1)), int(a.get("dilation_w", 1))
-    else:
-        kh, kw, dh, dw = int(a["filter_h"]), int(a["filter_w"]), 1, 1
-    sh, sw = int(a.get("stride_h", 1)), int(a.get("stride_w", 1))
-    (hi, wi), (ho, wo) = _hw(g, op.inputs[0]), _hw(g, op.outputs[0])
-
-    def pad(size: int, out: int, k: int, s: int, d: int) -> int:
-        if a.get("padding") != "SAME":
-            return 0
-        return max((out - 1) * s + (k - 1) * d + 1 - size, 0) // 2
-    return kh, kw, sh, sw, dh, dw, pad(hi, ho, kh, sh, dh), pad(wi, wo, kw, sw, dw)
-
-
-def pad_amounts(g: Graph, op: Op) -> tuple[int, int]:
-    """(top, left) padding of a PAD op (NHWC)."""
-    p = g.tensors[op.inputs[1]].data
-    return int(p[1][0]), int(p[2][0])
-
-
 def input_rect(g: Graph, op: Op, out: Rect, which: int = 0) -> Rect:
-    """The rectangle of input `which` that op needs to produce `out`, clipped to the input."""
-    hi, wi = _hw(g, op.inputs[which])
-    if op.type in WINDOWED:
-        kh, kw, sh, sw, dh, dw, pt, pl = window_params(g, op)
-        r0, r1 = out.r0 * sh - pt, (out.r1 - 1) * sh - pt + (kh - 1) * dh + 1
-        c0, c1 = out.c0 * sw - pl, (out.c1 - 1) * sw - pl + (kw - 1) * dw + 1
-    elif op.type == "PAD":
-        pt, pl = pad_amounts(g, op)
-        r0, r1, c0, c1 = out.r0 - pt, out.r1 - pt, out.c0 - pl, out.c1 - pl
-    else:  # elementwise: same rectangle (a broadcast [1,1,1,C] input needs its single pixel)
-        if (hi, wi) == (1, 1):
-            return Rect(0, 1, 0, 1)
-        r0, r1, c0, c1 = out.r0, out.r1, out.c0, out.c1
-    return Rect(max(r0, 0), min(r1, hi), max(c0, 0), min(c1, wi))
+    """The rectangle of input `which` that op needs to produce `out`, clipped to the input
+    (the op's receptive field, from its OpDef)."""
+    return ops.traits(op).input_rect(g, op, out, which)
 
 
 def spatial_inputs(g: Graph, op: Op) -> list[int]:
-    """Positions of op inputs that are activations (not constants)."""
-    return [i for i, t in enumerate(op.inputs) if t >= 0 and not g.tensors[t].is_const
-            and (op.type != "PAD" or i == 0)]
+    """Positions of op inputs that carry activations (not constants, not a PAD's paddings)."""
+    return ops.traits(op).spatial_inputs(g, op)
 
 
 def stage_splits(g: Graph) -> list[tuple[int, str]]:
@@ -98,7 +44,7 @@ def stage_splits(g: Graph) -> list[tuple[int, str]]:
         return [(0, "the model has more than one input")]
     for k in range(1, len(g.ops)):
         op = g.ops[k - 1]
-        if op.type not in LOCAL:
+        if not ops.traits(op).local:
             out.append((k, f"op #{op.index} {op.type} is not spatially local (it needs the whole tensor)"))
             break
         if len(g.tensors[op.outputs[0]].shape) != 4:

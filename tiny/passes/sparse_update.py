@@ -22,11 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tiny import ops
 from tiny.ir import Graph, TinyError
-from tiny.train.config import LayerUpdate
+from tiny.ops import kinds as K
+from tiny.train.layers import LayerUpdate
 
-BACKWARD_KINDS = {"CONV_2D": "conv", "DEPTHWISE_CONV_2D": "dw", "FULLY_CONNECTED": "fc",
-                  "MEAN": "mean", "ADD": "add", "RESHAPE": "copy", "HARD_SWISH": "copy"}
+BACKWARD_KINDS = {k: d.backward for k, d in ops.REGISTRY.items() if d.backward}   # op type -> backward kind
 
 
 @dataclass
@@ -116,15 +117,14 @@ class TrainPlan:
 def _logits(g: Graph) -> int:
     out = g.outputs[0]
     p = g.producer(out)
-    if p is not None and p.type == "SOFTMAX":
+    if p is not None and p.type == K.SOFTMAX:
         out = p.inputs[0]
     return out
 
 
 def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
                   params: list[dict[str, Any]] | None = None) -> TrainPlan:
-    from tiny.reference import prepare_all
-    params = params if params is not None else prepare_all(g)
+    params = params if params is not None else ops.prepare_all(g)
     upd = {u.op: u for u in updates}
     logits = _logits(g)
     lp = g.producer(logits)
@@ -142,18 +142,19 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
                             f"has no backward for it (supported: {', '.join(BACKWARD_KINDS)}); train only "
                             f"layers above it")
         p = params[op.index]
-        if op.type == "DEPTHWISE_CONV_2D" and p.get("depth_multiplier", 1) != 1:
+        kind = BACKWARD_KINDS[op.type]
+        if kind == "dw" and p.depth_multiplier != 1:
             raise TinyError(f"op #{op.index}: backward supports depth multiplier 1 only")
-        if op.type == "CONV_2D" and (p["groups"] != 1 or p["dilation_h"] != 1 or p["dilation_w"] != 1):
+        if kind == "conv" and (p.groups != 1 or p.dilation_h != 1 or p.dilation_w != 1):
             raise TinyError(f"op #{op.index}: backward supports ungrouped, undilated convolutions only")
-        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D") and p["in_shape"][0] != 1:
+        if kind in ("conv", "dw") and p.in_shape[0] != 1:
             raise TinyError(f"op #{op.index}: batch 1 only")
         u = upd.get(op.index)
-        if u is not None and u.scale and op.type != "CONV_2D":
+        if u is not None and u.scale and kind != "conv":
             raise TinyError(f"op #{op.index}: a trained requantization scale is supported on CONV_2D only")
-        if op.type == "FULLY_CONNECTED" and p["batches"] != 1:
+        if kind == "fc" and p.batches != 1:
             raise TinyError(f"op #{op.index}: batch 1 only")
-        if op.type == "MEAN":
+        if kind == "mean":
             t_in = g.tensors[op.inputs[0]]
             t_out = g.tensors[op.outputs[0]]
             if len(t_in.shape) != 4 or t_out.size != t_in.shape[-1]:
@@ -181,14 +182,15 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
     mask_of: dict[int, int] = {}
     for op in bw_ops:
         cons = g.consumers(op.outputs[0])
-        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D") and cons and all(c.type == "HARD_SWISH" for c in cons):
+        kind = BACKWARD_KINDS[op.type]
+        if kind in ("conv", "dw") and cons and all(c.type == K.HARD_SWISH for c in cons):
             # pre-activation of a hard-swish: its int8 saturation is not masked (part of the 1-bit
             # hard-swish approximation, docs/training.md), so nothing is kept for it
             continue
-        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "HARD_SWISH"):
+        if kind in ("conv", "dw", "fc", "add") or op.type == K.HARD_SWISH:
             out = op.outputs[0]
-            lo, hi = int(params[op.index].get("act_min", -128)), int(params[op.index].get("act_max", 127))
-            if op.type == "HARD_SWISH":
+            lo, hi = int(getattr(params[op.index], "act_min", -128)), int(getattr(params[op.index], "act_max", 127))
+            if op.type == K.HARD_SWISH:
                 # 1-bit approximation of hard-swish' : 1[x > 0] = 1[q_out > zp_out] (and not saturated)
                 lo, hi = g.tensors[out].quant.zp(), 127
             if out in copy_of:
@@ -207,7 +209,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
     steps = [Step(kind="ce", op=-1, out=logits, ins=[logits], in_first=[True], x_saved=copy_of[logits])]
     written: set[int] = {logits}
     for op in reversed(bw_ops):
-        ins = [t for t in (op.inputs[:2] if op.type == "ADD" else op.inputs[:1])
+        ins = [t for t in (op.inputs[:2] if BACKWARD_KINDS[op.type] == "add" else op.inputs[:1])
                if t >= 0 and not g.tensors[t].is_const and ng.get(t, False)]
         first = []
         for t in ins:

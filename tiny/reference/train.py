@@ -12,7 +12,12 @@ clamp masks from the int8 outputs). Updates with QAS (quantization-aware scaling
     int8 weight  w_q += -lr * round( dL/dW / s_w[c] )          (= dL/dw_q / s_w^2)
     int32 bias   b_q += -lr * round( dL/db / (s_x s_w[c]) )     (= dL/db_q / (s_x s_w)^2)
 without QAS the raw int gradients dL/dw_q = s_w dL/dW and dL/db_q = s_x s_w dL/db are used.
-Updates are rounded half away from zero and saturated ([-127, 127] weights, int32 biases).
+Updates are rounded and saturated ([-127, 127] weights, int32 biases). Rounding is stochastic by
+default (`rounding="stochastic"`): d = floor(v + u) with u in [0, 1) drawn from a counter-based hash of
+(step number, backward-step index, role, element index), so an update of 0.1 quanta moves the weight by
+one quantum one time in ten instead of never, the expected update is the float update, and the board
+(firmware/src/train/train.c, same hash) draws the same u for the same element in any loop order.
+`rounding="nearest"` rounds half away from zero.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from tiny.passes.sparse_update import Step, TrainPlan
-from tiny.reference import prepare_all, run_graph
+from tiny.interpreter import prepare_all, run_graph
 
 F = np.float32
 _LOG2E, _LN2_HI, _LN2_LO = F(1.44269504), F(0.693145752), F(1.42860677e-06)
@@ -49,20 +54,60 @@ def round_update(step: np.ndarray) -> np.ndarray:
     return np.trunc(np.where(s >= 0, s + F(0.5), s - F(0.5))).astype(np.int64)
 
 
+_M32 = np.uint64(0xFFFFFFFF)
+
+
+def _mul32(a: np.ndarray, b: int) -> np.ndarray:
+    return (a.astype(np.uint64) * np.uint64(b)) & _M32
+
+
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer (uint32 arithmetic, as tiny_train_fmix32 in C)."""
+    h = np.asarray(h, dtype=np.uint64) & _M32
+    h ^= h >> np.uint64(16)
+    h = _mul32(h, 0x85EBCA6B)
+    h ^= h >> np.uint64(13)
+    h = _mul32(h, 0xC2B2AE35)
+    h ^= h >> np.uint64(16)
+    return h
+
+
+def sr_key(step: int, bstep: int, role: int, seed: int = 0) -> int:
+    """The per-(training step, backward step, role) key of the stochastic rounding hash."""
+    k = (int(step) * 0x9E3779B9 + (2 * int(bstep) + int(role)) * 0x85EBCA6B + int(seed)) & 0xFFFFFFFF
+    return int(fmix32(np.array(k))[()])
+
+
+def round_stochastic(step: np.ndarray, key: int, index: np.ndarray) -> np.ndarray:
+    """floor(v + u), u = (fmix32(index ^ key) >> 8) * 2^-24 in [0, 1) (float32 sum, as in C)."""
+    s = np.clip(step.astype(F), F(-1e9), F(1e9))
+    h = fmix32(np.asarray(index, dtype=np.uint64) ^ np.uint64(key))
+    u = ((h >> np.uint64(8)).astype(np.float64) * 2.0 ** -24).astype(F)
+    return np.floor((s + u.reshape(s.shape)).astype(F)).astype(np.int64)
+
+
 class TrainOracle:
     """Holds the trainable int8/int32 tensors (inside the prepared kernel params) and SGD state."""
 
-    def __init__(self, plan: TrainPlan, lr: float = 0.05, momentum: float = 0.0, qas: bool = True) -> None:
+    def __init__(self, plan: TrainPlan, lr: float = 0.05, momentum: float = 0.0, qas: bool = True,
+                 rounding: str = "stochastic") -> None:
         self.plan = plan
         self.g = g = plan.graph
         self.params = prepare_all(g)      # filter/bias arrays in here are copies: updated in place
         self.lr, self.mu, self.qas = F(lr), F(momentum), bool(qas)
+        if rounding not in ("stochastic", "nearest"):
+            raise ValueError(f"rounding {rounding!r}: stochastic or nearest")
+        self.stochastic = rounding == "stochastic"
+        self._bstep = 0
         self.steps_done = 0
         self.last_grads: dict[tuple[int, str], np.ndarray] = {}
         self.wscale: dict[int, np.ndarray] = {}
         self.bscale: dict[int, np.ndarray] = {}
         self.mom: dict[tuple[int, str], np.ndarray] = {}
         self.m0: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # initial multiplier/shift (trained scales)
+        for s in plan.steps:   # frozen layers inside the backward need their scales too (input grad)
+            if s.kind in ("conv", "dw", "fc") and s.op not in self.wscale:
+                self.wscale[s.op], self.bscale[s.op] = layer_scales(g, s.op)
         for u in plan.updates:
             op = g.ops[u.op]
             oc = g.tensors[op.outputs[0]].shape[-1]
@@ -115,12 +160,15 @@ class TrainOracle:
         return int(np.argmax(vals[self.plan.logits].reshape(-1)))
 
     # ------------------------------------------------------------------ one step
-    def step(self, x: np.ndarray, label: int) -> dict[str, Any]:
+    def step(self, x: np.ndarray, label: int, lr: float | None = None) -> dict[str, Any]:
+        """One SGD step; lr (float32) replaces the learning rate from this step on (a schedule)."""
         g, plan = self.g, self.plan
+        if lr is not None:
+            self.lr = F(lr)
         vals = self.forward(x)
         grads: dict[int, np.ndarray] = {}
         info: dict[str, Any] = {}
-        for s in plan.steps:
+        for self._bstep, s in enumerate(plan.steps):
             if s.kind == "ce":
                 info = self._ce(vals[s.out].reshape(-1), int(label), grads, s)
                 continue
@@ -159,7 +207,9 @@ class TrainOracle:
         t = self.g.tensors[c.tensor]
         return F(t.quant.s()) * (vals[c.tensor].astype(np.int32) - t.quant.zp()).astype(F)
 
-    def _update(self, op: int, role: str, arr: np.ndarray, grad: np.ndarray, scale: np.ndarray) -> None:
+    def _update(self, op: int, role: str, arr: np.ndarray, grad: np.ndarray, scale: np.ndarray,
+                index: np.ndarray | None = None) -> None:
+        """index: each element's offset in the parameter's device layout (default: arr's own order)."""
         self.last_grads[(op, role)] = np.array(grad)   # dL/dW, dL/db of the real values (for checks)
         gt = (grad / scale if self.qas else grad * scale).astype(F)
         key = (op, role)
@@ -168,7 +218,12 @@ class TrainOracle:
             v = self.mom[key]
         else:
             v = gt
-        d = round_update(self.lr * v).reshape(arr.shape)
+        if self.stochastic:
+            idx = np.arange(arr.size).reshape(arr.shape) if index is None else index
+            key = sr_key(self.steps_done, self._bstep, 0 if role == "w" else 1)
+            d = round_stochastic((self.lr * v).astype(F).reshape(arr.shape), key, idx)
+        else:
+            d = round_update(self.lr * v).reshape(arr.shape)
         lo, hi = (-127, 127) if role == "w" else (-2**31, 2**31 - 1)
         arr[...] = np.clip(arr.astype(np.int64) - d, lo, hi).astype(arr.dtype)
 
@@ -295,8 +350,9 @@ class TrainOracle:
             # device layout: channel-major (c, kh*kw)
             view = filt[0, :, :, :n].transpose(2, 0, 1)
             tmp = np.ascontiguousarray(view)
+            idx = (np.arange(kh * kw)[None, :] * C + np.arange(n)[:, None]).reshape(n, kh, kw)
             self._update(s.op, "w", tmp, gw.transpose(2, 0, 1).reshape(n, -1),
-                         self.wscale[s.op][:n, None])
+                         self.wscale[s.op][:n, None], index=idx)
             filt[0, :, :, :n] = tmp.transpose(1, 2, 0)
 
     def _fc(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:

@@ -1,6 +1,7 @@
 """Library entry points of on-device training: compile a training firmware, open it, run it."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from tiny.ir import Graph
@@ -10,19 +11,38 @@ from tiny.train.emit import TrainCompiled, compile_training
 
 
 def training_plan(g: Graph, cfg: TrainConfig, params: list[dict[str, Any]] | None = None) -> TrainPlan:
-    return plan_training(g, layer_updates(g, cfg), momentum=cfg.momentum > 0, params=params)
+    return logits_straight_through(plan_training(g, layer_updates(g, cfg), momentum=cfg.momentum > 0,
+                                                 params=params))
+
+
+def logits_straight_through(plan: TrainPlan) -> TrainPlan:
+    """No clamp mask on the logits: the cross-entropy gradient passes the int8 saturation of the logits
+    straight through. With the mask, a wrong class whose logit reached the int8 limit gets no gradient
+    and stays there for good: head-only training on digits-transfer collapsed to one class (10 %)."""
+    chain = {plan.logits}
+    steps = []
+    for s in plan.steps:
+        if s.out in chain and s.kind != "ce":
+            s = replace(s, mask=None)
+            if s.kind == "copy":
+                chain.update(s.ins)
+        steps.append(s)
+    plan.steps = steps
+    return plan
 
 
 def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer",
                   sram_budget: int | None = None, kernels: str = "opt") -> TrainCompiled:
     """kernels: "opt" (DSP forward and backward kernels on boards with the DSP extension) or "ref"
     (the portable runtime everywhere)."""
-    from tiny.workflow import compile_for
-    c = compile_for(g, board, schedule, sram_budget, kernels=kernels)
+    from tiny.interpreter import prepare_all
+    from tiny.train.fit_schedule import compile_for_training
+    plan = training_plan(g, cfg, prepare_all(g))     # independent of the schedule
+    c = compile_for_training(g, board, plan, schedule, sram_budget, kernels=kernels)
     plan = training_plan(g, cfg, c.params)
     return compile_training(c, plan, cfg.lr, cfg.momentum, cfg.qas, board=board, kernels=kernels)
 
 
-def oracle_for(tc: TrainCompiled):  # -> TrainOracle
+def oracle_for(tc: TrainCompiled, rounding: str = "stochastic"):  # -> TrainOracle
     from tiny.reference.train import TrainOracle
-    return TrainOracle(tc.train_plan, lr=tc.lr, momentum=tc.momentum, qas=tc.qas)
+    return TrainOracle(tc.train_plan, lr=tc.lr, momentum=tc.momentum, qas=tc.qas, rounding=rounding)

@@ -8,6 +8,8 @@ A configuration is a TOML file (documented in docs/training.md) or a recipe name
     momentum = 0.9             # SGD momentum (0 = plain SGD; >0 keeps a float32 buffer per parameter)
     qas = true                 # quantization-aware scaling of the int8/int32 gradients
     epochs = 1
+    search = true              # sparse: pick bias_last/weights by contribution analysis under the
+                               # board's budget (the default when neither key below is given)
     bias_last = 4              # the last N conv/depthwise/FC layers update their biases
     [train.weights]            # layers whose weights update, with the fraction of output channels
     "#20" = 1.0                # by op index ...
@@ -24,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from tiny.ir import Graph, TinyError
+from tiny.ops import kinds as K
+from tiny.train.layers import LayerUpdate, resolve_layer, trainable_layers, trainable_ops
 
 RECIPES = ("sparse", "bias", "head", "full", "mobiletl")
-TRAINABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+TRAINABLE_OPS = trainable_ops()
 
 
 @dataclass
@@ -40,23 +44,24 @@ class TrainConfig:
     weights: dict[str, float] = field(default_factory=dict)   # layer ref -> ratio
     blocks: int | None = None                 # mobiletl: top K inverted residual blocks
     freeze_dw: bool = False                   # mobiletl: depthwise weights frozen (bias still trains)
+    search: bool | None = None                # sparse: contribution analysis + budget search (None: when
+                                              # no explicit bias_last/weights and training data is known)
+    scheme: Any = None                        # the searched scheme (tiny.train.contrib.Scheme), once chosen
+
+    def searches(self) -> bool:
+        """Whether the sparse scheme is to be searched (vs the fixed default or explicit settings)."""
+        if self.recipe != "sparse" or self.scheme is not None:
+            return False
+        if self.search is not None:
+            return bool(self.search)
+        return not self.weights and self.bias_last is None
 
     def key(self) -> str:
+        if self.scheme is not None:
+            w = ",".join(f"#{k}={v}" for k, v in sorted(self.scheme.weights.items()))
+            return f"sparse-searched;b={self.scheme.bias_last};w={w};m={self.momentum > 0}"
         w = ",".join(f"{k}={v}" for k, v in sorted(self.weights.items()))
         return f"{self.recipe};b={self.bias_last};w={w};m={self.momentum > 0};k={self.blocks};fdw={self.freeze_dw}"
-
-
-@dataclass
-class LayerUpdate:
-    """What one layer (op index) learns."""
-    op: int
-    bias: bool
-    weight_channels: int        # number of leading output channels whose weights update (0 = frozen)
-    scale: bool = False         # per-output-channel requantization scale trains (MobileTL's last norm)
-
-
-def trainable_layers(g: Graph) -> list[int]:
-    return [op.index for op in g.ops if op.type in TRAINABLE_OPS]
 
 
 def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
@@ -73,7 +78,8 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
         except tomllib.TOMLDecodeError as e:
             raise TinyError(f"{p}: not valid TOML ({e})") from None
         t = doc.get("train", doc)
-        known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks", "freeze_depthwise"}
+        known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks", "freeze_depthwise",
+                 "search"}
         bad = sorted(set(t) - known)
         if bad:
             raise TinyError(f"{p}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
@@ -84,7 +90,8 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
                           qas=bool(t.get("qas", True)), epochs=int(t.get("epochs", 1)),
                           bias_last=t.get("bias_last"), weights={str(k): float(v) for k, v in
                                                                  dict(t.get("weights", {})).items()},
-                          blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)))
+                          blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)),
+                          search=t.get("search"))
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -93,31 +100,14 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
     return cfg
 
 
-def resolve_layer(g: Graph, ref: str) -> int:
-    """'#12' / '12' (op index) or an output tensor name -> op index of a trainable layer."""
-    s = ref.strip()
-    idx = None
-    if s.lstrip("#").isdigit():
-        idx = int(s.lstrip("#"))
-        if idx >= len(g.ops):
-            raise TinyError(f"training config names layer {ref!r}, but the model has {len(g.ops)} ops")
-    else:
-        hits = [op.index for op in g.ops if op.outputs and g.tensors[op.outputs[0]].name == s]
-        if not hits:
-            raise TinyError(f"training config names layer {ref!r}, which does not exist in the model "
-                            f"(use '#<op index>' or an output tensor name; see `tiny report`)")
-        idx = hits[0]
-    if g.ops[idx].type not in TRAINABLE_OPS:
-        raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), which has no "
-                        f"weights to train (trainable: {', '.join(TRAINABLE_OPS)})")
-    return idx
-
-
 def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
     """The recipe + explicit settings -> per-layer updates (ascending op index)."""
     layers = trainable_layers(g)
     if not layers:
         raise TinyError("the model has no conv/depthwise/fully-connected layer to train")
+    if cfg.scheme is not None:   # searched by contribution analysis (tiny/train/contrib.py)
+        from tiny.train.contrib import updates_for
+        return updates_for(g, cfg.scheme.bias_last, cfg.scheme.weights)
     oc = {i: g.tensors[g.ops[i].outputs[0]].shape[-1] for i in layers}
     has_bias = {i: len(g.ops[i].inputs) > 2 and g.ops[i].inputs[2] >= 0 for i in layers}
     weights: dict[int, float] = {}
@@ -138,7 +128,7 @@ def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
         if not cfg.weights:
             weights[layers[-1]] = 1.0
             # (pointwise convs whose int8 filter is at most 16 KB: a trained filter lives in SRAM)
-            pw = [i for i in layers[:-1] if g.ops[i].type == "CONV_2D"
+            pw = [i for i in layers[:-1] if g.ops[i].type == K.CONV_2D
                   and g.tensors[g.ops[i].inputs[1]].shape[1:3] == (1, 1)
                   and g.tensors[g.ops[i].inputs[1]].nbytes <= 16384]
             for i, r in zip(reversed(pw), (1.0, 0.5)):

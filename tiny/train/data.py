@@ -4,11 +4,13 @@
 sklearn digits (16x16 grey, cached under ~/.cache/tiny/train); the board then adapts it to a
 domain shift, the same digits rotated by 90 degrees and inverted. Held-out split: 25%.
 
-`--data PATH`: an .npz with x_train, y_train, x_test, y_test (images HWC, uint8 0..255 or float in
-[0, 1] / [-1, 1]; integer labels) or a folder with one sub-folder of images per class. Images are
-resized (bilinear) and their channels adapted to the model input, scaled to [-1, 1] (the range
-tiny's own models and the usual MobileNet preprocessing use) and quantized with the model's input
-scale and zero point.
+`--data PATH`: an .npz with x_train, y_train, x_test, y_test (images HWC; integer labels) or a folder
+with one sub-folder of images per class. The model defines the input domain (tiny/input_domain.py):
+uint8 images map 0..255 onto the float range the model's int8 input covers (so a Keras model with a
+`Rescaling` layer taking raw pixels gets raw pixels, a [-1, 1] model gets [-1, 1]); float data are
+taken as already in that domain; `--input-range LO,HI` overrides it. Images are then resized
+(bilinear), their channels adapted, and quantized with the model's input scale and zero point;
+data that would saturate the int8 input are refused, data using a sliver of it warned about.
 """
 from __future__ import annotations
 
@@ -20,9 +22,14 @@ import numpy as np
 from tiny import data as datasets
 from tiny.ir import TinyError
 
-TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the board to rotated+inverted digits"}
+TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the board to rotated+inverted digits",
+         "digits-newclasses": "a Keras model with its own Rescaling layer (raw 0..255 pixels), pretrained on "
+                              "digits 0-4, learns digits 5-9 (a new 5-class head) from uint8 images",
+         "patches-transfer": "sklearn's sample images: a net pretrained on 16x16 RGB patches of china.jpg "
+                             "(4 regions) adapts to the 4 regions of flower.jpg"}
 BASE_VERSION = "v1"
 IRB_VERSION = "v1"
+TASK_VERSION = "v1"
 SIZE = 16
 
 
@@ -36,6 +43,116 @@ def digits_transfer(split: str = "target") -> tuple[np.ndarray, np.ndarray, np.n
     if split == "target":
         xtr, xte = _shift(xtr), _shift(xte)
     return (np.ascontiguousarray(xtr, np.float32), ytr, np.ascontiguousarray(xte, np.float32), yte)
+
+
+def digits_newclasses(split: str = "target") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 NHWC 16x16 grey digits (0..255): `base` = classes 0-4, `target` = classes 5-9 relabelled 0-4."""
+    xtr, ytr, xte, yte = datasets.digits(size=SIZE, channels=1, seed=2)
+    u8 = lambda x: np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)  # noqa: E731
+    lo = 0 if split == "base" else 5
+    a, b = (ytr >= lo) & (ytr < lo + 5), (yte >= lo) & (yte < lo + 5)
+    return u8(xtr[a]), ytr[a] - lo, u8(xte[b]), yte[b] - lo
+
+
+def patches(split: str = "target", n_per_class: int = 250, size: int = SIZE, seed: int = 3,
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 NHWC RGB patches of sklearn's bundled sample images, class = the image quadrant the patch
+    comes from (`base`: china.jpg, `target`: flower.jpg), each 48x48 crop scaled to size x size."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+    im = load_sample_image("china.jpg" if split == "base" else "flower.jpg")
+    H, W = im.shape[:2]
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for q in range(4):
+        y0, x0 = (q // 2) * H // 2, (q % 2) * W // 2
+        for _ in range(n_per_class):
+            r, c = rng.integers(0, H // 2 - 48), rng.integers(0, W // 2 - 48)
+            crop = im[y0 + r:y0 + r + 48, x0 + c:x0 + c + 48]
+            xs.append(np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR)))
+            ys.append(q)
+    x, y = np.stack(xs), np.array(ys, np.int64)
+    p = rng.permutation(len(x))
+    n_te = len(x) // 4
+    return x[p[n_te:]], y[p[n_te:]], x[p[:n_te]], y[p[:n_te]]
+
+
+def build_rescaling_net(size: int = SIZE, classes: int = 5):  # -> keras.Model
+    """The usual Keras way: raw 0..255 pixels in, a Rescaling layer maps them to [-1, 1]."""
+    import tensorflow as tf
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    return tf.keras.Sequential([
+        tf.keras.Input((size, size, 1)),
+        L.Rescaling(1.0 / 127.5, offset=-1.0),
+        L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
+        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        L.Conv2D(16, 1, activation="relu6"),
+        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),
+        L.Conv2D(32, 1, activation="relu6"),
+        L.GlobalAveragePooling2D(),
+        L.Dense(classes),
+    ])
+
+
+def build_patch_net(size: int = SIZE, classes: int = 4):  # -> keras.Model
+    import tensorflow as tf
+    L = tf.keras.layers
+    tf.keras.utils.set_random_seed(0)
+    return tf.keras.Sequential([
+        tf.keras.Input((size, size, 3)),
+        L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
+        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        L.Conv2D(16, 1, activation="relu6"),
+        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),
+        L.Conv2D(32, 1, activation="relu6"),
+        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+        L.Conv2D(32, 1, activation="relu6"),
+        L.GlobalAveragePooling2D(),
+        L.Dense(classes),
+    ])
+
+
+def task_data(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The target (board) split of a built-in task: float [-1, 1] (digits-transfer) or uint8 images."""
+    if name == "digits-transfer":
+        return digits_transfer("target")
+    if name == "digits-newclasses":
+        return digits_newclasses("target")
+    if name == "patches-transfer":
+        return patches("target")
+    raise TinyError(f"no built-in task {name!r} ({', '.join(TASKS)})")
+
+
+def task_model(name: str, recipe: str = "sparse") -> Path:
+    """The cached int8 base model of a built-in task (pretrained on its `base` split once)."""
+    if name == "digits-transfer":
+        return base_model("irb" if recipe == "mobiletl" else "v1")
+    from tiny.workflow import cache_dir
+    d = cache_dir() / "train"
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"{name}-base-{TASK_VERSION}.tflite"
+    if p.exists():
+        return p
+    import tensorflow as tf
+    from tiny.frontend.keras import quantize
+    if name == "digits-newclasses":
+        xtr, ytr, _, _ = digits_newclasses("base")
+        m, xf = build_rescaling_net(), xtr.astype(np.float32)     # raw pixels: the model rescales
+        epochs = 15
+    elif name == "patches-transfer":
+        xtr, ytr, _, _ = patches("base")
+        m, xf = build_patch_net(), xtr.astype(np.float32) / 127.5 - 1.0
+        epochs = 20
+    else:
+        raise TinyError(f"no built-in task {name!r} ({', '.join(TASKS)})")
+    m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+              loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(xf, ytr, epochs=epochs, batch_size=32, verbose=0)
+    tmp = p.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(quantize(m, xf[:128]))
+    tmp.replace(p)
+    return p
 
 
 def build_base_net(size: int = SIZE, classes: int = 10):  # -> keras.Model
@@ -110,18 +227,18 @@ def base_model(kind: str = "v1") -> Path:
     return p
 
 
-def _fit_images(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Images (N,H,W[,C]) -> float32 (N, *shape) in [-1, 1]."""
+def _fit_images(x: np.ndarray, shape: tuple[int, ...], dom, name: str) -> np.ndarray:
+    """Images (N,H,W[,C]) -> float32 (N, *shape[1:]) in the model's float input domain (uint8 0..255
+    mapped onto it, floats taken as they are), resized (bilinear) and channel-adapted."""
+    from tiny.input_domain import to_model_float
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
-        raise TinyError(f"images must be N x H x W [x C], got shape {x.shape}")
-    x = x.astype(np.float32)
-    if x.max() > 1.5:
-        x = x / 255.0
-    if x.min() >= 0.0:
-        x = x * 2.0 - 1.0
+        raise TinyError(f"{name}: images must be N x H x W [x C], got shape {x.shape} (rank {x.ndim})")
+    if len(x) == 0:
+        raise TinyError(f"{name}: no samples (shape {x.shape})")
+    x = to_model_float(x, dom, name)
     h, w, c = shape[1:]
     if x.shape[1:3] != (h, w):
         from PIL import Image
@@ -133,8 +250,27 @@ def _fit_images(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         elif c == 1:
             x = x.mean(axis=-1, keepdims=True)
         else:
-            raise TinyError(f"images have {x.shape[-1]} channels, the model takes {c}")
+            raise TinyError(f"{name}: images have {x.shape[-1]} channels, the model takes {c}")
     return x
+
+
+def _labels(y: np.ndarray, n: int, n_classes: int, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise TinyError(f"{name}: labels must be a vector of class indices, got shape {y.shape}")
+    if len(y) != n:
+        raise TinyError(f"{name}: {len(y)} labels for {n} images")
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise TinyError(f"{name}: labels must be integer class indices, got dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= n_classes):
+        raise TinyError(f"{name}: labels must be in [0, {n_classes}) for this model's {n_classes}-class head, "
+                        f"got [{y.min()}, {y.max()}]")
+    return y.astype(np.int64)
 
 
 def _load_folder(p: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -152,10 +288,17 @@ def _load_folder(p: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int, n_classes: int,
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """int8 train/test inputs (N, *input_shape[1:]) and int labels; checks labels and shapes."""
-    if name == "digits-transfer":
-        xtr, ytr, xte, yte = digits_transfer("target")
+         domain=None, warn=print) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """int8 train/test inputs (N, *input_shape[1:]) and int labels. `domain` (tiny.input_domain's
+    InputDomain, default: from scale/zero point) defines how the data map onto the int8 input.
+    Every check runs here, before any board time: a TinyError names the array and the numbers."""
+    from tiny.input_domain import InputDomain, _snap, quantize_input
+    if domain is None:   # as model_input_domain derives it from the input quantization
+        lo, hi = scale * (-128 - zero_point), scale * (127 - zero_point)
+        lo, hi = _snap(lo, hi) or (lo, hi)
+        domain = InputDomain(lo, hi, scale, zero_point, "quantization")
+    if name in TASKS:
+        xtr, ytr, xte, yte = task_data(name)
     else:
         p = Path(name)
         if not p.exists():
@@ -171,11 +314,13 @@ def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int,
                 xtr, ytr, xte, yte = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
             except (KeyError, ValueError, OSError) as e:
                 raise TinyError(f"{p}: need an .npz with x_train, y_train, x_test, y_test ({e})") from None
-    for y in (ytr, yte):
-        y = np.asarray(y)
-        if y.size and (y.min() < 0 or y.max() >= n_classes or not np.issubdtype(y.dtype, np.integer)):
-            raise TinyError(f"labels must be integers in [0, {n_classes}) for this model's head, got "
-                            f"{y.dtype} in [{y.min()}, {y.max()}]")
-    xtr, xte = _fit_images(xtr, input_shape), _fit_images(xte, input_shape)
-    q = lambda x: datasets.quantize_input(x, scale, zero_point)  # noqa: E731
-    return q(xtr), np.asarray(ytr, np.int64), q(xte), np.asarray(yte, np.int64)
+    for arr, nm in ((xtr, "x_train"), (xte, "x_test")):
+        if np.asarray(arr).size == 0:
+            raise TinyError(f"{nm}: the split is empty (shape {np.asarray(arr).shape}); training needs samples "
+                            "in both x_train and x_test")
+    ytr = _labels(ytr, len(xtr), n_classes, "y_train")
+    yte = _labels(yte, len(xte), n_classes, "y_test")
+    xtr = _fit_images(xtr, input_shape, domain, "x_train")
+    xte = _fit_images(xte, input_shape, domain, "x_test")
+    return (quantize_input(xtr, domain, "x_train", warn=warn), ytr,
+            quantize_input(xte, domain, "x_test", warn=warn), yte)

@@ -33,12 +33,14 @@ class TrainDevice:
             out[k] = int(v) if v.isdigit() else v
         return out
 
-    def set_hparams(self, lr: float, momentum: float = 0.0, qas: bool = True) -> None:
-        self.s.request(SET_HPARAMS, struct.pack("<ffB", lr, momentum, int(qas)))
+    def set_hparams(self, lr: float, momentum: float = 0.0, qas: bool = True, rounding: str = "stochastic") -> None:
+        self.s.request(SET_HPARAMS, struct.pack("<ffBB", lr, momentum, int(qas), int(rounding == "stochastic")))
 
-    def step(self, x: np.ndarray, label: int, step: int) -> dict[str, Any]:
+    def step(self, x: np.ndarray, label: int, step: int, lr: float | None = None) -> dict[str, Any]:
+        """One step; lr (sent as float32) becomes the board's learning rate from this step on."""
         self.s.write_input(0, x)
-        r = self.s.request(TRAIN_STEP, struct.pack("<HI", int(label), int(step)))
+        args = struct.pack("<HI", int(label), int(step)) + (b"" if lr is None else struct.pack("<f", lr))
+        r = self.s.request(TRAIN_STEP, args)
         steps, pred, p, cycles = struct.unpack("<IHfI", r[:14])
         return {"steps": steps, "pred": pred, "p_label": p, "cycles": cycles}
 

@@ -160,11 +160,11 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         if s.kind in ("conv", "dw", "fc"):
             p = c.params[s.op]
             if s.kind == "fc":
-                d.update(in_c=p["accum_depth"], w_offset=int(p["filter_offset"]))
+                d.update(in_c=p.accum_depth, w_offset=int(p.filter_offset))
             else:
-                _, kh, kw, _ = p["filter_shape"]
-                d.update(in_h=p["in_shape"][1], in_w=p["in_shape"][2], in_c=p["in_shape"][3], k_h=kh, k_w=kw,
-                         s_h=p["stride_h"], s_w=p["stride_w"], p_t=p["pad_top"], p_l=p["pad_left"])
+                _, kh, kw, _ = p.filter_shape
+                d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], k_h=kh, k_w=kw,
+                         s_h=p.stride_h, s_w=p.stride_w, p_t=p.pad_top, p_l=p.pad_left)
             ws, bs = layer_scales(g, s.op)
             pre = f"t{s.op}"
             decls.append(f"static const float {pre}_ws[{ws.size}] = {{{_farr(ws)}}};")
@@ -190,8 +190,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                     d["mom_b"] = f"{pre}_mb"
             if u is not None and u.scale:
                 pp = c.params[s.op]
-                m0 = ", ".join(str(int(v)) for v in pp["multiplier"])
-                e0 = ", ".join(str(int(v)) for v in pp["shift"])
+                m0 = ", ".join(str(int(v)) for v in pp.multiplier)
+                e0 = ", ".join(str(int(v)) for v in pp.shift)
                 decls.append(f"static const int32_t {pre}_m0[{oc}] = {{{m0}}};")
                 decls.append(f"static const int32_t {pre}_e0[{oc}] = {{{e0}}};")
                 ycap = plan.captures[s.y_saved]

@@ -13,13 +13,15 @@ from pathlib import Path
 import numpy as np
 
 from tiny.frontend.tflite import _schema, load_bytes
+from tiny import ops
 from tiny.ir import Graph, TinyError
+from tiny.ops import kinds as K
 
 
 def logits_op(g: Graph) -> int:
     """Index of the op producing the logits: the last FULLY_CONNECTED / CONV_2D before the output."""
     for op in reversed(g.ops):
-        if op.type in ("FULLY_CONNECTED", "CONV_2D"):
+        if ops.traits(op).classifier:
             return op.index
     raise TinyError("the model has no FULLY_CONNECTED or CONV_2D layer to use as its classifier head")
 
@@ -82,7 +84,7 @@ def replace_head(tflite: bytes, n: int, seed: int = 0) -> bytes:
         ins = [int(t) for t in (o.inputs if o.inputs is not None else [])]
         kind = names.get(max(int(m.operatorCodes[o.opcodeIndex].builtinCode),
                              int(m.operatorCodes[o.opcodeIndex].deprecatedBuiltinCode)), "")
-        if kind in ("RESHAPE", "PACK"):
+        if kind in (K.RESHAPE, K.PACK):
             for t in ins:
                 ct = sub.tensors[t]
                 data = m.buffers[ct.buffer].data if ct.buffer < len(m.buffers) else None

@@ -6,21 +6,29 @@ from typing import Any
 
 
 def train_report(model: str, board: str, spec: str, schedule: str = "layer",
-                 sram_budget: int | None = None) -> tuple[dict[str, Any], str]:
+                 sram_budget: int | None = None, data: str | None = None) -> tuple[dict[str, Any], str]:
     from tiny.boards import get_board
     from tiny.passes.sparse_update import trace
     from tiny.pipeline import load_model
     from tiny.train.api import compile_train
     from tiny.train.config import load_config
+    from tiny.passes.patch import usable_sram
     g = load_model(model)
     cfg = load_config(spec)
+    pre: list[str] = []
+    if cfg.searches():
+        cfg = _search_scheme(g, cfg, board, schedule, sram_budget, data or "digits-transfer", pre.append)
     tc = compile_train(g, board, cfg, schedule, sram_budget)
     m = dict(tc.train_memory)
     b = get_board(board)
-    data: dict[str, Any] = {"train_recipe": cfg.recipe, "train_peak_sram_bytes": m["train_peak_sram_bytes"],
-                            "train_memory": m, "train_fits": m["train_peak_sram_bytes"] <= b.sram_bytes,
-                            "train_steps": trace(tc.train_plan)}
-    lines = [f"  training ({cfg.recipe}): peak SRAM {m['train_peak_sram_bytes']:,} B = forward arena "
+    budget = sram_budget if sram_budget is not None else usable_sram(b)
+    out: dict[str, Any] = {"train_recipe": cfg.recipe, "train_peak_sram_bytes": m["train_peak_sram_bytes"],
+                           "train_memory": m, "train_budget_bytes": budget,
+                           "train_fits": m["train_peak_sram_bytes"] <= budget, "train_steps": trace(tc.train_plan)}
+    if getattr(cfg, "scheme_report", None):
+        out["sparse_scheme"] = cfg.scheme_report
+    data = out
+    lines = [*(f"  {p}" for p in pre), f"  training ({cfg.recipe}): peak SRAM {m['train_peak_sram_bytes']:,} B = forward arena "
              f"{m['forward_arena_bytes']:,} B + saved {m['saved_bytes']:,} B (masks {m['saved_mask_bytes']:,} B) + "
              f"SRAM weights {m['sram_param_bytes']:,} B + momentum {m['momentum_bytes']:,} B + backward "
              f"workspace {m['backward_workspace_bytes']:,} B ({'inside the dead forward arena' if m['workspace_in_arena'] else 'separate'}); "
@@ -32,16 +40,41 @@ def train_report(model: str, board: str, spec: str, schedule: str = "layer",
             lines.append(f"    {b['name']} (ops #{b['ops'][0]}..#{b['ops'][-1]}, {b['activation']}): kept for backward "
                          f"{b['backward_bytes']:,} B vs vanilla {b['vanilla_backward_bytes']:,} B "
                          f"({-b['reduction']:+.1%})")
+    if "sparse_scheme" in data:
+        lines += scheme_lines(data["sparse_scheme"])
     lines += [f"    {t}" for t in data["train_steps"]]
     return data, "\n".join(lines)
 
 
+def _search_scheme(g: Any, cfg: Any, board: str, schedule: str, sram_budget: int | None, data: str,
+                   log: Any) -> Any:
+    """The searched sparse scheme for the report: contribution analysis on `data`'s training split."""
+    from tiny.passes.sparse_update import _logits
+    from tiny.train import data as tdata
+    from tiny.train.contrib import resolve_scheme
+    t = g.tensors[g.inputs[0]]
+    xtr, ytr, _, _ = tdata.load(data, t.shape, t.quant.s(), t.quant.zp(), g.tensors[_logits(g)].size)
+    log(f"training data for the contribution analysis: {data} ({len(xtr)} samples)")
+    return resolve_scheme(g, cfg, board, xtr, ytr, schedule, sram_budget, log=log)
+
+
+def scheme_lines(r: dict[str, Any]) -> list[str]:
+    """Human-readable rows of a searched scheme: layers, ratios, gains, bytes."""
+    out = [f"    searched sparse scheme: biases of the last {r['bias_last']} layers (gain {r['bias_gain']:+.1%}), "
+           f"predicted gain {r['predicted_gain']:+.1%} over {r['base_accuracy']:.1%}, training peak "
+           f"{r['train_peak_sram_bytes']:,} B of a {r['budget_bytes']:,} B budget"]
+    for L in r["layers"]:
+        w = f"weights {L['weight_channels']}/{L['out_channels']} (x{L['weight_ratio']:g}, gain {L['gain']:+.1%})" \
+            if L["weight_channels"] else "-"
+        out.append(f"      #{L['op']:<3} {L['type']:<18} bias {'yes' if L['bias'] else 'no ':<3}  {w:<36} "
+                   f"SRAM params {L['sram_param_bytes']:,} B")
+    return out
+
+
 def plot_curve(res: Any, path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from tiny.plots import _subplots   # no pyplot: the caller's matplotlib backend stays as it is
     d = res.data
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = _subplots(figsize=(6, 3.5))
     if res.curve:
         xs, ys = zip(*res.curve)
         ax.plot(xs, ys, marker=".", label="training accuracy (window)")
@@ -54,5 +87,4 @@ def plot_curve(res: Any, path: Path) -> Path:
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

@@ -15,6 +15,8 @@ import numpy as np
 
 from tiny.device.protocol import DeviceError
 from tiny.ir import TinyError
+from tiny.ops import kinds as K
+from tiny.train import schedule as sch
 from tiny.train.config import load_config
 from tiny.train.device import Checkpoint, TrainDevice
 
@@ -27,52 +29,99 @@ class RunResult:
 
 
 def sample_index(step: int, n: int, seed: int = 0) -> int:
-    epoch, i = divmod(step, n)
-    return int(np.random.default_rng(seed + epoch).permutation(n)[i])
+    return sch.sample_index(step, n, seed)
 
 
 def evaluate(dev: TrainDevice, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean([dev.eval(x[i:i + 1]) == y[i] for i in range(len(x))])) if len(x) else 0.0
 
 
+def resolve_settings(recipe: str, lr: float | str | None, momentum: float | None, epochs: int | None,
+                     ) -> tuple[float | None, float | None, int | None, bool]:
+    """The recipe's defaults for what the user left out (recipe names only; a TOML config keeps its own
+    values); lr "auto" -> (None, ..., True): the rate is searched on the host oracle."""
+    auto = isinstance(lr, str)
+    if auto and lr != "auto":
+        try:
+            lr, auto = float(lr), False
+        except ValueError:
+            raise TinyError(f"--lr {lr!r}: a number or 'auto'") from None
+    d = sch.DEFAULTS.get(recipe) if recipe in sch.DEFAULTS else None
+    if d is not None:
+        lr = d.lr if lr is None or auto else lr
+        momentum = d.momentum if momentum is None else momentum
+        epochs = d.epochs if epochs is None else epochs
+    return (None if auto and d is None else lr), momentum, epochs, auto
+
+
 def run_training(model: str | None, board: str, recipe: str = "sparse", data: str = "digits-transfer",
-                 epochs: int | None = None, steps: int | None = None, lr: float | None = None,
+                 epochs: int | None = None, steps: int | None = None, lr: float | str | None = None,
                  momentum: float | None = None, qas: bool | None = None, schedule: str = "layer",
                  checkpoint_every: int = 100, eval_samples: int | None = None, out: Path | None = None,
                  progress: Callable[[int, int], None] | None = None,
                  on_step: Callable[[int, Any], None] | None = None, log: Callable[[str], None] = print,
                  blocks: int | None = None, freeze_dw: bool | None = None, count_steps: int = 2,
-                 kernels: str = "opt") -> RunResult:
+                 kernels: str = "opt", input_range: tuple[float, float] | None = None,
+                 lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
+                 rounding: str = "stochastic") -> RunResult:
+    from tiny.input_domain import model_input_domain
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
     from tiny.train.api import compile_train
     from tiny.workflow import open_session
     t0 = time.time()
+    lr, momentum, epochs, auto = resolve_settings(recipe, lr, momentum, epochs)
     cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
                       freeze_dw=freeze_dw or None)
     if model is None:
-        if data != "digits-transfer":
-            raise TinyError("MODEL is required unless --data digits-transfer (which has its own base model)")
-        # mobiletl needs inverted residual blocks: the task's MobileNetV2/V3-style base model
-        model = str(tdata.base_model("irb" if cfg.recipe == "mobiletl" else "v1"))
+        if data not in tdata.TASKS:
+            raise TinyError(f"MODEL is required unless --data is a built-in task ({', '.join(tdata.TASKS)}), "
+                            "which has its own base model")
+        # mobiletl needs inverted residual blocks: digits-transfer's MobileNetV2/V3-style base model
+        model = str(tdata.task_model(data, cfg.recipe))
     g = load_model(model)
-    from tiny.train.head import adapt_head
+    from tiny.train.head import adapt_head, logits_op
+    from tiny.train.head import n_classes as head_classes
+    n_before = head_classes(g)
     g = adapt_head(g, data, Path(out) if out else Path("tiny-train"), log=log)
+    new_head = head_classes(g) != n_before
     tin = g.tensors[g.inputs[0]]
     from tiny.passes.sparse_update import _logits
     n_classes = g.tensors[_logits(g)].size
-    xtr, ytr, xte, yte = tdata.load(data, tin.shape, tin.quant.s(), tin.quant.zp(), n_classes)
+    dom = model_input_domain(g, 0, input_range)
+    xtr, ytr, xte, yte = tdata.load(data, tin.shape, tin.quant.s(), tin.quant.zp(), n_classes, domain=dom,
+                                    warn=log)
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]
-    tc = compile_train(g, board, cfg, schedule, kernels=kernels)   # raises before flashing if it cannot fit
+    xtr, ytr, xv, yv = sch.split_validation(xtr, ytr) if early_stop else (xtr, ytr, xtr[:0], ytr[:0])
+    from tiny.train.contrib import resolve_scheme    # --recipe sparse: the scheme searched under the budget
+    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, log=log)
+    from tiny.train.api import training_plan
+    plan = training_plan(g, cfg)
+    if new_head:
+        hu = plan.update_for(logits_op(g))
+        if hu is None or not hu.weight_channels:
+            raise TinyError(f"the data have {n_classes} classes, the model's head {n_before}: tiny gave the model a "
+                            f"new {n_classes}-class head, but recipe {cfg.recipe!r} does not train the head's "
+                            "weights (use --recipe head, sparse or full)")
     total = steps if steps is not None else cfg.epochs * len(xtr)
+    lr_search = None
+    if auto:
+        from tiny.train.lr_search import search_lr
+        cfg.lr, tried = search_lr(plan, cfg.lr, cfg.momentum, cfg.qas, rounding, xtr, ytr,
+                                  xv if len(xv) else xtr, yv if len(yv) else ytr, log=log)
+        lr_search = [{"lr": a, "heldout_accuracy": b} for a, b in tried]
+    rates = sch.lrs(total, cfg.lr, lr_schedule)
+    eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
+    tc = compile_train(g, board, cfg, schedule, kernels=kernels)   # raises before flashing if it cannot fit
     sess = open_session(tc, board)
     dev = TrainDevice(sess, len(tc.param_names))
     resets = 0
     try:
-        dev.set_hparams(cfg.lr, cfg.momentum, cfg.qas)
+        dev.set_hparams(cfg.lr, cfg.momentum, cfg.qas, rounding)
         acc_before = evaluate(dev, xte, yte)
         ck = dev.checkpoint()
+        best: tuple[float, int, Checkpoint] | None = None
         curve: list[tuple[int, float]] = []
         hits: list[int] = []
         cycles: list[int] = []
@@ -80,14 +129,21 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         while step < total:
             try:
                 i = sample_index(step, len(xtr))
-                r = dev.step(xtr[i:i + 1], int(ytr[i]), step)
+                r = dev.step(xtr[i:i + 1], int(ytr[i]), step, lr=rates[step])
                 if on_step:
                     on_step(step, sess)
                 hits.append(int(r["pred"] == ytr[i]))
                 cycles.append(r["cycles"])
                 step += 1
-                if step % checkpoint_every == 0 or step == total:
+                if step in eval_at:
                     ck = dev.checkpoint()
+                    a = evaluate(dev, xv, yv)
+                    curve.append((step, a))
+                    if best is None or a > best[0]:
+                        best = (a, step, ck)
+                elif step % checkpoint_every == 0 or step == total:
+                    ck = dev.checkpoint()
+                if not eval_at and (step % checkpoint_every == 0 or step == total):
                     curve.append((step, float(np.mean(hits[-checkpoint_every:]))))
                 if progress:
                     progress(step, total)
@@ -100,10 +156,15 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                 sess.close()
                 sess = open_session(tc, board)
                 dev = TrainDevice(sess, len(tc.param_names))
-                dev.set_hparams(cfg.lr, cfg.momentum, cfg.qas)
+                dev.set_hparams(cfg.lr, cfg.momentum, cfg.qas, rounding)
                 dev.restore(ck)
                 step = ck.steps
                 hits = hits[:step]
+                curve = [c for c in curve if c[0] <= step]
+        kept = total
+        if best is not None and best[1] != total and best[0] > curve[-1][1]:
+            dev.restore(best[2])       # early stop: the weights of the best held-out accuracy
+            kept = best[1]
         acc_after = evaluate(dev, xte, yte)
         ck = dev.checkpoint()
     finally:
@@ -118,11 +179,18 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         split = {k: int(round(sum(c[k] for c in counts) / len(counts))) for k in ("forward", "backward")}
     mem = tc.train_memory
     res = {"model": Path(model).name, "board": board, "recipe": cfg.recipe, "data": data, "qas": cfg.qas,
-           "lr": cfg.lr, "momentum": cfg.momentum, "steps": total, "accuracy_before": acc_before,
-           "accuracy_after": acc_after, "eval_samples": int(len(xte)),
+           "lr": cfg.lr, "momentum": cfg.momentum, "epochs": cfg.epochs, "lr_schedule": lr_schedule,
+           "rounding": rounding, "steps": total, "kept_step": kept, "accuracy_before": acc_before,
+           "accuracy_after": acc_after, "eval_samples": int(len(xte)), "heldout_samples": int(len(xv)),
+           "heldout_curve": curve if eval_at else [], "input_domain": dom.describe(),
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": resets,
            "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
-           "wall_s": round(time.time() - t0, 2)}
+           "lr_search": lr_search}
+    if getattr(cfg, "scheme_report", None):
+        res["sparse_scheme"] = cfg.scheme_report
+    if float_reference:
+        res.update(_float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, dom, lr_schedule,
+                               steps, early_stop and bool(eval_at), log))
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
         res["blocks"] = cfg.blocks
@@ -131,9 +199,37 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         p = out / f"{Path(model).stem}-{cfg.recipe}.tflite"
-        write_tflite(g, tc, ck, p)
+        wb = write_tflite(g, tc, ck, p)
         res["output"] = str(p)
+        res.update(wb)
+        if wb.get("written_scales_note"):
+            log(wb["written_scales_note"])
+    res["wall_s"] = round(time.time() - t0, 2)
     return RunResult(data=res, checkpoint=ck, curve=curve)
+
+
+def _float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, dom, lr_schedule, steps,
+                early_stop, log) -> dict[str, Any]:
+    """The float twins of this run (tiny.train.float_ref): the same scheme, and a full fine-tune at the
+    full recipe's defaults over the same number of epochs."""
+    from tiny.train.float_ref import dequantize_inputs, float_references
+    s, z = dom.scale, dom.zero_point
+    f = lambda q: dequantize_inputs(q, s, z)  # noqa: E731
+    full = sch.DEFAULTS["full"]
+    full_total = total if steps is not None else full.epochs * len(xtr)
+    t0 = time.time()
+    try:
+        out = float_references(g, tc.train_plan.logits, tc.train_plan.updates,
+                               (f(xtr), ytr, f(xv), yv, f(xte), yte), sch.order(total, len(xtr)), rates,
+                               cfg.momentum, sorted(eval_at),
+                               sch.order(full_total, len(xtr)), sch.lrs(full_total, full.lr, lr_schedule),
+                               full.momentum, sorted(sch.eval_points(full_total, len(xtr))) if eval_at else [],
+                               early_stop=early_stop, log=log)
+    except ImportError as e:   # TensorFlow is the oracle extra
+        return {"float_reference_accuracy": None, "float_full_accuracy": None,
+                "float_reference_note": f"no float reference: {e}"}
+    out["float_reference_wall_s"] = round(time.time() - t0, 2)
+    return out
 
 
 def updated_tensors(tc: Any, ck: Checkpoint) -> dict[int, np.ndarray]:
@@ -150,17 +246,63 @@ def updated_tensors(tc: Any, ck: Checkpoint) -> dict[int, np.ndarray]:
     return out
 
 
-def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> Path:
-    """The original flatbuffer with the fine-tuned weight and bias buffers."""
+def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> dict[str, Any]:
+    """The original flatbuffer with the fine-tuned weight and bias buffers. MobileTL's trained
+    requantization scales k[c] = m 2^e / (m0 2^e0) are folded into the filter (and bias) scales as
+    float32, which is all a .tflite can state: TFLM (and tiny, compiling the written file) derive the
+    multiplier from them, which can differ from the board's trained int32 multiplier in its low bits;
+    the returned dict says by how much."""
     import flatbuffers
     from tiny.frontend.tflite import _schema
+    from tiny.reference.fixedpoint import quantize_multiplier
     schema = _schema()
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(g.meta["tflite"], 0))
     sub = m.subgraphs[0]
     for tid, arr in updated_tensors(tc, ck).items():
         buf = sub.tensors[tid].buffer
         m.buffers[buf].data = np.frombuffer(np.ascontiguousarray(arr).tobytes(), dtype=np.uint8)
+    blobs = dict(zip(tc.param_names, ck.params))
+    info: dict[str, Any] = {}
+    scaled = sorted({int(n.split(".")[0]) for n in tc.param_names if n.endswith(".m")})
+    n_diff, n_all, worst = 0, 0, 0.0
+    for op_i in scaled:
+        op = g.ops[op_i]
+        mt = np.frombuffer(blobs[f"{op_i}.m"], np.int32).astype(np.float64)
+        et = np.frombuffer(blobs[f"{op_i}.e"], np.int32)
+        p0 = tc.params[op_i]
+        m0 = np.asarray(p0["multiplier"], np.float64)
+        e0 = np.asarray(p0["shift"], np.int64)
+        k = np.where(m0 != 0, mt / np.where(m0 == 0, 1, m0) * np.exp2(et - e0), 1.0)
+        oc = len(k)
+        ft = sub.tensors[op.inputs[1]]
+        sw = np.asarray(ft.quantization.scale, np.float64)
+        sw = np.repeat(sw, oc) if sw.size == 1 else sw
+        new_sw = (sw * k).astype(np.float32)
+        ft.quantization.scale = [float(v) for v in new_sw]
+        ft.quantization.zeroPoint = [0] * oc
+        ft.quantization.quantizedDimension = 0 if op.type == K.CONV_2D else 3
+        sx = float(g.tensors[op.inputs[0]].quant.s())
+        sy = float(g.tensors[op.outputs[0]].quant.s())
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            bt = sub.tensors[op.inputs[2]]
+            bt.quantization.scale = [float(np.float32(sx * float(v))) for v in new_sw]
+            bt.quantization.zeroPoint = [0] * oc
+        for c in range(oc):
+            if m0[c] == 0:
+                continue
+            mm, ee = quantize_multiplier(sx * float(new_sw[c]) / sy)
+            n_all += 1
+            rel = abs(mm * 2.0 ** ee - mt[c] * 2.0 ** et[c]) / (mt[c] * 2.0 ** et[c])
+            if mm != int(mt[c]) or ee != int(et[c]):
+                n_diff += 1
+                worst = max(worst, rel)
+    if scaled:
+        info = {"written_scales": n_all, "written_scales_differing": n_diff, "written_scales_max_rel_diff": worst,
+                "written_scales_note": (
+                    f"trained requantization scales of {len(scaled)} layer(s) written as float32 filter scales: "
+                    f"{n_diff} of {n_all} multipliers TFLM derives from them differ from the board's "
+                    f"(at most {worst:.1e} relative); a .tflite cannot state an int32 multiplier directly")}
     b = flatbuffers.Builder(1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     path.write_bytes(bytes(b.Output()))
-    return path
+    return info

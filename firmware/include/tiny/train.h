@@ -83,12 +83,17 @@ float tiny_train_exp(float x);
 int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label);
 
 /* ---- shared by the backward kernels (firmware/src/train/train.c) ---- */
-/* g -> QAS-scaled -> momentum -> rounded integer step (the current learning rate and momentum). */
-int32_t tiny_train_sgd_delta(float g, float scale, float *mom);
-void tiny_train_update_w(int8_t *w, int32_t d);     /* w -= d, saturated to [-127, 127] */
-void tiny_train_update_b(int32_t *b, int32_t d);    /* b -= d, saturated to int32 */
-/* w[i] -= sgd_delta(g[i], scale, mom ? &mom[i] : NULL) saturated, for i < n (one call per row). */
+/* A parameter step: g -> QAS-scaled -> momentum -> times the current learning rate -> rounded
+ * (stochastically by default, keyed by the step number, the running backward step and the element's
+ * offset in its array, so the loop order does not matter) -> subtracted with saturation.
+ * Only valid inside the running step's backward kernel (w / b point into that step's arrays). */
+/* Makes `s` (backward step number `index` of the plan) the running step: its arrays and keys. */
+void tiny_train_begin_step(const struct tiny_train_step *s, uint32_t index);
+/* w[i] -= step(g[i], scale, mom ? &mom[i] : NULL), saturated to [-127, 127], for i < n. */
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom);
+/* *b -= step(g, scale, mom), saturated to int32. */
+void tiny_train_sgd_b(int32_t *b, float g, float scale, float *mom);
+void tiny_train_update_b(int32_t *b, int32_t d);    /* b -= d, saturated to int32 */
 /* The trained scale factor k[c] of a MobileTL projection conv (1.0f when the step has none). */
 float tiny_train_kfac(const struct tiny_train_step *s, uint32_t c);
 /* Bias update from the output gradient summed over `positions` (sequential sum per channel). */

@@ -27,14 +27,13 @@ static void bias_blk(const tiny_train_step_t *s, const float *g, uint32_t positi
         }
         const float acc[4] = {a0, a1, a2, a3};
         for (uint32_t j = 0; j < 4u; j++)
-            tiny_train_update_b(&s->b[c + j], tiny_train_sgd_delta(acc[j], s->bscale[c + j] * tiny_train_kfac(s, c + j),
-                                                                   s->mom_b ? &s->mom_b[c + j] : NULL));
+            tiny_train_sgd_b(&s->b[c + j], acc[j], s->bscale[c + j] * tiny_train_kfac(s, c + j),
+                             s->mom_b ? &s->mom_b[c + j] : NULL);
     }
     for (; c < oc; c++) {
         float acc = 0.0f;
         for (uint32_t p = 0; p < positions; p++) acc = acc + g[p * oc + c];
-        tiny_train_update_b(&s->b[c], tiny_train_sgd_delta(acc, s->bscale[c] * tiny_train_kfac(s, c),
-                                                           s->mom_b ? &s->mom_b[c] : NULL));
+        tiny_train_sgd_b(&s->b[c], acc, s->bscale[c] * tiny_train_kfac(s, c), s->mom_b ? &s->mom_b[c] : NULL);
     }
 }
 

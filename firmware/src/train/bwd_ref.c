@@ -60,9 +60,8 @@ void tiny_conv2d_bwd_weights_f32(const tiny_train_step_t *s, const float *g) {
                         }
                     }
                     uint32_t k = (kh * KW + kw) * IC + ic;
-                    tiny_train_update_w(&s->w[c * K + k],
-                                        tiny_train_sgd_delta(acc, s->wscale[c] * tiny_train_kfac(s, c),
-                                                             s->mom_w ? &s->mom_w[c * K + k] : NULL));
+                    tiny_train_sgd_w(&s->w[c * K + k], &acc, 1u, s->wscale[c] * tiny_train_kfac(s, c),
+                                     s->mom_w ? &s->mom_w[c * K + k] : NULL);
                 }
     if (s->mult) tiny_train_scale_update(s, g, OH * OW);
 }
@@ -115,8 +114,7 @@ void tiny_depthwise_conv2d_bwd_weights_f32(const tiny_train_step_t *s, const flo
                     }
                 }
                 uint32_t k = kh * KW + kw;
-                tiny_train_update_w(&s->w[k * C + c], tiny_train_sgd_delta(acc, s->wscale[c],
-                                                                          s->mom_w ? &s->mom_w[c * K + k] : NULL));
+                tiny_train_sgd_w(&s->w[k * C + c], &acc, 1u, s->wscale[c], s->mom_w ? &s->mom_w[c * K + k] : NULL);
             }
 }
 
@@ -141,7 +139,6 @@ void tiny_fully_connected_bwd_f32(const tiny_train_step_t *s, float *g, float *w
     for (uint32_t c = 0; c < s->n_upd; c++)
         for (uint32_t i = 0; i < D; i++) {
             float acc = 0.0f + g[c] * x_real(s, i);
-            tiny_train_update_w(&s->w[c * D + i], tiny_train_sgd_delta(acc, s->wscale[c],
-                                                                      s->mom_w ? &s->mom_w[c * D + i] : NULL));
+            tiny_train_sgd_w(&s->w[c * D + i], &acc, 1u, s->wscale[c], s->mom_w ? &s->mom_w[c * D + i] : NULL);
         }
 }

@@ -15,6 +15,10 @@ static int s_capture_on;
 static uint32_t s_steps;
 static float s_lr, s_mu;
 static uint8_t s_qas, s_init;
+static uint8_t s_sr = 1;            /* stochastic rounding of the updates (SET_HPARAMS; 0: nearest) */
+/* The backward step being run and its stochastic-rounding keys (weights, bias): set by run_step. */
+static const tiny_train_step_t *s_cur;
+static uint32_t s_key_w, s_key_b;
 /* The last step's reply, resent when the host repeats the same step (idempotent resend). */
 static uint8_t s_last_reply[16];
 static uint32_t s_last_label = 0xFFFFFFFFu;
@@ -68,35 +72,62 @@ static int32_t round_update(float step) {
     return (int32_t)(step >= 0.0f ? step + 0.5f : step - 0.5f);
 }
 
-/* The one definition of a parameter step: g -> QAS-scaled -> momentum -> rounded integer delta. */
-static inline __attribute__((always_inline)) int32_t sgd_step(float g, float scale, float *mom, float lr, float mu,
-                                                              int qas) {
+/* MurmurHash3's 32-bit finalizer: the counter-based generator of the stochastic rounding
+ * (tiny/reference/train.py fmix32). */
+static inline __attribute__((always_inline)) uint32_t fmix32(uint32_t h) {
+    h ^= h >> 16;
+    h *= 0x85EBCA6Bu;
+    h ^= h >> 13;
+    h *= 0xC2B2AE35u;
+    h ^= h >> 16;
+    return h;
+}
+
+static uint32_t sr_key(uint32_t step, uint32_t bstep, uint32_t role) {
+    return fmix32(step * 0x9E3779B9u + (2u * bstep + role) * 0x85EBCA6Bu);
+}
+
+/* floor(v + u), u = (fmix32(index ^ key) >> 8) 2^-24 in [0, 1): unbiased, so updates far below one
+ * quantum still move the weight in expectation; nearest rounding when stochastic rounding is off. */
+static inline __attribute__((always_inline)) int32_t round_sr(float v, uint32_t key, uint32_t index) {
+    if (!s_sr) return round_update(v);
+    if (v > 1e9f) v = 1e9f;
+    if (v < -1e9f) v = -1e9f;
+    float t = v + (float)(fmix32(index ^ key) >> 8) * 0x1p-24f;
+    int32_t k = (int32_t)t;
+    return (float)k > t ? k - 1 : k;
+}
+
+/* The one definition of a parameter step: g -> QAS-scaled -> momentum -> lr-scaled float step. */
+static inline __attribute__((always_inline)) float sgd_step(float g, float scale, float *mom, float lr, float mu,
+                                                            int qas) {
     float v = qas ? g / scale : g * scale;
     if (mom) {
         v = mu * *mom + v;
         *mom = v;
     }
-    return round_update(lr * v);
+    return lr * v;
 }
 
 static inline __attribute__((always_inline)) int8_t clamp_w(int32_t v) {
     return (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
 }
 
-int32_t tiny_train_sgd_delta(float g, float scale, float *mom) {
-    return sgd_step(g, scale, mom, s_lr, s_mu, s_qas);
-}
-
-void tiny_train_update_w(int8_t *w, int32_t d) {
-    *w = clamp_w((int32_t)*w - d);
-}
-
-/* sgd_delta + update_w for n weights sharing a scale, the hyperparameters read once. */
+/* n weights of the running step sharing a scale, the hyperparameters read once; the rounding index
+ * of w[i] is its offset in the step's weight array. */
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
     const float lr = s_lr, mu = s_mu;
     const int qas = s_qas;
+    const uint32_t key = s_key_w, base = (uint32_t)(w - s_cur->w);
     for (uint32_t i = 0; i < n; i++)
-        w[i] = clamp_w((int32_t)w[i] - sgd_step(g[i], scale, mom ? &mom[i] : NULL, lr, mu, qas));
+        w[i] = clamp_w((int32_t)w[i] - round_sr(sgd_step(g[i], scale, mom ? &mom[i] : NULL, lr, mu, qas), key,
+                                                base + i));
+}
+
+void tiny_train_begin_step(const tiny_train_step_t *s, uint32_t index) {
+    s_cur = s;
+    s_key_w = sr_key(s_steps, index, 0u);
+    s_key_b = sr_key(s_steps, index, 1u);
 }
 
 void tiny_train_update_b(int32_t *b, int32_t d) {
@@ -104,6 +135,11 @@ void tiny_train_update_b(int32_t *b, int32_t d) {
     if (v > 2147483647LL) v = 2147483647LL;
     if (v < -2147483648LL) v = -2147483648LL;
     *b = (int32_t)v;
+}
+
+void tiny_train_sgd_b(int32_t *b, float g, float scale, float *mom) {
+    float v = sgd_step(g, scale, mom, s_lr, s_mu, s_qas);
+    tiny_train_update_b(b, round_sr(v, s_key_b, (uint32_t)(b - s_cur->b)));
 }
 
 static float *ws_base(void) {
@@ -141,8 +177,7 @@ void tiny_train_bias_update(const tiny_train_step_t *s, const float *g, uint32_t
     for (uint32_t c = 0; c < oc; c++) {
         float acc = 0.0f;
         for (uint32_t p = 0; p < positions; p++) acc = acc + g[p * oc + c];
-        tiny_train_update_b(&s->b[c], tiny_train_sgd_delta(acc, s->bscale[c] * tiny_train_kfac(s, c),
-                                                           s->mom_b ? &s->mom_b[c] : NULL));
+        tiny_train_sgd_b(&s->b[c], acc, s->bscale[c] * tiny_train_kfac(s, c), s->mom_b ? &s->mom_b[c] : NULL);
     }
 }
 
@@ -258,6 +293,7 @@ int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
     float *ws = ws_base();
     for (uint32_t i = 0; i < m->n_steps; i++) {
         const tiny_train_step_t *s = &m->steps[i];
+        tiny_train_begin_step(s, i);
         /* one marker pair per backward step, after the forward's per-layer pairs (tiny/train/insn.py) */
         tiny_layer_begin(TINY_TRAIN_STEP_MARK - 1u - i);
         int rs = run_step(s, ws, label, pred, p_label);
@@ -314,6 +350,7 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
         k = put_kv(reply, k, cap, "lr_bits", f2u(s_lr));
         k = put_kv(reply, k, cap, "momentum_bits", f2u(s_mu));
         k = put_kv(reply, k, cap, "qas", s_qas);
+        k = put_kv(reply, k, cap, "stochastic_rounding", s_sr);
         k = put_kv(reply, k, cap, "n_classes", m->n_classes);
         k = put_kv(reply, k, cap, "saved_bytes", m->saved_bytes);
         k = put_kv(reply, k, cap, "workspace_bytes", m->workspace_bytes);
@@ -332,8 +369,8 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
         *len = k;
         return k >= cap ? TINY_ST_MODEL_ERROR : TINY_ST_OK;
     }
-    case 0x11: { /* TRAIN_STEP label:u16 step:u32 -> steps:u32 pred:u16 p_label:f32 cycles:u32 */
-        if (n != 6) FAIL("TRAIN_STEP needs label:u16 step:u32");
+    case 0x11: { /* TRAIN_STEP label:u16 step:u32 [lr:f32] -> steps:u32 pred:u16 p_label:f32 cycles:u32 */
+        if (n != 6 && n != 10) FAIL("TRAIN_STEP needs label:u16 step:u32 [lr:f32]");
         uint32_t label = (uint32_t)b[0] | ((uint32_t)b[1] << 8), step = rd32(b + 2);
         if (label >= m->n_classes) FAIL("label out of range");
         if (step + 1u == s_steps && label == s_last_label) { /* a resend of the step just done */
@@ -342,6 +379,7 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
             return TINY_ST_OK;
         }
         if (step != s_steps) FAIL("step number does not match the board's step counter");
+        if (n == 10) s_lr = u2f(rd32(b + 6));   /* the schedule's rate from this step on */
         uint32_t pred = 0;
         float p = 0.0f;
         uint32_t t0 = tiny_port_cycles();
@@ -357,11 +395,12 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
         *len = 14;
         return TINY_ST_OK;
     }
-    case 0x12: /* SET_HPARAMS lr:f32 momentum:f32 qas:u8 */
-        if (n != 9) FAIL("SET_HPARAMS needs lr:f32 momentum:f32 qas:u8");
+    case 0x12: /* SET_HPARAMS lr:f32 momentum:f32 qas:u8 [stochastic_rounding:u8] */
+        if (n != 9 && n != 10) FAIL("SET_HPARAMS needs lr:f32 momentum:f32 qas:u8 [stochastic_rounding:u8]");
         s_lr = u2f(rd32(b));
         s_mu = u2f(rd32(b + 4));
         s_qas = b[8] ? 1u : 0u;
+        if (n == 10) s_sr = b[9] ? 1u : 0u;
         return TINY_ST_OK;
     case 0x13: { /* READ_PARAM index:u16 offset:u32 len:u16 */
         if (n != 8) FAIL("READ_PARAM needs index:u16 offset:u32 len:u16");

@@ -1,0 +1,177 @@
+"""Sparse scheme by contribution analysis under a budget (tiny/train/contrib.py) and the
+training-memory-aware schedule search (tiny/train/fit_schedule.py)."""
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+
+from tests.train.conftest import assert_same_as_oracle
+from tiny.ir import TinyError
+from tiny.train import contrib
+from tiny.train.api import compile_train, oracle_for
+from tiny.train.config import load_config
+from tiny.train.device import TrainDevice
+from tiny.workflow import open_session
+
+
+@pytest.fixture(scope="module")
+def small_contrib(base_graph, transfer_data):
+    xtr, ytr, _, _ = transfer_data
+    return contrib.analyse(base_graph, xtr, ytr, steps=12, n_val=16, max_layers=3, lr=0.05,
+                           log=lambda m: None, use_cache=False)
+
+
+def _firmware_sram_bytes(tc) -> int:
+    """What the compiled training firmware allocates for the model, read off its C: the arena, the
+    saved buffer, the logits, every mutable (SRAM) weight/bias table and every momentum buffer."""
+    sizes = {"int8_t": 1, "uint8_t": 1, "int32_t": 4, "float": 4}
+    total = 0
+    for text in (tc.files["model.c"], tc.files["train_model.c"]):
+        for m in re.finditer(r"^(static )?(const )?(u?int8_t|int32_t|float) (\w+)\[(\d+)\]", text, re.M):
+            static, const, ctype, name, n = m.groups()
+            if const:
+                continue                     # flash
+            if name == "tiny_arena" or name in ("saved", "logits_tmp") or re.fullmatch(r"l\d+_(filter|bias)", name) \
+                    or re.fullmatch(r"t\d+_m[wbs]", name):
+                total += sizes[ctype] * int(n)
+    return total
+
+
+def test_knapsack_matches_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        groups = [[(float(rng.uniform(0, 1)), int(rng.integers(1, 40)) * 64, (g, j)) for j in range(3)]
+                  for g in range(4)]
+        cap = int(rng.integers(0, 200)) * 64
+        value, tags = contrib._knapsack(groups, cap)
+        best = 0.0
+        for pick in itertools.product(*[[None, *opts] for opts in groups]):
+            chosen = [p for p in pick if p is not None]
+            if sum(c for _, c, _ in chosen) <= cap:
+                best = max(best, sum(v for v, _, _ in chosen))
+        assert value == pytest.approx(best)
+        assert sum(groups[g][j][1] for g, j in tags) <= cap
+        assert sum(groups[g][j][0] for g, j in tags) == pytest.approx(value)
+
+
+def test_trials_are_independent_and_deterministic(base_graph, transfer_data) -> None:
+    xtr, ytr, _, _ = transfer_data
+    layers = contrib.trainable_layers(base_graph)
+    data = contrib.prepare_trials(base_graph, xtr, ytr, layers[-3], steps=12, n_val=16, lr=0.05)
+    t = contrib.Trial(2, ((layers[-1], 0.5),))
+    a, b = contrib.run_trial(data, t), contrib.run_trial(data, t)
+    assert a == b
+    # the cached prefix changes nothing: the same scheme on the full oracle gives the same accuracy
+    from tiny.passes.sparse_update import plan_training
+    from tiny.reference.train import TrainOracle
+    o = TrainOracle(plan_training(base_graph, contrib.updates_for(base_graph, 2, {layers[-1]: 0.5})), lr=0.05)
+    n = len(xtr)
+    idx = np.random.default_rng(0).permutation(n)
+    vi, ti = idx[:16], idx[16:28]
+    for i in ti:
+        o.step(xtr[i:i + 1], int(ytr[i]))
+    acc = np.mean([o.predict(xtr[i:i + 1]) == ytr[i] for i in vi])
+    assert a["accuracy"] == pytest.approx(acc, abs=0)
+
+
+def test_search_fits_budget_and_equals_firmware_count(base_graph, small_contrib) -> None:
+    g, c = base_graph, small_contrib
+    arena = contrib.forward_arena_for_search(g, "host", "layer", 0)
+    everything = contrib.scheme_peak(g, max(c.bias), {i: 1.0 for i, _ in c.weight}, arena)
+    smallest = contrib.scheme_peak(g, 1, {}, arena)
+    budget = (everything + smallest) // 2
+    s = contrib.search(g, c, budget, arena)
+    assert s.train_peak_sram_bytes <= budget
+    cfg = load_config("sparse")
+    cfg.scheme = s
+    tc = compile_train(g, "host", cfg)
+    assert tc.train_memory["train_peak_sram_bytes"] == s.train_peak_sram_bytes
+    assert _firmware_sram_bytes(tc) == s.train_peak_sram_bytes
+    # no scheme of the analysed options that fits the budget has a larger summed gain
+    ks = [0, *sorted(c.bias)]
+    for k in ks:
+        for i, r in c.weight:
+            if c.weight[(i, r)]["gain"] > 0 and contrib.scheme_peak(g, k, {i: r}, arena) <= budget:
+                single = (c.bias[k]["gain"] if k else 0.0) + c.weight[(i, r)]["gain"]
+                assert s.gain >= single - 1e-9
+    with pytest.raises(TinyError, match=r"no sparse scheme fits the training budget of 100 B"):
+        contrib.search(g, c, 100, arena)
+
+
+@pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
+def test_searched_scheme_bit_exact(base_graph, transfer_data, board: str) -> None:
+    """A scheme as the search builds them (partial channels, frozen layers inside the backward) on
+    the board ends with the oracle's weights bit for bit."""
+    xtr, ytr, _, _ = transfer_data
+    g = base_graph
+    layers = contrib.trainable_layers(g)
+    cfg = load_config("sparse", lr=0.05)
+    # partial channels on two layers, and a frozen depthwise between them and the head
+    cfg.scheme = contrib.Scheme(bias_last=1, weights={layers[-1]: 0.5, layers[-4]: 0.25}, gain=0.0,
+                                train_peak_sram_bytes=0, budget_bytes=0)
+    tc = compile_train(g, board, cfg)
+    frozen = [s.op for s in tc.train_plan.steps if s.kind in ("conv", "dw") and s.update is None]
+    assert frozen, "the scheme should put a frozen layer inside the backward"
+    oracle = oracle_for(tc)
+    with open_session(tc, board) as sess:
+        dev = TrainDevice(sess, len(tc.param_names))
+        for i in range(20):
+            r = dev.step(xtr[i:i + 1], int(ytr[i]), i)
+            ro = oracle.step(xtr[i:i + 1], int(ytr[i]))
+            assert r["pred"] == ro["pred"]
+        ck = dev.checkpoint()
+    assert_same_as_oracle(tc, ck, oracle)
+    w0 = g.tensors[g.ops[layers[-4]].inputs[1]].data
+    assert (oracle.params[layers[-4]]["filter"] != w0).any()
+
+
+def test_resolve_scheme_report_and_cache(base_graph, transfer_data, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TINY_CACHE", str(tmp_path))
+    xtr, ytr, _, _ = transfer_data
+    logs: list[str] = []
+    kw = dict(steps=8, n_val=8, max_layers=2)
+    cfg = contrib.resolve_scheme(base_graph, load_config("sparse"), "qemu-m4-256k", xtr, ytr, log=logs.append, **kw)
+    r = cfg.scheme_report
+    assert r["train_peak_sram_bytes"] <= r["budget_bytes"] and not r["cached"]
+    assert {L["op"] for L in r["layers"]} == {u.op for u in contrib.updates_for(base_graph, r["bias_last"],
+                                                                                 cfg.scheme.weights)}
+    again = contrib.resolve_scheme(base_graph, load_config("sparse"), "qemu-m4-256k", xtr, ytr, log=logs.append, **kw)
+    assert again.scheme_report["cached"] and again.scheme.weights == cfg.scheme.weights
+    # explicit settings keep the fixed recipe
+    fixed = load_config("sparse", bias_last=2)
+    assert contrib.resolve_scheme(base_graph, fixed, "host", xtr, ytr, **kw) is fixed and fixed.scheme is None
+
+
+# ------------------------------------------------------------------ training-aware schedule
+@pytest.fixture(scope="module")
+def mbv2_96():
+    from tests import models
+    from tiny.pipeline import load_model
+    return load_model(models.mobilenet_v2(0.35, 75, 61))
+
+
+def test_auto_schedule_counts_training_memory(mbv2_96) -> None:
+    from tiny.passes.patch import usable_sram
+    from tiny.boards import get_board
+    cfg = load_config("sparse")
+    budget = usable_sram(get_board("qemu-m4-256k"))
+    tc = compile_train(mbv2_96, "qemu-m4-256k", cfg, "auto")
+    assert tc.train_memory["train_peak_sram_bytes"] <= budget
+    with pytest.raises(TinyError, match=r"SRAM budget of 20,000 B.*backward workspace alone"):
+        compile_train(mbv2_96, "qemu-m4-256k", cfg, "auto", 20000)
+
+
+@pytest.mark.slow
+def test_auto_schedule_tight_budget_fits_or_errors(mbv2_96) -> None:
+    cfg = load_config("sparse")
+    m = compile_train(mbv2_96, "qemu-m4-256k", cfg, "auto").train_memory
+    fixed = m["train_peak_sram_bytes"] - max(m["forward_arena_bytes"], m["backward_workspace_bytes"])
+    tight = fixed + max(m["backward_workspace_bytes"], 40000)
+    try:
+        tc2 = compile_train(mbv2_96, "qemu-m4-256k", cfg, "auto", tight)
+        assert tc2.train_memory["train_peak_sram_bytes"] <= tight
+    except TinyError as e:
+        assert f"{tight:,} B" in str(e) and "smallest training peak found is" in str(e)

@@ -1,0 +1,153 @@
+"""A board farm: boards as Ray actors, each owning one session (a QEMU instance or a serial port).
+
+A farm file lists the boards (TOML):
+
+    [[board]]
+    board = "qemu-m4-256k"      # emulated: `count` QEMU instances on this machine / the cluster
+    count = 2
+
+    [[board]]
+    board = "nucleo_f746zg"     # real: one actor per port, on the node the board is plugged into
+    port = "/dev/ttyACM0"
+
+`validate_on_farm` cuts the samples into chunks in order, lets every actor of the board take the
+next chunk when it is free, and merges the chunk results in sample order: counts, maxima and the
+first mismatch are those of the serial run, sample for sample.
+"""
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tiny.ir import TinyError
+
+
+@dataclass(frozen=True)
+class FarmBoard:
+    board: str
+    port: str | None = None
+    count: int = 1
+
+
+def load_farm(path: str | Path) -> list[FarmBoard]:
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise TinyError(f"--farm {p}: no such file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise TinyError(f"--farm {p}: not valid TOML ({e})") from None
+    from tiny.boards import get_board
+    out = []
+    for i, e in enumerate(doc.get("board", [])):
+        if not isinstance(e, dict) or "board" not in e:
+            raise TinyError(f"--farm {p}: entry {i + 1} needs board = \"NAME\"")
+        b = get_board(str(e["board"]))
+        port = e.get("port")
+        count = int(e.get("count", 1))
+        if count < 1:
+            raise TinyError(f"--farm {p}: entry {i + 1} ({b.name}): count must be >= 1, got {count}")
+        if not b.emulated and not b.is_host and not port:
+            raise TinyError(f"--farm {p}: entry {i + 1}: {b.name} is a real board and needs port = \"...\"")
+        if port and count != 1:
+            raise TinyError(f"--farm {p}: entry {i + 1}: a port is one board; use one entry per port")
+        out.extend([FarmBoard(b.name, port)] * count)
+    if not out:
+        raise TinyError(f"--farm {p}: no [[board]] entries")
+    return out
+
+
+class BoardWorker:
+    """One board and its open session (a Ray actor)."""
+
+    def __init__(self, model: str, board: str, port: str | None, schedule: str, sram_budget: int | None,
+                 kernels: str, project: str) -> None:
+        from tiny.boards import get_board
+        from tiny.device.connect import open_session
+        from tiny.pipeline import load_model
+        from tiny.workflow import compile_for
+        self.g = load_model(model)
+        self.c = compile_for(self.g, board, schedule, sram_budget, kernels=kernels)
+        self.board = board
+        self.s = open_session(get_board(board), Path(project), port=port, timeout=30.0)
+        self.s.check_model(self.c.hash)
+
+    def validate(self, seeds: list[int]) -> Any:
+        from tiny.compare import random_inputs, validate
+        inputs = [random_inputs(self.g, seed) for seed in seeds]
+        return validate(self.g, self.s, self.board, len(seeds), inputs=inputs, readable=self.c.readable_ops)
+
+    def close(self) -> None:
+        self.s.close()
+
+
+def merge(results: list[Any]) -> Any:
+    """Chunk results (in sample order) -> the result of one serial run over all samples."""
+    from tiny.compare import Result
+    out = Result(board=results[0].board, model=results[0].model)
+    for r in results:
+        out.samples += r.samples
+        for mine, theirs in ((out.device, r.device), (out.reference, r.reference)):
+            mine.max_abs_diff = max(mine.max_abs_diff, theirs.max_abs_diff)
+            mine.mismatched += theirs.mismatched
+        out.first_mismatch = out.first_mismatch or r.first_mismatch
+        out.reference_first_mismatch = out.reference_first_mismatch or r.reference_first_mismatch
+    return out
+
+
+def validate_on_farm(model: str, board: str, farm: list[FarmBoard], samples: int, schedule: str = "layer",
+                     sram_budget: int | None = None, kernels: str = "opt", address: str | None = None,
+                     chunk: int | None = None, progress: Callable[[int], None] | None = None) -> Any:
+    """`tiny validate` spread over the farm's `board` entries; the same Result a serial run gives."""
+    mine = [f for f in farm if f.board == board]
+    if not mine:
+        raise TinyError(f"the farm has no {board}: it has {', '.join(sorted({f.board for f in farm}))}")
+    from tiny.boards import get_board
+    from tiny.device.connect import firmware_elf
+    from tiny.pipeline import load_model
+    from tiny.sweep.engine import init_ray
+    from tiny.workflow import compile_for, project_dir_for, write_project
+    g = load_model(model)
+    c = compile_for(g, board, schedule, sram_budget, kernels=kernels)
+    project = project_dir_for(c, board)
+    write_project(c, board, project)
+    b = get_board(board)
+    if b.emulated:
+        firmware_elf(b, project)            # build once here, not once per actor at the same time
+    elif b.is_host:
+        from tiny.build.host import build_host
+        build_host(project)
+    ray = init_ray(len(mine), address)
+    actor = ray.remote(num_cpus=1)(BoardWorker)
+    workers = [actor.remote(model, board, f.port, schedule, sram_budget, kernels, str(project)) for f in mine]
+    size = chunk or max(1, -(-samples // (4 * len(workers))))
+    chunks = [list(range(i, min(i + size, samples))) for i in range(0, samples, size)]
+    results: list[Any] = [None] * len(chunks)
+    busy: dict[Any, tuple[int, Any]] = {}
+    nxt, done = 0, 0
+    try:
+        free = list(workers)
+        while done < len(chunks):
+            while free and nxt < len(chunks):
+                w = free.pop()
+                busy[w.validate.remote(chunks[nxt])] = (nxt, w)
+                nxt += 1
+            ready, _ = ray.wait(list(busy), num_returns=1)
+            for ref in ready:
+                k, w = busy.pop(ref)
+                results[k] = ray.get(ref)
+                free.append(w)
+                done += 1
+                if progress:
+                    progress(sum(len(chunks[i]) for i, r in enumerate(results) if r is not None))
+    finally:
+        for w in workers:
+            try:
+                ray.get(w.close.remote(), timeout=10)
+            except Exception:   # a board that already went away needs no closing
+                pass
+            ray.kill(w)
+    return merge(results)

@@ -1,0 +1,21 @@
+"""Op type names for code that matches graph patterns (e.g. MobileTL's inverted residual blocks).
+
+Prefer an OpDef trait (tiny/ops/base.py) when the question is what an op *does*; use these names
+only to recognise a specific structure. Misspelt names fail at import instead of never matching."""
+from __future__ import annotations
+
+ADD = "ADD"
+CONV_2D = "CONV_2D"
+DEPTHWISE_CONV_2D = "DEPTHWISE_CONV_2D"
+FULLY_CONNECTED = "FULLY_CONNECTED"
+HARD_SWISH = "HARD_SWISH"
+MEAN = "MEAN"
+MUL = "MUL"
+PACK = "PACK"
+RESHAPE = "RESHAPE"
+SOFTMAX = "SOFTMAX"
+
+# Fused activation names (Op.attrs["activation"]); some coincide with op type names.
+ACT_NONE = "NONE"
+ACT_RELU = "RELU"
+ACT_RELU6 = "RELU6"

@@ -1,0 +1,408 @@
+"""The sparse-update scheme by contribution analysis under the board's budget (On-Device Training
+Under 256KB, section 3.2), on the user's own model and data, with the bit-exact training oracle.
+
+1. **Trials** (each an independent call of `run_trial(data, trial)`, so a sweep can run them as
+   tasks): a short oracle training run of one scheme on a split of the user's training data,
+   then the accuracy (and mean loss) on a held-back part of the training data (never the test set):
+   - bias trials: the biases of the last k layers, k in `bias_choices`, giving dAcc_b(k);
+   - weight trials: on top of the best bias-only scheme, the weights of one layer i at channel
+     ratio r in {1/8, 1/4, 1/2, 1}, giving dAcc_W(i, r) (the first ceil(r * oc) output channels).
+   Affordable: the frozen prefix of the network (every op below the lowest candidate layer) runs
+   once per sample and its activations are reused by every trial; trials run a few dozen steps;
+   the gains are cached on disk per (model hash, data hash, analysis settings).
+2. **Search**: assume the gains add up (as the paper does) and, for every k, solve the
+   multiple-choice knapsack "one ratio (or none) per layer" maximising dAcc_b(k) + sum dAcc_W(i, r)
+   with each option's exact extra training bytes (measured with the training planner); the winner is re-planned exactly and the
+   capacity tightened until its real training peak fits. Among schemes within half a held-out
+   sample of the best gain, the one with the least memory wins.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tiny.ir import Graph, TinyError
+from tiny.train.layers import LayerUpdate, trainable_layers, trainable_ops
+
+TRAINABLE_OPS = trainable_ops()
+
+RATIOS = (0.125, 0.25, 0.5, 1.0)
+VERSION = "c1"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One scheme to try: biases of the last `bias_last` layers + weights of (op, ratio) layers."""
+    bias_last: int
+    weights: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass
+class TrialData:
+    """Everything a trial needs (picklable): the graph, the frozen prefix's cached activations."""
+    graph: Graph
+    start: int                                  # first op a trial re-runs
+    train: list[dict[int, np.ndarray]]          # per training sample: tensors consumed at/after `start`
+    ytrain: np.ndarray
+    val: list[dict[int, np.ndarray]]
+    yval: np.ndarray
+    steps: int
+    lr: float
+    momentum: float = 0.0
+    qas: bool = True
+
+
+@dataclass
+class Scheme:
+    bias_last: int
+    weights: dict[int, float]                   # op index -> ratio
+    gain: float                                 # summed (predicted) accuracy gain
+    train_peak_sram_bytes: int
+    budget_bytes: int
+    layers: list[dict[str, Any]] = field(default_factory=list)
+
+    def config_weights(self) -> dict[str, float]:
+        return {f"#{op}": r for op, r in sorted(self.weights.items())}
+
+
+@dataclass
+class Contribution:
+    base_accuracy: float
+    bias: dict[int, dict[str, float]]           # k -> {"accuracy", "loss", "gain"}
+    bias_ref: int                               # the k the weight trials build on
+    weight: dict[tuple[int, float], dict[str, float]]   # (op, ratio) -> {"accuracy", "loss", "gain"}
+    n_val: int
+    trials: int
+    cached: bool = False
+
+
+# ------------------------------------------------------------------ updates of a trial
+def updates_for(g: Graph, bias_last: int, weights: dict[int, float] | tuple) -> list[LayerUpdate]:
+    """The exact per-layer updates of a scheme (no recipe defaults added)."""
+    layers = trainable_layers(g)
+    w = dict(weights)
+    bias_set = set(layers[len(layers) - bias_last:]) if bias_last > 0 else set()
+    out = []
+    for i in layers:
+        op = g.ops[i]
+        oc = g.tensors[op.outputs[0]].shape[-1]
+        n = math.ceil(w[i] * oc) if i in w else 0
+        b = i in bias_set and len(op.inputs) > 2 and op.inputs[2] >= 0
+        if n or b:
+            out.append(LayerUpdate(op=i, bias=b, weight_channels=n))
+    return out
+
+
+def candidate_layers(g: Graph, max_layers: int) -> list[int]:
+    """The top `max_layers` trainable layers (later layers matter more, and their backward is short)."""
+    return trainable_layers(g)[-max_layers:]
+
+
+def bias_choices(n_layers: int, max_layers: int) -> list[int]:
+    ks = [k for k in (1, 2, 4, 6, 8, 12, 16, 24, 32) if k <= min(n_layers, max_layers)]
+    if min(n_layers, max_layers) not in ks:
+        ks.append(min(n_layers, max_layers))
+    return ks
+
+
+# ------------------------------------------------------------------ cached prefix + trials
+def _run_from(g: Graph, params: list[dict[str, Any]], vals: dict[int, np.ndarray], start: int,
+              stop: int | None = None) -> dict[int, np.ndarray]:
+    from tiny.interpreter import kernel_for
+    for op in g.ops[start:stop]:
+        args = [None if t < 0 else (g.tensors[t].data if g.tensors[t].is_const else vals[t]) for t in op.inputs]
+        out = kernel_for(op).run(params[op.index], args)
+        vals[op.outputs[0]] = np.asarray(out).reshape(g.tensors[op.outputs[0]].shape)
+    return vals
+
+
+def frontier(g: Graph, start: int) -> list[int]:
+    """Activation tensors produced before op `start` (or graph inputs) and read at or after it."""
+    made_later = {op.outputs[0] for op in g.ops[start:]}
+    need = {t for op in g.ops[start:] for t in op.inputs if t >= 0 and not g.tensors[t].is_const}
+    return sorted(need - made_later)
+
+
+def prepare_trials(g: Graph, xtr: np.ndarray, ytr: np.ndarray, start: int, steps: int, n_val: int,
+                   lr: float, momentum: float = 0.0, qas: bool = True, seed: int = 0) -> TrialData:
+    """Split the training data (analysis train / held-back validation) and run the frozen prefix once."""
+    from tiny.interpreter import prepare_all
+    n = len(xtr)
+    if n < 4:
+        raise TinyError(f"contribution analysis needs at least 4 training samples, got {n}")
+    idx = np.random.default_rng(seed).permutation(n)
+    nv = min(n_val, max(1, n // 4))
+    vi, ti = idx[:nv], idx[nv:]
+    ti = ti[:steps] if len(ti) >= steps else np.resize(ti, steps)
+    params = prepare_all(g)
+    keep = frontier(g, start)
+
+    def pre(i: int) -> dict[int, np.ndarray]:
+        vals = {g.inputs[0]: np.asarray(xtr[i:i + 1]).reshape(g.tensors[g.inputs[0]].shape)}
+        vals = _run_from(g, params, vals, 0, start)
+        return {t: vals[t] for t in keep}
+    cache: dict[int, dict[int, np.ndarray]] = {}
+    train = [cache.setdefault(int(i), pre(int(i))) for i in ti]
+    val = [pre(int(i)) for i in vi]
+    return TrialData(graph=g, start=start, train=train, ytrain=np.asarray(ytr)[ti], val=val,
+                     yval=np.asarray(ytr)[vi], steps=steps, lr=lr, momentum=momentum, qas=qas)
+
+
+def run_trial(data: TrialData, trial: Trial) -> dict[str, float]:
+    """Train `trial`'s scheme for data.steps oracle steps from the cached prefix; held-back accuracy
+    and mean cross-entropy. Pure function of its arguments (deterministic)."""
+    from tiny.passes.sparse_update import plan_training
+    from tiny.reference.train import TrainOracle
+    g = data.graph
+    upd = updates_for(g, trial.bias_last, trial.weights)
+
+    class _Prefixed(TrainOracle):
+        def forward(self, x: dict[int, np.ndarray]) -> dict[int, np.ndarray]:   # type: ignore[override]
+            return _run_from(g, self.params, dict(x), data.start)
+    o = None
+    if upd:
+        plan = plan_training(g, upd, momentum=data.momentum > 0)
+        o = _Prefixed(plan, lr=data.lr, momentum=data.momentum, qas=data.qas)
+        for x, y in zip(data.train, data.ytrain):
+            o.step(x, int(y))
+    if o is None:
+        from tiny.passes.sparse_update import _logits
+        from tiny.interpreter import prepare_all
+        params, logits = prepare_all(g), _logits(g)
+        fwd = lambda x: _run_from(g, params, dict(x), data.start)  # noqa: E731
+    else:
+        logits, fwd = o.plan.logits, o.forward
+    t = g.tensors[logits]
+    hits, loss = 0, 0.0
+    for x, y in zip(data.val, data.yval):
+        q = fwd(x)[logits].reshape(-1).astype(np.float64)
+        z = t.quant.s() * (q - t.quant.zp())
+        z -= z.max()
+        loss += float(np.log(np.exp(z).sum()) - z[int(y)])
+        hits += int(np.argmax(q) == int(y))
+    return {"accuracy": hits / len(data.yval), "loss": loss / len(data.yval)}
+
+
+# ------------------------------------------------------------------ analysis (with disk cache)
+def _cache_dir() -> Path:
+    return Path(os.environ.get("TINY_CACHE", Path.home() / ".cache" / "tiny")) / "contrib"
+
+
+def analysis_key(g: Graph, xtr: np.ndarray, ytr: np.ndarray, settings: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    model = g.meta.get("tflite") if isinstance(getattr(g, "meta", None), dict) else None
+    h.update(bytes(model) if model is not None else repr([(op.type, op.inputs, op.outputs) for op in g.ops]).encode())
+    h.update(np.ascontiguousarray(xtr).tobytes())
+    h.update(np.ascontiguousarray(ytr).tobytes())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return h.hexdigest()[:20]
+
+
+def analyse(g: Graph, xtr: np.ndarray, ytr: np.ndarray, steps: int = 48, n_val: int = 48,
+            max_layers: int = 8, lr: float = 0.01, momentum: float = 0.0, qas: bool = True,
+            runner: Callable[[TrialData, list[Trial]], list[dict[str, float]]] | None = None,
+            log: Callable[[str], None] = print, use_cache: bool = True) -> Contribution:
+    """Contribution analysis on (xtr, ytr) (int8 model inputs). `runner` maps a list of independent
+    trials to their results (default: one after the other in this process)."""
+    settings = {"v": VERSION, "steps": steps, "n_val": n_val, "max_layers": max_layers, "lr": lr,
+                "momentum": momentum, "qas": qas}
+    key = analysis_key(g, xtr, ytr, settings)
+    path = _cache_dir() / f"{key}.json"
+    if use_cache and path.exists():
+        c = _from_json(json.loads(path.read_text()))
+        c.cached = True
+        return c
+    layers = trainable_layers(g)
+    cands = candidate_layers(g, max_layers)
+    ks = bias_choices(len(layers), max_layers)
+    start = min(cands[0], layers[len(layers) - max(ks)])
+    data = prepare_trials(g, xtr, ytr, start, steps, n_val, lr, momentum, qas)
+    run = runner or (lambda d, ts: [run_trial(d, t) for t in ts])
+    log(f"contribution analysis: {len(ks)} bias trials + {len(cands) * len(RATIOS)} weight trials, "
+        f"{steps} oracle steps each, {len(data.yval)} held-back samples (layers #{cands[0]}..#{cands[-1]})")
+    base = run(data, [Trial(0)])[0]
+    res = run(data, [Trial(k) for k in ks])
+    bias = {k: {**r, "gain": r["accuracy"] - base["accuracy"]} for k, r in zip(ks, res)}
+    # the weight trials build on the best bias-only scheme (lowest loss on ties)
+    kref = max(ks, key=lambda k: (bias[k]["accuracy"], -bias[k]["loss"]))
+    ref = bias[kref]
+    wt = [(i, r) for i in cands for r in RATIOS]
+    res = run(data, [Trial(kref, ((i, r),)) for i, r in wt])
+    weight = {(i, r): {**x, "gain": x["accuracy"] - ref["accuracy"]} for (i, r), x in zip(wt, res)}
+    c = Contribution(base_accuracy=base["accuracy"], bias=bias, bias_ref=kref, weight=weight,
+                     n_val=len(data.yval), trials=1 + len(ks) + len(wt))
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_to_json(c)))
+        tmp.replace(path)
+    return c
+
+
+def _to_json(c: Contribution) -> dict[str, Any]:
+    d = asdict(c)
+    d["bias"] = {str(k): v for k, v in c.bias.items()}
+    d["weight"] = [[i, r, v] for (i, r), v in c.weight.items()]
+    return d
+
+
+def _from_json(d: dict[str, Any]) -> Contribution:
+    return Contribution(base_accuracy=d["base_accuracy"], bias={int(k): v for k, v in d["bias"].items()},
+                        bias_ref=int(d["bias_ref"]), weight={(int(i), float(r)): v for i, r, v in d["weight"]},
+                        n_val=int(d["n_val"]), trials=int(d["trials"]))
+
+
+# ------------------------------------------------------------------ search under the budget
+def scheme_peak(g: Graph, bias_last: int, weights: dict[int, float], arena_bytes: int,
+                momentum: bool = False) -> int:
+    """Exact training peak of a scheme over a forward arena (the training planner's count)."""
+    from tiny.passes.sparse_update import plan_training
+    upd = updates_for(g, bias_last, weights)
+    if not upd:
+        return arena_bytes
+    return plan_training(g, upd, momentum=momentum).memory(arena_bytes)["train_peak_sram_bytes"]
+
+
+def _knapsack(options: list[list[tuple[float, int, Any]]], cap: int, unit: int = 64) -> tuple[float, list]:
+    """Multiple-choice knapsack: from each group at most one (value, cost, tag); the largest total
+    value with total cost <= cap (costs rounded up to `unit` bytes). Returns (value, tags)."""
+    n = max(cap, 0) // unit
+    tables = [np.full(n + 1, -np.inf)]
+    tables[0][0] = 0.0
+    for opts in options:
+        prev = tables[-1]
+        nb = prev.copy()
+        for v, c, _ in opts:
+            cu = -(-c // unit)
+            if cu > n:
+                continue
+            nb[cu:] = np.maximum(nb[cu:], prev[:n + 1 - cu] + v)
+        tables.append(nb)
+    last = tables[-1]
+    top = float(last.max())
+    cell = int(np.flatnonzero(last >= top - 1e-12)[0])      # the cheapest cell with the best value
+    tags = []
+    for gi in range(len(options) - 1, -1, -1):
+        cur = tables[gi + 1][cell]
+        if tables[gi][cell] >= cur - 1e-12:
+            continue
+        for v, c, tag in options[gi]:
+            cu = -(-c // unit)
+            if cu <= cell and abs(tables[gi][cell - cu] + v - cur) <= 1e-9:
+                tags.append(tag)
+                cell -= cu
+                break
+    return top, tags
+
+
+def search(g: Graph, contrib: Contribution, budget: int, arena_bytes: int, momentum: bool = False) -> Scheme:
+    """The scheme with the largest summed gain whose exact training peak fits `budget`."""
+    ks = sorted(contrib.bias)
+    tol = 0.5 / max(contrib.n_val, 1)
+    found: list[Scheme] = []
+    for k in [0, *ks]:
+        bgain = contrib.bias[k]["gain"] if k else 0.0
+        base = scheme_peak(g, k, {}, arena_bytes, momentum)
+        if base > budget:
+            continue
+        groups: dict[int, list[tuple[float, int, float]]] = {}
+        for (i, r), v in contrib.weight.items():
+            if v["gain"] <= 0:
+                continue
+            cost = scheme_peak(g, k, {i: r}, arena_bytes, momentum) - base
+            groups.setdefault(i, []).append((v["gain"], max(cost, 0), (i, r)))
+        cap = budget - base
+        for _ in range(12):
+            value, tags = _knapsack(list(groups.values()), cap)
+            w = {i: r for i, r in tags}
+            peak = scheme_peak(g, k, w, arena_bytes, momentum)
+            if peak <= budget:
+                if k or w:
+                    found.append(Scheme(k, w, bgain + value, peak, budget))
+                break
+            cap -= peak - budget      # the gains' costs did not add up exactly: tighten and retry
+    if not found:
+        low = min(scheme_peak(g, 1, {}, arena_bytes, momentum), scheme_peak(g, 0, {trainable_layers(g)[-1]: 0.125},
+                                                                          arena_bytes, momentum))
+        raise TinyError(f"no sparse scheme fits the training budget of {budget:,} B: the smallest one "
+                        f"(one bias or 1/8 of the last layer's weights) needs {low:,} B with a forward arena of "
+                        f"{arena_bytes:,} B")
+    top = max(s.gain for s in found)
+    best = min((s for s in found if s.gain >= top - tol), key=lambda s: (s.train_peak_sram_bytes, -s.gain))
+    best.layers = describe(g, best, contrib)
+    return best
+
+
+def describe(g: Graph, s: Scheme, contrib: Contribution) -> list[dict[str, Any]]:
+    """Per updated layer: what trains, its measured gain and the SRAM bytes of its parameters."""
+    out = []
+    for u in updates_for(g, s.bias_last, s.weights):
+        op = g.ops[u.op]
+        oc = g.tensors[op.outputs[0]].shape[-1]
+        r = s.weights.get(u.op)
+        sram = (g.tensors[op.inputs[1]].nbytes if u.weight_channels else 0) + \
+            (g.tensors[op.inputs[2]].nbytes if u.bias else 0)
+        out.append({"op": u.op, "type": op.type, "name": g.tensors[op.outputs[0]].name, "bias": u.bias,
+                    "weight_ratio": r or 0.0, "weight_channels": u.weight_channels, "out_channels": oc,
+                    "gain": round(contrib.weight[(u.op, r)]["gain"], 4) if r else None,
+                    "sram_param_bytes": sram})
+    return out
+
+
+def report_dict(s: Scheme, c: Contribution) -> dict[str, Any]:
+    return {"bias_last": s.bias_last, "bias_gain": round(c.bias[s.bias_last]["gain"], 4) if s.bias_last else 0.0,
+            "weights": s.config_weights(), "predicted_gain": round(s.gain, 4),
+            "train_peak_sram_bytes": s.train_peak_sram_bytes, "budget_bytes": s.budget_bytes,
+            "base_accuracy": c.base_accuracy, "trials": c.trials, "cached": c.cached, "layers": s.layers,
+            "bias_trials": {str(k): round(v["gain"], 4) for k, v in sorted(c.bias.items())},
+            "weight_trials": [{"op": i, "ratio": r, "gain": round(v["gain"], 4)}
+                              for (i, r), v in sorted(c.weight.items())]}
+
+
+# ------------------------------------------------------------------ the recipe's entry point
+def forward_arena_for_search(g: Graph, board: str, schedule: str, start: int) -> int:
+    """The forward arena the training's buffers come on top of: the layer-based arena, or with a
+    patch/auto schedule the smallest patch peak whose stage ends below op `start`."""
+    from tiny.emit.model import compile_graph
+    from tiny.target import Target
+    if schedule == "layer":
+        return compile_graph(g, Target(board=board)).plan.arena_bytes
+    from tiny.train.fit_schedule import _lowest_forward_peak
+    return _lowest_forward_peak(g, board, lambda k: k <= start - 1)
+
+
+def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndarray, schedule: str = "layer",
+                   sram_budget: int | None = None, log: Callable[[str], None] = print,
+                   runner: Callable[[TrialData, list[Trial]], list[dict[str, float]]] | None = None,
+                   **analysis: Any) -> Any:
+    """cfg with its sparse scheme searched (when cfg.searches()): contribution analysis on the training
+    data, then the best scheme under the board's training budget. Other configs come back unchanged."""
+    if not cfg.searches():
+        return cfg
+    from tiny.train.fit_schedule import training_budget
+    lr = cfg.lr if isinstance(cfg.lr, (int, float)) else 0.01
+    c = analyse(g, xtr, ytr, lr=float(lr), momentum=float(cfg.momentum), qas=bool(cfg.qas), runner=runner,
+                log=log, **analysis)
+    layers = trainable_layers(g)
+    start = min(candidate_layers(g, analysis.get("max_layers", 8))[0], layers[len(layers) - max(c.bias)])
+    budget = training_budget(board, sram_budget)
+    arena = forward_arena_for_search(g, board, schedule, start)
+    s = search(g, c, budget, arena, momentum=cfg.momentum > 0)
+    cfg.scheme = s
+    cfg.scheme_report = report_dict(s, c)
+    log(f"sparse scheme (contribution analysis{', cached' if c.cached else ''}, {c.trials} trials; budget "
+        f"{budget:,} B over a {arena:,} B forward arena): biases of the last {s.bias_last} layers"
+        + "".join(f", #{op} weights x{r:g}" for op, r in sorted(s.weights.items()))
+        + f"; predicted gain {s.gain:+.1%}, training peak {s.train_peak_sram_bytes:,} B")
+    return cfg
+
+
+__all__ = ["Trial", "TrialData", "Scheme", "Contribution", "run_trial", "prepare_trials", "analyse", "search",
+           "updates_for", "scheme_peak", "resolve_scheme", "RATIOS", "TRAINABLE_OPS"]

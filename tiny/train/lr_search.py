@@ -1,0 +1,58 @@
+"""Runs of the bit-exact training oracle on the host, and `--lr auto`: a short learning-rate search
+with it. The oracle computes exactly what the board computes (tests/train/test_device_vs_oracle.py),
+so the board then repeats the chosen run step for step."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from tiny.reference.train import TrainOracle
+from tiny.train import schedule as sch
+
+
+@dataclass
+class OracleRun:
+    accuracy: float                     # held-out accuracy of the kept (best) weights
+    best_step: int
+    curve: list[tuple[int, float]]
+
+
+def _acc(o: TrainOracle, x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean([o.predict(x[i:i + 1]) == y[i] for i in range(len(x))])) if len(x) else 0.0
+
+
+def oracle_run(plan: Any, lr: float, momentum: float, qas: bool, rounding: str, x: np.ndarray, y: np.ndarray,
+               xv: np.ndarray, yv: np.ndarray, total: int, eval_at: list[int], schedule: str = "cosine",
+               ) -> OracleRun:
+    o = TrainOracle(plan, lr=lr, momentum=momentum, qas=qas, rounding=rounding)
+    rates = sch.lrs(total, lr, schedule)
+    at = set(eval_at)
+    curve: list[tuple[int, float]] = []
+    best, best_step = -1.0, 0
+    for s in range(total):
+        i = sch.sample_index(s, len(x))
+        o.step(x[i:i + 1], int(y[i]), lr=rates[s])
+        if s + 1 in at:
+            a = _acc(o, xv, yv)
+            curve.append((s + 1, a))
+            if a > best:
+                best, best_step = a, s + 1
+    return OracleRun(accuracy=best, best_step=best_step, curve=curve)
+
+
+def search_lr(plan: Any, base: float, momentum: float, qas: bool, rounding: str, x: np.ndarray, y: np.ndarray,
+              xv: np.ndarray, yv: np.ndarray, epochs: float = 1.0, factors: tuple[float, ...] = (0.25, 1.0, 4.0),
+              max_steps: int = 600, log: Callable[[str], None] = print) -> tuple[float, list[tuple[float, float]]]:
+    """The rate among base * factors whose short oracle run (min(epochs * n, max_steps) steps, the same
+    warm-up + cosine shape) scores best on the held-out split; ties go to the smaller rate."""
+    total = max(1, min(int(epochs * len(x)), max_steps))
+    tried = []
+    for f in sorted(factors):
+        lr = float(np.float32(base * f))
+        r = oracle_run(plan, lr, momentum, qas, rounding, x, y, xv, yv, total, sch.eval_points(total, total, 1))
+        tried.append((lr, r.accuracy))
+        log(f"--lr auto: lr {lr:g}: held-out accuracy {r.accuracy:.3f} after {total} oracle steps")
+    best = max(tried, key=lambda t: (t[1], -t[0]))
+    return best[0], tried

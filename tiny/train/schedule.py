@@ -1,0 +1,90 @@
+"""Learning by default: per-recipe optimiser settings, the learning-rate schedule, the sample order
+and the held-out split used for early stopping.
+
+The schedule is the 256KB paper's: a linear warm-up over the first steps, then cosine decay to zero.
+The host computes every step's rate (float64 -> float32) and sends it with the step, so the board,
+the oracle and the float twins all use the same numbers.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from tiny.ir import TinyError
+
+
+@dataclass(frozen=True)
+class RecipeDefaults:
+    lr: float
+    momentum: float
+    epochs: int
+
+
+# Chosen on digits-transfer and the other built-in transfer tasks (docs/training.md, "Defaults"):
+# each learns on all of them at these settings.
+DEFAULTS = {
+    "head": RecipeDefaults(lr=0.05, momentum=0.9, epochs=4),
+    "bias": RecipeDefaults(lr=0.02, momentum=0.9, epochs=3),
+    "sparse": RecipeDefaults(lr=0.02, momentum=0.9, epochs=3),
+    "full": RecipeDefaults(lr=0.005, momentum=0.9, epochs=3),
+    "mobiletl": RecipeDefaults(lr=0.01, momentum=0.9, epochs=3),
+}
+VAL_FRACTION = 0.15
+WARMUP_FRACTION = 0.05
+
+
+def lr_at(step: int, total: int, base: float, warmup: int | None = None) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay to 0 at `total` (as float32)."""
+    w = max(1, int(round(WARMUP_FRACTION * total))) if warmup is None else warmup
+    if step < w:
+        f = (step + 1) / w
+    else:
+        f = 0.5 * (1.0 + math.cos(math.pi * (step - w) / max(1, total - w)))
+    return float(np.float32(base * f))
+
+
+def lrs(total: int, base: float, schedule: str = "cosine") -> list[float]:
+    if schedule == "constant":
+        return [float(np.float32(base))] * total
+    if schedule != "cosine":
+        raise TinyError(f"lr schedule {schedule!r}: cosine or constant")
+    return [lr_at(i, total, base) for i in range(total)]
+
+
+def sample_index(step: int, n: int, seed: int = 0) -> int:
+    """The sample of step `step`: epoch = step // n, a seeded permutation per epoch."""
+    epoch, i = divmod(step, n)
+    return int(np.random.default_rng(seed + epoch).permutation(n)[i])
+
+
+def order(total: int, n: int, seed: int = 0) -> list[int]:
+    perms: dict[int, np.ndarray] = {}
+    out = []
+    for s in range(total):
+        e, i = divmod(s, n)
+        if e not in perms:
+            perms[e] = np.random.default_rng(seed + e).permutation(n)
+        out.append(int(perms[e][i]))
+    return out
+
+
+def split_validation(x: np.ndarray, y: np.ndarray, fraction: float = VAL_FRACTION, seed: int = 7,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_val, y_val): a stratified-by-shuffle held-out split of the training data
+    for early stopping (at least one sample each side when there are two or more)."""
+    n = len(x)
+    nv = int(round(fraction * n)) if n >= 2 else 0
+    nv = min(max(nv, 1 if n >= 2 else 0), n - 1 if n >= 2 else 0)
+    p = np.random.default_rng(seed).permutation(n)
+    return x[p[nv:]], y[p[nv:]], x[p[:nv]], y[p[:nv]]
+
+
+def eval_points(total: int, n_train: int, per_epoch: int = 2) -> list[int]:
+    """Steps after which the held-out split is evaluated: `per_epoch` times per epoch and at the end."""
+    every = max(1, n_train // per_epoch)
+    pts = list(range(every, total + 1, every))
+    if not pts or pts[-1] != total:
+        pts.append(total)
+    return pts
