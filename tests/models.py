@@ -108,3 +108,25 @@ def tiny_cnn() -> Path:
         ])
         return _quantize(m, (16, 16, 3))
     return _cached("tiny-cnn", build)
+
+
+def conv_shapes_cnn() -> Path:
+    """Convs of many shapes for the general im2col GEMM kernel: 3x3 s1/s2 SAME, 5x5 s2 VALID, 1x7 / 7x1,
+    a 3x3 over 40 channels (planned scratch), odd channel counts."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(17)
+        m = tf.keras.Sequential([
+            tf.keras.Input((24, 20, 3)),
+            L.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
+            L.Conv2D(40, 3, padding="same", activation="relu6"),
+            L.Conv2D(33, 3, padding="same"),
+            L.Conv2D(20, 5, strides=2, padding="valid", activation="relu"),
+            L.Conv2D(16, (1, 7), padding="same"),
+            L.Conv2D(12, (7, 1), padding="same", activation="relu"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(4),
+        ])
+        return _quantize(m, (24, 20, 3))
+    return _cached("conv-shapes-cnn", build)

@@ -23,11 +23,31 @@ def installed_version() -> str:
         return __version__
 
 
-from tiny.api import compile, load, report, validate  # noqa: E402, A004
-# tiny.train and tiny.export are also subpackage/module names: those modules are callable
-# (tiny/train/__init__.py, tiny/export.py), so tiny.train(...) and tiny.export(...) work however
-# the submodules were imported.
-import tiny.export  # noqa: E402, F401
-import tiny.train  # noqa: E402, F401
+# tiny.compile, tiny.report, tiny.export and tiny.train are also module names: once such a module
+# is imported, Python rebinds the package attribute to it. So those modules are imported here and
+# made callable (calling one calls the API function of the same name), and tiny.<name>(...) works
+# however and whenever the modules were imported.
+import sys as _sys  # noqa: E402
+import types as _types  # noqa: E402
+from typing import Any as _Any  # noqa: E402
+
+from tiny import api as _api  # noqa: E402
+from tiny.api import load, validate  # noqa: E402, F401
+
+
+def _callable_module(name: str) -> None:
+    import importlib
+    mod = importlib.import_module(f"tiny.{name}")
+    fn = getattr(_api, name)
+
+    class _Module(_types.ModuleType):
+        __call__ = staticmethod(fn)
+    _Module.__name__ = f"CallableModule[{name}]"
+    mod.__class__ = _Module
+    globals()[name] = mod
+
+
+for _name in ("compile", "report", "export", "train"):
+    _callable_module(_name)
 
 __all__ = ["__version__", "compile", "export", "load", "report", "train", "validate"]

@@ -89,6 +89,7 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
         per_op[i] += L["instructions"]
         for k, v in L.get("classes", {}).items():
             per_cls[i][k] = per_cls[i].get(k, 0) + v
+    fallbacks = portable_fallbacks(g, c, board, kernels)
     layers = []
     for op in g.ops:
         macs = op_macs(g, op)
@@ -97,6 +98,7 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
         layers.append({"index": op.index, "op": op.type, "name": g.tensors[op.outputs[0]].name, "macs": macs,
                        "instructions": ins, "est_cycles": cyc, "classes": per_cls[op.index],
                        "kernel": getattr(c, "kernels", {}).get(op.index),
+                       "fallback": fallbacks.get(op.index),
                        "instructions_per_mac": round(ins / macs, 3) if macs else None})
     total = sum(per_op)
     est = sum(L["est_cycles"] for L in layers)
@@ -108,11 +110,38 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
     data["instructions_per_mac"] = round(total / data["macs"], 3) if data["macs"] else None
     lines = [f"{g.name} on {board} ({schedule} schedule, {kernels} kernels): {total:,} instructions, "
              f"~{data['est_cycles']:,} cycles, {data['macs']:,} MACs ({data['instructions_per_mac']} instr/MAC)",
-             f"  {'#':>3} {'op':<18} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9}"]
+             f"  {'#':>3} {'op':<18} {'MACs':>11} {'instructions':>13} {'instr/MAC':>9}  kernel"]
     for L in layers:
         ipm = f"{L['instructions_per_mac']:.2f}" if L["instructions_per_mac"] else "-"
-        lines.append(f"  {L['index']:>3} {L['op']:<18} {L['macs']:>11,} {L['instructions']:>13,} {ipm:>9}")
+        kern = (L["kernel"] or "").removeprefix("tiny_")
+        if L["fallback"]:
+            kern += f"  PORTABLE: {L['fallback']}"
+        lines.append(f"  {L['index']:>3} {L['op']:<18} {L['macs']:>11,} {L['instructions']:>13,} {ipm:>9}  {kern}")
     return data, "\n".join(lines)
+
+
+def portable_fallbacks(g: Any, c: Any, board: str, kernels: str) -> dict[int, str]:
+    """Ops with DSP variants that run a portable kernel on a DSP board (kernels "opt"), with the reason."""
+    from tiny import ops
+    from tiny.emit.cost import conv_why_portable, dw_why_portable
+    from tiny.interpreter import prepare_all
+    from tiny.ops import kinds
+    from tiny.target import Target
+    if kernels != "opt" or not Target(board=board).dsp:
+        return {}
+    why = {kinds.CONV_2D: conv_why_portable, kinds.DEPTHWISE_CONV_2D: dw_why_portable,
+           kinds.FULLY_CONNECTED: lambda p: "non-zero weight zero point or input offset beyond int16",
+           kinds.ADD: lambda p: "broadcasting add"}
+    chosen = getattr(c, "kernels", {})
+    out = {}
+    for op, p in zip(g.ops, prepare_all(g)):
+        d = ops.opdef(op)
+        if not any(v.dsp for v in d.variants):
+            continue
+        fn = chosen.get(op.index)
+        if fn and fn in (d.portable(p, False).fn, d.portable(p, True).fn):
+            out[op.index] = why[op.type](p) if op.type in why else "no variant selected"
+    return out
 
 
 # Cycles per instruction class, per core. Sources: the instruction timing tables of the Arm

@@ -184,6 +184,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite:
+        from tiny.suite import run_suite
+        data, table = run_suite(args.board, [args.model] if args.model else None)
+        _emit(args, data, table)
+        return 0
+    if not args.model:
+        raise TinyError("tiny bench needs a MODEL (or --suite)")
     if args.train:
         from tiny.train.insn import bench_training
         data, table = bench_training(args.model, args.board, args.train, args.schedule, args.sram_budget,
@@ -292,9 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the version and exit")
     sub = p.add_subparsers(dest="cmd", required=True)
 
-    def model_cmd(name: str, help: str, board_default: str = DEFAULT_BOARD) -> argparse.ArgumentParser:
+    def model_cmd(name: str, help: str, board_default: str = DEFAULT_BOARD,
+                  optional: bool = False) -> argparse.ArgumentParser:
         q = sub.add_parser(name, help=help)
-        q.add_argument("model", help=".tflite file or Keras model (.keras / SavedModel dir)")
+        q.add_argument("model", help=".tflite file or Keras model (.keras / SavedModel dir)",
+                       **({"nargs": "?", "default": None} if optional else {}))
         q.add_argument("--board", default=board_default, help=f"target board (default {board_default}); see `tiny boards`")
         q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"],
                        help="layer by layer, or patch-based for the first stage (MCUNetV2)")
@@ -303,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
         return q
 
     q = sub.add_parser("boards", help="list the boards tiny can target")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="print the boards as JSON (name, core, sram_bytes, ...)")
     q.set_defaults(fn=cmd_boards)
 
     q = model_cmd("compile", "generate C (and a PlatformIO project) for a model")
@@ -312,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_compile)
 
     q = model_cmd("report", "memory and compute report")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="print the report as JSON (peak_sram_bytes, macs, layers, ...)")
     q.add_argument("--plot", default=None, metavar="PNG", help="write the memory timeline as a PNG "
                    "(with --bench/--validate/--training-json, the other figures as PNG-<name>.png)")
     q.add_argument("--train", default=None, help="training config (TOML) or recipe name")
@@ -336,12 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_export)
 
     q = sub.add_parser("build", help="build a generated PlatformIO project (pio run)")
-    q.add_argument("dir")
+    q.add_argument("dir", help="project folder written by `tiny compile`")
     q.add_argument("--env", default=None, help="PlatformIO environment (default: the offline ones)")
     q.set_defaults(fn=cmd_build)
 
     q = sub.add_parser("flash", help="upload a built project (QEMU boards: start the emulator)")
-    q.add_argument("dir")
+    q.add_argument("dir", help="project folder written by `tiny compile`")
     q.add_argument("--board", default=None, help="the board to flash (default: the project's only board); "
                    "real boards upload with PlatformIO's platform and tool (ST-LINK), e.g. --board nucleo_f746zg")
     q.add_argument("--env", default=None, help="PlatformIO environment (default: the one for --board)")
@@ -361,20 +370,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: from its quantization); uint8 data map 0..255 onto it")
     q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
                    "(default: the board's ST-LINK virtual COM port if found)")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="print the result as JSON (bit_exact, samples, max_abs_diff, ...)")
     q.add_argument("--farm", default=None, metavar="FILE", help="spread the samples over the boards of a farm "
                    "file (TOML, see docs/scale.md); same verdict and counts as one board")
     q.add_argument("--address", default=None, metavar="ADDR", help="with --farm: an existing Ray cluster")
     q.set_defaults(fn=cmd_validate)
 
-    q = model_cmd("bench", "count instructions per layer on an emulated board")
-    q.add_argument("--kernels", default="opt", choices=["opt", "ref"])
+    q = model_cmd("bench", "count instructions per layer on an emulated board", optional=True)
+    q.add_argument("--kernels", default="opt", choices=["opt", "ref"],
+                   help="opt: the board's DSP kernels where they apply (default); ref: portable kernels only")
+    q.add_argument("--suite", action="store_true",
+                   help="bench the built-in model suite (one per family) with optimized and portable kernels")
     q.add_argument("--train", default=None, metavar="CONFIG|RECIPE",
                    help="count one training step instead (forward + each backward step, with its kernel)")
     q.add_argument("--port", default=None, metavar="URL", help="DWT cycles, clock_hz and ms from a flashed board: "
                    "the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
                    "(default: the board's ST-LINK virtual COM port if found)")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="print the counts as JSON (instructions, est_cycles, layers)")
     q.set_defaults(fn=cmd_bench)
 
     from tiny.train.data import TASKS
@@ -384,17 +396,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "with one sub-folder of images per class.")
     q.add_argument("model", nargs="?", default=None,
                    help=".tflite or Keras model (default: the data set's own base model)")
-    q.add_argument("--board", default=DEFAULT_BOARD)
+    q.add_argument("--board", default=DEFAULT_BOARD, help=f"board to train on (default {DEFAULT_BOARD}); see `tiny boards`")
     q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
                    "(default: the board's ST-LINK virtual COM port if found)")
-    q.add_argument("--recipe", default="sparse", choices=["sparse", "bias", "head", "mobiletl", "full"])
+    q.add_argument("--recipe", default="sparse", choices=["sparse", "bias", "head", "mobiletl", "full"],
+                   help="what trains: sparse update (default), biases only, the head, MobileTL blocks, or all layers")
     q.add_argument("--config", default=None, metavar="TOML", help="training config (overrides --recipe)")
     q.add_argument("--data", default="digits-transfer", help="data set name or path")
-    q.add_argument("--epochs", type=int, default=None)
+    q.add_argument("--epochs", type=int, default=None, help="passes over the training data (default: the recipe's)")
     q.add_argument("--steps", type=int, default=None, help="stop after this many steps")
     q.add_argument("--lr", default=None, metavar="LR|auto",
                    help="learning rate (default: the recipe's); auto: a short search on the bit-exact host oracle")
-    q.add_argument("--momentum", type=float, default=None)
+    q.add_argument("--momentum", type=float, default=None, help="SGD momentum (default: the recipe's)")
     q.add_argument("--no-qas", action="store_true", help="raw int8/int32 gradients (no QAS)")
     q.add_argument("--input-range", default=None, metavar="LO,HI",
                    help="the model's float input range (default: from its input quantization)")
@@ -408,14 +421,17 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--blocks", type=int, default=None, metavar="K",
                    help="mobiletl: fine-tune the top K inverted residual blocks (default: top half, at most 4)")
     q.add_argument("--freeze-dw", action="store_true", help="mobiletl: freeze depthwise weights (bias trains)")
-    q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"])
+    q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"],
+                   help="forward schedule of the training firmware (patch: only layers after the patch stage train)")
     q.add_argument("--kernels", default="opt", choices=["opt", "ref"],
                    help="opt: DSP forward and FPU backward kernels where the board has them; ref: portable")
-    q.add_argument("--checkpoint-every", type=int, default=100, metavar="K")
-    q.add_argument("--eval-samples", type=int, default=None)
+    q.add_argument("--checkpoint-every", type=int, default=100, metavar="K",
+                   help="read the parameters back every K steps, to resume after a lost board (default 100)")
+    q.add_argument("--eval-samples", type=int, default=None, metavar="N",
+                   help="held-out samples for accuracy before/after (default: the whole test split)")
     q.add_argument("-o", "--output", default="tiny-train", help="where the fine-tuned .tflite goes")
     q.add_argument("--plot", default=None, metavar="PNG", help="save the accuracy curve")
-    q.add_argument("--json", action="store_true")
+    q.add_argument("--json", action="store_true", help="print the result as JSON (accuracy_before, accuracy_after, ...)")
     q.set_defaults(fn=cmd_train)
 
     q = sub.add_parser("sweep", help="models x boards x schedules as tasks on Ray (local, or a cluster)",
@@ -438,10 +454,38 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(fn=cmd_sweep)
 
     q = sub.add_parser("demo", help="the whole story on the default emulated board")
-    q.add_argument("--board", default=DEFAULT_BOARD)
+    q.add_argument("--board", default=DEFAULT_BOARD, help=f"emulated board to run the demo on (default {DEFAULT_BOARD})")
     q.add_argument("-o", "--output", default="tiny-demo", help="where the demo writes its files")
     q.set_defaults(fn=cmd_demo)
+
+    for name, q in sub.choices.items():       # one example per command, under its --help
+        if q.epilog is None and name in EXAMPLES:
+            q.epilog = "example:\n  " + "\n  ".join(EXAMPLES[name])
+            q.formatter_class = _ExampleFormatter
     return p
+
+
+class _ExampleFormatter(argparse.HelpFormatter):
+    """Wraps descriptions as usual but keeps the lines of an "example:" epilog as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example:"):
+            return "".join(indent + ln for ln in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+EXAMPLES = {
+    "boards": ["tiny boards --json"],
+    "compile": ["tiny compile model.tflite --board qemu-m4-256k --schedule auto -o build/m4"],
+    "report": ["tiny report model.tflite --board qemu-m4-256k --schedule patch --json"],
+    "export": ["tiny export model.tflite --board nucleo_f746zg -o firmware/lib/tiny_model"],
+    "build": ["tiny build build/m4"],
+    "flash": ["tiny flash build/f746 --board nucleo_f746zg --port /dev/ttyACM0"],
+    "validate": ["tiny validate model.tflite --board qemu-m4-256k --samples 20 --json"],
+    "bench": ["tiny bench model.tflite --board qemu-m4-256k --kernels opt --json"],
+    "train": ["tiny train --board qemu-m4-256k --recipe sparse --data digits-transfer --epochs 2"],
+    "demo": ["tiny demo -o tiny-demo"],
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,8 +77,16 @@ class Export:
                 "runtime_files": self.runtime, "files": self.files, "training": self.training}
 
 
+# Defined when a library is built (its build files set them): runtime code under `#ifndef X ...
+# #endif /* X */` is not part of a library (train.c's protocol commands).
+LIBRARY_DEFINES = ("TINY_TRAIN_NO_PROTOCOL",)
+
+
 def _strip_c(text: str) -> str:
-    """C text without comments and string/char literals (names inside them are not references)."""
+    """C text without comments and string/char literals (names inside them are not references), and
+    without the blocks a library build leaves out (LIBRARY_DEFINES)."""
+    for d in LIBRARY_DEFINES:
+        text = re.sub(rf"#ifndef {d}\b.*?#endif /\* {d} \*/", " ", text, flags=re.S)
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
     text = re.sub(r"//[^\n]*", " ", text)
     return re.sub(r'"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'', '""', text)
@@ -198,6 +206,25 @@ def _arena_bytes(c: Any) -> int:
     return n
 
 
+def _param_bytes(c: Any) -> int:
+    """Bytes of the training parameter table (tiny/train/emit.py names: <op>.w/.b/.m/.e and the
+    momentum buffers .mw/.mb/.ms): what tiny_model_train_save copies."""
+    g, plan = c.graph, c.train_plan
+    total = 0
+    for name in c.param_names:
+        op_s, role = name.split(".")
+        op = g.ops[int(op_s)]
+        f = g.tensors[op.inputs[1]]
+        oc = g.tensors[op.outputs[0]].shape[-1]
+        if role == "w":
+            total += f.nbytes
+        elif role == "mw":
+            total += 4 * plan.update_for(op.index).weight_channels * (f.size // oc)
+        else:
+            total += 4 * oc
+    return total
+
+
 def _library_name(g: Graph) -> str:
     base = re.sub(r"[^A-Za-z0-9_]", "_", g.name).strip("_") or "model"
     return f"tiny_model_{base}"[:63]
@@ -219,7 +246,7 @@ def export_compiled(c: Any, board: str, out: Path, train: str | None = None) -> 
         training = {"params": list(c.param_names), "lr": float(c.lr), "momentum": float(c.momentum),
                     "qas": bool(c.qas), "n_classes": int(g.tensors[c.train_plan.logits].size),
                     "train_peak_sram_bytes": int(c.train_memory["train_peak_sram_bytes"]),
-                    "config": train}
+                    "params_bytes": _param_bytes(c), "config": train}
     ctx = {"name": _library_name(g), "model": _c_comment(g.meta.get("source", g.name)), "graph_name": g.name,
            "version": __version__, "hash": c.hash, "board": b.name, "core": b.core,
            "cpu_flags": " ".join(b.cpu_flags()), "arena_bytes": _arena_bytes(c), "const_bytes": int(c.const_bytes),
@@ -235,6 +262,7 @@ def export_compiled(c: Any, board: str, out: Path, train: str | None = None) -> 
         raise TinyError(f"export for {b.name}: no runtime file defines {', '.join(sorted(missing))} "
                         f"(a function the generated code calls)")
 
+    _check_out(out)
     # Fresh src/ and include/ (stale kernels of an earlier export must not stay in the library).
     for d in ("src", "include"):
         shutil.rmtree(out / d, ignore_errors=True)
@@ -262,7 +290,7 @@ def export_compiled(c: Any, board: str, out: Path, train: str | None = None) -> 
         rel = h.relative_to(inc).as_posix() if inc in h.parents else h.relative_to(fw_src).as_posix()
         put(f"src/{rel}" if inc in h.parents else f"src/tiny/{rel}", h.read_text())
     c_files = sorted(r for r in written if r.endswith(".c"))
-    ctx.update(c_files=c_files, needs_libm=False)
+    ctx.update(c_files=c_files, defines=list(LIBRARY_DEFINES))
     put("CMakeLists.txt", j.get_template("CMakeLists.txt.j2").render(**ctx))
     put("library.json", j.get_template("library.json.j2").render(**ctx))
     put("library.properties", j.get_template("library.properties.j2").render(**ctx))
@@ -270,6 +298,17 @@ def export_compiled(c: Any, board: str, out: Path, train: str | None = None) -> 
     return Export(out=out, board=b.name, model=g.name, hash=c.hash, arena_bytes=ctx["arena_bytes"],
                   const_bytes=int(c.const_bytes), inputs=inputs, outputs=outputs, runtime=runtime,
                   files=written, training=training)
+
+
+def _check_out(out: Path) -> None:
+    """Write only into a new or empty folder, or over an earlier export (its src/ is replaced)."""
+    if out.exists() and not out.is_dir():
+        raise TinyError(f"{out} is a file: give tiny export a folder (-o DIR)")
+    if out.is_dir() and any(out.iterdir()):
+        h = out / "include" / "tiny_model.h"
+        if not (h.is_file() and "(`tiny export`)" in h.read_text(errors="replace")[:400]):
+            raise TinyError(f"{out} is not empty and holds no earlier tiny export: choose a new folder "
+                            f"(tiny export replaces DIR/src and DIR/include)")
 
 
 def _unresolved(sources: list[str], runtime: list[str]) -> set[str]:
@@ -315,13 +354,3 @@ def export_model(model: str | Path | Graph, board: str, out: str | Path, schedul
 
 __all__ = ["Export", "TensorIO", "export_compiled", "export_model", "resolve_runtime"]
 
-
-class _CallableModule(__import__("types").ModuleType):
-    """`tiny.export(...)` is tiny.api.export: this module's name is also the API function's."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from tiny.api import export
-        return export(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule

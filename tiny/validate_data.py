@@ -136,7 +136,7 @@ def validate_data(g: Graph, session: Any, board: str, data: Samples, *,
                   progress: Callable[[int], None] | None = None,
                   readable: list[int] | None = None) -> dict[str, Any]:
     """Run every sample through TFLM, the reference and `session` (a board); the JSON dict."""
-    from tiny import oracle, reference
+    from tiny import interpreter as reference, oracle
     from tiny.compare import Result, _where, bisect_device
 
     res = Result(board=board, model=g.name)

@@ -47,7 +47,7 @@ def test_digits_searched_vs_fixed() -> None:
     t = g.tensors[g.inputs[0]]
     xtr, ytr, xte, yte = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
     lr = 0.003
-    searched = resolve_scheme(g, load_config("sparse", lr=lr), "qemu-m4-256k", xtr, ytr)
+    searched = resolve_scheme(g, load_config("sparse", lr=lr, search=True), "qemu-m4-256k", xtr, ytr)
     fixed = load_config("sparse", lr=lr, search=False)
     a_s = _train_host(g, searched, xtr, ytr, xte, yte, 2 * len(xtr))
     a_f = _train_host(g, fixed, xtr, ytr, xte, yte, 2 * len(xtr))
@@ -74,7 +74,7 @@ def test_mbv2_035_128_searched_under_budget() -> None:
     lr = 0.003
     rows = {}
     for label, budget in (("128 KB budget", 131072), ("whole board", None)):
-        cfg = resolve_scheme(g, load_config("sparse", lr=lr), "qemu-m4-256k", xtr, ytr, "auto", budget)
+        cfg = resolve_scheme(g, load_config("sparse", lr=lr, search=True), "qemu-m4-256k", xtr, ytr, "auto", budget)
         tc = compile_train(g, "qemu-m4-256k", cfg, "auto", budget)
         peak = tc.train_memory["train_peak_sram_bytes"]
         assert peak <= (budget or usable_sram(get_board("qemu-m4-256k")))

@@ -113,8 +113,8 @@ def test_training_step_opt_vs_portable(tmp_path) -> None:
     cfg.write_text(MBV2_SPARSE)
     t = g.tensors[g.inputs[0]]
     xs = np.random.default_rng(0).integers(-128, 128, size=(2, *t.shape[1:]), dtype=np.int8)
-    cases.append(("MobileNetV2-0.35@128 sparse (auto, 64 KB budget)", g, load_config(str(cfg)), xs,
-                  np.array([1, 3]), "auto", 64 * 1024))
+    cases.append(("MobileNetV2-0.35@128 sparse (auto, 128 KB training budget)", g, load_config(str(cfg)), xs,
+                  np.array([1, 3]), "auto", 128 * 1024))
     rows = {}
     for label, g, cfg_, xs_, ys_, sched, budget in cases:
         opt = _step_split(g, cfg_, "opt", xs_, ys_, sched, budget)

@@ -64,7 +64,7 @@ def _training(recipe: str, steps: int, tmp: Path, **kw) -> None:
     from tiny.train.api import compile_train, oracle_for
     from tiny.train.config import load_config
     from tiny.train.device import TrainDevice
-    g = load_model(tdata.base_model())
+    g = load_model(tdata.base_model("irb" if recipe == "mobiletl" else "v1"))
     t = g.tensors[g.inputs[0]]
     xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
     tc = compile_train(g, "host", load_config(recipe, **kw))

@@ -161,3 +161,15 @@ def test_best_and_pareto_on_hand_made_rows() -> None:
     assert [(r["peak_sram_bytes"], r["est_cycles"], r["board"]) for r in pareto(rows)] == [
         (100, 14, "b1"), (200, 12, "b1"), (300, 10, "b1"), (300, 10, "b2")]
     assert np.isfinite(sum(r["peak_sram_bytes"] for r in pareto(rows)))
+
+
+def test_shared_runner_equals_the_serial_loop(ray_session) -> None:
+    from tiny.sweep.engine import shared_runner
+    shared = np.arange(1000, dtype=np.int64)
+    items = list(range(9))
+    run = shared_runner(_weighted, workers=2)
+    assert run(shared, items) == [_weighted(shared, k) for k in items]
+
+
+def _weighted(shared: np.ndarray, k: int) -> int:
+    return int((shared[k::9] * (k + 1)).sum())

@@ -51,7 +51,7 @@ def _expected_bytes(g, samples) -> bytes:
     return b"".join(np.ascontiguousarray(y).tobytes() for ys in _tflm(g, samples) for y in ys)
 
 
-@pytest.mark.parametrize("model", ["tiny_cnn", "custom_cnn"])
+@pytest.mark.parametrize("model", ["tiny_cnn", pytest.param("custom_cnn", marks=pytest.mark.slow)])
 def test_host_caller_matches_tflm(model: str, tmp_path: Path) -> None:
     path = getattr(models, model)()
     g = load_model(path)
@@ -137,3 +137,96 @@ def test_own_firmware_on_qemu_matches_tflm(external: bool, tmp_path: Path) -> No
     got = [bytes.fromhex(ln) for ln in (r.stdout + r.stderr).split() if re.fullmatch(r"[0-9a-f]+", ln)]
     want = [np.ascontiguousarray(ys[0]).tobytes() for ys in _tflm(g, samples)]
     assert got == want
+
+
+def test_training_entry_points_match_the_oracle(tmp_path: Path) -> None:
+    """tiny export --train: steps run by the caller's own program end with the parameters (and
+    predictions) of tiny's training oracle at the learning rate the caller set; save/restore round-trips."""
+    from tests.train.conftest import device_tensors
+    from tiny.train import data as tdata
+    from tiny.train.api import oracle_for
+    g = load_model(tdata.base_model())
+    t = g.tensors[g.inputs[0]]
+    xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    e = export_model(g, "host", tmp_path / "lib", train="sparse")
+    text = (e.out / "include" / "tiny_model.h").read_text()
+    for decl in ("int tiny_model_train_step(", "void tiny_model_train_set_lr(float lr);",
+                 "uint32_t tiny_model_train_save(uint8_t *buf, uint32_t cap);", "uint32_t tiny_model_train_restore("):
+        assert decl in text
+    obj = tmp_path / "train.o"      # the library build leaves the protocol commands and the port out
+    _cc(["gcc", *STRICT, "-DTINY_TRAIN_NO_PROTOCOL", f"-I{e.out / 'src'}", "-c", str(e.out / "src/tiny/train/train.c"),
+         "-o", str(obj)])
+    nm = subprocess.run(["nm", str(obj)], capture_output=True, text=True).stdout
+    assert "tiny_train_step" in nm and "tiny_proto" not in nm and "tiny_port" not in nm
+    exe = tmp_path / "train_app"
+    _cc(["gcc", *STRICT, "-O2", "-DTINY_TRAIN_NO_PROTOCOL", f"-I{e.out / 'include'}", f"-I{e.out / 'src'}",
+         str(HERE / "train_main.c"), *_sources(e.out), "-o", str(exe), "-lm"])
+    n, lr = 12, 0.03
+    (tmp_path / "in.bin").write_bytes(b"".join(xtr[i].astype(np.int8).tobytes() + bytes([int(ytr[i])])
+                                               for i in range(n)))
+    r = subprocess.run([str(exe), float(np.float32(lr)).hex(), str(tmp_path / "in.bin"), str(tmp_path / "out.bin")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, (r.returncode, r.stderr)
+    out = (tmp_path / "out.bin").read_bytes()
+    pb = e.training["params_bytes"]
+    before, preds, after, restored = out[:pb], out[pb:pb + n], out[pb + n:2 * pb + n], out[2 * pb + n:]
+    assert restored == before and after != before
+    from tiny.train.api import compile_train
+    from tiny.train.config import load_config
+    tc = compile_train(g, "host", load_config("sparse", lr=lr))
+    oracle = oracle_for(tc)
+    want_preds = [oracle.step(xtr[i:i + 1], int(ytr[i]))["pred"] for i in range(n)]
+    assert list(preds) == want_preds
+
+    class _Ck:   # the parameter blobs in the library's order, as a checkpoint holds them
+        params = []
+    k = 0
+    for name in e.training["params"]:
+        size = {"w": 1, "b": 4}[name.split(".")[1]] * int(np.prod(oracle.tensors()[name].shape))
+        _Ck.params.append(after[k:k + size])
+        k += size
+    assert k == pb
+    got = device_tensors(tc, _Ck)
+    for name, ref in oracle.tensors().items():
+        assert np.array_equal(got[name], ref.reshape(-1)), name
+
+
+def _two_in_two_out() -> Path:
+    def build() -> bytes:
+        import tensorflow as tf
+        from tiny.frontend.keras import quantize
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(5)
+        a, b = tf.keras.Input((8, 8, 3)), tf.keras.Input((8, 8, 3))
+        x = L.Add()([L.Conv2D(6, 3, padding="same", activation="relu")(a), L.Conv2D(6, 1)(b)])
+        m = tf.keras.Model([a, b], [L.Dense(4)(L.GlobalAveragePooling2D()(x)), L.Conv2D(2, 1)(x)])
+        rng = np.random.default_rng(0)
+        rep = lambda: ([rng.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32) for _ in range(2)] for _ in range(16))  # noqa: E731
+        return quantize(m, rep)
+    return models._cached("export-2in-2out", build)
+
+
+def test_several_inputs_and_outputs(tmp_path: Path) -> None:
+    g = load_model(_two_in_two_out())
+    assert len(g.inputs) == 2 and len(g.outputs) == 2
+    e = export_model(g, "host", tmp_path / "lib")
+    text = (e.out / "include" / "tiny_model.h").read_text()
+    assert "int tiny_model_invoke_n(const int8_t *const *in, int8_t *const *out);" in text
+    assert "int tiny_model_invoke(" not in text        # one-pointer form only for one input, one output
+    for i in range(2):
+        assert f"#define TINY_MODEL_INPUT{i}_BYTES {g.tensors[g.inputs[i]].nbytes}u" in text
+        assert f"#define TINY_MODEL_OUTPUT{i}_BYTES {g.tensors[g.outputs[i]].nbytes}u" in text
+    samples = [random_inputs(g, seed) for seed in range(4)]
+    assert _run_host(e.out, tmp_path, samples) == _expected_bytes(g, samples)
+
+
+def test_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
+    from tiny.ir import TinyError
+    g = load_model(models.tiny_cnn())
+    (tmp_path / "proj" / "src").mkdir(parents=True)
+    (tmp_path / "proj" / "src" / "main.c").write_text("int main(void) { return 0; }\n")
+    with pytest.raises(TinyError, match="not empty and holds no earlier tiny export"):
+        export_model(g, "host", tmp_path / "proj")
+    assert (tmp_path / "proj" / "src" / "main.c").exists()
+    e = export_model(g, "host", tmp_path / "lib")
+    export_model(g, "host", e.out)          # over an earlier export: fine

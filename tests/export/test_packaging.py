@@ -85,9 +85,11 @@ def test_python_api_end_to_end(tmp_path: Path) -> None:
     v = tiny.validate(g, board="host", samples=2)
     assert v["bit_exact"] is True and v["samples"] == 2 and v["mismatched_elements"] == 0
     # the API is callable under the names of the subpackages too, however they were imported
+    import tiny.compile as cmod
     import tiny.export as mod
     import tiny.train.data  # noqa: F401
-    assert callable(tiny.train) and callable(tiny.export) and mod.export_model
+    assert callable(tiny.train) and callable(tiny.export) and callable(tiny.compile) and callable(tiny.report)
+    assert mod.export_model and cmod.compile_model and tiny.compile(g, board="host").hash == c.hash
     assert np.iinfo(np.int8).min == -128 and oracle is not None
 
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include "sweep_rng.h"
 #include "tiny/kernels.h"
+#include "tiny/kernels_arm.h"
 
 #ifndef SWEEP_CASES
 #define SWEEP_CASES 50
@@ -119,6 +120,49 @@ static void sweep_conv_rgb(void) {
     report("conv2d_s8_rgb", SWEEP_CASES, fast, bad);
 }
 
+/* General kxk conv (im2col GEMM): kernel sizes 1..7 and 10x4, strides 1..3, SAME-like and negative
+ * padding, channel counts off multiples of 4, column buffers on the stack and in ctx scratch; every
+ * 9th case gets too little scratch (-> the portable kernel inside). */
+static void sweep_conv_gemm(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        int32_t kh = rint_(1, 7), kw = rint_(1, 7);
+        if (k % 6 == 5) { kh = 10; kw = 4; }
+        const int32_t ic = (k % 3 == 0) ? 4 * rint_(1, 24) : rint_(1, 40);
+        const int32_t K = kh * kw * ic;
+        int32_t oc = rint_(1, 24);
+        while (oc > 1 && oc * K > BUF) --oc;
+        if (oc * K > BUF) { kh = kw = 3; }
+        const int32_t KK = kh * kw * ic;
+        tiny_dims in = {rint_(1, 2), rint_(1, 11), rint_(1, 11), ic};
+        while (in.n * in.h * in.w * ic > BUF) in.h = in.w = in.h - 1;
+        tiny_conv_params p = {rint_(-127, 128), rint_(-128, 127), {rint_(1, 3), rint_(1, 3)},
+                              {rint_(-1, 3), rint_(-1, 3)}, {1, 1}, {0, 0}};
+        tiny_dims f = {oc, kh, kw, ic}, out = {in.n, rint_(1, 8), rint_(1, 8), oc}, bd = {oc, 1, 1, 1};
+        if (k % 4 == 0) { /* SAME */
+            p.stride.w = p.stride.h;
+            out.h = (in.h + p.stride.h - 1) / p.stride.h;
+            out.w = (in.w + p.stride.w - 1) / p.stride.w;
+            p.padding.h = ((out.h - 1) * p.stride.h + kh - in.h) / 2;
+            p.padding.w = ((out.w - 1) * p.stride.w + kw - in.w) / 2;
+        }
+        while (out.n * out.h * out.w * oc > BUF) out.h = out.w = out.h - 1;
+        const int32_t need = 5 * ((KK + 3) & ~3) + 16 * oc + 4;
+        tiny_ctx ctx = {scratch, (k % 9 == 8) ? 16 : (int32_t)sizeof scratch};
+        if (need - 4 <= TINY_GEMM_STACK || ctx.size >= need) ++fast;
+        activation(&p.activation, 0, 0);
+        quant(oc, -12, 2);
+        fill8(in_buf, in.n * in.h * in.w * ic);
+        fill8(flt, oc * KK);
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_conv2d_s8_gemm(&ctx, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("conv_gemm", k, out_a, out_b, out.n * out.h * out.w * oc);
+    }
+    report("conv2d_s8_gemm", SWEEP_CASES, fast, bad);
+}
+
 static void dw_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_dims *out, int32_t k) {
     const int32_t ch = rint_(1, 24);
     const int32_t kk = (k % 4 == 3) ? rint_(1, 5) : 3;
@@ -186,6 +230,51 @@ static void sweep_dw_inplace(void) {
         bad += compare("dw_inplace", k, sh_a, sh_b, n);
     }
     report("depthwise_conv2d_s8_inplace_3x3", SWEEP_CASES, SWEEP_CASES, bad);
+}
+
+/* The NHWC 4-channel depthwise kernel: channels a multiple of 4, 3x3 / 5x5 / 7x7 and odd widths,
+ * the geometry of dw_case (strides, negative and SAME padding, wide rows, patch-sized planes). */
+static void dw4_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_dims *out, int32_t k) {
+    dw_case(p, in, f, out, k);
+    const int32_t kk = (k % 3 == 0) ? 3 : (k % 3 == 1 ? 5 : 7);
+    const int32_t kw = (k % 8 == 7) ? rint_(1, 7) : kk;
+    in->c = out->c = 4 * rint_(1, 6);
+    *f = (tiny_dims){1, kk, kw, in->c};
+    if (k % 4 == 0) { /* SAME */
+        out->h = (in->h + p->stride.h - 1) / p->stride.h;
+        out->w = (in->w + p->stride.w - 1) / p->stride.w;
+        p->padding = (tiny_tile){kk / 2, kw / 2};
+    }
+    quant(in->c, -12, 2);
+    fill8(in_buf, in->h * in->w * in->c);
+    fill8(flt, kk * kw * in->c);
+}
+
+static void sweep_dw4(void) {
+    int32_t bad = 0, bad_ip = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dw_conv_params p;
+        tiny_dims in, f, out;
+        dw4_case(&p, &in, &f, &out, k);
+        tiny_dims bd = {in.c, 1, 1, 1};
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_depthwise_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_depthwise_conv2d_s8_c4(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("dw_c4", k, out_a, out_b, out.h * out.w * out.c);
+        /* in place (same buffer): the delayed-write ring */
+        const int32_t n_in = in.h * in.w * in.c, n_out = out.h * out.w * out.c;
+        const int32_t n = n_in > n_out ? n_in : n_out;
+        fill8(sh_a, n);
+        memcpy(sh_a, in_buf, (size_t)n_in);
+        memcpy(sh_b, sh_a, (size_t)n);
+        tiny_ctx ctx = {scratch, out.h * out.w};
+        tiny_depthwise_conv2d_s8_inplace(&ctx, &p, &q, &in, sh_a, &f, flt, &bd, b, &out, sh_a);
+        tiny_depthwise_conv2d_s8_inplace_c4(&ctx, &p, &q, &in, sh_b, &f, flt, &bd, b, &out, sh_b);
+        bad_ip += compare("dw_inplace_c4", k, sh_a, sh_b, n);
+    }
+    report("depthwise_conv2d_s8_c4", SWEEP_CASES, SWEEP_CASES, bad);
+    report("depthwise_conv2d_s8_inplace_c4", SWEEP_CASES, SWEEP_CASES, bad_ip);
 }
 
 static void sweep_fc(void) {
@@ -267,8 +356,10 @@ static void sweep_lut(void) {
 int main(void) {
     sweep_conv_1x1();
     sweep_conv_rgb();
+    sweep_conv_gemm();
     sweep_dw();
     sweep_dw_inplace();
+    sweep_dw4();
     sweep_fc();
     sweep_add();
     sweep_lut();

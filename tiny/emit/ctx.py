@@ -59,6 +59,10 @@ class EmitCtx:
     # expressions such as per-patch padding), and shapes may be SymDims with run-time extents.
     local_structs: bool = False
     locals: list[str] = field(default_factory=list)
+    # Storage of constant tables by symbol (default "static const "): a training firmware makes the
+    # tables it updates mutable ("") and those its backward reads linkable ("const ").
+    storage: dict[str, str] = field(default_factory=dict)
+    declared: list[str] = field(default_factory=list)
 
     def inp(self, i: int) -> str:
         return self.inputs[i]
@@ -72,8 +76,10 @@ class EmitCtx:
         ctype = ctype or _CTYPES[arr.dtype]
         sym = f"{self.prefix}_{name}"
         note = f" /* {comment} */" if comment else ""
-        self.decls.append(f"static const {ctype} {sym}[{max(arr.size, 1)}] TINY_ALIGNED = {{{note}\n    "
+        qual = self.storage.get(sym, "static const ")
+        self.decls.append(f"{qual}{ctype} {sym}[{max(arr.size, 1)}] TINY_ALIGNED = {{{note}\n    "
                           f"{c_array(arr)}\n}};")
+        self.declared.append(sym)
         return sym
 
     def struct(self, ctype: str, name: str, fields: dict[str, object]) -> str:

@@ -9,19 +9,31 @@ from typing import Any
 import jinja2
 
 from tiny import __version__
-from tiny.analysis import op_macs, shape_str, total_macs
+from tiny.analysis import shape_str, total_macs
 from tiny.emit.ctx import EmitCtx
-from tiny import ops
+from tiny.emit.lower import Program, lower
 from tiny.emit.patch import emit_stage
-from tiny.ir import Graph
-from tiny.memory.inplace import inplace_aliases, inplace_scratch
-from tiny.memory.plan import Plan, plan_graph
-from tiny.ops import Params, prepare_all
+from tiny.ir import Graph, TinyError
+from tiny.memory.plan import Plan
+from tiny.ops import Params
 from tiny.paths import CODEGEN
 from tiny.target import Target
 
 _DTYPE_CODE = {"int8": 0, "int32": 1, "float32": 2, "uint8": 3, "int16": 4}
 _CTYPE = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "uint8_t", "int16": "int16_t"}
+
+
+@dataclass(frozen=True)
+class Extras:
+    """What a training firmware adds to the forward pass, rendered by the same templates:
+    `storage` gives tables a storage other than `static const` (symbol -> "" mutable / "const "
+    linkable), `captures` are ops after which tiny_train_capture(op) saves what the backward
+    needs, `arena_bytes` a larger arena (the backward workspace reuses it), `hash` the model hash."""
+    hash: str
+    storage: dict[str, str] = field(default_factory=dict)
+    captures: frozenset[int] = frozenset()
+    arena_bytes: int = 0
+    includes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -38,6 +50,7 @@ class Compiled:
     marker_order: list[int] = field(default_factory=list)   # op index of each layer-marker pair, in order
     kernels: dict[int, str] = field(default_factory=dict)   # op index -> C function called
     target: Target | None = None
+    program: Any = None                                      # the lowered Program (tiny/emit/lower.py)
 
     def summary(self) -> dict[str, Any]:
         # Inputs and outputs live in the arena: no separate I/O buffers on the board.
@@ -71,6 +84,33 @@ def _comment_safe(s: str) -> str:
     return s.replace("*/", "* /").replace("/*", "/ *")
 
 
+def short_name(name: str) -> str:
+    """A tensor's name shortened for comments: its first ';'-separated part, last two path parts."""
+    first = name.split(";")[0]
+    return _comment_safe("/".join(first.split("/")[-2:])[:60])
+
+
+def arena_slots(g: Graph, plan: Plan) -> list[dict[str, Any]]:
+    """One named slot per planned buffer, by offset: `#define ARENA_<KEY> offset` with its size,
+    live range (op steps) and what it holds; buffers running in place name the slot they share."""
+    what = {"t": "", "p": "patch-local ", "s": "scratch of op #", "c": "patch crop for op #"}
+    out = []
+    for b in sorted(plan.buffers, key=lambda b: (b.offset, b.key)):
+        k = b.key
+        if k[0] in "tp" and k[1:].isdigit():
+            desc = what[k[0]] + short_name(g.tensors[int(k[1:])].name)
+        else:
+            desc = what.get(k[0], "") + k[1:].split("_")[0]
+        out.append({"key": k, "macro": f"ARENA_{k.upper()}", "offset": b.offset, "bytes": b.nbytes,
+                    "first": b.first, "last": b.last, "what": desc, "alias": None})
+    names = {s["key"]: s["macro"] for s in out}
+    for k, v in sorted(plan.aliases.items()):
+        desc = short_name(g.tensors[int(k[1:])].name) if k[1:].isdigit() else k
+        out.append({"key": k, "macro": f"ARENA_{k.upper()}", "offset": names[v], "bytes": 0, "first": 0, "last": 0,
+                    "what": f"{desc}, in place over {names[v]}", "alias": names[v]})
+    return out
+
+
 def _checked(code: str, index: int) -> str:
     """Make each kernel call statement return an error code from invoke when the kernel fails."""
     out = []
@@ -82,46 +122,46 @@ def _checked(code: str, index: int) -> str:
     return "\n".join(out)
 
 
-def compile_graph(g: Graph, target: Target | None = None, schedule: Any = None, inplace: bool = True) -> Compiled:
-    """prepare every op (errors before any C is written), choose kernels, plan the arena, emit C.
+def compile_graph(g: Graph, target: Target | None = None, schedule: Any = None, inplace: bool = True,
+                  extras: Extras | None = None) -> Compiled:
+    """prepare every op (errors before any C is written), choose kernels, plan the arena (tiny/emit/
+    lower.py), then print the program as C.
 
     `target`: board and kernel set (tiny/target.py; default: the host board, optimized kernels);
-    `schedule`: a tiny.passes.patch.Schedule; its first `split` ops then run patch by patch."""
+    `schedule`: a tiny.passes.patch.Schedule; its first `split` ops then run patch by patch.
+    `extras`: what a training firmware adds (tiny/train/emit.py)."""
     target = target if target is not None else Target()
-    params = prepare_all(g)
-    defs = [ops.opdef(op) for op in g.ops]
-    scratch = [d.scratch_bytes(p) for d, p in zip(defs, params)]
-    split = schedule.split if schedule is not None and schedule.split else 0
-    aliases = inplace_aliases(g, g.ops[split:]) if inplace else {}
-    inplace_ops = {op.index for op in g.ops if op.outputs[0] in aliases}
-    if split:
-        inplace_ops, scratch = set(schedule.inplace_ops), list(schedule.scratch)
-    else:
-        for i in inplace_ops:
-            scratch[i] += inplace_scratch(g, g.ops[i])
-    choices = [d.select(p, target, inplace=op.index in inplace_ops) for op, d, p in zip(g.ops, defs, params)]
-    if split:   # the searched plan fixed the stage's scratch: keep variants that fit it
-        choices = [v if i >= split or v.scratch(params[i]) == 0 else defs[i].portable(params[i], i in inplace_ops)
-                   for i, v in enumerate(choices)]
-    scratch = [s + int(v.scratch(p)) for s, v, p in zip(scratch, choices, params)]
-    if split:
-        scratch[:split] = list(schedule.scratch)[:split]
-    plan = schedule.plan if split else plan_graph(g, scratch, aliases)
+    prog = lower(g, schedule, target, inplace, hash=model_hash(g, compile_key(target, schedule)))
+    return render(prog, extras)
+
+
+def render(prog: Program, extras: Extras | None = None) -> Compiled:
+    """The C of a lowered program: model.c (tables + a straight call list) and model.h."""
+    g, schedule, target, params = prog.graph, prog.schedule, prog.target, prog.params
+    defs = [st.opdef for st in prog.steps]
+    choices = [st.variant for st in prog.steps]
+    scratch = [st.scratch for st in prog.steps]
+    plan, split = prog.plan, prog.split
     offs = plan.offsets()
-    digest = model_hash(g, compile_key(target, schedule))
+    digest = extras.hash if extras is not None else prog.hash
+    storage = dict(extras.storage) if extras is not None else {}
+    captures = extras.captures if extras is not None else frozenset()
+    declared: list[str] = []
+    slots = arena_slots(g, plan)
+    at = {s["key"]: s["macro"] for s in slots}
 
     def ptr(tid: int, const: bool) -> str:
         t = g.tensors[tid]
         if t.is_const:
             return "NULL"
         qual = "const " if const else ""
-        return f"({qual}{_CTYPE[t.dtype]} *)(tiny_arena + {offs[f't{tid}']})"
+        return f"({qual}{_CTYPE[t.dtype]} *)(tiny_arena + {at[f't{tid}']})"
 
     layers, blocks = [], []
     const_total = sum(g.tensors[t].nbytes for op in g.ops for t in op.inputs if t >= 0 and g.tensors[t].is_const)
     const_total += sum(v.const_bytes for v in choices)     # e.g. tiny_lut_s8 tables in flash
     if split:
-        decls, loop = emit_stage(g, schedule, params, scratch, offs, _checked, choices)
+        decls, loop = emit_stage(g, schedule, params, scratch, at, _checked, choices)
         layers.append({"index": 0, "type": "PATCH STAGE", "label": f"ops #0..#{split - 1}", "decls": decls,
                        "ins": shape_str(g.tensors[g.inputs[0]].shape),
                        "outs": shape_str(g.tensors[g.ops[split - 1].outputs[0]].shape), "scratch": 0})
@@ -129,9 +169,10 @@ def compile_graph(g: Graph, target: Target | None = None, schedule: Any = None, 
     for op, p, d, s in list(zip(g.ops, params, defs, scratch))[split:]:
         e = EmitCtx(prefix=f"l{op.index}", inputs=[ptr(t, True) if t >= 0 else "NULL" for t in op.inputs],
                     outputs=[ptr(t, False) for t in op.outputs],
-                    scratch_expr=f"(tiny_arena + {offs[f's{op.index}']})" if s > 0 else "NULL",
-                    scratch_size=s)
+                    scratch_expr=f"(tiny_arena + {at[f's{op.index}']})" if s > 0 else "NULL",
+                    scratch_size=s, storage=storage)
         call = d.call(p, e, choices[op.index])
+        declared += e.declared
         out = g.tensors[op.outputs[0]]
         label = _comment_safe(out.name)
         layers.append({
@@ -139,9 +180,10 @@ def compile_graph(g: Graph, target: Target | None = None, schedule: Any = None, 
             "ins": ", ".join(shape_str(g.tensors[t].shape) for t in op.inputs if t >= 0 and not g.tensors[t].is_const),
             "outs": shape_str(out.shape), "scratch": s,
         })
-        blocks.append("\n".join([f"    /* #{op.index} {op.type} {label} */", f"    tiny_layer_begin({op.index});",
+        blocks.append("\n".join([f"    /* #{op.index} {op.type} {short_name(out.name)} (tables above: l{op.index}_*) */", f"    tiny_layer_begin({op.index});",
                                   *("    " + x for x in _checked(call, op.index).splitlines()),
                                   f"    tiny_layer_end({op.index});",
+                                  *([f"    tiny_train_capture({op.index});"] if op.index in captures else []),
                                   f"    if (stop_after == {op.index}) return 0;"]))
 
     # Tensors inside a patch stage only ever exist as patch-local pieces: not readable.
@@ -162,6 +204,8 @@ def compile_graph(g: Graph, target: Target | None = None, schedule: Any = None, 
     ctx = {
         "name": _c_ident(g.name), "version": __version__, "source": _comment_safe(g.meta.get("source", g.name)),
         "hash": digest, "arena_bytes": max(plan.arena_bytes, 16), "lower_bound": plan.lower_bound,
+        "slots": slots, "arena_alloc": max(plan.arena_bytes, 16, extras.arena_bytes if extras is not None else 0),
+        "includes": list(extras.includes) if extras is not None else [],
         "const_bytes": const_total, "n_ops": len(g.ops), "macs": total_macs(g), "layers": layers,
         "blocks": blocks, "schedule": schedule.describe() if split else {"schedule": "layer"},
         "inputs": [ref(t) for t in g.inputs], "outputs": [ref(t) for t in g.outputs],
@@ -170,7 +214,11 @@ def compile_graph(g: Graph, target: Target | None = None, schedule: Any = None, 
     }
     files = {"model.c": env.get_template("model.c.j2").render(**ctx),
              "model.h": env.get_template("model.h.j2").render(**ctx)}
+    missing = sorted(set(storage) - set(declared))
+    if missing:
+        raise TinyError(f"generated code has no table {', '.join(missing)} (the op emits no such table)")
     c = Compiled(graph=g, params=params, plan=plan, files=files, hash=digest, const_bytes=const_total)
+    c.program = prog
     c.kernels = {op.index: v.fn for op, v in zip(g.ops, choices)}
     c.schedule = schedule
     c.target = target

@@ -36,9 +36,10 @@ def patch_params(g: Graph, i: int, p: Params) -> Params:
                             pad_left="pg->pad_left", size=out.size_expr))
 
 
-def emit_stage(g: Graph, s: Schedule, params: list[Params], scratch: list[int], offs: dict[str, int],
+def emit_stage(g: Graph, s: Schedule, params: list[Params], scratch: list[int], offs: dict[str, str],
                checked: Any, choices: list[Variant]) -> tuple[list[str], str]:
-    """Declarations and the loop of the patch stage; `choices`: the kernel variant of each op."""
+    """Declarations and the loop of the patch stage; `choices`: the kernel variant of each op,
+    `offs`: the arena slot (C expression of its offset) of each planned buffer key."""
     pp = s.patches
     n = len(pp.regions)
     stage = g.ops[:s.split]

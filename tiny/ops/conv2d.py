@@ -22,7 +22,6 @@ from tiny.ir import Graph, IRError, Op, Tensor
 from tiny.ops.base import PADDINGS, Local, OpDef, Params, Rect, Variant, fused_activation
 from tiny.reference.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier
 
-IM2COL_MAX = 160        # TINY_CONV_IM2COL_MAX in firmware/src/kernels/arm/conv2d_s8_rgb.c
 
 _ACTIVATIONS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 
@@ -347,26 +346,25 @@ def conv_macs(g: Graph, op: Op) -> int:
     return g.tensors[op.outputs[0]].size * w[1] * w[2] * w[3]
 
 
-def _conv_1x1(p: ConvParams, t: Any) -> bool:
-    oc, kh, kw, ic = p.filter_shape
-    return (p.groups == 1 and p.dilation_h == 1 and p.dilation_w == 1 and (kh, kw) == (1, 1)
-            and p.stride_h == 1 and p.stride_w == 1 and p.pad_top == 0 and p.pad_left == 0)
+# Optimized kernels (firmware/src/kernels/arm/) re-check their fast-path conditions at run time. The
+# one that runs a shape is the cheapest by the generation-time cost model (tiny/emit/cost.py), so no
+# groups-1 undilated shape is left to the portable kernel; only the GEMM may need planned scratch.
+_CONV_VARIANTS = ("tiny_conv2d_s8_1x1", "tiny_conv2d_s8_rgb", "tiny_conv2d_s8_dsp", "tiny_conv2d_s8_gemm")
 
 
-def _conv_im2col(p: ConvParams, t: Any) -> bool:
-    oc, kh, kw, ic = p.filter_shape
-    return p.groups == 1 and p.dilation_h == 1 and p.dilation_w == 1 and kh * kw * ic <= IM2COL_MAX
+def _cheapest(fn: str) -> Any:
+    from tiny.emit.cost import best_conv
+    return lambda p, t: best_conv(p).function == fn
 
 
-# Optimized kernels (firmware/src/kernels/arm/) keep their temporaries in registers or a small
-# fixed stack buffer (scratch 0) and re-check their fast-path conditions at run time.
+def _scratch(fn: str) -> Any:
+    from tiny.emit.cost import best_conv
+    return lambda p: best_conv(p).scratch if best_conv(p).function == fn else 0
 CONV_2D = OpDef(
     name="CONV_2D", fb_options="Conv2DOptions", fb_options_required=True, arity=(2, 3, (4, 4, 1), 4),
     options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
-    variants=(Variant("tiny_conv2d_s8_1x1", _conv_1x1, dsp=True),
-              Variant("tiny_conv2d_s8_rgb", lambda p, t: _conv_im2col(p, t) and p.filter_shape[3] == 3, dsp=True),
-              Variant("tiny_conv2d_s8_dsp", _conv_im2col, dsp=True),
-              Variant("tiny_conv2d_s8")),
+    variants=tuple(Variant(fn, _cheapest(fn), dsp=True, scratch=_scratch(fn)) for fn in _CONV_VARIANTS)
+    + (Variant("tiny_conv2d_s8"),),
     macs=conv_macs, input_rect=window_rect, data_inputs=first_input, windowed=True, local=True,
     backward="conv", trainable=True, classifier=True, color="#2980b9")
 DEFS = [CONV_2D]

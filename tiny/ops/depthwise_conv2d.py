@@ -91,6 +91,12 @@ def _fast3x3(p: ConvParams, t: object) -> bool:
     return _fast(p, t) and tuple(p.filter_shape[1:3]) == (3, 3)
 
 
+def _fast_c4(p: ConvParams, t: object) -> bool:
+    """The NHWC 4-channel kernel (channels a multiple of 4; chosen by tiny.emit.cost.dw_variant)."""
+    from tiny.emit.cost import dw_variant
+    return _fast(p, t) and dw_variant(p) == "c4"
+
+
 def dw_macs(g: Graph, op: Op) -> int:
     w = g.tensors[op.inputs[1]].shape  # 1, KH, KW, O
     return g.tensors[op.outputs[0]].size * w[1] * w[2]
@@ -101,9 +107,11 @@ DEPTHWISE_CONV_2D = OpDef(
     name="DEPTHWISE_CONV_2D", fb_options="DepthwiseConv2DOptions", fb_options_required=True, arity=(2, 3, (4, 4, 1), 4),
     options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
     variants=(Variant(f"{_BASE}_inplace_3x3", _fast3x3, dsp=True, inplace=True),
+              Variant(f"{_BASE}_inplace_c4", _fast_c4, dsp=True, inplace=True),
               Variant(f"{_BASE}_inplace_dsp", _fast, dsp=True, inplace=True),
               Variant(f"{_BASE}_inplace", inplace=True),
               Variant(f"{_BASE}_3x3", _fast3x3, dsp=True, inplace=False),
+              Variant(f"{_BASE}_c4", _fast_c4, dsp=True, inplace=False),
               Variant(f"{_BASE}_dsp", _fast, dsp=True, inplace=False),
               Variant(_BASE, inplace=False)),
     macs=dw_macs, input_rect=window_rect, data_inputs=first_input, windowed=True, local=True,

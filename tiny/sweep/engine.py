@@ -125,3 +125,21 @@ def _jsonable(o: Any) -> Any:
     if isinstance(o, (tuple, set)):
         return list(o)
     return str(o)
+
+
+def _call_with_shared(args: tuple[Any, Any, Any]) -> Any:
+    fn, shared, item = args
+    import ray
+    return fn(ray.get(shared), item)
+
+
+def shared_runner(fn: Callable[[Any, T], R], workers: int | None = None, address: str | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Callable[[Any, list[T]], list[R]]:
+    """A runner for searches of the shape `[fn(shared, item) for item in items]` (training trials:
+    `shared` = the cached activations, `item` = one trial): `shared` goes into Ray's object store once
+    and every task reads it from there; results in input order."""
+    def run(shared: Any, items: list[T]) -> list[R]:
+        ray = init_ray(workers, address)
+        ref = ray.put(shared)
+        return map_tasks(_call_with_shared, [(fn, ref, x) for x in items], workers, address, progress)
+    return run

@@ -5,7 +5,11 @@ Under 256KB, section 3.2), on the user's own model and data, with the bit-exact 
    tasks): a short oracle training run of one scheme on a split of the user's training data,
    then the accuracy (and mean loss) on a held-back part of the training data (never the test set):
    - bias trials: the biases of the last k layers, k in `bias_choices`, giving dAcc_b(k);
-   - weight trials: on top of the best bias-only scheme, the weights of one layer i at channel
+     (every gain also gets a score = accuracy gain + mean cross-entropy decrease, which the search
+     adds up: short trials on a few dozen samples tie on accuracy alone);
+   - the classifier (last layer) always trains its weights, as in every scheme of the paper: the
+     bias and weight trials below include it;
+   - weight trials: on top of the best bias scheme, the weights of one layer i at channel
      ratio r in {1/8, 1/4, 1/2, 1}, giving dAcc_W(i, r) (the first ceil(r * oc) output channels).
    Affordable: the frozen prefix of the network (every op below the lowest candidate layer) runs
    once per sample and its activations are reused by every trial; trials run a few dozen steps;
@@ -34,7 +38,8 @@ from tiny.train.layers import LayerUpdate, trainable_layers, trainable_ops
 TRAINABLE_OPS = trainable_ops()
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
-VERSION = "c1"
+ANALYSIS_LR = 0.05          # QAS-scaled SGD: short trials need a brisk rate
+VERSION = "c4"
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class TrialData:
 class Scheme:
     bias_last: int
     weights: dict[int, float]                   # op index -> ratio
-    gain: float                                 # summed (predicted) accuracy gain
+    gain: float                                 # summed score of the chosen options (see _gains)
     train_peak_sram_bytes: int
     budget_bytes: int
     layers: list[dict[str, Any]] = field(default_factory=list)
@@ -205,7 +210,7 @@ def analysis_key(g: Graph, xtr: np.ndarray, ytr: np.ndarray, settings: dict[str,
     return h.hexdigest()[:20]
 
 
-def analyse(g: Graph, xtr: np.ndarray, ytr: np.ndarray, steps: int = 48, n_val: int = 48,
+def analyse(g: Graph, xtr: np.ndarray, ytr: np.ndarray, steps: int = 32, n_val: int = 32,
             max_layers: int = 8, lr: float = 0.01, momentum: float = 0.0, qas: bool = True,
             runner: Callable[[TrialData, list[Trial]], list[dict[str, float]]] | None = None,
             log: Callable[[str], None] = print, use_cache: bool = True) -> Contribution:
@@ -220,22 +225,26 @@ def analyse(g: Graph, xtr: np.ndarray, ytr: np.ndarray, steps: int = 48, n_val: 
         c.cached = True
         return c
     layers = trainable_layers(g)
-    cands = candidate_layers(g, max_layers)
+    head = layers[-1]
+    cands = [i for i in candidate_layers(g, max_layers + 1) if i != head]
     ks = bias_choices(len(layers), max_layers)
     start = min(cands[0], layers[len(layers) - max(ks)])
     data = prepare_trials(g, xtr, ytr, start, steps, n_val, lr, momentum, qas)
     run = runner or (lambda d, ts: [run_trial(d, t) for t in ts])
     log(f"contribution analysis: {len(ks)} bias trials + {len(cands) * len(RATIOS)} weight trials, "
         f"{steps} oracle steps each, {len(data.yval)} held-back samples (layers #{cands[0]}..#{cands[-1]})")
+    # The classifier always trains (as in every scheme of the paper): trials add to the head's weights.
+    hw = ((head, 1.0),)
     base = run(data, [Trial(0)])[0]
-    res = run(data, [Trial(k) for k in ks])
-    bias = {k: {**r, "gain": r["accuracy"] - base["accuracy"]} for k, r in zip(ks, res)}
-    # the weight trials build on the best bias-only scheme (lowest loss on ties)
-    kref = max(ks, key=lambda k: (bias[k]["accuracy"], -bias[k]["loss"]))
+    res = run(data, [Trial(k, hw) for k in ks])
+    nv = len(data.yval)
+    bias = {k: _gains(r, base, base, nv) for k, r in zip(ks, res)}
+    # the weight trials build on the best bias-only scheme
+    kref = max(ks, key=lambda k: bias[k]["score"])
     ref = bias[kref]
     wt = [(i, r) for i in cands for r in RATIOS]
-    res = run(data, [Trial(kref, ((i, r),)) for i, r in wt])
-    weight = {(i, r): {**x, "gain": x["accuracy"] - ref["accuracy"]} for (i, r), x in zip(wt, res)}
+    res = run(data, [Trial(kref, (*hw, (i, r))) for i, r in wt])
+    weight = {(i, r): _gains(x, ref, base, nv) for (i, r), x in zip(wt, res)}
     c = Contribution(base_accuracy=base["accuracy"], bias=bias, bias_ref=kref, weight=weight,
                      n_val=len(data.yval), trials=1 + len(ks) + len(wt))
     if use_cache:
@@ -244,6 +253,15 @@ def analyse(g: Graph, xtr: np.ndarray, ytr: np.ndarray, steps: int = 48, n_val: 
         tmp.write_text(json.dumps(_to_json(c)))
         tmp.replace(path)
     return c
+
+
+def _gains(r: dict[str, float], ref: dict[str, float], base: dict[str, float], n_val: int) -> dict[str, float]:
+    """A trial's accuracy gain over its reference, and the score the search adds up: the accuracy
+    gain + the decrease of the mean cross-entropy, scaled so that removing the untrained model's
+    whole loss is worth one held-back sample. A short trial's accuracy on a few dozen samples moves
+    in steps of 1/n and often ties (or stays put on a hard task); the loss separates those options."""
+    gain = r["accuracy"] - ref["accuracy"]
+    return {**r, "gain": gain, "score": gain + (ref["loss"] - r["loss"]) / (n_val * max(base["loss"], 1e-6))}
 
 
 def _to_json(c: Contribution) -> dict[str, Any]:
@@ -305,23 +323,27 @@ def _knapsack(options: list[list[tuple[float, int, Any]]], cap: int, unit: int =
 def search(g: Graph, contrib: Contribution, budget: int, arena_bytes: int, momentum: bool = False) -> Scheme:
     """The scheme with the largest summed gain whose exact training peak fits `budget`."""
     ks = sorted(contrib.bias)
+    head = trainable_layers(g)[-1]
     tol = 0.5 / max(contrib.n_val, 1)
     found: list[Scheme] = []
     for k in [0, *ks]:
-        bgain = contrib.bias[k]["gain"] if k else 0.0
-        base = scheme_peak(g, k, {}, arena_bytes, momentum)
+        bgain = contrib.bias[k]["score"] if k else 0.0
+        if not k:
+            continue       # every scheme trains the head and at least its bias reference
+        hw = {head: 1.0}
+        base = scheme_peak(g, k, hw, arena_bytes, momentum)
         if base > budget:
             continue
         groups: dict[int, list[tuple[float, int, float]]] = {}
         for (i, r), v in contrib.weight.items():
-            if v["gain"] <= 0:
+            if v["score"] <= 0:
                 continue
-            cost = scheme_peak(g, k, {i: r}, arena_bytes, momentum) - base
-            groups.setdefault(i, []).append((v["gain"], max(cost, 0), (i, r)))
+            cost = scheme_peak(g, k, {**hw, i: r}, arena_bytes, momentum) - base
+            groups.setdefault(i, []).append((v["score"], max(cost, 0), (i, r)))
         cap = budget - base
         for _ in range(12):
             value, tags = _knapsack(list(groups.values()), cap)
-            w = {i: r for i, r in tags}
+            w = {**hw, **{i: r for i, r in tags}}
             peak = scheme_peak(g, k, w, arena_bytes, momentum)
             if peak <= budget:
                 if k or w:
@@ -329,10 +351,9 @@ def search(g: Graph, contrib: Contribution, budget: int, arena_bytes: int, momen
                 break
             cap -= peak - budget      # the gains' costs did not add up exactly: tighten and retry
     if not found:
-        low = min(scheme_peak(g, 1, {}, arena_bytes, momentum), scheme_peak(g, 0, {trainable_layers(g)[-1]: 0.125},
-                                                                          arena_bytes, momentum))
+        low = scheme_peak(g, 1, {head: 1.0}, arena_bytes, momentum)
         raise TinyError(f"no sparse scheme fits the training budget of {budget:,} B: the smallest one "
-                        f"(one bias or 1/8 of the last layer's weights) needs {low:,} B with a forward arena of "
+                        f"(the classifier's weights and bias) needs {low:,} B with a forward arena of "
                         f"{arena_bytes:,} B")
     top = max(s.gain for s in found)
     best = min((s for s in found if s.gain >= top - tol), key=lambda s: (s.train_peak_sram_bytes, -s.gain))
@@ -351,18 +372,23 @@ def describe(g: Graph, s: Scheme, contrib: Contribution) -> list[dict[str, Any]]
             (g.tensors[op.inputs[2]].nbytes if u.bias else 0)
         out.append({"op": u.op, "type": op.type, "name": g.tensors[op.outputs[0]].name, "bias": u.bias,
                     "weight_ratio": r or 0.0, "weight_channels": u.weight_channels, "out_channels": oc,
-                    "gain": round(contrib.weight[(u.op, r)]["gain"], 4) if r else None,
+                    "gain": round(contrib.weight[(u.op, r)]["gain"], 4) if (u.op, r) in contrib.weight else None,
+                    "score": round(contrib.weight[(u.op, r)]["score"], 4) if (u.op, r) in contrib.weight else None,
                     "sram_param_bytes": sram})
     return out
 
 
 def report_dict(s: Scheme, c: Contribution) -> dict[str, Any]:
     return {"bias_last": s.bias_last, "bias_gain": round(c.bias[s.bias_last]["gain"], 4) if s.bias_last else 0.0,
-            "weights": s.config_weights(), "predicted_gain": round(s.gain, 4),
+            "weights": s.config_weights(), "predicted_score": round(s.gain, 4),
+            "predicted_gain": round((c.bias[s.bias_last]["gain"] if s.bias_last else 0.0)
+                                    + sum(c.weight[(i, r)]["gain"] for i, r in s.weights.items()
+                                          if (i, r) in c.weight), 4),
             "train_peak_sram_bytes": s.train_peak_sram_bytes, "budget_bytes": s.budget_bytes,
             "base_accuracy": c.base_accuracy, "trials": c.trials, "cached": c.cached, "layers": s.layers,
-            "bias_trials": {str(k): round(v["gain"], 4) for k, v in sorted(c.bias.items())},
-            "weight_trials": [{"op": i, "ratio": r, "gain": round(v["gain"], 4)}
+            "bias_trials": {str(k): {"gain": round(v["gain"], 4), "score": round(v["score"], 4)}
+                            for k, v in sorted(c.bias.items())},
+            "weight_trials": [{"op": i, "ratio": r, "gain": round(v["gain"], 4), "score": round(v["score"], 4)}
                               for (i, r), v in sorted(c.weight.items())]}
 
 
@@ -387,9 +413,10 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
     if not cfg.searches():
         return cfg
     from tiny.train.fit_schedule import training_budget
-    lr = cfg.lr if isinstance(cfg.lr, (int, float)) else 0.01
-    c = analyse(g, xtr, ytr, lr=float(lr), momentum=float(cfg.momentum), qas=bool(cfg.qas), runner=runner,
-                log=log, **analysis)
+    # The trials use their own short-run settings (plain SGD, QAS, ANALYSIS_LR), not the run's lr and
+    # momentum: gains rank layers, and one analysis per (model, data) serves every later run.
+    analysis.setdefault("lr", ANALYSIS_LR)
+    c = analyse(g, xtr, ytr, qas=bool(cfg.qas), runner=runner, log=log, **analysis)
     layers = trainable_layers(g)
     start = min(candidate_layers(g, analysis.get("max_layers", 8))[0], layers[len(layers) - max(c.bias)])
     budget = training_budget(board, sram_budget)
@@ -400,7 +427,8 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
     log(f"sparse scheme (contribution analysis{', cached' if c.cached else ''}, {c.trials} trials; budget "
         f"{budget:,} B over a {arena:,} B forward arena): biases of the last {s.bias_last} layers"
         + "".join(f", #{op} weights x{r:g}" for op, r in sorted(s.weights.items()))
-        + f"; predicted gain {s.gain:+.1%}, training peak {s.train_peak_sram_bytes:,} B")
+        + f"; predicted accuracy gain {cfg.scheme_report['predicted_gain']:+.1%}, training peak "
+        f"{s.train_peak_sram_bytes:,} B")
     return cfg
 
 

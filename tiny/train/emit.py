@@ -1,7 +1,7 @@
-"""Training firmware: the compiled model + the training plan -> model.c (patched) + train_model.c.
+"""Training firmware: the compiled model + the training plan -> model.c (with training hooks) + train_model.c.
 
-model.c is the ordinary generated forward pass with three changes, made here so the forward
-stays byte-for-byte the inference code:
+model.c is the ordinary generated forward pass, rendered again with three additions (emit.model.Extras,
+data the templates render; the kernel calls stay those of the inference code):
 - the weight/bias tables of updated layers lose `const` (so they live in SRAM, copied from flash
   at boot by the startup code); tables of frozen layers the backward reads lose `static` only;
 - after every op whose output the backward needs, a call `tiny_train_capture(op)` copies the int8
@@ -19,13 +19,17 @@ from typing import Any
 import numpy as np
 
 from tiny import paths
-from tiny.emit.model import Compiled
+from tiny.build.project import RUNTIME_STATICS_BYTES
+from tiny.emit.model import Compiled, Extras, render
 from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
 from tiny.passes.sparse_update import TrainPlan
 from tiny.reference.train import layer_scales
 
-_KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6}
+# The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
+_KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6}      # TINY_TS_*
+FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B = 1, 2, 4, 8, 16   # TINY_TF_*
+CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
 
 
 @dataclass
@@ -42,7 +46,7 @@ class TrainCompiled(Compiled):
         s = super().summary()
         m = self.train_memory
         extra = m["train_peak_sram_bytes"] - m["forward_arena_bytes"]
-        s["runtime_statics_bytes"] = 4096 + extra
+        s["runtime_statics_bytes"] = RUNTIME_STATICS_BYTES + extra
         return s
 
 
@@ -76,52 +80,34 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     g = plan.graph
     split = c.schedule.split if c.schedule is not None and getattr(c.schedule, "split", 0) else 0
     offs = c.plan.offsets()
-    model_c = c.files["model.c"]
     key = f"{c.hash};{lr};{momentum};{qas};" + repr([(s.kind, s.op, s.ins, s.in_first, s.mask, s.x_saved,
                                                       (s.update.bias, s.update.weight_channels, s.update.scale) if s.update else None)
                                                      for s in plan.steps]) + repr(
         [(k.op, k.tensor, k.kind) for k in plan.captures]) + f";{kernels};{board_has_fpu(board)}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    model_c = model_c.replace(f'.hash = "{c.hash}"', f'.hash = "{digest}"')
-    model_h = c.files["model.h"].replace(c.hash, digest)
     # 1. weight tables: mutable for updated layers, linkable for every backward layer.
+    storage: dict[str, str] = {}
     bw_ops = sorted({s.op for s in plan.steps if s.kind in ("conv", "dw", "fc")})
     for op in bw_ops:
         if op < split:
             raise TinyError(f"op #{op} runs inside the patch-based stage (ops #0..#{split - 1}); training "
                             f"can only reach layers after it: update higher layers or use --schedule layer")
         u = plan.update_for(op)
-        for role, ctype, mutable in (("filter", "int8_t", bool(u and u.weight_channels)),
-                                     ("bias", "int32_t", bool(u and u.bias))):
-            old = f"static const {ctype} l{op}_{role}["
-            if old not in model_c:
-                if role == "bias" and not mutable:
-                    continue
-                raise TinyError(f"op #{op}: generated code has no table l{op}_{role} (kernel emission changed?)")
-            model_c = model_c.replace(old, f"{ctype} l{op}_{role}[" if mutable else f"const {ctype} l{op}_{role}[")
+        storage[f"l{op}_filter"] = "" if u and u.weight_channels else "const "
+        if (u and u.bias) or c.params[op].has_bias:
+            storage[f"l{op}_bias"] = "" if u and u.bias else "const "
         if u is not None and u.scale:
-            for role in ("multiplier", "shift"):
-                old = f"static const int32_t l{op}_{role}["
-                if old not in model_c:
-                    raise TinyError(f"op #{op}: generated code has no table l{op}_{role} (kernel emission changed?)")
-                model_c = model_c.replace(old, f"int32_t l{op}_{role}[")
+            storage[f"l{op}_multiplier"] = storage[f"l{op}_shift"] = ""
     # 2. capture hooks.
-    for cap_op in sorted({k.op for k in plan.captures if k.op >= 0}):
+    cap_ops = sorted({k.op for k in plan.captures if k.op >= 0})
+    for cap_op in cap_ops:
         if cap_op < max(split - 1, 0) or (split and cap_op == split - 1):
             raise TinyError(f"the backward needs the output of op #{cap_op}, inside the patch-based stage")
-        marker = f"    tiny_layer_end({cap_op});\n"
-        if marker not in model_c:
-            raise TinyError(f"generated code has no end marker for op #{cap_op}")
-        model_c = model_c.replace(marker, marker + f"    tiny_train_capture({cap_op});\n", 1)
-    model_c = model_c.replace('#include "model.h"\n', '#include "model.h"\n#include "tiny/train.h"\n', 1)
-
     mem = plan.memory(c.plan.arena_bytes)
-    if mem["workspace_in_arena"] and plan.ws_floats * 4 > c.plan.arena_bytes:
-        # the backward workspace is larger than the forward arena: grow the arena to hold it
-        old_decl = f"static uint8_t tiny_arena[{max(c.plan.arena_bytes, 16)}]"
-        if old_decl not in model_c:
-            raise TinyError("generated code has no arena declaration to grow for the backward workspace")
-        model_c = model_c.replace(old_decl, f"static uint8_t tiny_arena[{plan.ws_floats * 4}]")
+    # the backward workspace reuses the forward arena, grown when the workspace is larger
+    grow = plan.ws_floats * 4 if mem["workspace_in_arena"] else 0
+    fwd = render(c.program, extras=Extras(hash=digest, storage=storage, captures=frozenset(cap_ops), arena_bytes=grow,
+                                      includes=("tiny/train.h",)))
     decls: list[str] = []
     externs: list[str] = []
     params: list[tuple[str, str, int]] = []   # (name, C pointer expr, bytes)
@@ -147,13 +133,13 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         d["g_out"] = plan.grad_offsets[s.out]
         if s.ins:
             d["g_in"] = plan.grad_offsets[s.ins[0]]
-            fl |= 4 if s.in_first[0] else 0
+            fl |= FLAG_IN_FIRST if s.in_first[0] else 0
         if len(s.ins) > 1:
             d["g_in2"] = plan.grad_offsets[s.ins[1]]
-            fl |= 8 if s.in_first[1] else 0
+            fl |= FLAG_IN2_FIRST if s.in_first[1] else 0
         if s.mask is not None:
             cap = plan.captures[s.mask]
-            fl |= 1 if cap.kind == "mask" else 2
+            fl |= FLAG_MASK_BITS if cap.kind == "mask" else FLAG_MASK_COPY
             d.update(mask_off=cap.offset, mask_lo=cap.lo, mask_hi=cap.hi)
         op = g.ops[s.op]
         t_in = g.tensors[op.inputs[0]]
@@ -182,7 +168,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                     decls.append(f"static float {pre}_mw[{n}];")
                     d["mom_w"] = f"{pre}_mw"
             if u is not None and u.bias:
-                fl |= 16
+                fl |= FLAG_UPD_B
                 d["b"] = f"l{s.op}_bias"
                 params.append((f"{s.op}.b", f"l{s.op}_bias", 4 * oc))
                 if plan.momentum:
@@ -232,7 +218,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     for k in plan.captures:
         src = offs[f"t{k.tensor}"]
         n = g.tensors[k.tensor].size
-        caps.append(f"    {{ {k.op}, {0 if k.kind == 'copy' else 1}, {k.lo}, {k.hi}, {src}, {n}, {k.offset} }},")
+        caps.append(f"    {{ {k.op}, {CAP_COPY if k.kind == 'copy' else CAP_MASK}, {k.lo}, {k.hi}, {src}, {n}, {k.offset} }},")
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
@@ -261,9 +247,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         f".peak_bytes = {mem['train_peak_sram_bytes']},",
         f"    .logits_tmp = logits_tmp, .lr = {_f(lr)}, .momentum = {_f(momentum)}, .qas = {int(bool(qas))},",
         "};", ""]
-    files = dict(c.files)
-    files["model.c"] = model_c
-    files["model.h"] = model_h
+    files = dict(fwd.files)
     files["train_model.c"] = "\n".join(lines)
     for name in ("train", "bwd_ref", "bwd_opt"):     # the training runtime travels with the model
         files[f"tiny_{name}.c" if name == "train" else f"tiny_train_{name}.c"] = \

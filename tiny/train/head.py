@@ -12,10 +12,26 @@ from pathlib import Path
 
 import numpy as np
 
-from tiny.frontend.tflite import _schema, load_bytes
 from tiny import ops
+from tiny.frontend.tflite import load_bytes
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
+
+
+def object_schema():  # -> module
+    """A generated TFLite schema with flatc's object API (ModelT ... Pack), needed to write a model:
+    TFLM's or LiteRT's copy (the core `tflite` package reads only)."""
+    import importlib
+    from tiny.frontend.flatbuf import _SCHEMA_MODULES
+    for mod in _SCHEMA_MODULES:
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:
+            continue
+        if hasattr(m, "ModelT"):
+            return m
+    raise TinyError("writing a .tflite needs a TFLite schema with the object API (ModelT): install the "
+                    "oracle extra (tflite-micro)")
 
 
 def logits_op(g: Graph) -> int:
@@ -41,7 +57,7 @@ def replace_head(tflite: bytes, n: int, seed: int = 0) -> bytes:
     w_t, out_t = g.tensors[head.inputs[1]], g.tensors[head.outputs[0]]
     old = int(out_t.shape[-1])
     x_scale = g.tensors[head.inputs[0]].quant.s()
-    schema = _schema()
+    schema = object_schema()
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(tflite, 0))
     sub = m.subgraphs[0]
     # float Glorot-uniform weights -> int8 per output channel

@@ -64,7 +64,8 @@ def scheme_lines(r: dict[str, Any]) -> list[str]:
            f"predicted gain {r['predicted_gain']:+.1%} over {r['base_accuracy']:.1%}, training peak "
            f"{r['train_peak_sram_bytes']:,} B of a {r['budget_bytes']:,} B budget"]
     for L in r["layers"]:
-        w = f"weights {L['weight_channels']}/{L['out_channels']} (x{L['weight_ratio']:g}, gain {L['gain']:+.1%})" \
+        gain = f", gain {L['gain']:+.1%}" if L["gain"] is not None else ", classifier"
+        w = f"weights {L['weight_channels']}/{L['out_channels']} (x{L['weight_ratio']:g}{gain})" \
             if L["weight_channels"] else "-"
         out.append(f"      #{L['op']:<3} {L['type']:<18} bias {'yes' if L['bias'] else 'no ':<3}  {w:<36} "
                    f"SRAM params {L['sram_param_bytes']:,} B")

@@ -109,7 +109,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     if auto:
         from tiny.train.lr_search import search_lr
         cfg.lr, tried = search_lr(plan, cfg.lr, cfg.momentum, cfg.qas, rounding, xtr, ytr,
-                                  xv if len(xv) else xtr, yv if len(yv) else ytr, log=log)
+                                  xv if len(xv) else xtr, yv if len(yv) else ytr, max_steps=min(600, total), log=log)
         lr_search = [{"lr": a, "heldout_accuracy": b} for a, b in tried]
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
@@ -253,9 +253,9 @@ def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> dict[str, Any]:
     multiplier from them, which can differ from the board's trained int32 multiplier in its low bits;
     the returned dict says by how much."""
     import flatbuffers
-    from tiny.frontend.tflite import _schema
     from tiny.reference.fixedpoint import quantize_multiplier
-    schema = _schema()
+    from tiny.train.head import object_schema
+    schema = object_schema()
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(g.meta["tflite"], 0))
     sub = m.subgraphs[0]
     for tid, arr in updated_tensors(tc, ck).items():

@@ -25,9 +25,11 @@ class RecipeDefaults:
 # Chosen on digits-transfer and the other built-in transfer tasks (docs/training.md, "Defaults"):
 # each learns on all of them at these settings.
 DEFAULTS = {
-    "head": RecipeDefaults(lr=0.05, momentum=0.9, epochs=4),
+    "head": RecipeDefaults(lr=0.01, momentum=0.9, epochs=3),
     "bias": RecipeDefaults(lr=0.02, momentum=0.9, epochs=3),
-    "sparse": RecipeDefaults(lr=0.02, momentum=0.9, epochs=3),
+    # sparse is the memory-lean recipe (256KB paper): plain SGD keeps no momentum buffers, and at 10x the
+    # rate it learns as well as momentum 0.9 on digits-transfer (84.2 % vs 84.7 %, docs/training.md)
+    "sparse": RecipeDefaults(lr=0.2, momentum=0.0, epochs=3),
     "full": RecipeDefaults(lr=0.005, momentum=0.9, epochs=3),
     "mobiletl": RecipeDefaults(lr=0.01, momentum=0.9, epochs=3),
 }

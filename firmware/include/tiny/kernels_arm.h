@@ -39,11 +39,24 @@ tiny_status tiny_conv2d_s8_1x1(TINY_CONV_ARGS);
  * fully unrolled, requantization constants hoisted. */
 tiny_status tiny_conv2d_s8_rgb(TINY_CONV_ARGS);
 tiny_status tiny_conv2d_s8_dsp(TINY_CONV_ARGS);
+/* Any kernel size / stride / padding (groups 1, no dilation): two-pixel int8 im2col (taps outside
+ * the input = the zero point), input offset folded into the bias, 2x2 SMLAD GEMM blocks, fused
+ * requantization. Scratch: 5 * ceil4(k_h k_w in_c) + 16 out_c bytes, on the stack up to
+ * TINY_GEMM_STACK (then _get_buffer_size is 0), otherwise planned (+ 4 for alignment). */
+#define TINY_GEMM_STACK 2048
+tiny_status tiny_conv2d_s8_gemm(TINY_CONV_ARGS);
+int32_t tiny_conv2d_s8_gemm_get_buffer_size(const tiny_dims *input_dims, const tiny_dims *filter_dims,
+                                            const tiny_dims *output_dims);
 /* Depthwise, depth multiplier 1, any kernel size, any stride. 3x3: small images 4 channels at a time
  * (SXTB16-split planes, SMLABB/SMLATT), otherwise channel by channel through padded int16 row
  * buffers (SMLAD over tap pairs, borders = pad value -input_offset, no border code). */
 tiny_status tiny_depthwise_conv2d_s8_3x3(TINY_DW_ARGS);
 tiny_status tiny_depthwise_conv2d_s8_dsp(TINY_DW_ARGS);
+/* Depthwise, depth multiplier 1, channels a multiple of 4, up to 64 taps (3x3, 5x5, 7x7), any stride /
+ * padding: NHWC, 4 channels per load (SMLABB / SMLATT), weights split and constants hoisted per
+ * channel group; the in-place one (input == output) writes results through a small delay ring. */
+tiny_status tiny_depthwise_conv2d_s8_c4(TINY_DW_ARGS);
+tiny_status tiny_depthwise_conv2d_s8_inplace_c4(TINY_DW_ARGS);
 /* In-place variants (arguments and scratch of tiny_depthwise_conv2d_s8_inplace). */
 tiny_status tiny_depthwise_conv2d_s8_inplace_3x3(TINY_DW_ARGS);
 tiny_status tiny_depthwise_conv2d_s8_inplace_dsp(TINY_DW_ARGS);

@@ -81,6 +81,8 @@ void tiny_train_capture(int32_t op);
 float tiny_train_exp(float x);
 /* One SGD step on the input already in the arena. Returns 0 or a non-zero error. */
 int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label);
+/* Learning rate, momentum and QAS of the following steps (the defaults come from the tables). */
+void tiny_train_set_hparams(float lr, float momentum, uint8_t qas);
 
 /* ---- shared by the backward kernels (firmware/src/train/train.c) ---- */
 /* A parameter step: g -> QAS-scaled -> momentum -> times the current learning rate -> rounded

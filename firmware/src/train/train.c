@@ -19,9 +19,6 @@ static uint8_t s_sr = 1;            /* stochastic rounding of the updates (SET_H
 /* The backward step being run and its stochastic-rounding keys (weights, bias): set by run_step. */
 static const tiny_train_step_t *s_cur;
 static uint32_t s_key_w, s_key_b;
-/* The last step's reply, resent when the host repeats the same step (idempotent resend). */
-static uint8_t s_last_reply[16];
-static uint32_t s_last_label = 0xFFFFFFFFu;
 
 static void init_once(void) {
     if (s_init) return;
@@ -308,7 +305,20 @@ int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
     return 0;
 }
 
+/* The library API's setter (tiny export --train: tiny_model_train_set_hparams). */
+void tiny_train_set_hparams(float lr, float momentum, uint8_t qas) {
+    init_once();
+    s_lr = lr;
+    s_mu = momentum;
+    s_qas = qas ? 1u : 0u;
+}
+
+/* A library export (tiny export --train) builds with TINY_TRAIN_NO_PROTOCOL: no protocol, no port. */
+#ifndef TINY_TRAIN_NO_PROTOCOL
 /* ------------------------------------------------------------------ protocol (docs/protocol.md) */
+/* The last step's reply, resent when the host repeats the same step (idempotent resend). */
+static uint8_t s_last_reply[16];
+static uint32_t s_last_label = 0xFFFFFFFFu;
 static uint32_t rd32(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
@@ -454,3 +464,4 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
         return TINY_ST_UNKNOWN_CMD;
     }
 }
+#endif /* TINY_TRAIN_NO_PROTOCOL */

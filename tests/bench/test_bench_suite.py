@@ -1,0 +1,32 @@
+"""The benchmark suite (tiny/suite.py): one model per family, optimized vs portable kernels on
+qemu-m4-256k, against CMSIS-NN's instruction counts on the same models (issue 17). Slow (every
+model twice on QEMU): run with `pytest -m bench tests/bench/test_bench_suite.py -s`, or
+`tiny bench --suite --board qemu-m4-256k --json`."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = [pytest.mark.bench, pytest.mark.qemu, pytest.mark.slow]
+
+# (model, max optimized/CMSIS-NN instruction ratio): the issue's targets where CMSIS-NN was measured.
+CMSIS_TARGETS = {"resnet8": 0.7, "mbv2-0.5": 0.8}
+
+
+@pytest.mark.parametrize("name", ["resnet8", "dscnn", "mbv1-0.25", "mbv2-0.5", "mbv3-small", "mcunet", "fc-ae"])
+def test_suite_model(name: str) -> None:
+    from tiny.suite import run_suite
+    data, table = run_suite("qemu-m4-256k", [name])
+    print(table)
+    row = data["models"][0]
+    assert "error" not in row, row
+    print(json.dumps({k: row[k] for k in ("model", "instructions", "ref_instructions", "ratio_ref_over_opt",
+                                          "vs_cmsis_nn", "fallbacks")}))
+    assert row["ratio_ref_over_opt"] >= 2.0          # the optimized kernels are much faster than the portable
+    assert not row["fallbacks"], row["fallbacks"]     # no portable kernel left on a DSP board
+    if name in CMSIS_TARGETS:
+        assert row["vs_cmsis_nn"] <= CMSIS_TARGETS[name], row
+    for kind, v in row["kinds"].items():            # no layer type slower with the optimized kernels
+        ref = row["kinds_ref"][kind]
+        assert v["instructions"] <= ref["instructions"], (kind, v, ref)
