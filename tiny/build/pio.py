@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tiny.build.provision import pio_env, provision
+from tiny.build.provision import pio_env, platform_dir, provision, toolchain_dir
 from tiny.ir import TinyError
 
 
@@ -51,8 +51,12 @@ def run_pio(project_dir: Path, args: list[str], *, timeout: float = 600,
     registry). Raises TinyError with pio's output on failure."""
     core = provision()
     cmd = [*pio_executable(), *args]
+    env = pio_env(core)
+    # platformio.ini names the local platform / toolchain through these (portable projects)
+    env["TINY_PIO_PLATFORM"] = platform_dir(core).as_posix()
+    env["TINY_PIO_TOOLCHAIN"] = toolchain_dir(core).as_posix()
     try:
-        r = subprocess.run(cmd, cwd=project_dir, env=pio_env(core), text=True, timeout=timeout,
+        r = subprocess.run(cmd, cwd=project_dir, env=env, text=True, timeout=timeout,
                            stdout=subprocess.PIPE if capture else None,
                            stderr=subprocess.STDOUT if capture else None)
     except subprocess.TimeoutExpired as e:
@@ -163,7 +167,7 @@ def flash(project_dir: Path, *, board: str | None = None, env: str | None = None
     clock = int(info.get("clock_hz") or 0)
     print(f"tiny: {b.name} at {url} runs model {info.get('model')} (hash {info.get('hash')}) at "
           f"{clock / 1e6:g} MHz")
-    if b.clock_hz and clock and clock != b.clock_hz:
+    if b.clock_hz and clock and clock == b.reset_clock_hz and clock != b.clock_hz:
         print(f"tiny: warning: {b.name} should run at {b.clock_hz / 1e6:g} MHz: its clock set-up "
               f"timed out (reset clock)")
     return 0

@@ -182,8 +182,6 @@ def write_project(out_dir: Path, model_files: dict[str, str], boards: list[Board
                   summary: dict[str, Any]) -> Path:
     """Write a complete PlatformIO project for `boards` into out_dir. Returns out_dir.
     Raises TinyError (before anything is linked) if the model does not fit a board."""
-    from tiny.build.provision import platform_dir, toolchain_dir  # noqa: PLC0415
-
     boards = [b for b in boards if not b.is_host]  # host: tiny.build.host compiles src/ natively
     for b in boards:
         check_budget(b, summary)
@@ -213,7 +211,6 @@ def write_project(out_dir: Path, model_files: dict[str, str], boards: list[Board
                          "platform": _real_platform(b), "upload": b.upload})
     (out_dir / "platformio.ini").write_text(j.get_template("platformio.ini.j2").render(
         envs=envs, default_envs=[e["env"] for e in envs if e["local"]],
-        platform=platform_dir().as_posix(), toolchain=toolchain_dir().as_posix(),
         opt_flags=" ".join(OPT_FLAGS), c_flags=" ".join(C_FLAGS),
         link_flags=" ".join(LINK_FLAGS)))
     (out_dir / "tiny_flags.py").write_text(j.get_template("tiny_flags.py.j2").render())

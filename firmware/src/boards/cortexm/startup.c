@@ -157,7 +157,7 @@ uint32_t tiny_port_stack_used(void) {
     return (uint32_t)((uintptr_t)&__stack_top - (uintptr_t)p);
 }
 
-static int semihost(int op, const void *arg) {
+__attribute__((unused)) static int semihost(int op, const void *arg) {
     register int r0 __asm__("r0") = op;
     register const void *r1 __asm__("r1") = arg;
     __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
