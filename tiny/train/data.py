@@ -96,21 +96,8 @@ def build_rescaling_net(size: int = SIZE, classes: int = 5):  # -> keras.Model
 
 
 def build_patch_net(size: int = SIZE, classes: int = 4):  # -> keras.Model
-    import tensorflow as tf
-    L = tf.keras.layers
-    tf.keras.utils.set_random_seed(0)
-    return tf.keras.Sequential([
-        tf.keras.Input((size, size, 3)),
-        L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
-        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
-        L.Conv2D(16, 1, activation="relu6"),
-        L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6"),
-        L.Conv2D(32, 1, activation="relu6"),
-        L.DepthwiseConv2D(3, padding="same", activation="relu6"),
-        L.Conv2D(32, 1, activation="relu6"),
-        L.GlobalAveragePooling2D(),
-        L.Dense(classes),
-    ])
+    """The base net's architecture on RGB input (patches-transfer)."""
+    return build_base_net(size, classes, channels=3)
 
 
 def task_data(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -155,12 +142,12 @@ def task_model(name: str, recipe: str = "sparse") -> Path:
     return p
 
 
-def build_base_net(size: int = SIZE, classes: int = 10):  # -> keras.Model
+def build_base_net(size: int = SIZE, classes: int = 10, channels: int = 1):  # -> keras.Model
     import tensorflow as tf
     L = tf.keras.layers
     tf.keras.utils.set_random_seed(0)
     return tf.keras.Sequential([
-        tf.keras.Input((size, size, 1)),
+        tf.keras.Input((size, size, channels)),
         L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
         L.DepthwiseConv2D(3, padding="same", activation="relu6"),
         L.Conv2D(16, 1, activation="relu6"),
