@@ -225,6 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                            log=lambda m: print(f"tiny: {m}", file=sys.stderr),
                            blocks=args.blocks, freeze_dw=args.freeze_dw, kernels=args.kernels,
                            input_range=parse_input_range(args.input_range) if args.input_range else None,
+                           workers=args.workers, address=args.address,
                            lr_schedule=args.lr_schedule, early_stop=not args.no_early_stop,
                            float_reference=not args.no_float_reference, rounding=args.rounding)
     d = res.data
@@ -423,6 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--freeze-dw", action="store_true", help="mobiletl: freeze depthwise weights (bias trains)")
     q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"],
                    help="forward schedule of the training firmware (patch: only layers after the patch stage train)")
+    q.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run the host-oracle searches (sparse contribution trials, --lr auto) as N local Ray tasks")
+    q.add_argument("--address", default=None, metavar="ADDR",
+                   help="run those searches on an existing Ray cluster instead (docs/scale.md)")
     q.add_argument("--kernels", default="opt", choices=["opt", "ref"],
                    help="opt: DSP forward and FPU backward kernels where the board has them; ref: portable")
     q.add_argument("--checkpoint-every", type=int, default=100, metavar="K",

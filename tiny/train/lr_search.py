@@ -42,17 +42,28 @@ def oracle_run(plan: Any, lr: float, momentum: float, qas: bool, rounding: str, 
     return OracleRun(accuracy=best, best_step=best_step, curve=curve)
 
 
+def _lr_trial(shared: tuple[Any, ...], lr: float) -> float:
+    """One candidate rate's short oracle run (an independent task: tiny.sweep.engine)."""
+    plan, momentum, qas, rounding, x, y, xv, yv, total = shared
+    return oracle_run(plan, lr, momentum, qas, rounding, x, y, xv, yv, total,
+                      sch.eval_points(total, total, 1)).accuracy
+
+
 def search_lr(plan: Any, base: float, momentum: float, qas: bool, rounding: str, x: np.ndarray, y: np.ndarray,
               xv: np.ndarray, yv: np.ndarray, epochs: float = 1.0, factors: tuple[float, ...] = (0.25, 1.0, 4.0),
-              max_steps: int = 600, log: Callable[[str], None] = print) -> tuple[float, list[tuple[float, float]]]:
+              max_steps: int = 600, log: Callable[[str], None] = print,
+              runner: Callable[[Any, list[float]], list[float]] | None = None,
+              ) -> tuple[float, list[tuple[float, float]]]:
     """The rate among base * factors whose short oracle run (min(epochs * n, max_steps) steps, the same
-    warm-up + cosine shape) scores best on the held-out split; ties go to the smaller rate."""
+    warm-up + cosine shape) scores best on the held-out split; ties go to the smaller rate.
+    `runner(shared, rates)` runs the candidates (default: one after the other; tiny train --workers:
+    as Ray tasks) — each is independent and deterministic, so the answer does not depend on it."""
     total = max(1, min(int(epochs * len(x)), max_steps))
-    tried = []
-    for f in sorted(factors):
-        lr = float(np.float32(base * f))
-        r = oracle_run(plan, lr, momentum, qas, rounding, x, y, xv, yv, total, sch.eval_points(total, total, 1))
-        tried.append((lr, r.accuracy))
-        log(f"--lr auto: lr {lr:g}: held-out accuracy {r.accuracy:.3f} after {total} oracle steps")
+    rates = [float(np.float32(base * f)) for f in sorted(factors)]
+    shared = (plan, momentum, qas, rounding, x, y, xv, yv, total)
+    accs = runner(shared, rates) if runner is not None else [_lr_trial(shared, lr) for lr in rates]
+    tried = list(zip(rates, accs))
+    for lr, a in tried:
+        log(f"--lr auto: lr {lr:g}: held-out accuracy {a:.3f} after {total} oracle steps")
     best = max(tried, key=lambda t: (t[1], -t[0]))
     return best[0], tried

@@ -54,6 +54,17 @@ def resolve_settings(recipe: str, lr: float | str | None, momentum: float | None
     return (None if auto and d is None else lr), momentum, epochs, auto
 
 
+def _trial_runners(workers: int | None, address: str | None) -> tuple[Any, Any]:
+    """Runners for the host-oracle searches (sparse contribution trials, --lr auto candidates): Ray
+    tasks when `workers`/`address` is given, else None (one after the other in this process)."""
+    if not workers and not address:
+        return None, None
+    from tiny.sweep.engine import shared_runner
+    from tiny.train.contrib import run_trial
+    from tiny.train.lr_search import _lr_trial
+    return shared_runner(run_trial, workers, address), shared_runner(_lr_trial, workers, address)
+
+
 def run_training(model: str | None, board: str, recipe: str = "sparse", data: str = "digits-transfer",
                  epochs: int | None = None, steps: int | None = None, lr: float | str | None = None,
                  momentum: float | None = None, qas: bool | None = None, schedule: str = "layer",
@@ -63,7 +74,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  blocks: int | None = None, freeze_dw: bool | None = None, count_steps: int = 2,
                  kernels: str = "opt", input_range: tuple[float, float] | None = None,
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
-                 rounding: str = "stochastic") -> RunResult:
+                 rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
+                 ) -> RunResult:
     from tiny.input_domain import model_input_domain
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
@@ -95,7 +107,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         xte, yte = xte[:eval_samples], yte[:eval_samples]
     xtr, ytr, xv, yv = sch.split_validation(xtr, ytr) if early_stop else (xtr, ytr, xtr[:0], ytr[:0])
     from tiny.train.contrib import resolve_scheme    # --recipe sparse: the scheme searched under the budget
-    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, log=log)
+    runners = _trial_runners(workers, address)
+    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, log=log, runner=runners[0])
     from tiny.train.api import training_plan
     plan = training_plan(g, cfg)
     if new_head:
@@ -109,7 +122,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     if auto:
         from tiny.train.lr_search import search_lr
         cfg.lr, tried = search_lr(plan, cfg.lr, cfg.momentum, cfg.qas, rounding, xtr, ytr,
-                                  xv if len(xv) else xtr, yv if len(yv) else ytr, max_steps=min(600, total), log=log)
+                                  xv if len(xv) else xtr, yv if len(yv) else ytr, max_steps=min(600, total), log=log,
+                                  runner=runners[1])
         lr_search = [{"lr": a, "heldout_accuracy": b} for a, b in tried]
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
