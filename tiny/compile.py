@@ -24,7 +24,10 @@ def compile_model(g: Graph, target: Target, stage_ok: Callable[[int], bool] | No
     base = [ops.opdef(op).scratch_bytes(p) for op, p in zip(g.ops, params)]
     emittable = stage_emittable(g, params)
     ok = emittable if stage_ok is None else (lambda k: stage_ok(k) and emittable(k))
-    s = search(g, base, layer.plan, budget, target.schedule, ok)
+    # the optimized variants' own scratch for ops after the stage (e.g. the conv GEMM's im2col buffer)
+    extra = [max(int(d.select(p, target, ip).scratch(p)) for ip in (False, True))
+             for d, p in ((ops.opdef(op), p) for op, p in zip(g.ops, params))]
+    s = search(g, base, layer.plan, budget, target.schedule, ok, rest_extra=extra)
     if not s.split:
         layer.schedule_info = {"schedule": "layer", "layer_based_peak_bytes": layer.plan.arena_bytes,
                                "patch_candidates": s.candidates}

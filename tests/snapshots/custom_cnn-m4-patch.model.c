@@ -583,7 +583,7 @@ static int invoke(int32_t stop_after) {
 
     /* #8 CONV_2D conv2d_2_1/BiasAdd (tables above: l8_*) */
     tiny_layer_begin(8);
-    if (tiny_conv2d_s8(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l8_params, &l8_quant, &(tiny_dims){ 1, 8, 7, 32 }, (const int8_t *)(tiny_arena + ARENA_T22), &(tiny_dims){ 12, 3, 3, 32 }, l8_filter, &(tiny_dims){ 1, 1, 1, 12 }, l8_bias, &(tiny_dims){ 1, 6, 5, 12 }, (int8_t *)(tiny_arena + ARENA_T23)) != TINY_OK) return 9;
+    if (tiny_conv2d_s8_gemm(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l8_params, &l8_quant, &(tiny_dims){ 1, 8, 7, 32 }, (const int8_t *)(tiny_arena + ARENA_T22), &(tiny_dims){ 12, 3, 3, 32 }, l8_filter, &(tiny_dims){ 1, 1, 1, 12 }, l8_bias, &(tiny_dims){ 1, 6, 5, 12 }, (int8_t *)(tiny_arena + ARENA_T23)) != TINY_OK) return 9;
     tiny_layer_end(8);
     if (stop_after == 8) return 0;
 

@@ -53,7 +53,8 @@ def test_weight_update_saves_its_input_and_reorders(base_graph) -> None:
 
 
 def test_recipe_memory_order(base_graph) -> None:
-    peak = {r: training_plan(base_graph, load_config(r)).memory(1536)["train_peak_sram_bytes"]
+    # the update schemes alone: without momentum buffers (the recipes' default momenta differ)
+    peak = {r: training_plan(base_graph, load_config(r, momentum=0.0)).memory(1536)["train_peak_sram_bytes"]
             for r in ("head", "bias", "sparse", "full")}
     assert peak["head"] < peak["bias"] <= peak["sparse"] < peak["full"]
 

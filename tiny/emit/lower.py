@@ -90,9 +90,10 @@ def lower(g: Graph, schedule: Any, target: Target, inplace: bool = True, hash: s
     if split:   # the searched plan fixed the stage's scratch: keep variants that fit it
         choices = [v if i >= split or v.scratch(params[i]) == 0 else defs[i].portable(params[i], i in inplace_ops)
                    for i, v in enumerate(choices)]
-    scratch = [s + int(v.scratch(p)) for s, v, p in zip(scratch, choices, params)]
-    if split:
-        scratch[:split] = list(schedule.scratch)[:split]
+    if split:   # the schedule's scratch already holds the variants' extra after the stage (tiny/compile.py)
+        scratch = list(schedule.scratch)
+    else:
+        scratch = [s + int(v.scratch(p)) for s, v, p in zip(scratch, choices, params)]
     plan = schedule.plan if split else plan_graph(g, scratch, aliases)
     steps = [Step(op, d, p, v, s, op.index in inplace_ops)
              for op, d, p, v, s in zip(g.ops, defs, params, choices, scratch)]

@@ -124,13 +124,18 @@ def stage_inplace(g: Graph, split: int) -> tuple[dict[str, str], set[int]]:
     return aliases, ops
 
 
-def build_schedule(g: Graph, split: int, grid: Grid, base_scratch: list[int], thorough: bool = True) -> Schedule:
-    """Trace, size scratch (in-place depthwise needs one local output channel) and plan."""
+def build_schedule(g: Graph, split: int, grid: Grid, base_scratch: list[int], thorough: bool = True,
+                   rest_extra: list[int] | None = None) -> Schedule:
+    """Trace, size scratch (in-place depthwise needs one local output channel) and plan.
+    `rest_extra`: scratch the optimized kernel variants of ops after the stage need beyond the
+    portable kernels' (inside the stage only variants without planned scratch run)."""
     from tiny.analysis import total_macs
     from tiny.memory.inplace import inplace_scratch
     pp = trace(g, split, grid)
     aliases, ops = stage_inplace(g, split)
     scratch = list(base_scratch)
+    for i in range(split, len(scratch)):
+        scratch[i] += rest_extra[i] if rest_extra else 0
     for i in ops:
         if i < split:
             o = g.ops[i].outputs[0]
@@ -144,7 +149,7 @@ def build_schedule(g: Graph, split: int, grid: Grid, base_scratch: list[int], th
 
 
 def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | None, mode: str,
-           stage_ok: Any = None, _report_budget: int | None = None) -> Schedule:
+           stage_ok: Any = None, _report_budget: int | None = None, rest_extra: list[int] | None = None) -> Schedule:
     """Pick split and grid. mode 'patch': lowest peak; 'auto': fewest MACs with peak <= budget
     (the layer-based schedule is a candidate too)."""
     from tiny.analysis import total_macs
@@ -169,7 +174,7 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
             continue
         _, h, w, _ = t_out.shape
         for grid in grids(int(h), int(w)):
-            cands.append(build_schedule(g, k, grid, base_scratch, thorough=False))
+            cands.append(build_schedule(g, k, grid, base_scratch, thorough=False, rest_extra=rest_extra))
     table = [{"split_after_op": s.split - 1, "grid": list(s.grid.n), "peak_bytes": s.peak,
               "patch_mac_overhead": round(s.mac_overhead, 4)} for s in cands]
     if not cands:
@@ -183,12 +188,13 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
         budget = _report_budget   # nothing fits: report the lowest peak against the asked budget
     if mode == "patch" and budget is None:
         best = min(cands, key=lambda s: (s.peak, s.macs))
-        best = build_schedule(g, best.split, best.grid, base_scratch, thorough=True)
+        best = build_schedule(g, best.split, best.grid, base_scratch, thorough=True, rest_extra=rest_extra)
     else:
         budget = budget if budget is not None else layer.peak
         fitting = [s for s in cands + [layer] if s.peak <= budget]
         if not fitting and mode != "patch":
-            return search(g, base_scratch, layer_plan, None, "patch", stage_ok, _report_budget=budget)
+            return search(g, base_scratch, layer_plan, None, "patch", stage_ok, _report_budget=budget,
+                          rest_extra=rest_extra)
         if not fitting:
             low = min(cands, key=lambda s: (s.peak, s.macs))
             live = low.plan.step_live_bytes
@@ -201,7 +207,7 @@ def search(g: Graph, base_scratch: list[int], layer_plan: Plan, budget: int | No
                 f"{', inside the patch stage' if where < low.split else ''})")
         best = min(fitting, key=lambda s: (s.macs, s.peak, s.split > 0))
     if best.split:   # re-plan the winner with every placement order (never larger)
-        best = build_schedule(g, best.split, best.grid, base_scratch, thorough=True)
+        best = build_schedule(g, best.split, best.grid, base_scratch, thorough=True, rest_extra=rest_extra)
     best.candidates = table
     return best
 
