@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,11 +60,6 @@ def detect_port(board: Board) -> str | None:
     return None
 
 
-# STM32 USARTs (qemu-f405) drop bytes that arrive before the firmware enabled the receiver;
-# QEMU starts the guest only when the host connects, so give the firmware a moment.
-_GUEST_BOOT_S = 0.05
-
-
 class QemuTransport(SerialTransport):
     """SerialTransport to a QEMU it owns: close() ends QEMU; diagnostics() shows its output."""
 
@@ -110,8 +104,9 @@ def open_qemu_session(board: Board, elf: Path, *, timeout: float = 5.0,
     q = launch(board, elf, plugin=plugin, plugin_args=plugin_args, log=plugin_log,
                preload=preload)
     transport = QemuTransport(q, baud=board.uart.baud)
-    time.sleep(_GUEST_BOOT_S)
-    return Session(transport, board_name=board.name, timeout=timeout)
+    s = Session(transport, board_name=board.name, timeout=timeout)
+    s.handshake()
+    return s
 
 
 def open_session(board: Board, project_dir: Path, *, timeout: float = 5.0,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ from tiny.device.transport import PipeTransport, Transport, TransportClosed
 __all__ = ["DeviceError", "Session", "host_session"]
 
 _RETRY_STATUSES = (Status.BAD_CRC, Status.BAD_FRAME)
+
+
+class _NoReply(Exception):
+    """No frame within a handshake attempt's wait (internal: the handshake sends again)."""
 
 
 class Session:
@@ -63,7 +68,8 @@ class Session:
         err.__cause__ = cause
         return err
 
-    def request(self, cmd: int, body: bytes = b"", timeout: float | None = None) -> bytes:
+    def request(self, cmd: int, body: bytes = b"", timeout: float | None = None,
+                _first_contact: bool = False) -> bytes:
         """Send one request and return the OK reply's body; DeviceError otherwise."""
         if self.closed:
             raise DeviceError(f"session with {self.board_name} is closed")
@@ -84,6 +90,8 @@ class Session:
                 try:
                     wire = self.transport.read_frame(timeout)
                 except TimeoutError as e:
+                    if _first_contact:
+                        raise _NoReply from e
                     raise self._fatal(f"no reply from {self.board_name} within {timeout:g}s to "
                                       f"{name}; is the board running this firmware?", e)
                 except TransportClosed as e:
@@ -100,7 +108,7 @@ class Session:
                     retry = True
                     continue
                 if rep.seq != seq and rep.seq != SEQ_UNTRUSTED:
-                    if rep.seq in sent:
+                    if rep.seq in sent or (_first_contact and rep.cmd == cmd):
                         continue  # late reply to an earlier attempt of this request
                     raise DeviceError(f"{self.board_name} answered {name} with seq {rep.seq}, "
                                       f"expected {seq}")
@@ -116,6 +124,24 @@ class Session:
                 return rep.body
         raise DeviceError(f"{name} to {self.board_name} failed {self.retries + 1} times: "
                           f"{last_problem}")
+
+    def handshake(self, timeout: float | None = None, every: float = 1.0) -> dict[str, Any]:
+        """INFO, re-sent every `every` s until the board answers or `timeout` passes.
+
+        A freshly started board may drop what arrives before its UART receiver is on (STM32
+        USARTs under a loaded emulator), so the first request must not rely on one write."""
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                self._info = parse_info(self.request(Cmd.INFO, timeout=max(0.05, min(every, left)),
+                                                     _first_contact=True))
+                return dict(self._info)
+            except _NoReply:
+                if time.monotonic() >= deadline:
+                    raise self._fatal(f"no reply from {self.board_name} within {timeout:g}s to "
+                                      f"INFO; is the board running this firmware?") from None
 
     # -- commands -------------------------------------------------------------------------
     def info(self, refresh: bool = False) -> dict[str, Any]:
