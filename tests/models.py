@@ -17,6 +17,10 @@ def _cached(name: str, build) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     p = CACHE / f"{name}-{VERSION}.tflite"
     if not p.exists():
+        import tensorflow as tf
+        # Keras numbers layer names per process: without this, tensor names (and the snapshots
+        # that print them) depend on which models this process built before.
+        tf.keras.backend.clear_session()
         tmp = p.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(build())
         tmp.replace(p)

@@ -4,7 +4,8 @@ default settings. Run with `pytest -m bench tests/bench/test_bench_transfer.py -
 
 Tasks (tiny/train/data.py TASKS): digits-transfer (upright -> rotated+inverted digits),
 digits-newclasses (a Keras model with its own Rescaling layer, uint8 0..255 images, digits 0-4 ->
-digits 5-9), patches-transfer (RGB patches of sklearn's china.jpg -> flower.jpg regions).
+digits 5-9), patches-transfer (RGB patches of sklearn's china.jpg, class = quadrant -> other patches
+through another camera pipeline: BGR, negative).
 The `host` board runs the same C as the emulated boards and ends with weights identical to the
 oracle's (tests/train/test_device_vs_oracle.py), so QEMU would print the same accuracy.
 

@@ -25,11 +25,11 @@ from tiny.ir import TinyError
 TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the board to rotated+inverted digits",
          "digits-newclasses": "a Keras model with its own Rescaling layer (raw 0..255 pixels), pretrained on "
                               "digits 0-4, learns digits 5-9 (a new 5-class head) from uint8 images",
-         "patches-transfer": "sklearn's sample images: a net pretrained on 16x16 RGB patches of china.jpg "
-                             "(4 regions) adapts to the 4 regions of flower.jpg"}
+         "patches-transfer": "sklearn's china.jpg: a net pretrained on 16x16 RGB patches (class = image "
+                             "quadrant) adapts to other patches through another camera pipeline (BGR, negative)"}
 BASE_VERSION = "v1"
 IRB_VERSION = "v1"
-TASK_VERSION = "v1"
+TASK_VERSION = "v2"
 SIZE = 16
 
 
@@ -54,13 +54,17 @@ def digits_newclasses(split: str = "target") -> tuple[np.ndarray, np.ndarray, np
     return u8(xtr[a]), ytr[a] - lo, u8(xte[b]), yte[b] - lo
 
 
-def patches(split: str = "target", n_per_class: int = 250, size: int = SIZE, seed: int = 3,
+def patches(split: str = "target", n_per_class: int = 500, size: int = SIZE,
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """uint8 NHWC RGB patches of sklearn's bundled sample images, class = the image quadrant the patch
-    comes from (`base`: china.jpg, `target`: flower.jpg), each 48x48 crop scaled to size x size."""
+    """uint8 NHWC RGB patches of sklearn's china.jpg, class = the image quadrant the patch comes
+    from, each 48x48 crop scaled to size x size. `base`: as photographed; `target`: other crops
+    seen through another camera pipeline (channels in BGR order, negative), a domain shift the
+    pretrained features must adapt to. (flower.jpg's quadrants were tried as the target: they
+    look alike, a float net trained from scratch on them reaches only ~45 %.)"""
     from PIL import Image
     from sklearn.datasets import load_sample_image
-    im = load_sample_image("china.jpg" if split == "base" else "flower.jpg")
+    im = load_sample_image("china.jpg")
+    seed = 3 if split == "base" else 4
     H, W = im.shape[:2]
     rng = np.random.default_rng(seed)
     xs, ys = [], []
@@ -72,6 +76,8 @@ def patches(split: str = "target", n_per_class: int = 250, size: int = SIZE, see
             xs.append(np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR)))
             ys.append(q)
     x, y = np.stack(xs), np.array(ys, np.int64)
+    if split != "base":
+        x = 255 - x[..., ::-1]
     p = rng.permutation(len(x))
     n_te = len(x) // 4
     return x[p[n_te:]], y[p[n_te:]], x[p[:n_te]], y[p[:n_te]]
