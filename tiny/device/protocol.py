@@ -40,6 +40,7 @@ class Cmd(enum.IntEnum):
     PING = 0x06
     QUIT = 0x07
     LOAD_INPUT = 0x08
+    WATCHDOG_TEST = 0x09
 
 
 class Status(enum.IntEnum):
@@ -51,6 +52,7 @@ class Status(enum.IntEnum):
     BAD_ARG = 5
     TOO_LARGE = 6
     MODEL_ERROR = 7
+    RESET = 8   # unsolicited, seq 0xFFFF: the board was just reset by its watchdog
 
 
 def cmd_name(cmd: int) -> str:

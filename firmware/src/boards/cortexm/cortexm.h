@@ -43,6 +43,12 @@ int tiny_uart_rx(void);             /* one byte, or -1 if none is waiting (never
 void tiny_uart_tx(uint8_t c);       /* blocks until the byte is accepted */
 void tiny_uart_flush(void);         /* blocks until everything is on the wire */
 
+/* The watchdog (watchdog.c): read the reset cause and start it (tiny_port_init); its NMI entry. */
+void tiny_watchdog_init(void);
+void tiny_nmi_handler(void);
+/* A fault: "tiny: hard fault" and exit on QEMU, spin on a real board (until its watchdog resets it). */
+void tiny_fault(void);
+
 /* Semihosting (QEMU boards): SYS_WRITE0 a string to QEMU's stderr. */
 void tiny_semihost_write0(const char *s);
 #endif
