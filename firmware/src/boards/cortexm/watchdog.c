@@ -10,8 +10,9 @@
  *  - CMSDK: the CMSDK APB watchdog (ARM DDI0479) of the MPS2 FPGA images (QEMU mps2-an385/386/500
  *    at 0x40008000, mps2-an505's Secure one at 0x50081000). The counter runs down from LOAD at
  *    WDOGCLK; the first expiry raises its interrupt (wired to NMI) and reloads, the second asserts
- *    the reset (QEMU: a system reset). LOAD is half the timeout; the NMI handler notes "watchdog"
- *    in .noinit RAM and waits for the reset (nothing else tells the causes apart on MPS2).
+ *    the reset (QEMU: a system reset). LOAD is the timeout; the NMI handler notes "watchdog" in
+ *    .noinit RAM (nothing else tells the causes apart on MPS2) and resets the system at once
+ *    (SYSRESETREQ), the second expiry being the fallback.
  *  - STM32_IWDG: the independent watchdog (RM0383 / RM0385 / RM0433): LSI clock, prescaler
  *    /4../256, 12-bit reload; the reset cause from RCC_CSR (F4/F7) or RCC_RSR (H7).
  *  - NRF52_WDT: the nRF52 WDT (32.768 kHz), cause from POWER.RESETREAS.
@@ -40,22 +41,29 @@ static const char *s_cause = "power";
 #define WD_MIS WD(0x014u)
 #define WD_LOCK WD(0xC00u)
 #define WD_UNLOCK 0x1ACCE551u
+#define WD_TICKS ((uint64_t)TINY_WATCHDOG_CLOCK_HZ * TINY_WATCHDOG_MS / 1000u)
+#define WD_RELOAD (WD_TICKS > 0xFFFFFFFFu ? 0xFFFFFFFFu : (WD_TICKS ? (uint32_t)WD_TICKS : 1u))
 static void wd_start(void) {
-    uint64_t ticks = (uint64_t)TINY_WATCHDOG_CLOCK_HZ * TINY_WATCHDOG_MS / 2000u; /* two expiries */
     WD_LOCK = WD_UNLOCK;
-    WD_LOAD = ticks > 0xFFFFFFFFu ? 0xFFFFFFFFu : (ticks ? (uint32_t)ticks : 1u);
+    WD_LOAD = WD_RELOAD;
     WD_CTRL = 3u;   /* INTEN (counter on) | RESEN */
     WD_LOCK = 0;    /* any other value locks the registers against stray writes */
 }
+/* Writing LOAD reloads the counter (TRM; so does INTCLR on hardware, but QEMU 7.2's INTCLR only
+ * clears the interrupt). */
 void tiny_port_watchdog_feed(void) {
     WD_LOCK = WD_UNLOCK;
-    WD_INTCLR = 1u; /* clears the interrupt and reloads the counter */
+    WD_LOAD = WD_RELOAD;
     WD_LOCK = 0;
 }
-/* NMI: the watchdog's first expiry. Note it for the next boot and let the second expiry reset. */
+/* NMI: the watchdog's first expiry, TINY_WATCHDOG_MS after the last feed. Note it for the next boot
+ * and reset the system now (SYSRESETREQ); should that not happen, the second expiry resets. */
 void tiny_nmi_handler(void) {
     if (WD_MIS & 1u) {
         s_keep.fired = KEEP_FIRED;
+        __asm__ volatile("dsb" ::: "memory");
+        SCB_AIRCR = 0x05FA0004u; /* VECTKEY | SYSRESETREQ */
+        __asm__ volatile("dsb" ::: "memory");
         for (;;) __asm__ volatile("" ::: "memory");
     }
     tiny_fault();
