@@ -54,7 +54,7 @@ def test_hang_is_reset_and_session_recovers(board, tmp_path: Path) -> None:
 
 
 def test_idle_and_long_invoke_are_not_reset(tmp_path: Path) -> None:
-    """40 ops of 20 SysTick ms (~40-60 ms of QEMU time each): an INVOKE of ~2 s with a 1 s
+    """60 ops of 20 SysTick ms (20-60 ms of QEMU time each): an INVOKE of 1.2-3 s with a 1 s
     watchdog, fed after each op; and idle waiting for a request longer than the timeout."""
     board = get_board("qemu-m4-256k")
     ms = 1000
@@ -64,7 +64,7 @@ def test_idle_and_long_invoke_are_not_reset(tmp_path: Path) -> None:
         for _ in range(2):
             t0 = time.monotonic()
             s.run([bytes(16)])
-            assert time.monotonic() - t0 > 1.1 * ms / 1000      # the INVOKE really outlasted the timeout
+            assert time.monotonic() - t0 > ms / 1000   # the INVOKE (>= 60 x 20 ms) outlasted the timeout
         time.sleep(2 * ms / 1000)                            # idle
         info = s.info(refresh=True)
         assert (info["reset_cause"], info["watchdog_resets"]) == ("power", 0)

@@ -59,6 +59,7 @@ class Session:
         self.closed = False
         self.watchdog_resets = 0    # the board's count when last seen (INFO / RESET notice)
         self.last_reset: dict[str, Any] | None = None   # the last RESET notice's fields
+        self._stale: list[int] = []   # seqs of handshake attempts that timed out (late replies are skipped)
 
     # -- plumbing -------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -98,6 +99,7 @@ class Session:
                     wire = self.transport.read_frame(timeout)
                 except TimeoutError as e:
                     if _first_contact:
+                        self._stale = (self._stale + sent)[-64:]   # their replies may still come
                         raise _NoReply from e
                     reset = self._probe_reset(name, timeout)
                     if reset is not None:
@@ -124,7 +126,7 @@ class Session:
                     retry = True
                     continue
                 if rep.seq != seq and rep.seq != SEQ_UNTRUSTED:
-                    if rep.seq in sent or _first_contact:
+                    if rep.seq in sent or rep.seq in self._stale or _first_contact:
                         continue  # late reply to an earlier attempt of this request
                     raise DeviceError(f"{self.board_name} answered {name} with seq {rep.seq}, "
                                       f"expected {seq}")
