@@ -12,6 +12,7 @@ from tiny import paths
 from tiny.ir import TinyError
 
 DEFAULT_BOARD = "qemu-m4-256k"
+WATCHDOG_KINDS = ("none", "cmsdk", "stm32-iwdg", "nrf52-wdt")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ class Clock:
 
 
 @dataclass(frozen=True)
+class Watchdog:
+    """The firmware watchdog (README "Robustness"): started at boot, fed by the request loop and
+    after every op, so a board that stops answering resets itself within `timeout_ms`."""
+    kind: str = "none"          # cmsdk (MPS2: CMSDK APB watchdog) | stm32-iwdg | nrf52-wdt | none
+    base: int = 0               # peripheral base address
+    clock_hz: int = 0           # the watchdog counter's clock (CMSDK WDOGCLK, the STM32/nRF52 LSI / LFCLK)
+    timeout_ms: int = 0         # reset this long after the last feed (0 = no watchdog)
+
+    @property
+    def enabled(self) -> bool:
+        return self.kind != "none" and self.timeout_ms > 0
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     core: str                   # cortex-m4 | cortex-m7 | cortex-m33 | cortex-m3 | host
@@ -79,6 +94,7 @@ class Board:
     preload_bytes: int = 0
     uart: Uart = field(default_factory=Uart)
     clock: Clock = field(default_factory=Clock)
+    watchdog: Watchdog = field(default_factory=Watchdog)
 
     @property
     def is_host(self) -> bool:
@@ -110,6 +126,7 @@ class Board:
         d["uart"] = asdict(self.uart)
         d["uart"]["usb_ids"] = list(self.uart.usb_ids)
         d["clock"] = asdict(self.clock)
+        d["watchdog"] = asdict(self.watchdog)
         return d
 
 
@@ -121,14 +138,19 @@ def _board_from_toml(path: Path) -> Board:
     try:
         uart = Uart(**data.pop("uart", {}))
         clock = Clock(**data.pop("clock", {}))
+        watchdog = Watchdog(**data.pop("watchdog", {}))
     except TypeError as e:
-        raise TinyError(f"{path}: [uart]/[clock]: {e}") from e
+        raise TinyError(f"{path}: [uart]/[clock]/[watchdog]: {e}") from e
+    if watchdog.kind not in WATCHDOG_KINDS:
+        raise TinyError(f"{path}: [watchdog] kind {watchdog.kind!r}: one of {', '.join(WATCHDOG_KINDS)}")
+    if watchdog.enabled and not (watchdog.base and watchdog.clock_hz):
+        raise TinyError(f"{path}: [watchdog] {watchdog.kind} needs base and clock_hz")
     known = set(Board.__dataclass_fields__)
     unknown = set(data) - known
     if unknown:
         raise TinyError(f"{path}: unknown keys {sorted(unknown)}")
     try:
-        return Board(uart=uart, clock=clock, **data)
+        return Board(uart=uart, clock=clock, watchdog=watchdog, **data)
     except TypeError as e:
         raise TinyError(f"{path}: {e}") from e
 

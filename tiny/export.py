@@ -80,11 +80,20 @@ class Export:
 # Defined when a library is built (its build files set them): runtime code under `#ifndef X ...
 # #endif /* X */` is not part of a library (train.c's protocol commands).
 LIBRARY_DEFINES = ("TINY_TRAIN_NO_PROTOCOL",)
+# Firmware-only blocks `#ifndef TINY_LIBRARY ... #endif /* TINY_LIBRARY */` (the watchdog feed after
+# each op in runtime/markers.c) are cut out of the library's copies altogether.
+_FIRMWARE_ONLY = re.compile(r"#ifndef TINY_LIBRARY\b.*?#endif /\* TINY_LIBRARY \*/\n?", re.S)
+
+
+def library_text(text: str) -> str:
+    """A runtime file as a library carries it: without its firmware-only blocks."""
+    return _FIRMWARE_ONLY.sub("", text)
 
 
 def _strip_c(text: str) -> str:
     """C text without comments and string/char literals (names inside them are not references), and
-    without the blocks a library build leaves out (LIBRARY_DEFINES)."""
+    without the blocks a library build leaves out (LIBRARY_DEFINES, firmware-only blocks)."""
+    text = library_text(text)
     for d in LIBRARY_DEFINES:
         text = re.sub(rf"#ifndef {d}\b.*?#endif /\* {d} \*/", " ", text, flags=re.S)
     text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
@@ -282,9 +291,9 @@ def export_compiled(c: Any, board: str, out: Path, train: str | None = None) -> 
     for name, text in sorted(generated.items()):
         put(f"src/tiny_model/{name}", text)
     for rel in runtime:
-        put(f"src/tiny/{rel}", (fw_src / rel).read_text())
+        put(f"src/tiny/{rel}", library_text((fw_src / rel).read_text()))
     texts = [(out / "src" / "tiny_model" / n, t) for n, t in generated.items()]
-    texts += [(fw_src / rel, (fw_src / rel).read_text()) for rel in runtime]
+    texts += [(fw_src / rel, library_text((fw_src / rel).read_text())) for rel in runtime]
     inc = Path(paths.FIRMWARE) / "include"
     for h in _header_closure(texts):
         rel = h.relative_to(inc).as_posix() if inc in h.parents else h.relative_to(fw_src).as_posix()

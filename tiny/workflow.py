@@ -46,7 +46,11 @@ def _write_if_changed(p: Path, text: str) -> None:
 
 
 def project_dir_for(c: Compiled, board: str) -> Path:
-    key = hashlib.sha256(f"{c.hash}:{board}".encode()).hexdigest()[:16]
+    tag = f"{c.hash}:{board}"
+    wd = os.environ.get("TINY_WATCHDOG_MS", "").strip()
+    if wd:   # a watchdog timeout other than the board's: another firmware, another project
+        tag += f":wd{wd}"
+    key = hashlib.sha256(tag.encode()).hexdigest()[:16]
     return cache_dir() / "projects" / f"{c.graph.name[:40]}-{board}-{key}"
 
 

@@ -112,7 +112,9 @@ def test_bad_arguments_answered(session: Session) -> None:
         (lambda: session.read_tensor(0xFFFF, 1), "out of range"),
         (lambda: session.invoke(stop_after=2), "BAD_ARG"),
         (lambda: session.request(P.Cmd.INVOKE, b"\x00"), "BAD_ARG"),
-        (lambda: session.request(0x09), "UNKNOWN_CMD"),
+        (lambda: session.request(0x0A), "UNKNOWN_CMD"),
+        (lambda: session.request(P.Cmd.WATCHDOG_TEST, b"\x00"), "BAD_ARG.*no watchdog"),   # never hangs the host
+        (lambda: session.request(P.Cmd.WATCHDOG_TEST), "BAD_ARG"),
         (lambda: session.request(P.Cmd.LOAD_INPUT, struct.pack("<BII", 0, 0, N)), "no preloaded region"),
         (lambda: session.request(P.Cmd.LOAD_INPUT, b"\x00"), "BAD_ARG"),
         (lambda: session.request(0x10, b"train"), "UNKNOWN_CMD.*training"),

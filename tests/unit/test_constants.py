@@ -54,6 +54,7 @@ def test_training_commands() -> None:
     assert len(c) >= 8 and all(lo <= v <= hi for v in c.values())
     for name, v in c.items():
         assert getattr(train_device, name) == v, name
+        assert protocol.cmd_name(v) == name
 
 
 def test_training_step_kinds_flags_captures() -> None:

@@ -13,6 +13,7 @@ Project layout written by write_project():
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -79,10 +80,28 @@ def _check_clock(board: Board) -> None:
                         f"{board.max_clock_hz}")
 
 
+def watchdog_ms(board: Board) -> int:
+    """The firmware watchdog's timeout for `board` (0 = none): its TOML's [watchdog] timeout_ms, or
+    $TINY_WATCHDOG_MS when set (tests use a short one; 0 turns the watchdog off)."""
+    if not board.watchdog.enabled:
+        return 0
+    env = os.environ.get("TINY_WATCHDOG_MS")
+    if env is not None and env.strip():
+        try:
+            ms = int(env)
+        except ValueError:
+            raise TinyError(f"TINY_WATCHDOG_MS={env!r}: a number of milliseconds") from None
+        if ms < 0:
+            raise TinyError(f"TINY_WATCHDOG_MS={env!r}: a number of milliseconds")
+        return ms
+    return board.watchdog.timeout_ms
+
+
 def render_board_header(board: Board) -> str:
     _check_arm(board)
     _check_clock(board)
     return _jinja().get_template("tiny_board.h.j2").render(
+        wd_kind=board.watchdog.kind.upper().replace("-", "_"), wd_ms=watchdog_ms(board),
         b=board, c=board.clock, uart_apb=2 if board.uart.bus == "apb2" else 1,
         uart_kind=_UART_DEFINE[board.uart.kind],
         tx=parse_pin(board.uart.tx), rx=parse_pin(board.uart.rx))

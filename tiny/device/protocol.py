@@ -23,6 +23,17 @@ class DeviceError(TinyError):
     """The board did not answer, answered with an error, or could not be reached."""
 
 
+class BoardReset(DeviceError):
+    """The board reset itself (its watchdog) instead of answering: it is running again, the session
+    still works, but what it held in RAM (inputs, trained weights, the step counter) is gone."""
+
+    def __init__(self, msg: str, cause: str = "watchdog", resets: int = 0, during: str = "") -> None:
+        super().__init__(msg)
+        self.cause = cause
+        self.resets = resets
+        self.during = during
+
+
 class ProtocolError(DeviceError):
     """A frame could not be decoded (bad COBS, too short, wrong CRC)."""
 
@@ -40,6 +51,7 @@ class Cmd(enum.IntEnum):
     PING = 0x06
     QUIT = 0x07
     LOAD_INPUT = 0x08
+    WATCHDOG_TEST = 0x09
 
 
 class Status(enum.IntEnum):
@@ -51,13 +63,22 @@ class Status(enum.IntEnum):
     BAD_ARG = 5
     TOO_LARGE = 6
     MODEL_ERROR = 7
+    RESET = 8   # unsolicited, seq 0xFFFF: the board was just reset by its watchdog
+
+
+# Names of the training commands (codes in tiny/train/device.py, checked against train.c by
+# tests/unit/test_constants.py), for messages only.
+TRAIN_CMD_NAMES = ("TRAIN_INFO", "TRAIN_STEP", "SET_HPARAMS", "READ_PARAM", "WRITE_PARAM", "SET_STEPS", "EVAL",
+                   "PARAM_SIZE")
 
 
 def cmd_name(cmd: int) -> str:
-    """Readable command name for messages (training commands 0x10-0x2f have no name here)."""
+    """Readable command name for messages."""
     try:
         return Cmd(cmd).name
     except ValueError:
+        if 0x10 <= cmd < 0x10 + len(TRAIN_CMD_NAMES):
+            return TRAIN_CMD_NAMES[cmd - 0x10]
         return f"0x{cmd:02x}"
 
 

@@ -15,6 +15,11 @@
 its reply arrives corrupted or the board reports BAD_CRC/BAD_FRAME. A timeout or a lost
 connection closes the transport (ending a host process / QEMU the transport owns) and raises
 DeviceError; an error status from the board raises DeviceError and keeps the session usable.
+
+A board with a watchdog (INFO watchdog_ms > 0) that hangs in a request resets itself and sends a
+RESET notice: the request raises BoardReset (a DeviceError) at once and the session stays usable
+(the board runs again, its RAM state is gone). If the notice is lost, a timed-out request asks
+INFO once more and raises BoardReset when watchdog_resets went up.
 """
 from __future__ import annotations
 
@@ -27,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from tiny.device.protocol import (MAX_BODY, SEQ_UNTRUSTED, VERSION, Cmd, DeviceError,
+from tiny.device.protocol import (MAX_BODY, SEQ_UNTRUSTED, VERSION, BoardReset, Cmd, DeviceError,
                                   ProtocolError, Status, cmd_name, decode_frame, encode_frame,
                                   parse_info, parse_reply, request, status_name)
 from tiny.device.transport import PipeTransport, Transport, TransportClosed
 
-__all__ = ["DeviceError", "Session", "host_session"]
+__all__ = ["BoardReset", "DeviceError", "Session", "host_session"]
 
 _RETRY_STATUSES = (Status.BAD_CRC, Status.BAD_FRAME)
 
@@ -52,6 +57,9 @@ class Session:
         self._info: dict[str, Any] | None = None
         self.last_cycles = 0  # from the last run()
         self.closed = False
+        self.watchdog_resets = 0    # the board's count when last seen (INFO / RESET notice)
+        self.last_reset: dict[str, Any] | None = None   # the last RESET notice's fields
+        self._stale: list[int] = []   # seqs of handshake attempts that timed out (late replies are skipped)
 
     # -- plumbing -------------------------------------------------------------------------
     def _next_seq(self) -> int:
@@ -91,7 +99,11 @@ class Session:
                     wire = self.transport.read_frame(timeout)
                 except TimeoutError as e:
                     if _first_contact:
+                        self._stale = (self._stale + sent)[-64:]   # their replies may still come
                         raise _NoReply from e
+                    reset = self._probe_reset(name, timeout)
+                    if reset is not None:
+                        raise reset from e
                     raise self._fatal(f"no reply from {self.board_name} within {timeout:g}s to "
                                       f"{name}; is the board running this firmware?", e)
                 except TransportClosed as e:
@@ -103,12 +115,18 @@ class Session:
                     last_problem = f"corrupted reply ({e})"
                     retry = True
                     continue
+                if rep.seq == SEQ_UNTRUSTED and rep.status == Status.RESET:
+                    notice = parse_info(rep.body)
+                    self._note_reset(notice)
+                    if _first_contact:
+                        continue   # a reset before this session's first request: nothing was lost
+                    raise self._reset_error(name, notice)
                 if rep.seq == SEQ_UNTRUSTED and rep.status in _RETRY_STATUSES:
                     last_problem = f"board reported {status_name(rep.status)}: {rep.message}"
                     retry = True
                     continue
                 if rep.seq != seq and rep.seq != SEQ_UNTRUSTED:
-                    if rep.seq in sent or (_first_contact and rep.cmd == cmd):
+                    if rep.seq in sent or rep.seq in self._stale or _first_contact:
                         continue  # late reply to an earlier attempt of this request
                     raise DeviceError(f"{self.board_name} answered {name} with seq {rep.seq}, "
                                       f"expected {seq}")
@@ -125,7 +143,39 @@ class Session:
         raise DeviceError(f"{name} to {self.board_name} failed {self.retries + 1} times: "
                           f"{last_problem}")
 
-    def handshake(self, timeout: float | None = None, every: float = 1.0) -> dict[str, Any]:
+    def _note_reset(self, fields: dict[str, Any]) -> None:
+        self.last_reset = dict(fields)
+        self.watchdog_resets = int(fields.get("watchdog_resets", self.watchdog_resets + 1) or 0)
+        self._info = None          # what the board reports (reset_cause, counts) changed
+
+    def _reset_error(self, name: str, fields: dict[str, Any]) -> BoardReset:
+        n = fields.get("watchdog_resets", "?")
+        ms = fields.get("watchdog_ms", "?")
+        return BoardReset(f"{self.board_name} was reset by its watchdog during {name} (no progress for "
+                          f"{ms} ms; watchdog reset #{n} since power-on): it runs again, but its RAM "
+                          f"state (inputs, trained weights, step counter) is the flashed firmware's",
+                          cause=str(fields.get("reset_cause", "watchdog")), resets=int(n) if n != "?" else 0,
+                          during=name)
+
+    def _probe_reset(self, name: str, timeout: float) -> BoardReset | None:
+        """After a timeout on a board with a watchdog: did it reset (and its RESET notice get lost)?"""
+        info = self._info or {}
+        ms = int(info.get("watchdog_ms", 0) or 0)
+        if not ms:
+            return None
+        known = self.watchdog_resets
+        try:
+            now = self.handshake(timeout=min(max(2.0, 2 * ms / 1000 + 1.0), 30.0), _fatal=False)
+        except (_NoReply, DeviceError):
+            return None
+        if int(now.get("watchdog_resets", 0) or 0) > known and now.get("reset_cause") == "watchdog":
+            self._note_reset(now)
+            self._info = now
+            return self._reset_error(name, now)
+        return None
+
+    def handshake(self, timeout: float | None = None, every: float = 1.0,
+                  _fatal: bool = True) -> dict[str, Any]:
         """INFO, re-sent every `every` s until the board answers or `timeout` passes.
 
         A freshly started board may drop what arrives before its UART receiver is on (STM32
@@ -137,9 +187,12 @@ class Session:
             try:
                 self._info = parse_info(self.request(Cmd.INFO, timeout=max(0.05, min(every, left)),
                                                      _first_contact=True))
+                self.watchdog_resets = int(self._info.get("watchdog_resets", 0) or 0)
                 return dict(self._info)
             except _NoReply:
                 if time.monotonic() >= deadline:
+                    if not _fatal:
+                        raise
                     raise self._fatal(f"no reply from {self.board_name} within {timeout:g}s to "
                                       f"INFO; is the board running this firmware?") from None
 
@@ -147,7 +200,13 @@ class Session:
     def info(self, refresh: bool = False) -> dict[str, Any]:
         if self._info is None or refresh:
             self._info = parse_info(self.request(Cmd.INFO))
+            self.watchdog_resets = int(self._info.get("watchdog_resets", 0) or 0)
         return dict(self._info)
+
+    def watchdog_test(self, when: int = 0) -> None:
+        """WATCHDOG_TEST: make the board hang on purpose (when=0: now; else the next request of
+        command `when` hangs). The board resets itself: BoardReset (now) / from that request."""
+        self.request(Cmd.WATCHDOG_TEST, bytes([when]))
 
     @property
     def max_body(self) -> int:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from tiny.device.protocol import DeviceError
+from tiny.device.protocol import BoardReset, DeviceError
 from tiny.ir import TinyError
 from tiny.ops import kinds as K
 from tiny.train import schedule as sch
@@ -131,6 +131,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     sess = open_session(tc, board)
     dev = TrainDevice(sess, len(tc.param_names))
     resets = 0
+    watchdog_resets: list[dict[str, int]] = []
     try:
         dev.set_hparams(cfg.lr, cfg.momentum, cfg.qas, rounding)
         acc_before = evaluate(dev, xte, yte)
@@ -161,6 +162,19 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                     curve.append((step, float(np.mean(hits[-checkpoint_every:]))))
                 if progress:
                     progress(step, total)
+            except BoardReset as e:
+                # the board hung and its watchdog reset it: same session, the flashed weights again
+                resets += 1
+                if resets > 3:
+                    raise
+                dev.set_hparams(cfg.lr, cfg.momentum, cfg.qas, rounding)
+                dev.restore(ck)
+                log(f"the board was reset by its watchdog at step {step} (it stopped answering "
+                    f"{e.during}); resumed from checkpoint {ck.steps}")
+                watchdog_resets.append({"step": step, "resumed_from": ck.steps})
+                step = ck.steps
+                hits = hits[:step]
+                curve = [c for c in curve if c[0] <= step]
             except DeviceError as e:
                 resets += 1
                 if resets > 3:
@@ -198,6 +212,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
            "accuracy_after": acc_after, "eval_samples": int(len(xte)), "heldout_samples": int(len(xv)),
            "heldout_curve": curve if eval_at else [], "input_domain": dom.describe(),
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": resets,
+           "watchdog_resets": watchdog_resets,
            "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
            "lr_search": lr_search}
     if getattr(cfg, "scheme_report", None):

@@ -19,6 +19,17 @@ uint32_t tiny_port_stack_used(void);
 const uint8_t *tiny_port_preload(uint32_t *bytes);
 /* Stop: exit the host process / QEMU (semihosting) / spin on a real board. */
 void tiny_port_exit(int code);
+/* The watchdog (README "Robustness"): started by tiny_port_init where the board has one, fed while
+ * the request loop waits for bytes and after every op (runtime/markers.c), so a board that stops
+ * answering resets itself TINY_WATCHDOG_MS after the last feed. No-ops / 0 where there is none
+ * (host, qemu-f405). */
+void tiny_port_watchdog_feed(void);
+uint32_t tiny_port_watchdog_ms(void);
+/* Watchdog resets since power-on (kept in RAM that survives a reset). */
+uint32_t tiny_port_watchdog_resets(void);
+/* Why the board last started: "power", "watchdog", "pin", "software" or "reset" (another reset,
+ * RAM kept). */
+const char *tiny_port_reset_cause(void);
 /* Board name, as in boards/<name>.toml. */
 extern const char *const tiny_port_board;
 #endif

@@ -35,6 +35,7 @@ enum {
     TINY_CMD_PING = 0x06,
     TINY_CMD_QUIT = 0x07,
     TINY_CMD_LOAD_INPUT = 0x08, /* copy an input from the preloaded RAM region */
+    TINY_CMD_WATCHDOG_TEST = 0x09, /* hang (now, or in the next request of a command) until the watchdog resets */
     TINY_CMD_TRAIN_FIRST = 0x10, /* 0x10-0x2f: on-device training (tiny_proto_train) */
     TINY_CMD_TRAIN_LAST = 0x2f
 };
@@ -47,7 +48,8 @@ enum {
     TINY_ST_UNKNOWN_CMD = 4,
     TINY_ST_BAD_ARG = 5,
     TINY_ST_TOO_LARGE = 6,
-    TINY_ST_MODEL_ERROR = 7
+    TINY_ST_MODEL_ERROR = 7,
+    TINY_ST_RESET = 8 /* unsolicited notice after a watchdog reset (seq 0xFFFF, cmd byte 0x80) */
 };
 
 /* zlib-compatible CRC-32: crc = tiny_crc32(0, p, n); chainable: tiny_crc32(crc, more, m). */
@@ -63,7 +65,8 @@ uint32_t tiny_cobs_encode(const uint8_t *in, uint32_t n, uint8_t *out, uint32_t 
 /* Handle one frame as received (COBS bytes between two 0x00, delimiter excluded; decoded in
  * place, so `frame` is clobbered) and send exactly one reply frame. */
 void tiny_proto_handle_frame(uint8_t *frame, uint32_t n);
-/* Read frames from tiny_port_getc and answer them, forever. QUIT calls tiny_port_exit(0). */
+/* Read frames from tiny_port_getc and answer them, forever. QUIT calls tiny_port_exit(0). After a
+ * watchdog reset it first sends the RESET notice. */
 void tiny_proto_serve(void);
 
 /* Training commands (0x10-0x2f) are passed here. Write at most `cap` reply bytes to `reply`,

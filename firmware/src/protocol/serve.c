@@ -105,6 +105,9 @@ static uint8_t do_info(uint32_t *len) {
     t_kv(&t, "stack_used", 0, 0, "", tiny_port_stack_used());
     t_kv(&t, "clock_hz", 0, 0, "", tiny_port_clock_hz());
     t_kv(&t, "max_body", 0, 0, "", TINY_PROTO_MAX_BODY);
+    t_str(&t, "reset_cause="); t_str(&t, tiny_port_reset_cause()); t_str(&t, "\n");
+    t_kv(&t, "watchdog_ms", 0, 0, "", tiny_port_watchdog_ms());
+    t_kv(&t, "watchdog_resets", 0, 0, "", tiny_port_watchdog_resets());
     *len = t.n;
     if (t.n == t.cap) ERR(TINY_ST_MODEL_ERROR, "INFO does not fit max_body");
     return TINY_ST_OK;
@@ -176,6 +179,24 @@ static uint8_t do_read_tensor(const uint8_t *b, uint32_t n, uint32_t *len) {
     return read_ref(&tiny_model.tensors[id], rd32(b + 2), rd16(b + 6), len);
 }
 
+/* WATCHDOG_TEST: a board that stops answering, on purpose. The command armed (0 = none): the next
+ * request of it hangs before it is served. */
+static uint8_t s_hang_cmd;
+
+static void hang(void) {
+    volatile uint32_t spin = 0;
+    for (;;) spin++; /* no feed: the watchdog resets the board */
+}
+
+static uint8_t do_watchdog_test(const uint8_t *b, uint32_t n, uint32_t *len) {
+    if (n != 1) ERR(TINY_ST_BAD_ARG, "WATCHDOG_TEST needs cmd:u8 (0 = hang now)");
+    if (tiny_port_watchdog_ms() == 0) ERR(TINY_ST_BAD_ARG, "this board has no watchdog: it would hang for good");
+    if (b[0] == 0) hang();
+    if ((b[0] & 0x80u) || b[0] == TINY_CMD_WATCHDOG_TEST) ERR(TINY_ST_BAD_ARG, "cannot arm that command");
+    s_hang_cmd = b[0];
+    return TINY_ST_OK;
+}
+
 __attribute__((weak)) uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *body, uint32_t n,
                                                uint8_t *reply, uint32_t cap, uint32_t *reply_len) {
     (void)cmd; (void)body; (void)n;
@@ -216,8 +237,10 @@ void tiny_proto_handle_frame(uint8_t *frame, uint32_t n) {
         fail("request has the reply bit set", len);
         st = TINY_ST_UNKNOWN_CMD;
     } else {
+        if (s_hang_cmd && cmd == s_hang_cmd) hang();
         switch (cmd) {
         case TINY_CMD_INFO: st = do_info(len); break;
+        case TINY_CMD_WATCHDOG_TEST: st = do_watchdog_test(body, bn, len); break;
         case TINY_CMD_WRITE_INPUT: st = do_write_input(body, bn, len); break;
         case TINY_CMD_INVOKE: st = do_invoke(body, bn, len); break;
         case TINY_CMD_LOAD_INPUT: st = do_load_input(body, bn, len); break;
@@ -245,7 +268,23 @@ void tiny_proto_handle_frame(uint8_t *frame, uint32_t n) {
     send_reply(frame[1], seq, st, rlen);
 }
 
+/* After a watchdog reset, before anything else: 0x00 (ends whatever the reset cut off or the UART
+ * glitched), then a RESET frame (seq 0xFFFF, cmd byte 0x80) with the reset's INFO lines. A host
+ * still waiting for the reply to the request that hung learns at once what happened. */
+static void reset_notice(void) {
+    const char *cause = tiny_port_reset_cause();
+    if (!(cause[0] == 'w' && cause[1] == 'a')) return; /* "watchdog" */
+    text t = {REPLY_BODY, 0, TINY_PROTO_MAX_BODY};
+    t_str(&t, "reset_cause="); t_str(&t, cause); t_str(&t, "\n");
+    t_kv(&t, "watchdog_ms", 0, 0, "", tiny_port_watchdog_ms());
+    t_kv(&t, "watchdog_resets", 0, 0, "", tiny_port_watchdog_resets());
+    const uint8_t delim = 0;
+    tiny_port_write(&delim, 1);
+    send_reply(0, TINY_PROTO_SEQ_UNTRUSTED, TINY_ST_RESET, t.n);
+}
+
 void tiny_proto_serve(void) {
+    reset_notice();
     for (;;) {
         uint32_t n = 0;
         int overflow = 0, c;

@@ -24,6 +24,7 @@
 #define DWT_CYCCNT TINY_REG(0xE0001004u)
 #define DWT_LAR TINY_REG(0xE0001FB0u)
 
+#define SCB_AIRCR TINY_REG(0xE000ED0Cu)
 #define SCB_CCR TINY_REG(0xE000ED14u)
 #define SCB_CCSIDR TINY_REG(0xE000ED80u)
 #define SCB_CSSELR TINY_REG(0xE000ED84u)
@@ -42,6 +43,12 @@ void tiny_uart_init(void);
 int tiny_uart_rx(void);             /* one byte, or -1 if none is waiting (never blocks) */
 void tiny_uart_tx(uint8_t c);       /* blocks until the byte is accepted */
 void tiny_uart_flush(void);         /* blocks until everything is on the wire */
+
+/* The watchdog (watchdog.c): read the reset cause and start it (tiny_port_init); its NMI entry. */
+void tiny_watchdog_init(void);
+void tiny_nmi_handler(void);
+/* A fault: "tiny: hard fault" and exit on QEMU, spin on a real board (until its watchdog resets it). */
+void tiny_fault(void);
 
 /* Semihosting (QEMU boards): SYS_WRITE0 a string to QEMU's stderr. */
 void tiny_semihost_write0(const char *s);

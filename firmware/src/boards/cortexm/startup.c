@@ -48,19 +48,19 @@ __attribute__((used, noreturn)) void tiny_reset_c(void) {
     for (;;) {}
 }
 
-static void fault(void) {
+void tiny_fault(void) {
 #if TINY_EMULATED
     tiny_semihost_write0("tiny: hard fault\n");
     tiny_port_exit(3);
 #endif
     for (;;) {}
 }
-static void default_handler(void) { fault(); }
+static void default_handler(void) { tiny_fault(); }
 
 __attribute__((section(".isr_vector"), used)) const uint32_t tiny_vectors[16] = {
     (uint32_t)(uintptr_t)&__stack_top,
     (uint32_t)(uintptr_t)Reset_Handler,
-    (uint32_t)(uintptr_t)default_handler, /* NMI */
+    (uint32_t)(uintptr_t)tiny_nmi_handler, /* NMI (the CMSDK watchdog's early warning) */
     (uint32_t)(uintptr_t)default_handler, /* HardFault */
     (uint32_t)(uintptr_t)default_handler, /* MemManage */
     (uint32_t)(uintptr_t)default_handler, /* BusFault */
@@ -98,6 +98,7 @@ void tiny_cm7_caches_on(void) {
 uint32_t tiny_port_clock_hz(void) { return tiny_core_hz; }
 
 void tiny_port_init(void) {
+    tiny_watchdog_init();   /* first: the reset cause before anything clears it; a hung clock set-up resets */
     tiny_board_clock_init();
     /* SysTick from the core clock, 1 ms period, polled through COUNTFLAG (no interrupt). */
     SYST_CSR = 0;
@@ -120,6 +121,7 @@ int tiny_port_getc(int32_t timeout_ms) {
     int32_t left = timeout_ms;
     (void)ms_tick();
     for (;;) {
+        tiny_port_watchdog_feed(); /* the request loop is waiting for bytes: healthy */
         int c = tiny_uart_rx();
         if (c >= 0) return c;
         if (timeout_ms >= 0) {
@@ -130,6 +132,7 @@ int tiny_port_getc(int32_t timeout_ms) {
 }
 
 void tiny_port_write(const uint8_t *buf, uint32_t n) {
+    tiny_port_watchdog_feed();
     for (uint32_t i = 0; i < n; i++) tiny_uart_tx(buf[i]);
 }
 

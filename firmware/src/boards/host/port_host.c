@@ -60,3 +60,8 @@ uint32_t tiny_port_clock_hz(void) { return 0; }
 uint32_t tiny_port_stack_used(void) { return 0; }
 const uint8_t *tiny_port_preload(uint32_t *bytes) { *bytes = 0; return 0; }
 void tiny_port_exit(int code) { exit(code); }
+/* No watchdog on the host: a hung process is the host side's to kill. */
+void tiny_port_watchdog_feed(void) {}
+uint32_t tiny_port_watchdog_ms(void) { return 0; }
+uint32_t tiny_port_watchdog_resets(void) { return 0; }
+const char *tiny_port_reset_cause(void) { return "power"; }
