@@ -204,6 +204,29 @@ def elementwise_zoo() -> Path:
     return _cached("elementwise-zoo", build)
 
 
+def split_zoo() -> Path:
+    """One int8 input and the multi-output ops: SPLIT (negative axis), SPLIT_V (a -1 size), UNPACK
+    (3-D and negative axis) and PACK of activations; every piece is consumed by a later op (ADD,
+    RELU, CONCATENATION, PACK) or is a model output (six outputs). No dead output: the converter at
+    times leaves an op with unused outputs in float."""
+    def build() -> bytes:
+        import tensorflow as tf
+        from tests.reference._tf_func import func_tflite
+        rng = np.random.default_rng(25)
+        w1 = tf.constant(rng.uniform(-0.5, 0.5, (3, 3, 3, 6)).astype(np.float32))
+
+        def fn(a):
+            y = tf.nn.conv2d(a, w1, 1, "SAME")                             # 1x6x7x6
+            s0, s1, s2 = tf.split(y, 3, axis=-1)
+            v0, v1 = tf.split(y, [2, -1], axis=1)
+            u = tf.unstack(tf.reshape(y, (6, 7, 6))[:, :3, :], axis=1)
+            p = tf.unstack(tf.reshape(y, (6, 21, 2)), axis=-1)
+            return (s0 + s2, tf.nn.relu(s1), tf.concat([v1, v0], axis=1), tf.stack([u[0], u[2]], axis=-1), u[1],
+                    tf.stack([p[1], p[0]], axis=0))
+        return func_tflite(fn, [(1, 6, 7, 3)], seed=25, ranges=[2.0])
+    return _cached("split-zoo", build)
+
+
 def _prelu_last(buf: bytes) -> bytes:
     """Rewrite only the MAXIMUM whose second operand is a constant into PRELU."""
     import flatbuffers

@@ -59,6 +59,15 @@ def test_elementwise_zoo_on_host() -> None:
     _check(g, "host", "layer")
 
 
+def test_split_zoo_on_host() -> None:
+    """SPLIT, SPLIT_V, UNPACK (several outputs each, some consumed, some model outputs) and PACK of
+    activations, bit-exact with TFLM on every tensor and every output."""
+    g = load_model(models.split_zoo())
+    assert {"SPLIT", "SPLIT_V", "UNPACK", "PACK"} <= {op.type for op in g.ops}
+    assert len(g.outputs) == 6
+    _check(g, "host", "layer")
+
+
 @pytest.mark.parametrize("name", ["pytorch_style", "fpn_detector"])
 def test_patch_schedule_on_host(name: str) -> None:
     _check(load_model(getattr(models, name)()), "host", "patch")
@@ -75,7 +84,7 @@ def test_pytorch_style_patch_on_qemu() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name,schedule", [("fpn_detector", "patch"), ("fpn_detector", "layer"),
                                            ("shape_ops_zoo", "layer"), ("pytorch_style", "layer"),
-                                           ("elementwise_zoo", "layer")])
+                                           ("elementwise_zoo", "layer"), ("split_zoo", "layer")])
 def test_models_on_qemu(name: str, schedule: str) -> None:
     _check(load_model(getattr(models, name)()), "qemu-m4-256k", schedule)
 

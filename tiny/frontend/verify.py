@@ -28,6 +28,7 @@ MAX_TENSOR_BYTES = 1 << 31          # no Cortex-M (nor TFLite's int32 sizes) hol
 # ranks of the ops whose kernels index their operands (both from the op registry, tiny/ops/).
 OPTIONS = {k: (d.fb_options, d.fb_options_required) for k, d in REGISTRY.items() if d.fb_options}
 ARITY = {k: d.arity for k, d in REGISTRY.items() if d.arity is not None}
+MULTI_OUTPUT = {k for k, d in REGISTRY.items() if d.multi_output}
 _POSITIVE = ("strideH", "strideW", "filterHeight", "filterWidth", "dilationHFactor", "dilationWFactor")
 _MAX_WINDOW = 1 << 16
 
@@ -161,7 +162,7 @@ def _arity(tensors: list[TensorRec], o: OperatorRec, kind: str, where: str) -> N
     if not lo <= len(o.inputs) <= hi or any(t == -1 for t in o.inputs[:lo]):
         raise TinyError(f"{where}: {len(o.inputs)} inputs {o.inputs[:8]}, expected {lo}"
                         + (f"..{hi}" if hi != lo else "") + " (present)")
-    if len(o.outputs) != 1:
+    if len(o.outputs) != 1 and kind not in MULTI_OUTPUT:
         raise TinyError(f"{where}: {len(o.outputs)} outputs, expected 1")
     for j, (tid, r) in enumerate(zip(o.inputs, in_ranks)):
         if r is not None and tid != -1 and len(tensors[tid].shape or []) != r:
