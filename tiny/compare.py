@@ -81,7 +81,11 @@ def bisect_device(g: Graph, session: Any, xs: list[np.ndarray], expected: dict[i
     `readable`: ops whose outputs the device can return (inside a patch stage only the stage
     output exists as a whole tensor), in order; the answer is one of them."""
     ops = readable if readable else list(range(len(g.ops)))
+    stateful = bool(g.variables())
+
     def bad(k: int) -> bool:
+        if stateful:    # every probe starts from the reset state, as the expected values did
+            session.reset_state()
         for i, x in enumerate(xs):
             session.write_input(i, x)
         session.invoke(stop_after=k)
@@ -124,6 +128,8 @@ def validate(g: Graph, session: Any | None, board: str, samples: int, inputs: li
                     if res.reference_first_mismatch is None:
                         res.reference_first_mismatch = _where(g, op.index, "reference", tid)
         if session is not None:
+            if g.variables():   # each sample from the reset state, as TFLM and the reference ran it
+                session.reset_state()
             outs = session.run(xs)
             for tid, raw in zip(g.outputs, outs):
                 t = g.tensors[tid]

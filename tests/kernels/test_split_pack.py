@@ -135,12 +135,14 @@ def test_split_errors_name_the_op() -> None:
 
 
 def _compile_emitted(g: Graph, op: Op) -> None:
-    """The emitted calls (several outputs) compile against the kernel headers."""
+    """The emitted calls (several outputs; a mutable state pointer) compile against the kernel headers."""
     d = REGISTRY[op.type]
     p = d.prepare(g, op)
-    e = EmitCtx(prefix="op0", inputs=["NULL" if g.tensors[t].is_const else f"(const int8_t *)(arena + {64 * i})"
-                                      for i, t in enumerate(op.inputs)],
-                outputs=[f"(int8_t *)(arena + {512 + 64 * k})" for k in range(len(op.outputs))])
+    ctype = {"int8": "int8_t", "int16": "int16_t"}
+    e = EmitCtx(prefix="op0", inputs=["NULL" if g.tensors[t].is_const else
+                                      f"({'' if g.tensors[t].variable else 'const '}{ctype[g.tensors[t].dtype]} *)"
+                                      f"(arena + {256 * i})" for i, t in enumerate(op.inputs)],
+                outputs=[f"(int8_t *)(arena + {2048 + 64 * k})" for k in range(len(op.outputs))])
     call = d.call(p, e, d.portable(p))
     body = "\n".join(f"    if ({c.rstrip(';')} != TINY_OK) return 1;" for c in call.splitlines())
     src = ("#include \"tiny/kernels.h\"\nstatic int8_t arena[4096];\n" + "\n".join(e.decls) +

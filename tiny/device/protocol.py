@@ -40,6 +40,7 @@ class Cmd(enum.IntEnum):
     PING = 0x06
     QUIT = 0x07
     LOAD_INPUT = 0x08
+    RESET_STATE = 0x09
 
 
 class Status(enum.IntEnum):

@@ -52,7 +52,8 @@ def verify_model(m: ModelRec, name: str, opnames: dict[int, str]) -> None:
             if not 0 <= tid < nt:
                 raise TinyError(f"{name}: graph {what} {tid} is not a tensor (the model has {nt})")
     const = {i for i, t in enumerate(sg.tensors) if _data(m, t) is not None}
-    produced = set(sg.inputs)
+    # variable tensors (recurrent state, e.g. SVDF's) exist before the first op
+    produced = set(sg.inputs) | {i for i, t in enumerate(sg.tensors) if t.isVariable and i not in const}
     for tid in sg.inputs:
         if tid in const:
             raise TinyError(f"{name}: graph input {_tname(sg.tensors[tid], tid)} is a constant")
