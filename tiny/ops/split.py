@@ -10,8 +10,8 @@ axis) with at most one size -1 (the rest of the axis). TFLM requires the axis to
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -126,7 +126,7 @@ def emit(p: SplitParams, e: EmitCtx, fn: str) -> str:
     return "\n".join(calls)
 
 
-def _data(pos: int):
+def _data(pos: int) -> Callable[[Graph, Op], list[int]]:
     return lambda g, op: [pos]
 
 
