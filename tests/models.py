@@ -208,6 +208,113 @@ def elementwise_zoo() -> Path:
     return _cached("elementwise-zoo", build)
 
 
+def split_zoo() -> Path:
+    """One int8 input and the multi-output ops: SPLIT (negative axis), SPLIT_V (a -1 size), UNPACK
+    (3-D and negative axis) and PACK of activations; every piece is consumed by a later op (ADD,
+    RELU, CONCATENATION, PACK) or is a model output (six outputs). No dead output: the converter at
+    times leaves an op with unused outputs in float."""
+    def build() -> bytes:
+        import tensorflow as tf
+        from tests.reference._tf_func import func_tflite
+        rng = np.random.default_rng(25)
+        w1 = tf.constant(rng.uniform(-0.5, 0.5, (3, 3, 3, 6)).astype(np.float32))
+
+        def fn(a):
+            y = tf.nn.conv2d(a, w1, 1, "SAME")                             # 1x6x7x6
+            s0, s1, s2 = tf.split(y, 3, axis=-1)
+            v0, v1 = tf.split(y, [2, -1], axis=1)
+            u = tf.unstack(tf.reshape(y, (6, 7, 6))[:, :3, :], axis=1)
+            p = tf.unstack(tf.reshape(y, (6, 21, 2)), axis=-1)
+            return (s0 + s2, tf.nn.relu(s1), tf.concat([v1, v0], axis=1), tf.stack([u[0], u[2]], axis=-1), u[1],
+                    tf.stack([p[1], p[0]], axis=0))
+        return func_tflite(fn, [(1, 6, 7, 3)], seed=25, ranges=[2.0])
+    return _cached("split-zoo", build)
+
+
+def svdf_kws() -> Path:
+    """A streaming keyword-spotting head, one 12-feature frame per invocation: SVDF (8 filters, rank 2,
+    memory 5) -> SVDF (6 filters, rank 1, memory 3) -> FULLY_CONNECTED, int8 with int16 time weights
+    and states (variable tensors kept between invocations); outputs the second SVDF and the logits.
+
+    The TFLite converter emits SVDF from no Keras / TF pattern (it was a TOCO-era fused op), so the
+    flatbuffer is written with the schema's object API, quantization picked so no stage saturates."""
+    return _cached("svdf-kws", lambda: build_svdf_model(seed=26))
+
+
+def build_svdf_model(seed: int = 26, input_zp: int = -3) -> bytes:
+    import flatbuffers
+
+    from tests.reference._tf_func import object_schema
+    s = object_schema()
+    rng = np.random.default_rng(seed)
+    m = s.ModelT()
+    m.version, m.description = 3, "tiny svdf test model"
+    m.buffers = [s.BufferT()]
+    sg = s.SubGraphT()
+    sg.tensors, sg.operators = [], []
+
+    def tensor(name: str, shape: tuple, ttype: int, scale: float, zp: int = 0, data: np.ndarray | None = None,
+               variable: bool = False) -> int:
+        t = s.TensorT()
+        t.name, t.shape, t.type, t.isVariable = name.encode(), list(shape), ttype, variable
+        t.quantization = s.QuantizationParametersT()
+        t.quantization.scale, t.quantization.zeroPoint = [float(scale)], [int(zp)]
+        b = s.BufferT()
+        if data is not None:
+            b.data = list(np.ascontiguousarray(data).view(np.uint8).reshape(-1))
+        m.buffers.append(b)
+        t.buffer = len(m.buffers) - 1
+        sg.tensors.append(t)
+        return len(sg.tensors) - 1
+
+    T = s.TensorType
+    codes = {}
+
+    def code(op: int) -> int:
+        if op not in codes:
+            oc = s.OperatorCodeT()
+            oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = op, min(op, 127), 1
+            m.operatorCodes = (m.operatorCodes or []) + [oc]
+            codes[op] = len(m.operatorCodes) - 1
+        return codes[op]
+
+    def svdf(x: int, x_scale: float, n_in: int, filters: int, rank: int, memory: int, st_scale: float,
+             out_scale: float, out_zp: int, tag: str) -> int:
+        wt_scale = 1.0 / (1 << 15)
+        wf = tensor(f"{tag}/weights_feature", (filters, n_in), T.INT8, 0.01,
+                    data=rng.integers(-127, 128, (filters, n_in)).astype(np.int8))
+        wt = tensor(f"{tag}/weights_time", (filters, memory), T.INT16, wt_scale,
+                    data=rng.integers(-4096, 4097, (filters, memory)).astype(np.int16))
+        units = filters // rank
+        bias = tensor(f"{tag}/bias", (units,), T.INT32, st_scale * wt_scale,
+                      data=rng.integers(-20000, 20001, units).astype(np.int32))
+        st = tensor(f"{tag}/state", (1, filters * memory), T.INT16, st_scale, variable=True)
+        y = tensor(f"{tag}/out", (1, units), T.INT8, out_scale, out_zp)
+        op = s.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = code(s.BuiltinOperator.SVDF), [x, wf, wt, bias, st], [y]
+        op.builtinOptionsType = s.BuiltinOptions.SVDFOptions
+        op.builtinOptions = s.SVDFOptionsT()
+        op.builtinOptions.rank = rank
+        sg.operators.append(op)
+        return y
+
+    x = tensor("frame", (1, 12), T.INT8, 0.05, input_zp)
+    h1 = svdf(x, 0.05, 12, 8, 2, 5, 0.01, 0.08, 2, "svdf1")
+    h2 = svdf(h1, 0.08, 4, 6, 1, 3, 0.005, 0.015, -1, "svdf2")
+    w = tensor("fc/weights", (3, 6), T.INT8, 0.01, data=rng.integers(-127, 128, (3, 6)).astype(np.int8))
+    b = tensor("fc/bias", (3,), T.INT32, 0.015 * 0.01, data=rng.integers(-500, 501, 3).astype(np.int32))
+    logits = tensor("logits", (1, 3), T.INT8, 0.026, 5)
+    fc = s.OperatorT()
+    fc.opcodeIndex, fc.inputs, fc.outputs = code(s.BuiltinOperator.FULLY_CONNECTED), [h2, w, b], [logits]
+    fc.builtinOptionsType, fc.builtinOptions = s.BuiltinOptions.FullyConnectedOptions, s.FullyConnectedOptionsT()
+    sg.operators.append(fc)
+    sg.inputs, sg.outputs = [x], [h2, logits]
+    m.subgraphs = [sg]
+    fb = flatbuffers.Builder(4096)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
 def _prelu_last(buf: bytes) -> bytes:
     """Rewrite only the MAXIMUM whose second operand is a constant into PRELU."""
     import flatbuffers

@@ -67,9 +67,9 @@ class Result:
                 **({"oracle_error": self.oracle_error} if self.oracle_error else {})}
 
 
-def _where(g: Graph, op_index: int, source: str) -> dict[str, Any]:
+def _where(g: Graph, op_index: int, source: str, tid: int | None = None) -> dict[str, Any]:
     op = g.ops[op_index]
-    t = g.tensors[op.outputs[0]]
+    t = g.tensors[op.outputs[0] if tid is None else tid]
     return {"layer": op_index, "op": op.type, "tensor": t.name, "tensor_id": t.id, "source": source}
 
 
@@ -81,14 +81,20 @@ def bisect_device(g: Graph, session: Any, xs: list[np.ndarray], expected: dict[i
     `readable`: ops whose outputs the device can return (inside a patch stage only the stage
     output exists as a whole tensor), in order; the answer is one of them."""
     ops = readable if readable else list(range(len(g.ops)))
+    stateful = bool(g.variables())
+
     def bad(k: int) -> bool:
+        if stateful:    # every probe starts from the reset state, as the expected values did
+            session.reset_state()
         for i, x in enumerate(xs):
             session.write_input(i, x)
         session.invoke(stop_after=k)
-        tid = g.ops[k].outputs[0]
-        t = g.tensors[tid]
-        got = np.frombuffer(session.read_tensor(tid, t.nbytes), dtype=np_dtype(t.dtype)).reshape(t.shape)
-        return not np.array_equal(got, expected[tid])
+        for tid in g.ops[k].outputs:     # every output of a multi-output op (SPLIT)
+            t = g.tensors[tid]
+            got = np.frombuffer(session.read_tensor(tid, t.nbytes), dtype=np_dtype(t.dtype)).reshape(t.shape)
+            if not np.array_equal(got, expected[tid]):
+                return True
+        return False
     lo, hi = 0, len(ops) - 1
     if not bad(ops[hi]):
         return None
@@ -116,12 +122,14 @@ def validate(g: Graph, session: Any | None, board: str, samples: int, inputs: li
             except oracle.OracleError as e:  # go on: the device against the numpy reference alone
                 res.oracle_error = str(e)
         for op in g.ops:
-            tid = op.outputs[0]
-            if not np.array_equal(ref[tid], want[tid]):
-                res.reference.add(ref[tid], want[tid])
-                if res.reference_first_mismatch is None:
-                    res.reference_first_mismatch = _where(g, op.index, "reference")
+            for tid in op.outputs:
+                if not np.array_equal(ref[tid], want[tid]):
+                    res.reference.add(ref[tid], want[tid])
+                    if res.reference_first_mismatch is None:
+                        res.reference_first_mismatch = _where(g, op.index, "reference", tid)
         if session is not None:
+            if g.variables():   # each sample from the reset state, as TFLM and the reference ran it
+                session.reset_state()
             outs = session.run(xs)
             for tid, raw in zip(g.outputs, outs):
                 t = g.tensors[tid]

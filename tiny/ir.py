@@ -53,10 +53,19 @@ class Tensor:
     dtype: str                              # key of DTYPES
     quant: Quant | None = None
     data: np.ndarray | None = None          # set for constants (weights, biases, shapes)
+    # A variable tensor (TFLite `is_variable`): state an op updates in place and that lives from one
+    # invocation to the next (SVDF's activation state); the graph starts with its reset value.
+    variable: bool = False
 
     @property
     def is_const(self) -> bool:
         return self.data is not None
+
+    def reset_value(self) -> np.ndarray:
+        """A variable tensor's value after a reset, as TFLM's ResetVariableTensors: int8 filled with
+        its zero point, other types with 0."""
+        fill = self.quant.zp() if self.dtype == "int8" and self.quant is not None else 0
+        return np.full(self.shape, fill, dtype=DTYPES[self.dtype])
 
     @property
     def size(self) -> int:
@@ -109,6 +118,10 @@ class Graph:
                 seen.append(tid)
         return seen
 
+    def variables(self) -> list[int]:
+        """Ids of the variable (state) tensors, in id order."""
+        return sorted(t.id for t in self.tensors.values() if t.variable)
+
     def layer_label(self, op: Op) -> str:
         """A readable label for an op: its index, type and output tensor name."""
         out = self.tensors[op.outputs[0]].name if op.outputs else ""
@@ -117,7 +130,7 @@ class Graph:
 
 def verify(g: Graph) -> None:
     """Check structural invariants; raise IRError naming the op and tensor on failure."""
-    produced: set[int] = set(g.inputs)
+    produced: set[int] = set(g.inputs) | set(g.variables())   # state exists before the first op
     for tid in g.inputs:
         if tid not in g.tensors:
             raise IRError(f"graph input {tid} is not a tensor")

@@ -64,6 +64,15 @@ def run_all(g: Graph, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
                  [(tid, g.tensors[tid].shape) for tid in g.activations()])
 
 
+def run_sequence(g: Graph, steps: list[list[np.ndarray]], resets: set[int] | frozenset[int] = frozenset(),
+                 ) -> list[dict[int, np.ndarray]]:
+    """Invoke one TFLM interpreter on each input set in turn, so variable tensors (SVDF's state) carry
+    from one invocation to the next, resetting it (Interpreter.reset) before the steps in `resets`;
+    return {tensor id: value} of every non-constant tensor after each invocation."""
+    return _call(g, "run_sequence", [[np.ascontiguousarray(x) for x in xs] for xs in steps],
+                 (sorted(resets), [(tid, g.tensors[tid].shape) for tid in g.activations()]))
+
+
 def run(g: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Invoke TFLM; return the graph outputs."""
     return _call(g, "run", [np.ascontiguousarray(x) for x in inputs], len(g.outputs))
@@ -248,6 +257,20 @@ def _child_run_all(buf: bytes, arena: int, inputs: list[np.ndarray], tensors: li
     return {tid: _tensor_value(interp.GetTensor(tid, 0), shape) for tid, shape in tensors}
 
 
+def _child_run_sequence(buf: bytes, arena: int, steps: list[list[np.ndarray]], extra: tuple) -> list[dict]:
+    resets, tensors = extra
+    interp = _interp(buf, arena, preserve=True)
+    out = []
+    for k, xs in enumerate(steps):
+        if k in resets:
+            interp.reset()
+        for i, x in enumerate(xs):
+            interp.set_input(x, i)
+        interp.invoke()
+        out.append({tid: _tensor_value(interp.GetTensor(tid, 0), shape) for tid, shape in tensors})
+    return out
+
+
 def _child_run(buf: bytes, arena: int, inputs: list[np.ndarray], n_out: int) -> list[np.ndarray]:
     interp = _interp(buf, arena)
     for i, x in enumerate(inputs):
@@ -279,7 +302,7 @@ def _child_arena_bytes(buf: bytes, arena: int, inputs: list[np.ndarray], _: Any)
     return int(m.group(1))
 
 
-_CHILD = {"run_all": _child_run_all, "run": _child_run, "arena_bytes": _child_arena_bytes}
+_CHILD = {"run_all": _child_run_all, "run": _child_run, "run_sequence": _child_run_sequence, "arena_bytes": _child_arena_bytes}
 
 
 def _tensor_value(v: object, shape: tuple[int, ...]) -> np.ndarray:

@@ -81,6 +81,12 @@ def test_sanitized_build(firmware_san: Path) -> None:
         assert "runtime error" not in s.transport.diagnostics()
 
 
+def test_reset_state_without_state_is_ok(session: Session) -> None:
+    """RESET_STATE on a model without variable tensors: nothing to reset, answered OK."""
+    session.reset_state()
+    assert session.request(P.Cmd.RESET_STATE, b"") == b""
+
+
 def test_stop_after_leaves_intermediate(session: Session) -> None:
     x, k = _inputs(7)
     mid, out0, _ = expected(x, k)
@@ -108,11 +114,12 @@ def test_bad_arguments_answered(session: Session) -> None:
         (lambda: session.request(P.Cmd.READ_OUTPUT, struct.pack("<BIH", 0, 0xFFFFFFF0, 0x20)),
          "BAD_ARG"),
         (lambda: session.read_tensor(2, 1), "not in the arena"),
+        (lambda: session.request(P.Cmd.RESET_STATE, b"\x00"), "BAD_ARG.*no body"),
         (lambda: session.read_tensor(6, 1), "out of range"),
         (lambda: session.read_tensor(0xFFFF, 1), "out of range"),
         (lambda: session.invoke(stop_after=2), "BAD_ARG"),
         (lambda: session.request(P.Cmd.INVOKE, b"\x00"), "BAD_ARG"),
-        (lambda: session.request(0x0A), "UNKNOWN_CMD"),
+        (lambda: session.request(0x0B), "UNKNOWN_CMD"),   # 0x0A is RESET_STATE
         (lambda: session.request(P.Cmd.WATCHDOG_TEST, b"\x00"), "BAD_ARG.*no watchdog"),   # never hangs the host
         (lambda: session.request(P.Cmd.WATCHDOG_TEST), "BAD_ARG"),
         (lambda: session.request(P.Cmd.LOAD_INPUT, struct.pack("<BII", 0, 0, N)), "no preloaded region"),

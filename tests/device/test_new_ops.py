@@ -59,6 +59,58 @@ def test_elementwise_zoo_on_host() -> None:
     _check(g, "host", "layer")
 
 
+def test_split_zoo_on_host() -> None:
+    """SPLIT, SPLIT_V, UNPACK (several outputs each, some consumed, some model outputs) and PACK of
+    activations, bit-exact with TFLM on every tensor and every output."""
+    g = load_model(models.split_zoo())
+    assert {"SPLIT", "SPLIT_V", "UNPACK", "PACK"} <= {op.type for op in g.ops}
+    assert len(g.outputs) == 6
+    _check(g, "host", "layer")
+
+
+def _svdf_sequence(board: str) -> None:
+    """Eight invocations on one board session, the SVDF states carried between them and reset
+    (RESET_STATE) before step 5, which repeats step 0: every output and both states after every step
+    equal TFLM's (one interpreter invoked in the same order) and the numpy reference's. validate()
+    then resets before each of its samples."""
+    from tiny import oracle
+    from tiny.interpreter import run_sequence
+    g = load_model(models.svdf_kws())
+    assert [op.type for op in g.ops] == ["SVDF", "SVDF", "FULLY_CONNECTED"]
+    c = compile_for(g, board, "layer")
+    rng = np.random.default_rng(9)
+    steps = [[rng.integers(-128, 128, g.tensors[g.inputs[0]].shape).astype(np.int8)] for _ in range(8)]
+    steps[5] = steps[0]
+    want, ref = oracle.run_sequence(g, steps, {5}), run_sequence(g, steps, {5})
+    with open_session(c, board) as s:
+        for k, xs in enumerate(steps):
+            if k == 5:
+                s.reset_state()
+            outs = s.run(xs)
+            for tid, raw in zip(g.outputs, outs):
+                t = g.tensors[tid]
+                got = np.frombuffer(raw, dtype=np_dtype(t.dtype)).reshape(t.shape)
+                np.testing.assert_array_equal(got, want[k][tid], err_msg=f"step {k} output {t.name}")
+                np.testing.assert_array_equal(ref[k][tid], want[k][tid])
+            for tid in g.variables():
+                t = g.tensors[tid]
+                got = np.frombuffer(s.read_tensor(tid, t.nbytes), dtype=np.int16).reshape(t.shape)
+                np.testing.assert_array_equal(got, want[k][tid], err_msg=f"step {k} state {t.name}")
+        np.testing.assert_array_equal(want[5][g.outputs[1]], want[0][g.outputs[1]])
+        res = validate(g, s, board, samples=2, readable=c.readable_ops)
+    assert res.samples == 2 and res.bit_exact, res.as_json()
+
+
+def test_svdf_state_sequence_on_host() -> None:
+    _svdf_sequence("host")
+
+
+@pytest.mark.qemu
+@pytest.mark.slow
+def test_svdf_state_sequence_on_qemu() -> None:
+    _svdf_sequence("qemu-m4-256k")
+
+
 @pytest.mark.parametrize("name", ["pytorch_style", "fpn_detector"])
 def test_patch_schedule_on_host(name: str) -> None:
     _check(load_model(getattr(models, name)()), "host", "patch")
@@ -75,7 +127,7 @@ def test_pytorch_style_patch_on_qemu() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name,schedule", [("fpn_detector", "patch"), ("fpn_detector", "layer"),
                                            ("shape_ops_zoo", "layer"), ("pytorch_style", "layer"),
-                                           ("elementwise_zoo", "layer")])
+                                           ("elementwise_zoo", "layer"), ("split_zoo", "layer")])
 def test_models_on_qemu(name: str, schedule: str) -> None:
     _check(load_model(getattr(models, name)()), "qemu-m4-256k", schedule)
 

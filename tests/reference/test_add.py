@@ -15,6 +15,7 @@ from tests.reference._tf_models import random_inputs, tf
 from tiny.ir import Graph, TinyError
 from tiny.oracle import run_all
 from tiny.interpreter import kernel_for, run_graph
+from tiny.ops import results
 
 
 def keras_graph(build: Callable[..., Any], shapes: Sequence[tuple[int, ...]], ranges: Sequence[float] | None = None,
@@ -54,12 +55,21 @@ def check_ops(g: Graph, kinds: Sequence[str], xs: list[np.ndarray] | None = None
         mod = kernel_for(op)
         p = mod.prepare(g, op)
         args = [None if t < 0 else (g.tensors[t].data if g.tensors[t].is_const else theirs[t]) for t in op.inputs]
-        got, want = np.asarray(mod.run(p, args)), theirs[op.outputs[0]]
-        assert got.dtype == want.dtype and got.shape == want.shape, (g.layer_label(op), got.shape, want.shape)
-        if not np.array_equal(got, want):
-            bad = np.argwhere(got != want)
-            raise AssertionError(f"{g.layer_label(op)}: {len(bad)}/{got.size} differ; first at {tuple(bad[0])}: "
-                                 f"tiny {got[tuple(bad[0])]} vs TFLM {want[tuple(bad[0])]}; params {p}")
+        out = mod.run(p, args)
+        if len(op.outputs) == 1:    # shape and dtype as returned, before results() reshapes them
+            got = np.asarray(out)
+            assert got.dtype == theirs[op.outputs[0]].dtype and got.shape == theirs[op.outputs[0]].shape, \
+                (g.layer_label(op), got.shape, theirs[op.outputs[0]].shape)
+        for tid, got in results(g, op, out).items():   # every output of a multi-output op (SPLIT)
+            if tid not in op.outputs:
+                continue        # a state input's new value: the caller compares state sequences
+            want = theirs[tid]
+            assert got.dtype == want.dtype and got.shape == want.shape, (g.layer_label(op), got.shape, want.shape)
+            if not np.array_equal(got, want):
+                bad = np.argwhere(got != want)
+                raise AssertionError(f"{g.layer_label(op)} output '{g.tensors[tid].name}': {len(bad)}/{got.size} "
+                                     f"differ; first at {tuple(bad[0])}: tiny {got[tuple(bad[0])]} vs TFLM "
+                                     f"{want[tuple(bad[0])]}; params {p}")
         checked += 1
     assert checked, f"no {kinds} op in {[op.type for op in g.ops]}"
     if whole_graph:

@@ -52,6 +52,7 @@ class Cmd(enum.IntEnum):
     QUIT = 0x07
     LOAD_INPUT = 0x08
     WATCHDOG_TEST = 0x09
+    RESET_STATE = 0x0A
 
 
 class Status(enum.IntEnum):

@@ -249,6 +249,10 @@ class Session:
         body = self.request(Cmd.INVOKE, struct.pack("<i", stop_after), timeout)
         return struct.unpack("<I", body)[0]
 
+    def reset_state(self) -> None:
+        """Put the model's variable (state) tensors back to their reset values (RESET_STATE)."""
+        self.request(Cmd.RESET_STATE, b"")
+
     def _read(self, cmd: int, head: bytes, nbytes: int) -> bytes:
         out = bytearray()
         chunk = self.max_body

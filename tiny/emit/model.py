@@ -167,7 +167,9 @@ def render(prog: Program, extras: Extras | None = None) -> Compiled:
                        "outs": shape_str(g.tensors[g.ops[split - 1].outputs[0]].shape), "scratch": 0})
         blocks.append(loop)
     for op, p, d, s in list(zip(g.ops, params, defs, scratch))[split:]:
-        e = EmitCtx(prefix=f"l{op.index}", inputs=[ptr(t, True) if t >= 0 else "NULL" for t in op.inputs],
+        # a variable (state) input is updated in place by its op: a mutable pointer
+        e = EmitCtx(prefix=f"l{op.index}", inputs=[ptr(t, not g.tensors[t].variable) if t >= 0 else "NULL"
+                                                   for t in op.inputs],
                     outputs=[ptr(t, False) for t in op.outputs],
                     scratch_expr=f"(tiny_arena + {at[f's{op.index}']})" if s > 0 else "NULL",
                     scratch_size=s, storage=storage)
@@ -209,6 +211,9 @@ def render(prog: Program, extras: Extras | None = None) -> Compiled:
         "const_bytes": const_total, "n_ops": len(g.ops), "macs": total_macs(g), "layers": layers,
         "blocks": blocks, "schedule": schedule.describe() if split else {"schedule": "layer"},
         "inputs": [ref(t) for t in g.inputs], "outputs": [ref(t) for t in g.outputs],
+        "variables": [{"macro": at[f"t{t}"], "bytes": g.tensors[t].nbytes, "name": _comment_safe(g.tensors[t].name),
+                       "fill": int(g.tensors[t].reset_value().reshape(-1)[0]) & 0xFF if g.tensors[t].size else 0}
+                      for t in g.variables()],
         "tensors": [ref(t) if t in g.tensors and f"t{t}" in offs else {"offset": 0, "bytes": 0, "dtype": 0, "name": "", "id": t}
                     for t in range(n_t)],
     }

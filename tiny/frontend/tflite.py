@@ -67,7 +67,8 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
             q = Quant(scale=np.asarray(t.quantization.scale, dtype=np.float32),
                       zero_point=np.asarray(t.quantization.zeroPoint, dtype=np.int64),
                       axis=int(t.quantization.quantizedDimension))
-        tensors[i] = Tensor(id=i, name=_s(t.name) or f"t{i}", shape=shape, dtype=dtype, quant=q, data=data)
+        tensors[i] = Tensor(id=i, name=_s(t.name) or f"t{i}", shape=shape, dtype=dtype, quant=q, data=data,
+                            variable=bool(t.isVariable) and data is None)
     ops: list[Op] = []
     for k, o in enumerate(sg.operators or []):
         oc = model.operatorCodes[o.opcodeIndex]

@@ -28,6 +28,7 @@ MAX_TENSOR_BYTES = 1 << 31          # no Cortex-M (nor TFLite's int32 sizes) hol
 # ranks of the ops whose kernels index their operands (both from the op registry, tiny/ops/).
 OPTIONS = {k: (d.fb_options, d.fb_options_required) for k, d in REGISTRY.items() if d.fb_options}
 ARITY = {k: d.arity for k, d in REGISTRY.items() if d.arity is not None}
+MULTI_OUTPUT = {k for k, d in REGISTRY.items() if d.multi_output}
 _POSITIVE = ("strideH", "strideW", "filterHeight", "filterWidth", "dilationHFactor", "dilationWFactor")
 _MAX_WINDOW = 1 << 16
 
@@ -51,7 +52,8 @@ def verify_model(m: ModelRec, name: str, opnames: dict[int, str]) -> None:
             if not 0 <= tid < nt:
                 raise TinyError(f"{name}: graph {what} {tid} is not a tensor (the model has {nt})")
     const = {i for i, t in enumerate(sg.tensors) if _data(m, t) is not None}
-    produced = set(sg.inputs)
+    # variable tensors (recurrent state, e.g. SVDF's) exist before the first op
+    produced = set(sg.inputs) | {i for i, t in enumerate(sg.tensors) if t.isVariable and i not in const}
     for tid in sg.inputs:
         if tid in const:
             raise TinyError(f"{name}: graph input {_tname(sg.tensors[tid], tid)} is a constant")
@@ -161,7 +163,7 @@ def _arity(tensors: list[TensorRec], o: OperatorRec, kind: str, where: str) -> N
     if not lo <= len(o.inputs) <= hi or any(t == -1 for t in o.inputs[:lo]):
         raise TinyError(f"{where}: {len(o.inputs)} inputs {o.inputs[:8]}, expected {lo}"
                         + (f"..{hi}" if hi != lo else "") + " (present)")
-    if len(o.outputs) != 1:
+    if len(o.outputs) != 1 and kind not in MULTI_OUTPUT:
         raise TinyError(f"{where}: {len(o.outputs)} outputs, expected 1")
     for j, (tid, r) in enumerate(zip(o.inputs, in_ranks)):
         if r is not None and tid != -1 and len(tensors[tid].shape or []) != r:

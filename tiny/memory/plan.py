@@ -75,6 +75,8 @@ def lifetimes(g: Graph, scratch: list[int] | None = None) -> list[Buffer]:
                 last[t] = max(last.get(t, i), i)
     for t in g.outputs:
         last[t] = max(n - 1, 0)
+    for t in g.variables():     # state outlives the invocation: no other buffer may ever share it
+        first[t], last[t] = 0, max(n - 1, 0)
     for t in g.inputs:
         last.setdefault(t, 0)
     bufs = [Buffer(key=f"t{t}", nbytes=_align(g.tensors[t].nbytes), first=first[t], last=last[t], tensor=t)

@@ -6,16 +6,20 @@ reads the registry through the helpers below; none names an op type.
 """
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from tiny.ir import Graph, IRError, Op
 from tiny.ops import (activation, add, batch_matmul, concatenation, conv2d, depthwise_conv2d, fully_connected,
                       hard_swish, logistic, maximum_minimum, mean, mul, pack, pad, pool, prelu, quantize, reduce_max,
-                      reshape, resize, shape, slice, softmax, strided_slice, sub, tanh, transpose, transpose_conv)
+                      reshape, resize, shape, slice, softmax, split, strided_slice, sub, svdf, tanh, transpose, transpose_conv)
 from tiny.ops.base import LUT, Local, OpDef, Params, Rect, Variant
 
 _MODULES = [conv2d, depthwise_conv2d, fully_connected, pool, pad, reshape, concatenation, quantize, add, mul,
             mean, softmax, logistic, hard_swish, shape, strided_slice, pack,
             transpose, reduce_max, resize, slice, sub, maximum_minimum, prelu, activation, tanh, batch_matmul,
-            transpose_conv]
+            transpose_conv, split, svdf]
 
 
 def _load() -> dict[str, OpDef]:
@@ -59,10 +63,23 @@ def prepare_all(g: Graph) -> list[Params]:
     return [opdef(op).prepare(g, op) for op in g.ops]
 
 
+def results(g: Graph, op: Op, out: Any) -> dict[int, np.ndarray]:
+    """What `opdef(op).run` returned, by tensor id, each reshaped to its tensor: one array for a
+    single-output op; for an op with several outputs (SPLIT) or with inputs it updates in place
+    (the OpDef's `updates`, e.g. a recurrent state) a sequence: the outputs in order, then the new
+    values of the updated inputs."""
+    d = opdef(op)
+    tids = list(op.outputs) + [op.inputs[i] for i in d.updates]
+    vals = [out] if len(tids) == 1 else list(out)
+    if len(vals) != len(tids):
+        raise IRError(f"op #{op.index} {op.type}: its reference returned {len(vals)} values for {len(tids)} tensors")
+    return {t: np.asarray(v).reshape(g.tensors[t].shape) for t, v in zip(tids, vals)}
+
+
 def traits(op: Op) -> OpDef:
     """The OpDef of `op` for trait queries (an empty definition for unknown types)."""
     return REGISTRY.get(op.type) or OpDef(name=op.type)
 
 
 __all__ = ["LUT", "Local", "OpDef", "Params", "REGISTRY", "Rect", "Variant", "lookup", "opdef", "prepare_all",
-           "runnable", "supported", "traits"]
+           "results", "runnable", "supported", "traits"]

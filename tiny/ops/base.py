@@ -165,6 +165,10 @@ class OpDef:
                    without (tiny/frontend/verify.py refuses the model before parsing further).
     arity:         (min inputs, max inputs, rank of each listed input or None, output rank or None)
                    checked by tiny/frontend/verify.py; -1 (absent) is allowed for inputs past min.
+    multi_output:  the op may have several outputs (SPLIT): `run` returns one array per output.
+    updates:       positions of inputs the op rewrites in place (a variable state tensor, kept
+                   between invocations); `run` then returns the outputs followed by their new values
+                   (tiny.ops.results maps them to tensors).
     """
     name: str
     options: Callable[[Any], dict[str, Any]] = lambda opt: {}
@@ -192,6 +196,8 @@ class OpDef:
     fb_options: str | None = None
     fb_options_required: bool = False
     arity: tuple[int, int, tuple[int | None, ...], int | None] | None = None
+    multi_output: bool = False
+    updates: tuple[int, ...] = ()
 
     @property
     def runnable(self) -> bool:

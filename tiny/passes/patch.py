@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tiny.ops import opdef, traits
+from tiny.ops import opdef, results, traits
 from tiny.ir import Graph, TinyError
 from tiny.memory.plan import Buffer, Plan, _align, assign, lifetimes, merge_aliases
 from tiny.ops.base import Local, Params
@@ -305,5 +305,5 @@ def run_patched(g: Graph, pp: PatchPlan, params: list[Params], inputs: list[np.n
     vals = {t_img: inputs[0], t_out: full_out}
     for op, p in zip(g.ops[pp.split:], params[pp.split:]):
         args = [None if t < 0 else (g.tensors[t].data if g.tensors[t].is_const else vals[t]) for t in op.inputs]
-        vals[op.outputs[0]] = np.asarray(opdef(op).run(p, args)).reshape(g.tensors[op.outputs[0]].shape)
+        vals.update(results(g, op, opdef(op).run(p, args)))
     return vals

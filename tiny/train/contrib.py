@@ -121,16 +121,16 @@ def bias_choices(n_layers: int, max_layers: int) -> list[int]:
 def _run_from(g: Graph, params: list[dict[str, Any]], vals: dict[int, np.ndarray], start: int,
               stop: int | None = None) -> dict[int, np.ndarray]:
     from tiny.interpreter import kernel_for
+    from tiny.ops import results
     for op in g.ops[start:stop]:
         args = [None if t < 0 else (g.tensors[t].data if g.tensors[t].is_const else vals[t]) for t in op.inputs]
-        out = kernel_for(op).run(params[op.index], args)
-        vals[op.outputs[0]] = np.asarray(out).reshape(g.tensors[op.outputs[0]].shape)
+        vals.update(results(g, op, kernel_for(op).run(params[op.index], args)))
     return vals
 
 
 def frontier(g: Graph, start: int) -> list[int]:
     """Activation tensors produced before op `start` (or graph inputs) and read at or after it."""
-    made_later = {op.outputs[0] for op in g.ops[start:]}
+    made_later = {t for op in g.ops[start:] for t in op.outputs}
     need = {t for op in g.ops[start:] for t in op.inputs if t >= 0 and not g.tensors[t].is_const}
     return sorted(need - made_later)
 

@@ -1,4 +1,4 @@
-/* Data-movement and reduction kernels that never requantize: TRANSPOSE, REDUCE_MAX,
+/* Data-movement and reduction kernels that never requantize: TRANSPOSE, REDUCE_MAX, SPLIT,
  * RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, SLICE / STRIDED_SLICE. Shapes are NHWC (lower ranks extended by leading 1s at
  * compile time, as TFLM's ExtendedShape). Every constant comes from tiny/reference/<op>.py. */
 #ifndef TINY_KERNELS_SHAPE_H
@@ -42,4 +42,16 @@ typedef struct {
 
 tiny_status tiny_slice_s8(const tiny_slice_params *params, const tiny_dims *in_dims, const int8_t *in,
                           const tiny_dims *out_dims, int8_t *out);
+
+/* SPLIT / SPLIT_V / UNPACK, one call per output: the input is `outer` rows of `input_size` bytes;
+ * this output takes `output_size` bytes of each row starting at byte `offset` (the mirror image
+ * of tiny_concat_params). A byte copy: TFLM never requantizes these ops. */
+typedef struct {
+    int32_t outer;
+    int32_t input_size;
+    int32_t output_size;
+    int32_t offset;
+} tiny_split_params;
+
+tiny_status tiny_split_s8(const tiny_split_params *params, const int8_t *input, int8_t *output);
 #endif

@@ -27,6 +27,9 @@ typedef struct {
     /* Run ops 0..stop_after (every op if stop_after < 0). Returns 0 on success. The output of
      * op `stop_after` is live in the arena afterwards, which is how per-layer bisection works. */
     int (*invoke)(int32_t stop_after);
+    /* Variable (state) tensors back to their reset values (TFLM's ResetVariableTensors); NULL for a
+     * model without state. invoke() resets once by itself before its first run. */
+    int (*reset)(void);
 } tiny_model_t;
 
 extern const tiny_model_t tiny_model;

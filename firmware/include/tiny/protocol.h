@@ -36,6 +36,7 @@ enum {
     TINY_CMD_QUIT = 0x07,
     TINY_CMD_LOAD_INPUT = 0x08, /* copy an input from the preloaded RAM region */
     TINY_CMD_WATCHDOG_TEST = 0x09, /* hang (now, or in the next request of a command) until the watchdog resets */
+    TINY_CMD_RESET_STATE = 0x0A, /* variable (state) tensors back to their reset values */
     TINY_CMD_TRAIN_FIRST = 0x10, /* 0x10-0x2f: on-device training (tiny_proto_train) */
     TINY_CMD_TRAIN_LAST = 0x2f
 };

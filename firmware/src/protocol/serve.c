@@ -155,6 +155,15 @@ static uint8_t do_invoke(const uint8_t *b, uint32_t n, uint32_t *len) {
 }
 
 /* READ_OUTPUT and READ_TENSOR share everything after the tensor lookup. */
+/* A stateful model (SVDF's activation state) starts the next INVOKE from its reset state; a
+ * model without state has nothing to reset and answers OK too. */
+static uint8_t do_reset_state(uint32_t n, uint32_t *len) {
+    if (n != 0) ERR(TINY_ST_BAD_ARG, "RESET_STATE takes no body");
+    if (tiny_model.reset && tiny_model.reset() != 0) ERR(TINY_ST_MODEL_ERROR, "model reset failed");
+    *len = 0;
+    return TINY_ST_OK;
+}
+
 static uint8_t read_ref(const tiny_tensor_ref *r, uint32_t off, uint32_t cnt, uint32_t *len) {
     if (cnt > TINY_PROTO_MAX_BODY) ERR(TINY_ST_BAD_ARG, "len > max_body");
     if (!ref_ok(r)) ERR(TINY_ST_MODEL_ERROR, "tensor lies outside the arena");
@@ -243,6 +252,7 @@ void tiny_proto_handle_frame(uint8_t *frame, uint32_t n) {
         case TINY_CMD_WATCHDOG_TEST: st = do_watchdog_test(body, bn, len); break;
         case TINY_CMD_WRITE_INPUT: st = do_write_input(body, bn, len); break;
         case TINY_CMD_INVOKE: st = do_invoke(body, bn, len); break;
+        case TINY_CMD_RESET_STATE: st = do_reset_state(bn, len); break;
         case TINY_CMD_LOAD_INPUT: st = do_load_input(body, bn, len); break;
         case TINY_CMD_READ_OUTPUT: st = do_read_output(body, bn, len); break;
         case TINY_CMD_READ_TENSOR: st = do_read_tensor(body, bn, len); break;
