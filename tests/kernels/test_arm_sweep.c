@@ -184,6 +184,16 @@ static void dw_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_di
         *f = (tiny_dims){1, kk, kw, in->c};
         *out = (tiny_dims){1, rint_(1, 9), rint_(1, 80), in->c};
     }
+    if (k % 11 == 10) { /* tall narrow planes (DS-CNN 25x5): the whole-plane path, plane stride 16 */
+        *in = (tiny_dims){1, rint_(8, 44), rint_(1, 12), ch};
+        *out = (tiny_dims){1, rint_(1, 40), rint_(1, 12), ch};
+        p->stride = (tiny_tile){rint_(1, 3), 1};
+    }
+    if (k % 13 == 12) { /* wide short planes: the whole-plane path, plane strides 32 and 64 */
+        *in = (tiny_dims){1, rint_(1, 18), rint_(14, 62), rint_(1, 8)};
+        *out = (tiny_dims){1, rint_(1, 18), rint_(12, 62), in->c};
+        p->stride = (tiny_tile){rint_(1, 2), 1};
+    }
     if (k % 3 == 0) { /* "SAME"-like geometry: mostly interior */
         out->h = (in->h + s - 1) / s;
         out->w = (in->w + p->stride.w - 1) / p->stride.w;
