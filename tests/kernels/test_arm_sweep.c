@@ -343,11 +343,14 @@ static void sweep_dw_plane(void) {
 static void sweep_fc(void) {
     int32_t bad = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
-        const int32_t depth = rint_(1, 320), oc = rint_(1, 24), nb = rint_(1, 3);
+        const int32_t wide = k % 3 == 2;   /* more than one 64-channel block (the FC autoencoder's 128 / 640) */
+        const int32_t depth = rint_(1, wide ? 100 : 320), oc = wide ? rint_(25, 200) : rint_(1, 24), nb = rint_(1, 3);
         tiny_dims in = {nb, 1, 1, depth}, f = {oc, 1, 1, depth}, out = {nb, 1, 1, oc}, bd = {oc, 1, 1, 1};
         tiny_fc_params p = {rint_(-127, 128), 0, rint_(-128, 127), {-128, 127}};
         activation(&p.activation, 0, 0);
         quant(oc, -12, 2);
+        if (k % 2) /* per-tensor quantization (every FC of a converted model): one requantization strip */
+            for (int32_t i = 1; i < oc; ++i) mult[i] = mult[0], shift_[i] = shift_[0];
         fill8(in_buf, nb * depth);
         fill8(flt, oc * depth);
         const tiny_per_channel_quant q = {mult, shift_};
