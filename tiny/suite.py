@@ -125,11 +125,27 @@ def fc_autoencoder(tf: Any) -> Any:
     return tf.keras.Model(inp, L.Dense(640)(x))
 
 
+def unet(tf: Any) -> Any:
+    """U-Net style segmenter, 48x48x3 -> 48x48x3 classes: two 2x max-pool levels, the decoder
+    upsamples (bilinear at 12->24, nearest at 24->48: RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR; Keras
+    `Resizing`, since `UpSampling2D` converts to TILE) and concatenates the encoder's skip tensors
+    (CONCATENATION)."""
+    L = tf.keras.layers
+    x = inp = tf.keras.Input((48, 48, 3))
+    s1 = _conv_bn(L, _conv_bn(L, x, 8, 3), 8, 3)
+    s2 = _conv_bn(L, _conv_bn(L, L.MaxPooling2D(2)(s1), 16, 3), 16, 3)
+    x = _conv_bn(L, L.MaxPooling2D(2)(s2), 32, 3)
+    x = L.Concatenate()([L.Resizing(24, 24, interpolation="bilinear")(x), s2])
+    x = _conv_bn(L, x, 16, 3)
+    x = L.Concatenate()([L.Resizing(48, 48, interpolation="nearest")(x), s1])
+    x = _conv_bn(L, x, 8, 3)
+    return tf.keras.Model(inp, L.Conv2D(3, 1)(x))
+
+
 MODELS: dict[str, Callable[[Any], Any]] = {
     "resnet8": resnet8, "dscnn": dscnn, "mbv1-0.25": mbv1, "mbv2-0.5": mbv2, "mbv3-small": mbv3,
-    "mcunet": mcunet, "fc-ae": fc_autoencoder,
+    "mcunet": mcunet, "fc-ae": fc_autoencoder, "unet": unet,
 }
-# Not in the suite yet: a U-Net style segmenter (concatenation + RESIZE_*): needs the resize op.
 
 
 def model_path(name: str) -> Path:

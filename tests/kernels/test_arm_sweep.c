@@ -184,6 +184,16 @@ static void dw_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_di
         *f = (tiny_dims){1, kk, kw, in->c};
         *out = (tiny_dims){1, rint_(1, 9), rint_(1, 80), in->c};
     }
+    if (k % 11 == 10) { /* tall narrow planes (DS-CNN 25x5): the whole-plane path, plane stride 16 */
+        *in = (tiny_dims){1, rint_(8, 44), rint_(1, 12), ch};
+        *out = (tiny_dims){1, rint_(1, 40), rint_(1, 12), ch};
+        p->stride = (tiny_tile){rint_(1, 3), 1};
+    }
+    if (k % 13 == 12) { /* wide short planes: the whole-plane path, plane strides 32 and 64 */
+        *in = (tiny_dims){1, rint_(1, 18), rint_(14, 62), rint_(1, 8)};
+        *out = (tiny_dims){1, rint_(1, 18), rint_(12, 62), in->c};
+        p->stride = (tiny_tile){rint_(1, 2), 1};
+    }
     if (k % 3 == 0) { /* "SAME"-like geometry: mostly interior */
         out->h = (in->h + s - 1) / s;
         out->w = (in->w + p->stride.w - 1) / p->stride.w;
@@ -277,14 +287,70 @@ static void sweep_dw4(void) {
     report("depthwise_conv2d_s8_inplace_c4", SWEEP_CASES, SWEEP_CASES, bad_ip);
 }
 
+/* The whole-channel plane kernels: 3x3 / 5x5 / 7x7 (and non-square / column stride 3, handed on), any
+ * channel count, depth multiplier 1 (kxk, in place too) and 1..4 (mult); the geometry of dw4_case. */
+static void dwp_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_dims *out, int32_t k, int32_t mult) {
+    dw4_case(p, in, f, out, k);
+    in->c = rint_(1, mult > 1 ? 8 : 24);
+    p->ch_mult = mult;
+    out->c = f->c = in->c * mult;
+    if (k % 6 == 5) { /* DS-CNN / MCUNet-like: tall planes, SAME, stride-1 columns */
+        in->h = rint_(8, 30);
+        in->w = rint_(1, 10);
+        p->stride = (tiny_tile){rint_(1, 2), rint_(1, 2)};
+        out->h = (in->h + p->stride.h - 1) / p->stride.h;
+        out->w = (in->w + p->stride.w - 1) / p->stride.w;
+        p->padding = (tiny_tile){f->h / 2, f->w / 2};
+    }
+    quant(out->c, -12, 2);
+    fill8(in_buf, in->h * in->w * in->c);
+    fill8(flt, f->h * f->w * f->c);
+}
+
+static void sweep_dw_plane(void) {
+    int32_t bad = 0, bad_ip = 0, bad_m = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dw_conv_params p;
+        tiny_dims in, f, out;
+        dwp_case(&p, &in, &f, &out, k, 1);
+        tiny_dims bd = {out.c, 1, 1, 1};
+        const tiny_per_channel_quant q = {mult, shift_};
+        const int32_t *b = (rnd() & 7) ? bias : NULL;
+        tiny_depthwise_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_depthwise_conv2d_s8_kxk(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad += compare("dw_kxk", k, out_a, out_b, out.h * out.w * out.c);
+        const int32_t n_in = in.h * in.w * in.c, n_out = out.h * out.w * out.c;
+        const int32_t n = n_in > n_out ? n_in : n_out;
+        fill8(sh_a, n);
+        memcpy(sh_a, in_buf, (size_t)n_in);
+        memcpy(sh_b, sh_a, (size_t)n);
+        tiny_ctx ctx = {scratch, out.h * out.w};
+        tiny_depthwise_conv2d_s8_inplace(&ctx, &p, &q, &in, sh_a, &f, flt, &bd, b, &out, sh_a);
+        tiny_depthwise_conv2d_s8_inplace_kxk(&ctx, &p, &q, &in, sh_b, &f, flt, &bd, b, &out, sh_b);
+        bad_ip += compare("dw_inplace_kxk", k, sh_a, sh_b, n);
+        /* depth multiplier 1..4 */
+        dwp_case(&p, &in, &f, &out, k + 500, rint_(1, 4));
+        bd.n = out.c;
+        tiny_depthwise_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
+        tiny_depthwise_conv2d_s8_mult(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
+        bad_m += compare("dw_mult", k, out_a, out_b, out.h * out.w * out.c);
+    }
+    report("depthwise_conv2d_s8_kxk", SWEEP_CASES, SWEEP_CASES, bad);
+    report("depthwise_conv2d_s8_inplace_kxk", SWEEP_CASES, SWEEP_CASES, bad_ip);
+    report("depthwise_conv2d_s8_mult", SWEEP_CASES, SWEEP_CASES, bad_m);
+}
+
 static void sweep_fc(void) {
     int32_t bad = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
-        const int32_t depth = rint_(1, 320), oc = rint_(1, 24), nb = rint_(1, 3);
+        const int32_t wide = k % 3 == 2;   /* more than one 64-channel block (the FC autoencoder's 128 / 640) */
+        const int32_t depth = rint_(1, wide ? 100 : 320), oc = wide ? rint_(25, 200) : rint_(1, 24), nb = rint_(1, 3);
         tiny_dims in = {nb, 1, 1, depth}, f = {oc, 1, 1, depth}, out = {nb, 1, 1, oc}, bd = {oc, 1, 1, 1};
         tiny_fc_params p = {rint_(-127, 128), 0, rint_(-128, 127), {-128, 127}};
         activation(&p.activation, 0, 0);
         quant(oc, -12, 2);
+        if (k % 2) /* per-tensor quantization (every FC of a converted model): one requantization strip */
+            for (int32_t i = 1; i < oc; ++i) mult[i] = mult[0], shift_[i] = shift_[0];
         fill8(in_buf, nb * depth);
         fill8(flt, oc * depth);
         const tiny_per_channel_quant q = {mult, shift_};
@@ -360,6 +426,7 @@ int main(void) {
     sweep_dw();
     sweep_dw_inplace();
     sweep_dw4();
+    sweep_dw_plane();
     sweep_fc();
     sweep_add();
     sweep_lut();

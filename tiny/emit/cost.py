@@ -61,13 +61,41 @@ def best_conv(p: Any) -> Estimate:
     return min(conv_estimates(p), key=lambda e: e.instructions)
 
 
+PLANE_BUF = 1296        # PL_BUF in firmware/src/kernels/arm/depthwise_conv2d_s8_plane.c (int16 entries)
+
+
+def dw_plane_fits(p: Any) -> bool:
+    """The whole-channel plane kernels (depthwise_conv2d_s8_plane.c: _kxk, _mult) run `p`: square 3x3 /
+    5x5 / 7x7, column stride 1 or 2, row stride <= K, no dilation, batch 1, padded plane <= PLANE_BUF."""
+    _, kh, kw, _ = p.filter_shape
+    oh, ow = p.out_shape[1], p.out_shape[2]
+    if kh != kw or kh not in (3, 5, 7) or p.stride_w not in (1, 2) or not 1 <= p.stride_h <= kh:
+        return False
+    if p.dilation_h != 1 or p.dilation_w != 1 or p.in_shape[0] != 1 or ow > 256:
+        return False
+    return ((ow - 1) * p.stride_w + kw) * ((oh - 1) * p.stride_h + kh) <= PLANE_BUF
+
+
+def _small4(p: Any) -> bool:
+    """== dw_small4_ok (depthwise_conv2d_s8_dsp.c): 3x3, >= 4 channels, rows and columns read <= 18."""
+    _, kh, kw, ch = p.filter_shape
+    oh, ow = p.out_shape[1], p.out_shape[2]
+    return ((kh, kw) == (3, 3) and ch >= 4 and p.stride_h <= 3 and (ow - 1) * p.stride_w + 3 <= 18
+            and (oh - 1) * p.stride_h + 3 <= 18)
+
+
 def dw_variant(p: Any) -> str:
-    """Suffix of the depthwise kernel for a depth-multiplier-1 op on a DSP board (QEMU counts, suite):
-    3x3 kernels the 3x3 variant; larger ones the NHWC 4-channel kernel (c4) when the channels are a
-    multiple of 4, else the channel-by-channel one (dsp)."""
+    """Suffix of the depthwise kernel for a depth-multiplier-1 op on a DSP board (QEMU counts of single
+    calls, tests/kernels/kbench.py, and the suite): 3x3 kernels the 3x3 variant (its 4-channel small-image,
+    whole-plane stride-1 and row-buffer paths), except column stride 2 on planes the whole-plane kernel
+    holds and the 4-channel path does not (24x24 -> 12x12: 5.5 vs 7.0 instructions/MAC); 5x5 / 7x7 the
+    whole-plane kernel (kxk: 2.2-4.1 instructions/MAC where c4 took 5.9-8.0) when the plane fits, else
+    the NHWC 4-channel kernel (c4) for channels a multiple of 4, else the channel-by-channel one (dsp)."""
     _, kh, kw, ch = p.filter_shape
     if (kh, kw) == (3, 3):
-        return "3x3"        # its row-buffer / 4-channel-plane paths beat c4 on every measured 3x3 layer
+        return "kxk" if p.stride_w == 2 and dw_plane_fits(p) and not _small4(p) else "3x3"
+    if dw_plane_fits(p):
+        return "kxk"
     return "c4" if ch % 4 == 0 else "dsp"
 
 
@@ -80,7 +108,10 @@ def dw_why_portable(p: Any) -> str:
     """Why a DEPTHWISE_CONV_2D runs the portable kernel on a DSP board."""
     _, kh, kw, _ = p.filter_shape
     if p.depth_multiplier != 1:
-        return f"depth multiplier {p.depth_multiplier}"
+        oh, ow = p.out_shape[1], p.out_shape[2]
+        return (f"depth multiplier {p.depth_multiplier} outside the whole-plane kernel (square 3x3/5x5/7x7, "
+                f"column stride 1-2, padded plane {(ow - 1) * p.stride_w + kw}x{(oh - 1) * p.stride_h + kh} "
+                f"<= {PLANE_BUF} entries)")
     if p.dilation_h != 1 or p.dilation_w != 1:
         return "dilated depthwise"
     if kh * kw > 64:
@@ -88,5 +119,5 @@ def dw_why_portable(p: Any) -> str:
     return f"batch {p.in_shape[0]}" if p.in_shape[0] != 1 else ""
 
 
-__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "best_conv", "conv_estimates", "conv_why_portable",
-           "dw_variant", "dw_why_portable", "gemm_scratch"]
+__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "PLANE_BUF", "best_conv", "conv_estimates", "conv_why_portable",
+           "dw_plane_fits", "dw_variant", "dw_why_portable", "gemm_scratch"]

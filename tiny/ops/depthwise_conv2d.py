@@ -88,7 +88,20 @@ def _fast(p: ConvParams, t: object) -> bool:
 
 
 def _fast3x3(p: ConvParams, t: object) -> bool:
-    return _fast(p, t) and tuple(p.filter_shape[1:3]) == (3, 3)
+    from tiny.emit.cost import dw_variant
+    return _fast(p, t) and dw_variant(p) == "3x3"
+
+
+def _fast_kxk(p: ConvParams, t: object) -> bool:
+    """The whole-channel plane kernel, multiplier 1 (3x3 stride-2 columns, 5x5, 7x7; tiny.emit.cost.dw_variant)."""
+    from tiny.emit.cost import dw_variant
+    return _fast(p, t) and dw_variant(p) == "kxk"
+
+
+def _mult(p: ConvParams, t: object) -> bool:
+    """Depth multiplier > 1 through the whole-channel plane kernel (each input channel gathered once)."""
+    from tiny.emit.cost import dw_plane_fits
+    return p.depth_multiplier > 1 and dw_plane_fits(p)
 
 
 def _fast_c4(p: ConvParams, t: object) -> bool:
@@ -107,10 +120,13 @@ DEPTHWISE_CONV_2D = OpDef(
     name="DEPTHWISE_CONV_2D", fb_options="DepthwiseConv2DOptions", fb_options_required=True, arity=(2, 3, (4, 4, 1), 4),
     options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
     variants=(Variant(f"{_BASE}_inplace_3x3", _fast3x3, dsp=True, inplace=True),
+              Variant(f"{_BASE}_inplace_kxk", _fast_kxk, dsp=True, inplace=True),
               Variant(f"{_BASE}_inplace_c4", _fast_c4, dsp=True, inplace=True),
               Variant(f"{_BASE}_inplace_dsp", _fast, dsp=True, inplace=True),
               Variant(f"{_BASE}_inplace", inplace=True),
               Variant(f"{_BASE}_3x3", _fast3x3, dsp=True, inplace=False),
+              Variant(f"{_BASE}_kxk", _fast_kxk, dsp=True, inplace=False),
+              Variant(f"{_BASE}_mult", _mult, dsp=True, inplace=False),
               Variant(f"{_BASE}_c4", _fast_c4, dsp=True, inplace=False),
               Variant(f"{_BASE}_dsp", _fast, dsp=True, inplace=False),
               Variant(_BASE, inplace=False)),

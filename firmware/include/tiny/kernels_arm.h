@@ -57,6 +57,13 @@ tiny_status tiny_depthwise_conv2d_s8_dsp(TINY_DW_ARGS);
  * channel group; the in-place one (input == output) writes results through a small delay ring. */
 tiny_status tiny_depthwise_conv2d_s8_c4(TINY_DW_ARGS);
 tiny_status tiny_depthwise_conv2d_s8_inplace_c4(TINY_DW_ARGS);
+/* Depthwise through whole-channel int16 planes (the padded plane of one input channel fits 1296 int16),
+ * square 3x3 / 5x5 / 7x7 kernels, column stride 1 or 2: 4 outputs per step, SMLAD over weight pairs.
+ * _kxk / _inplace_kxk: depth multiplier 1 (else the c4 kernels); _mult: any depth multiplier, each
+ * input channel gathered once for its output channels (else the portable kernel). No scratch. */
+tiny_status tiny_depthwise_conv2d_s8_kxk(TINY_DW_ARGS);
+tiny_status tiny_depthwise_conv2d_s8_inplace_kxk(TINY_DW_ARGS);
+tiny_status tiny_depthwise_conv2d_s8_mult(TINY_DW_ARGS);
 /* In-place variants (arguments and scratch of tiny_depthwise_conv2d_s8_inplace). */
 tiny_status tiny_depthwise_conv2d_s8_inplace_3x3(TINY_DW_ARGS);
 tiny_status tiny_depthwise_conv2d_s8_inplace_dsp(TINY_DW_ARGS);
