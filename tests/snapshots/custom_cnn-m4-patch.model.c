@@ -511,7 +511,6 @@ static const tiny_fc_params l14_params = {.input_offset = 1, .filter_offset = 0,
  * in 1x10 -> out 1x10 */
 static const tiny_softmax_params l15_params = {.input_multiplier = 2036220288, .input_left_shift = 18, .diff_min = -7936};
 
-
 static int invoke(int32_t stop_after) {
     (void)stop_after;
 
@@ -541,7 +540,7 @@ static int invoke(int32_t stop_after) {
             tiny_layer_begin(2);
             const tiny_per_channel_quant l2_quant = {.multiplier = l2_multiplier, .shift = l2_shift};
             const tiny_dw_conv_params l2_params = {.input_offset = 128, .output_offset = 29, .ch_mult = 2, .stride = { .h = 1, .w = 1 }, .padding = { .h = pg->pad_top, .w = pg->pad_left }, .dilation = { .h = 1, .w = 1 }, .activation = { .min = 29, .max = 127 }};
-            if (tiny_depthwise_conv2d_s8(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l2_params, &l2_quant, &(tiny_dims){ 1, pg->in_h, pg->in_w, 8 }, (const int8_t *)(tiny_arena + ARENA_P15), &(tiny_dims){ 1, 3, 3, 16 }, l2_filter, &(tiny_dims){ 1, 1, 1, 16 }, l2_bias, &(tiny_dims){ 1, pg->out_h, pg->out_w, 16 }, (int8_t *)(tiny_arena + ARENA_P17)) != TINY_OK) return 3;
+            if (tiny_depthwise_conv2d_s8_mult(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l2_params, &l2_quant, &(tiny_dims){ 1, pg->in_h, pg->in_w, 8 }, (const int8_t *)(tiny_arena + ARENA_P15), &(tiny_dims){ 1, 3, 3, 16 }, l2_filter, &(tiny_dims){ 1, 1, 1, 16 }, l2_bias, &(tiny_dims){ 1, pg->out_h, pg->out_w, 16 }, (int8_t *)(tiny_arena + ARENA_P17)) != TINY_OK) return 3;
             tiny_layer_end(2);
         }
         /* #3 ADD functional_1/add_1/Add */

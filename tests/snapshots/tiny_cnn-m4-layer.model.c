@@ -134,7 +134,6 @@ static const int32_t l4_shift[5] TINY_ALIGNED = {
 static const tiny_per_channel_quant l4_quant = {.multiplier = l4_multiplier, .shift = l4_shift};
 static const tiny_fc_params l4_params = {.input_offset = 128, .filter_offset = 0, .output_offset = -16, .activation = { .min = -128, .max = 127 }};
 
-
 static int invoke(int32_t stop_after) {
     (void)stop_after;
 
