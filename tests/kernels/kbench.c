@@ -1,7 +1,7 @@
 /* QEMU firmware: instruction counts of single kernel calls (tests/kernels/kbench.py).
  *
  * kb_cases.h (generated) defines KB_CASES: one KB_DW(fn, h, w, c, mult, kh, kw, stride, pad, lo, inplace)
- * or KB_FC(fn, batches, in, out, lo) per case. Every case runs once between the layer markers
+ * or KB_FC(fn, batches, in, out, lo) or KB_PW(fn, h, w, in_c, out_c, lo) (1x1 conv) per case. Every case runs once between the layer markers
  * (firmware/src/runtime/markers.c), so the counting plugin gives its instructions. */
 #include <stdint.h>
 #include <string.h>
@@ -46,6 +46,17 @@ static void fill(void) {
     do {                                                                                                 \
         tiny_dims in = {B, 1, 1, IN}, f = {OUT, 1, 1, IN}, bd = {OUT, 1, 1, 1}, out = {B, 1, 1, OUT};    \
         tiny_fc_params p = {5, 0, (LO) == -128 ? -3 : (LO), {LO, 127}};                                  \
+        tiny_per_channel_quant q = {mult, shift_};                                                       \
+        tiny_ctx ctx = {scratch, sizeof scratch};                                                        \
+        tiny_layer_begin(idx);                                                                           \
+        fn(&ctx, &p, &q, &in, in_buf, &f, flt, &bd, bias, &out, out_buf);                                \
+        tiny_layer_end(idx++);                                                                           \
+    } while (0)
+
+#define KB_PW(fn, H, W, IC, OC, LO)                                                                      \
+    do {                                                                                                 \
+        tiny_dims in = {1, H, W, IC}, f = {OC, 1, 1, IC}, bd = {OC, 1, 1, 1}, out = {1, H, W, OC};       \
+        tiny_conv_params p = {5, (LO) == -128 ? -3 : (LO), {1, 1}, {0, 0}, {1, 1}, {LO, 127}};           \
         tiny_per_channel_quant q = {mult, shift_};                                                       \
         tiny_ctx ctx = {scratch, sizeof scratch};                                                        \
         tiny_layer_begin(idx);                                                                           \

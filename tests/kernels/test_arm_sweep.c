@@ -72,7 +72,16 @@ static void sweep_conv_1x1(void) {
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
         tiny_dims in = {rint_(1, 2), rint_(1, 9), rint_(1, 9), rint_(1, 48)};
         if (k % 4 == 1) in.c = 8 << rint_(0, 2);   /* the unrolled / fused small-K paths (8, 16, 32) */
-        const int32_t oc = rint_(1, 24);
+        /* the pixel-pair path: in_c a multiple of 4 up to 256 (unrolled 8/16/32/48, loop otherwise,
+         * odd group counts), odd and even pixel counts, out_c past the 64-channel chunk, odd out_c */
+        const int pair = k % 4 == 2;
+        if (pair) {
+            in.c = (k % 8 == 2) ? 8 * rint_(1, 6) : 4 * rint_(1, 64);
+            while (in.n * in.h * in.w * in.c > BUF && in.h > 1) --in.h;
+            while (in.n * in.h * in.w * in.c > BUF) in.n = 1, in.w = in.w > 1 ? in.w - 1 : 1;
+        }
+        int32_t oc = pair ? rint_(1, 140) : rint_(1, 24);
+        while (pair && (in.n * in.h * in.w * oc > BUF || oc * in.c > BUF)) oc = oc / 2 + 1;
         tiny_dims f = {oc, 1, 1, in.c}, out = {in.n, in.h, in.w, oc}, bd = {oc, 1, 1, 1};
         tiny_conv_params p = {rint_(-127, 128), rint_(-128, 127), {1, 1}, {0, 0}, {1, 1}, {0, 0}};
         if (k % 8 == 7) { /* off the fast path: stride 2 / padding -> portable inside */
@@ -85,6 +94,10 @@ static void sweep_conv_1x1(void) {
         }
         activation(&p.activation, 0, 0);
         quant(oc, -12, 2);
+        if (pair && (k & 16)) {   /* full int8 range, right shifts only: every chunk on the fast path */
+            p.activation.min = -128, p.activation.max = 127;
+            for (int32_t i = 0; i < oc; ++i) shift_[i] = rint_(-22, -1);
+        }
         fill8(in_buf, in.n * in.h * in.w * in.c);
         fill8(flt, oc * in.c);
         const int32_t n_out = out.n * out.h * out.w * oc;

@@ -42,10 +42,19 @@ def test_every_plain_conv_shape_gets_an_optimized_kernel(kh: int, kw: int, ic: i
 
 
 def test_choices_follow_the_measured_costs() -> None:
-    # QEMU counts on MobileNetV2-0.5@112x80 per output: 8 -> 48 channels 1x1 25.5, gemm 35.7;
-    # 192 -> 32 channels 1x1 341.5, gemm 266.9; first conv 3x3x3: first-conv kernel 76.7, gemm 92.2
+    # QEMU counts on MobileNetV2-0.5@112x80 per output: 8 -> 48 channels 1x1 19.1, gemm 35.7;
+    # 192 -> 32 channels 1x1 (pixel-pair path) 245.0, gemm 266.9; 288 -> 48 (past the pixel-pair
+    # path's 256 input channels) gemm 377.9, the 1x1 strip path ~500; first conv 3x3x3: first-conv
+    # kernel 76.7, gemm 92.2
     assert cost.best_conv(conv_params(48, 1, 1, 8, pad=0)).function == "tiny_conv2d_s8_1x1"
-    assert cost.best_conv(conv_params(32, 1, 1, 192, pad=0)).function == "tiny_conv2d_s8_gemm"
+    assert cost.best_conv(conv_params(32, 1, 1, 192, pad=0)).function == "tiny_conv2d_s8_1x1"
+    assert cost.best_conv(conv_params(48, 1, 1, 288, pad=0)).function == "tiny_conv2d_s8_gemm"
+    # off the pixel-pair path (a clamped output range: RELU with a zero point above -128): gemm again
+    relu = conv_params(32, 1, 1, 192, pad=0)
+    relu = type(relu)(**{**relu.__dict__, "act_min": -100})
+    assert not cost.pw_pair_path(relu)
+    assert cost.best_conv(relu).function == "tiny_conv2d_s8_gemm"
+    assert cost.pw_pair_path(conv_params(32, 1, 1, 192, pad=0))
     assert cost.best_conv(conv_params(16, 3, 3, 3)).function == "tiny_conv2d_s8_rgb"
     assert cost.best_conv(conv_params(64, 3, 3, 64)).function == "tiny_conv2d_s8_gemm"
 

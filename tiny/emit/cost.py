@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 IM2COL_MAX = 160        # TINY_CONV_IM2COL_MAX in firmware/src/kernels/arm/conv2d_s8_rgb.c
 GEMM_STACK = 2048       # TINY_GEMM_STACK in firmware/include/tiny/kernels_arm.h
 
@@ -29,6 +31,22 @@ def gemm_scratch(k_h: int, k_w: int, in_c: int, out_c: int) -> int:
     return 0 if need <= GEMM_STACK else need + 4
 
 
+PWX_MAX_IN = 256        # PWX_MAX_IN in firmware/src/kernels/arm/conv2d_s8_1x1.c
+PWX_OC = 64             # PWX_OC (output channels per chunk), same file
+
+
+def pw_pair_path(p: Any) -> bool:
+    """tiny_conv2d_s8_1x1 runs its pixel-pair path (== the run-time test of conv2d_s8_1x1.c, except its
+    per-channel accumulator bound, which the model's weights and biases meet in practice): in_c a
+    multiple of 4 up to PWX_MAX_IN, full int8 output range, every right shift in 1..22, multipliers >= 0."""
+    ic = p.filter_shape[3]
+    if ic % 4 or ic > PWX_MAX_IN or p.act_min != -128 or p.act_max != 127 or not -128 <= p.output_offset <= 127:
+        return False
+    sh = np.asarray(p.shift).reshape(-1)
+    m = np.asarray(p.multiplier).reshape(-1)
+    return bool(sh.size and (sh <= -1).all() and (sh >= -22).all() and (m >= 0).all())
+
+
 def conv_estimates(p: Any) -> list[Estimate]:
     """Every kernel able to run conv params `p` (ConvParams; portable last), with its estimated cost."""
     oc, kh, kw, ic = p.filter_shape
@@ -44,8 +62,16 @@ def conv_estimates(p: Any) -> list[Estimate]:
         # suite): ~1.1-1.2 per MAC in the SMLAD blocks + requantization/loop overhead per output +
         # the im2col copy per pixel shared by the output channels.
         if kh == 1 and kw == 1 and p.stride_h == 1 and p.stride_w == 1 and p.pad_top == 0 and p.pad_left == 0:
-            inner = 1.72 if ic % 4 == 0 else 2.2
-            out.append(Estimate("tiny_conv2d_s8_1x1", outs * (inner * K + 12)))
+            if pw_pair_path(p):
+                # pixel-pair path (conv2d_s8_1x1.c pwx_*): 15 instructions per 16 MACs in the unrolled
+                # blocks (in_c 8/16/32/48; a loop otherwise), ~11 per output for the fused
+                # requantization and the block, the widening of each pixel once per 64-channel chunk.
+                inner, fixed = (0.97, 11) if ic in (8, 16, 32, 48) else (1.1, 20)
+                chunks = (oc + PWX_OC - 1) // PWX_OC
+                out.append(Estimate("tiny_conv2d_s8_1x1", outs * (inner * K + fixed) + pix * chunks * 2.1 * K))
+            else:
+                inner = 1.72 if ic % 4 == 0 else 2.2
+                out.append(Estimate("tiny_conv2d_s8_1x1", outs * (inner * K + 12)))
         if K <= IM2COL_MAX:
             out.append(Estimate("tiny_conv2d_s8_rgb" if ic == 3 else "tiny_conv2d_s8_dsp", outs * (40 + 1.4 * K)))
         tail = 10.0 * (K % 4)

@@ -31,8 +31,10 @@
         const int8_t *filter, const tiny_dims *bias_dims, const int32_t *bias,                      \
         const tiny_dims *output_dims, int8_t *output
 
-/* 1x1 pointwise conv, stride 1, no padding (2 channels x 2 pixels SMLAD blocks; in_c 8/16/32 fully
- * unrolled, 8 and 32 with the requantization fused). */
+/* 1x1 pointwise conv, stride 1, no padding (2 channels x 2 pixels SMLAD blocks). in_c a multiple of 4
+ * up to 256 with the full int8 output range: pixel pairs widened once to int16 on the stack (1 KiB)
+ * and shared by a chunk of 64 output channels (1 KiB of constants), requantization fused; otherwise
+ * channel pairs over accumulator strips (in_c 8/16/32 fully unrolled, 8 and 32 fused). No scratch. */
 tiny_status tiny_conv2d_s8_1x1(TINY_CONV_ARGS);
 /* Conv with k_h * k_w * in_c <= 160 (first conv over RGB or gray): per-pixel im2col on the stack,
  * weights zero-padded to a multiple of 4 and split into SXTB16 pairs once per call, 3x3x1 and 3x3x3
