@@ -12,7 +12,134 @@
 #include <stdint.h>
 #include "tiny/train.h"
 
-#define WCHUNK 64u   /* output channels whose weight scales are staged on the stack per pass */
+
+/* 4 x 4 register-blocked micro-kernels (Cortex-M4F/M7, 32 single-precision registers): 16
+ * accumulators s0-s15, 4 + 4 operands s16-s23 loaded with one VLDM each (or one per row pointer),
+ * products in s24-s31, each term a VMUL then a VADD (the reference's rounding: no fused
+ * multiply-add). acc[i][j] (s(4i+j)) += u[i] * v[j], n >= 1 steps. Other targets (host, no FPU)
+ * run the same loops in C. */
+#if defined(__arm__) && defined(__ARM_FP) && (__ARM_FP & 4) && defined(__thumb2__)
+#define TINY_BWD_ASM 1
+#define MK_MAC16 \
+    "vmul.f32 s24, s16, s20\n" "vmul.f32 s25, s16, s21\n" "vmul.f32 s26, s16, s22\n" "vmul.f32 s27, s16, s23\n" \
+    "vadd.f32 s0, s0, s24\n" "vadd.f32 s1, s1, s25\n" "vadd.f32 s2, s2, s26\n" "vadd.f32 s3, s3, s27\n" \
+    "vmul.f32 s28, s17, s20\n" "vmul.f32 s29, s17, s21\n" "vmul.f32 s30, s17, s22\n" "vmul.f32 s31, s17, s23\n" \
+    "vadd.f32 s4, s4, s28\n" "vadd.f32 s5, s5, s29\n" "vadd.f32 s6, s6, s30\n" "vadd.f32 s7, s7, s31\n" \
+    "vmul.f32 s24, s18, s20\n" "vmul.f32 s25, s18, s21\n" "vmul.f32 s26, s18, s22\n" "vmul.f32 s27, s18, s23\n" \
+    "vadd.f32 s8, s8, s24\n" "vadd.f32 s9, s9, s25\n" "vadd.f32 s10, s10, s26\n" "vadd.f32 s11, s11, s27\n" \
+    "vmul.f32 s28, s19, s20\n" "vmul.f32 s29, s19, s21\n" "vmul.f32 s30, s19, s22\n" "vmul.f32 s31, s19, s23\n" \
+    "vadd.f32 s12, s12, s28\n" "vadd.f32 s13, s13, s29\n" "vadd.f32 s14, s14, s30\n" "vadd.f32 s15, s15, s31\n"
+
+#define MK_MAC2x8 \
+    "vmul.f32 s26, s16, s18\n" "vmul.f32 s27, s16, s19\n" "vmul.f32 s28, s16, s20\n" "vadd.f32 s0, s0, s26\n" \
+    "vadd.f32 s1, s1, s27\n" "vadd.f32 s2, s2, s28\n" "vmul.f32 s29, s16, s21\n" "vmul.f32 s30, s16, s22\n" \
+    "vmul.f32 s31, s16, s23\n" "vadd.f32 s3, s3, s29\n" "vadd.f32 s4, s4, s30\n" "vadd.f32 s5, s5, s31\n" \
+    "vmul.f32 s26, s16, s24\n" "vmul.f32 s27, s16, s25\n" "vmul.f32 s28, s17, s18\n" "vadd.f32 s6, s6, s26\n" \
+    "vadd.f32 s7, s7, s27\n" "vadd.f32 s8, s8, s28\n" "vmul.f32 s29, s17, s19\n" "vmul.f32 s30, s17, s20\n" \
+    "vmul.f32 s31, s17, s21\n" "vadd.f32 s9, s9, s29\n" "vadd.f32 s10, s10, s30\n" "vadd.f32 s11, s11, s31\n" \
+    "vmul.f32 s26, s17, s22\n" "vmul.f32 s27, s17, s23\n" "vmul.f32 s28, s17, s24\n" "vadd.f32 s12, s12, s26\n" \
+    "vadd.f32 s13, s13, s27\n" "vadd.f32 s14, s14, s28\n" "vmul.f32 s29, s17, s25\n" "vadd.f32 s15, s15, s29\n"
+
+#define MK_CLOBBER "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", \
+    "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", \
+    "s29", "s30", "s31", "cc", "memory"
+static const float ZERO16[16];
+#endif
+
+/* Input-gradient block: dx rows d, d + ds, .. (bytes) of 4 positions x 4 channels += g_i[c] wf[c][j]
+ * for c < n: u[i] = g rows g0 + i gs (each advancing one float per step), v = wf (4 floats per step). */
+static void mk_data(float *d, uint32_t ds, const float *g0, uint32_t gs, const float *wf, uint32_t n) {
+#ifdef TINY_BWD_ASM
+    const float *g1 = (const float *)((const uint8_t *)g0 + gs), *g2 = (const float *)((const uint8_t *)g1 + gs);
+    const float *g3 = (const float *)((const uint8_t *)g2 + gs);
+    __asm__ volatile(
+        "vldm %[d], {s0-s3}\n" "add %[d], %[d], %[ds]\n" "vldm %[d], {s4-s7}\n"
+        "add %[d], %[d], %[ds]\n" "vldm %[d], {s8-s11}\n" "add %[d], %[d], %[ds]\n"
+        "vldm %[d], {s12-s15}\n" "sub %[d], %[d], %[ds]\n" "sub %[d], %[d], %[ds]\n" "sub %[d], %[d], %[ds]\n"
+        "1:\n"
+        "vldmia %[g0]!, {s16}\n" "vldmia %[g1]!, {s17}\n" "vldmia %[g2]!, {s18}\n" "vldmia %[g3]!, {s19}\n"
+        "vldmia %[wf]!, {s20-s23}\n"
+        MK_MAC16
+        "subs %[n], %[n], #1\n" "bne 1b\n"
+        "vstm %[d], {s0-s3}\n" "add %[d], %[d], %[ds]\n" "vstm %[d], {s4-s7}\n"
+        "add %[d], %[d], %[ds]\n" "vstm %[d], {s8-s11}\n" "add %[d], %[d], %[ds]\n"
+        "vstm %[d], {s12-s15}\n"
+        : [d] "+r"(d), [g0] "+r"(g0), [g1] "+r"(g1), [g2] "+r"(g2), [g3] "+r"(g3),
+          [wf] "+r"(wf), [n] "+r"(n)
+        : [ds] "r"(ds)
+        : MK_CLOBBER);
+#else
+    float a[4][4];
+    for (uint32_t i = 0; i < 4u; i++)
+        for (uint32_t j = 0; j < 4u; j++) a[i][j] = ((const float *)((const uint8_t *)d + i * ds))[j];
+    for (uint32_t c = 0; c < n; c++)
+        for (uint32_t i = 0; i < 4u; i++) {
+            const float u = ((const float *)((const uint8_t *)g0 + i * gs))[c];
+            for (uint32_t j = 0; j < 4u; j++) a[i][j] = a[i][j] + u * wf[4u * c + j];
+        }
+    for (uint32_t i = 0; i < 4u; i++)
+        for (uint32_t j = 0; j < 4u; j++) ((float *)((uint8_t *)d + i * ds))[j] = a[i][j];
+#endif
+}
+
+#define MK_STEP2x8 "vldmia %[g0]!, {s16}\n" "vldmia %[g1]!, {s17}\n" "vldmia %[wf]!, {s18-s25}\n" MK_MAC2x8
+
+/* The same for 2 positions x 8 channels (u[i] = g rows g0, g0 + gs; v = wf, 8 floats per step):
+ * 3 loads per 16 terms instead of 5. */
+static void mk_data8(float *d, uint32_t ds, const float *g0, uint32_t gs, const float *wf, uint32_t n) {
+#ifdef TINY_BWD_ASM
+    const float *g1 = (const float *)((const uint8_t *)g0 + gs);
+    __asm__ volatile(
+        "vldm %[d], {s0-s7}\n" "add %[d], %[d], %[ds]\n" "vldm %[d], {s8-s15}\n"
+        "tst %[n], #1\n" "beq 2f\n"                  /* odd n: one step, then pairs of steps */
+        MK_STEP2x8
+        "2:\n" "lsrs %[n], %[n], #1\n" "beq 3f\n"
+        "1:\n"
+        MK_STEP2x8 MK_STEP2x8
+        "subs %[n], %[n], #1\n" "bne 1b\n"
+        "3:\n"
+        "vstm %[d], {s8-s15}\n" "sub %[d], %[d], %[ds]\n" "vstm %[d], {s0-s7}\n"
+        : [d] "+r"(d), [g0] "+r"(g0), [g1] "+r"(g1), [wf] "+r"(wf), [n] "+r"(n)
+        : [ds] "r"(ds)
+        : MK_CLOBBER);
+#else
+    float a[2][8];
+    for (uint32_t i = 0; i < 2u; i++)
+        for (uint32_t j = 0; j < 8u; j++) a[i][j] = ((const float *)((const uint8_t *)d + i * ds))[j];
+    for (uint32_t c = 0; c < n; c++)
+        for (uint32_t i = 0; i < 2u; i++) {
+            const float u = ((const float *)((const uint8_t *)g0 + i * gs))[c];
+            for (uint32_t j = 0; j < 8u; j++) a[i][j] = a[i][j] + u * wf[8u * c + j];
+        }
+    for (uint32_t i = 0; i < 2u; i++)
+        for (uint32_t j = 0; j < 8u; j++) ((float *)((uint8_t *)d + i * ds))[j] = a[i][j];
+#endif
+}
+
+/* Weight-gradient block: acc[i][j] = sum over n steps of u[i] v[j], from 0, u = 4 consecutive floats
+ * at g (advancing gs bytes per step), v = xf (4 floats per step); acc stored as 16 floats. */
+static void mk_weights(float *acc, const float *g, uint32_t gs, const float *xf, uint32_t n) {
+#ifdef TINY_BWD_ASM
+    const float *z = ZERO16;
+    __asm__ volatile(
+        "vldm %[z], {s0-s15}\n"
+        "1:\n"
+        "vldm %[g], {s16-s19}\n" "add %[g], %[g], %[gs]\n" "vldmia %[xf]!, {s20-s23}\n"
+        MK_MAC16
+        "subs %[n], %[n], #1\n" "bne 1b\n"
+        "vstm %[acc], {s0-s15}\n"
+        : [g] "+r"(g), [xf] "+r"(xf), [n] "+r"(n)
+        : [z] "r"(z), [acc] "r"(acc), [gs] "r"(gs)
+        : MK_CLOBBER);
+#else
+    float a[16];
+    for (uint32_t k = 0; k < 16u; k++) a[k] = 0.0f;
+    for (uint32_t p = 0; p < n; p++, g = (const float *)((const uint8_t *)g + gs), xf += 4)
+        for (uint32_t i = 0; i < 4u; i++)
+            for (uint32_t j = 0; j < 4u; j++) a[4u * i + j] = a[4u * i + j] + g[i] * xf[j];
+    for (uint32_t k = 0; k < 16u; k++) acc[k] = a[k];
+#endif
+}
 
 /* Bias update: the portable per-channel sums over positions, 4 channels per pass. */
 static void bias_blk(const tiny_train_step_t *s, const float *g, uint32_t positions) {
@@ -42,68 +169,6 @@ static void bias_blk(const tiny_train_step_t *s, const float *g, uint32_t positi
 #define MAC4(a0, a1, a2, a3, gv) \
     a0 = a0 + (gv) * w0; a1 = a1 + (gv) * w1; a2 = a2 + (gv) * w2; a3 = a3 + (gv) * w3
 
-/* dx[p][ic..ic+3] for 4 positions, channels [c0, c0 + n) of the output gradient. */
-static void pw_data_4x4(const float *restrict g, uint32_t OC, const int8_t *restrict w, uint32_t IC,
-                        const float *restrict wsc, uint32_t n, float *restrict d, int zero) {
-    float a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
-    if (zero) {
-        a00 = a01 = a02 = a03 = a10 = a11 = a12 = a13 = 0.0f;
-        a20 = a21 = a22 = a23 = a30 = a31 = a32 = a33 = 0.0f;
-    } else {
-        a00 = d[0]; a01 = d[1]; a02 = d[2]; a03 = d[3];
-        a10 = d[IC]; a11 = d[IC + 1]; a12 = d[IC + 2]; a13 = d[IC + 3];
-        a20 = d[2 * IC]; a21 = d[2 * IC + 1]; a22 = d[2 * IC + 2]; a23 = d[2 * IC + 3];
-        a30 = d[3 * IC]; a31 = d[3 * IC + 1]; a32 = d[3 * IC + 2]; a33 = d[3 * IC + 3];
-    }
-    const float *g1 = g + OC, *g2 = g + 2 * OC, *g3 = g + 3 * OC;
-    for (uint32_t c = 0; c < n; c++) {
-        const float sc = wsc[c];
-        const float w0 = sc * (float)w[0], w1 = sc * (float)w[1], w2 = sc * (float)w[2], w3 = sc * (float)w[3];
-        w += IC;
-        MAC4(a00, a01, a02, a03, g[c]);
-        MAC4(a10, a11, a12, a13, g1[c]);
-        MAC4(a20, a21, a22, a23, g2[c]);
-        MAC4(a30, a31, a32, a33, g3[c]);
-    }
-    d[0] = a00; d[1] = a01; d[2] = a02; d[3] = a03;
-    d[IC] = a10; d[IC + 1] = a11; d[IC + 2] = a12; d[IC + 3] = a13;
-    d[2 * IC] = a20; d[2 * IC + 1] = a21; d[2 * IC + 2] = a22; d[2 * IC + 3] = a23;
-    d[3 * IC] = a30; d[3 * IC + 1] = a31; d[3 * IC + 2] = a32; d[3 * IC + 3] = a33;
-}
-
-/* dx[p..p+7][ic, ic+1]: 8 positions x 2 input channels, each weight converted once per 16 terms. */
-static void pw_data_8x2(const float *restrict g, uint32_t OC, const int8_t *restrict w, uint32_t IC,
-                        const float *restrict wsc, uint32_t n, float *restrict d, int zero) {
-    float a[8][2];
-    for (uint32_t k = 0; k < 8u; k++) {
-        a[k][0] = zero ? 0.0f : d[k * IC];
-        a[k][1] = zero ? 0.0f : d[k * IC + 1];
-    }
-    float a00 = a[0][0], a01 = a[0][1], a10 = a[1][0], a11 = a[1][1], a20 = a[2][0], a21 = a[2][1];
-    float a30 = a[3][0], a31 = a[3][1], a40 = a[4][0], a41 = a[4][1], a50 = a[5][0], a51 = a[5][1];
-    float a60 = a[6][0], a61 = a[6][1], a70 = a[7][0], a71 = a[7][1];
-    const float *g1 = g + OC, *g2 = g + 2 * OC, *g3 = g + 3 * OC, *g4 = g + 4 * OC, *g5 = g + 5 * OC;
-    const float *g6 = g + 6 * OC, *g7 = g + 7 * OC;
-    for (uint32_t c = 0; c < n; c++) {
-        const float sc = wsc[c];
-        const float w0 = sc * (float)w[0], w1 = sc * (float)w[1];
-        w += IC;
-        float v;
-        v = g[c];  a00 = a00 + v * w0; a01 = a01 + v * w1;
-        v = g1[c]; a10 = a10 + v * w0; a11 = a11 + v * w1;
-        v = g2[c]; a20 = a20 + v * w0; a21 = a21 + v * w1;
-        v = g3[c]; a30 = a30 + v * w0; a31 = a31 + v * w1;
-        v = g4[c]; a40 = a40 + v * w0; a41 = a41 + v * w1;
-        v = g5[c]; a50 = a50 + v * w0; a51 = a51 + v * w1;
-        v = g6[c]; a60 = a60 + v * w0; a61 = a61 + v * w1;
-        v = g7[c]; a70 = a70 + v * w0; a71 = a71 + v * w1;
-    }
-    d[0] = a00; d[1] = a01; d[IC] = a10; d[IC + 1] = a11; d[2 * IC] = a20; d[2 * IC + 1] = a21;
-    d[3 * IC] = a30; d[3 * IC + 1] = a31; d[4 * IC] = a40; d[4 * IC + 1] = a41;
-    d[5 * IC] = a50; d[5 * IC + 1] = a51; d[6 * IC] = a60; d[6 * IC + 1] = a61;
-    d[7 * IC] = a70; d[7 * IC + 1] = a71;
-}
-
 /* One dx element (tails). */
 static void pw_data_1x1(const float *restrict g, const int8_t *restrict w, uint32_t IC, const float *restrict wsc,
                         uint32_t n, float *restrict d, int zero) {
@@ -112,34 +177,86 @@ static void pw_data_1x1(const float *restrict g, const int8_t *restrict w, uint3
     *d = a;
 }
 
+/* dx = g W~ (W~[c][ic] = wsc[c] w[c][ic]): for each chunk of DCHUNK output channels and block of 8
+ * (then 4) input channels, the scaled weights are staged once as floats (wf), then every pair (4-block)
+ * of positions runs the 2 x 8 (4 x 4) micro-kernel over the chunk (partial sums leave registers
+ * between chunks: exact). Tails: one element at a time, the same expression. */
+/* wf[j][k] = wsc[j] * (float)w[j * IC + k], k < 8, j < n (n >= 1): 8 weights per two word loads. */
+static void stage8(float *wf, const int8_t *w, uint32_t IC, const float *wsc, uint32_t n) {
+#ifdef TINY_BWD_ASM
+    uint32_t t0, t1, t2, t3;
+    __asm__ volatile(
+        "1:\n"
+        "ldr %[t0], [%[w]]\n" "ldr %[t1], [%[w], #4]\n" "add %[w], %[w], %[ic]\n"
+        "sxtb %[t2], %[t0]\n" "sxtb %[t3], %[t0], ror #8\n" "vmov s0, s1, %[t2], %[t3]\n"
+        "sxtb %[t2], %[t0], ror #16\n" "asr %[t3], %[t0], #24\n" "vmov s2, s3, %[t2], %[t3]\n"
+        "sxtb %[t2], %[t1]\n" "sxtb %[t3], %[t1], ror #8\n" "vmov s4, s5, %[t2], %[t3]\n"
+        "sxtb %[t2], %[t1], ror #16\n" "asr %[t3], %[t1], #24\n" "vmov s6, s7, %[t2], %[t3]\n"
+        "vldmia %[sc]!, {s8}\n"
+        "vcvt.f32.s32 s0, s0\n" "vcvt.f32.s32 s1, s1\n" "vcvt.f32.s32 s2, s2\n" "vcvt.f32.s32 s3, s3\n"
+        "vcvt.f32.s32 s4, s4\n" "vcvt.f32.s32 s5, s5\n" "vcvt.f32.s32 s6, s6\n" "vcvt.f32.s32 s7, s7\n"
+        "vmul.f32 s0, s8, s0\n" "vmul.f32 s1, s8, s1\n" "vmul.f32 s2, s8, s2\n" "vmul.f32 s3, s8, s3\n"
+        "vmul.f32 s4, s8, s4\n" "vmul.f32 s5, s8, s5\n" "vmul.f32 s6, s8, s6\n" "vmul.f32 s7, s8, s7\n"
+        "vstmia %[wf]!, {s0-s7}\n"
+        "subs %[n], %[n], #1\n" "bne 1b\n"
+        : [wf] "+r"(wf), [w] "+r"(w), [sc] "+r"(wsc), [n] "+r"(n), [t0] "=&r"(t0), [t1] "=&r"(t1),
+          [t2] "=&r"(t2), [t3] "=&r"(t3)
+        : [ic] "r"(IC)
+        : "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "cc", "memory");
+#else
+    for (uint32_t j = 0; j < n; j++, w += IC) {
+        const float sc = wsc[j];
+        for (uint32_t k = 0; k < 8u; k++) wf[8u * j + k] = sc * (float)w[k];
+    }
+#endif
+}
+
+#define DCHUNK 32u  /* output channels per pass of the input gradient: 32 x 8 staged weights (1 KiB) */
+
 static void pw_data(const tiny_train_step_t *s, const float *g, float *dx) {
     const uint32_t P = (uint32_t)s->out_h * s->out_w, IC = s->in_c, OC = s->out_c;
-    float wsc[WCHUNK];
-    for (uint32_t c0 = 0; c0 < OC; c0 += WCHUNK) {
-        const uint32_t n = OC - c0 < WCHUNK ? OC - c0 : WCHUNK;
+    float wsc[DCHUNK], wf[8u * DCHUNK];
+    for (uint32_t c0 = 0; c0 < OC; c0 += DCHUNK) {
+        const uint32_t n = OC - c0 < DCHUNK ? OC - c0 : DCHUNK;
         for (uint32_t j = 0; j < n; j++) wsc[j] = s->wscale[c0 + j] * tiny_train_kfac(s, c0 + j);
         const int zero = c0 == 0 && (s->flags & TINY_TF_IN_FIRST);
         const int8_t *wc = s->w + c0 * IC;
-        uint32_t p = 0;
-        for (; p + 8u <= P; p += 8u) {
-            uint32_t ic = 0;
-            for (; ic + 2u <= IC; ic += 2u)
-                pw_data_8x2(g + p * OC + c0, OC, wc + ic, IC, wsc, n, dx + p * IC + ic, zero);
-            for (; ic < IC; ic++)
+        const float *gc = g + c0;
+        uint32_t ic = 0;
+        for (; ic + 8u <= IC; ic += 8u) {
+            stage8(wf, wc + ic, IC, wsc, n);
+            uint32_t p = 0;
+            for (; p + 2u <= P; p += 2u) {
+                float *d = dx + p * IC + ic;
+                if (zero)
+                    for (uint32_t k = 0; k < 8u; k++) d[k] = d[IC + k] = 0.0f;
+                mk_data8(d, 4u * IC, gc + p * OC, 4u * OC, wf, n);
+            }
+            for (; p < P; p++)
                 for (uint32_t k = 0; k < 8u; k++)
-                    pw_data_1x1(g + (p + k) * OC + c0, wc + ic, IC, wsc, n, dx + (p + k) * IC + ic, zero);
+                    pw_data_1x1(gc + p * OC, wc + ic + k, IC, wsc, n, dx + p * IC + ic + k, zero);
         }
-        for (; p + 4u <= P; p += 4u) {
-            uint32_t ic = 0;
-            for (; ic + 4u <= IC; ic += 4u)
-                pw_data_4x4(g + p * OC + c0, OC, wc + ic, IC, wsc, n, dx + p * IC + ic, zero);
-            for (; ic < IC; ic++)
+        for (; ic + 4u <= IC; ic += 4u) {
+            const int8_t *wp = wc + ic;
+            for (uint32_t j = 0; j < n; j++, wp += IC) {
+                const float sc = wsc[j];
+                wf[4u * j] = sc * (float)wp[0]; wf[4u * j + 1u] = sc * (float)wp[1];
+                wf[4u * j + 2u] = sc * (float)wp[2]; wf[4u * j + 3u] = sc * (float)wp[3];
+            }
+            uint32_t p = 0;
+            for (; p + 4u <= P; p += 4u) {
+                float *d = dx + p * IC + ic;
+                if (zero)
+                    for (uint32_t k = 0; k < 4u; k++) d[k * IC] = d[k * IC + 1u] = d[k * IC + 2u] = d[k * IC + 3u] = 0.0f;
+                mk_data(d, 4u * IC, gc + p * OC, 4u * OC, wf, n);
+            }
+            for (; p < P; p++)
                 for (uint32_t k = 0; k < 4u; k++)
-                    pw_data_1x1(g + (p + k) * OC + c0, wc + ic, IC, wsc, n, dx + (p + k) * IC + ic, zero);
+                    pw_data_1x1(gc + p * OC, wc + ic + k, IC, wsc, n, dx + p * IC + ic + k, zero);
         }
-        for (; p < P; p++)
-            for (uint32_t ic = 0; ic < IC; ic++)
-                pw_data_1x1(g + p * OC + c0, wc + ic, IC, wsc, n, dx + p * IC + ic, zero);
+        for (; ic < IC; ic++)
+            for (uint32_t p = 0; p < P; p++)
+                pw_data_1x1(gc + p * OC, wc + ic, IC, wsc, n, dx + p * IC + ic, zero);
     }
 }
 
@@ -152,10 +269,8 @@ static void pw_update(const tiny_train_step_t *s, uint32_t c, uint32_t ic, const
 /* Weight gradient and update of the first n_upd output channels: acc[c][ic] = sum_p g[p][c] x[p][ic],
  * p ascending, 4 x 4 accumulators per block; x dequantized through a 256-entry table holding the
  * portable kernel's expression for every int8 value. */
-static void pw_weights(const tiny_train_step_t *s, const float *g) {
+static void pw_weights_lut(const tiny_train_step_t *s, const float *g) {
     const uint32_t P = (uint32_t)s->out_h * s->out_w, IC = s->in_c, OC = s->out_c, NU = s->n_upd;
-    bias_blk(s, g, P);
-    if (NU == 0) return;
     float lut[256];
     for (int32_t v = -128; v < 128; v++) lut[v + 128] = s->x_scale * (float)(v - s->x_zp);
     const float *xr = lut + 128;
@@ -189,6 +304,56 @@ static void pw_weights(const tiny_train_step_t *s, const float *g) {
         for (uint32_t ic = 0; ic < IC; ic++) {
             float a = 0.0f;
             for (uint32_t p = 0; p < P; p++) a = a + g[p * OC + c] * xr[x[p * IC + ic]];
+            pw_update(s, c, ic, &a, 1u);
+        }
+}
+
+#define XP 64u   /* positions whose dequantized inputs (4 channels) are staged for the weight gradient */
+
+/* Weight gradient and update of the first n_upd output channels, acc[c][ic] = sum_p g[p][c] x[p][ic]
+ * (p ascending, from 0): for each block of 4 input channels the P x 4 inputs are dequantized once
+ * (the portable kernel's expression) into xf, then each block of 4 channels runs the 4 x 4
+ * micro-kernel over all positions and updates its 16 weights. More than XP positions: the
+ * table-driven C loop above. */
+static void pw_weights(const tiny_train_step_t *s, const float *g) {
+    const uint32_t P = (uint32_t)s->out_h * s->out_w, IC = s->in_c, OC = s->out_c, NU = s->n_upd;
+    bias_blk(s, g, P);
+    if (NU == 0) return;
+    if (P > XP) {
+        pw_weights_lut(s, g);
+        return;
+    }
+    const int8_t *x = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    const float xs = s->x_scale;
+    const int32_t xz = s->x_zp;
+    float xf[4u * XP], acc[16];
+    uint32_t ic = 0;
+    for (; ic + 4u <= IC; ic += 4u) {
+        const int8_t *xp = x + ic;
+        for (uint32_t p = 0; p < P; p++, xp += IC) {
+            xf[4u * p] = xs * (float)((int32_t)xp[0] - xz); xf[4u * p + 1u] = xs * (float)((int32_t)xp[1] - xz);
+            xf[4u * p + 2u] = xs * (float)((int32_t)xp[2] - xz); xf[4u * p + 3u] = xs * (float)((int32_t)xp[3] - xz);
+        }
+        uint32_t c = 0;
+        for (; c + 4u <= NU; c += 4u) {
+            mk_weights(acc, g + c, 4u * OC, xf, P);
+            for (uint32_t j = 0; j < 4u; j++) pw_update(s, c + j, ic, acc + 4u * j, 4u);
+        }
+        for (; c < NU; c++) {
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+            for (uint32_t p = 0; p < P; p++) {
+                const float gv = g[p * OC + c];
+                a0 = a0 + gv * xf[4u * p]; a1 = a1 + gv * xf[4u * p + 1u];
+                a2 = a2 + gv * xf[4u * p + 2u]; a3 = a3 + gv * xf[4u * p + 3u];
+            }
+            const float a[4] = {a0, a1, a2, a3};
+            pw_update(s, c, ic, a, 4u);
+        }
+    }
+    for (; ic < IC; ic++)
+        for (uint32_t c = 0; c < NU; c++) {
+            float a = 0.0f;
+            for (uint32_t p = 0; p < P; p++) a = a + g[p * OC + c] * (xs * (float)((int32_t)x[p * IC + ic] - xz));
             pw_update(s, c, ic, &a, 1u);
         }
 }

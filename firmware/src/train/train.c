@@ -86,13 +86,17 @@ static uint32_t sr_key(uint32_t step, uint32_t bstep, uint32_t role) {
 
 /* floor(v + u), u = (fmix32(index ^ key) >> 8) 2^-24 in [0, 1): unbiased, so updates far below one
  * quantum still move the weight in expectation; nearest rounding when stochastic rounding is off. */
-static inline __attribute__((always_inline)) int32_t round_sr(float v, uint32_t key, uint32_t index) {
-    if (!s_sr) return round_update(v);
+static inline __attribute__((always_inline)) int32_t round_sr_if(float v, uint32_t key, uint32_t index, int sr) {
+    if (!sr) return round_update(v);
     if (v > 1e9f) v = 1e9f;
     if (v < -1e9f) v = -1e9f;
     float t = v + (float)(fmix32(index ^ key) >> 8) * 0x1p-24f;
     int32_t k = (int32_t)t;
     return (float)k > t ? k - 1 : k;
+}
+
+static inline __attribute__((always_inline)) int32_t round_sr(float v, uint32_t key, uint32_t index) {
+    return round_sr_if(v, key, index, s_sr);
 }
 
 /* The one definition of a parameter step: g -> QAS-scaled -> momentum -> lr-scaled float step. */
@@ -111,14 +115,30 @@ static inline __attribute__((always_inline)) int8_t clamp_w(int32_t v) {
 }
 
 /* n weights of the running step sharing a scale, the hyperparameters read once; the rounding index
- * of w[i] is its offset in the step's weight array. */
+ * of w[i] is its offset in the step's weight array. The loop is specialised on the flags (QAS,
+ * momentum, stochastic rounding) so that nothing is re-read or re-tested per element (the int8
+ * stores may alias the runtime's state as far as the compiler knows). */
+static inline __attribute__((always_inline)) void sgd_w_loop(int8_t *w, const float *g, uint32_t n, float scale,
+                                                             float *mom, float lr, float mu, int qas, int sr,
+                                                             uint32_t key, uint32_t base) {
+    for (uint32_t i = 0; i < n; i++)
+        w[i] = clamp_w((int32_t)w[i] - round_sr_if(sgd_step(g[i], scale, mom ? &mom[i] : NULL, lr, mu, qas), key,
+                                                   base + i, sr));
+}
+
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
     const float lr = s_lr, mu = s_mu;
-    const int qas = s_qas;
     const uint32_t key = s_key_w, base = (uint32_t)(w - s_cur->w);
-    for (uint32_t i = 0; i < n; i++)
-        w[i] = clamp_w((int32_t)w[i] - round_sr(sgd_step(g[i], scale, mom ? &mom[i] : NULL, lr, mu, qas), key,
-                                                base + i));
+    if (s_sr) {
+        if (s_qas) {
+            if (mom) sgd_w_loop(w, g, n, scale, mom, lr, mu, 1, 1, key, base);
+            else sgd_w_loop(w, g, n, scale, NULL, lr, mu, 1, 1, key, base);
+        } else {
+            sgd_w_loop(w, g, n, scale, mom, lr, mu, 0, 1, key, base);
+        }
+    } else {
+        sgd_w_loop(w, g, n, scale, mom, lr, mu, s_qas, 0, key, base);
+    }
 }
 
 void tiny_train_begin_step(const tiny_train_step_t *s, uint32_t index) {
