@@ -1,6 +1,7 @@
 """The steps behind the commands: compile a model for a board into a project, open a session."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -45,8 +46,20 @@ def _write_if_changed(p: Path, text: str) -> None:
         p.write_text(text)
 
 
+@functools.lru_cache(maxsize=1)
+def runtime_digest() -> str:
+    """Content hash of the C runtime the projects copy: two source trees (or an edited runtime)
+    never share a cached project, whose build would otherwise mix their files."""
+    from tiny import paths  # noqa: PLC0415
+    h = hashlib.sha256()
+    root = Path(paths.FIRMWARE)
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".c", ".h", ".S", ".s", ".ld")):
+        h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def project_dir_for(c: Compiled, board: str) -> Path:
-    tag = f"{c.hash}:{board}"
+    tag = f"{c.hash}:{board}:{runtime_digest()}"
     wd = os.environ.get("TINY_WATCHDOG_MS", "").strip()
     if wd:   # a watchdog timeout other than the board's: another firmware, another project
         tag += f":wd{wd}"
