@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tiny.boards import Board
-from tiny.device.qemu import QemuProcess, launch
+from tiny.device.qemu import QemuProcess, die_with_parent, launch
 from tiny.device.session import Session
 from tiny.device.transport import PipeTransport, SerialTransport
 from tiny.ir import TinyError
@@ -175,9 +175,13 @@ def serve_qemu(board: Board, elf: Path, url: str) -> int:
     argv[argv.index("-serial") + 1] = (f"tcp:{u.hostname or '127.0.0.1'}:{u.port},server=on,"
                                        f"wait=off,nodelay=on")
     print(f"tiny: {board.name} on QEMU, UART at {url} (stop with Ctrl-C)", flush=True)
+    # QEMU ends with this process, however it ends (a killed `tiny flash` leaked a spinning QEMU)
+    q = subprocess.Popen(argv, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
     try:
-        return subprocess.call(argv, stdin=subprocess.DEVNULL)
+        return q.wait()
     except KeyboardInterrupt:
+        q.terminate()
+        q.wait()
         return 0
 
 

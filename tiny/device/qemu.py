@@ -57,7 +57,7 @@ def _listening(port: int, pid: int | None = None) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child before exec: end QEMU when the process that started it dies (a killed test or
     Ray worker must not leave an emulator spinning; it runs in its own session, so no signal of the
     parent's terminal reaches it). Linux prctl(PR_SET_PDEATHSIG, SIGTERM); elsewhere nothing."""
@@ -84,7 +84,7 @@ class QemuProcess:
         self._log_file = open(log, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._log_file,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
+                                     preexec_fn=die_with_parent)
         _LIVE.add(self)
 
     def _wait_listening(self, timeout: float) -> None:
