@@ -55,7 +55,8 @@ def bench_real_board(model: str, board: str, port: str | None, schedule: str = "
 
 
 def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | None = None,
-          kernels: str = "opt", port: str | None = None) -> tuple[dict[str, Any], str]:
+          kernels: str = "opt", port: str | None = None, elf: str | None = None) -> tuple[dict[str, Any], str]:
+    """`elf`: the emulated board's firmware, already built for this model (a farm builds it once)."""
     from tiny.boards import get_board
     from tiny.device.bench import count_instructions
     from tiny.device.connect import firmware_elf
@@ -71,9 +72,10 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
         return bench_real_board(model, board, port, schedule, sram_budget, kernels)
     g = load_model(model)
     c = compile_for(g, board, schedule, sram_budget, kernels=kernels)
-    project = project_dir_for(c, board)
-    write_project(c, board, project)
-    elf = firmware_elf(b, project)
+    if elf is None:
+        project = project_dir_for(c, board)
+        write_project(c, board, project)
+        elf = firmware_elf(b, project)
     xs = random_inputs(g, 0)
 
     def drive(s: Any) -> None:

@@ -197,6 +197,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
                                      args.kernels)
         _emit(args, data, table)
         return 0
+    if args.farm:
+        from tiny.farm import bench_on_farm, load_farm
+        data, table = bench_on_farm(args.model, args.board, load_farm(args.farm), args.schedule,
+                                    args.sram_budget, args.kernels, address=args.address)
+        _emit(args, data, table)
+        return 0
     from tiny.bench import bench
     data, table = bench(args.model, args.board, args.schedule, args.sram_budget, args.kernels, port=args.port)
     _emit(args, data, table)
@@ -388,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
                    "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--json", action="store_true", help="print the counts as JSON (instructions, est_cycles, layers)")
+    q.add_argument("--farm", default=None, metavar="FILE", help="bench every board of this kind in a farm file "
+                   "(TOML, see docs/scale.md) at once: per-board figures and their spread")
+    q.add_argument("--address", default=None, metavar="ADDR", help="with --farm: an existing Ray cluster")
     q.set_defaults(fn=cmd_bench)
 
     from tiny.train.data import TASKS

@@ -151,3 +151,55 @@ def validate_on_farm(model: str, board: str, farm: list[FarmBoard], samples: int
                 pass
             ray.kill(w)
     return merge(results)
+
+
+def _bench_one(job: tuple[str, str, str | None, str, int | None, str, str | None]) -> dict[str, Any]:
+    """One farm board's `tiny bench` (a Ray task): instructions on an emulated board (its firmware
+    built once beforehand), DWT cycles on a flashed one at its port."""
+    from tiny.bench import bench
+    model, board, port, schedule, sram_budget, kernels, elf = job
+    data, _ = bench(model, board, schedule, sram_budget, kernels, port=port, elf=None if port else elf)
+    return data
+
+
+def bench_on_farm(model: str, board: str, farm: list[FarmBoard], schedule: str = "layer",
+                  sram_budget: int | None = None, kernels: str = "opt", address: str | None = None,
+                  ) -> tuple[dict[str, Any], str]:
+    """`tiny bench` on every farm entry of `board`, at once: how the boards of a farm behave on the
+    same firmware. Per board the result a single `tiny bench` gives; across boards the spread.
+    Emulated entries count instructions (identical on every instance, the check that they are);
+    real boards read their DWT cycle counters, which differ by board (clock, flash wait states)."""
+    import statistics
+    from tiny.sweep.engine import map_tasks
+    mine = [f for f in farm if f.board == board]
+    if not mine:
+        raise TinyError(f"the farm has no {board}: it has {', '.join(sorted({f.board for f in farm}))}")
+    elf = None
+    if any(f.port is None for f in mine):
+        # emulated instances share one project: build it once here, not in every task at once
+        from tiny.boards import get_board
+        from tiny.device.connect import firmware_elf
+        from tiny.pipeline import load_model
+        from tiny.workflow import compile_for, project_dir_for, write_project
+        b = get_board(board)
+        if not b.emulated:
+            raise TinyError(f"farm entries of {board} need port = \"...\" (a real board) to be benched")
+        c = compile_for(load_model(model), board, schedule, sram_budget, kernels=kernels)
+        project = project_dir_for(c, board)
+        write_project(c, board, project)
+        elf = str(firmware_elf(b, project))
+    jobs = [(model, board, f.port, schedule, sram_budget, kernels, elf) for f in mine]
+    runs = map_tasks(_bench_one, jobs, workers=len(jobs), address=address)
+    key = "cycles" if all(f.port for f in mine) else "instructions"
+    vals = [int(r.get(key) or 0) for r in runs]
+    rows = [{"entry": i, "port": f.port, key: v, "est_cycles": r.get("est_cycles"), "ms": r.get("ms"),
+             "clock_hz": r.get("clock_hz")} for i, (f, r, v) in enumerate(zip(mine, runs, vals))]
+    data = {"model": runs[0].get("model"), "board": board, "schedule": schedule, "kernels": kernels,
+            "farm_boards": len(mine), "metric": key, "boards": rows,
+            f"{key}_min": min(vals), f"{key}_median": statistics.median(vals), f"{key}_max": max(vals),
+            "identical": len(set(vals)) == 1, key: min(vals), "est_cycles": min(int(r.get("est_cycles") or 0) for r in runs),
+            "macs": runs[0].get("macs"), "layers": runs[0].get("layers", [])}
+    lines = [f"{data['model']} on {len(mine)} x {board} (farm): {key} min {min(vals):,}, median "
+             f"{statistics.median(vals):,.0f}, max {max(vals):,}" + (" (identical on every board)" if data["identical"] else "")]
+    lines += [f"  #{r['entry']} {r['port'] or 'QEMU'}: {r[key]:,}" for r in rows]
+    return data, "\n".join(lines)

@@ -91,6 +91,21 @@ def test_a_two_board_farm_gives_the_verdict_of_one_board(tmp_path: Path, ray_ses
     assert got.samples == n and got.bit_exact
 
 
+def test_bench_on_a_two_board_farm_equals_one_bench(tmp_path: Path, ray_session) -> None:
+    """`tiny bench --farm`: every emulated instance counts what a single `tiny bench` counts."""
+    from tiny.bench import bench
+    from tiny.farm import bench_on_farm, load_farm
+    farm = tmp_path / "farm.toml"
+    farm.write_text('[[board]]\nboard = "qemu-m4-256k"\ncount = 2\n')
+    model = str(tiny_cnn())
+    got, text = bench_on_farm(model, "qemu-m4-256k", load_farm(farm))
+    want, _ = bench(model, "qemu-m4-256k")
+    assert [r["instructions"] for r in got["boards"]] == [want["instructions"]] * 2
+    assert got["identical"] and got["instructions_median"] == want["instructions"]
+    assert [L["instructions"] for L in got["layers"]] == [L["instructions"] for L in want["layers"]]
+    assert "2 x qemu-m4-256k" in text
+
+
 class _Faulty:
     """A host session whose outputs are damaged for some inputs (keyed by content, so chunks see the
     same faults as one run)."""
