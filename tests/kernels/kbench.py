@@ -33,14 +33,16 @@ def macs(case: str) -> int:
     return oh * ow * c * m * kh * kw
 
 
-def run(cases: list[str], board: str = "qemu-m4-256k", profile: bool = False) -> list[int]:
+def count_cases(cases: list[str], main_c: Path, sources: list[Path], include_dirs: list[Path],
+                board: str = "qemu-m4-256k", profile: bool = False) -> list[int]:
+    """Build `main_c` (which runs KB_CASES between the markers) with `sources` and count the
+    instructions of each case on QEMU. Shared by this tool and tests/train/bwd_kbench.py."""
     b = get_board(board)
     tmp = Path(tempfile.mkdtemp(prefix="tiny-kbench-"))
     (tmp / "kb_cases.h").write_text("#define KB_CASES " + " ".join(c + ";" for c in cases) + "\n")
     src = Path(paths.FIRMWARE) / "src"
-    sources = [HERE / "kbench.c", src / "runtime" / "markers.c",
-               *sorted((src / "kernels" / "ref").glob("*.c")), *sorted((src / "kernels" / "arm").glob("*.c"))]
-    elf = compile_elf(b, sources, tmp / "kb.elf", include_dirs=[HERE, tmp])
+    elf = compile_elf(b, [main_c, src / "runtime" / "markers.c", *sources], tmp / "kb.elf",
+                      include_dirs=[*include_dirs, tmp])
     addrs = symbol_addresses(elf)
     log = tmp / "plugin.log"
     r = subprocess.run(["qemu-system-arm", "-machine", b.qemu_machine, "-nographic", "-monitor", "none",
@@ -51,6 +53,12 @@ def run(cases: list[str], board: str = "qemu-m4-256k", profile: bool = False) ->
     if profile:
         print_profile(b, elf, tmp)
     return layer_counts(parse_plugin_log(log.read_text())[0])
+
+
+def run(cases: list[str], board: str = "qemu-m4-256k", profile: bool = False) -> list[int]:
+    src = Path(paths.FIRMWARE) / "src"
+    kernels = [*sorted((src / "kernels" / "ref").glob("*.c")), *sorted((src / "kernels" / "arm").glob("*.c"))]
+    return count_cases(cases, HERE / "kbench.c", kernels, [HERE], board, profile)
 
 
 def print_profile(b: object, elf: Path, tmp: Path) -> None:

@@ -9,17 +9,11 @@ n_upd channels); a bias update alone is counted as 0 MACs."""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from tests.kernels.kbench import print_profile
+from tests.kernels.kbench import count_cases
 from tiny import paths
-from tiny.boards import get_board
-from tiny.build.plugin import build_plugin
-from tiny.build.project import compile_elf
-from tiny.device.bench import MARKERS, layer_counts, parse_plugin_log, symbol_addresses
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,23 +31,9 @@ def macs(case: str) -> int:
 
 
 def run(cases: list[str], board: str = "qemu-m4-256k", profile: bool = False) -> list[int]:
-    b = get_board(board)
-    tmp = Path(tempfile.mkdtemp(prefix="tiny-bwd-kbench-"))
-    (tmp / "kb_cases.h").write_text("#define KB_CASES " + " ".join(c + ";" for c in cases) + "\n")
-    fw = Path(paths.FIRMWARE) / "src"
-    sources = [HERE / "bwd_kbench.c", fw / "runtime" / "markers.c", fw / "train" / "train.c",
-               fw / "train" / "bwd_ref.c", fw / "train" / "bwd_opt.c"]
-    elf = compile_elf(b, sources, tmp / "kb.elf", include_dirs=[HERE, HERE.parent / "kernels", tmp])
-    addrs = symbol_addresses(elf)
-    log = tmp / "plugin.log"
-    r = subprocess.run(["qemu-system-arm", "-machine", b.qemu_machine, "-nographic", "-monitor", "none",
-                        "-semihosting-config", "enable=on,target=native", "-serial", "null", "-kernel", str(elf),
-                        "-plugin", f"{build_plugin()},begin={addrs[MARKERS[0]]:#x},end={addrs[MARKERS[1]]:#x}",
-                        "-d", "plugin", "-D", str(log)], capture_output=True, text=True, timeout=600)
-    assert "KB DONE" in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
-    if profile:
-        print_profile(b, elf, tmp)
-    return layer_counts(parse_plugin_log(log.read_text())[0])
+    fw = Path(paths.FIRMWARE) / "src" / "train"
+    return count_cases(cases, HERE / "bwd_kbench.c", [fw / "train.c", fw / "bwd_ref.c", fw / "bwd_opt.c"],
+                       [HERE, HERE.parent / "kernels"], board, profile)
 
 
 if __name__ == "__main__":
