@@ -221,19 +221,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     from tiny.input_domain import parse_input_range
     from tiny.device.connect import using_port
     from tiny.train.run import run_training
-    with using_port(args.port), Progress(transient=True, disable=args.json) as bar:
-        task = bar.add_task(f"training on {args.board}", total=None)
-        res = run_training(args.model, args.board, args.config or args.recipe, args.data, epochs=args.epochs,
-                           steps=args.steps, lr=args.lr, momentum=args.momentum,
-                           qas=False if args.no_qas else None, schedule=args.schedule,
-                           checkpoint_every=args.checkpoint_every, eval_samples=args.eval_samples,
-                           out=Path(args.output), progress=lambda k, n: bar.update(task, completed=k, total=n),
-                           log=lambda m: print(f"tiny: {m}", file=sys.stderr),
-                           blocks=args.blocks, freeze_dw=args.freeze_dw, kernels=args.kernels,
-                           input_range=parse_input_range(args.input_range) if args.input_range else None,
-                           workers=args.workers, address=args.address,
-                           lr_schedule=args.lr_schedule, early_stop=not args.no_early_stop,
-                           float_reference=not args.no_float_reference, rounding=args.rounding)
+    kw = dict(model=args.model, recipe=args.config or args.recipe, data=args.data, epochs=args.epochs,
+              steps=args.steps, lr=args.lr, momentum=args.momentum, qas=False if args.no_qas else None,
+              schedule=args.schedule, eval_samples=args.eval_samples, blocks=args.blocks,
+              freeze_dw=args.freeze_dw, kernels=args.kernels,
+              input_range=parse_input_range(args.input_range) if args.input_range else None,
+              workers=args.workers, address=args.address, lr_schedule=args.lr_schedule,
+              early_stop=not args.no_early_stop, rounding=args.rounding)
+    log = lambda m: print(f"tiny: {m}", file=sys.stderr)  # noqa: E731
+    if args.farm:
+        from tiny.farm import load_farm, train_on_farm
+        farm = load_farm(args.farm)
+        with Progress(transient=True, disable=args.json) as bar:
+            task = bar.add_task(f"training on the farm's {args.board}", total=None)
+            res = train_on_farm(farm, args.board, kw, address=args.address, checkpoint_every=args.checkpoint_every,
+                                float_reference=not args.no_float_reference, out=Path(args.output), log=log,
+                                progress=lambda k, n: bar.update(task, completed=k, total=n))
+    else:
+        with using_port(args.port), Progress(transient=True, disable=args.json) as bar:
+            task = bar.add_task(f"training on {args.board}", total=None)
+            res = run_training(board=args.board, checkpoint_every=args.checkpoint_every, out=Path(args.output),
+                               progress=lambda k, n: bar.update(task, completed=k, total=n), log=log,
+                               float_reference=not args.no_float_reference, **kw)
     d = res.data
     if args.plot:
         from tiny.train.report import plot_curve
@@ -249,6 +258,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         sp = d.get("instructions_per_step_split") or {}
         table += (f"\n  instructions per training step {d['instructions_per_step']:,} ({d['kernels']} kernels; "
                   f"forward {sp.get('forward', 0):,}, backward {sp.get('backward', 0):,})")
+    if d.get("farm"):
+        fm = d["farm"]
+        table += (f"\n  farm: {fm['farm_boards']} x {args.board}, final weights "
+                  + ("identical on every board" if fm["identical"] else
+                     f"DIFFER on entries {fm['differing_entries']}"))
+        for r in fm["boards"]:
+            table += (f"\n    #{r['entry']} {r['port'] or 'QEMU'}: after {r['accuracy_after']:.1%}, resumes "
+                      f"{r['resumes']}, weights {r['weights_sha256'][:12]}, {r['wall_s']:.0f} s")
     if d.get("sparse_scheme"):
         from tiny.train.report import scheme_lines
         table += "\n" + "\n".join(scheme_lines(d["sparse_scheme"]))
@@ -256,7 +273,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         table += (f"\n  {b['name']}: kept for backward {b['backward_bytes']:,} B vs vanilla "
                   f"{b['vanilla_backward_bytes']:,} B ({-b['reduction']:+.0%})")
     _emit(args, d, table)
-    return 0
+    return 1 if d.get("farm") and not d["farm"]["identical"] else 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -441,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="opt: DSP forward and FPU backward kernels where the board has them; ref: portable")
     q.add_argument("--checkpoint-every", type=int, default=100, metavar="K",
                    help="read the parameters back every K steps, to resume after a lost board (default 100)")
+    q.add_argument("--farm", default=None, metavar="FILE",
+                   help="train the same run on every board of this kind in a farm file at once; their final "
+                        "weights must agree bit for bit (docs/scale.md)")
     q.add_argument("--eval-samples", type=int, default=None, metavar="N",
                    help="held-out samples for accuracy before/after (default: the whole test split)")
     q.add_argument("-o", "--output", default="tiny-train", help="where the fine-tuned .tflite goes")

@@ -203,3 +203,59 @@ def bench_on_farm(model: str, board: str, farm: list[FarmBoard], schedule: str =
              f"{statistics.median(vals):,.0f}, max {max(vals):,}" + (" (identical on every board)" if data["identical"] else "")]
     lines += [f"  #{r['entry']} {r['port'] or 'QEMU'}: {r[key]:,}" for r in rows]
     return data, "\n".join(lines)
+
+
+def _train_one(pr: Any, job: tuple[str | None, int]) -> dict[str, Any]:
+    """One farm board's training run of a prepared run (a Ray task): the board half only."""
+    import hashlib
+    from tiny.train.run import train_on_board
+    port, every = job
+    br = train_on_board(pr, port=port, checkpoint_every=every, log=lambda m: None)
+    h = hashlib.sha256(b"".join(br.checkpoint.params)).hexdigest()
+    return {"run": br, "weights_sha256": h}
+
+
+def train_on_farm(farm: list[FarmBoard], board: str, prepare_args: dict[str, Any], *,
+                  address: str | None = None, count_steps: int = 2, float_reference: bool = True,
+                  checkpoint_every: int = 100,
+                  out: Path | None = None, log: Callable[[str], None] = print,
+                  progress: Callable[[int, int], None] | None = None) -> Any:
+    """`tiny train` on every farm entry of `board` at once: the same prepared run (data order, rates,
+    stochastic-rounding seeds) on each board, which must end with the same weights bit for bit: a
+    board that does not has a fault. The result is a single run's (the first board's checkpoint is
+    written back), with `farm`: per board accuracy, resumes and a digest of the final weights."""
+    import hashlib
+    import time
+    from tiny.sweep.engine import shared_runner
+    from tiny.train.run import finish, prepare
+    mine = [f for f in farm if f.board == board]
+    if not mine:
+        raise TinyError(f"the farm has no {board}: it has {', '.join(sorted({f.board for f in farm}))}")
+    t0 = time.time()
+    pr = prepare(board=board, out=out, log=log, **prepare_args)
+    if any(f.port is None for f in mine):
+        from tiny.boards import get_board
+        from tiny.device.connect import firmware_elf
+        from tiny.workflow import project_dir_for, write_project
+        b = get_board(board)
+        if not b.emulated:
+            raise TinyError(f"farm entries of {board} need port = \"...\" (a real board) to train on")
+        project = project_dir_for(pr.tc, board)
+        write_project(pr.tc, board, project)
+        firmware_elf(b, project)            # build once here, not in every task at the same time
+    runs = shared_runner(_train_one, workers=len(mine), address=address, progress=progress)(
+        pr, [(f.port, checkpoint_every) for f in mine])
+    res = finish(pr, runs[0]["run"], count_steps=count_steps, kernels=prepare_args.get("kernels", "opt"), float_reference=float_reference,
+                 early_stop=prepare_args.get("early_stop", True), out=out, log=log, t0=t0)
+    rows = [{"entry": i, "port": f.port, "accuracy_before": r["run"].acc_before,
+             "accuracy_after": r["run"].acc_after, "kept_step": r["run"].kept, "resumes": r["run"].resumes,
+             "watchdog_resets": len(r["run"].watchdog_resets), "weights_sha256": r["weights_sha256"],
+             "wall_s": r["run"].wall_s} for i, (f, r) in enumerate(zip(mine, runs))]
+    digests = {r["weights_sha256"] for r in rows}
+    res.data["farm"] = {"farm_boards": len(mine), "boards": rows, "identical": len(digests) == 1,
+                        "differing_entries": [r["entry"] for r in rows if r["weights_sha256"] != rows[0]["weights_sha256"]]}
+    if len(digests) != 1:
+        log(f"the farm's boards ended with different weights: entries "
+            f"{res.data['farm']['differing_entries']} differ from entry 0 (same firmware, same run: a board fault)")
+    res.data["weights_sha256"] = hashlib.sha256(b"".join(res.checkpoint.params)).hexdigest()
+    return res

@@ -106,6 +106,34 @@ def test_bench_on_a_two_board_farm_equals_one_bench(tmp_path: Path, ray_session)
     assert "2 x qemu-m4-256k" in text
 
 
+def test_training_on_a_two_board_farm_equals_one_run(tmp_path: Path, ray_session) -> None:
+    """`tiny train --farm`: both emulated boards run the prepared run and end with the weights (and
+    accuracies) of a single `tiny train`, bit for bit; the fine-tuned .tflite is that run's."""
+    from tiny.farm import load_farm, train_on_farm
+    from tiny.train.run import run_training
+    farm = tmp_path / "farm.toml"
+    farm.write_text('[[board]]\nboard = "qemu-m4-256k"\ncount = 2\n')
+    kw = dict(model=None, recipe="sparse", data="digits-transfer", steps=40, eval_samples=30)
+    got = train_on_farm(load_farm(farm), "qemu-m4-256k", kw, count_steps=0, float_reference=False,
+                        checkpoint_every=15, out=tmp_path / "farm")
+    want = run_training(board="qemu-m4-256k", count_steps=0, float_reference=False, checkpoint_every=15,
+                        out=tmp_path / "one", **kw)
+    fm = got.data["farm"]
+    assert fm["farm_boards"] == 2 and fm["identical"] and fm["differing_entries"] == []
+    assert got.checkpoint.params == want.checkpoint.params and got.checkpoint.steps == 40
+    for r in fm["boards"]:
+        assert (r["accuracy_before"], r["accuracy_after"]) == (want.data["accuracy_before"], want.data["accuracy_after"])
+    assert Path(got.data["output"]).read_bytes() == Path(want.data["output"]).read_bytes()
+
+
+def test_train_farm_without_the_board_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tiny.cli import main
+    farm = tmp_path / "farm.toml"
+    farm.write_text('[[board]]\nboard = "qemu-f405"\n')
+    assert main(["train", "--board", "qemu-m4-256k", "--farm", str(farm), "--steps", "5"]) != 0
+    assert "the farm has no qemu-m4-256k: it has qemu-f405" in capsys.readouterr().err
+
+
 class _Faulty:
     """A host session whose outputs are damaged for some inputs (keyed by content, so chunks see the
     same faults as one run)."""

@@ -65,6 +65,46 @@ def _trial_runners(workers: int | None, address: str | None) -> tuple[Any, Any]:
     return shared_runner(run_trial, workers, address), shared_runner(_lr_trial, workers, address)
 
 
+@dataclass
+class Prepared:
+    """Everything a run decides on the host before the board is touched: the model with its head,
+    the data (quantized into the model's input domain, held-out split), the scheme, the rates and
+    the compiled training firmware. Picklable, so farm boards (Ray tasks) train the same run."""
+    model: str
+    board: str
+    data: str
+    g: Any
+    cfg: Any
+    tc: Any
+    dom: Any
+    xtr: np.ndarray
+    ytr: np.ndarray
+    xv: np.ndarray
+    yv: np.ndarray
+    xte: np.ndarray
+    yte: np.ndarray
+    total: int
+    rates: list[float]
+    eval_at: set[int]
+    rounding: str
+    lr_schedule: str
+    steps: int | None
+    lr_search: list[dict[str, float]] | None = None
+
+
+@dataclass
+class BoardRun:
+    """What one board did with a Prepared run."""
+    acc_before: float
+    acc_after: float
+    checkpoint: Checkpoint
+    curve: list[tuple[int, float]]
+    kept: int
+    resumes: int
+    watchdog_resets: list[dict[str, int]]
+    wall_s: float = 0.0
+
+
 def run_training(model: str | None, board: str, recipe: str = "sparse", data: str = "digits-transfer",
                  epochs: int | None = None, steps: int | None = None, lr: float | str | None = None,
                  momentum: float | None = None, qas: bool | None = None, schedule: str = "layer",
@@ -76,12 +116,29 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
                  rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
                  ) -> RunResult:
+    t0 = time.time()
+    pr = prepare(model, board, recipe, data, epochs=epochs, steps=steps, lr=lr, momentum=momentum, qas=qas,
+                 schedule=schedule, eval_samples=eval_samples, out=out, log=log, blocks=blocks,
+                 freeze_dw=freeze_dw, kernels=kernels, input_range=input_range, lr_schedule=lr_schedule,
+                 early_stop=early_stop, rounding=rounding, workers=workers, address=address)
+    br = train_on_board(pr, checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, log=log)
+    return finish(pr, br, count_steps=count_steps, kernels=kernels, float_reference=float_reference,
+                  early_stop=early_stop, out=out, log=log, t0=t0)
+
+
+def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "digits-transfer",
+            epochs: int | None = None, steps: int | None = None, lr: float | str | None = None,
+            momentum: float | None = None, qas: bool | None = None, schedule: str = "layer",
+            eval_samples: int | None = None, out: Path | None = None, log: Callable[[str], None] = print,
+            blocks: int | None = None, freeze_dw: bool | None = None, kernels: str = "opt",
+            input_range: tuple[float, float] | None = None, lr_schedule: str = "cosine",
+            early_stop: bool = True, rounding: str = "stochastic", workers: int | None = None,
+            address: str | None = None) -> Prepared:
+    """The host half of `tiny train` before the board: settings, head, data, scheme, rates, firmware."""
     from tiny.input_domain import model_input_domain
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
     from tiny.train.api import compile_train
-    from tiny.workflow import open_session
-    t0 = time.time()
     lr, momentum, epochs, auto = resolve_settings(recipe, lr, momentum, epochs)
     cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
                       freeze_dw=freeze_dw or None)
@@ -128,7 +185,23 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
     tc = compile_train(g, board, cfg, schedule, kernels=kernels)   # raises before flashing if it cannot fit
-    sess = open_session(tc, board)
+    return Prepared(model=model, board=board, data=data, g=g, cfg=cfg, tc=tc, dom=dom, xtr=xtr, ytr=ytr, xv=xv,
+                    yv=yv, xte=xte, yte=yte, total=total, rates=rates, eval_at=eval_at, rounding=rounding,
+                    lr_schedule=lr_schedule, steps=steps, lr_search=lr_search)
+
+
+def train_on_board(pr: Prepared, port: str | None = None, checkpoint_every: int = 100,
+                   progress: Callable[[int, int], None] | None = None,
+                   on_step: Callable[[int, Any], None] | None = None,
+                   log: Callable[[str], None] = print) -> BoardRun:
+    """The board half: evaluate, train with checkpoints (resuming after a watchdog reset or a lost
+    connection), keep the best held-out weights, evaluate again."""
+    from tiny.workflow import open_session
+    t0 = time.time()
+    cfg, tc, board, rounding = pr.cfg, pr.tc, pr.board, pr.rounding
+    xtr, ytr, xv, yv, xte, yte = pr.xtr, pr.ytr, pr.xv, pr.yv, pr.xte, pr.yte
+    total, rates, eval_at = pr.total, pr.rates, pr.eval_at
+    sess = open_session(tc, board, port=port)
     dev = TrainDevice(sess, len(tc.param_names))
     resets = 0
     watchdog_resets: list[dict[str, int]] = []
@@ -139,7 +212,6 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         best: tuple[float, int, Checkpoint] | None = None
         curve: list[tuple[int, float]] = []
         hits: list[int] = []
-        cycles: list[int] = []
         step = 0
         while step < total:
             try:
@@ -148,7 +220,6 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                 if on_step:
                     on_step(step, sess)
                 hits.append(int(r["pred"] == ytr[i]))
-                cycles.append(r["cycles"])
                 step += 1
                 if step in eval_at:
                     ck = dev.checkpoint()
@@ -182,7 +253,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                 first = str(e).splitlines()[0]
                 log(f"board lost at step {step} ({first}); resuming from the checkpoint at step {ck.steps}")
                 sess.close()
-                sess = open_session(tc, board)
+                sess = open_session(tc, board, port=port)
                 dev = TrainDevice(sess, len(tc.param_names))
                 dev.set_hparams(cfg.lr, cfg.momentum, cfg.qas, rounding)
                 dev.restore(ck)
@@ -197,6 +268,15 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         ck = dev.checkpoint()
     finally:
         sess.close()
+    return BoardRun(acc_before, acc_after, ck, curve, kept, resets, watchdog_resets, round(time.time() - t0, 2))
+
+
+def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt", float_reference: bool = True,
+           early_stop: bool = True, out: Path | None = None, log: Callable[[str], None] = print,
+           t0: float | None = None) -> RunResult:
+    """The host half after the board: instruction counts, float twins, the fine-tuned .tflite, JSON."""
+    g, cfg, tc, board, model = pr.g, pr.cfg, pr.tc, pr.board, pr.model
+    xtr, ytr, total = pr.xtr, pr.ytr, pr.total
     from tiny.boards import get_board
     insn, split = None, None
     from tiny.device.connect import current_port
@@ -206,20 +286,20 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
         insn = int(round(sum(c["total"] for c in counts) / len(counts)))
         split = {k: int(round(sum(c[k] for c in counts) / len(counts))) for k in ("forward", "backward")}
     mem = tc.train_memory
-    res = {"model": Path(model).name, "board": board, "recipe": cfg.recipe, "data": data, "qas": cfg.qas,
-           "lr": cfg.lr, "momentum": cfg.momentum, "epochs": cfg.epochs, "lr_schedule": lr_schedule,
-           "rounding": rounding, "steps": total, "kept_step": kept, "accuracy_before": acc_before,
-           "accuracy_after": acc_after, "eval_samples": int(len(xte)), "heldout_samples": int(len(xv)),
-           "heldout_curve": curve if eval_at else [], "input_domain": dom.describe(),
-           "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": resets,
-           "watchdog_resets": watchdog_resets,
+    res = {"model": Path(model).name, "board": board, "recipe": cfg.recipe, "data": pr.data, "qas": cfg.qas,
+           "lr": cfg.lr, "momentum": cfg.momentum, "epochs": cfg.epochs, "lr_schedule": pr.lr_schedule,
+           "rounding": pr.rounding, "steps": total, "kept_step": br.kept, "accuracy_before": br.acc_before,
+           "accuracy_after": br.acc_after, "eval_samples": int(len(pr.xte)), "heldout_samples": int(len(pr.xv)),
+           "heldout_curve": br.curve if pr.eval_at else [], "input_domain": pr.dom.describe(),
+           "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": br.resumes,
+           "watchdog_resets": br.watchdog_resets,
            "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
-           "lr_search": lr_search}
+           "lr_search": pr.lr_search}
     if getattr(cfg, "scheme_report", None):
         res["sparse_scheme"] = cfg.scheme_report
     if float_reference:
-        res.update(_float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, dom, lr_schedule,
-                               steps, early_stop and bool(eval_at), log))
+        res.update(_float_refs(g, tc, cfg, xtr, ytr, pr.xv, pr.yv, pr.xte, pr.yte, total, pr.rates, pr.eval_at,
+                               pr.dom, pr.lr_schedule, pr.steps, early_stop and bool(pr.eval_at), log))
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
         res["blocks"] = cfg.blocks
@@ -228,13 +308,13 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         p = out / f"{Path(model).stem}-{cfg.recipe}.tflite"
-        wb = write_tflite(g, tc, ck, p)
+        wb = write_tflite(g, tc, br.checkpoint, p)
         res["output"] = str(p)
         res.update(wb)
         if wb.get("written_scales_note"):
             log(wb["written_scales_note"])
-    res["wall_s"] = round(time.time() - t0, 2)
-    return RunResult(data=res, checkpoint=ck, curve=curve)
+    res["wall_s"] = round(time.time() - (t0 if t0 is not None else time.time() - br.wall_s), 2)
+    return RunResult(data=res, checkpoint=br.checkpoint, curve=br.curve)
 
 
 # The float full fine-tune (the ceiling) tries the full recipe's rate and two smaller ones: at one
