@@ -47,3 +47,57 @@ def test_user_data_with_fewer_classes_gets_a_new_head_and_learns(tmp_path) -> No
     assert d["accuracy_after"] > d["accuracy_before"] + 0.2
     tuned = load(d["output"])
     assert tuned.tensors[tuned.outputs[0]].shape[-1] == 4
+
+
+def test_head_trains_with_weight_headroom_and_the_written_model_is_what_the_board_trained(tmp_path) -> None:
+    """`--recipe head` requantizes the head with 4x its scale (room to grow); the fine-tuned .tflite
+    carries those scales, validates bit-exact with TFLM and classifies exactly as the board did."""
+    from tiny.frontend.tflite import load
+    from tiny.interpreter import prepare_all, run_graph
+    from tiny.train import data as tdata
+    from tiny.train.run import run_training
+    res = run_training(None, "host", "head", steps=150, eval_samples=100, out=tmp_path, log=lambda m: None,
+                       float_reference=False, early_stop=False)
+    d = res.data
+    assert d["weight_headroom"]["factor"] == 4.0 and len(d["weight_headroom"]["layers"]) == 1
+    g, base = load(d["output"]), load(tdata.base_model())
+    head = g.ops[int(d["weight_headroom"]["layers"][0].split()[0][1:])]
+    w, w0 = g.tensors[head.inputs[1]], base.tensors[head.inputs[1]]
+    np.testing.assert_array_equal(w.quant.scale, (w0.quant.scale * np.float32(4)).astype(np.float32))
+    assert np.abs(w.data.astype(int)).max() > 127 // 4 + 1      # it grew past the requantized range
+    assert validate(g, None, "none", samples=2).reference.mismatched == 0
+    t = g.tensors[g.inputs[0]]
+    _, _, xte, yte = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    params = prepare_all(g)
+    acc = np.mean([np.argmax(run_graph(g, [xte[i:i + 1]], params)[g.outputs[0]]) == yte[i] for i in range(100)])
+    assert acc == d["accuracy_after"]
+
+
+def test_with_headroom_requantizes_only_the_training_channels() -> None:
+    from tiny.frontend.tflite import load
+    from tiny.train.headroom import with_headroom
+    g = load(models.custom_cnn())
+    conv = next(op for op in g.ops if op.type == "CONV_2D")
+    w, b = g.tensors[conv.inputs[1]], g.tensors[conv.inputs[2]]
+    n = w.shape[0] // 2
+    h = with_headroom(g, {conv.index: n}, 4.0)
+    hw, hb = h.tensors[w.id], h.tensors[b.id]
+    np.testing.assert_array_equal(hw.data[n:], w.data[n:])            # frozen channels keep full precision
+    np.testing.assert_array_equal(hw.quant.scale[n:], w.quant.scale[n:])
+    np.testing.assert_array_equal(hw.data[:n], np.round(w.data[:n] / 4.0).astype(np.int8))
+    np.testing.assert_array_equal(hw.quant.scale[:n], w.quant.scale[:n] * np.float32(4))
+    np.testing.assert_array_equal(hb.data[:n], np.round(b.data[:n] / 4.0).astype(np.int32))
+    real, real0 = hw.data[:n] * hw.quant.scale[:n, None, None, None], w.data[:n] * w.quant.scale[:n, None, None, None]
+    assert (np.abs(real - real0) <= 2.0 * w.quant.scale[:n, None, None, None] * (1 + 1e-5)).all()   # half a coarse step
+    assert g.tensors[w.id] is w and np.abs(w.data).max() == 127             # the original is untouched
+    assert with_headroom(h, {conv.index: n}, 4.0) is h                      # idempotent
+
+
+def test_headroom_setting_errors(tmp_path) -> None:
+    from tiny.train.config import load_config
+    p = tmp_path / "t.toml"
+    p.write_text("recipe = 'head'\nheadroom = 0.5\n")
+    with pytest.raises(TinyError, match=r"weight headroom 0.5 must be in \[1, 64\]"):
+        load_config(p)
+    p.write_text("recipe = 'head'\nheadroom = 2\n")
+    assert load_config(p).headroom == 2.0 and load_config("head").headroom == 4.0 and load_config("sparse").headroom == 1.0

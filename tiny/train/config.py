@@ -44,6 +44,7 @@ class TrainConfig:
     weights: dict[str, float] = field(default_factory=dict)   # layer ref -> ratio
     blocks: int | None = None                 # mobiletl: top K inverted residual blocks
     freeze_dw: bool = False                   # mobiletl: depthwise weights frozen (bias still trains)
+    headroom: float = 1.0                     # trained weights requantized with this x their scale
     search: bool | None = None                # sparse: contribution analysis + budget search (opt-in:
                                               # `search = true`; see docs/training.md for why not default yet)
     scheme: Any = None                        # the searched scheme (tiny.train.contrib.Scheme), once chosen
@@ -74,7 +75,7 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
         from tiny.train.schedule import DEFAULTS
         d = DEFAULTS.get(str(spec))
         cfg = TrainConfig(recipe=str(spec)) if d is None else TrainConfig(
-            recipe=str(spec), lr=d.lr, momentum=d.momentum, epochs=d.epochs)
+            recipe=str(spec), lr=d.lr, momentum=d.momentum, epochs=d.epochs, headroom=d.headroom)
     else:
         p = Path(spec)
         if not p.exists():
@@ -85,7 +86,7 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
             raise TinyError(f"{p}: not valid TOML ({e})") from None
         t = doc.get("train", doc)
         known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks", "freeze_depthwise",
-                 "search"}
+                 "search", "headroom"}
         bad = sorted(set(t) - known)
         if bad:
             raise TinyError(f"{p}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
@@ -97,10 +98,12 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
                           bias_last=t.get("bias_last"), weights={str(k): float(v) for k, v in
                                                                  dict(t.get("weights", {})).items()},
                           blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)),
-                          search=t.get("search"))
+                          search=t.get("search"), headroom=float(t.get("headroom", 1.0)))
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
+    if not 1.0 <= cfg.headroom <= 64.0:
+        raise TinyError(f"weight headroom {cfg.headroom} must be in [1, 64]")
     if not 0.0 <= cfg.momentum < 1.0:
         raise TinyError(f"momentum {cfg.momentum} must be in [0, 1)")
     return cfg

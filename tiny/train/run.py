@@ -73,7 +73,8 @@ class Prepared:
     model: str
     board: str
     data: str
-    g: Any
+    g: Any                  # the model trained (with weight headroom, if any)
+    g0: Any                 # the model as the user gave it (with its new head): the float twins start from it
     cfg: Any
     tc: Any
     dom: Any
@@ -115,12 +116,12 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  kernels: str = "opt", input_range: tuple[float, float] | None = None,
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
                  rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
-                 ) -> RunResult:
+                 headroom: float | None = None) -> RunResult:
     t0 = time.time()
     pr = prepare(model, board, recipe, data, epochs=epochs, steps=steps, lr=lr, momentum=momentum, qas=qas,
                  schedule=schedule, eval_samples=eval_samples, out=out, log=log, blocks=blocks,
                  freeze_dw=freeze_dw, kernels=kernels, input_range=input_range, lr_schedule=lr_schedule,
-                 early_stop=early_stop, rounding=rounding, workers=workers, address=address)
+                 early_stop=early_stop, rounding=rounding, workers=workers, address=address, headroom=headroom)
     br = train_on_board(pr, checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, log=log)
     return finish(pr, br, count_steps=count_steps, kernels=kernels, float_reference=float_reference,
                   early_stop=early_stop, out=out, log=log, t0=t0)
@@ -133,7 +134,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
             blocks: int | None = None, freeze_dw: bool | None = None, kernels: str = "opt",
             input_range: tuple[float, float] | None = None, lr_schedule: str = "cosine",
             early_stop: bool = True, rounding: str = "stochastic", workers: int | None = None,
-            address: str | None = None) -> Prepared:
+            address: str | None = None, headroom: float | None = None) -> Prepared:
     """The host half of `tiny train` before the board: settings, head, data, scheme, rates, firmware."""
     from tiny.input_domain import model_input_domain
     from tiny.pipeline import load_model
@@ -141,7 +142,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     from tiny.train.api import compile_train
     lr, momentum, epochs, auto = resolve_settings(recipe, lr, momentum, epochs)
     cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
-                      freeze_dw=freeze_dw or None)
+                      freeze_dw=freeze_dw or None, headroom=headroom)
     if model is None:
         if data not in tdata.TASKS:
             raise TinyError(f"MODEL is required unless --data is a built-in task ({', '.join(tdata.TASKS)}), "
@@ -174,6 +175,9 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
             raise TinyError(f"the data have {n_classes} classes, the model's head {n_before}: tiny gave the model a "
                             f"new {n_classes}-class head, but recipe {cfg.recipe!r} does not train the head's "
                             "weights (use --recipe head, sparse or full)")
+    from tiny.train.headroom import trained_weight_channels, with_headroom
+    g0, g = g, with_headroom(g, trained_weight_channels(plan), cfg.headroom)
+    plan = training_plan(g, cfg)
     total = steps if steps is not None else cfg.epochs * len(xtr)
     lr_search = None
     if auto:
@@ -185,7 +189,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
     tc = compile_train(g, board, cfg, schedule, kernels=kernels)   # raises before flashing if it cannot fit
-    return Prepared(model=model, board=board, data=data, g=g, cfg=cfg, tc=tc, dom=dom, xtr=xtr, ytr=ytr, xv=xv,
+    return Prepared(model=model, board=board, data=data, g=g, g0=g0, cfg=cfg, tc=tc, dom=dom, xtr=xtr, ytr=ytr, xv=xv,
                     yv=yv, xte=xte, yte=yte, total=total, rates=rates, eval_at=eval_at, rounding=rounding,
                     lr_schedule=lr_schedule, steps=steps, lr_search=lr_search)
 
@@ -275,6 +279,7 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
            early_stop: bool = True, out: Path | None = None, log: Callable[[str], None] = print,
            t0: float | None = None) -> RunResult:
     """The host half after the board: instruction counts, float twins, the fine-tuned .tflite, JSON."""
+    from tiny.train.headroom import describe as describe_headroom
     g, cfg, tc, board, model = pr.g, pr.cfg, pr.tc, pr.board, pr.model
     xtr, ytr, total = pr.xtr, pr.ytr, pr.total
     from tiny.boards import get_board
@@ -294,11 +299,11 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": br.resumes,
            "watchdog_resets": br.watchdog_resets,
            "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
-           "lr_search": pr.lr_search}
+           "lr_search": pr.lr_search, "weight_headroom": describe_headroom(g)}
     if getattr(cfg, "scheme_report", None):
         res["sparse_scheme"] = cfg.scheme_report
     if float_reference:
-        res.update(_float_refs(g, tc, cfg, xtr, ytr, pr.xv, pr.yv, pr.xte, pr.yte, total, pr.rates, pr.eval_at,
+        res.update(_float_refs(pr.g0, tc, cfg, xtr, ytr, pr.xv, pr.yv, pr.xte, pr.yte, total, pr.rates, pr.eval_at,
                                pr.dom, pr.lr_schedule, pr.steps, early_stop and bool(pr.eval_at), log))
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
@@ -376,6 +381,9 @@ def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> dict[str, Any]:
     for tid, arr in updated_tensors(tc, ck).items():
         buf = sub.tensors[tid].buffer
         m.buffers[buf].data = np.frombuffer(np.ascontiguousarray(arr).tobytes(), dtype=np.uint8)
+        q = g.tensors[tid].quant           # the scales the board trained with (weight headroom)
+        if q is not None and sub.tensors[tid].quantization is not None:
+            sub.tensors[tid].quantization.scale = [float(v) for v in np.asarray(q.scale, np.float32).reshape(-1)]
     blobs = dict(zip(tc.param_names, ck.params))
     info: dict[str, Any] = {}
     scaled = sorted({int(n.split(".")[0]) for n in tc.param_names if n.endswith(".m")})

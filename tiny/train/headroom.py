@@ -1,0 +1,67 @@
+"""Weight headroom for the layers whose weights train on the board.
+
+A post-training-quantized layer uses its whole int8 range: scale = max|w| / 127 per output channel,
+so the largest weights sit at +-127 and any update that grows them saturates. Head-only training
+wants the head's weights to grow to 2-3x their initial range (patches-transfer: up to 354 LSB); with
+the clamp, the int8 head trailed its float twin by 3-11 points. Requantizing the trained layers with
+scale x F before training (weights round(w / F), biases likewise, so the layer computes the same
+function to within the coarser grid) lets them grow F-fold. The price is log2(F) bits of initial
+precision in those layers only; stochastic rounding keeps the small updates unbiased on the
+coarser grid. The fine-tuned .tflite carries the new scales, so TFLM computes what the board does.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from tiny.ir import Graph, Quant, TinyError
+
+
+def with_headroom(g: Graph, channels: dict[int, int], factor: float) -> Graph:
+    """A copy of `g` in which op i's first channels[i] output channels (all of them when its
+    weights are quantized per tensor) have their weights and biases requantized with `factor` x
+    their scale. Idempotent: a graph that already has headroom is returned as it is."""
+    if factor == 1.0 or not channels or g.meta.get("weight_headroom"):
+        return g
+    if not factor > 1.0:
+        raise TinyError(f"weight headroom {factor}: must be >= 1")
+    out = copy.copy(g)
+    out.tensors = dict(g.tensors)
+    out.meta = dict(g.meta)
+    for i, n in channels.items():
+        op = g.ops[i]
+        for slot, dtype, lim in ((1, np.int8, 127), (2, np.int32, 2 ** 31 - 1)):
+            if len(op.inputs) <= slot or op.inputs[slot] < 0:
+                continue
+            t = g.tensors[op.inputs[slot]]
+            if t.data is None or t.quant is None:
+                continue
+            scale = np.array(t.quant.scale, np.float32).reshape(-1)
+            data = t.data.astype(np.float64)
+            if scale.size > 1:                  # per channel: only the channels that train
+                axis = t.quant.axis if slot == 1 else 0
+                sel = [slice(None)] * data.ndim
+                sel[axis] = slice(0, n)
+                data[tuple(sel)] = np.round(data[tuple(sel)] / factor)
+                scale[:n] *= np.float32(factor)
+            else:
+                data = np.round(data / factor)
+                scale *= np.float32(factor)
+            nt = copy.copy(t)
+            nt.data = np.clip(data, -lim, lim).astype(dtype)
+            nt.quant = Quant(scale.reshape(np.shape(t.quant.scale)), t.quant.zero_point, t.quant.axis)
+            out.tensors[t.id] = nt
+    out.meta["weight_headroom"] = {"factor": factor, "ops": sorted(channels)}
+    return out
+
+
+def trained_weight_channels(plan: Any) -> dict[int, int]:
+    """Op -> how many of its output channels' int8 weights the plan updates."""
+    return {u.op: u.weight_channels for u in plan.updates if u.weight_channels}
+
+
+def describe(g: Graph) -> dict[str, Any] | None:
+    h = g.meta.get("weight_headroom")
+    return None if not h else {"factor": h["factor"], "layers": [f"#{i} {g.ops[i].type}" for i in h["ops"]]}
