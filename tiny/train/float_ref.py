@@ -58,6 +58,9 @@ class FloatTwin:
 
     def __init__(self, g: Graph, logits: int) -> None:
         import tensorflow as tf
+        # each train() call traces its own step function on purpose (its variables differ); TF's
+        # "retracing" warning about that would only confuse the user
+        tf.get_logger().setLevel("ERROR")
         why = unsupported(g)
         if why:
             raise TinyError(why)
