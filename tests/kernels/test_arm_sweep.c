@@ -377,6 +377,49 @@ static void sweep_fc(void) {
     report("fully_connected_s8_dsp", SWEEP_CASES, SWEEP_CASES, bad);
 }
 
+/* MAX_POOL_2D: windows 1..4 (2x2 unrolled), strides 1..3, padding including negative (patch
+ * windows), windows wholly outside the image, channels 1..40 (the byte tail past the 4-lane
+ * groups), activation clamps, batches, and in place (stride = window, no padding: as the portable
+ * kernel allows). */
+static void sweep_max_pool(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        const int two = k % 3 != 2;
+        const int32_t fh = two ? 2 : rint_(1, 4), fw = two ? 2 : rint_(1, 4);
+        tiny_dims in = {rint_(1, 2), rint_(1, 20), rint_(1, 20), k % 5 == 4 ? rint_(1, 7) : 4 * rint_(1, 10)};
+        if (k % 7 == 6) in.c = rint_(1, 40);
+        tiny_pool_params p = {{two ? 2 : rint_(1, 3), two ? 2 : rint_(1, 3)}, {rint_(-1, 1), rint_(-1, 1)}, {-128, 127}};
+        if (k % 2) activation(&p.activation, 0, 0);
+        const int inplace = k % 4 == 3;
+        if (inplace) p.stride.h = fh, p.stride.w = fw, p.padding.h = p.padding.w = 0;
+        while (in.n * in.h * in.w * in.c > BUF / 2 && in.h > 1) --in.h;
+        tiny_dims f = {1, fh, fw, 1};
+        tiny_dims out = {in.n, (in.h + 2 * p.padding.h - fh) / p.stride.h + 1,
+                         (in.w + 2 * p.padding.w - fw) / p.stride.w + 1, in.c};
+        if (out.h < 1) out.h = 1;
+        if (out.w < 1) out.w = 1;
+        if (!inplace && (k & 8)) out.h += 1, out.w += 1;   /* trailing windows past the image */
+        while (out.n * out.h * out.w * out.c > BUF - 8) --out.h;
+        const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        if (in.c >= 4) ++fast;
+        fill8(in_buf, n_in);
+        if (inplace) {
+            memcpy(sh_a, in_buf, (size_t)n_in);
+            memcpy(sh_b, in_buf, (size_t)n_in);
+            tiny_max_pool_s8(0, &p, &in, sh_a, &f, &out, sh_a);
+            tiny_max_pool_s8_dsp(0, &p, &in, sh_b, &f, &out, sh_b);
+            bad += compare("max_pool_inplace", k, sh_a, sh_b, n_in);
+        } else {
+            memset(out_a, 0x55, (size_t)n_out + 8);
+            memset(out_b, 0x55, (size_t)n_out + 8);
+            tiny_max_pool_s8(0, &p, &in, in_buf, &f, &out, out_a);
+            tiny_max_pool_s8_dsp(0, &p, &in, in_buf, &f, &out, out_b);
+            bad += compare("max_pool", k, out_a, out_b, n_out + 8);   /* and nothing written past */
+        }
+    }
+    report("max_pool_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
 static void sweep_add(void) {
     int32_t bad = 0, fast = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
@@ -443,6 +486,7 @@ int main(void) {
     sweep_dw4();
     sweep_dw_plane();
     sweep_fc();
+    sweep_max_pool();
     sweep_add();
     sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");

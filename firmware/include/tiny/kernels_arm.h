@@ -76,6 +76,12 @@ tiny_status tiny_fully_connected_s8_dsp(const tiny_ctx *ctx, const tiny_fc_param
                                         const int8_t *filter, const tiny_dims *bias_dims,
                                         const int32_t *bias, const tiny_dims *output_dims, int8_t *output);
 
+/* MAX_POOL_2D, 4 channels per word (SSUB8 + SEL per tap), 2x2 windows unrolled; fewer than 4 channels:
+ * the portable kernel. No scratch. */
+tiny_status tiny_max_pool_s8_dsp(const tiny_ctx *ctx, const tiny_pool_params *params, const tiny_dims *input_dims,
+                                 const int8_t *input, const tiny_dims *filter_dims, const tiny_dims *output_dims,
+                                 int8_t *output);
+
 /* HARD_SWISH / LOGISTIC (any element-wise int8 -> int8 op): output[i] = table[(uint8_t)input[i]], the
  * op's 256 results computed at compile time; in place allowed (input == output). */
 tiny_status tiny_lut_s8(const int8_t *table, int32_t size, const int8_t *input, int8_t *output);
