@@ -420,6 +420,27 @@ static void sweep_max_pool(void) {
     report("max_pool_s8_dsp", SWEEP_CASES, fast, bad);
 }
 
+/* RESIZE_BILINEAR: up and down scaling of each axis, align_corners / half_pixel_centers / neither,
+ * channels 1..40 (odd tails), batches; the int8 extremes (-128 / 127 planes) in some cases. */
+static void sweep_resize_bilinear(void) {
+    int32_t bad = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims in = {rint_(1, 2), rint_(1, 12), rint_(1, 12), rint_(1, 40)};
+        tiny_dims out = {in.n, rint_(1, 24), rint_(1, 24), in.c};
+        if (k % 3 == 0) out.h = 2 * in.h, out.w = 2 * in.w;   /* the U-Net's 2x upsampling */
+        while (out.n * out.h * out.w * out.c > BUF) --out.h;
+        const int32_t mode = rint_(0, 2);
+        tiny_resize_params p = {mode == 1, mode == 2};
+        const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        fill8(in_buf, n_in);
+        if (k % 7 == 5) memset(in_buf, (k & 8) ? 0x80 : 0x7F, (size_t)n_in);
+        tiny_resize_bilinear_s8(&p, &in, in_buf, &out, out_a);
+        tiny_resize_bilinear_s8_dsp(&p, &in, in_buf, &out, out_b);
+        bad += compare("resize_bilinear", k, out_a, out_b, n_out);
+    }
+    report("resize_bilinear_s8_dsp", SWEEP_CASES, SWEEP_CASES, bad);
+}
+
 static void sweep_add(void) {
     int32_t bad = 0, fast = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
@@ -487,6 +508,7 @@ int main(void) {
     sweep_dw_plane();
     sweep_fc();
     sweep_max_pool();
+    sweep_resize_bilinear();
     sweep_add();
     sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");
