@@ -441,6 +441,43 @@ static void sweep_resize_bilinear(void) {
     report("resize_bilinear_s8_dsp", SWEEP_CASES, SWEEP_CASES, bad);
 }
 
+/* RESIZE_NEAREST_NEIGHBOR: the same shapes and modes as bilinear (2x upsampling repeats source rows),
+ * widths past the column table (portable inside); CONCATENATION: runs of 0..300 bytes (word copies,
+ * byte tails, past 256: portable inside) at any offset, nothing written outside the runs. */
+static void sweep_copy_ops(void) {
+    int32_t bad_rn = 0, bad_cc = 0, fast_rn = 0, fast_cc = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims in = {rint_(1, 2), rint_(1, 12), rint_(1, 12), rint_(1, 40)};
+        tiny_dims out = {in.n, rint_(1, 24), rint_(1, 24), in.c};
+        if (k % 3 == 0) out.h = 2 * in.h, out.w = 2 * in.w;
+        if (k % 11 == 10) in.c = out.c = 1, in.n = out.n = 1, out.h = 2, out.w = rint_(250, 300);
+        while (out.n * out.h * out.w * out.c > BUF) --out.h;
+        if (out.w <= 256) ++fast_rn;
+        const int32_t mode = rint_(0, 2);
+        tiny_resize_params p = {mode == 1, mode == 2};
+        const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        fill8(in_buf, n_in);
+        tiny_resize_nearest_neighbor_s8(&p, &in, in_buf, &out, out_a);
+        tiny_resize_nearest_neighbor_s8_dsp(&p, &in, in_buf, &out, out_b);
+        bad_rn += compare("resize_nearest", k, out_a, out_b, n_out);
+
+        const int32_t size = k % 5 == 4 ? rint_(0, 300) : rint_(0, 70), total = size + rint_(0, 40);
+        const int32_t outer = rint_(0, 8), off = rint_(0, total - size);
+        tiny_concat_params cp = {outer, size, total, off};
+        if (size <= 256) ++fast_cc;
+        fill8(in_buf, outer * size + 1);
+        fill8(out_a, outer * total + 8);
+        memcpy(out_b, out_a, (size_t)(outer * total + 8));
+        const int32_t sh = rint_(0, 3);   /* unaligned source */
+        memmove(in_buf + sh, in_buf, (size_t)(outer * size));
+        tiny_concatenation_s8(&cp, in_buf + sh, out_a);
+        tiny_concatenation_s8_dsp(&cp, in_buf + sh, out_b);
+        bad_cc += compare("concatenation", k, out_a, out_b, outer * total + 8);
+    }
+    report("resize_nearest_neighbor_s8_dsp", SWEEP_CASES, fast_rn, bad_rn);
+    report("concatenation_s8_dsp", SWEEP_CASES, fast_cc, bad_cc);
+}
+
 static void sweep_add(void) {
     int32_t bad = 0, fast = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
@@ -509,6 +546,7 @@ int main(void) {
     sweep_fc();
     sweep_max_pool();
     sweep_resize_bilinear();
+    sweep_copy_ops();
     sweep_add();
     sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");

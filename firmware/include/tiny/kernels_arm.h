@@ -88,6 +88,12 @@ tiny_status tiny_max_pool_s8_dsp(const tiny_ctx *ctx, const tiny_pool_params *pa
 tiny_status tiny_resize_bilinear_s8_dsp(const tiny_resize_params *params, const tiny_dims *in_dims, const int8_t *in,
                                         const tiny_dims *out_dims, int8_t *out);
 
+/* RESIZE_NEAREST_NEIGHBOR (column offsets once per call, output widths up to 256) and CONCATENATION
+ * (runs up to 256 bytes) with inline word copies instead of a memcpy call per pixel. No scratch. */
+tiny_status tiny_resize_nearest_neighbor_s8_dsp(const tiny_resize_params *params, const tiny_dims *in_dims,
+                                                const int8_t *in, const tiny_dims *out_dims, int8_t *out);
+tiny_status tiny_concatenation_s8_dsp(const tiny_concat_params *params, const int8_t *input, int8_t *output);
+
 /* HARD_SWISH / LOGISTIC (any element-wise int8 -> int8 op): output[i] = table[(uint8_t)input[i]], the
  * op's 256 results computed at compile time; in place allowed (input == output). */
 tiny_status tiny_lut_s8(const int8_t *table, int32_t size, const int8_t *input, int8_t *output);
