@@ -134,6 +134,7 @@ NO_DSP_WHY = {
     "SLICE": "data movement, no MACs", "STRIDED_SLICE": "data movement, no MACs", "SPLIT": "data movement, no MACs",
     "SPLIT_V": "data movement, no MACs", "PACK": "data movement, no MACs", "UNPACK": "data movement, no MACs",
     "QUANTIZE": "one requantization per element, no MACs", "DEQUANTIZE": "float conversion per element",
+    "MUL": "element-wise multiply and requantization per element (SE gates), none written yet",
 }
 
 

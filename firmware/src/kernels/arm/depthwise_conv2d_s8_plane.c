@@ -92,7 +92,7 @@ static int pl_init(pl_geo *g, const tiny_dw_conv_params *p, const tiny_dims *in,
 /* Plane rows [pr, pr + nr) of input channel c into P (row stride L): the rows inside the input
  * gathered; pad columns untouched. Banded, a pad row's middle may hold an earlier band's data and is
  * set back to the pad value (the whole plane: P's pad rows are never written). */
-static void pl_gather(const pl_geo *g, int32_t c, int16_t *P, int32_t pr, int32_t nr) {
+TINY_INLINE void pl_gather_t(const pl_geo *g, int32_t c, int16_t *P, int32_t pr, int32_t nr, const int banded) {
     const int32_t L = g->L, ch = g->ch;
     int32_t ga = g->pad_w, gb = g->in_w + g->pad_w, r0 = g->pad_h, r1 = g->in_h + g->pad_h;
     if (ga < 0) ga = 0;
@@ -101,7 +101,7 @@ static void pl_gather(const pl_geo *g, int32_t c, int16_t *P, int32_t pr, int32_
     if (r0 < pr) r0 = pr;
     if (r1 > pr + nr) r1 = pr + nr;
     if (r1 < r0) r1 = r0;
-    if (g->B < g->out_h) {
+    if (banded) {
         const int16_t pad = (int16_t)(-g->in_off);
         for (int32_t r = pr; r < pr + nr; ++r) {
             if (r >= r0 && r < r1) continue;
@@ -122,6 +122,12 @@ static void pl_gather(const pl_geo *g, int32_t c, int16_t *P, int32_t pr, int32_
         }
         for (; k > 0; --k, ++o, q += ch) *o = *q;
     }
+}
+
+/* The whole plane (the channel loop's set-up as before banding) and one band. */
+static void pl_gather(const pl_geo *g, int32_t c, int16_t *P) { pl_gather_t(g, c, P, 0, g->R, 0); }
+__attribute__((noinline)) static void pl_gather_band(const pl_geo *g, int32_t c, int16_t *P, int32_t pr, int32_t nr) {
+    pl_gather_t(g, c, P, pr, nr, 1);
 }
 
 /* Output rows [g->y_b, g->y_e) of channel o (filter column o) from the gathered band P (its row 0:
@@ -231,7 +237,7 @@ static void pl_run(pl_geo *g, const int8_t *filter, const int32_t *bias, const t
     g->y_e = g->out_h;
     if (g->B == g->out_h) {   /* the whole plane: the gather's set-up hoisted out of the channel loop */
         for (int32_t c = 0; c < g->ch; ++c) {
-            pl_gather(g, c, P, 0, g->R);
+            pl_gather(g, c, P);
             for (int32_t m = 0, o = c * g->mult; m < g->mult; ++m, ++o)
                 fn(g, o, filter, bias ? bias[o] : 0, quant->multiplier[o], quant->shift[o], output + o, P);
         }
@@ -240,7 +246,7 @@ static void pl_run(pl_geo *g, const int8_t *filter, const int32_t *bias, const t
     for (int32_t c = 0; c < g->ch; ++c) {
         for (int32_t y0 = 0; y0 < g->out_h; y0 += g->B) {
             const int32_t y1 = y0 + g->B < g->out_h ? y0 + g->B : g->out_h;
-            pl_gather(g, c, P, y0 * g->s_h, (y1 - 1 - y0) * g->s_h + g->k);
+            pl_gather_band(g, c, P, y0 * g->s_h, (y1 - 1 - y0) * g->s_h + g->k);
             g->y_b = y0;
             g->y_e = y1;
             for (int32_t m = 0, o = c * g->mult; m < g->mult; ++m, ++o)
