@@ -315,6 +315,27 @@ static void dwp_case(tiny_dw_conv_params *p, tiny_dims *in, tiny_dims *f, tiny_d
         out->w = (in->w + p->stride.w - 1) / p->stride.w;
         p->padding = (tiny_tile){f->h / 2, f->w / 2};
     }
+    if (k % 6 == 4) { /* planes past the buffer: bands (MCUNet's 7x7 s2 on 40x40), in place where safe */
+        f->h = f->w = 3 + 2 * rint_(0, 2);
+        in->h = rint_(20, 48);
+        in->w = rint_(20, 48);
+        in->c = rint_(1, mult > 1 ? 2 : 5);
+        p->stride = (tiny_tile){rint_(1, 3), rint_(1, 2)};
+        p->padding = (tiny_tile){rint_(0, f->h / 2), rint_(0, f->w / 2)};
+        out->c = f->c = in->c * mult;
+        for (;;) {
+            out->h = (in->h + 2 * p->padding.h - f->h) / p->stride.h + 1;
+            out->w = (in->w + 2 * p->padding.w - f->w) / p->stride.w + 1;
+            if (out->h * out->w * out->c <= BUF && in->h * in->w * in->c <= BUF) break;
+            in->h -= 4;
+        }
+    }
+    /* every output within the buffers: with depth multiplier 4, a 18x60 output of 7 channels overran
+     * out_a into out_b (a false mismatch) */
+    while ((out->h * out->w * out->c > BUF || in->h * in->w * in->c > BUF) && in->c > 1) {
+        --in->c;
+        out->c = f->c = in->c * mult;
+    }
     quant(out->c, -12, 2);
     fill8(in_buf, in->h * in->w * in->c);
     fill8(flt, f->h * f->w * f->c);
@@ -361,7 +382,9 @@ static void sweep_fc(void) {
         tiny_dims in = {nb, 1, 1, depth}, f = {oc, 1, 1, depth}, out = {nb, 1, 1, oc}, bd = {oc, 1, 1, 1};
         tiny_fc_params p = {rint_(-127, 128), 0, rint_(-128, 127), {-128, 127}};
         activation(&p.activation, 0, 0);
-        quant(oc, -12, 2);
+        quant(oc, k % 5 == 3 ? -26 : -12, 2);   /* right shifts past 22 leave the SMMLAR form */
+        if (k % 5 == 4) /* accumulators of 2^30 and more (2 acc overflows): the general requantization */
+            for (int32_t i = 0; i < oc; i += 2) bias[i] = (i & 2) ? rint_(-0x40000000, -0x3FFF0000) : rint_(0x3FFF0000, 0x40000000);
         if (k % 2) /* per-tensor quantization (every FC of a converted model): one requantization strip */
             for (int32_t i = 1; i < oc; ++i) mult[i] = mult[0], shift_[i] = shift_[0];
         fill8(in_buf, nb * depth);
@@ -373,6 +396,107 @@ static void sweep_fc(void) {
         bad += compare("fc", k, out_a, out_b, nb * oc);
     }
     report("fully_connected_s8_dsp", SWEEP_CASES, SWEEP_CASES, bad);
+}
+
+/* MAX_POOL_2D: windows 1..4 (2x2 unrolled), strides 1..3, padding including negative (patch
+ * windows), windows wholly outside the image, channels 1..40 (the byte tail past the 4-lane
+ * groups), activation clamps, batches, and in place (stride = window, no padding: as the portable
+ * kernel allows). */
+static void sweep_max_pool(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        const int two = k % 3 != 2;
+        const int32_t fh = two ? 2 : rint_(1, 4), fw = two ? 2 : rint_(1, 4);
+        tiny_dims in = {rint_(1, 2), rint_(1, 20), rint_(1, 20), k % 5 == 4 ? rint_(1, 7) : 4 * rint_(1, 10)};
+        if (k % 7 == 6) in.c = rint_(1, 40);
+        tiny_pool_params p = {{two ? 2 : rint_(1, 3), two ? 2 : rint_(1, 3)}, {rint_(-1, 1), rint_(-1, 1)}, {-128, 127}};
+        if (k % 2) activation(&p.activation, 0, 0);
+        const int inplace = k % 4 == 3;
+        if (inplace) p.stride.h = fh, p.stride.w = fw, p.padding.h = p.padding.w = 0;
+        while (in.n * in.h * in.w * in.c > BUF / 2 && in.h > 1) --in.h;
+        tiny_dims f = {1, fh, fw, 1};
+        tiny_dims out = {in.n, (in.h + 2 * p.padding.h - fh) / p.stride.h + 1,
+                         (in.w + 2 * p.padding.w - fw) / p.stride.w + 1, in.c};
+        if (out.h < 1) out.h = 1;
+        if (out.w < 1) out.w = 1;
+        if (!inplace && (k & 8)) out.h += 1, out.w += 1;   /* trailing windows past the image */
+        while (out.n * out.h * out.w * out.c > BUF - 8) --out.h;
+        const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        if (in.c >= 4) ++fast;
+        fill8(in_buf, n_in);
+        if (inplace) {
+            memcpy(sh_a, in_buf, (size_t)n_in);
+            memcpy(sh_b, in_buf, (size_t)n_in);
+            tiny_max_pool_s8(0, &p, &in, sh_a, &f, &out, sh_a);
+            tiny_max_pool_s8_dsp(0, &p, &in, sh_b, &f, &out, sh_b);
+            bad += compare("max_pool_inplace", k, sh_a, sh_b, n_in);
+        } else {
+            memset(out_a, 0x55, (size_t)n_out + 8);
+            memset(out_b, 0x55, (size_t)n_out + 8);
+            tiny_max_pool_s8(0, &p, &in, in_buf, &f, &out, out_a);
+            tiny_max_pool_s8_dsp(0, &p, &in, in_buf, &f, &out, out_b);
+            bad += compare("max_pool", k, out_a, out_b, n_out + 8);   /* and nothing written past */
+        }
+    }
+    report("max_pool_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
+/* RESIZE_BILINEAR: up and down scaling of each axis, align_corners / half_pixel_centers / neither,
+ * channels 1..40 (odd tails), batches; the int8 extremes (-128 / 127 planes) in some cases. */
+static void sweep_resize_bilinear(void) {
+    int32_t bad = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims in = {rint_(1, 2), rint_(1, 12), rint_(1, 12), rint_(1, 40)};
+        tiny_dims out = {in.n, rint_(1, 24), rint_(1, 24), in.c};
+        if (k % 3 == 0) out.h = 2 * in.h, out.w = 2 * in.w;   /* the U-Net's 2x upsampling */
+        while (out.n * out.h * out.w * out.c > BUF) --out.h;
+        const int32_t mode = rint_(0, 2);
+        tiny_resize_params p = {mode == 1, mode == 2};
+        const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        fill8(in_buf, n_in);
+        if (k % 7 == 5) memset(in_buf, (k & 8) ? 0x80 : 0x7F, (size_t)n_in);
+        tiny_resize_bilinear_s8(&p, &in, in_buf, &out, out_a);
+        tiny_resize_bilinear_s8_dsp(&p, &in, in_buf, &out, out_b);
+        bad += compare("resize_bilinear", k, out_a, out_b, n_out);
+    }
+    report("resize_bilinear_s8_dsp", SWEEP_CASES, SWEEP_CASES, bad);
+}
+
+/* RESIZE_NEAREST_NEIGHBOR: the same shapes and modes as bilinear (2x upsampling repeats source rows),
+ * widths past the column table (portable inside); CONCATENATION: runs of 0..300 bytes (word copies,
+ * byte tails, past 256: portable inside) at any offset, nothing written outside the runs. */
+static void sweep_copy_ops(void) {
+    int32_t bad_rn = 0, bad_cc = 0, fast_rn = 0, fast_cc = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims in = {rint_(1, 2), rint_(1, 12), rint_(1, 12), rint_(1, 40)};
+        tiny_dims out = {in.n, rint_(1, 24), rint_(1, 24), in.c};
+        if (k % 3 == 0) out.h = 2 * in.h, out.w = 2 * in.w;
+        if (k % 11 == 10) in.c = out.c = 1, in.n = out.n = 1, out.h = 2, out.w = rint_(250, 300);
+        while (out.n * out.h * out.w * out.c > BUF) --out.h;
+        if (out.w <= 256) ++fast_rn;
+        const int32_t mode = rint_(0, 2);
+        tiny_resize_params p = {mode == 1, mode == 2};
+        const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        fill8(in_buf, n_in);
+        tiny_resize_nearest_neighbor_s8(&p, &in, in_buf, &out, out_a);
+        tiny_resize_nearest_neighbor_s8_dsp(&p, &in, in_buf, &out, out_b);
+        bad_rn += compare("resize_nearest", k, out_a, out_b, n_out);
+
+        const int32_t size = k % 5 == 4 ? rint_(0, 300) : rint_(0, 70), total = size + rint_(0, 40);
+        const int32_t outer = rint_(0, 8), off = rint_(0, total - size);
+        tiny_concat_params cp = {outer, size, total, off};
+        if (size <= 256) ++fast_cc;
+        fill8(in_buf, outer * size + 1);
+        fill8(out_a, outer * total + 8);
+        memcpy(out_b, out_a, (size_t)(outer * total + 8));
+        const int32_t sh = rint_(0, 3);   /* unaligned source */
+        memmove(in_buf + sh, in_buf, (size_t)(outer * size));
+        tiny_concatenation_s8(&cp, in_buf + sh, out_a);
+        tiny_concatenation_s8_dsp(&cp, in_buf + sh, out_b);
+        bad_cc += compare("concatenation", k, out_a, out_b, outer * total + 8);
+    }
+    report("resize_nearest_neighbor_s8_dsp", SWEEP_CASES, fast_rn, bad_rn);
+    report("concatenation_s8_dsp", SWEEP_CASES, fast_cc, bad_cc);
 }
 
 static void sweep_add(void) {
@@ -441,6 +565,9 @@ int main(void) {
     sweep_dw4();
     sweep_dw_plane();
     sweep_fc();
+    sweep_max_pool();
+    sweep_resize_bilinear();
+    sweep_copy_ops();
     sweep_add();
     sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");

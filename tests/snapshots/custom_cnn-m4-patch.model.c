@@ -569,14 +569,14 @@ static int invoke(int32_t stop_after) {
 
     /* #6 MAX_POOL_2D max_pooling2d_1/MaxPool2d (tables above: l6_*) */
     tiny_layer_begin(6);
-    if (tiny_max_pool_s8(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l6_params, &(tiny_dims){ 1, 16, 15, 16 }, (const int8_t *)(tiny_arena + ARENA_T19), &(tiny_dims){ 1, 2, 2, 1 }, &(tiny_dims){ 1, 8, 7, 16 }, (int8_t *)(tiny_arena + ARENA_T21)) != TINY_OK) return 7;
+    if (tiny_max_pool_s8_dsp(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l6_params, &(tiny_dims){ 1, 16, 15, 16 }, (const int8_t *)(tiny_arena + ARENA_T19), &(tiny_dims){ 1, 2, 2, 1 }, &(tiny_dims){ 1, 8, 7, 16 }, (int8_t *)(tiny_arena + ARENA_T21)) != TINY_OK) return 7;
     tiny_layer_end(6);
     if (stop_after == 6) return 0;
 
     /* #7 CONCATENATION concatenate_1/concat (tables above: l7_*) */
     tiny_layer_begin(7);
-    if (tiny_concatenation_s8(&l7_params0, (const int8_t *)((const int8_t *)(tiny_arena + ARENA_T21)), (int8_t *)((int8_t *)(tiny_arena + ARENA_T22))) != TINY_OK) return 8;
-    if (tiny_concatenation_s8(&l7_params1, (const int8_t *)((const int8_t *)(tiny_arena + ARENA_T20)), (int8_t *)((int8_t *)(tiny_arena + ARENA_T22))) != TINY_OK) return 8;
+    if (tiny_concatenation_s8_dsp(&l7_params0, (const int8_t *)((const int8_t *)(tiny_arena + ARENA_T21)), (int8_t *)((int8_t *)(tiny_arena + ARENA_T22))) != TINY_OK) return 8;
+    if (tiny_concatenation_s8_dsp(&l7_params1, (const int8_t *)((const int8_t *)(tiny_arena + ARENA_T20)), (int8_t *)((int8_t *)(tiny_arena + ARENA_T22))) != TINY_OK) return 8;
     tiny_layer_end(7);
     if (stop_after == 7) return 0;
 

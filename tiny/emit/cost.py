@@ -90,16 +90,41 @@ def best_conv(p: Any) -> Estimate:
 PLANE_BUF = 1296        # PL_BUF in firmware/src/kernels/arm/depthwise_conv2d_s8_plane.c (int16 entries)
 
 
-def dw_plane_fits(p: Any) -> bool:
-    """The whole-channel plane kernels (depthwise_conv2d_s8_plane.c: _kxk, _mult) run `p`: square 3x3 /
-    5x5 / 7x7, column stride 1 or 2, row stride <= K, no dilation, batch 1, padded plane <= PLANE_BUF."""
+PLANE_MIN_BAND = 4      # PL_MIN_BAND: fewest output rows per band of a banded plane
+
+
+def dw_plane_bands(p: Any) -> int:
+    """Output rows per band with which the plane kernels (depthwise_conv2d_s8_plane.c: _kxk, _mult) run
+    `p` (== pl_init), 0 when they do not: square 3x3 / 5x5 / 7x7, column stride 1 or 2, row stride <= K,
+    no dilation, batch 1; the padded plane within PLANE_BUF (one band), or else bands of at least
+    PLANE_MIN_BAND output rows whose first input row never precedes the pixels already written (safe in
+    place: downsampling strides)."""
     _, kh, kw, _ = p.filter_shape
     oh, ow = p.out_shape[1], p.out_shape[2]
     if kh != kw or kh not in (3, 5, 7) or p.stride_w not in (1, 2) or not 1 <= p.stride_h <= kh:
-        return False
+        return 0
     if p.dilation_h != 1 or p.dilation_w != 1 or p.in_shape[0] != 1 or ow > 256:
-        return False
-    return ((ow - 1) * p.stride_w + kw) * ((oh - 1) * p.stride_h + kh) <= PLANE_BUF
+        return 0
+    L, R = (ow - 1) * p.stride_w + kw, (oh - 1) * p.stride_h + kh
+    if L > PLANE_BUF:
+        return 0
+    if L * R <= PLANE_BUF:
+        return oh
+    rows = PLANE_BUF // L
+    b = (rows - kh) // p.stride_h + 1 if rows >= kh else 0
+    if b < PLANE_MIN_BAND:
+        return 0
+    in_w = p.in_shape[2]
+    if not isinstance(p.pad_top, int) or not isinstance(in_w, int):   # patch-local extents: whole planes only
+        return 0
+    if any(y0 * ow > (y0 * p.stride_h - p.pad_top) * in_w for y0 in range(b, oh, b)):
+        return 0
+    return b
+
+
+def dw_plane_fits(p: Any) -> bool:
+    """The plane kernels run `p` (whole plane or bands: dw_plane_bands)."""
+    return dw_plane_bands(p) > 0
 
 
 def _small4(p: Any) -> bool:
@@ -115,11 +140,13 @@ def dw_variant(p: Any) -> str:
     calls, tests/kernels/kbench.py, and the suite): 3x3 kernels the 3x3 variant (its 4-channel small-image,
     whole-plane stride-1 and row-buffer paths), except column stride 2 on planes the whole-plane kernel
     holds and the 4-channel path does not (24x24 -> 12x12: 5.5 vs 7.0 instructions/MAC); 5x5 / 7x7 the
-    whole-plane kernel (kxk: 2.2-4.1 instructions/MAC where c4 took 5.9-8.0) when the plane fits, else
+    plane kernel (kxk: 2.2-4.1 instructions/MAC where c4 took 5.9-8.0) when the plane fits whole or in
+    bands (MCUNet's 7x7 s2 on 40x40: 5.44 -> see README), else
     the NHWC 4-channel kernel (c4) for channels a multiple of 4, else the channel-by-channel one (dsp)."""
     _, kh, kw, ch = p.filter_shape
     if (kh, kw) == (3, 3):
-        return "kxk" if p.stride_w == 2 and dw_plane_fits(p) and not _small4(p) else "3x3"
+        whole = dw_plane_bands(p) == p.out_shape[1]   # banded 3x3 planes not measured against the row buffer
+        return "kxk" if p.stride_w == 2 and whole and not _small4(p) else "3x3"
     if dw_plane_fits(p):
         return "kxk"
     return "c4" if ch % 4 == 0 else "dsp"
@@ -135,9 +162,9 @@ def dw_why_portable(p: Any) -> str:
     _, kh, kw, _ = p.filter_shape
     if p.depth_multiplier != 1:
         oh, ow = p.out_shape[1], p.out_shape[2]
-        return (f"depth multiplier {p.depth_multiplier} outside the whole-plane kernel (square 3x3/5x5/7x7, "
+        return (f"depth multiplier {p.depth_multiplier} outside the plane kernel (square 3x3/5x5/7x7, "
                 f"column stride 1-2, padded plane {(ow - 1) * p.stride_w + kw}x{(oh - 1) * p.stride_h + kh} "
-                f"<= {PLANE_BUF} entries)")
+                f"<= {PLANE_BUF} entries, or in bands of >= {PLANE_MIN_BAND} output rows)")
     if p.dilation_h != 1 or p.dilation_w != 1:
         return "dilated depthwise"
     if kh * kw > 64:
@@ -145,5 +172,5 @@ def dw_why_portable(p: Any) -> str:
     return f"batch {p.in_shape[0]}" if p.in_shape[0] != 1 else ""
 
 
-__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "PLANE_BUF", "best_conv", "conv_estimates", "conv_why_portable",
-           "dw_plane_fits", "dw_variant", "dw_why_portable", "gemm_scratch"]
+__all__ = ["Estimate", "GEMM_STACK", "IM2COL_MAX", "PLANE_BUF", "PLANE_MIN_BAND", "best_conv", "conv_estimates", "conv_why_portable",
+           "dw_plane_bands", "dw_plane_fits", "dw_variant", "dw_why_portable", "gemm_scratch"]

@@ -99,9 +99,15 @@ def pool_macs(g: Graph, op: Op) -> int:
     return g.tensors[op.outputs[0]].size * op.attrs.get("filter_h", 1) * op.attrs.get("filter_w", 1)
 
 
+def _max4(p: PoolParams, t: Any) -> bool:
+    """tiny_max_pool_s8_dsp: 4 channels per word (fewer: the portable kernel)."""
+    c = p.in_shape[3]
+    return isinstance(c, (int, np.integer)) and int(c) >= 4
+
+
 _KIND = {"AVERAGE_POOL_2D": "avg", "MAX_POOL_2D": "max"}
 _COMMON = dict(options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes, macs=pool_macs,
                input_rect=window_rect, data_inputs=first_input, windowed=True, local=True, color="#7f8c8d")
 AVERAGE_POOL_2D = OpDef(name="AVERAGE_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4), variants=(Variant("tiny_avg_pool_s8"),), **_COMMON)
-MAX_POOL_2D = OpDef(name="MAX_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4), variants=(Variant("tiny_max_pool_s8"),), **_COMMON)
+MAX_POOL_2D = OpDef(name="MAX_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4), variants=(Variant("tiny_max_pool_s8_dsp", _max4, dsp=True), Variant("tiny_max_pool_s8")), **_COMMON)
 DEFS = [AVERAGE_POOL_2D, MAX_POOL_2D]

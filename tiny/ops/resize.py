@@ -126,9 +126,11 @@ def options(opt: Any) -> dict[str, Any]:
 
 RESIZE_NEAREST_NEIGHBOR = OpDef(name="RESIZE_NEAREST_NEIGHBOR", fb_options="ResizeNearestNeighborOptions",
                                 arity=(2, 2, (4, 1), 4), options=options, prepare=prepare, run=run, emit=emit,
-                                scratch=scratch_bytes, variants=(Variant("tiny_resize_nearest_neighbor_s8"),),
+                                scratch=scratch_bytes, variants=(Variant("tiny_resize_nearest_neighbor_s8_dsp", lambda p, t: int(p.out_shape[2]) <= 256, dsp=True),
+                                          Variant("tiny_resize_nearest_neighbor_s8")),
                                 data_inputs=lambda g, op: [0])
 RESIZE_BILINEAR = OpDef(name="RESIZE_BILINEAR", fb_options="ResizeBilinearOptions", arity=(2, 2, (4, 1), 4),
                         options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
-                        variants=(Variant("tiny_resize_bilinear_s8"),), data_inputs=lambda g, op: [0])
+                        variants=(Variant("tiny_resize_bilinear_s8_dsp", dsp=True),
+                                  Variant("tiny_resize_bilinear_s8")), data_inputs=lambda g, op: [0])
 DEFS = [RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR]

@@ -19,6 +19,7 @@
 #include "tiny/types.h"
 #include "tiny/kernels_conv.h"
 #include "tiny/kernels_elementwise.h"
+#include "tiny/kernels_shape.h"
 
 #define TINY_CONV_ARGS                                                                              \
     const tiny_ctx *ctx, const tiny_conv_params *params, const tiny_per_channel_quant *quant,      \
@@ -75,6 +76,23 @@ tiny_status tiny_fully_connected_s8_dsp(const tiny_ctx *ctx, const tiny_fc_param
                                         const int8_t *input, const tiny_dims *filter_dims,
                                         const int8_t *filter, const tiny_dims *bias_dims,
                                         const int32_t *bias, const tiny_dims *output_dims, int8_t *output);
+
+/* MAX_POOL_2D, 4 channels per word (SSUB8 + SEL per tap), 2x2 windows unrolled; fewer than 4 channels:
+ * the portable kernel. No scratch. */
+tiny_status tiny_max_pool_s8_dsp(const tiny_ctx *ctx, const tiny_pool_params *params, const tiny_dims *input_dims,
+                                 const int8_t *input, const tiny_dims *filter_dims, const tiny_dims *output_dims,
+                                 int8_t *output);
+
+/* RESIZE_BILINEAR with the four-corner sum in int32 (vertical then horizontal blend, MUL/MLA; the
+ * portable kernel sums int64 products). No scratch. */
+tiny_status tiny_resize_bilinear_s8_dsp(const tiny_resize_params *params, const tiny_dims *in_dims, const int8_t *in,
+                                        const tiny_dims *out_dims, int8_t *out);
+
+/* RESIZE_NEAREST_NEIGHBOR (column offsets once per call, output widths up to 256) and CONCATENATION
+ * (runs up to 256 bytes) with inline word copies instead of a memcpy call per pixel. No scratch. */
+tiny_status tiny_resize_nearest_neighbor_s8_dsp(const tiny_resize_params *params, const tiny_dims *in_dims,
+                                                const int8_t *in, const tiny_dims *out_dims, int8_t *out);
+tiny_status tiny_concatenation_s8_dsp(const tiny_concat_params *params, const int8_t *input, int8_t *output);
 
 /* HARD_SWISH / LOGISTIC (any element-wise int8 -> int8 op): output[i] = table[(uint8_t)input[i]], the
  * op's 256 results computed at compile time; in place allowed (input == output). */

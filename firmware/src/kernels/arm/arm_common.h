@@ -109,5 +109,30 @@ TINY_INLINE int32_t tiny_acc_small(int32_t b, int32_t sum_abs) {
     return ab + 128 * (int64_t)sum_abs < ((int64_t)1 << 30);
 }
 #define TINY_STRIP 64
+
+/* n bytes from src to dst (not overlapping), 16 then 4 bytes per step through unaligned LDR/STR
+ * (Armv7E-M allows them): for the short per-pixel runs of concatenation and resizing, where a
+ * memcpy call costs more than the copy. Callers are compiled without loop-to-memcpy rewriting. */
+TINY_INLINE void tiny_copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
+    for (; n >= 16; n -= 16, src += 16, dst += 16) {
+        const int32_t a = tiny_ld32(src), b = tiny_ld32(src + 4), c = tiny_ld32(src + 8), d = tiny_ld32(src + 12);
+        memcpy(dst, &a, 4);
+        memcpy(dst + 4, &b, 4);
+        memcpy(dst + 8, &c, 4);
+        memcpy(dst + 12, &d, 4);
+    }
+    for (; n >= 4; n -= 4, src += 4, dst += 4) {
+        const int32_t a = tiny_ld32(src);
+        memcpy(dst, &a, 4);
+    }
+    if (n & 2) {
+        dst[0] = src[0];
+        dst[1] = src[1];
+        src += 2;
+        dst += 2;
+    }
+    if (n & 1) dst[0] = src[0];
+}
+#define TINY_NO_MEMCPY_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif /* TINY_ARM_DSP */
 #endif

@@ -13,18 +13,28 @@
  * weight pairs (unaligned word loads of input pairs, shared between outputs) and SMLABB / SMLATB for
  * the last tap; weights stay on the stack as packed pairs at compile-time offsets. Accumulators go
  * to tiny_arm_requant_strip (doubled when |acc| < 2^30 is proven). Channel c is gathered completely
- * before any output of it is written, so in place (mult 1) needs no scratch. */
+ * before any output of it is written, so in place (mult 1) needs no scratch.
+ *
+ * Planes larger than the buffer (MCUNet's 7x7 s2 on 40x40: a 45x45 plane) go in bands of B output
+ * rows, (B - 1) s_h + K plane rows each (the K - s_h rows shared by two bands are gathered twice).
+ * In place, band b's rows are read after the bands before it wrote channel c, so banding is only
+ * taken when each band's first input row starts at or past the pixels already written
+ * (pl_bands_safe; downsampling strides, not stride-1 'same'); tiny/emit/cost.py dw_plane_fits mirrors
+ * the rule. */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
 #define PL_BUF 1296    /* int16 plane buffer (2.6 KiB of stack) */
 #define PL_ACC 256     /* accumulators requantized together (whole output rows) */
+#define PL_MIN_BAND 4  /* fewer output rows per band: the shared rows' second gather costs too much */
 
 typedef struct {
     const int8_t *in;
     int32_t in_h, in_w, ch, out_c, mult, k, s_h, s_w, pad_h, pad_w, out_h, out_w;
     int32_t in_off, out_off, lo, hi, L, R;
+    int32_t B, RB;     /* output rows per band, plane rows per band (B = out_h, RB = R: whole plane) */
+    int32_t y_b, y_e;  /* the band being computed: output rows [y_b, y_e) */
 } pl_geo;
 
 TINY_INLINE int32_t pl_ld(const int16_t *p) {
@@ -62,21 +72,45 @@ static int pl_init(pl_geo *g, const tiny_dw_conv_params *p, const tiny_dims *in,
     g->hi = p->activation.max;
     g->L = (out->w - 1) * p->stride.w + f->h;
     g->R = (out->h - 1) * p->stride.h + f->h;
-    return out->w <= PL_ACC && (int64_t)g->L * g->R <= PL_BUF;
+    if (out->w > PL_ACC || g->L > PL_BUF) return 0;
+    if ((int64_t)g->L * g->R <= PL_BUF) {
+        g->B = g->out_h;
+        g->RB = g->R;
+        return 1;
+    }
+    const int32_t rows = PL_BUF / g->L;   /* plane rows the buffer holds */
+    g->B = rows < g->k ? 0 : (rows - g->k) / g->s_h + 1;
+    g->RB = (g->B - 1) * g->s_h + g->k;
+    if (g->B < PL_MIN_BAND) return 0;
+    /* in-place safety: before band y0's gather, channel c holds outputs at pixels < y0 * out_w; its
+     * first input row is y0 * s_h - pad_h (the pixels it reads start at that row times in_w) */
+    for (int32_t y0 = g->B; y0 < g->out_h; y0 += g->B)
+        if ((int64_t)y0 * g->out_w > (int64_t)(y0 * g->s_h - g->pad_h) * g->in_w) return 0;
+    return 1;
 }
 
-/* Rows of input channel c inside the input into the plane (row stride L); pads untouched. */
-static void pl_gather(const pl_geo *g, int32_t c, int16_t *P) {
+/* Plane rows [pr, pr + nr) of input channel c into P (row stride L): the rows inside the input
+ * gathered; pad columns untouched. Banded, a pad row's middle may hold an earlier band's data and is
+ * set back to the pad value (the whole plane: P's pad rows are never written). */
+TINY_INLINE void pl_gather_t(const pl_geo *g, int32_t c, int16_t *P, int32_t pr, int32_t nr, const int banded) {
     const int32_t L = g->L, ch = g->ch;
     int32_t ga = g->pad_w, gb = g->in_w + g->pad_w, r0 = g->pad_h, r1 = g->in_h + g->pad_h;
     if (ga < 0) ga = 0;
     if (gb > L) gb = L;
     if (ga > gb) ga = gb;
-    if (r0 < 0) r0 = 0;
-    if (r1 > g->R) r1 = g->R;
+    if (r0 < pr) r0 = pr;
+    if (r1 > pr + nr) r1 = pr + nr;
+    if (r1 < r0) r1 = r0;
+    if (banded) {
+        const int16_t pad = (int16_t)(-g->in_off);
+        for (int32_t r = pr; r < pr + nr; ++r) {
+            if (r >= r0 && r < r1) continue;
+            for (int32_t x = ga; x < gb; ++x) P[(r - pr) * L + x] = pad;
+        }
+    }
     const int32_t n = gb - ga, step = g->in_w * ch;
     const int8_t *src = g->in + ((r0 - g->pad_h) * g->in_w + ga - g->pad_w) * ch + c;
-    int16_t *row = P + r0 * L + ga;
+    int16_t *row = P + (r0 - pr) * L + ga;
     for (int32_t r = r0; r < r1; ++r, src += step, row += L) {
         const int8_t *q = src;
         int16_t *o = row;
@@ -90,9 +124,17 @@ static void pl_gather(const pl_geo *g, int32_t c, int16_t *P) {
     }
 }
 
-/* Output channel o (filter column o) from the gathered plane P: K, SW compile-time. */
+/* The whole plane (the channel loop's set-up as before banding) and one band. */
+static void pl_gather(const pl_geo *g, int32_t c, int16_t *P) { pl_gather_t(g, c, P, 0, g->R, 0); }
+__attribute__((noinline)) static void pl_gather_band(const pl_geo *g, int32_t c, int16_t *P, int32_t pr, int32_t nr) {
+    pl_gather_t(g, c, P, pr, nr, 1);
+}
+
+/* Output rows [g->y_b, g->y_e) of channel o (filter column o) from the gathered band P (its row 0:
+ * plane row y_b * s_h): K, SW compile-time. */
 TINY_INLINE void pl_channel_t(const pl_geo *g, int32_t o, const int8_t *filter, int32_t bias, int32_t multiplier,
                               int32_t shift, int8_t *dst, const int16_t *P, const int32_t K, const int32_t SW) {
+    const int32_t y_b = g->y_b, y_e = g->y_e;
     enum { NW = 4 };    /* words per tap row: (K - 1) / 2 pairs + the last tap (K <= 7) */
     const int32_t NP = (K - 1) / 2, out_c = g->out_c, out_w = g->out_w, L = g->L;
     int32_t w[49], wsum = 0;
@@ -115,10 +157,10 @@ TINY_INLINE void pl_channel_t(const pl_geo *g, int32_t o, const int8_t *filter, 
     int32_t acc[PL_ACC];
     const int32_t band = PL_ACC / out_w, blocks = out_w >> 2, rest = out_w & 3;
     const int32_t row_step = g->s_h * L;
-    for (int32_t oy0 = 0; oy0 < g->out_h; oy0 += band) {
-        const int32_t oy1 = oy0 + band < g->out_h ? oy0 + band : g->out_h;
+    for (int32_t oy0 = y_b; oy0 < y_e; oy0 += band) {
+        const int32_t oy1 = oy0 + band < y_e ? oy0 + band : y_e;
         int32_t *a_p = acc;
-        const int16_t *rp = P + oy0 * row_step;
+        const int16_t *rp = P + (oy0 - y_b) * row_step;
         for (int32_t oy = oy0; oy < oy1; ++oy, rp += row_step) {
             const int16_t *r = rp;
             for (int32_t k = blocks; k > 0; --k, r += 4 * SW, a_p += 4) {
@@ -183,18 +225,33 @@ PL_FN(7, 1)
 PL_FN(7, 2)
 #undef PL_FN
 
-static void pl_run(const pl_geo *g, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
+static void pl_run(pl_geo *g, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
                    int8_t *output) {
     int16_t P[PL_BUF] __attribute__((aligned(4)));
     const int16_t pad = (int16_t)(-g->in_off);
-    for (int32_t i = 0; i < g->L * g->R; ++i) P[i] = pad;
+    for (int32_t i = 0; i < g->L * g->RB; ++i) P[i] = pad;
     const pl_fn fns[3][2] = {{pl_channel_3_1, pl_channel_3_2}, {pl_channel_5_1, pl_channel_5_2},
                              {pl_channel_7_1, pl_channel_7_2}};
     const pl_fn fn = fns[(g->k - 3) / 2][g->s_w - 1];
+    g->y_b = 0;
+    g->y_e = g->out_h;
+    if (g->B == g->out_h) {   /* the whole plane: the gather's set-up hoisted out of the channel loop */
+        for (int32_t c = 0; c < g->ch; ++c) {
+            pl_gather(g, c, P);
+            for (int32_t m = 0, o = c * g->mult; m < g->mult; ++m, ++o)
+                fn(g, o, filter, bias ? bias[o] : 0, quant->multiplier[o], quant->shift[o], output + o, P);
+        }
+        return;
+    }
     for (int32_t c = 0; c < g->ch; ++c) {
-        pl_gather(g, c, P);
-        for (int32_t m = 0, o = c * g->mult; m < g->mult; ++m, ++o)
-            fn(g, o, filter, bias ? bias[o] : 0, quant->multiplier[o], quant->shift[o], output + o, P);
+        for (int32_t y0 = 0; y0 < g->out_h; y0 += g->B) {
+            const int32_t y1 = y0 + g->B < g->out_h ? y0 + g->B : g->out_h;
+            pl_gather_band(g, c, P, y0 * g->s_h, (y1 - 1 - y0) * g->s_h + g->k);
+            g->y_b = y0;
+            g->y_e = y1;
+            for (int32_t m = 0, o = c * g->mult; m < g->mult; ++m, ++o)
+                fn(g, o, filter, bias ? bias[o] : 0, quant->multiplier[o], quant->shift[o], output + o, P);
+        }
     }
 }
 
