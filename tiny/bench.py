@@ -125,17 +125,6 @@ def bench(model: str, board: str, schedule: str = "layer", sram_budget: int | No
 # Ops without a DSP variant are named as fallbacks once they cost this share of the model's
 # instructions on a DSP board: below it they are noise beside the convolutions.
 NO_DSP_SHARE = 0.01
-# Why an op type has no DSP variant (the report's reason; others: "none written yet").
-NO_DSP_WHY = {
-    "AVERAGE_POOL_2D": "a window sum and one division per output, no MACs",
-    "MEAN": "a sum and one requantization per output, no MACs",
-    "SOFTMAX": "exp lookups and a division per element, no MACs",
-    "PAD": "data movement, no MACs", "RESHAPE": "data movement, no MACs", "TRANSPOSE": "data movement, no MACs",
-    "SLICE": "data movement, no MACs", "STRIDED_SLICE": "data movement, no MACs", "SPLIT": "data movement, no MACs",
-    "SPLIT_V": "data movement, no MACs", "PACK": "data movement, no MACs", "UNPACK": "data movement, no MACs",
-    "QUANTIZE": "one requantization per element, no MACs", "DEQUANTIZE": "float conversion per element",
-    "MUL": "element-wise multiply and requantization per element (SE gates), none written yet",
-}
 
 
 def portable_fallbacks(g: Any, c: Any, board: str, kernels: str, per_op: list[int] | None = None,
@@ -144,18 +133,10 @@ def portable_fallbacks(g: Any, c: Any, board: str, kernels: str, per_op: list[in
     DSP variants whose call falls outside them, and (given per-op instruction counts `per_op`) ops
     with no DSP variant at all that cost at least `share` of the model's instructions."""
     from tiny import ops
-    from tiny.emit.cost import conv_why_portable, dw_why_portable
     from tiny.interpreter import prepare_all
-    from tiny.ops import kinds
     from tiny.target import Target
     if kernels != "opt" or not Target(board=board).dsp:
         return {}
-    why = {kinds.CONV_2D: conv_why_portable, kinds.DEPTHWISE_CONV_2D: dw_why_portable,
-           kinds.FULLY_CONNECTED: lambda p: "non-zero weight zero point or input offset beyond int16",
-           kinds.ADD: lambda p: "broadcasting add",
-           "MAX_POOL_2D": lambda p: f"{p.in_shape[3]} channels: fewer than the 4 lanes of a word",
-           "RESIZE_NEAREST_NEIGHBOR": lambda p: f"output width {p.out_shape[2]} > 256 (the column table)",
-           "CONCATENATION": lambda p: "runs longer than 256 bytes (memcpy is as fast)"}
     chosen = getattr(c, "kernels", {})
     total = sum(per_op) if per_op else 0
     out = {}
@@ -163,12 +144,12 @@ def portable_fallbacks(g: Any, c: Any, board: str, kernels: str, per_op: list[in
         d = ops.opdef(op)
         if not any(v.dsp for v in d.variants):
             if total and per_op[op.index] >= share * total:
-                out[op.index] = (f"no DSP variant: {NO_DSP_WHY.get(op.type, 'none written yet')} "
+                out[op.index] = (f"no DSP variant: {d.no_dsp_why} "
                                  f"({per_op[op.index] / total:.1%} of the instructions)")
             continue
         fn = chosen.get(op.index)
         if fn and fn in (d.portable(p, False).fn, d.portable(p, True).fn):
-            out[op.index] = why[op.type](p) if op.type in why else "no variant selected"
+            out[op.index] = d.portable_why(p)
     return out
 
 

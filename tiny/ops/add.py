@@ -209,5 +209,5 @@ def elementwise_macs(g: Graph, op: Op) -> int:
 ADD = OpDef(name="ADD", fb_options="AddOptions", arity=(2, 2, (), None), options=binary_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
             variants=(Variant("tiny_add_s8_dsp", lambda p, t: not p.broadcasts, dsp=True), Variant("tiny_add_s8")),
             macs=elementwise_macs, input_rect=elementwise_rect, elementwise=True, local=True,
-            inplace=binary_inplace, backward="add", color="#16a085")
+            inplace=binary_inplace, backward="add", color="#16a085", portable_why=lambda p: "broadcasting add")
 DEFS = [ADD]

@@ -166,6 +166,9 @@ class OpDef:
     arity:         (min inputs, max inputs, rank of each listed input or None, output rank or None)
                    checked by tiny/frontend/verify.py; -1 (absent) is allowed for inputs past min.
     multi_output:  the op may have several outputs (SPLIT): `run` returns one array per output.
+    portable_why:  (params) -> why a call of an op with DSP variants runs its portable kernel on a
+                   DSP board (the bench report's reason).
+    no_dsp_why:    why the op has no DSP variant at all (reported when it costs a noticeable share).
     updates:       positions of inputs the op rewrites in place (a variable state tensor, kept
                    between invocations); `run` then returns the outputs followed by their new values
                    (tiny.ops.results maps them to tensors).
@@ -198,6 +201,8 @@ class OpDef:
     arity: tuple[int, int, tuple[int | None, ...], int | None] | None = None
     multi_output: bool = False
     updates: tuple[int, ...] = ()
+    portable_why: Callable[[Any], str] = lambda p: "no variant selected"
+    no_dsp_why: str = "none written yet"
 
     @property
     def runnable(self) -> bool:

@@ -360,8 +360,14 @@ def _cheapest(fn: str) -> Any:
 def _scratch(fn: str) -> Any:
     from tiny.emit.cost import best_conv
     return lambda p: best_conv(p).scratch if best_conv(p).function == fn else 0
+def _why_portable(p: ConvParams) -> str:
+    from tiny.emit.cost import conv_why_portable     # lazy, as the variant predicates above
+    return conv_why_portable(p)
+
+
 CONV_2D = OpDef(
     name="CONV_2D", fb_options="Conv2DOptions", fb_options_required=True, arity=(2, 3, (4, 4, 1), 4),
+    portable_why=_why_portable,
     options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
     variants=tuple(Variant(fn, _cheapest(fn), dsp=True, scratch=_scratch(fn)) for fn in _CONV_VARIANTS)
     + (Variant("tiny_conv2d_s8"),),

@@ -116,8 +116,14 @@ def dw_macs(g: Graph, op: Op) -> int:
 
 
 _BASE = "tiny_depthwise_conv2d_s8"
+def _why_portable(p: ConvParams) -> str:
+    from tiny.emit.cost import dw_why_portable     # lazy, as the variant predicates above
+    return dw_why_portable(p)
+
+
 DEPTHWISE_CONV_2D = OpDef(
     name="DEPTHWISE_CONV_2D", fb_options="DepthwiseConv2DOptions", fb_options_required=True, arity=(2, 3, (4, 4, 1), 4),
+    portable_why=_why_portable,
     options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
     variants=(Variant(f"{_BASE}_inplace_3x3", _fast3x3, dsp=True, inplace=True),
               Variant(f"{_BASE}_inplace_kxk", _fast_kxk, dsp=True, inplace=True),

@@ -120,6 +120,7 @@ def fc_macs(g: Graph, op: Op) -> int:
 
 FULLY_CONNECTED = OpDef(
     name="FULLY_CONNECTED", fb_options="FullyConnectedOptions", arity=(2, 3, (None, 2, 1), None),
+    portable_why=lambda p: "non-zero weight zero point or input offset beyond int16",
     options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
     variants=(Variant("tiny_fully_connected_s8_dsp", lambda p, t: int(p.filter_offset) == 0
                       and -32768 <= int(p.input_offset) <= 32767, dsp=True),

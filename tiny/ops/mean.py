@@ -138,7 +138,7 @@ def options(opt: Any) -> dict[str, Any]:
     return {"keep_dims": bool(opt.keepDims)} if opt is not None else {}
 
 
-MEAN = OpDef(name="MEAN", fb_options="ReducerOptions", arity=(2, 2, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+MEAN = OpDef(name="MEAN", no_dsp_why="a sum and one requantization per output, no MACs", fb_options="ReducerOptions", arity=(2, 2, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
              variants=(Variant("tiny_mean_s8"),), macs=lambda g, op: g.tensors[op.inputs[0]].size,
              data_inputs=lambda g, op: [0], backward="mean", color="#7f8c8d")
 SUM = OpDef(name="SUM", fb_options="ReducerOptions", arity=(2, 2, (), None), options=options, prepare=prepare,

@@ -61,7 +61,7 @@ def emit(p: MulParams, e: EmitCtx, fn: str) -> str:
             f"{e.dims(do)}, {e.out()});")
 
 
-MUL = OpDef(name="MUL", fb_options="MulOptions", arity=(2, 2, (), None), options=binary_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+MUL = OpDef(name="MUL", no_dsp_why="element-wise multiply and requantization per element (SE gates), none written yet", fb_options="MulOptions", arity=(2, 2, (), None), options=binary_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
             variants=(Variant("tiny_mul_s8"),), macs=elementwise_macs, input_rect=elementwise_rect,
             elementwise=True, local=True, color="#16a085")
 DEFS = [MUL]

@@ -75,6 +75,6 @@ def emit(p: PackParams, e: EmitCtx, fn: str) -> str:
     return "\n".join(calls)
 
 
-PACK = OpDef(name="PACK", fb_options="PackOptions", options=options, fold=fold, prepare=prepare, run=run, emit=emit,
+PACK = OpDef(name="PACK", no_dsp_why="data movement, no MACs", fb_options="PackOptions", options=options, fold=fold, prepare=prepare, run=run, emit=emit,
              variants=(Variant("tiny_concatenation_s8"),))
 DEFS = [PACK]

@@ -97,10 +97,10 @@ def emit(p: QuantizeParams, e: EmitCtx, fn: str) -> str:
     return f"{fn}({params}, {e.inp(0)}, {e.out()}, {p['size']});"
 
 
-QUANTIZE = OpDef(name="QUANTIZE", arity=(1, 1, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+QUANTIZE = OpDef(name="QUANTIZE", no_dsp_why="one requantization per element, no MACs", arity=(1, 1, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                  variants=(Variant("tiny_quantize_f32_s8", lambda p, t: p.kind == "quantize"),
                            Variant("tiny_requantize_s8", lambda p, t: p.kind == "requantize")),
                  input_rect=elementwise_rect, elementwise=True, local=True, io_convert=True)
-DEQUANTIZE = OpDef(name="DEQUANTIZE", arity=(1, 1, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+DEQUANTIZE = OpDef(name="DEQUANTIZE", no_dsp_why="float conversion per element", arity=(1, 1, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                    variants=(Variant("tiny_dequantize_s8_f32"),), io_convert=True)
 DEFS = [QUANTIZE, DEQUANTIZE]

@@ -65,7 +65,7 @@ def options(opt: Any) -> dict[str, Any]:
     return {}
 
 
-RESHAPE = OpDef(name="RESHAPE", fb_options="ReshapeOptions", arity=(1, 2, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+RESHAPE = OpDef(name="RESHAPE", no_dsp_why="data movement, no MACs", fb_options="ReshapeOptions", arity=(1, 2, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                 variants=(Variant("tiny_reshape_s8"),), data_inputs=lambda g, op: [0], backward="copy")
 SQUEEZE = OpDef(name="SQUEEZE", fb_options="SqueezeOptions", arity=(1, 1, (), None), prepare=prepare, run=run,
                 emit=emit, scratch=scratch_bytes, variants=(Variant("tiny_reshape_s8"),),

@@ -128,6 +128,7 @@ RESIZE_NEAREST_NEIGHBOR = OpDef(name="RESIZE_NEAREST_NEIGHBOR", fb_options="Resi
                                 arity=(2, 2, (4, 1), 4), options=options, prepare=prepare, run=run, emit=emit,
                                 scratch=scratch_bytes, variants=(Variant("tiny_resize_nearest_neighbor_s8_dsp", lambda p, t: int(p.out_shape[2]) <= 256, dsp=True),
                                           Variant("tiny_resize_nearest_neighbor_s8")),
+                                portable_why=lambda p: f"output width {p.out_shape[2]} > 256 (the column table)",
                                 data_inputs=lambda g, op: [0])
 RESIZE_BILINEAR = OpDef(name="RESIZE_BILINEAR", fb_options="ResizeBilinearOptions", arity=(2, 2, (4, 1), 4),
                         options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,

@@ -67,6 +67,6 @@ def emit(p: SliceParams, e: EmitCtx, fn: str) -> str:
     return f"{fn}({params}, {e.dims(p.in_dims)}, {e.inp(0)}, {e.dims(p.out_dims)}, {e.out()});"
 
 
-SLICE = OpDef(name="SLICE", arity=(3, 3, (None, 1, 1), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+SLICE = OpDef(name="SLICE", no_dsp_why="data movement, no MACs", arity=(3, 3, (None, 1, 1), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
               variants=(Variant("tiny_slice_s8"),), data_inputs=lambda g, op: [0])
 DEFS = [SLICE]

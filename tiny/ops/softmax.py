@@ -97,6 +97,6 @@ def options(opt: Any) -> dict[str, Any]:
     return {"beta": float(opt.beta)} if opt is not None else {}
 
 
-SOFTMAX = OpDef(name="SOFTMAX", fb_options="SoftmaxOptions", fb_options_required=True, arity=(1, 1, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+SOFTMAX = OpDef(name="SOFTMAX", no_dsp_why="exp lookups and a division per element, no MACs", fb_options="SoftmaxOptions", fb_options_required=True, arity=(1, 1, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                 variants=(Variant("tiny_softmax_s8"),))
 DEFS = [SOFTMAX]

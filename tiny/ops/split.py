@@ -130,14 +130,14 @@ def _data(pos: int) -> Callable[[Graph, Op], list[int]]:
     return lambda g, op: [pos]
 
 
-SPLIT = OpDef(name="SPLIT", fb_options="SplitOptions", options=lambda opt: {"num_splits": opt.numSplits} if opt else {},
+SPLIT = OpDef(name="SPLIT", no_dsp_why="data movement, no MACs", fb_options="SplitOptions", options=lambda opt: {"num_splits": opt.numSplits} if opt else {},
               arity=(2, 2, (None, None), None), prepare=prepare_split, run=run, emit=emit,
               variants=(Variant("tiny_split_s8"),), multi_output=True, data_inputs=_data(1))
-SPLIT_V = OpDef(name="SPLIT_V", fb_options="SplitVOptions",
+SPLIT_V = OpDef(name="SPLIT_V", no_dsp_why="data movement, no MACs", fb_options="SplitVOptions",
                 options=lambda opt: {"num_splits": opt.numSplits} if opt else {},
                 arity=(3, 3, (None, 1, None), None), prepare=prepare_split_v, run=run, emit=emit,
                 variants=(Variant("tiny_split_s8"),), multi_output=True, data_inputs=_data(0))
-UNPACK = OpDef(name="UNPACK", fb_options="UnpackOptions",
+UNPACK = OpDef(name="UNPACK", no_dsp_why="data movement, no MACs", fb_options="UnpackOptions",
                options=lambda opt: {"num": opt.num, "axis": opt.axis} if opt else {},
                arity=(1, 1, (None,), None), prepare=prepare_unpack, run=run, emit=emit,
                variants=(Variant("tiny_split_s8"),), multi_output=True, data_inputs=_data(0))

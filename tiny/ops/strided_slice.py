@@ -102,7 +102,7 @@ def emit(p: StridedSliceParams, e: EmitCtx, fn: str) -> str:
     return f"{fn}({params}, {e.dims(p.in_dims)}, {e.inp(0)}, {e.dims(p.out_dims)}, {e.out()});"
 
 
-STRIDED_SLICE = OpDef(name="STRIDED_SLICE", fb_options="StridedSliceOptions", options=options, fold=fold,
+STRIDED_SLICE = OpDef(name="STRIDED_SLICE", no_dsp_why="data movement, no MACs", fb_options="StridedSliceOptions", options=options, fold=fold,
                       prepare=prepare, run=run, emit=emit, variants=(Variant("tiny_slice_s8"),),
                       data_inputs=lambda g, op: [0])
 DEFS = [STRIDED_SLICE]

@@ -71,6 +71,6 @@ def emit(p: TransposeParams, e: EmitCtx, fn: str) -> str:
     return f"{fn}({params}, {e.dims(p.in_dims)}, {e.inp(0)}, {e.out()});"
 
 
-TRANSPOSE = OpDef(name="TRANSPOSE", arity=(2, 2, (None, 1), None), prepare=prepare, run=run, emit=emit,
+TRANSPOSE = OpDef(name="TRANSPOSE", no_dsp_why="data movement, no MACs", arity=(2, 2, (None, 1), None), prepare=prepare, run=run, emit=emit,
                   scratch=scratch_bytes, variants=(Variant("tiny_transpose_s8"),), data_inputs=lambda g, op: [0])
 DEFS = [TRANSPOSE]
