@@ -78,8 +78,14 @@ def test_bench_train_cli() -> None:
     d = json.loads(r.stdout)
     assert d["instructions"] == d["forward_instructions"] + d["backward_instructions"]
     assert d["backward_instructions"] == sum(s["instructions"] for s in d["layers"])
-    inference = bench(model, "qemu-m4-256k")[0]["instructions"]
+    inf = bench(model, "qemu-m4-256k")[0]
+    inference = inf["instructions"]
     assert inference < d["forward_instructions"] < 1.2 * inference
+    # estimated cycles from the instruction classes between the step markers: the forward costs what
+    # the inference bench estimates from its per-layer markers, plus the captures
+    assert d["est_cycles"] == d["est_cycles_forward"] + d["est_cycles_backward"]
+    assert inf["est_cycles"] < d["est_cycles_forward"] < 1.2 * inf["est_cycles"]
+    assert 0 < d["est_cycles_backward"] < d["backward_instructions"] * 3
     kernels = {s["kind"]: s["kernel"] for s in d["layers"] if s["kernel"]}
     assert kernels == {"conv": "tiny_conv2d_1x1_bwd_f32", "dw": "tiny_depthwise_conv2d_3x3_bwd_f32",
                        "fc": "tiny_fully_connected_blk_bwd_f32"}

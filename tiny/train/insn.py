@@ -38,6 +38,34 @@ def step_pairs(hits: list[tuple[str, int]]) -> list[tuple[int, list[int]]]:
     return out
 
 
+def step_class_counts(hits: list[tuple[str, int]], ks: list[list[int]], n_backward: int,
+                      ) -> list[tuple[dict[str, int], dict[str, int]]]:
+    """Per training step, instructions by class (the plugin's "K" lines, one per marker hit, in the
+    pairing of step_pairs): (whole step, backward steps). [] when the log has no class lines."""
+    from tiny.device.bench import CLASSES
+    if len(ks) != len(hits):
+        return []
+    diff = lambda a, b: [x - y for x, y in zip(ks[b], ks[a])]  # noqa: E731
+    out = []
+    stack: list[int] = []
+    inner: list[list[int]] = []
+    for h, (kind, _) in enumerate(hits):
+        if kind == "B":
+            stack.append(h)
+            if len(stack) == 1:
+                inner = []
+        else:
+            start = stack.pop()
+            if not stack:
+                bwd = inner[len(inner) - n_backward:] if n_backward else []
+                tot = diff(start, h)
+                back = [sum(v[j] for v in bwd) for j in range(len(CLASSES))]
+                out.append((dict(zip(CLASSES, tot)), dict(zip(CLASSES, back))))
+            elif len(stack) == 1:
+                inner.append(diff(start, h))
+    return out
+
+
 def step_breakdown(hits: list[tuple[str, int]], n_backward: int) -> list[dict[str, Any]]:
     """Per training step: total, forward (inference kernels, captures, markers) and backward
     instructions, and the backward's steps in plan order (the last n_backward inner pairs)."""
@@ -90,10 +118,18 @@ def count_step_breakdown(tc: Any, board: str, xs: np.ndarray, ys: np.ndarray, n:
             pass
     finally:
         s.close()
-    hits, _ = parse_plugin_log(log.read_text() if log.exists() else "")
+    text = log.read_text() if log.exists() else ""
+    hits, _ = parse_plugin_log(text)
     counts = step_breakdown(hits, len(tc.train_plan.steps))
     if len(counts) != n:
         raise TinyError(f"expected {n} training-step marker pairs, counted {len(counts)}")
+    from tiny.bench import estimate_cycles
+    from tiny.device.bench import parse_class_lines
+    for c, (tot, back) in zip(counts, step_class_counts(hits, parse_class_lines(text), len(tc.train_plan.steps))):
+        # estimated cycles of the board's core from the instruction classes (tiny.bench.CYCLE_TABLE)
+        c["est_cycles"] = estimate_cycles(b.core, tot, c["total"])
+        c["est_cycles_backward"] = estimate_cycles(b.core, back, c["backward"])
+        c["est_cycles_forward"] = c["est_cycles"] - c["est_cycles_backward"]
     return counts
 
 
@@ -120,10 +156,14 @@ def bench_training(model: str, board: str, config: str, schedule: str = "layer",
             for s, n, kern in zip(tc.train_plan.steps, last["backward_steps"], tc.step_kernels)]
     data = {"model": g.name, "board": board, "schedule": schedule, "kernels": kernels, "train": config,
             "instructions": last["total"], "forward_instructions": last["forward"],
-            "backward_instructions": last["backward"], "est_cycles": None, "layers": rows,
+            "backward_instructions": last["backward"], "est_cycles": last.get("est_cycles"),
+            "est_cycles_forward": last.get("est_cycles_forward"), "est_cycles_backward": last.get("est_cycles_backward"),
+            "cycle_model": f"per-class cost table of {b.core} (tiny.bench.CYCLE_TABLE)", "layers": rows,
             "train_peak_sram_bytes": tc.train_memory["train_peak_sram_bytes"]}
     lines = [f"{g.name} on {board}, one training step ({config}, {kernels} kernels): {last['total']:,} instructions "
-             f"= forward {last['forward']:,} + backward {last['backward']:,}",
+             f"= forward {last['forward']:,} + backward {last['backward']:,}"
+             + (f"; ~{last['est_cycles']:,} cycles on {b.core} (forward {last['est_cycles_forward']:,}, backward "
+                f"{last['est_cycles_backward']:,})" if last.get("est_cycles") else ""),
              f"  {'step':<6} {'op':>4} {'instructions':>13}  kernel"]
     for r in rows:
         lines.append(f"  {r['kind']:<6} {r['op']:>4} {r['instructions']:>13,}  {r['kernel'] or '-'}")
