@@ -25,7 +25,7 @@ def device_tensors(tc, ck) -> dict[str, np.ndarray]:
     for name, blob in zip(tc.param_names, ck.params):
         role = name.split(".")[1]
         dt = {"w": np.int8, "b": np.int32, "m": np.int32, "e": np.int32, "mw": np.float32, "mb": np.float32,
-              "ms": np.float32}[role]
+              "ms": np.float32, "wf": np.int8}[role]
         out[name] = np.frombuffer(blob, dtype=dt)
     return out
 

@@ -13,9 +13,10 @@ from tiny.train.schedule import lrs
 from tiny.workflow import open_session
 
 
-def _run(g, data, board: str, recipe: str, n: int, momentum: float = 0.0, qas: bool = True, lr: float = 0.05):
+def _run(g, data, board: str, recipe: str, n: int, momentum: float = 0.0, qas: bool = True, lr: float = 0.05,
+         shadow: bool = False):
     xtr, ytr, _, _ = data
-    tc = compile_train(g, board, load_config(recipe, momentum=momentum, qas=qas, lr=lr))
+    tc = compile_train(g, board, load_config(recipe, momentum=momentum, qas=qas, lr=lr, shadow=shadow))
     oracle = oracle_for(tc)
     with open_session(tc, board) as s:
         dev = TrainDevice(s, len(tc.param_names))
@@ -40,6 +41,27 @@ def test_host_sparse_momentum_100_steps_identical(base_graph, transfer_data) -> 
 @pytest.mark.parametrize("recipe,qas", [("bias", True), ("full", True), ("sparse", False)])
 def test_host_other_recipes_identical(base_graph, transfer_data, recipe: str, qas: bool) -> None:
     _run(base_graph, transfer_data, "host", recipe, 30, qas=qas, lr=0.05 if qas else 1000.0)
+
+
+def _shadow_moved(tc, oracle) -> None:
+    """The weight shadow is checkpointed and carries fractions (not a pair of untouched zero arrays)."""
+    names = [n for n in tc.param_names if n.endswith(".wf")]
+    assert names and sorted(names) == sorted(f"{op}.wf" for op in oracle.frac)
+    assert all((f != 0).any() for f in oracle.frac.values())
+
+
+def test_host_full_with_weight_shadow_identical(base_graph, transfer_data) -> None:
+    """conv, depthwise and FC weights on the shadow (portable backward kernels), with momentum."""
+    tc, _, oracle = _run(base_graph, transfer_data, "host", "full", 30, momentum=0.9, lr=0.005, shadow=True)
+    _shadow_moved(tc, oracle)
+    assert tc.train_memory["shadow_bytes"] == sum(len(f) for f in oracle.frac.values())
+
+
+@pytest.mark.qemu
+def test_qemu_m4_sparse_with_weight_shadow_identical(base_graph, transfer_data) -> None:
+    """The same on the optimized (DSP/FPU) backward kernels of a Cortex-M4."""
+    tc, _, oracle = _run(base_graph, transfer_data, "qemu-m4-256k", "sparse", 40, shadow=True, lr=0.03)
+    _shadow_moved(tc, oracle)
 
 
 @pytest.mark.qemu

@@ -66,6 +66,13 @@ class TrainPlan:
     ws_floats: int
     saved_bytes: int
     momentum: bool
+    shadow: bool = False           # int8 weight shadow (1/256-quantum fractions) of the updated layers
+
+    def shadow_bytes(self) -> int:
+        """One byte per filter element of each layer whose weights update (indexed like the filter)."""
+        if not self.shadow:
+            return 0
+        return sum(self.graph.tensors[self.graph.ops[u.op].inputs[1]].size for u in self.updates if u.weight_channels)
 
     def update_for(self, op: int) -> LayerUpdate | None:
         return next((u for u in self.updates if u.op == op), None)
@@ -95,7 +102,8 @@ class TrainPlan:
         # The forward arena is dead during the backward: the workspace shares it (the arena grows
         # to the workspace's size when that is larger).
         ws_in_arena = True
-        peak = max(arena_bytes, ws) + self.saved_bytes + params + mom + logits_tmp
+        shadow = self.shadow_bytes()
+        peak = max(arena_bytes, ws) + self.saved_bytes + params + mom + shadow + logits_tmp
         # What the same plan would cost without reordering: every weight gradient held at once.
         wgrad = 0
         for u in self.updates:
@@ -109,7 +117,7 @@ class TrainPlan:
         return {"forward_arena_bytes": arena_bytes, "saved_bytes": self.saved_bytes,
                 "saved_mask_bytes": sum(c.nbytes for c in self.captures if c.kind == "mask"),
                 "backward_workspace_bytes": ws, "workspace_in_arena": int(ws_in_arena),
-                "sram_param_bytes": params, "momentum_bytes": mom,
+                "sram_param_bytes": params, "momentum_bytes": mom, "shadow_bytes": shadow,
                 "train_peak_sram_bytes": peak, "without_reordering_bytes": peak + wgrad,
                 "backward_steps": len(self.steps)}
 
@@ -123,7 +131,7 @@ def _logits(g: Graph) -> int:
 
 
 def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
-                  params: list[dict[str, Any]] | None = None) -> TrainPlan:
+                  params: list[dict[str, Any]] | None = None, shadow: bool = False) -> TrainPlan:
     params = params if params is not None else ops.prepare_all(g)
     upd = {u.op: u for u in updates}
     logits = _logits(g)
@@ -222,7 +230,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
                           y_saved=copy_of.get(op.outputs[0]) if u is not None and u.scale else None))
     grad_offsets, ws = _plan_grads(g, steps)
     return TrainPlan(graph=g, updates=list(updates), logits=logits, captures=caps, steps=steps,
-                     grad_offsets=grad_offsets, ws_floats=ws, saved_bytes=saved, momentum=momentum)
+                     grad_offsets=grad_offsets, ws_floats=ws, saved_bytes=saved, momentum=momentum, shadow=shadow)
 
 
 def _plan_grads(g: Graph, steps: list[Step]) -> tuple[dict[int, int], int]:

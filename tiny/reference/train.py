@@ -105,6 +105,8 @@ class TrainOracle:
         self.bscale: dict[int, np.ndarray] = {}
         self.mom: dict[tuple[int, str], np.ndarray] = {}
         self.m0: dict[int, tuple[np.ndarray, np.ndarray]] = {}   # initial multiplier/shift (trained scales)
+        # weight shadow: per filter element (flat, filter order) the fraction below the int8 weight
+        self.frac: dict[int, np.ndarray] = {}
         for s in plan.steps:   # frozen layers inside the backward need their scales too (input grad)
             if s.kind in ("conv", "dw", "fc") and s.op not in self.wscale:
                 self.wscale[s.op], self.bscale[s.op] = layer_scales(g, s.op)
@@ -121,6 +123,8 @@ class TrainOracle:
                     self.mom[(u.op, "b")] = np.zeros(oc, F)
                 if u.scale:
                     self.mom[(u.op, "s")] = np.zeros(oc, F)
+            if plan.shadow and u.weight_channels:
+                self.frac[u.op] = np.zeros(g.tensors[op.inputs[1]].size, np.int8)
             if u.scale:
                 p = self.params[u.op]
                 p["multiplier"] = np.array(p["multiplier"], dtype=np.int32)
@@ -135,6 +139,8 @@ class TrainOracle:
             p = self.params[u.op]
             if u.weight_channels:
                 out[f"{u.op}.w"] = p["filter"]
+                if u.op in self.frac:
+                    out[f"{u.op}.wf"] = self.frac[u.op]
             if u.bias:
                 out[f"{u.op}.b"] = p["bias"]
             if u.scale:
@@ -218,12 +224,24 @@ class TrainOracle:
             v = self.mom[key]
         else:
             v = gt
+        idx = np.arange(arr.size).reshape(arr.shape) if index is None else index
+        shadow = self.frac.get(op) if role == "w" else None
+        step = (self.lr * v).astype(F).reshape(arr.shape)
+        if shadow is not None:
+            step = (step * F(256)).astype(F)       # exact: a power of two
         if self.stochastic:
-            idx = np.arange(arr.size).reshape(arr.shape) if index is None else index
             key = sr_key(self.steps_done, self._bstep, 0 if role == "w" else 1)
-            d = round_stochastic((self.lr * v).astype(F).reshape(arr.shape), key, idx)
+            d = round_stochastic(step, key, idx)
         else:
-            d = round_update(self.lr * v).reshape(arr.shape)
+            d = round_update(step).reshape(arr.shape)
+        if shadow is not None:
+            # v = 256 w + frac, the update rounded to 1/256 of a quantum; w = v to the nearest quantum
+            fr = shadow[idx.reshape(-1)].reshape(arr.shape).astype(np.int64)
+            val = np.clip(arr.astype(np.int64) * 256 + fr - d, -127 * 256 - 128, 127 * 256 + 127)
+            q = (val + 128) >> 8
+            arr[...] = q.astype(arr.dtype)
+            shadow[idx.reshape(-1)] = (val - q * 256).reshape(-1).astype(np.int8)
+            return
         lo, hi = (-127, 127) if role == "w" else (-2**31, 2**31 - 1)
         arr[...] = np.clip(arr.astype(np.int64) - d, lo, hi).astype(arr.dtype)
 

@@ -12,7 +12,7 @@ from tiny.train.emit import TrainCompiled, compile_training
 
 def training_plan(g: Graph, cfg: TrainConfig, params: list[dict[str, Any]] | None = None) -> TrainPlan:
     return logits_straight_through(plan_training(g, layer_updates(g, cfg), momentum=cfg.momentum > 0,
-                                                 params=params))
+                                                 params=params, shadow=cfg.shadow))
 
 
 def logits_straight_through(plan: TrainPlan) -> TrainPlan:

@@ -45,6 +45,7 @@ class TrainConfig:
     blocks: int | None = None                 # mobiletl: top K inverted residual blocks
     freeze_dw: bool = False                   # mobiletl: depthwise weights frozen (bias still trains)
     headroom: float = 1.0                     # trained weights requantized with this x their scale
+    shadow: bool = False                      # 1/256-quantum fractions of the trained weights in SRAM
     search: bool | None = None                # sparse: contribution analysis + budget search (opt-in:
                                               # `search = true`; see docs/training.md for why not default yet)
     scheme: Any = None                        # the searched scheme (tiny.train.contrib.Scheme), once chosen
@@ -61,9 +62,10 @@ class TrainConfig:
     def key(self) -> str:
         if self.scheme is not None:
             w = ",".join(f"#{k}={v}" for k, v in sorted(self.scheme.weights.items()))
-            return f"sparse-searched;b={self.scheme.bias_last};w={w};m={self.momentum > 0}"
+            return f"sparse-searched;b={self.scheme.bias_last};w={w};m={self.momentum > 0}" + (";sh" if self.shadow else "")
         w = ",".join(f"{k}={v}" for k, v in sorted(self.weights.items()))
-        return f"{self.recipe};b={self.bias_last};w={w};m={self.momentum > 0};k={self.blocks};fdw={self.freeze_dw}"
+        return (f"{self.recipe};b={self.bias_last};w={w};m={self.momentum > 0};k={self.blocks};fdw={self.freeze_dw}"
+                + (";sh" if self.shadow else ""))
 
 
 def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
@@ -75,7 +77,8 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
         from tiny.train.schedule import DEFAULTS
         d = DEFAULTS.get(str(spec))
         cfg = TrainConfig(recipe=str(spec)) if d is None else TrainConfig(
-            recipe=str(spec), lr=d.lr, momentum=d.momentum, epochs=d.epochs, headroom=d.headroom)
+            recipe=str(spec), lr=d.lr, momentum=d.momentum, epochs=d.epochs, headroom=d.headroom,
+            shadow=d.shadow)
     else:
         p = Path(spec)
         if not p.exists():
@@ -86,7 +89,7 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
             raise TinyError(f"{p}: not valid TOML ({e})") from None
         t = doc.get("train", doc)
         known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks", "freeze_depthwise",
-                 "search", "headroom"}
+                 "search", "headroom", "shadow"}
         bad = sorted(set(t) - known)
         if bad:
             raise TinyError(f"{p}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
@@ -98,7 +101,8 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
                           bias_last=t.get("bias_last"), weights={str(k): float(v) for k, v in
                                                                  dict(t.get("weights", {})).items()},
                           blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)),
-                          search=t.get("search"), headroom=float(t.get("headroom", 1.0)))
+                          search=t.get("search"), headroom=float(t.get("headroom", 1.0)),
+                          shadow=bool(t.get("shadow", False)))
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)

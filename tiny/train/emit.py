@@ -120,7 +120,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  mask_off=-1, x_off=-1, x_scale=_f(0.0), x_zp=0, w_offset=0, w="NULL",
                                  b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
                                  mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
-                                 shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL")
+                                 shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL",
+                                 frac="NULL")
         t_out = g.tensors[s.out]
         shp = (1, 1, 1, *t_out.shape[-1:]) if len(t_out.shape) < 4 else t_out.shape
         d.update(out_h=shp[1], out_w=shp[2], out_c=shp[3])
@@ -167,6 +168,10 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                     n = u.weight_channels * (f_t.size // oc)
                     decls.append(f"static float {pre}_mw[{n}];")
                     d["mom_w"] = f"{pre}_mw"
+                if plan.shadow:
+                    decls.append(f"static int8_t {pre}_wf[{f_t.size}];")
+                    d["frac"] = f"{pre}_wf"
+                    params.append((f"{s.op}.wf", f"{pre}_wf", f_t.size))
             if u is not None and u.bias:
                 fl |= FLAG_UPD_B
                 d["b"] = f"l{s.op}_bias"
@@ -222,7 +227,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
-              "y_off", "y_scale", "y_zp", "mom_s", "bwd"]
+              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]

@@ -116,12 +116,13 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  kernels: str = "opt", input_range: tuple[float, float] | None = None,
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
                  rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
-                 headroom: float | None = None) -> RunResult:
+                 headroom: float | None = None, shadow: bool | None = None) -> RunResult:
     t0 = time.time()
     pr = prepare(model, board, recipe, data, epochs=epochs, steps=steps, lr=lr, momentum=momentum, qas=qas,
                  schedule=schedule, eval_samples=eval_samples, out=out, log=log, blocks=blocks,
                  freeze_dw=freeze_dw, kernels=kernels, input_range=input_range, lr_schedule=lr_schedule,
-                 early_stop=early_stop, rounding=rounding, workers=workers, address=address, headroom=headroom)
+                 early_stop=early_stop, rounding=rounding, workers=workers, address=address, headroom=headroom,
+                 shadow=shadow)
     br = train_on_board(pr, checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, log=log)
     return finish(pr, br, count_steps=count_steps, kernels=kernels, float_reference=float_reference,
                   early_stop=early_stop, out=out, log=log, t0=t0)
@@ -134,7 +135,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
             blocks: int | None = None, freeze_dw: bool | None = None, kernels: str = "opt",
             input_range: tuple[float, float] | None = None, lr_schedule: str = "cosine",
             early_stop: bool = True, rounding: str = "stochastic", workers: int | None = None,
-            address: str | None = None, headroom: float | None = None) -> Prepared:
+            address: str | None = None, headroom: float | None = None, shadow: bool | None = None) -> Prepared:
     """The host half of `tiny train` before the board: settings, head, data, scheme, rates, firmware."""
     from tiny.input_domain import model_input_domain
     from tiny.pipeline import load_model
@@ -142,7 +143,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     from tiny.train.api import compile_train
     lr, momentum, epochs, auto = resolve_settings(recipe, lr, momentum, epochs)
     cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
-                      freeze_dw=freeze_dw or None, headroom=headroom)
+                      freeze_dw=freeze_dw or None, headroom=headroom, shadow=shadow)
     if model is None:
         if data not in tdata.TASKS:
             raise TinyError(f"MODEL is required unless --data is a built-in task ({', '.join(tdata.TASKS)}), "
@@ -299,7 +300,7 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": br.resumes,
            "watchdog_resets": br.watchdog_resets,
            "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
-           "lr_search": pr.lr_search, "weight_headroom": describe_headroom(g)}
+           "lr_search": pr.lr_search, "weight_headroom": describe_headroom(g), "weight_shadow": bool(cfg.shadow)}
     if getattr(cfg, "scheme_report", None):
         res["sparse_scheme"] = cfg.scheme_report
     if float_reference:

@@ -21,6 +21,7 @@ class RecipeDefaults:
     momentum: float
     epochs: int
     headroom: float = 1.0       # weight headroom of the layers whose weights train (tiny/train/headroom.py)
+    shadow: bool = False        # weight shadow: 1/256-quantum fractions of the trained weights
 
 
 # Chosen on digits-transfer and the other built-in transfer tasks (docs/training.md, "Defaults"):

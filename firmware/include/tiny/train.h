@@ -52,6 +52,9 @@ typedef struct tiny_train_step {
     int32_t y_zp;
     float *mom_s;
     tiny_train_bwd_fn bwd;  /* conv / dw / fc: the backward kernel chosen at generation time */
+    /* Weight shadow (NULL: none): per filter element the fraction below the int8 weight, in 1/256
+     * of a quantum, so updates far below a quantum accumulate instead of being rounded each step. */
+    int8_t *frac;
 } tiny_train_step_t;
 
 typedef struct {

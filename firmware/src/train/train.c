@@ -126,9 +126,28 @@ static inline __attribute__((always_inline)) void sgd_w_loop(int8_t *w, const fl
                                                    base + i, sr));
 }
 
+/* The same step on the weight shadow: v = 256 w + frac (w = v rounded to the nearest quantum, frac
+ * in [-128, 127]); the update is rounded to 1/256 of a quantum. */
+static void sgd_w_shadow(int8_t *w, int8_t *frac, const float *g, uint32_t n, float scale, float *mom,
+                         uint32_t key, uint32_t base) {
+    for (uint32_t i = 0; i < n; i++) {
+        float step = sgd_step(g[i], scale, mom ? &mom[i] : NULL, s_lr, s_mu, s_qas) * 256.0f;
+        int32_t v = (int32_t)w[i] * 256 + frac[i] - round_sr_if(step, key, base + i, s_sr);
+        if (v > 127 * 256 + 127) v = 127 * 256 + 127;
+        if (v < -127 * 256 - 128) v = -127 * 256 - 128;
+        int32_t q = (v + 128) >> 8;      /* arithmetic shift: floor */
+        w[i] = (int8_t)q;
+        frac[i] = (int8_t)(v - q * 256);
+    }
+}
+
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
     const float lr = s_lr, mu = s_mu;
     const uint32_t key = s_key_w, base = (uint32_t)(w - s_cur->w);
+    if (s_cur->frac) {
+        sgd_w_shadow(w, s_cur->frac + base, g, n, scale, mom, key, base);
+        return;
+    }
     if (s_sr) {
         if (s_qas) {
             if (mom) sgd_w_loop(w, g, n, scale, mom, lr, mu, 1, 1, key, base);
