@@ -76,7 +76,8 @@ static void sweep_conv_1x1(void) {
          * odd group counts), odd and even pixel counts, out_c past the 64-channel chunk, odd out_c */
         const int pair = k % 4 == 2;
         if (pair) {
-            in.c = (k % 8 == 2) ? 8 * rint_(1, 6) : 4 * rint_(1, 64);
+            /* in_c <= 64: the pre-widened path (pwy_*), chunks of 2 * (640 / (in_c + 8)) channels */
+            in.c = (k % 8 == 2) ? 8 * rint_(1, 6) : (k % 16 == 6) ? 4 * rint_(1, 16) : 4 * rint_(1, 64);
             while (in.n * in.h * in.w * in.c > BUF && in.h > 1) --in.h;
             while (in.n * in.h * in.w * in.c > BUF) in.n = 1, in.w = in.w > 1 ? in.w - 1 : 1;
         }

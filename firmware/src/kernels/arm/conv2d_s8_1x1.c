@@ -312,6 +312,148 @@ static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *b
     return 1;
 }
 
+/* ---- Pre-widened weight path (in_c a multiple of 4 up to PWY_MAX_IN; same conditions as pwx). Small
+ * in_c leaves pwx's per-channel-pair overhead (SXTB16 of every weight word, spills of a C loop) a large
+ * share, so here the weights of a chunk are widened once per call into a stack block and the whole
+ * channel-pair loop is assembly: per pair {2 b0, 2 b1, in_c words of widened weights (per 4 inputs:
+ * w0 even, w0 odd, w1 even, w1 odd), m0, k0, e0, m1, k1, e1}; per 16 MACs one LDM of the widened
+ * pixels, two LDRD of weights and 8 SMLAD (11 instructions, was 15). in_c / 4 groups are run by
+ * jumping into a run of PWY_MAX_IN / 4 fixed-size (44-byte) groups. */
+#define PWY_MAX_IN 64
+#define PWY_WORDS 640   /* 2560 bytes of stack for a chunk's block */
+
+/* tiny_arm_pwy_pairs(xs, blk, oa, ob, npair, in_c): npair channel pairs of one pixel pair (widened pixels xs,
+ * outputs oa / ob), requantized as pwx_q. r0 x, r1 block, r2-r6 r12 scratch, r7 ob, r8-r11 a0 a1 c0 c1,
+ * lr oa; the stack holds xs, the entry address and the end of oa. */
+void tiny_arm_pwy_pairs(const int32_t *xs, const int32_t *blk, int8_t *oa, int8_t *ob, int32_t npair, int32_t in_c);
+#define PWY_G                                                                                             \
+    "ldmia.w r0!, {r2, r3, r4, r5}\n\t"                                                                   \
+    "ldrd r6, r12, [r1], #8\n\t"                                                                          \
+    "smlad r8, r2, r6, r8\n\t"                                                                            \
+    "smlad r10, r4, r6, r10\n\t"                                                                          \
+    "smlad r8, r3, r12, r8\n\t"                                                                           \
+    "smlad r10, r5, r12, r10\n\t"                                                                         \
+    "ldrd r6, r12, [r1], #8\n\t"                                                                          \
+    "smlad r9, r2, r6, r9\n\t"                                                                            \
+    "smlad r11, r4, r6, r11\n\t"                                                                          \
+    "smlad r9, r3, r12, r9\n\t"                                                                           \
+    "smlad r11, r5, r12, r11\n\t"
+#define PWY_Q(ACC, DST)                                                                                   \
+    "smmlar r5, " ACC ", r2, r3\n\t"                                                                      \
+    "add.w r5, r5, " ACC ", asr #31\n\t"                                                                  \
+    "asr.w r5, r5, r4\n\t"                                                                                \
+    "ssat r5, #8, r5\n\t"                                                                                 \
+    "strb.w r5, [" DST "], #1\n\t"
+__asm__(".syntax unified\n\t"
+        ".thumb\n\t"
+        ".text\n\t"
+        ".align 2\n\t"
+        ".global tiny_arm_pwy_pairs\n\t"
+        ".thumb_func\n\t"
+        ".type tiny_arm_pwy_pairs, %function\n"
+        "tiny_arm_pwy_pairs:\n\t"
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldr r4, [sp, #36]\n\t"        /* npair */
+        "ldr r5, [sp, #40]\n\t"        /* in_c */
+        "sub sp, sp, #12\n\t"
+        "cmp r4, #0\n\t"
+        "ble 9f\n\t"
+        "mov r7, r3\n\t"
+        "mov lr, r2\n\t"
+        "add.w r4, r2, r4, lsl #1\n\t"
+        "str r4, [sp, #8]\n\t"         /* end of oa */
+        "str r0, [sp, #0]\n\t"         /* xs */
+        "lsr.w r5, r5, #2\n\t"
+        "mov.w r6, #44\n\t"
+        "adr.w r12, 2f\n\t"
+        "mls r12, r5, r6, r12\n\t"
+        "orr.w r12, r12, #1\n\t"
+        "str r12, [sp, #4]\n"          /* entry: in_c / 4 groups before 2: */
+        "1:\n\t"
+        "ldrd r8, r9, [r1], #8\n\t"
+        "mov r10, r8\n\t"
+        "mov r11, r9\n\t"
+        "ldr r0, [sp, #0]\n\t"
+        "ldr r12, [sp, #4]\n\t"
+        "bx r12\n\t"
+        ".rept 16\n\t" PWY_G ".endr\n"
+        "2:\n\t"
+        "ldmia.w r1!, {r2, r3, r4}\n\t" PWY_Q("r8", "lr") PWY_Q("r10", "r7")
+        "ldmia.w r1!, {r2, r3, r4}\n\t" PWY_Q("r9", "lr") PWY_Q("r11", "r7")
+        "ldr r12, [sp, #8]\n\t"
+        "cmp lr, r12\n\t"
+        "bne 1b\n"
+        "9:\n\t"
+        "add sp, sp, #12\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+        ".size tiny_arm_pwy_pairs, .-tiny_arm_pwy_pairs\n\t");
+#undef PWY_G
+#undef PWY_Q
+
+/* Output channels [ob, oe) of every pixel on the pre-widened path (oe - ob pairs fitting PWY_WORDS, the
+ * last channel of an odd count alone); 0 (nothing written) when a channel is off the cheap form. */
+static int pwy_chunk(const int8_t *input, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
+                     int32_t in_c, int32_t out_c, int32_t npix, int32_t in_off, int32_t out_off, int32_t ob, int32_t oe,
+                     int8_t *output) {
+    int32_t blk[PWY_WORDS] __attribute__((aligned(8)));
+    int32_t xs[PWY_MAX_IN];
+    pwx_ch odd = {0, 0, 0, 0};
+    const int32_t n = oe - ob, npair = n >> 1;
+    int32_t *d = blk;
+    for (int32_t c = ob; c < oe; ++c) {
+        const int8_t *wc = filter + c * in_c;
+        const int32_t b = (bias ? bias[c] : 0) + in_off * weight_sum(wc, in_c);
+        const int32_t m = quant->multiplier[c], sh = quant->shift[c];
+        if (!pw_rq_ok(tiny_acc_small(b, 128 * in_c), m, sh)) return 0;
+        const int32_t e = -sh;
+        const pwx_ch q = {2 * b, m, (1 << (e - 1)) + (int32_t)((uint32_t)out_off << e), e};
+        if (c - ob == 2 * npair) {   /* odd count: the last channel */
+            odd = q;
+            break;
+        }
+        if (((c - ob) & 1) == 0) {   /* pair start: biases, weights of both, then the constants */
+            const int8_t *w1 = wc + in_c;
+            d[0] = q.b;
+            for (int32_t k = 0; k < in_c; k += 4) {
+                const int32_t v0 = tiny_ld32(wc + k), v1 = tiny_ld32(w1 + k);
+                int32_t *g = d + 2 + k;
+                g[0] = tiny_sxtb16(v0);
+                g[1] = tiny_sxtb16_ror8(v0);
+                g[2] = tiny_sxtb16(v1);
+                g[3] = tiny_sxtb16_ror8(v1);
+            }
+            d[2 + in_c] = q.m, d[3 + in_c] = q.k, d[4 + in_c] = q.e;
+        } else {
+            d[1] = q.b;
+            d[5 + in_c] = q.m, d[6 + in_c] = q.k, d[7 + in_c] = q.e;
+            d += in_c + 8;
+        }
+    }
+    const int8_t *x = input;
+    int8_t *out = output + ob;
+    for (int32_t p = 0; p < npix; p += 2, x += 2 * in_c, out += 2 * out_c) {
+        const int last = p + 1 == npix;   /* odd pixel count: pixel b repeats pixel a, written to a */
+        pwx_widen(x, last ? x : x + in_c, in_c, xs);
+        int8_t *obp = last ? out : out + out_c;
+        tiny_arm_pwy_pairs(xs, blk, out, obp, npair, in_c);
+        if (n & 1) {
+            const int8_t *w0 = filter + (oe - 1) * in_c;
+            int32_t a0 = odd.b, c0 = odd.b;
+            for (int32_t k = 0; k < in_c; k += 4) {
+                const int32_t v0 = tiny_ld32(w0 + k);
+                const int32_t we = tiny_sxtb16(v0), wo = tiny_sxtb16_ror8(v0);
+                a0 = tiny_smlad(xs[k], we, a0);
+                a0 = tiny_smlad(xs[k + 1], wo, a0);
+                c0 = tiny_smlad(xs[k + 2], we, c0);
+                c0 = tiny_smlad(xs[k + 3], wo, c0);
+            }
+            obp[n - 1] = pwx_q(c0, odd.m, odd.k, odd.e);
+            out[n - 1] = pwx_q(a0, odd.m, odd.k, odd.e);
+        }
+    }
+    return 1;
+}
+
 tiny_status tiny_conv2d_s8_1x1(const tiny_ctx *ctx, const tiny_conv_params *params,
                                const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
                                const int8_t *input, const tiny_dims *filter_dims, const int8_t *filter,
@@ -334,9 +476,16 @@ tiny_status tiny_conv2d_s8_1x1(const tiny_ctx *ctx, const tiny_conv_params *para
     int32_t oc = 0;
     const int fast = (in_c & 3) == 0 && in_c <= PWX_MAX_IN && lo == -128 && hi == 127 && out_off >= -128 &&
                      out_off <= 127;
-    for (int32_t cb = 0; cb < out_c; cb += PWX_OC) {
-        const int32_t ce = cb + PWX_OC < out_c ? cb + PWX_OC : out_c;
-        if (fast && pwx_chunk(input, filter, bias, quant, in_c, out_c, npix, in_off, out_off, cb, ce, output)) {
+    const int wide = fast && in_c <= PWY_MAX_IN;
+    const int32_t chunk = wide ? 2 * (PWY_WORDS / (in_c + 8)) : PWX_OC;
+    for (int32_t cb = 0; cb < out_c; cb += chunk) {
+        const int32_t ce = cb + chunk < out_c ? cb + chunk : out_c;
+        if (wide && pwy_chunk(input, filter, bias, quant, in_c, out_c, npix, in_off, out_off, cb, ce, output)) {
+            oc = ce;
+            continue;
+        }
+        if (fast && ce - cb <= PWX_OC &&
+            pwx_chunk(input, filter, bias, quant, in_c, out_c, npix, in_off, out_off, cb, ce, output)) {
             oc = ce;
             continue;
         }
