@@ -138,9 +138,6 @@ static int pw_rq_ok(int32_t small, int32_t m, int32_t shift) { return small && m
  * multiplier, rounding + offset, shift} per chunk of PWX_OC channels are built once per call. */
 #define PWX_MAX_IN 256
 #define PWX_OC 64
-typedef struct {
-    int32_t b, m, k, e;
-} pwx_ch;
 
 /* (h + (h >> 31) + k) >> e with h = SMMULR(2 acc, m) (requant_strip.c's cheap form), as
  * (SMMLAR(2 acc, m, k) + (acc >> 31)) >> e: the sign of h is the sign of acc (m >= 0) except when
@@ -251,8 +248,8 @@ __attribute__((noinline)) static void pwx_pairs_n(const int32_t *xs, const int8_
     pwx_pairs(xs, w, in_c, ch, npair, oa, ob, 0);
 }
 
-/* Widens pixels xa and xb (in_c a multiple of 4) into xs, doubled. */
-static void pwx_widen(const int8_t *xa, const int8_t *xb, int32_t in_c, int32_t *xs) {
+/* Widens pixels xa and xb (in_c a multiple of 4) into xs, doubled (also for conv2d_s8_rgb.c). */
+void tiny_arm_pw_widen(const int8_t *xa, const int8_t *xb, int32_t in_c, int32_t *xs) {
     for (int32_t k = 0; k < in_c; k += 4, xs += 4) {
         const int32_t va = tiny_ld32(xa + k), vb = tiny_ld32(xb + k);
         const int32_t ae = tiny_sxtb16(va), ao = tiny_sxtb16_ror8(va);
@@ -266,7 +263,7 @@ static void pwx_widen(const int8_t *xa, const int8_t *xb, int32_t in_c, int32_t 
 
 /* Output channels [ob, oe) (oe - ob <= PWX_OC) of every pixel on the pixel-pair path; 0 (nothing
  * written) when a channel of the range is off the cheap requantization form. */
-static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
+__attribute__((noinline)) static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
                      int32_t in_c, int32_t out_c, int32_t npix, int32_t in_off, int32_t out_off, int32_t ob, int32_t oe,
                      int8_t *output) {
     pwx_ch ch[PWX_OC];
@@ -284,7 +281,7 @@ static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *b
     int8_t *out = output + ob;
     for (int32_t p = 0; p < npix; p += 2, x += 2 * in_c, out += 2 * out_c) {
         const int last = p + 1 == npix;   /* odd pixel count: pixel b repeats pixel a, not written */
-        pwx_widen(x, last ? x : x + in_c, in_c, xs);
+        tiny_arm_pw_widen(x, last ? x : x + in_c, in_c, xs);
         int8_t *oa = out, *obp = last ? out : out + out_c;
         switch (in_c) {
             case 8: pwx_pairs_8(xs, w, ch, npair, oa, obp); break;
@@ -319,13 +316,10 @@ static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *b
  * w0 even, w0 odd, w1 even, w1 odd), m0, k0, e0, m1, k1, e1}; per 16 MACs one LDM of the widened
  * pixels, two LDRD of weights and 8 SMLAD (11 instructions, was 15). in_c / 4 groups are run by
  * jumping into a run of PWY_MAX_IN / 4 fixed-size (44-byte) groups. */
-#define PWY_MAX_IN 64
-#define PWY_WORDS 640   /* 2560 bytes of stack for a chunk's block */
 
 /* tiny_arm_pwy_pairs(xs, blk, oa, ob, npair, in_c): npair channel pairs of one pixel pair (widened pixels xs,
  * outputs oa / ob), requantized as pwx_q. r0 x, r1 block, r2-r6 r12 scratch, r7 ob, r8-r11 a0 a1 c0 c1,
  * lr oa; the stack holds xs, the entry address and the end of oa. */
-void tiny_arm_pwy_pairs(const int32_t *xs, const int32_t *blk, int8_t *oa, int8_t *ob, int32_t npair, int32_t in_c);
 #define PWY_G                                                                                             \
     "ldmia.w r0!, {r2, r3, r4, r5}\n\t"                                                                   \
     "ldrd r6, r12, [r1], #8\n\t"                                                                          \
@@ -390,66 +384,81 @@ __asm__(".syntax unified\n\t"
 #undef PWY_G
 #undef PWY_Q
 
-/* Output channels [ob, oe) of every pixel on the pre-widened path (oe - ob pairs fitting PWY_WORDS, the
- * last channel of an odd count alone); 0 (nothing written) when a channel is off the cheap form. */
-static int pwy_chunk(const int8_t *input, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
+/* The block of output channels [ob, oe) for tiny_arm_pwy_pairs (layout above), weight rows of K bytes
+ * zero-padded to kp (a multiple of 4, <= PWY_MAX_IN); an odd last channel goes to oddw (kp / 2 words:
+ * even, odd per 4 inputs) and *odd. The input offset is folded into the bias. 0 when a channel is off
+ * the cheap requantization form (nothing usable written). Shared with conv2d_s8_rgb.c. */
+int tiny_arm_pwy_build(const int8_t *filter, int32_t K, int32_t kp, const int32_t *bias, const tiny_per_channel_quant *quant,
+                       int32_t in_off, int32_t out_off, int32_t ob, int32_t oe, int32_t *blk, int32_t *oddw,
+                       pwx_ch *odd) {
+    const int32_t npair = (oe - ob) >> 1;
+    int32_t *d = blk;
+    for (int32_t c = ob; c < oe; ++c) {
+        const int8_t *wc = filter + c * K;
+        const int32_t b = (bias ? bias[c] : 0) + in_off * weight_sum(wc, K);
+        int32_t *g = (c - ob) == 2 * npair ? oddw : d + 2 + ((c - ob) & 1) * 2;
+        const int32_t step = (c - ob) == 2 * npair ? 2 : 4;
+        int32_t k = 0;
+        for (; k + 4 <= K; k += 4, g += step) {
+            const int32_t v = tiny_ld32(wc + k);
+            g[0] = tiny_sxtb16(v);
+            g[1] = tiny_sxtb16_ror8(v);
+        }
+        if (k < kp) {   /* the tail, zero-padded */
+            uint32_t u = 0;
+            for (int32_t t = 0; k + t < K; ++t) u |= (uint32_t)(uint8_t)wc[k + t] << (8 * t);
+            g[0] = tiny_sxtb16((int32_t)u);
+            g[1] = tiny_sxtb16_ror8((int32_t)u);
+        }
+        const int32_t m = quant->multiplier[c], sh = quant->shift[c];
+        if (!pw_rq_ok(tiny_acc_small(b, 128 * K), m, sh)) return 0;
+        const int32_t e = -sh;
+        const pwx_ch q = {2 * b, m, (1 << (e - 1)) + (int32_t)((uint32_t)out_off << e), e};
+        if ((c - ob) == 2 * npair) {
+            *odd = q;
+        } else if (((c - ob) & 1) == 0) {
+            d[0] = q.b;
+            d[2 + kp] = q.m, d[3 + kp] = q.k, d[4 + kp] = q.e;
+        } else {
+            d[1] = q.b;
+            d[5 + kp] = q.m, d[6 + kp] = q.k, d[7 + kp] = q.e;
+            d += kp + 8;
+        }
+    }
+    return 1;
+}
+
+/* The odd last channel of a chunk for one widened pixel pair (oddw from tiny_arm_pwy_build). */
+void tiny_arm_pwy_odd(const int32_t *xs, const int32_t *oddw, int32_t kp, const pwx_ch *q, int8_t *oa, int8_t *ob) {
+    int32_t a0 = q->b, c0 = q->b;
+    for (int32_t k = 0; k < kp; k += 4, oddw += 2) {
+        a0 = tiny_smlad(xs[k], oddw[0], a0);
+        a0 = tiny_smlad(xs[k + 1], oddw[1], a0);
+        c0 = tiny_smlad(xs[k + 2], oddw[0], c0);
+        c0 = tiny_smlad(xs[k + 3], oddw[1], c0);
+    }
+    *ob = pwx_q(c0, q->m, q->k, q->e);
+    *oa = pwx_q(a0, q->m, q->k, q->e);
+}
+
+/* Output channels [ob, oe) of every pixel on the pre-widened path; 0 (nothing written) when a channel
+ * is off the cheap form. */
+__attribute__((noinline)) static int pwy_chunk(const int8_t *input, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
                      int32_t in_c, int32_t out_c, int32_t npix, int32_t in_off, int32_t out_off, int32_t ob, int32_t oe,
                      int8_t *output) {
     int32_t blk[PWY_WORDS] __attribute__((aligned(8)));
-    int32_t xs[PWY_MAX_IN];
-    pwx_ch odd = {0, 0, 0, 0};
-    const int32_t n = oe - ob, npair = n >> 1;
-    int32_t *d = blk;
-    for (int32_t c = ob; c < oe; ++c) {
-        const int8_t *wc = filter + c * in_c;
-        const int32_t b = (bias ? bias[c] : 0) + in_off * weight_sum(wc, in_c);
-        const int32_t m = quant->multiplier[c], sh = quant->shift[c];
-        if (!pw_rq_ok(tiny_acc_small(b, 128 * in_c), m, sh)) return 0;
-        const int32_t e = -sh;
-        const pwx_ch q = {2 * b, m, (1 << (e - 1)) + (int32_t)((uint32_t)out_off << e), e};
-        if (c - ob == 2 * npair) {   /* odd count: the last channel */
-            odd = q;
-            break;
-        }
-        if (((c - ob) & 1) == 0) {   /* pair start: biases, weights of both, then the constants */
-            const int8_t *w1 = wc + in_c;
-            d[0] = q.b;
-            for (int32_t k = 0; k < in_c; k += 4) {
-                const int32_t v0 = tiny_ld32(wc + k), v1 = tiny_ld32(w1 + k);
-                int32_t *g = d + 2 + k;
-                g[0] = tiny_sxtb16(v0);
-                g[1] = tiny_sxtb16_ror8(v0);
-                g[2] = tiny_sxtb16(v1);
-                g[3] = tiny_sxtb16_ror8(v1);
-            }
-            d[2 + in_c] = q.m, d[3 + in_c] = q.k, d[4 + in_c] = q.e;
-        } else {
-            d[1] = q.b;
-            d[5 + in_c] = q.m, d[6 + in_c] = q.k, d[7 + in_c] = q.e;
-            d += in_c + 8;
-        }
-    }
+    int32_t xs[PWY_MAX_IN], oddw[PWY_MAX_IN / 2];
+    pwx_ch odd;
+    const int32_t n = oe - ob;
+    if (!tiny_arm_pwy_build(filter, in_c, in_c, bias, quant, in_off, out_off, ob, oe, blk, oddw, &odd)) return 0;
     const int8_t *x = input;
     int8_t *out = output + ob;
     for (int32_t p = 0; p < npix; p += 2, x += 2 * in_c, out += 2 * out_c) {
         const int last = p + 1 == npix;   /* odd pixel count: pixel b repeats pixel a, written to a */
-        pwx_widen(x, last ? x : x + in_c, in_c, xs);
+        tiny_arm_pw_widen(x, last ? x : x + in_c, in_c, xs);
         int8_t *obp = last ? out : out + out_c;
-        tiny_arm_pwy_pairs(xs, blk, out, obp, npair, in_c);
-        if (n & 1) {
-            const int8_t *w0 = filter + (oe - 1) * in_c;
-            int32_t a0 = odd.b, c0 = odd.b;
-            for (int32_t k = 0; k < in_c; k += 4) {
-                const int32_t v0 = tiny_ld32(w0 + k);
-                const int32_t we = tiny_sxtb16(v0), wo = tiny_sxtb16_ror8(v0);
-                a0 = tiny_smlad(xs[k], we, a0);
-                a0 = tiny_smlad(xs[k + 1], wo, a0);
-                c0 = tiny_smlad(xs[k + 2], we, c0);
-                c0 = tiny_smlad(xs[k + 3], wo, c0);
-            }
-            obp[n - 1] = pwx_q(c0, odd.m, odd.k, odd.e);
-            out[n - 1] = pwx_q(a0, odd.m, odd.k, odd.e);
-        }
+        tiny_arm_pwy_pairs(xs, blk, out, obp, n >> 1, in_c);
+        if (n & 1) tiny_arm_pwy_odd(xs, oddw, in_c, &odd, out + n - 1, obp + n - 1);
     }
     return 1;
 }
