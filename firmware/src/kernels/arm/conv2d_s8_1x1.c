@@ -14,7 +14,10 @@
  * full int8 range: pixels outer, each pair widened once to doubled int16 and shared by all output
  * channels of a 64-channel chunk, an assembly 2x2 block at 15 instructions per 16 MACs with the
  * requantization fused (MobileNetV2-0.5@112x80 pointwise: 1.78 -> 1.47 instructions/MAC). A chunk
- * with a channel off the exact cheap requantization form runs the strip path above. */
+ * with a channel off the exact cheap requantization form runs the strip path above.
+ *
+ * in_c <= PWY_MAX_IN takes the pre-widened path (pwy_*) before that: same pixel pairs, weights widened
+ * once per call, the channel-pair loop in assembly (11 instructions per 16 MACs). */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
