@@ -64,6 +64,19 @@ static void fill(void) {
         tiny_layer_end(idx++);                                                                           \
     } while (0)
 
+/* KB_CONV(fn, H, W, IC, OC, KH, KW, S, PAD): a CONV_2D with padding PAD on both sides, full int8 range. */
+#define KB_CONV(fn, H, W, IC, OC, KH, KW, S, PAD)                                                         \
+    do {                                                                                                 \
+        tiny_dims in = {1, H, W, IC}, f = {OC, KH, KW, IC}, bd = {OC, 1, 1, 1},                          \
+                  out = {1, ((H) + 2 * (PAD) - (KH)) / (S) + 1, ((W) + 2 * (PAD) - (KW)) / (S) + 1, OC};     \
+        tiny_conv_params p = {5, -3, {S, S}, {PAD, PAD}, {1, 1}, {-128, 127}};                            \
+        tiny_per_channel_quant q = {mult, shift_};                                                       \
+        tiny_ctx ctx = {scratch, sizeof scratch};                                                        \
+        tiny_layer_begin(idx);                                                                           \
+        fn(&ctx, &p, &q, &in, in_buf, &f, flt, &bd, bias, &out, out_buf);                                \
+        tiny_layer_end(idx++);                                                                           \
+    } while (0)
+
 #include "kb_cases.h"
 
 int main(void) {

@@ -2,7 +2,7 @@
 
     python -m tests.kernels.kbench 'KB_DW(tiny_depthwise_conv2d_s8_3x3, 25, 5, 64, 1, 3, 3, 1, 1, 0, 0)' ...
 
-Each argument is one case of tests/kernels/kbench.c (KB_DW / KB_FC / KB_PW); prints its instructions and,
+Each argument is one case of tests/kernels/kbench.c (KB_DW / KB_FC / KB_PW / KB_CONV); prints its instructions and,
 for KB_DW / KB_FC, instructions per MAC. Used to fit tiny/emit/cost.py and to compare variants."""
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ def macs(case: str) -> int:
     a = [x.strip() for x in case[case.index("(") + 1:case.rindex(")")].split(",")]
     if case.startswith("KB_FC"):
         return int(a[1]) * int(a[2]) * int(a[3])
+    if case.startswith("KB_CONV"):
+        h, w, ic, oc, kh, kw, s, pad = (int(v) for v in a[1:9])
+        return ((h + 2 * pad - kh) // s + 1) * ((w + 2 * pad - kw) // s + 1) * oc * ic * kh * kw
     if case.startswith("KB_PW"):
         return int(a[1]) * int(a[2]) * int(a[3]) * int(a[4])
     h, w, c, m, kh, kw, s, pad = (int(v) for v in a[1:9])

@@ -87,7 +87,8 @@ static void sweep_conv_1x1(void) {
          * odd group counts), odd and even pixel counts, out_c past the 64-channel chunk, odd out_c */
         const int pair = k % 4 == 2;
         if (pair) {
-            in.c = (k % 8 == 2) ? 8 * rint_(1, 6) : 4 * rint_(1, 64);
+            /* in_c <= 64: the pre-widened path (pwy_*), chunks of 2 * (640 / (in_c + 8)) channels */
+            in.c = (k % 8 == 2) ? 8 * rint_(1, 6) : (k % 16 == 6) ? 4 * rint_(1, 16) : 4 * rint_(1, 64);
             while (in.n * in.h * in.w * in.c > BUF && in.h > 1) --in.h;
             while (in.n * in.h * in.w * in.c > BUF) in.n = 1, in.w = in.w > 1 ? in.w - 1 : 1;
         }
@@ -133,13 +134,18 @@ static void sweep_conv_rgb(void) {
         if (kh * kw * ic <= 160) ++fast;
         activation(&p.activation, 0, 0);
         quant(oc, -12, 2);
-        fill8(in_buf, in.h * in.w * ic);
+        if (k & 2) {   /* full int8 range, right shifts only: the pre-widened path (K <= 64), batch 2 */
+            p.activation.min = -128, p.activation.max = 127;
+            for (int32_t i = 0; i < oc; ++i) shift_[i] = rint_(-22, -1);
+            in.n = out.n = rint_(1, 2);
+        }
+        fill8(in_buf, in.n * in.h * in.w * ic);
         fill8(flt, oc * kh * kw * ic);
         const tiny_per_channel_quant q = {mult, shift_};
         const int32_t *b = (rnd() & 7) ? bias : NULL;
         tiny_conv2d_s8(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_a);
         tiny_conv2d_s8_rgb(0, &p, &q, &in, in_buf, &f, flt, &bd, b, &out, out_b);
-        bad += compare("conv_rgb", k, out_a, out_b, out.h * out.w * oc);
+        bad += compare("conv_rgb", k, out_a, out_b, out.n * out.h * out.w * oc);
     }
     report("conv2d_s8_rgb", SWEEP_CASES, fast, bad);
 }

@@ -35,6 +35,15 @@ PWX_MAX_IN = 256        # PWX_MAX_IN in firmware/src/kernels/arm/conv2d_s8_1x1.c
 PWX_OC = 64             # PWX_OC (output channels per chunk), same file
 
 
+PWY_MAX_IN = 64         # PWY_MAX_IN (pre-widened weight path), same file
+PWY_WORDS = 640         # PWY_WORDS (stack words of a chunk's block), same file
+
+
+def pwy_chunk(ic: int) -> int:
+    """Output channels per chunk of the pre-widened path (conv2d_s8_1x1.c: 2 * (PWY_WORDS / (in_c + 8)))."""
+    return 2 * (PWY_WORDS // (ic + 8))
+
+
 def pw_pair_path(p: Any) -> bool:
     """tiny_conv2d_s8_1x1 runs its pixel-pair path (== the run-time test of conv2d_s8_1x1.c, except its
     per-channel accumulator bound, which the model's weights and biases meet in practice): in_c a
@@ -62,7 +71,14 @@ def conv_estimates(p: Any) -> list[Estimate]:
         # suite): ~1.1-1.2 per MAC in the SMLAD blocks + requantization/loop overhead per output +
         # the im2col copy per pixel shared by the output channels.
         if kh == 1 and kw == 1 and p.stride_h == 1 and p.stride_w == 1 and p.pad_top == 0 and p.pad_left == 0:
-            if pw_pair_path(p):
+            if pw_pair_path(p) and ic <= PWY_MAX_IN:
+                # pre-widened weights (conv2d_s8_1x1.c pwy_*): 11 instructions per 16 MACs, ~9 per output
+                # for the requantization and the pair loop, the pixels widened once per chunk, the
+                # weights once per call.
+                chunks = (oc + pwy_chunk(ic) - 1) // pwy_chunk(ic)
+                out.append(Estimate("tiny_conv2d_s8_1x1", outs * (0.69 * K + 9) + pix * chunks * 2.1 * K
+                                    + 2 * oc * K))
+            elif pw_pair_path(p):
                 # pixel-pair path (conv2d_s8_1x1.c pwx_*): 15 instructions per 16 MACs in the unrolled
                 # blocks (in_c 8/16/32/48; a loop otherwise), ~11 per output for the fused
                 # requantization and the block, the widening of each pixel once per 64-channel chunk.

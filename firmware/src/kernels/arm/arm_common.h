@@ -134,5 +134,20 @@ TINY_INLINE void tiny_copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
     if (n & 1) dst[0] = src[0];
 }
 #define TINY_NO_MEMCPY_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+/* Pointwise GEMM machinery of conv2d_s8_1x1.c (pixel pairs widened to doubled int16, output channel
+ * pairs with pre-widened weights, requantization of the cheap exact form fused), also run by
+ * conv2d_s8_rgb.c on im2col'ed pixels. Per channel: {2 * bias', multiplier, rounding + offset, shift}. */
+typedef struct {
+    int32_t b, m, k, e;
+} pwx_ch;
+#define PWY_MAX_IN 64    /* longest (padded) dot product of the pre-widened path */
+#define PWY_WORDS 640    /* 2560 bytes of stack for a chunk's block */
+void tiny_arm_pw_widen(const int8_t *xa, const int8_t *xb, int32_t in_c, int32_t *xs);
+int tiny_arm_pwy_build(const int8_t *filter, int32_t K, int32_t kp, const int32_t *bias, const tiny_per_channel_quant *quant,
+                       int32_t in_off, int32_t out_off, int32_t ob, int32_t oe, int32_t *blk, int32_t *oddw,
+                       pwx_ch *odd);
+void tiny_arm_pwy_pairs(const int32_t *xs, const int32_t *blk, int8_t *oa, int8_t *ob, int32_t npair, int32_t in_c);
+void tiny_arm_pwy_odd(const int32_t *xs, const int32_t *oddw, int32_t kp, const pwx_ch *q, int8_t *oa, int8_t *ob);
 #endif /* TINY_ARM_DSP */
 #endif

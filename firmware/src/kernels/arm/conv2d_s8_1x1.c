@@ -14,7 +14,10 @@
  * full int8 range: pixels outer, each pair widened once to doubled int16 and shared by all output
  * channels of a 64-channel chunk, an assembly 2x2 block at 15 instructions per 16 MACs with the
  * requantization fused (MobileNetV2-0.5@112x80 pointwise: 1.78 -> 1.47 instructions/MAC). A chunk
- * with a channel off the exact cheap requantization form runs the strip path above. */
+ * with a channel off the exact cheap requantization form runs the strip path above.
+ *
+ * in_c <= PWY_MAX_IN takes the pre-widened path (pwy_*) before that: same pixel pairs, weights widened
+ * once per call, the channel-pair loop in assembly (11 instructions per 16 MACs). */
 #include "arm_common.h"
 #include "tiny/kernels_arm.h"
 
@@ -138,9 +141,6 @@ static int pw_rq_ok(int32_t small, int32_t m, int32_t shift) { return small && m
  * multiplier, rounding + offset, shift} per chunk of PWX_OC channels are built once per call. */
 #define PWX_MAX_IN 256
 #define PWX_OC 64
-typedef struct {
-    int32_t b, m, k, e;
-} pwx_ch;
 
 /* (h + (h >> 31) + k) >> e with h = SMMULR(2 acc, m) (requant_strip.c's cheap form), as
  * (SMMLAR(2 acc, m, k) + (acc >> 31)) >> e: the sign of h is the sign of acc (m >= 0) except when
@@ -251,8 +251,8 @@ __attribute__((noinline)) static void pwx_pairs_n(const int32_t *xs, const int8_
     pwx_pairs(xs, w, in_c, ch, npair, oa, ob, 0);
 }
 
-/* Widens pixels xa and xb (in_c a multiple of 4) into xs, doubled. */
-static void pwx_widen(const int8_t *xa, const int8_t *xb, int32_t in_c, int32_t *xs) {
+/* Widens pixels xa and xb (in_c a multiple of 4) into xs, doubled (also for conv2d_s8_rgb.c). */
+void tiny_arm_pw_widen(const int8_t *xa, const int8_t *xb, int32_t in_c, int32_t *xs) {
     for (int32_t k = 0; k < in_c; k += 4, xs += 4) {
         const int32_t va = tiny_ld32(xa + k), vb = tiny_ld32(xb + k);
         const int32_t ae = tiny_sxtb16(va), ao = tiny_sxtb16_ror8(va);
@@ -266,7 +266,7 @@ static void pwx_widen(const int8_t *xa, const int8_t *xb, int32_t in_c, int32_t 
 
 /* Output channels [ob, oe) (oe - ob <= PWX_OC) of every pixel on the pixel-pair path; 0 (nothing
  * written) when a channel of the range is off the cheap requantization form. */
-static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
+__attribute__((noinline)) static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
                      int32_t in_c, int32_t out_c, int32_t npix, int32_t in_off, int32_t out_off, int32_t ob, int32_t oe,
                      int8_t *output) {
     pwx_ch ch[PWX_OC];
@@ -284,7 +284,7 @@ static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *b
     int8_t *out = output + ob;
     for (int32_t p = 0; p < npix; p += 2, x += 2 * in_c, out += 2 * out_c) {
         const int last = p + 1 == npix;   /* odd pixel count: pixel b repeats pixel a, not written */
-        pwx_widen(x, last ? x : x + in_c, in_c, xs);
+        tiny_arm_pw_widen(x, last ? x : x + in_c, in_c, xs);
         int8_t *oa = out, *obp = last ? out : out + out_c;
         switch (in_c) {
             case 8: pwx_pairs_8(xs, w, ch, npair, oa, obp); break;
@@ -312,6 +312,160 @@ static int pwx_chunk(const int8_t *input, const int8_t *filter, const int32_t *b
     return 1;
 }
 
+/* ---- Pre-widened weight path (in_c a multiple of 4 up to PWY_MAX_IN; same conditions as pwx). Small
+ * in_c leaves pwx's per-channel-pair overhead (SXTB16 of every weight word, spills of a C loop) a large
+ * share, so here the weights of a chunk are widened once per call into a stack block and the whole
+ * channel-pair loop is assembly: per pair {2 b0, 2 b1, in_c words of widened weights (per 4 inputs:
+ * w0 even, w0 odd, w1 even, w1 odd), m0, k0, e0, m1, k1, e1}; per 16 MACs one LDM of the widened
+ * pixels, two LDRD of weights and 8 SMLAD (11 instructions, was 15). in_c / 4 groups are run by
+ * jumping into a run of PWY_MAX_IN / 4 fixed-size (44-byte) groups. */
+
+/* tiny_arm_pwy_pairs(xs, blk, oa, ob, npair, in_c): npair channel pairs of one pixel pair (widened pixels xs,
+ * outputs oa / ob), requantized as pwx_q. r0 x, r1 block, r2-r6 r12 scratch, r7 ob, r8-r11 a0 a1 c0 c1,
+ * lr oa; the stack holds xs, the entry address and the end of oa. */
+#define PWY_G                                                                                             \
+    "ldmia.w r0!, {r2, r3, r4, r5}\n\t"                                                                   \
+    "ldrd r6, r12, [r1], #8\n\t"                                                                          \
+    "smlad r8, r2, r6, r8\n\t"                                                                            \
+    "smlad r10, r4, r6, r10\n\t"                                                                          \
+    "smlad r8, r3, r12, r8\n\t"                                                                           \
+    "smlad r10, r5, r12, r10\n\t"                                                                         \
+    "ldrd r6, r12, [r1], #8\n\t"                                                                          \
+    "smlad r9, r2, r6, r9\n\t"                                                                            \
+    "smlad r11, r4, r6, r11\n\t"                                                                          \
+    "smlad r9, r3, r12, r9\n\t"                                                                           \
+    "smlad r11, r5, r12, r11\n\t"
+#define PWY_Q(ACC, DST)                                                                                   \
+    "smmlar r5, " ACC ", r2, r3\n\t"                                                                      \
+    "add.w r5, r5, " ACC ", asr #31\n\t"                                                                  \
+    "asr.w r5, r5, r4\n\t"                                                                                \
+    "ssat r5, #8, r5\n\t"                                                                                 \
+    "strb.w r5, [" DST "], #1\n\t"
+__asm__(".syntax unified\n\t"
+        ".thumb\n\t"
+        ".text\n\t"
+        ".align 2\n\t"
+        ".global tiny_arm_pwy_pairs\n\t"
+        ".thumb_func\n\t"
+        ".type tiny_arm_pwy_pairs, %function\n"
+        "tiny_arm_pwy_pairs:\n\t"
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldr r4, [sp, #36]\n\t"        /* npair */
+        "ldr r5, [sp, #40]\n\t"        /* in_c */
+        "sub sp, sp, #12\n\t"
+        "cmp r4, #0\n\t"
+        "ble 9f\n\t"
+        "mov r7, r3\n\t"
+        "mov lr, r2\n\t"
+        "add.w r4, r2, r4, lsl #1\n\t"
+        "str r4, [sp, #8]\n\t"         /* end of oa */
+        "str r0, [sp, #0]\n\t"         /* xs */
+        "lsr.w r5, r5, #2\n\t"
+        "mov.w r6, #44\n\t"
+        "adr.w r12, 2f\n\t"
+        "mls r12, r5, r6, r12\n\t"
+        "orr.w r12, r12, #1\n\t"
+        "str r12, [sp, #4]\n"          /* entry: in_c / 4 groups before 2: */
+        "1:\n\t"
+        "ldrd r8, r9, [r1], #8\n\t"
+        "mov r10, r8\n\t"
+        "mov r11, r9\n\t"
+        "ldr r0, [sp, #0]\n\t"
+        "ldr r12, [sp, #4]\n\t"
+        "bx r12\n\t"
+        ".rept 16\n\t" PWY_G ".endr\n"
+        "2:\n\t"
+        "ldmia.w r1!, {r2, r3, r4}\n\t" PWY_Q("r8", "lr") PWY_Q("r10", "r7")
+        "ldmia.w r1!, {r2, r3, r4}\n\t" PWY_Q("r9", "lr") PWY_Q("r11", "r7")
+        "ldr r12, [sp, #8]\n\t"
+        "cmp lr, r12\n\t"
+        "bne 1b\n"
+        "9:\n\t"
+        "add sp, sp, #12\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+        ".size tiny_arm_pwy_pairs, .-tiny_arm_pwy_pairs\n\t");
+#undef PWY_G
+#undef PWY_Q
+
+/* The block of output channels [ob, oe) for tiny_arm_pwy_pairs (layout above), weight rows of K bytes
+ * zero-padded to kp (a multiple of 4, <= PWY_MAX_IN); an odd last channel goes to oddw (kp / 2 words:
+ * even, odd per 4 inputs) and *odd. The input offset is folded into the bias. 0 when a channel is off
+ * the cheap requantization form (nothing usable written). Shared with conv2d_s8_rgb.c. */
+int tiny_arm_pwy_build(const int8_t *filter, int32_t K, int32_t kp, const int32_t *bias, const tiny_per_channel_quant *quant,
+                       int32_t in_off, int32_t out_off, int32_t ob, int32_t oe, int32_t *blk, int32_t *oddw,
+                       pwx_ch *odd) {
+    const int32_t npair = (oe - ob) >> 1;
+    int32_t *d = blk;
+    for (int32_t c = ob; c < oe; ++c) {
+        const int8_t *wc = filter + c * K;
+        const int32_t b = (bias ? bias[c] : 0) + in_off * weight_sum(wc, K);
+        int32_t *g = (c - ob) == 2 * npair ? oddw : d + 2 + ((c - ob) & 1) * 2;
+        const int32_t step = (c - ob) == 2 * npair ? 2 : 4;
+        int32_t k = 0;
+        for (; k + 4 <= K; k += 4, g += step) {
+            const int32_t v = tiny_ld32(wc + k);
+            g[0] = tiny_sxtb16(v);
+            g[1] = tiny_sxtb16_ror8(v);
+        }
+        if (k < kp) {   /* the tail, zero-padded */
+            uint32_t u = 0;
+            for (int32_t t = 0; k + t < K; ++t) u |= (uint32_t)(uint8_t)wc[k + t] << (8 * t);
+            g[0] = tiny_sxtb16((int32_t)u);
+            g[1] = tiny_sxtb16_ror8((int32_t)u);
+        }
+        const int32_t m = quant->multiplier[c], sh = quant->shift[c];
+        if (!pw_rq_ok(tiny_acc_small(b, 128 * K), m, sh)) return 0;
+        const int32_t e = -sh;
+        const pwx_ch q = {2 * b, m, (1 << (e - 1)) + (int32_t)((uint32_t)out_off << e), e};
+        if ((c - ob) == 2 * npair) {
+            *odd = q;
+        } else if (((c - ob) & 1) == 0) {
+            d[0] = q.b;
+            d[2 + kp] = q.m, d[3 + kp] = q.k, d[4 + kp] = q.e;
+        } else {
+            d[1] = q.b;
+            d[5 + kp] = q.m, d[6 + kp] = q.k, d[7 + kp] = q.e;
+            d += kp + 8;
+        }
+    }
+    return 1;
+}
+
+/* The odd last channel of a chunk for one widened pixel pair (oddw from tiny_arm_pwy_build). */
+void tiny_arm_pwy_odd(const int32_t *xs, const int32_t *oddw, int32_t kp, const pwx_ch *q, int8_t *oa, int8_t *ob) {
+    int32_t a0 = q->b, c0 = q->b;
+    for (int32_t k = 0; k < kp; k += 4, oddw += 2) {
+        a0 = tiny_smlad(xs[k], oddw[0], a0);
+        a0 = tiny_smlad(xs[k + 1], oddw[1], a0);
+        c0 = tiny_smlad(xs[k + 2], oddw[0], c0);
+        c0 = tiny_smlad(xs[k + 3], oddw[1], c0);
+    }
+    *ob = pwx_q(c0, q->m, q->k, q->e);
+    *oa = pwx_q(a0, q->m, q->k, q->e);
+}
+
+/* Output channels [ob, oe) of every pixel on the pre-widened path; 0 (nothing written) when a channel
+ * is off the cheap form. */
+__attribute__((noinline)) static int pwy_chunk(const int8_t *input, const int8_t *filter, const int32_t *bias, const tiny_per_channel_quant *quant,
+                     int32_t in_c, int32_t out_c, int32_t npix, int32_t in_off, int32_t out_off, int32_t ob, int32_t oe,
+                     int8_t *output) {
+    int32_t blk[PWY_WORDS] __attribute__((aligned(8)));
+    int32_t xs[PWY_MAX_IN], oddw[PWY_MAX_IN / 2];
+    pwx_ch odd;
+    const int32_t n = oe - ob;
+    if (!tiny_arm_pwy_build(filter, in_c, in_c, bias, quant, in_off, out_off, ob, oe, blk, oddw, &odd)) return 0;
+    const int8_t *x = input;
+    int8_t *out = output + ob;
+    for (int32_t p = 0; p < npix; p += 2, x += 2 * in_c, out += 2 * out_c) {
+        const int last = p + 1 == npix;   /* odd pixel count: pixel b repeats pixel a, written to a */
+        tiny_arm_pw_widen(x, last ? x : x + in_c, in_c, xs);
+        int8_t *obp = last ? out : out + out_c;
+        tiny_arm_pwy_pairs(xs, blk, out, obp, n >> 1, in_c);
+        if (n & 1) tiny_arm_pwy_odd(xs, oddw, in_c, &odd, out + n - 1, obp + n - 1);
+    }
+    return 1;
+}
+
 tiny_status tiny_conv2d_s8_1x1(const tiny_ctx *ctx, const tiny_conv_params *params,
                                const tiny_per_channel_quant *quant, const tiny_dims *input_dims,
                                const int8_t *input, const tiny_dims *filter_dims, const int8_t *filter,
@@ -334,9 +488,16 @@ tiny_status tiny_conv2d_s8_1x1(const tiny_ctx *ctx, const tiny_conv_params *para
     int32_t oc = 0;
     const int fast = (in_c & 3) == 0 && in_c <= PWX_MAX_IN && lo == -128 && hi == 127 && out_off >= -128 &&
                      out_off <= 127;
-    for (int32_t cb = 0; cb < out_c; cb += PWX_OC) {
-        const int32_t ce = cb + PWX_OC < out_c ? cb + PWX_OC : out_c;
-        if (fast && pwx_chunk(input, filter, bias, quant, in_c, out_c, npix, in_off, out_off, cb, ce, output)) {
+    const int wide = fast && in_c <= PWY_MAX_IN;
+    const int32_t chunk = wide ? 2 * (PWY_WORDS / (in_c + 8)) : PWX_OC;
+    for (int32_t cb = 0; cb < out_c; cb += chunk) {
+        const int32_t ce = cb + chunk < out_c ? cb + chunk : out_c;
+        if (wide && pwy_chunk(input, filter, bias, quant, in_c, out_c, npix, in_off, out_off, cb, ce, output)) {
+            oc = ce;
+            continue;
+        }
+        if (fast && ce - cb <= PWX_OC &&
+            pwx_chunk(input, filter, bias, quant, in_c, out_c, npix, in_off, out_off, cb, ce, output)) {
             oc = ce;
             continue;
         }
