@@ -39,6 +39,8 @@ _CTYPE = {"int8": "int8_t", "int32": "int32_t", "float32": "float", "uint8": "ui
 _IDENT = re.compile(r"\btiny_\w+")
 _DEF = re.compile(r"^(?!static\b)[A-Za-z_][\w \t\*]*?\b(tiny_\w+)\s*\([^;{]*\)\s*\{", re.M)
 _DATA = re.compile(r"^(?!static\b)(?:const\s+)?[A-Za-z_][\w \t\*]*?\b(tiny_\w+)\s*(?:\[[^\]]*\])?\s*=", re.M)
+# functions written in top-level inline assembly (a `.global` inside an asm string)
+_ASM_GLOBAL = re.compile(r"\.global\s+(tiny_\w+)")
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
@@ -116,8 +118,9 @@ def _runtime_units() -> list[_Unit]:
             rel = f.relative_to(root).as_posix()
             if rel in _NO_LIBRARY:
                 continue
-            code = _strip_c(f.read_text())
-            defs = set(_DEF.findall(code)) | set(_DATA.findall(code))
+            raw = f.read_text()
+            code = _strip_c(raw)
+            defs = set(_DEF.findall(code)) | set(_DATA.findall(code)) | set(_ASM_GLOBAL.findall(raw))
             units.append(_Unit(rel, frozenset(defs), frozenset(_IDENT.findall(code)) - defs))
     return units
 
@@ -324,13 +327,16 @@ def _unresolved(sources: list[str], runtime: list[str]) -> set[str]:
     """Function calls `tiny_x(` of the generated code and glue that neither they, the chosen runtime
     files nor a header define (a kernel file missing from firmware/, or one that needs a board)."""
     root = Path(paths.FIRMWARE) / "src"
-    texts = [_strip_c(s) for s in sources] + [_strip_c((root / r).read_text()) for r in runtime]
+    raws = [(root / r).read_text() for r in runtime]
+    texts = [_strip_c(s) for s in sources] + [_strip_c(r) for r in raws]
     inc = Path(paths.FIRMWARE) / "include"
     headers = " ".join(_strip_c(h.read_text()) for h in inc.rglob("*.h"))
     headers += " ".join(_strip_c(h.read_text()) for h in root.rglob("*.h"))
     defined = set()
     for t in texts:
         defined |= set(_DEF.findall(t)) | set(_DATA.findall(t))
+    for r in raws:
+        defined |= set(_ASM_GLOBAL.findall(r))
     calls = {m for t in texts for m in re.findall(r"\b(tiny_\w+)\s*\(", t)}
     return {n for n in calls - defined if not re.search(rf"\b{n}\b\s*\([^;]*\)\s*\{{|define\s+{n}\b", headers)
             and not _declared_static(n, texts)}

@@ -100,4 +100,7 @@ def test_headroom_setting_errors(tmp_path) -> None:
     with pytest.raises(TinyError, match=r"weight headroom 0.5 must be in \[1, 64\]"):
         load_config(p)
     p.write_text("recipe = 'head'\nheadroom = 2\n")
-    assert load_config(p).headroom == 2.0 and load_config("head").headroom == 4.0 and load_config("sparse").headroom == 1.0
+    assert load_config(p).headroom == 2.0 and not load_config(p).shadow
+    assert (load_config("head").headroom, load_config("head").shadow) == (4.0, True)
+    assert (load_config("sparse").headroom, load_config("sparse").shadow) == (4.0, False)   # memory-lean
+    assert load_config("bias").headroom == 1.0
