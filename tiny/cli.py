@@ -212,7 +212,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def _float_line(d: dict) -> str:
     if d.get("float_reference_accuracy") is None:
         return f"  float reference: {d.get('float_reference_note', 'not run')}\n" if "float_reference_accuracy" in d else ""
-    return (f"  float on the host, same data and steps: same scheme {d['float_reference_accuracy']:.1%}, "
+    q8 = d.get("float_int8_activations_accuracy")
+    return (f"  float on the host, same data and steps: same scheme {d['float_reference_accuracy']:.1%}"
+            + (f" ({q8:.1%} on the int8 activation grid)" if q8 is not None else "") + ", "
             f"full fine-tune {d['float_full_accuracy']:.1%} (board: {d['accuracy_after']:.1%})\n")
 
 

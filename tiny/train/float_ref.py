@@ -56,7 +56,10 @@ def unsupported(g: Graph) -> str | None:
 class FloatTwin:
     """The dequantized graph as TensorFlow variables; `train` runs SGD on a chosen set of them."""
 
-    def __init__(self, g: Graph, logits: int) -> None:
+    def __init__(self, g: Graph, logits: int, int8_activations: bool = False) -> None:
+        """int8_activations: every activation is rounded and clamped to its int8 grid in the forward
+        (straight-through in the backward), as the board's forward computes it: the same scheme then
+        differs from the board only in the int8 updates."""
         import tensorflow as tf
         # each train() call traces its own step function on purpose (its variables differ); TF's
         # "retracing" warning about that would only confuse the user
@@ -65,6 +68,7 @@ class FloatTwin:
         if why:
             raise TinyError(why)
         self.tf, self.g, self.logits = tf, g, logits
+        self.int8_activations = int8_activations
         self.vars: dict[tuple[int, str], Any] = {}
         self.init: dict[tuple[int, str], np.ndarray] = {}
         for op in g.ops:
@@ -151,6 +155,11 @@ class FloatTwin:
                 y = self._act(tf.concat([val(i) for i in ins], axis=int(a.get("axis", -1))), a.get("activation", "NONE"))
             else:  # QUANTIZE / DEQUANTIZE: identity in float
                 y = val(ins[0])
+            q = g.tensors[op.outputs[0]].quant
+            if self.int8_activations and q is not None and g.tensors[op.outputs[0]].dtype == "int8":
+                s, z = float(q.s()), float(q.zp())
+                yq = (tf.clip_by_value(tf.round(y / s) + z, -128.0, 127.0) - z) * s
+                y = y + tf.stop_gradient(yq - y)
             vals[op.outputs[0]] = y
             if op.outputs[0] == self.logits:
                 return tf.reshape(y, (tf.shape(y)[0], -1))
@@ -269,12 +278,15 @@ def float_references(g: Graph, logits: int, updates: list[LayerUpdate], data: tu
     xtr, ytr, xv, yv, xte, yte = data
     tw = FloatTwin(g, logits)
     ref = tw.train(xtr, ytr, order, lrs, momentum, updates, eval_at, xv, yv, xte, yte, early_stop)
+    q8 = FloatTwin(g, logits, int8_activations=True).train(xtr, ytr, order, lrs, momentum, updates, eval_at, xv, yv,
+                                                           xte, yte, early_stop)
     runs = [tw.train(xtr, ytr, full_order, r, full_momentum, None, full_eval_at, xv, yv, xte, yte, early_stop)
             for r in full_lrs]
     held = [max((a for _, a in run.curve), default=run.accuracy_after) for run in runs]
     k = max(range(len(runs)), key=lambda i: (held[i], -i))
     full = runs[k]
     return {"float_accuracy_before": ref.accuracy_before, "float_reference_accuracy": ref.accuracy_after,
+            "float_int8_activations_accuracy": q8.accuracy_after,
             "float_full_accuracy": full.accuracy_after, "float_reference_curve": ref.curve,
             "float_full_curve": full.curve, "float_reference_best_step": ref.best_step,
             "float_full_best_step": full.best_step,
