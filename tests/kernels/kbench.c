@@ -42,10 +42,9 @@ static void fill(void) {
         tiny_layer_end(idx++);                                                                           \
     } while (0)
 
-#define KB_FC(fn, B, IN, OUT, LO)                                                                        \
+/* One counted call of a conv/FC-shaped kernel on the dims and params set up by the caller. */
+#define KB_CALL(fn)                                                                                      \
     do {                                                                                                 \
-        tiny_dims in = {B, 1, 1, IN}, f = {OUT, 1, 1, IN}, bd = {OUT, 1, 1, 1}, out = {B, 1, 1, OUT};    \
-        tiny_fc_params p = {5, 0, (LO) == -128 ? -3 : (LO), {LO, 127}};                                  \
         tiny_per_channel_quant q = {mult, shift_};                                                       \
         tiny_ctx ctx = {scratch, sizeof scratch};                                                        \
         tiny_layer_begin(idx);                                                                           \
@@ -53,15 +52,18 @@ static void fill(void) {
         tiny_layer_end(idx++);                                                                           \
     } while (0)
 
+#define KB_FC(fn, B, IN, OUT, LO)                                                                        \
+    do {                                                                                                 \
+        tiny_dims in = {B, 1, 1, IN}, f = {OUT, 1, 1, IN}, bd = {OUT, 1, 1, 1}, out = {B, 1, 1, OUT};    \
+        tiny_fc_params p = {5, 0, (LO) == -128 ? -3 : (LO), {LO, 127}};                                  \
+        KB_CALL(fn);                                                                                     \
+    } while (0)
+
 #define KB_PW(fn, H, W, IC, OC, LO)                                                                      \
     do {                                                                                                 \
         tiny_dims in = {1, H, W, IC}, f = {OC, 1, 1, IC}, bd = {OC, 1, 1, 1}, out = {1, H, W, OC};       \
         tiny_conv_params p = {5, (LO) == -128 ? -3 : (LO), {1, 1}, {0, 0}, {1, 1}, {LO, 127}};           \
-        tiny_per_channel_quant q = {mult, shift_};                                                       \
-        tiny_ctx ctx = {scratch, sizeof scratch};                                                        \
-        tiny_layer_begin(idx);                                                                           \
-        fn(&ctx, &p, &q, &in, in_buf, &f, flt, &bd, bias, &out, out_buf);                                \
-        tiny_layer_end(idx++);                                                                           \
+        KB_CALL(fn);                                                                                     \
     } while (0)
 
 /* KB_CONV(fn, H, W, IC, OC, KH, KW, S, PAD): a CONV_2D with padding PAD on both sides, full int8 range. */
@@ -70,11 +72,7 @@ static void fill(void) {
         tiny_dims in = {1, H, W, IC}, f = {OC, KH, KW, IC}, bd = {OC, 1, 1, 1},                          \
                   out = {1, ((H) + 2 * (PAD) - (KH)) / (S) + 1, ((W) + 2 * (PAD) - (KW)) / (S) + 1, OC};     \
         tiny_conv_params p = {5, -3, {S, S}, {PAD, PAD}, {1, 1}, {-128, 127}};                            \
-        tiny_per_channel_quant q = {mult, shift_};                                                       \
-        tiny_ctx ctx = {scratch, sizeof scratch};                                                        \
-        tiny_layer_begin(idx);                                                                           \
-        fn(&ctx, &p, &q, &in, in_buf, &f, flt, &bd, bias, &out, out_buf);                                \
-        tiny_layer_end(idx++);                                                                           \
+        KB_CALL(fn);                                                                                     \
     } while (0)
 
 #include "kb_cases.h"
