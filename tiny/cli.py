@@ -453,8 +453,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--blocks", type=int, default=None, metavar="K",
                    help="mobiletl: fine-tune the top K inverted residual blocks (default: top half, at most 4)")
     q.add_argument("--freeze-dw", action="store_true", help="mobiletl: freeze depthwise weights (bias trains)")
-    q.add_argument("--schedule", default="layer", choices=["layer", "patch", "auto"],
-                   help="forward schedule of the training firmware (patch: only layers after the patch stage train)")
+    q.add_argument("--schedule", default="auto", choices=["layer", "patch", "auto"],
+                   help="forward schedule of the training firmware (default auto: layer-based when the training "
+                        "fits the board, else patch-based below the layers that train; patch: only layers after "
+                        "the patch stage train)")
     q.add_argument("--workers", type=int, default=None, metavar="N",
                    help="run the host-oracle searches (sparse contribution trials, --lr auto) as N local Ray tasks")
     q.add_argument("--address", default=None, metavar="ADDR",
