@@ -108,14 +108,15 @@ def _board_story(con: Console, g: Any, c: Any, board: str, xte: np.ndarray, yte:
     return res, correct / n
 
 
-def _training_story(con: Console, board: str, epochs: int) -> list[dict[str, Any]]:
+def _training_story(con: Console, board: str, epochs: int | None) -> list[dict[str, Any]]:
     from tiny.train.run import run_training
     runs = []
     for recipe in ("sparse", "mobiletl"):   # each on its own base model, the recipe's default settings
         try:
             with Progress(transient=True, console=con) as bar:
                 task = bar.add_task(f"fine-tuning on {board}: {recipe}", total=None)
-                res = run_training(None, board, recipe, "digits-transfer", epochs=epochs,
+                # the recipe's epochs and --lr auto: the rate chosen on the bit-exact host oracle
+                res = run_training(None, board, recipe, "digits-transfer", epochs=epochs, lr="auto",
                                    eval_samples=200, out=Path("."), log=lambda m: None,
                                    progress=lambda k, n: bar.update(task, completed=k, total=n))
         except TinyError as e:
@@ -135,7 +136,7 @@ def _training_story(con: Console, board: str, epochs: int) -> list[dict[str, Any
     return runs
 
 
-def run_demo(board: str, out: Path, train_epochs: int = 1) -> int:
+def run_demo(board: str, out: Path, train_epochs: int | None = None) -> int:
     from tiny.pipeline import load_model
     con = Console()
     out = out.resolve()
