@@ -155,11 +155,46 @@ static void mk_weights(float *acc, const float *g, uint32_t gs, const float *xf,
 #endif
 }
 
-/* Bias update: the portable per-channel sums over positions, 4 channels per pass. */
+/* acc[j] = sum over n >= 1 positions of q[j] (j < 16, q advancing qs bytes per position), from 0:
+ * one VLDM and 16 VADDs per position (the C loop needs a load per term). */
+static void colsum16(float *acc, const float *q, uint32_t qs, uint32_t n) {
+#ifdef TINY_BWD_ASM
+    const float *z = ZERO16;
+    __asm__ volatile(
+        "vldm %[z], {s0-s15}\n"
+        "1:\n"
+        "vldm %[q], {s16-s31}\n" "add %[q], %[q], %[qs]\n"
+        "vadd.f32 s0, s0, s16\n" "vadd.f32 s1, s1, s17\n" "vadd.f32 s2, s2, s18\n" "vadd.f32 s3, s3, s19\n"
+        "vadd.f32 s4, s4, s20\n" "vadd.f32 s5, s5, s21\n" "vadd.f32 s6, s6, s22\n" "vadd.f32 s7, s7, s23\n"
+        "vadd.f32 s8, s8, s24\n" "vadd.f32 s9, s9, s25\n" "vadd.f32 s10, s10, s26\n" "vadd.f32 s11, s11, s27\n"
+        "vadd.f32 s12, s12, s28\n" "vadd.f32 s13, s13, s29\n" "vadd.f32 s14, s14, s30\n" "vadd.f32 s15, s15, s31\n"
+        "subs %[n], %[n], #1\n" "bne 1b\n"
+        "vstm %[acc], {s0-s15}\n"
+        : [q] "+r"(q), [n] "+r"(n)
+        : [z] "r"(z), [acc] "r"(acc), [qs] "r"(qs)
+        : MK_CLOBBER);
+#else
+    float a[16];
+    for (uint32_t j = 0; j < 16u; j++) a[j] = 0.0f;
+    for (uint32_t p = 0; p < n; p++, q = (const float *)((const uint8_t *)q + qs))
+        for (uint32_t j = 0; j < 16u; j++) a[j] = a[j] + q[j];
+    for (uint32_t j = 0; j < 16u; j++) acc[j] = a[j];
+#endif
+}
+
+/* Bias update: the portable per-channel sums over positions, 16 (then 4) channels per pass. */
 static void bias_blk(const tiny_train_step_t *s, const float *g, uint32_t positions) {
     if (!(s->flags & TINY_TF_UPD_B)) return;
     const uint32_t oc = s->out_c;
     uint32_t c = 0;
+    if (positions > 0)
+        for (; c + 16u <= oc; c += 16u) {
+            float acc[16];
+            colsum16(acc, g + c, 4u * oc, positions);
+            for (uint32_t j = 0; j < 16u; j++)
+                tiny_train_sgd_b(&s->b[c + j], acc[j], s->bscale[c + j] * tiny_train_kfac(s, c + j),
+                                 s->mom_b ? &s->mom_b[c + j] : NULL);
+        }
     for (; c + 4u <= oc; c += 4u) {
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
         const float *q = g + c;
@@ -225,7 +260,7 @@ static void stage8(float *wf, const int8_t *w, uint32_t IC, const float *wsc, ui
 #endif
 }
 
-#define DCHUNK 32u  /* output channels per pass of the input gradient: 32 x 8 staged weights (1 KiB) */
+#define DCHUNK 64u  /* output channels per pass of the input gradient: 64 x 8 staged weights (2 KiB) */
 
 static void pw_data(const tiny_train_step_t *s, const float *g, float *dx) {
     const uint32_t P = (uint32_t)s->out_h * s->out_w, IC = s->in_c, OC = s->out_c;
