@@ -130,17 +130,39 @@ static void mk_data8(float *d, uint32_t ds, const float *g0, uint32_t gs, const 
 #endif
 }
 
+/* 16 terms: acc[i][j] (s(4i+j)) += u[i] (s16-s19) * v[j] (V0-V3), products in s28-s31. */
+#define MK_ROW4(U, A0, A1, A2, A3, V0, V1, V2, V3) \
+    "vmul.f32 s28, " U ", " V0 "\n" "vmul.f32 s29, " U ", " V1 "\n" "vmul.f32 s30, " U ", " V2 "\n" \
+    "vmul.f32 s31, " U ", " V3 "\n" "vadd.f32 " A0 ", " A0 ", s28\n" "vadd.f32 " A1 ", " A1 ", s29\n" \
+    "vadd.f32 " A2 ", " A2 ", s30\n" "vadd.f32 " A3 ", " A3 ", s31\n"
+#define MK_MAC4x4(V0, V1, V2, V3) \
+    MK_ROW4("s16", "s0", "s1", "s2", "s3", V0, V1, V2, V3) \
+    MK_ROW4("s17", "s4", "s5", "s6", "s7", V0, V1, V2, V3) \
+    MK_ROW4("s18", "s8", "s9", "s10", "s11", V0, V1, V2, V3) \
+    MK_ROW4("s19", "s12", "s13", "s14", "s15", V0, V1, V2, V3)
+#define MK_U "vldm %[g], {s16-s19}\n" "add %[g], %[g], %[gs]\n"
+/* One position; two positions with one VLDM of their 8 inputs (5 loads/adds per 32 terms, was 6). */
+#define MK_WSTEP1 MK_U "vldmia %[xf]!, {s20-s23}\n" MK_MAC4x4("s20", "s21", "s22", "s23")
+#define MK_WSTEP2 MK_U "vldmia %[xf]!, {s20-s27}\n" MK_MAC4x4("s20", "s21", "s22", "s23") \
+    MK_U MK_MAC4x4("s24", "s25", "s26", "s27")
+
 /* Weight-gradient block: acc[i][j] = sum over n steps of u[i] v[j], from 0, u = 4 consecutive floats
- * at g (advancing gs bytes per step), v = xf (4 floats per step); acc stored as 16 floats. */
+ * at g (advancing gs bytes per step), v = xf (4 floats per step); acc stored as 16 floats. Steps in
+ * ascending order: the odd one and a pair first, then 4 per loop pass. */
 static void mk_weights(float *acc, const float *g, uint32_t gs, const float *xf, uint32_t n) {
 #ifdef TINY_BWD_ASM
     const float *z = ZERO16;
     __asm__ volatile(
         "vldm %[z], {s0-s15}\n"
+        "tst %[n], #1\n" "beq 2f\n"
+        MK_WSTEP1
+        "2:\n" "tst %[n], #2\n" "beq 3f\n"
+        MK_WSTEP2
+        "3:\n" "lsrs %[n], %[n], #2\n" "beq 4f\n"
         "1:\n"
-        "vldm %[g], {s16-s19}\n" "add %[g], %[g], %[gs]\n" "vldmia %[xf]!, {s20-s23}\n"
-        MK_MAC16
+        MK_WSTEP2 MK_WSTEP2
         "subs %[n], %[n], #1\n" "bne 1b\n"
+        "4:\n"
         "vstm %[acc], {s0-s15}\n"
         : [g] "+r"(g), [xf] "+r"(xf), [n] "+r"(n)
         : [z] "r"(z), [acc] "r"(acc), [gs] "r"(gs)
