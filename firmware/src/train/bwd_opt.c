@@ -30,16 +30,6 @@
     "vmul.f32 s28, s19, s20\n" "vmul.f32 s29, s19, s21\n" "vmul.f32 s30, s19, s22\n" "vmul.f32 s31, s19, s23\n" \
     "vadd.f32 s12, s12, s28\n" "vadd.f32 s13, s13, s29\n" "vadd.f32 s14, s14, s30\n" "vadd.f32 s15, s15, s31\n"
 
-#define MK_MAC2x8 \
-    "vmul.f32 s26, s16, s18\n" "vmul.f32 s27, s16, s19\n" "vmul.f32 s28, s16, s20\n" "vadd.f32 s0, s0, s26\n" \
-    "vadd.f32 s1, s1, s27\n" "vadd.f32 s2, s2, s28\n" "vmul.f32 s29, s16, s21\n" "vmul.f32 s30, s16, s22\n" \
-    "vmul.f32 s31, s16, s23\n" "vadd.f32 s3, s3, s29\n" "vadd.f32 s4, s4, s30\n" "vadd.f32 s5, s5, s31\n" \
-    "vmul.f32 s26, s16, s24\n" "vmul.f32 s27, s16, s25\n" "vmul.f32 s28, s17, s18\n" "vadd.f32 s6, s6, s26\n" \
-    "vadd.f32 s7, s7, s27\n" "vadd.f32 s8, s8, s28\n" "vmul.f32 s29, s17, s19\n" "vmul.f32 s30, s17, s20\n" \
-    "vmul.f32 s31, s17, s21\n" "vadd.f32 s9, s9, s29\n" "vadd.f32 s10, s10, s30\n" "vadd.f32 s11, s11, s31\n" \
-    "vmul.f32 s26, s17, s22\n" "vmul.f32 s27, s17, s23\n" "vmul.f32 s28, s17, s24\n" "vadd.f32 s12, s12, s26\n" \
-    "vadd.f32 s13, s13, s27\n" "vadd.f32 s14, s14, s28\n" "vmul.f32 s29, s17, s25\n" "vadd.f32 s15, s15, s29\n"
-
 #define MK_CLOBBER "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "s12", "s13", \
     "s14", "s15", "s16", "s17", "s18", "s19", "s20", "s21", "s22", "s23", "s24", "s25", "s26", "s27", "s28", \
     "s29", "s30", "s31", "cc", "memory"
@@ -82,30 +72,54 @@ static void mk_data(float *d, uint32_t ds, const float *g0, uint32_t gs, const f
 #endif
 }
 
-#define MK_STEP2x8 "vldmia %[g0]!, {s16}\n" "vldmia %[g1]!, {s17}\n" "vldmia %[wf]!, {s18-s25}\n" MK_MAC2x8
+/* 16 terms of one step: acc row 0 (s0-s7) += A * w, row 1 (s8-s15) += B * w, w in s20-s27, products
+ * in s28-s31 (each VMUL's product is added before its temporary is reused: the reference's order). */
+#define MK_ROW8(A, R0, R1, R2, R3, R4, R5, R6, R7) \
+    "vmul.f32 s28, " A ", s20\n" "vmul.f32 s29, " A ", s21\n" "vmul.f32 s30, " A ", s22\n" \
+    "vmul.f32 s31, " A ", s23\n" "vadd.f32 " R0 ", " R0 ", s28\n" "vadd.f32 " R1 ", " R1 ", s29\n" \
+    "vadd.f32 " R2 ", " R2 ", s30\n" "vadd.f32 " R3 ", " R3 ", s31\n" \
+    "vmul.f32 s28, " A ", s24\n" "vmul.f32 s29, " A ", s25\n" "vmul.f32 s30, " A ", s26\n" \
+    "vmul.f32 s31, " A ", s27\n" "vadd.f32 " R4 ", " R4 ", s28\n" "vadd.f32 " R5 ", " R5 ", s29\n" \
+    "vadd.f32 " R6 ", " R6 ", s30\n" "vadd.f32 " R7 ", " R7 ", s31\n"
+#define MK_MAC2x8(A, B) \
+    "vldmia %[wf]!, {s20-s27}\n" \
+    MK_ROW8(A, "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7") \
+    MK_ROW8(B, "s8", "s9", "s10", "s11", "s12", "s13", "s14", "s15")
+/* One step (g0[k] in s16, g1[k] in s18); two steps with one load per g row (g0[k], g0[k + 1] in s16,
+ * s17; g1 in s18, s19): 4 loads per 32 terms. */
+#define MK_STEP1 "vldmia %[g0]!, {s16}\n" "vldmia %[g1]!, {s18}\n" MK_MAC2x8("s16", "s18")
+#define MK_STEP2 "vldmia %[g0]!, {s16-s17}\n" "vldmia %[g1]!, {s18-s19}\n" MK_MAC2x8("s16", "s18") \
+    MK_MAC2x8("s17", "s19")
 
-/* The same for 2 positions x 8 channels (u[i] = g rows g0, g0 + gs; v = wf, 8 floats per step):
- * 3 loads per 16 terms instead of 5. */
-static void mk_data8(float *d, uint32_t ds, const float *g0, uint32_t gs, const float *wf, uint32_t n) {
+/* The same for 2 positions x 8 channels (u[i] = g rows g0, g0 + gs; v = wf, 8 floats per step),
+ * starting from 0 if zero: steps in ascending order, the odd one and a pair first, then 4 per loop
+ * pass (so 2 + 1/8 instructions per term in the loop). */
+static void mk_data8(float *d, uint32_t ds, const float *g0, uint32_t gs, const float *wf, uint32_t n,
+                     int zero) {
 #ifdef TINY_BWD_ASM
     const float *g1 = (const float *)((const uint8_t *)g0 + gs);
+    float *d1 = (float *)((uint8_t *)d + ds);
+    const float *z = ZERO16;
     __asm__ volatile(
-        "vldm %[d], {s0-s7}\n" "add %[d], %[d], %[ds]\n" "vldm %[d], {s8-s15}\n"
-        "tst %[n], #1\n" "beq 2f\n"                  /* odd n: one step, then pairs of steps */
-        MK_STEP2x8
-        "2:\n" "lsrs %[n], %[n], #1\n" "beq 3f\n"
+        "cmp %[zero], #0\n" "beq 4f\n" "vldm %[z], {s0-s15}\n" "b 5f\n"
+        "4:\n" "vldm %[d], {s0-s7}\n" "vldm %[d1], {s8-s15}\n"
+        "5:\n" "tst %[n], #1\n" "beq 2f\n"
+        MK_STEP1
+        "2:\n" "tst %[n], #2\n" "beq 3f\n"
+        MK_STEP2
+        "3:\n" "lsrs %[n], %[n], #2\n" "beq 6f\n"
         "1:\n"
-        MK_STEP2x8 MK_STEP2x8
+        MK_STEP2 MK_STEP2
         "subs %[n], %[n], #1\n" "bne 1b\n"
-        "3:\n"
-        "vstm %[d], {s8-s15}\n" "sub %[d], %[d], %[ds]\n" "vstm %[d], {s0-s7}\n"
-        : [d] "+r"(d), [g0] "+r"(g0), [g1] "+r"(g1), [wf] "+r"(wf), [n] "+r"(n)
-        : [ds] "r"(ds)
+        "6:\n"
+        "vstm %[d], {s0-s7}\n" "vstm %[d1], {s8-s15}\n"
+        : [g0] "+r"(g0), [g1] "+r"(g1), [wf] "+r"(wf), [n] "+r"(n)
+        : [d] "r"(d), [d1] "r"(d1), [z] "r"(z), [zero] "r"(zero)
         : MK_CLOBBER);
 #else
     float a[2][8];
     for (uint32_t i = 0; i < 2u; i++)
-        for (uint32_t j = 0; j < 8u; j++) a[i][j] = ((const float *)((const uint8_t *)d + i * ds))[j];
+        for (uint32_t j = 0; j < 8u; j++) a[i][j] = zero ? 0.0f : ((const float *)((const uint8_t *)d + i * ds))[j];
     for (uint32_t c = 0; c < n; c++)
         for (uint32_t i = 0; i < 2u; i++) {
             const float u = ((const float *)((const uint8_t *)g0 + i * gs))[c];
@@ -116,17 +130,39 @@ static void mk_data8(float *d, uint32_t ds, const float *g0, uint32_t gs, const 
 #endif
 }
 
+/* 16 terms: acc[i][j] (s(4i+j)) += u[i] (s16-s19) * v[j] (V0-V3), products in s28-s31. */
+#define MK_ROW4(U, A0, A1, A2, A3, V0, V1, V2, V3) \
+    "vmul.f32 s28, " U ", " V0 "\n" "vmul.f32 s29, " U ", " V1 "\n" "vmul.f32 s30, " U ", " V2 "\n" \
+    "vmul.f32 s31, " U ", " V3 "\n" "vadd.f32 " A0 ", " A0 ", s28\n" "vadd.f32 " A1 ", " A1 ", s29\n" \
+    "vadd.f32 " A2 ", " A2 ", s30\n" "vadd.f32 " A3 ", " A3 ", s31\n"
+#define MK_MAC4x4(V0, V1, V2, V3) \
+    MK_ROW4("s16", "s0", "s1", "s2", "s3", V0, V1, V2, V3) \
+    MK_ROW4("s17", "s4", "s5", "s6", "s7", V0, V1, V2, V3) \
+    MK_ROW4("s18", "s8", "s9", "s10", "s11", V0, V1, V2, V3) \
+    MK_ROW4("s19", "s12", "s13", "s14", "s15", V0, V1, V2, V3)
+#define MK_U "vldm %[g], {s16-s19}\n" "add %[g], %[g], %[gs]\n"
+/* One position; two positions with one VLDM of their 8 inputs (5 loads/adds per 32 terms, was 6). */
+#define MK_WSTEP1 MK_U "vldmia %[xf]!, {s20-s23}\n" MK_MAC4x4("s20", "s21", "s22", "s23")
+#define MK_WSTEP2 MK_U "vldmia %[xf]!, {s20-s27}\n" MK_MAC4x4("s20", "s21", "s22", "s23") \
+    MK_U MK_MAC4x4("s24", "s25", "s26", "s27")
+
 /* Weight-gradient block: acc[i][j] = sum over n steps of u[i] v[j], from 0, u = 4 consecutive floats
- * at g (advancing gs bytes per step), v = xf (4 floats per step); acc stored as 16 floats. */
+ * at g (advancing gs bytes per step), v = xf (4 floats per step); acc stored as 16 floats. Steps in
+ * ascending order: the odd one and a pair first, then 4 per loop pass. */
 static void mk_weights(float *acc, const float *g, uint32_t gs, const float *xf, uint32_t n) {
 #ifdef TINY_BWD_ASM
     const float *z = ZERO16;
     __asm__ volatile(
         "vldm %[z], {s0-s15}\n"
+        "tst %[n], #1\n" "beq 2f\n"
+        MK_WSTEP1
+        "2:\n" "tst %[n], #2\n" "beq 3f\n"
+        MK_WSTEP2
+        "3:\n" "lsrs %[n], %[n], #2\n" "beq 4f\n"
         "1:\n"
-        "vldm %[g], {s16-s19}\n" "add %[g], %[g], %[gs]\n" "vldmia %[xf]!, {s20-s23}\n"
-        MK_MAC16
+        MK_WSTEP2 MK_WSTEP2
         "subs %[n], %[n], #1\n" "bne 1b\n"
+        "4:\n"
         "vstm %[acc], {s0-s15}\n"
         : [g] "+r"(g), [xf] "+r"(xf), [n] "+r"(n)
         : [z] "r"(z), [acc] "r"(acc), [gs] "r"(gs)
@@ -141,11 +177,46 @@ static void mk_weights(float *acc, const float *g, uint32_t gs, const float *xf,
 #endif
 }
 
-/* Bias update: the portable per-channel sums over positions, 4 channels per pass. */
+/* acc[j] = sum over n >= 1 positions of q[j] (j < 16, q advancing qs bytes per position), from 0:
+ * one VLDM and 16 VADDs per position (the C loop needs a load per term). */
+static void colsum16(float *acc, const float *q, uint32_t qs, uint32_t n) {
+#ifdef TINY_BWD_ASM
+    const float *z = ZERO16;
+    __asm__ volatile(
+        "vldm %[z], {s0-s15}\n"
+        "1:\n"
+        "vldm %[q], {s16-s31}\n" "add %[q], %[q], %[qs]\n"
+        "vadd.f32 s0, s0, s16\n" "vadd.f32 s1, s1, s17\n" "vadd.f32 s2, s2, s18\n" "vadd.f32 s3, s3, s19\n"
+        "vadd.f32 s4, s4, s20\n" "vadd.f32 s5, s5, s21\n" "vadd.f32 s6, s6, s22\n" "vadd.f32 s7, s7, s23\n"
+        "vadd.f32 s8, s8, s24\n" "vadd.f32 s9, s9, s25\n" "vadd.f32 s10, s10, s26\n" "vadd.f32 s11, s11, s27\n"
+        "vadd.f32 s12, s12, s28\n" "vadd.f32 s13, s13, s29\n" "vadd.f32 s14, s14, s30\n" "vadd.f32 s15, s15, s31\n"
+        "subs %[n], %[n], #1\n" "bne 1b\n"
+        "vstm %[acc], {s0-s15}\n"
+        : [q] "+r"(q), [n] "+r"(n)
+        : [z] "r"(z), [acc] "r"(acc), [qs] "r"(qs)
+        : MK_CLOBBER);
+#else
+    float a[16];
+    for (uint32_t j = 0; j < 16u; j++) a[j] = 0.0f;
+    for (uint32_t p = 0; p < n; p++, q = (const float *)((const uint8_t *)q + qs))
+        for (uint32_t j = 0; j < 16u; j++) a[j] = a[j] + q[j];
+    for (uint32_t j = 0; j < 16u; j++) acc[j] = a[j];
+#endif
+}
+
+/* Bias update: the portable per-channel sums over positions, 16 (then 4) channels per pass. */
 static void bias_blk(const tiny_train_step_t *s, const float *g, uint32_t positions) {
     if (!(s->flags & TINY_TF_UPD_B)) return;
     const uint32_t oc = s->out_c;
     uint32_t c = 0;
+    if (positions > 0)
+        for (; c + 16u <= oc; c += 16u) {
+            float acc[16];
+            colsum16(acc, g + c, 4u * oc, positions);
+            for (uint32_t j = 0; j < 16u; j++)
+                tiny_train_sgd_b(&s->b[c + j], acc[j], s->bscale[c + j] * tiny_train_kfac(s, c + j),
+                                 s->mom_b ? &s->mom_b[c + j] : NULL);
+        }
     for (; c + 4u <= oc; c += 4u) {
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
         const float *q = g + c;
@@ -211,7 +282,7 @@ static void stage8(float *wf, const int8_t *w, uint32_t IC, const float *wsc, ui
 #endif
 }
 
-#define DCHUNK 32u  /* output channels per pass of the input gradient: 32 x 8 staged weights (1 KiB) */
+#define DCHUNK 64u  /* output channels per pass of the input gradient: 64 x 8 staged weights (2 KiB) */
 
 static void pw_data(const tiny_train_step_t *s, const float *g, float *dx) {
     const uint32_t P = (uint32_t)s->out_h * s->out_w, IC = s->in_c, OC = s->out_c;
@@ -227,10 +298,7 @@ static void pw_data(const tiny_train_step_t *s, const float *g, float *dx) {
             stage8(wf, wc + ic, IC, wsc, n);
             uint32_t p = 0;
             for (; p + 2u <= P; p += 2u) {
-                float *d = dx + p * IC + ic;
-                if (zero)
-                    for (uint32_t k = 0; k < 8u; k++) d[k] = d[IC + k] = 0.0f;
-                mk_data8(d, 4u * IC, gc + p * OC, 4u * OC, wf, n);
+                mk_data8(dx + p * IC + ic, 4u * IC, gc + p * OC, 4u * OC, wf, n, zero);
             }
             for (; p < P; p++)
                 for (uint32_t k = 0; k < 8u; k++)
