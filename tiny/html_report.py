@@ -205,7 +205,8 @@ def figures(data: dict[str, Any], bench: dict[str, Any] | None, validation: dict
                                                               f"{r['recipe']}: backward memory per block")
     curves = {r["recipe"]: r["curve_xy"] for r in runs if r.get("curve_xy")}
     if curves:
-        figs["accuracy"] = plots.fig_accuracy(curves, "on-device fine-tuning: accuracy")
+        kept = {r["recipe"]: r["kept_step"] for r in runs if r.get("curve_xy") and r.get("kept_step") is not None}
+        figs["accuracy"] = plots.fig_accuracy(curves, "on-device fine-tuning: held-out accuracy", kept)
     if validation and validation.get("diff_map"):
         figs["diff"] = plots.fig_diff_heatmap(validation["diff_map"])
     return figs

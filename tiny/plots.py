@@ -192,10 +192,17 @@ def fig_train_blocks(blocks: list[dict[str, Any]], title: str = "") -> Figure:
     return fig
 
 
-def fig_accuracy(curves: dict[str, tuple[list[float], list[float]]], title: str = "accuracy") -> Figure:
+def fig_accuracy(curves: dict[str, tuple[list[float], list[float]]], title: str = "accuracy",
+                 kept: dict[str, int] | None = None) -> Figure:
+    """Held-out accuracy per evaluation point; `kept`: the step whose weights each run kept (early
+    stop restores the best point, so a dip after it is not what the board ends with)."""
     fig, ax = _subplots(figsize=(7, 3.6))
     for label, (steps, acc) in curves.items():
-        ax.plot(steps, acc, marker="o", ms=3, label=label)
+        line, = ax.plot(steps, acc, marker="o", ms=3, label=label)
+        k = (kept or {}).get(label)
+        if k in steps:
+            ax.plot([k], [acc[steps.index(k)]], marker="*", ms=12, color=line.get_color(), linestyle="none",
+                    label=f"{label}: kept (step {k})")
     ax.set_xlabel("step")
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=10)
