@@ -104,3 +104,20 @@ def test_headroom_setting_errors(tmp_path) -> None:
     assert (load_config("head").headroom, load_config("head").shadow) == (4.0, True)
     assert (load_config("sparse").headroom, load_config("sparse").shadow) == (4.0, False)   # memory-lean
     assert load_config("bias").headroom == 1.0
+
+
+def test_with_headroom_on_per_tensor_weights_requantizes_the_whole_layer() -> None:
+    """A layer quantized per tensor (common in PyTorch-converted models) has one scale: all of it
+    moves to the coarser grid, even when only some channels train."""
+    from tiny.frontend.tflite import load
+    from tiny.train.headroom import with_headroom
+    g = load(models.svdf_kws())
+    fc = next(op for op in g.ops if op.type == "FULLY_CONNECTED")
+    w, b = g.tensors[fc.inputs[1]], g.tensors[fc.inputs[2]]
+    assert w.quant.scale.size == 1
+    h = with_headroom(g, {fc.index: 1}, 2.0)
+    hw, hb = h.tensors[w.id], h.tensors[b.id]
+    np.testing.assert_array_equal(hw.data, np.round(w.data / 2.0).astype(np.int8))
+    np.testing.assert_array_equal(hb.data, np.round(b.data / 2.0).astype(np.int32))
+    assert hw.quant.scale.size == 1 and hw.quant.scale[0] == np.float32(w.quant.scale[0] * np.float32(2))
+    assert h.meta["weight_headroom"] == {"factor": 2.0, "ops": [fc.index]}
