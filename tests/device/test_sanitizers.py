@@ -92,6 +92,10 @@ def test_sparse_training_sanitized(tmp_path: Path) -> None:
     _training("sparse", 4, tmp_path, momentum=0.9)
 
 
+def test_head_training_with_shadow_and_headroom_sanitized(tmp_path: Path) -> None:
+    _training("head", 4, tmp_path)      # the head recipe's defaults: 4x headroom, weight shadow
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("schedule", ["layer", "patch"])
 @pytest.mark.parametrize("name", list(MODELS))
@@ -101,6 +105,7 @@ def test_every_model_sanitized(name: str, schedule: str, tmp_path: Path) -> None
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe,kw", [("sparse", {}), ("bias", {}), ("full", {}), ("head", {}),
-                                       ("mobiletl", {}), ("sparse", {"qas": False, "lr": 1000.0})])
+                                       ("mobiletl", {}), ("sparse", {"qas": False, "lr": 1000.0}),
+                                       ("full", {"shadow": True, "momentum": 0.9, "headroom": 2.0})])
 def test_every_training_recipe_sanitized(recipe: str, kw: dict, tmp_path: Path) -> None:
     _training(recipe, 20, tmp_path, **kw)
