@@ -233,6 +233,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = lambda m: print(f"tiny: {m}", file=sys.stderr)  # noqa: E731
     if args.farm:
         from tiny.farm import load_farm, train_on_farm
+        if args.port:
+            raise TinyError("--farm and --port: the farm file names the boards and their ports; give one of them")
         farm = load_farm(args.farm)
         with Progress(transient=True, disable=args.json) as bar:
             task = bar.add_task(f"training on the farm's {args.board}", total=None)

@@ -132,6 +132,8 @@ def test_train_farm_without_the_board_is_a_clear_error(tmp_path: Path, capsys: p
     farm.write_text('[[board]]\nboard = "qemu-f405"\n')
     assert main(["train", "--board", "qemu-m4-256k", "--farm", str(farm), "--steps", "5"]) != 0
     assert "the farm has no qemu-m4-256k: it has qemu-f405" in capsys.readouterr().err
+    assert main(["train", "--farm", str(farm), "--port", "/dev/ttyACM0", "--steps", "5"]) != 0
+    assert "--farm and --port" in capsys.readouterr().err
 
 
 class _Faulty:
