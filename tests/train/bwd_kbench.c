@@ -18,6 +18,7 @@ const tiny_train_model_t tiny_train_model = {.hash = "kb", .saved = saved, .lr =
 static int8_t w[16384];
 static int32_t b[1024];
 static float ws[2 * 16384], wscale[1024], bscale[1024];
+static float mom[4096];             /* BK_FCM: momentum buffers of up to 4096 updated weights */
 static uint32_t idx;
 
 static void fill(void) {
@@ -49,11 +50,15 @@ static void base(tiny_train_step_t *s, int32_t n_upd, int32_t g_in) {
     s.p_t = s.p_l = 1; BK_RUN(fn); } while (0)
 #define BK_FC(fn, D, OC, NU, GIN) do { tiny_train_step_t s; base(&s, NU, GIN); s.kind = TINY_TS_FC; \
     s.in_h = s.in_w = s.out_h = s.out_w = 1; s.in_c = D; s.out_c = OC; BK_RUN(fn); } while (0)
+#define BK_FCM(fn, D, OC, NU, GIN) do { tiny_train_step_t s; base(&s, NU, GIN); s.kind = TINY_TS_FC; \
+    s.in_h = s.in_w = s.out_h = s.out_w = 1; s.in_c = D; s.out_c = OC; s.mom_w = mom; s.mom_b = mom; \
+    BK_RUN(fn); } while (0)
 
 #include "kb_cases.h"
 
 int main(void) {
     fill();
+    tiny_train_set_hparams(tiny_train_model.lr, 0.9f, 1u);   /* the common path: QAS on */
     KB_CASES
     tiny_semihost_write0("KB DONE\n");
     return 0;

@@ -3,7 +3,8 @@
     python -m tests.train.bwd_kbench [--board B] [--profile] 'BK_PW(tiny_conv2d_1x1_bwd_f32, 8, 8, 32, 64, 0, 1)' ...
 
 Cases of tests/train/bwd_kbench.c: BK_PW(fn, h, w, ic, oc, n_upd, g_in) (1x1 conv), BK_DW(fn, h, w, c,
-n_upd, g_in) (3x3 depthwise, pad 1), BK_FC(fn, d, oc, n_upd, g_in). Prints the instructions and the
+n_upd, g_in) (3x3 depthwise, pad 1), BK_FC(fn, d, oc, n_upd, g_in) (BK_FCM: with momentum, n_upd * d <=
+4096). QAS on. Prints the instructions and the
 instructions per multiply-add of the parts asked for (input gradient if g_in, weight gradient of the
 n_upd channels); a bias update alone is counted as 0 MACs."""
 from __future__ import annotations

@@ -99,39 +99,473 @@ static inline __attribute__((always_inline)) int32_t round_sr(float v, uint32_t 
     return round_sr_if(v, key, index, s_sr);
 }
 
-/* The one definition of a parameter step: g -> QAS-scaled -> momentum -> lr-scaled float step. */
-static inline __attribute__((always_inline)) float sgd_step(float g, float scale, float *mom, float lr, float mu,
-                                                            int qas) {
-    float v = qas ? g / scale : g * scale;
-    if (mom) {
-        v = mu * *mom + v;
-        *mom = v;
-    }
-    return lr * v;
+/* The one definition of a parameter step (tiny/reference/train.py _update), the scale folded into a
+ * float32 factor once per call: without momentum step = g * c, c = lr / scale (QAS) or lr * scale;
+ * with momentum m = mu m + g * r, r = 1 / scale (QAS) or scale, step = lr m. */
+static inline __attribute__((always_inline)) float step_c(float scale) {
+    return s_qas ? s_lr / scale : s_lr * scale;
+}
+
+static inline __attribute__((always_inline)) float step_mom(float g, float r, float *mom) {
+    float v = s_mu * *mom + g * r;
+    *mom = v;
+    return s_lr * v;
 }
 
 static inline __attribute__((always_inline)) int8_t clamp_w(int32_t v) {
     return (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
 }
 
-/* n weights of the running step sharing a scale, the hyperparameters read once; the rounding index
- * of w[i] is its offset in the step's weight array. The loop is specialised on the flags (QAS,
- * momentum, stochastic rounding) so that nothing is re-read or re-tested per element (the int8
- * stores may alias the runtime's state as far as the compiler knows). */
-static inline __attribute__((always_inline)) void sgd_w_loop(int8_t *w, const float *g, uint32_t n, float scale,
-                                                             float *mom, float lr, float mu, int qas, int sr,
-                                                             uint32_t key, uint32_t base) {
-    for (uint32_t i = 0; i < n; i++)
-        w[i] = clamp_w((int32_t)w[i] - round_sr_if(sgd_step(g[i], scale, mom ? &mom[i] : NULL, lr, mu, qas), key,
-                                                   base + i, sr));
+/* w[i] -= round(g[i] c) for the weights of rounding index idx..idx+n-1, the portable way. */
+static void sgd_w_c(int8_t *w, const float *g, uint32_t n, float c, uint32_t key, uint32_t idx) {
+    if (s_sr)
+        for (uint32_t i = 0; i < n; i++) w[i] = clamp_w((int32_t)w[i] - round_sr_if(g[i] * c, key, idx + i, 1));
+    else
+        for (uint32_t i = 0; i < n; i++) w[i] = clamp_w((int32_t)w[i] - round_update(g[i] * c));
+}
+
+#if defined(__thumb2__) && defined(__ARM_FP) && (__ARM_FP & 4) && defined(__ARM_FEATURE_DSP) && \
+    defined(__ARM_PCS_VFP)
+#define TINY_SGD_ASM 1
+/* The stochastically rounded weight step in assembly, the operations of sgd_w_c bit for bit, ~17
+ * instructions a weight instead of ~40 (generated blocks; registers: r0 w, r1 g, r2 = 0, r3 scratch,
+ * r4 rounding index, r5 key, r6/r7 the fmix32 multipliers, r8 the caller's FPSCR, r9 the same with
+ * round-toward-minus-infinity, r10-r12/lr 4 lanes, s15 c):
+ *  - fmix32((idx + j) ^ key) with idx a multiple of 8 (4 for a lone group) = fmix32((idx ^ key) ^ j):
+ *    j only touches the low bits, so the first xorshift y = x ^ (x >> 16) is shared: y ^ j;
+ *  - u = (h >> 8) 2^-24 by one exact fixed-point VCVT (#24);
+ *  - t = v + u rounded to nearest as in C, then floor(t) by one VCVTR under round-toward-minus-infinity
+ *    (FPSCR switched around the conversions only) instead of truncation and a float compare;
+ *  - no +-1e9 clamp: VCVTR and QSUB saturate, and every step beyond +-254 quanta leaves the weight at
+ *    the same bound either way;
+ *  - clamp(w - k, -127, 127) = sat8(0 - ssat8(k - w)) with QSUB8 (SSAT alone gives -128..127; only
+ *    the low byte is stored). */
+/* 8 weights: g * c, rounded, subtracted */
+#define SGD_G8 \
+    "vldmia r1!, {s0-s7}\n\t" \
+    "vmul.f32 s0, s0, s15\n\t" \
+    "vmul.f32 s1, s1, s15\n\t" \
+    "vmul.f32 s2, s2, s15\n\t" \
+    "vmul.f32 s3, s3, s15\n\t" \
+    "vmul.f32 s4, s4, s15\n\t" \
+    "vmul.f32 s5, s5, s15\n\t" \
+    "vmul.f32 s6, s6, s15\n\t" \
+    "vmul.f32 s7, s7, s15\n\t" \
+    "eor r3, r4, r5\n\t" \
+    "eor r3, r3, r3, lsr #16\n\t" \
+    "mul r10, r3, r6\n\t" \
+    "eor r11, r3, #1\n\t" \
+    "eor r12, r3, #2\n\t" \
+    "eor lr, r3, #3\n\t" \
+    "mul r11, r11, r6\n\t" \
+    "mul r12, r12, r6\n\t" \
+    "mul lr, lr, r6\n\t" \
+    "eor r10, r10, r10, lsr #13\n\t" \
+    "eor r11, r11, r11, lsr #13\n\t" \
+    "eor r12, r12, r12, lsr #13\n\t" \
+    "eor lr, lr, lr, lsr #13\n\t" \
+    "mul r10, r10, r7\n\t" \
+    "mul r11, r11, r7\n\t" \
+    "mul r12, r12, r7\n\t" \
+    "mul lr, lr, r7\n\t" \
+    "eor r10, r10, r10, lsr #16\n\t" \
+    "eor r11, r11, r11, lsr #16\n\t" \
+    "eor r12, r12, r12, lsr #16\n\t" \
+    "eor lr, lr, lr, lsr #16\n\t" \
+    "lsr r10, r10, #8\n\t" \
+    "lsr r11, r11, #8\n\t" \
+    "lsr r12, r12, #8\n\t" \
+    "lsr lr, lr, #8\n\t" \
+    "vmov s8, s9, r10, r11\n\t" \
+    "vmov s10, s11, r12, lr\n\t" \
+    "vcvt.f32.u32 s8, s8, #24\n\t" \
+    "vcvt.f32.u32 s9, s9, #24\n\t" \
+    "vcvt.f32.u32 s10, s10, #24\n\t" \
+    "vcvt.f32.u32 s11, s11, #24\n\t" \
+    "vadd.f32 s0, s0, s8\n\t" \
+    "vadd.f32 s1, s1, s9\n\t" \
+    "vadd.f32 s2, s2, s10\n\t" \
+    "vadd.f32 s3, s3, s11\n\t" \
+    "eor r10, r3, #4\n\t" \
+    "eor r11, r3, #5\n\t" \
+    "eor r12, r3, #6\n\t" \
+    "eor lr, r3, #7\n\t" \
+    "mul r10, r10, r6\n\t" \
+    "mul r11, r11, r6\n\t" \
+    "mul r12, r12, r6\n\t" \
+    "mul lr, lr, r6\n\t" \
+    "eor r10, r10, r10, lsr #13\n\t" \
+    "eor r11, r11, r11, lsr #13\n\t" \
+    "eor r12, r12, r12, lsr #13\n\t" \
+    "eor lr, lr, lr, lsr #13\n\t" \
+    "mul r10, r10, r7\n\t" \
+    "mul r11, r11, r7\n\t" \
+    "mul r12, r12, r7\n\t" \
+    "mul lr, lr, r7\n\t" \
+    "eor r10, r10, r10, lsr #16\n\t" \
+    "eor r11, r11, r11, lsr #16\n\t" \
+    "eor r12, r12, r12, lsr #16\n\t" \
+    "eor lr, lr, lr, lsr #16\n\t" \
+    "lsr r10, r10, #8\n\t" \
+    "lsr r11, r11, #8\n\t" \
+    "lsr r12, r12, #8\n\t" \
+    "lsr lr, lr, #8\n\t" \
+    "vmov s8, s9, r10, r11\n\t" \
+    "vmov s10, s11, r12, lr\n\t" \
+    "vcvt.f32.u32 s8, s8, #24\n\t" \
+    "vcvt.f32.u32 s9, s9, #24\n\t" \
+    "vcvt.f32.u32 s10, s10, #24\n\t" \
+    "vcvt.f32.u32 s11, s11, #24\n\t" \
+    "vadd.f32 s4, s4, s8\n\t" \
+    "vadd.f32 s5, s5, s9\n\t" \
+    "vadd.f32 s6, s6, s10\n\t" \
+    "vadd.f32 s7, s7, s11\n\t" \
+    "adds r4, r4, #8\n\t" \
+    "vmsr fpscr, r9\n\t" \
+    "vcvtr.s32.f32 s0, s0\n\t" \
+    "vcvtr.s32.f32 s1, s1\n\t" \
+    "vcvtr.s32.f32 s2, s2\n\t" \
+    "vcvtr.s32.f32 s3, s3\n\t" \
+    "vcvtr.s32.f32 s4, s4\n\t" \
+    "vcvtr.s32.f32 s5, s5\n\t" \
+    "vcvtr.s32.f32 s6, s6\n\t" \
+    "vcvtr.s32.f32 s7, s7\n\t" \
+    "vmsr fpscr, r8\n\t" \
+    "vmov r10, r11, s0, s1\n\t" \
+    "vmov r12, lr, s2, s3\n\t" \
+    "ldrsb r3, [r0, #0]\n\t" \
+    "qsub r10, r10, r3\n\t" \
+    "ssat r10, #8, r10\n\t" \
+    "qsub8 r10, r2, r10\n\t" \
+    "strb r10, [r0, #0]\n\t" \
+    "ldrsb r3, [r0, #1]\n\t" \
+    "qsub r11, r11, r3\n\t" \
+    "ssat r11, #8, r11\n\t" \
+    "qsub8 r11, r2, r11\n\t" \
+    "strb r11, [r0, #1]\n\t" \
+    "ldrsb r3, [r0, #2]\n\t" \
+    "qsub r12, r12, r3\n\t" \
+    "ssat r12, #8, r12\n\t" \
+    "qsub8 r12, r2, r12\n\t" \
+    "strb r12, [r0, #2]\n\t" \
+    "ldrsb r3, [r0, #3]\n\t" \
+    "qsub lr, lr, r3\n\t" \
+    "ssat lr, #8, lr\n\t" \
+    "qsub8 lr, r2, lr\n\t" \
+    "strb lr, [r0, #3]\n\t" \
+    "vmov r10, r11, s4, s5\n\t" \
+    "vmov r12, lr, s6, s7\n\t" \
+    "ldrsb r3, [r0, #4]\n\t" \
+    "qsub r10, r10, r3\n\t" \
+    "ssat r10, #8, r10\n\t" \
+    "qsub8 r10, r2, r10\n\t" \
+    "strb r10, [r0, #4]\n\t" \
+    "ldrsb r3, [r0, #5]\n\t" \
+    "qsub r11, r11, r3\n\t" \
+    "ssat r11, #8, r11\n\t" \
+    "qsub8 r11, r2, r11\n\t" \
+    "strb r11, [r0, #5]\n\t" \
+    "ldrsb r3, [r0, #6]\n\t" \
+    "qsub r12, r12, r3\n\t" \
+    "ssat r12, #8, r12\n\t" \
+    "qsub8 r12, r2, r12\n\t" \
+    "strb r12, [r0, #6]\n\t" \
+    "ldrsb r3, [r0, #7]\n\t" \
+    "qsub lr, lr, r3\n\t" \
+    "ssat lr, #8, lr\n\t" \
+    "qsub8 lr, r2, lr\n\t" \
+    "strb lr, [r0, #7]\n\t" \
+    "adds r0, r0, #8\n\t"
+/* 4 weights */
+#define SGD_G4 \
+    "vldmia r1!, {s0-s3}\n\t" \
+    "vmul.f32 s0, s0, s15\n\t" \
+    "vmul.f32 s1, s1, s15\n\t" \
+    "vmul.f32 s2, s2, s15\n\t" \
+    "vmul.f32 s3, s3, s15\n\t" \
+    "eor r3, r4, r5\n\t" \
+    "eor r3, r3, r3, lsr #16\n\t" \
+    "mul r10, r3, r6\n\t" \
+    "eor r11, r3, #1\n\t" \
+    "eor r12, r3, #2\n\t" \
+    "eor lr, r3, #3\n\t" \
+    "mul r11, r11, r6\n\t" \
+    "mul r12, r12, r6\n\t" \
+    "mul lr, lr, r6\n\t" \
+    "eor r10, r10, r10, lsr #13\n\t" \
+    "eor r11, r11, r11, lsr #13\n\t" \
+    "eor r12, r12, r12, lsr #13\n\t" \
+    "eor lr, lr, lr, lsr #13\n\t" \
+    "mul r10, r10, r7\n\t" \
+    "mul r11, r11, r7\n\t" \
+    "mul r12, r12, r7\n\t" \
+    "mul lr, lr, r7\n\t" \
+    "eor r10, r10, r10, lsr #16\n\t" \
+    "eor r11, r11, r11, lsr #16\n\t" \
+    "eor r12, r12, r12, lsr #16\n\t" \
+    "eor lr, lr, lr, lsr #16\n\t" \
+    "lsr r10, r10, #8\n\t" \
+    "lsr r11, r11, #8\n\t" \
+    "lsr r12, r12, #8\n\t" \
+    "lsr lr, lr, #8\n\t" \
+    "vmov s8, s9, r10, r11\n\t" \
+    "vmov s10, s11, r12, lr\n\t" \
+    "vcvt.f32.u32 s8, s8, #24\n\t" \
+    "vcvt.f32.u32 s9, s9, #24\n\t" \
+    "vcvt.f32.u32 s10, s10, #24\n\t" \
+    "vcvt.f32.u32 s11, s11, #24\n\t" \
+    "vadd.f32 s0, s0, s8\n\t" \
+    "vadd.f32 s1, s1, s9\n\t" \
+    "vadd.f32 s2, s2, s10\n\t" \
+    "vadd.f32 s3, s3, s11\n\t" \
+    "adds r4, r4, #4\n\t" \
+    "vmsr fpscr, r9\n\t" \
+    "vcvtr.s32.f32 s0, s0\n\t" \
+    "vcvtr.s32.f32 s1, s1\n\t" \
+    "vcvtr.s32.f32 s2, s2\n\t" \
+    "vcvtr.s32.f32 s3, s3\n\t" \
+    "vmsr fpscr, r8\n\t" \
+    "vmov r10, r11, s0, s1\n\t" \
+    "vmov r12, lr, s2, s3\n\t" \
+    "ldrsb r3, [r0, #0]\n\t" \
+    "qsub r10, r10, r3\n\t" \
+    "ssat r10, #8, r10\n\t" \
+    "qsub8 r10, r2, r10\n\t" \
+    "strb r10, [r0, #0]\n\t" \
+    "ldrsb r3, [r0, #1]\n\t" \
+    "qsub r11, r11, r3\n\t" \
+    "ssat r11, #8, r11\n\t" \
+    "qsub8 r11, r2, r11\n\t" \
+    "strb r11, [r0, #1]\n\t" \
+    "ldrsb r3, [r0, #2]\n\t" \
+    "qsub r12, r12, r3\n\t" \
+    "ssat r12, #8, r12\n\t" \
+    "qsub8 r12, r2, r12\n\t" \
+    "strb r12, [r0, #2]\n\t" \
+    "ldrsb r3, [r0, #3]\n\t" \
+    "qsub lr, lr, r3\n\t" \
+    "ssat lr, #8, lr\n\t" \
+    "qsub8 lr, r2, lr\n\t" \
+    "strb lr, [r0, #3]\n\t" \
+    "adds r0, r0, #4\n\t"
+/* 4 weights with momentum: m = mu m + g r, step = lr m (s16-s18 = r, mu, lr; s19 the momentum pointer) */
+#define SGD_G4M \
+    "vmov r3, s19\n\t" \
+    "vldmia r1!, {s0-s3}\n\t" \
+    "vldmia r3, {s8-s11}\n\t" \
+    "vmul.f32 s8, s8, s17\n\t" \
+    "vmul.f32 s0, s0, s16\n\t" \
+    "vadd.f32 s8, s8, s0\n\t" \
+    "vmul.f32 s0, s8, s18\n\t" \
+    "vmul.f32 s9, s9, s17\n\t" \
+    "vmul.f32 s1, s1, s16\n\t" \
+    "vadd.f32 s9, s9, s1\n\t" \
+    "vmul.f32 s1, s9, s18\n\t" \
+    "vmul.f32 s10, s10, s17\n\t" \
+    "vmul.f32 s2, s2, s16\n\t" \
+    "vadd.f32 s10, s10, s2\n\t" \
+    "vmul.f32 s2, s10, s18\n\t" \
+    "vmul.f32 s11, s11, s17\n\t" \
+    "vmul.f32 s3, s3, s16\n\t" \
+    "vadd.f32 s11, s11, s3\n\t" \
+    "vmul.f32 s3, s11, s18\n\t" \
+    "vstmia r3!, {s8-s11}\n\t" \
+    "vmov s19, r3\n\t" \
+    "eor r3, r4, r5\n\t" \
+    "eor r3, r3, r3, lsr #16\n\t" \
+    "mul r10, r3, r6\n\t" \
+    "eor r11, r3, #1\n\t" \
+    "eor r12, r3, #2\n\t" \
+    "eor lr, r3, #3\n\t" \
+    "mul r11, r11, r6\n\t" \
+    "mul r12, r12, r6\n\t" \
+    "mul lr, lr, r6\n\t" \
+    "eor r10, r10, r10, lsr #13\n\t" \
+    "eor r11, r11, r11, lsr #13\n\t" \
+    "eor r12, r12, r12, lsr #13\n\t" \
+    "eor lr, lr, lr, lsr #13\n\t" \
+    "mul r10, r10, r7\n\t" \
+    "mul r11, r11, r7\n\t" \
+    "mul r12, r12, r7\n\t" \
+    "mul lr, lr, r7\n\t" \
+    "eor r10, r10, r10, lsr #16\n\t" \
+    "eor r11, r11, r11, lsr #16\n\t" \
+    "eor r12, r12, r12, lsr #16\n\t" \
+    "eor lr, lr, lr, lsr #16\n\t" \
+    "lsr r10, r10, #8\n\t" \
+    "lsr r11, r11, #8\n\t" \
+    "lsr r12, r12, #8\n\t" \
+    "lsr lr, lr, #8\n\t" \
+    "vmov s8, s9, r10, r11\n\t" \
+    "vmov s10, s11, r12, lr\n\t" \
+    "vcvt.f32.u32 s8, s8, #24\n\t" \
+    "vcvt.f32.u32 s9, s9, #24\n\t" \
+    "vcvt.f32.u32 s10, s10, #24\n\t" \
+    "vcvt.f32.u32 s11, s11, #24\n\t" \
+    "vadd.f32 s0, s0, s8\n\t" \
+    "vadd.f32 s1, s1, s9\n\t" \
+    "vadd.f32 s2, s2, s10\n\t" \
+    "vadd.f32 s3, s3, s11\n\t" \
+    "adds r4, r4, #4\n\t" \
+    "vmsr fpscr, r9\n\t" \
+    "vcvtr.s32.f32 s0, s0\n\t" \
+    "vcvtr.s32.f32 s1, s1\n\t" \
+    "vcvtr.s32.f32 s2, s2\n\t" \
+    "vcvtr.s32.f32 s3, s3\n\t" \
+    "vmsr fpscr, r8\n\t" \
+    "vmov r10, r11, s0, s1\n\t" \
+    "vmov r12, lr, s2, s3\n\t" \
+    "ldrsb r3, [r0, #0]\n\t" \
+    "qsub r10, r10, r3\n\t" \
+    "ssat r10, #8, r10\n\t" \
+    "qsub8 r10, r2, r10\n\t" \
+    "strb r10, [r0, #0]\n\t" \
+    "ldrsb r3, [r0, #1]\n\t" \
+    "qsub r11, r11, r3\n\t" \
+    "ssat r11, #8, r11\n\t" \
+    "qsub8 r11, r2, r11\n\t" \
+    "strb r11, [r0, #1]\n\t" \
+    "ldrsb r3, [r0, #2]\n\t" \
+    "qsub r12, r12, r3\n\t" \
+    "ssat r12, #8, r12\n\t" \
+    "qsub8 r12, r2, r12\n\t" \
+    "strb r12, [r0, #2]\n\t" \
+    "ldrsb r3, [r0, #3]\n\t" \
+    "qsub lr, lr, r3\n\t" \
+    "ssat lr, #8, lr\n\t" \
+    "qsub8 lr, r2, lr\n\t" \
+    "strb lr, [r0, #3]\n\t" \
+    "adds r0, r0, #4\n\t"
+/* r4 = idx, r5 = key (the 5th argument), constants */
+#define SGD_SETUP \
+    "push {r4-r11, lr}\n\t" \
+    "mov r4, r3\n\t" \
+    "ldr r5, [sp, #36]\n\t" \
+    "movw r6, #0xCA6B\n\t" \
+    "movt r6, #0x85EB\n\t" \
+    "movw r7, #0xAE35\n\t" \
+    "movt r7, #0xC2B2\n\t" \
+    "vmrs r8, fpscr\n\t" \
+    "bic r9, r8, #0xC00000\n\t" \
+    "orr r9, r9, #0x800000\n\t"
+
+/* w[i] -= floor(g[i] c + u_i) for 4 * n4 weights (n4 >= 1) whose first rounding index idx is a multiple
+ * of 4; c arrives in s0 (hard-float ABI). */
+__attribute__((naked, noinline)) static void sgd_sr4_asm(int8_t *w, const float *g, uint32_t n4, uint32_t idx,
+                                                         float c, uint32_t key) {
+    __asm__ volatile(
+        SGD_SETUP
+        "vmov.f32 s15, s0\n\t"
+        "vmov   s13, r2\n\t"                /* groups left */
+        "movs   r2, #0\n\t"
+        "tst    r4, #4\n\t"                 /* one group first to align idx to 8 */
+        "beq    1f\n\t"
+        SGD_G4
+        "vmov   r3, s13\n\t"
+        "subs   r3, r3, #1\n\t"
+        "vmov   s13, r3\n\t"
+        "beq    4f\n\t"
+        "1:\n\t"
+        "vmov   r3, s13\n\t"
+        "lsrs   r3, r3, #1\n\t"
+        "beq    3f\n\t"
+        "add    r3, r1, r3, lsl #5\n\t"
+        "vmov   s12, r3\n\t"                /* end of the pairs of groups in g */
+        "2:\n\t"
+        SGD_G8
+        "vmov   r3, s12\n\t"
+        "cmp    r1, r3\n\t"
+        "bne    2b\n\t"
+        "3:\n\t"
+        "vmov   r3, s13\n\t"
+        "tst    r3, #1\n\t"
+        "beq    4f\n\t"
+        SGD_G4
+        "4:\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
+/* The same with momentum (step_mom), q = {r, mu, lr}, 4 weights a pass. */
+__attribute__((naked, noinline)) static void sgd_sr4_mom_asm(int8_t *w, const float *g, uint32_t n4, uint32_t idx,
+                                                             uint32_t key, const float *q, float *mom) {
+    __asm__ volatile(
+        SGD_SETUP
+        "vpush  {s16-s19}\n\t"
+        "ldr    r3, [sp, #56]\n\t"          /* q (after 9 + 4 words pushed) */
+        "vldmia r3, {s16-s18}\n\t"
+        "ldr    r3, [sp, #60]\n\t"          /* mom */
+        "vmov   s19, r3\n\t"
+        "add    r3, r1, r2, lsl #4\n\t"
+        "vmov   s12, r3\n\t"                /* end of g */
+        "movs   r2, #0\n\t"
+        "1:\n\t"
+        SGD_G4M
+        "vmov   r3, s12\n\t"
+        "cmp    r1, r3\n\t"
+        "bne    1b\n\t"
+        "vpop   {s16-s19}\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+#else
+#define TINY_SGD_ASM 0
+#endif
+
+/* w[i] -= round(g[i] c), rounding indices idx.., the groups of 4 aligned indices through the
+ * assembly when rounding stochastically. */
+static inline __attribute__((always_inline)) void sgd_w_run(int8_t *w, const float *g, uint32_t n, float c,
+                                                            uint32_t key, uint32_t idx) {
+#if TINY_SGD_ASM
+    if (s_sr) {
+        uint32_t h = (0u - idx) & 3u;
+        if (h) {
+            if (h > n) h = n;
+            sgd_w_c(w, g, h, c, key, idx);
+            w += h; g += h; n -= h; idx += h;
+        }
+        if (n >= 4u) {
+            sgd_sr4_asm(w, g, n >> 2, idx, c, key);
+            const uint32_t m = n & ~3u;
+            w += m; g += m; n -= m; idx += m;
+        }
+        if (!n) return;
+    }
+#endif
+    sgd_w_c(w, g, n, c, key, idx);
+}
+
+/* With momentum, r = 1 / scale (QAS) or scale: the steps of up to 32 weights, then the rounding with
+ * c = 1 (exact); the aligned groups of 4 in one assembly pass. */
+static void sgd_w_mom(int8_t *w, const float *g, uint32_t n, float r, float *mom, uint32_t key, uint32_t idx) {
+#if TINY_SGD_ASM
+    if (s_sr && n >= 4u) {
+        const uint32_t h = (0u - idx) & 3u;
+        if (h) {
+            sgd_w_mom(w, g, h, r, mom, key, idx);
+            w += h; g += h; mom += h; n -= h; idx += h;
+        }
+        if (n >= 4u) {
+            const float q[3] = {r, s_mu, s_lr};
+            sgd_sr4_mom_asm(w, g, n >> 2, idx, key, q, mom);
+            const uint32_t m = n & ~3u;
+            w += m; g += m; mom += m; n -= m; idx += m;
+        }
+    }
+#endif
+    float st[32];
+    for (uint32_t i0 = 0; i0 < n; i0 += 32u) {
+        const uint32_t m = n - i0 < 32u ? n - i0 : 32u;
+        for (uint32_t i = 0; i < m; i++) st[i] = step_mom(g[i0 + i], r, &mom[i0 + i]);
+        sgd_w_c(w + i0, st, m, 1.0f, key, idx + i0);
+    }
 }
 
 /* The same step on the weight shadow: v = 256 w + frac (w = v rounded to the nearest quantum, frac
  * in [-128, 127]); the update is rounded to 1/256 of a quantum. */
 static void sgd_w_shadow(int8_t *w, int8_t *frac, const float *g, uint32_t n, float scale, float *mom,
                          uint32_t key, uint32_t base) {
+    const float c = step_c(scale), r = s_qas ? 1.0f / scale : scale;
     for (uint32_t i = 0; i < n; i++) {
-        float step = sgd_step(g[i], scale, mom ? &mom[i] : NULL, s_lr, s_mu, s_qas) * 256.0f;
+        float step = (mom ? step_mom(g[i], r, &mom[i]) : g[i] * c) * 256.0f;
         int32_t v = (int32_t)w[i] * 256 + frac[i] - round_sr_if(step, key, base + i, s_sr);
         if (v > 127 * 256 + 127) v = 127 * 256 + 127;
         if (v < -127 * 256 - 128) v = -127 * 256 - 128;
@@ -142,22 +576,13 @@ static void sgd_w_shadow(int8_t *w, int8_t *frac, const float *g, uint32_t n, fl
 }
 
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
-    const float lr = s_lr, mu = s_mu;
     const uint32_t key = s_key_w, base = (uint32_t)(w - s_cur->w);
     if (s_cur->frac) {
         sgd_w_shadow(w, s_cur->frac + base, g, n, scale, mom, key, base);
         return;
     }
-    if (s_sr) {
-        if (s_qas) {
-            if (mom) sgd_w_loop(w, g, n, scale, mom, lr, mu, 1, 1, key, base);
-            else sgd_w_loop(w, g, n, scale, NULL, lr, mu, 1, 1, key, base);
-        } else {
-            sgd_w_loop(w, g, n, scale, mom, lr, mu, 0, 1, key, base);
-        }
-    } else {
-        sgd_w_loop(w, g, n, scale, mom, lr, mu, s_qas, 0, key, base);
-    }
+    if (!mom) sgd_w_run(w, g, n, step_c(scale), key, base);
+    else sgd_w_mom(w, g, n, s_qas ? 1.0f / scale : scale, mom, key, base);
 }
 
 void tiny_train_begin_step(const tiny_train_step_t *s, uint32_t index) {
@@ -174,7 +599,7 @@ void tiny_train_update_b(int32_t *b, int32_t d) {
 }
 
 void tiny_train_sgd_b(int32_t *b, float g, float scale, float *mom) {
-    float v = sgd_step(g, scale, mom, s_lr, s_mu, s_qas);
+    float v = mom ? step_mom(g, s_qas ? 1.0f / scale : scale, mom) : g * step_c(scale);
     tiny_train_update_b(b, round_sr(v, s_key_b, (uint32_t)(b - s_cur->b)));
 }
 
