@@ -549,6 +549,8 @@ static void sweep_copy_ops(void) {
     report("concatenation_s8_dsp", SWEEP_CASES, fast_cc, bad_cc);
 }
 
+/* ADD: the table path (n >= TINY_ADD_LUT_MIN with a ctx buffer), the direct path (no or too small a
+ * buffer, small n), both clamps, unaligned operands and in place (out == in1). */
 static void sweep_add(void) {
     int32_t bad = 0, fast = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
@@ -561,12 +563,20 @@ static void sweep_add(void) {
                              (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-24, -14),
                              rint_(-128, 127), 0, 0};
         activation(0, &p.act_min, &p.act_max);
-        const int32_t n = d.h * d.w * d.c;
-        fill8(in_buf, n);
-        fill8(flt, n);
-        tiny_add_s8(&p, &d, in_buf, &d2, flt, &d, out_a);
-        tiny_add_s8_dsp(&p, &d, in_buf, &d2, flt, &d, out_b);
+        if (k % 5 == 1) p.in1_shift = 0, p.in2_shift = rint_(-3, 0);   /* TFLite's usual: one shift 0 */
+        const int32_t n = d.h * d.w * d.c, o1 = rint_(0, 3), o2 = rint_(0, 3);
+        tiny_ctx ctx = {scratch + (k & 3), k % 7 == 3 ? TINY_ADD_LUT_BYTES - 1 : TINY_ADD_LUT_BYTES};
+        const tiny_ctx *c = k % 9 == 4 ? 0 : &ctx;
+        fill8(in_buf + o1, n);
+        fill8(flt + o2, n);
+        tiny_add_s8(&p, &d, in_buf + o1, &d2, flt + o2, &d, out_a);
+        tiny_add_s8_dsp(c, &p, &d, in_buf + o1, &d2, flt + o2, &d, out_b);
         bad += compare("add", k, out_a, out_b, n);
+        if (k % 4 == 2) {   /* in place on input 1 */
+            memcpy(sh_b, in_buf + o1, (size_t)n);
+            tiny_add_s8_dsp(c, &p, &d, sh_b, &d2, flt + o2, &d, sh_b);
+            bad += compare("add_inplace", k, out_a, sh_b, n);
+        }
     }
     report("add_s8_dsp", SWEEP_CASES, fast, bad);
 }

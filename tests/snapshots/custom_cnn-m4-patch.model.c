@@ -548,7 +548,7 @@ static int invoke(int32_t stop_after) {
             const tiny_patch_geo *pg = &l3_geo[p];
             tiny_layer_begin(3);
             const tiny_add_params l3_params = {.in1_offset = -29, .in2_offset = -31, .left_shift = 20, .in1_multiplier = 2117766124, .in1_shift = -1, .in2_multiplier = 1073741824, .in2_shift = 0, .out_multiplier = 1634297931, .out_shift = -18, .out_offset = -21, .act_min = -128, .act_max = 127};
-            if (tiny_add_s8_dsp(&l3_params, &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (const int8_t *)(tiny_arena + ARENA_P17), &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (const int8_t *)(tiny_arena + ARENA_P16), &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (int8_t *)(tiny_arena + ARENA_P18)) != TINY_OK) return 4;
+            if (tiny_add_s8_dsp(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l3_params, &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (const int8_t *)(tiny_arena + ARENA_P17), &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (const int8_t *)(tiny_arena + ARENA_P16), &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (int8_t *)(tiny_arena + ARENA_P18)) != TINY_OK) return 4;
             tiny_layer_end(3);
         }
         tiny_window_place((const int8_t *)(tiny_arena + ARENA_P18), &stage_out_win[p], 1, &(tiny_dims){ 1, 15, 14, 16 }, (int8_t *)(tiny_arena + ARENA_T18));
