@@ -581,6 +581,40 @@ static void sweep_add(void) {
     report("add_s8_dsp", SWEEP_CASES, fast, bad);
 }
 
+/* MUL: equal shapes, a per-channel gate [1,1,1,C] or a scalar on either side (C off multiples of 4),
+ * other broadcasts and out-of-range shifts (portable inside), clamps, unaligned, in place (out == x). */
+static void sweep_mul(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims d = {1, rint_(1, 10), rint_(1, 10), rint_(1, 70)}, g = d;
+        const int32_t kind = k % 6;   /* 0 same, 1/2 gate in2/in1, 3/4 scalar in2/in1, 5 other broadcast */
+        if (kind == 1 || kind == 2) g.h = g.w = 1;
+        if (kind == 3 || kind == 4) g.h = g.w = g.c = 1;
+        if (kind == 5) g.w = 1;
+        tiny_mul_params p = {rint_(-127, 128), rint_(-127, 128), rint_(-128, 127),
+                             (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-14, -1), 0, 0};
+        activation(0, &p.act_min, &p.act_max);
+        if (k % 11 == 7) p.out_shift = rint_(0, 2);   /* left shift: portable inside */
+        else if (kind != 5 && g.h * g.w > 0) ++fast;
+        const int swap = kind == 2 || kind == 4;
+        const tiny_dims *d1 = swap ? &g : &d, *d2 = swap ? &d : &g;
+        const int32_t n = d.h * d.w * d.c, ng = g.h * g.w * g.c, ox = rint_(0, 3), og = rint_(0, 3);
+        int8_t *x = in_buf + ox, *gp = flt + og;
+        fill8(x, n);
+        fill8(gp, ng);
+        const int8_t *a = swap ? gp : x, *b = swap ? x : gp;
+        tiny_mul_s8(&p, d1, a, d2, b, &d, out_a);
+        tiny_mul_s8_dsp(&p, d1, a, d2, b, &d, out_b);
+        bad += compare("mul", k, out_a, out_b, n);
+        if (k % 3 == 0) {   /* in place on the full operand */
+            memcpy(sh_b, x, (size_t)n);
+            tiny_mul_s8_dsp(&p, d1, swap ? gp : sh_b, d2, swap ? sh_b : gp, &d, sh_b);
+            bad += compare("mul_inplace", k, out_a, sh_b, n);
+        }
+    }
+    report("mul_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
 /* tiny_lut_s8 with a table made by the portable HARD_SWISH / LOGISTIC kernel itself (rotated: the
  * input's raw byte indexes it), against that kernel on random data: unaligned, odd sizes, in place. */
 static void sweep_lut(void) {
@@ -629,6 +663,7 @@ int main(void) {
     sweep_resize_bilinear();
     sweep_copy_ops();
     sweep_add();
+    sweep_mul();
     sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");
     return failures;

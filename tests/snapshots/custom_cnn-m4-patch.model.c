@@ -606,7 +606,7 @@ static int invoke(int32_t stop_after) {
 
     /* #12 MUL multiply_1/Mul (tables above: l12_*) */
     tiny_layer_begin(12);
-    if (tiny_mul_s8(&l12_params, &(tiny_dims){ 1, 1, 30, 12 }, (const int8_t *)(tiny_arena + ARENA_T23), &(tiny_dims){ 1, 1, 1, 12 }, (const int8_t *)(tiny_arena + ARENA_T26), &(tiny_dims){ 1, 1, 30, 12 }, (int8_t *)(tiny_arena + ARENA_T27)) != TINY_OK) return 13;
+    if (tiny_mul_s8_dsp(&l12_params, &(tiny_dims){ 1, 1, 30, 12 }, (const int8_t *)(tiny_arena + ARENA_T23), &(tiny_dims){ 1, 1, 1, 12 }, (const int8_t *)(tiny_arena + ARENA_T26), &(tiny_dims){ 1, 1, 30, 12 }, (int8_t *)(tiny_arena + ARENA_T27)) != TINY_OK) return 13;
     tiny_layer_end(12);
     if (stop_after == 12) return 0;
 
