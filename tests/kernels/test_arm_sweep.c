@@ -615,6 +615,29 @@ static void sweep_mul(void) {
     report("mul_s8_dsp", SWEEP_CASES, fast, bad);
 }
 
+/* MEAN over H and W (N reduced or kept): channels 1..40 (odd tails), planes past the 256-pixel lane
+ * flush, int8 extremes; other axis sets (portable inside). */
+static void sweep_mean(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims in = {rint_(1, 2), rint_(1, 20), rint_(1, 20), rint_(1, 40)};
+        if (k % 5 == 3) in.h = rint_(16, 40), in.w = rint_(10, 30), in.c = rint_(1, 12);   /* > 256 pixels */
+        while (in.n * in.h * in.w * in.c > BUF) --in.h;
+        tiny_mean_params p = {k % 7 == 6 ? rint_(1, 15) : 6 | (k & 1), rint_(-128, 127), rint_(-128, 127),
+                              (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-12, 1)};
+        if ((p.axis_mask & 0xE) == 0x6) ++fast;
+        const int32_t n = in.n * in.h * in.w * in.c;
+        fill8(in_buf, n);
+        if (k % 9 == 2) memset(in_buf, k & 8 ? 127 : -128, (size_t)n);   /* lane extremes */
+        memset(out_a, 0x55, 1024);
+        memset(out_b, 0x55, 1024);
+        tiny_mean_s8(&p, &in, in_buf, out_a);
+        tiny_mean_s8_dsp(&p, &in, in_buf, out_b);
+        bad += compare("mean", k, out_a, out_b, 1024);   /* and nothing written past */
+    }
+    report("mean_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
 /* tiny_lut_s8 with a table made by the portable HARD_SWISH / LOGISTIC kernel itself (rotated: the
  * input's raw byte indexes it), against that kernel on random data: unaligned, odd sizes, in place. */
 static void sweep_lut(void) {
@@ -664,6 +687,7 @@ int main(void) {
     sweep_copy_ops();
     sweep_add();
     sweep_mul();
+    sweep_mean();
     sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");
     return failures;

@@ -588,7 +588,7 @@ static int invoke(int32_t stop_after) {
 
     /* #9 MEAN global_average_pooling2d_1/Mean (tables above: l9_*) */
     tiny_layer_begin(9);
-    if (tiny_mean_s8(&l9_params, &(tiny_dims){ 1, 6, 5, 12 }, (const int8_t *)(tiny_arena + ARENA_T23), (int8_t *)(tiny_arena + ARENA_T24)) != TINY_OK) return 10;
+    if (tiny_mean_s8_dsp(&l9_params, &(tiny_dims){ 1, 6, 5, 12 }, (const int8_t *)(tiny_arena + ARENA_T23), (int8_t *)(tiny_arena + ARENA_T24)) != TINY_OK) return 10;
     tiny_layer_end(9);
     if (stop_after == 9) return 0;
 
@@ -612,7 +612,7 @@ static int invoke(int32_t stop_after) {
 
     /* #13 MEAN global_average_pooling2d_1_2/Mean (tables above: l13_*) */
     tiny_layer_begin(13);
-    if (tiny_mean_s8(&l13_params, &(tiny_dims){ 1, 6, 5, 12 }, (const int8_t *)(tiny_arena + ARENA_T27), (int8_t *)(tiny_arena + ARENA_T28)) != TINY_OK) return 14;
+    if (tiny_mean_s8_dsp(&l13_params, &(tiny_dims){ 1, 6, 5, 12 }, (const int8_t *)(tiny_arena + ARENA_T27), (int8_t *)(tiny_arena + ARENA_T28)) != TINY_OK) return 14;
     tiny_layer_end(13);
     if (stop_after == 13) return 0;
 

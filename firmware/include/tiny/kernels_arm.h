@@ -111,6 +111,10 @@ tiny_status tiny_add_s8_dsp(const tiny_ctx *ctx, const tiny_add_params *params, 
 tiny_status tiny_mul_s8_dsp(const tiny_mul_params *params, const tiny_dims *in1_dims, const int8_t *in1,
                             const tiny_dims *in2_dims, const int8_t *in2, const tiny_dims *out_dims, int8_t *out);
 
+/* MEAN / SUM over H and W (C kept, N either way); other axis sets: tiny_mean_s8. */
+tiny_status tiny_mean_s8_dsp(const tiny_mean_params *params, const tiny_dims *in_dims, const int8_t *in,
+                             int8_t *out);
+
 #undef TINY_CONV_ARGS
 #undef TINY_DW_ARGS
 #endif
