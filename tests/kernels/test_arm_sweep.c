@@ -638,6 +638,47 @@ static void sweep_mean(void) {
     report("mean_s8_dsp", SWEEP_CASES, fast, bad);
 }
 
+/* AVERAGE_POOL_2D: windows 1..5 and global ones (up to 25x10, odd channel tails), strides 1..3,
+ * padding including negative, trailing windows past the image, clamps, batches, in place. */
+static void sweep_avg_pool(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        const int global = k % 4 == 1;
+        tiny_dims in = {rint_(1, 2), rint_(1, 25), rint_(1, 12), k % 5 == 4 ? rint_(1, 7) : rint_(4, 40)};
+        const int32_t fh = global ? in.h : rint_(1, 5), fw = global ? in.w : rint_(1, 5);
+        tiny_pool_params p = {{rint_(1, 3), rint_(1, 3)}, {global ? 0 : rint_(-1, 1), global ? 0 : rint_(-1, 1)}, {-128, 127}};
+        if (k % 2) activation(&p.activation, 0, 0);
+        const int inplace = k % 6 == 3;
+        if (inplace) p.stride.h = fh, p.stride.w = fw, p.padding.h = p.padding.w = 0;
+        while (in.n * in.h * in.w * in.c > BUF / 2 && in.h > 1) --in.h;
+        tiny_dims f = {1, fh, fw, 1};
+        tiny_dims out = {in.n, (in.h + 2 * p.padding.h - fh) / p.stride.h + 1,
+                         (in.w + 2 * p.padding.w - fw) / p.stride.w + 1, in.c};
+        if (out.h < 1) out.h = 1;
+        if (out.w < 1) out.w = 1;
+        if (!inplace && (k & 8)) out.h += 1, out.w += 1;   /* trailing windows past the image */
+        while (out.n * out.h * out.w * out.c > BUF - 8) --out.h;
+        const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        if (in.c >= 4) ++fast;
+        fill8(in_buf, n_in);
+        if (k % 9 == 5) memset(in_buf, k & 16 ? 127 : -128, (size_t)n_in);   /* lane extremes */
+        if (inplace) {
+            memcpy(sh_a, in_buf, (size_t)n_in);
+            memcpy(sh_b, in_buf, (size_t)n_in);
+            const tiny_status sa = tiny_avg_pool_s8(0, &p, &in, sh_a, &f, &out, sh_a);
+            const tiny_status sb = tiny_avg_pool_s8_dsp(0, &p, &in, sh_b, &f, &out, sh_b);
+            bad += compare("avg_pool_inplace", k, sh_a, sh_b, n_in) + (sa != sb);
+        } else {
+            memset(out_a, 0x55, (size_t)n_out + 8);
+            memset(out_b, 0x55, (size_t)n_out + 8);
+            const tiny_status sa = tiny_avg_pool_s8(0, &p, &in, in_buf, &f, &out, out_a);
+            const tiny_status sb = tiny_avg_pool_s8_dsp(0, &p, &in, in_buf, &f, &out, out_b);
+            bad += compare("avg_pool", k, out_a, out_b, n_out + 8) + (sa != sb);   /* and nothing written past */
+        }
+    }
+    report("avg_pool_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
 /* tiny_lut_s8 with a table made by the portable HARD_SWISH / LOGISTIC kernel itself (rotated: the
  * input's raw byte indexes it), against that kernel on random data: unaligned, odd sizes, in place. */
 static void sweep_lut(void) {
@@ -688,6 +729,7 @@ int main(void) {
     sweep_add();
     sweep_mul();
     sweep_mean();
+    sweep_avg_pool();
     sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");
     return failures;

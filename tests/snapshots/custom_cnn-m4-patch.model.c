@@ -563,7 +563,7 @@ static int invoke(int32_t stop_after) {
 
     /* #5 AVERAGE_POOL_2D average_pooling2d_1/AvgPool (tables above: l5_*) */
     tiny_layer_begin(5);
-    if (tiny_avg_pool_s8(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l5_params, &(tiny_dims){ 1, 16, 15, 16 }, (const int8_t *)(tiny_arena + ARENA_T19), &(tiny_dims){ 1, 2, 2, 1 }, &(tiny_dims){ 1, 8, 7, 16 }, (int8_t *)(tiny_arena + ARENA_T20)) != TINY_OK) return 6;
+    if (tiny_avg_pool_s8_dsp(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l5_params, &(tiny_dims){ 1, 16, 15, 16 }, (const int8_t *)(tiny_arena + ARENA_T19), &(tiny_dims){ 1, 2, 2, 1 }, &(tiny_dims){ 1, 8, 7, 16 }, (int8_t *)(tiny_arena + ARENA_T20)) != TINY_OK) return 6;
     tiny_layer_end(5);
     if (stop_after == 5) return 0;
 

@@ -115,6 +115,11 @@ tiny_status tiny_mul_s8_dsp(const tiny_mul_params *params, const tiny_dims *in1_
 tiny_status tiny_mean_s8_dsp(const tiny_mean_params *params, const tiny_dims *in_dims, const int8_t *in,
                              int8_t *out);
 
+/* AVERAGE_POOL_2D: windows of <= 256 pixels, >= 4 channels; else tiny_avg_pool_s8. */
+tiny_status tiny_avg_pool_s8_dsp(const tiny_ctx *ctx, const tiny_pool_params *params, const tiny_dims *input_dims,
+                                 const int8_t *input, const tiny_dims *filter_dims, const tiny_dims *output_dims,
+                                 int8_t *output);
+
 #undef TINY_CONV_ARGS
 #undef TINY_DW_ARGS
 #endif
