@@ -19,7 +19,7 @@ KERNELS = ["conv2d_s8_1x1", "conv2d_s8_rgb", "conv2d_s8_gemm", "depthwise_conv2d
            "depthwise_conv2d_s8_c4", "depthwise_conv2d_s8_inplace_c4", "depthwise_conv2d_s8_kxk",
            "depthwise_conv2d_s8_inplace_kxk", "depthwise_conv2d_s8_mult",
            "fully_connected_s8_dsp", "max_pool_s8_dsp", "resize_bilinear_s8_dsp",
-           "resize_nearest_neighbor_s8_dsp", "concatenation_s8_dsp", "add_s8_dsp", "lut_s8"]
+           "resize_nearest_neighbor_s8_dsp", "concatenation_s8_dsp", "add_s8_dsp", "mul_s8_dsp", "mean_s8_dsp", "avg_pool_s8_dsp", "lut_s8"]
 
 
 def kernel_sources() -> list[Path]:

@@ -549,6 +549,8 @@ static void sweep_copy_ops(void) {
     report("concatenation_s8_dsp", SWEEP_CASES, fast_cc, bad_cc);
 }
 
+/* ADD: the table path (n >= TINY_ADD_LUT_MIN with a ctx buffer), the direct path (no or too small a
+ * buffer, small n), both clamps, unaligned operands and in place (out == in1). */
 static void sweep_add(void) {
     int32_t bad = 0, fast = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
@@ -561,14 +563,120 @@ static void sweep_add(void) {
                              (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-24, -14),
                              rint_(-128, 127), 0, 0};
         activation(0, &p.act_min, &p.act_max);
-        const int32_t n = d.h * d.w * d.c;
-        fill8(in_buf, n);
-        fill8(flt, n);
-        tiny_add_s8(&p, &d, in_buf, &d2, flt, &d, out_a);
-        tiny_add_s8_dsp(&p, &d, in_buf, &d2, flt, &d, out_b);
+        if (k % 5 == 1) p.in1_shift = 0, p.in2_shift = rint_(-3, 0);   /* TFLite's usual: one shift 0 */
+        const int32_t n = d.h * d.w * d.c, o1 = rint_(0, 3), o2 = rint_(0, 3);
+        tiny_ctx ctx = {scratch + (k & 3), k % 7 == 3 ? TINY_ADD_LUT_BYTES - 1 : TINY_ADD_LUT_BYTES};
+        const tiny_ctx *c = k % 9 == 4 ? 0 : &ctx;
+        fill8(in_buf + o1, n);
+        fill8(flt + o2, n);
+        tiny_add_s8(&p, &d, in_buf + o1, &d2, flt + o2, &d, out_a);
+        tiny_add_s8_dsp(c, &p, &d, in_buf + o1, &d2, flt + o2, &d, out_b);
         bad += compare("add", k, out_a, out_b, n);
+        if (k % 4 == 2) {   /* in place on input 1 */
+            memcpy(sh_b, in_buf + o1, (size_t)n);
+            tiny_add_s8_dsp(c, &p, &d, sh_b, &d2, flt + o2, &d, sh_b);
+            bad += compare("add_inplace", k, out_a, sh_b, n);
+        }
     }
     report("add_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
+/* MUL: equal shapes, a per-channel gate [1,1,1,C] or a scalar on either side (C off multiples of 4),
+ * other broadcasts and out-of-range shifts (portable inside), clamps, unaligned, in place (out == x). */
+static void sweep_mul(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims d = {1, rint_(1, 10), rint_(1, 10), rint_(1, 70)}, g = d;
+        const int32_t kind = k % 6;   /* 0 same, 1/2 gate in2/in1, 3/4 scalar in2/in1, 5 other broadcast */
+        if (kind == 1 || kind == 2) g.h = g.w = 1;
+        if (kind == 3 || kind == 4) g.h = g.w = g.c = 1;
+        if (kind == 5) g.w = 1;
+        tiny_mul_params p = {rint_(-127, 128), rint_(-127, 128), rint_(-128, 127),
+                             (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-14, -1), 0, 0};
+        activation(0, &p.act_min, &p.act_max);
+        if (k % 11 == 7) p.out_shift = rint_(0, 2);   /* left shift: portable inside */
+        else if (kind != 5 && g.h * g.w > 0) ++fast;
+        const int swap = kind == 2 || kind == 4;
+        const tiny_dims *d1 = swap ? &g : &d, *d2 = swap ? &d : &g;
+        const int32_t n = d.h * d.w * d.c, ng = g.h * g.w * g.c, ox = rint_(0, 3), og = rint_(0, 3);
+        int8_t *x = in_buf + ox, *gp = flt + og;
+        fill8(x, n);
+        fill8(gp, ng);
+        const int8_t *a = swap ? gp : x, *b = swap ? x : gp;
+        tiny_mul_s8(&p, d1, a, d2, b, &d, out_a);
+        tiny_mul_s8_dsp(&p, d1, a, d2, b, &d, out_b);
+        bad += compare("mul", k, out_a, out_b, n);
+        if (k % 3 == 0) {   /* in place on the full operand */
+            memcpy(sh_b, x, (size_t)n);
+            tiny_mul_s8_dsp(&p, d1, swap ? gp : sh_b, d2, swap ? sh_b : gp, &d, sh_b);
+            bad += compare("mul_inplace", k, out_a, sh_b, n);
+        }
+    }
+    report("mul_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
+/* MEAN over H and W (N reduced or kept): channels 1..40 (odd tails), planes past the 256-pixel lane
+ * flush, int8 extremes; other axis sets (portable inside). */
+static void sweep_mean(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        tiny_dims in = {rint_(1, 2), rint_(1, 20), rint_(1, 20), rint_(1, 40)};
+        if (k % 5 == 3) in.h = rint_(16, 40), in.w = rint_(10, 30), in.c = rint_(1, 12);   /* > 256 pixels */
+        while (in.n * in.h * in.w * in.c > BUF) --in.h;
+        tiny_mean_params p = {k % 7 == 6 ? rint_(1, 15) : 6 | (k & 1), rint_(-128, 127), rint_(-128, 127),
+                              (int32_t)((1u << 30) + (rnd() & 0x3FFFFFFFu)), rint_(-12, 1)};
+        if ((p.axis_mask & 0xE) == 0x6) ++fast;
+        const int32_t n = in.n * in.h * in.w * in.c;
+        fill8(in_buf, n);
+        if (k % 9 == 2) memset(in_buf, k & 8 ? 127 : -128, (size_t)n);   /* lane extremes */
+        memset(out_a, 0x55, 1024);
+        memset(out_b, 0x55, 1024);
+        tiny_mean_s8(&p, &in, in_buf, out_a);
+        tiny_mean_s8_dsp(&p, &in, in_buf, out_b);
+        bad += compare("mean", k, out_a, out_b, 1024);   /* and nothing written past */
+    }
+    report("mean_s8_dsp", SWEEP_CASES, fast, bad);
+}
+
+/* AVERAGE_POOL_2D: windows 1..5 and global ones (up to 25x10, odd channel tails), strides 1..3,
+ * padding including negative, trailing windows past the image, clamps, batches, in place. */
+static void sweep_avg_pool(void) {
+    int32_t bad = 0, fast = 0;
+    for (int32_t k = 0; k < SWEEP_CASES; ++k) {
+        const int global = k % 4 == 1;
+        tiny_dims in = {rint_(1, 2), rint_(1, 25), rint_(1, 12), k % 5 == 4 ? rint_(1, 7) : rint_(4, 40)};
+        const int32_t fh = global ? in.h : rint_(1, 5), fw = global ? in.w : rint_(1, 5);
+        tiny_pool_params p = {{rint_(1, 3), rint_(1, 3)}, {global ? 0 : rint_(-1, 1), global ? 0 : rint_(-1, 1)}, {-128, 127}};
+        if (k % 2) activation(&p.activation, 0, 0);
+        const int inplace = k % 6 == 3;
+        if (inplace) p.stride.h = fh, p.stride.w = fw, p.padding.h = p.padding.w = 0;
+        while (in.n * in.h * in.w * in.c > BUF / 2 && in.h > 1) --in.h;
+        tiny_dims f = {1, fh, fw, 1};
+        tiny_dims out = {in.n, (in.h + 2 * p.padding.h - fh) / p.stride.h + 1,
+                         (in.w + 2 * p.padding.w - fw) / p.stride.w + 1, in.c};
+        if (out.h < 1) out.h = 1;
+        if (out.w < 1) out.w = 1;
+        if (!inplace && (k & 8)) out.h += 1, out.w += 1;   /* trailing windows past the image */
+        while (out.n * out.h * out.w * out.c > BUF - 8) --out.h;
+        const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
+        if (in.c >= 4) ++fast;
+        fill8(in_buf, n_in);
+        if (k % 9 == 5) memset(in_buf, k & 16 ? 127 : -128, (size_t)n_in);   /* lane extremes */
+        if (inplace) {
+            memcpy(sh_a, in_buf, (size_t)n_in);
+            memcpy(sh_b, in_buf, (size_t)n_in);
+            const tiny_status sa = tiny_avg_pool_s8(0, &p, &in, sh_a, &f, &out, sh_a);
+            const tiny_status sb = tiny_avg_pool_s8_dsp(0, &p, &in, sh_b, &f, &out, sh_b);
+            bad += compare("avg_pool_inplace", k, sh_a, sh_b, n_in) + (sa != sb);
+        } else {
+            memset(out_a, 0x55, (size_t)n_out + 8);
+            memset(out_b, 0x55, (size_t)n_out + 8);
+            const tiny_status sa = tiny_avg_pool_s8(0, &p, &in, in_buf, &f, &out, out_a);
+            const tiny_status sb = tiny_avg_pool_s8_dsp(0, &p, &in, in_buf, &f, &out, out_b);
+            bad += compare("avg_pool", k, out_a, out_b, n_out + 8) + (sa != sb);   /* and nothing written past */
+        }
+    }
+    report("avg_pool_s8_dsp", SWEEP_CASES, fast, bad);
 }
 
 /* tiny_lut_s8 with a table made by the portable HARD_SWISH / LOGISTIC kernel itself (rotated: the
@@ -619,6 +727,9 @@ int main(void) {
     sweep_resize_bilinear();
     sweep_copy_ops();
     sweep_add();
+    sweep_mul();
+    sweep_mean();
+    sweep_avg_pool();
     sweep_lut();
     tiny_semihost_write0(failures ? "SWEEP FAIL\n" : "SWEEP OK\n");
     return failures;

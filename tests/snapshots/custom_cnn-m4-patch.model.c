@@ -548,7 +548,7 @@ static int invoke(int32_t stop_after) {
             const tiny_patch_geo *pg = &l3_geo[p];
             tiny_layer_begin(3);
             const tiny_add_params l3_params = {.in1_offset = -29, .in2_offset = -31, .left_shift = 20, .in1_multiplier = 2117766124, .in1_shift = -1, .in2_multiplier = 1073741824, .in2_shift = 0, .out_multiplier = 1634297931, .out_shift = -18, .out_offset = -21, .act_min = -128, .act_max = 127};
-            if (tiny_add_s8_dsp(&l3_params, &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (const int8_t *)(tiny_arena + ARENA_P17), &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (const int8_t *)(tiny_arena + ARENA_P16), &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (int8_t *)(tiny_arena + ARENA_P18)) != TINY_OK) return 4;
+            if (tiny_add_s8_dsp(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l3_params, &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (const int8_t *)(tiny_arena + ARENA_P17), &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (const int8_t *)(tiny_arena + ARENA_P16), &(tiny_dims){ 1, 1, 1, (1 * pg->out_h * pg->out_w * 16) }, (int8_t *)(tiny_arena + ARENA_P18)) != TINY_OK) return 4;
             tiny_layer_end(3);
         }
         tiny_window_place((const int8_t *)(tiny_arena + ARENA_P18), &stage_out_win[p], 1, &(tiny_dims){ 1, 15, 14, 16 }, (int8_t *)(tiny_arena + ARENA_T18));
@@ -563,7 +563,7 @@ static int invoke(int32_t stop_after) {
 
     /* #5 AVERAGE_POOL_2D average_pooling2d_1/AvgPool (tables above: l5_*) */
     tiny_layer_begin(5);
-    if (tiny_avg_pool_s8(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l5_params, &(tiny_dims){ 1, 16, 15, 16 }, (const int8_t *)(tiny_arena + ARENA_T19), &(tiny_dims){ 1, 2, 2, 1 }, &(tiny_dims){ 1, 8, 7, 16 }, (int8_t *)(tiny_arena + ARENA_T20)) != TINY_OK) return 6;
+    if (tiny_avg_pool_s8_dsp(&(tiny_ctx){ .buf = NULL, .size = 0 }, &l5_params, &(tiny_dims){ 1, 16, 15, 16 }, (const int8_t *)(tiny_arena + ARENA_T19), &(tiny_dims){ 1, 2, 2, 1 }, &(tiny_dims){ 1, 8, 7, 16 }, (int8_t *)(tiny_arena + ARENA_T20)) != TINY_OK) return 6;
     tiny_layer_end(5);
     if (stop_after == 5) return 0;
 
@@ -588,7 +588,7 @@ static int invoke(int32_t stop_after) {
 
     /* #9 MEAN global_average_pooling2d_1/Mean (tables above: l9_*) */
     tiny_layer_begin(9);
-    if (tiny_mean_s8(&l9_params, &(tiny_dims){ 1, 6, 5, 12 }, (const int8_t *)(tiny_arena + ARENA_T23), (int8_t *)(tiny_arena + ARENA_T24)) != TINY_OK) return 10;
+    if (tiny_mean_s8_dsp(&l9_params, &(tiny_dims){ 1, 6, 5, 12 }, (const int8_t *)(tiny_arena + ARENA_T23), (int8_t *)(tiny_arena + ARENA_T24)) != TINY_OK) return 10;
     tiny_layer_end(9);
     if (stop_after == 9) return 0;
 
@@ -606,13 +606,13 @@ static int invoke(int32_t stop_after) {
 
     /* #12 MUL multiply_1/Mul (tables above: l12_*) */
     tiny_layer_begin(12);
-    if (tiny_mul_s8(&l12_params, &(tiny_dims){ 1, 1, 30, 12 }, (const int8_t *)(tiny_arena + ARENA_T23), &(tiny_dims){ 1, 1, 1, 12 }, (const int8_t *)(tiny_arena + ARENA_T26), &(tiny_dims){ 1, 1, 30, 12 }, (int8_t *)(tiny_arena + ARENA_T27)) != TINY_OK) return 13;
+    if (tiny_mul_s8_dsp(&l12_params, &(tiny_dims){ 1, 1, 30, 12 }, (const int8_t *)(tiny_arena + ARENA_T23), &(tiny_dims){ 1, 1, 1, 12 }, (const int8_t *)(tiny_arena + ARENA_T26), &(tiny_dims){ 1, 1, 30, 12 }, (int8_t *)(tiny_arena + ARENA_T27)) != TINY_OK) return 13;
     tiny_layer_end(12);
     if (stop_after == 12) return 0;
 
     /* #13 MEAN global_average_pooling2d_1_2/Mean (tables above: l13_*) */
     tiny_layer_begin(13);
-    if (tiny_mean_s8(&l13_params, &(tiny_dims){ 1, 6, 5, 12 }, (const int8_t *)(tiny_arena + ARENA_T27), (int8_t *)(tiny_arena + ARENA_T28)) != TINY_OK) return 14;
+    if (tiny_mean_s8_dsp(&l13_params, &(tiny_dims){ 1, 6, 5, 12 }, (const int8_t *)(tiny_arena + ARENA_T27), (int8_t *)(tiny_arena + ARENA_T28)) != TINY_OK) return 14;
     tiny_layer_end(13);
     if (stop_after == 13) return 0;
 

@@ -157,7 +157,7 @@ static int invoke(int32_t stop_after) {
 
     /* #3 MEAN global_average_pooling2d_1/Mean (tables above: l3_*) */
     tiny_layer_begin(3);
-    if (tiny_mean_s8(&l3_params, &(tiny_dims){ 1, 8, 8, 16 }, (const int8_t *)(tiny_arena + ARENA_T12), (int8_t *)(tiny_arena + ARENA_T13)) != TINY_OK) return 4;
+    if (tiny_mean_s8_dsp(&l3_params, &(tiny_dims){ 1, 8, 8, 16 }, (const int8_t *)(tiny_arena + ARENA_T12), (int8_t *)(tiny_arena + ARENA_T13)) != TINY_OK) return 4;
     tiny_layer_end(3);
     if (stop_after == 3) return 0;
 

@@ -88,7 +88,8 @@ def lower(g: Graph, schedule: Any, target: Target, inplace: bool = True, hash: s
             scratch[i] += inplace_scratch(g, g.ops[i])
     choices = [d.select(p, target, inplace=op.index in inplace_ops) for op, d, p in zip(g.ops, defs, params)]
     if split:   # the searched plan fixed the stage's scratch: keep variants that fit it
-        choices = [v if i >= split or v.scratch(params[i]) == 0 else defs[i].portable(params[i], i in inplace_ops)
+        choices = [v if i >= split or v.scratch(params[i]) == 0
+                   else defs[i].select(params[i], target, i in inplace_ops, scratch_free=True)
                    for i, v in enumerate(choices)]
     if split:   # the schedule's scratch already holds the variants' extra after the stage (tiny/compile.py)
         scratch = list(schedule.scratch)

@@ -192,6 +192,26 @@ def emit(p: AddParams, e: EmitCtx, fn: str) -> str:
             f"{e.dims(do)}, {e.out()});")
 
 
+# == TINY_ADD_LUT_MIN / TINY_ADD_LUT_BYTES (kernels_arm.h): from this many elements the DSP kernel
+# tabulates both input rescales (2 x 256 int32) in planned scratch.
+ADD_LUT_MIN = 256
+ADD_LUT_BYTES = 2 * 256 * 4 + 4
+
+
+def dsp_scratch(p: AddParams) -> int:
+    """== tiny_add_s8_dsp_get_buffer_size (add_s8_dsp.c); a symbolic (patch) extent counts as large."""
+    try:
+        n = int(np.prod([int(v) for v in p.out_shape]))
+    except (TypeError, ValueError):
+        return ADD_LUT_BYTES
+    return ADD_LUT_BYTES if n >= ADD_LUT_MIN else 0
+
+
+def emit_dsp(p: AddParams, e: EmitCtx, fn: str) -> str:
+    """tiny_add_s8_dsp takes the scratch ctx first (its rescale tables)."""
+    return emit(p, e, fn).replace(f"{fn}(", f"{fn}({e.ctx()}, ", 1)
+
+
 def binary_options(opt: Any) -> dict[str, Any]:
     return fused_activation(opt)
 
@@ -207,7 +227,11 @@ def elementwise_macs(g: Graph, op: Op) -> int:
 
 
 ADD = OpDef(name="ADD", fb_options="AddOptions", arity=(2, 2, (), None), options=binary_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
-            variants=(Variant("tiny_add_s8_dsp", lambda p, t: not p.broadcasts, dsp=True), Variant("tiny_add_s8")),
+            variants=(Variant("tiny_add_s8_dsp", lambda p, t: not p.broadcasts and dsp_scratch(p) > 0, dsp=True,
+                              scratch=dsp_scratch, emit=emit_dsp),
+                      # no planned scratch (small adds, patch stages): the direct per-element path
+                      Variant("tiny_add_s8_dsp", lambda p, t: not p.broadcasts, dsp=True, emit=emit_dsp),
+                      Variant("tiny_add_s8")),
             macs=elementwise_macs, input_rect=elementwise_rect, elementwise=True, local=True,
             inplace=binary_inplace, backward="add", color="#16a085", portable_why=lambda p: "broadcasting add")
 DEFS = [ADD]

@@ -211,10 +211,13 @@ class OpDef:
     def scratch_bytes(self, p: Params) -> int:
         return int(self.scratch(p))
 
-    def select(self, p: Params, target: "Target", inplace: bool = False) -> Variant:
-        """The kernel variant to call for params `p` on `target` (first matching one)."""
+    def select(self, p: Params, target: "Target", inplace: bool = False, scratch_free: bool = False) -> Variant:
+        """The kernel variant to call for params `p` on `target` (first matching one; with
+        scratch_free, the first one that needs no planned scratch of its own)."""
         for v in self.variants:
             if v.dsp and not target.optimized:
+                continue
+            if scratch_free and v.scratch(p):
                 continue
             if v.inplace is not None and v.inplace != inplace:
                 continue

@@ -138,10 +138,26 @@ def options(opt: Any) -> dict[str, Any]:
     return {"keep_dims": bool(opt.keepDims)} if opt is not None else {}
 
 
-MEAN = OpDef(name="MEAN", no_dsp_why="a sum and one requantization per output, no MACs", fb_options="ReducerOptions", arity=(2, 2, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
-             variants=(Variant("tiny_mean_s8"),), macs=lambda g, op: g.tensors[op.inputs[0]].size,
+def dsp_ok(p: MeanParams) -> bool:
+    """tiny_mean_s8_dsp's own case: H and W reduced, C kept (4 channels a word), N either way."""
+    n, h, w, c = p.in_dims
+    return (p.axis_mask & 0xE) == 0x6 and c >= 4 and n * h * w <= 1 << 23 and p.multiplier >= 0
+
+
+def portable_why(p: MeanParams) -> str:
+    if (p.axis_mask & 0xE) != 0x6:
+        return "reduces other axes than H and W (the DSP kernel sums pixels, channels kept)"
+    if p.in_dims[3] < 4:
+        return f"{p.in_dims[3]} channels: fewer than the 4 lanes of a word"
+    return "more than 2^23 pixels"
+
+
+_VARIANTS = (Variant("tiny_mean_s8_dsp", lambda p, t: dsp_ok(p), dsp=True), Variant("tiny_mean_s8"))
+
+MEAN = OpDef(name="MEAN", fb_options="ReducerOptions", arity=(2, 2, (), None), options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+             variants=_VARIANTS, portable_why=portable_why, macs=lambda g, op: g.tensors[op.inputs[0]].size,
              data_inputs=lambda g, op: [0], backward="mean", color="#7f8c8d")
 SUM = OpDef(name="SUM", fb_options="ReducerOptions", arity=(2, 2, (), None), options=options, prepare=prepare,
-            run=run, emit=emit, scratch=scratch_bytes, variants=(Variant("tiny_mean_s8"),),
+            run=run, emit=emit, scratch=scratch_bytes, variants=_VARIANTS, portable_why=portable_why,
             macs=lambda g, op: g.tensors[op.inputs[0]].size, data_inputs=lambda g, op: [0])
 DEFS = [MEAN, SUM]

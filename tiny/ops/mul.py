@@ -61,7 +61,36 @@ def emit(p: MulParams, e: EmitCtx, fn: str) -> str:
             f"{e.dims(do)}, {e.out()});")
 
 
-MUL = OpDef(name="MUL", no_dsp_why="element-wise multiply and requantization per element (SE gates), none written yet", fb_options="MulOptions", arity=(2, 2, (), None), options=binary_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
-            variants=(Variant("tiny_mul_s8"),), macs=elementwise_macs, input_rect=elementwise_rect,
+def _vector(d: tuple, out: tuple) -> bool:
+    """[1,1,1,C] with the output's C, or a scalar."""
+    return tuple(d[:3]) == (1, 1, 1) and d[3] in (out[3], 1)
+
+
+def dsp_layout(p: MulParams) -> bool:
+    """The layouts tiny_mul_s8_dsp runs itself: equal shapes, or one operand full and the other a
+    per-channel vector or a scalar (== same()/vec() in mul_s8_dsp.c)."""
+    try:
+        d1, d2, do = (tuple(int(v) for v in d) for d in p.dims)
+    except (TypeError, ValueError):
+        return not p.broadcasts
+    return (d1 == do and (d2 == do or _vector(d2, do))) or (d2 == do and _vector(d1, do))
+
+
+def dsp_params(p: MulParams) -> bool:
+    """The fast path's quantization (TFLite's usual: a multiplier below 1, no left shift)."""
+    return (p.out_multiplier >= 0 and -22 <= p.out_shift <= -1 and -128 <= p.in1_offset <= 128
+            and -128 <= p.in2_offset <= 128 and -128 <= p.out_offset <= 127)
+
+
+def portable_why(p: MulParams) -> str:
+    if not dsp_layout(p):
+        return "broadcast other than a per-channel [1,1,1,C] or scalar operand"
+    return f"output shift {p.out_shift} outside the DSP kernel's [-22, -1]"
+
+
+MUL = OpDef(name="MUL", fb_options="MulOptions", arity=(2, 2, (), None), options=binary_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
+            variants=(Variant("tiny_mul_s8_dsp", lambda p, t: dsp_layout(p) and dsp_params(p), dsp=True),
+                      Variant("tiny_mul_s8")),
+            portable_why=portable_why, macs=elementwise_macs, input_rect=elementwise_rect,
             elementwise=True, local=True, color="#16a085")
 DEFS = [MUL]

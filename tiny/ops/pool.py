@@ -105,10 +105,23 @@ def _max4(p: PoolParams, t: Any) -> bool:
     return isinstance(c, (int, np.integer)) and int(c) >= 4
 
 
+def _avg4(p: PoolParams, t: Any) -> bool:
+    """tiny_avg_pool_s8_dsp: 4 channels per word, windows of <= 256 pixels (int16 lane sums)."""
+    return _max4(p, t) and p.filter_h * p.filter_w <= 256
+
+
+def _avg_why(p: PoolParams) -> str:
+    if p.filter_h * p.filter_w > 256:
+        return f"a {p.filter_h}x{p.filter_w} window: more than the 256 pixels an int16 lane sums exactly"
+    return f"{p.in_shape[3]} channels: fewer than the 4 lanes of a word"
+
+
 _KIND = {"AVERAGE_POOL_2D": "avg", "MAX_POOL_2D": "max"}
 _COMMON = dict(options=window_options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes, macs=pool_macs,
                input_rect=window_rect, data_inputs=first_input, windowed=True, local=True, color="#7f8c8d")
-AVERAGE_POOL_2D = OpDef(name="AVERAGE_POOL_2D", no_dsp_why="a window sum and one division per output, no MACs", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4), variants=(Variant("tiny_avg_pool_s8"),), **_COMMON)
+AVERAGE_POOL_2D = OpDef(name="AVERAGE_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4),
+                        variants=(Variant("tiny_avg_pool_s8_dsp", _avg4, dsp=True), Variant("tiny_avg_pool_s8")),
+                        portable_why=_avg_why, **_COMMON)
 MAX_POOL_2D = OpDef(name="MAX_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4), variants=(Variant("tiny_max_pool_s8_dsp", _max4, dsp=True), Variant("tiny_max_pool_s8")),
                      portable_why=lambda p: f"{p.in_shape[3]} channels: fewer than the 4 lanes of a word", **_COMMON)
 DEFS = [AVERAGE_POOL_2D, MAX_POOL_2D]

@@ -98,9 +98,27 @@ tiny_status tiny_concatenation_s8_dsp(const tiny_concat_params *params, const in
  * op's 256 results computed at compile time; in place allowed (input == output). */
 tiny_status tiny_lut_s8(const int8_t *table, int32_t size, const int8_t *input, int8_t *output);
 
-tiny_status tiny_add_s8_dsp(const tiny_add_params *params, const tiny_dims *in1_dims, const int8_t *in1,
-                            const tiny_dims *in2_dims, const int8_t *in2, const tiny_dims *out_dims,
-                            int8_t *out);
+/* Elements from which tiny_add_s8_dsp tabulates the input rescales in ctx (2 x 256 int32, + 4 for
+ * alignment); smaller calls, or a smaller buffer, take the direct path. */
+#define TINY_ADD_LUT_MIN 256
+#define TINY_ADD_LUT_BYTES (2 * 256 * 4 + 4)
+int32_t tiny_add_s8_dsp_get_buffer_size(const tiny_dims *out_dims);
+tiny_status tiny_add_s8_dsp(const tiny_ctx *ctx, const tiny_add_params *params, const tiny_dims *in1_dims,
+                            const int8_t *in1, const tiny_dims *in2_dims, const int8_t *in2,
+                            const tiny_dims *out_dims, int8_t *out);
+
+/* MUL: equal shapes, a per-channel [1,1,1,C] or scalar operand (either side); else tiny_mul_s8. */
+tiny_status tiny_mul_s8_dsp(const tiny_mul_params *params, const tiny_dims *in1_dims, const int8_t *in1,
+                            const tiny_dims *in2_dims, const int8_t *in2, const tiny_dims *out_dims, int8_t *out);
+
+/* MEAN / SUM over H and W (C kept, N either way); other axis sets: tiny_mean_s8. */
+tiny_status tiny_mean_s8_dsp(const tiny_mean_params *params, const tiny_dims *in_dims, const int8_t *in,
+                             int8_t *out);
+
+/* AVERAGE_POOL_2D: windows of <= 256 pixels, >= 4 channels; else tiny_avg_pool_s8. */
+tiny_status tiny_avg_pool_s8_dsp(const tiny_ctx *ctx, const tiny_pool_params *params, const tiny_dims *input_dims,
+                                 const int8_t *input, const tiny_dims *filter_dims, const tiny_dims *output_dims,
+                                 int8_t *output);
 
 #undef TINY_CONV_ARGS
 #undef TINY_DW_ARGS
