@@ -205,12 +205,13 @@ def bench_on_farm(model: str, board: str, farm: list[FarmBoard], schedule: str =
     return data, "\n".join(lines)
 
 
-def _train_one(pr: Any, job: tuple[str | None, int]) -> dict[str, Any]:
+def _train_one(pr: Any, job: tuple[str | None, int, str | None]) -> dict[str, Any]:
     """One farm board's training run of a prepared run (a Ray task): the board half only."""
     import hashlib
     from tiny.train.run import train_on_board
-    port, every = job
-    br = train_on_board(pr, port=port, checkpoint_every=every, log=lambda m: None)
+    port, every, elf = job
+    br = train_on_board(pr, port=port, checkpoint_every=every, log=lambda m: None,
+                        elf=Path(elf) if elf and not port else None)
     h = hashlib.sha256(b"".join(br.checkpoint.params)).hexdigest()
     return {"run": br, "weights_sha256": h}
 
@@ -233,6 +234,7 @@ def train_on_farm(farm: list[FarmBoard], board: str, prepare_args: dict[str, Any
         raise TinyError(f"the farm has no {board}: it has {', '.join(sorted({f.board for f in farm}))}")
     t0 = time.time()
     pr = prepare(board=board, out=out, log=log, **prepare_args)
+    elf = None
     if any(f.port is None for f in mine):
         from tiny.boards import get_board
         from tiny.device.connect import firmware_elf
@@ -242,9 +244,9 @@ def train_on_farm(farm: list[FarmBoard], board: str, prepare_args: dict[str, Any
             raise TinyError(f"farm entries of {board} need port = \"...\" (a real board) to train on")
         project = project_dir_for(pr.tc, board)
         write_project(pr.tc, board, project)
-        firmware_elf(b, project)            # build once here, not in every task at the same time
+        elf = str(firmware_elf(b, project))   # build once here, not in every task at the same time
     runs = shared_runner(_train_one, workers=len(mine), address=address, progress=progress)(
-        pr, [(f.port, checkpoint_every) for f in mine])
+        pr, [(f.port, checkpoint_every, elf) for f in mine])
     res = finish(pr, runs[0]["run"], count_steps=count_steps, kernels=prepare_args.get("kernels", "opt"), float_reference=float_reference,
                  early_stop=prepare_args.get("early_stop", True), out=out, log=log, t0=t0)
     rows = [{"entry": i, "port": f.port, "accuracy_before": r["run"].acc_before,

@@ -72,20 +72,24 @@ PRELOAD_MIN_BYTES = 2048
 
 
 def open_session(c: Compiled, board: str, project: Path | None = None, timeout: float = 30.0,
-                 samples: list[list[Any]] | None = None, port: str | None = None) -> Any:
+                 samples: list[list[Any]] | None = None, port: str | None = None,
+                 elf: Path | None = None) -> Any:
     """Build the firmware for `board` and return a connected, model-checked Session.
 
     `samples` (lists of input arrays) known in advance are preloaded into the RAM of an emulated
     board; the session then loads them with LOAD_INPUT, transparently to its callers.
     `port` (or tiny.device.connect.using_port): reach a board already running the firmware there
-    (a flashed real board, or QEMU behind socket://) instead of starting one; nothing is preloaded."""
+    (a flashed real board, or QEMU behind socket://) instead of starting one; nothing is preloaded.
+    `elf`: firmware built beforehand (a farm builds once for all its boards); the project is then
+    neither rewritten nor rebuilt, nor is it for a board reached at `port`, which runs its own."""
     import numpy as np
     from tiny.boards import get_board
     from tiny.device.connect import current_port, open_session as connect
     b = get_board(board)
     port = port or current_port()
     project = project or project_dir_for(c, board)
-    write_project(c, board, project)
+    if elf is None and not (port and not b.is_host):
+        write_project(c, board, project)
     preload, table = None, {}
     if samples and b.emulated and getattr(b, "preload_bytes", 0) and not port:
         blob = bytearray()
@@ -99,7 +103,7 @@ def open_session(c: Compiled, board: str, project: Path | None = None, timeout: 
             f = project / ".preload.bin"
             f.write_bytes(bytes(blob))
             preload = [(f, b.preload_origin)]
-    s = connect(b, project, timeout=timeout, preload=preload, port=port)
+    s = connect(b, project, timeout=timeout, preload=preload, port=port, elf=elf)
     s.preloaded = table
     try:
         s.check_model(c.hash)

@@ -198,7 +198,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
 def train_on_board(pr: Prepared, port: str | None = None, checkpoint_every: int = 100,
                    progress: Callable[[int, int], None] | None = None,
                    on_step: Callable[[int, Any], None] | None = None,
-                   log: Callable[[str], None] = print) -> BoardRun:
+                   log: Callable[[str], None] = print, elf: Path | None = None) -> BoardRun:
     """The board half: evaluate, train with checkpoints (resuming after a watchdog reset or a lost
     connection), keep the best held-out weights, evaluate again."""
     from tiny.workflow import open_session
@@ -206,7 +206,7 @@ def train_on_board(pr: Prepared, port: str | None = None, checkpoint_every: int 
     cfg, tc, board, rounding = pr.cfg, pr.tc, pr.board, pr.rounding
     xtr, ytr, xv, yv, xte, yte = pr.xtr, pr.ytr, pr.xv, pr.yv, pr.xte, pr.yte
     total, rates, eval_at = pr.total, pr.rates, pr.eval_at
-    sess = open_session(tc, board, port=port)
+    sess = open_session(tc, board, port=port, elf=elf)
     dev = TrainDevice(sess, len(tc.param_names))
     resets = 0
     watchdog_resets: list[dict[str, int]] = []
@@ -258,7 +258,7 @@ def train_on_board(pr: Prepared, port: str | None = None, checkpoint_every: int 
                 first = str(e).splitlines()[0]
                 log(f"board lost at step {step} ({first}); resuming from the checkpoint at step {ck.steps}")
                 sess.close()
-                sess = open_session(tc, board, port=port)
+                sess = open_session(tc, board, port=port, elf=elf)
                 dev = TrainDevice(sess, len(tc.param_names))
                 dev.set_hparams(cfg.lr, cfg.momentum, cfg.qas, rounding)
                 dev.restore(ck)
