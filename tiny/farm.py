@@ -64,7 +64,7 @@ class BoardWorker:
     """One board and its open session (a Ray actor)."""
 
     def __init__(self, model: str, board: str, port: str | None, schedule: str, sram_budget: int | None,
-                 kernels: str, project: str) -> None:
+                 kernels: str, project: str, elf: str | None = None) -> None:
         from tiny.boards import get_board
         from tiny.device.connect import open_session
         from tiny.pipeline import load_model
@@ -72,7 +72,9 @@ class BoardWorker:
         self.g = load_model(model)
         self.c = compile_for(self.g, board, schedule, sram_budget, kernels=kernels)
         self.board = board
-        self.s = open_session(get_board(board), Path(project), port=port, timeout=30.0)
+        # the firmware the driver built: actors never build the shared project at the same time
+        self.s = open_session(get_board(board), Path(project), port=port, timeout=30.0,
+                              elf=Path(elf) if elf and not port else None)
         self.s.check_model(self.c.hash)
 
     def validate(self, seeds: list[int]) -> Any:
@@ -115,14 +117,15 @@ def validate_on_farm(model: str, board: str, farm: list[FarmBoard], samples: int
     project = project_dir_for(c, board)
     write_project(c, board, project)
     b = get_board(board)
+    elf = None
     if b.emulated:
-        firmware_elf(b, project)            # build once here, not once per actor at the same time
+        elf = str(firmware_elf(b, project))   # build once here, not once per actor at the same time
     elif b.is_host:
         from tiny.build.host import build_host
         build_host(project)
     ray = init_ray(len(mine), address)
     actor = ray.remote(num_cpus=1)(BoardWorker)
-    workers = [actor.remote(model, board, f.port, schedule, sram_budget, kernels, str(project)) for f in mine]
+    workers = [actor.remote(model, board, f.port, schedule, sram_budget, kernels, str(project), elf) for f in mine]
     size = chunk or max(1, -(-samples // (4 * len(workers))))
     chunks = [list(range(i, min(i + size, samples))) for i in range(0, samples, size)]
     results: list[Any] = [None] * len(chunks)
