@@ -140,26 +140,9 @@ static void sgd_w_c(int8_t *w, const float *g, uint32_t n, float c, uint32_t key
  *    the same bound either way;
  *  - clamp(w - k, -127, 127) = sat8(0 - ssat8(k - w)) with QSUB8 (SSAT alone gives -128..127; only
  *    the low byte is stored). */
-/* 8 weights: g * c, rounded, subtracted */
-#define SGD_G8 \
-    "vldmia r1!, {s0-s7}\n\t" \
-    "vmul.f32 s0, s0, s15\n\t" \
-    "vmul.f32 s1, s1, s15\n\t" \
-    "vmul.f32 s2, s2, s15\n\t" \
-    "vmul.f32 s3, s3, s15\n\t" \
-    "vmul.f32 s4, s4, s15\n\t" \
-    "vmul.f32 s5, s5, s15\n\t" \
-    "vmul.f32 s6, s6, s15\n\t" \
-    "vmul.f32 s7, s7, s15\n\t" \
-    "eor r3, r4, r5\n\t" \
-    "eor r3, r3, r3, lsr #16\n\t" \
-    "mul r10, r3, r6\n\t" \
-    "eor r11, r3, #1\n\t" \
-    "eor r12, r3, #2\n\t" \
-    "eor lr, r3, #3\n\t" \
-    "mul r11, r11, r6\n\t" \
-    "mul r12, r12, r6\n\t" \
-    "mul lr, lr, r6\n\t" \
+/* Building blocks of the groups below. */
+/* fmix32 steps 2-3 of lanes r10-r12/lr (each = (y ^ j) * m1), then u = (h >> 8) 2^-24 into s8-s11 */
+#define SGD_MIX4 \
     "eor r10, r10, r10, lsr #13\n\t" \
     "eor r11, r11, r11, lsr #13\n\t" \
     "eor r12, r12, r12, lsr #13\n\t" \
@@ -181,11 +164,20 @@ static void sgd_w_c(int8_t *w, const float *g, uint32_t n, float c, uint32_t key
     "vcvt.f32.u32 s8, s8, #24\n\t" \
     "vcvt.f32.u32 s9, s9, #24\n\t" \
     "vcvt.f32.u32 s10, s10, #24\n\t" \
-    "vcvt.f32.u32 s11, s11, #24\n\t" \
-    "vadd.f32 s0, s0, s8\n\t" \
-    "vadd.f32 s1, s1, s9\n\t" \
-    "vadd.f32 s2, s2, s10\n\t" \
-    "vadd.f32 s3, s3, s11\n\t" \
+    "vcvt.f32.u32 s11, s11, #24\n\t"
+/* lanes 0-3 of a group: y = x ^ (x >> 16) of x = idx ^ key in r3, lane j = (y ^ j) * m1 */
+#define SGD_KEY_LO \
+    "eor r3, r4, r5\n\t" \
+    "eor r3, r3, r3, lsr #16\n\t" \
+    "mul r10, r3, r6\n\t" \
+    "eor r11, r3, #1\n\t" \
+    "eor r12, r3, #2\n\t" \
+    "eor lr, r3, #3\n\t" \
+    "mul r11, r11, r6\n\t" \
+    "mul r12, r12, r6\n\t" \
+    "mul lr, lr, r6\n\t"
+/* lanes 4-7 of a group of 8 (y still in r3) */
+#define SGD_KEY_HI \
     "eor r10, r3, #4\n\t" \
     "eor r11, r3, #5\n\t" \
     "eor r12, r3, #6\n\t" \
@@ -193,249 +185,72 @@ static void sgd_w_c(int8_t *w, const float *g, uint32_t n, float c, uint32_t key
     "mul r10, r10, r6\n\t" \
     "mul r11, r11, r6\n\t" \
     "mul r12, r12, r6\n\t" \
-    "mul lr, lr, r6\n\t" \
-    "eor r10, r10, r10, lsr #13\n\t" \
-    "eor r11, r11, r11, lsr #13\n\t" \
-    "eor r12, r12, r12, lsr #13\n\t" \
-    "eor lr, lr, lr, lsr #13\n\t" \
-    "mul r10, r10, r7\n\t" \
-    "mul r11, r11, r7\n\t" \
-    "mul r12, r12, r7\n\t" \
-    "mul lr, lr, r7\n\t" \
-    "eor r10, r10, r10, lsr #16\n\t" \
-    "eor r11, r11, r11, lsr #16\n\t" \
-    "eor r12, r12, r12, lsr #16\n\t" \
-    "eor lr, lr, lr, lsr #16\n\t" \
-    "lsr r10, r10, #8\n\t" \
-    "lsr r11, r11, #8\n\t" \
-    "lsr r12, r12, #8\n\t" \
-    "lsr lr, lr, #8\n\t" \
-    "vmov s8, s9, r10, r11\n\t" \
-    "vmov s10, s11, r12, lr\n\t" \
-    "vcvt.f32.u32 s8, s8, #24\n\t" \
-    "vcvt.f32.u32 s9, s9, #24\n\t" \
-    "vcvt.f32.u32 s10, s10, #24\n\t" \
-    "vcvt.f32.u32 s11, s11, #24\n\t" \
-    "vadd.f32 s4, s4, s8\n\t" \
-    "vadd.f32 s5, s5, s9\n\t" \
-    "vadd.f32 s6, s6, s10\n\t" \
-    "vadd.f32 s7, s7, s11\n\t" \
+    "mul lr, lr, r6\n\t"
+/* s[a..a+3] += u (s8-s11) */
+#define SGD_ADD_U(a, b, c, d) \
+    "vadd.f32 s" #a ", s" #a ", s8\n\t" \
+    "vadd.f32 s" #b ", s" #b ", s9\n\t" \
+    "vadd.f32 s" #c ", s" #c ", s10\n\t" \
+    "vadd.f32 s" #d ", s" #d ", s11\n\t"
+#define SGD_FLOOR(s) "vcvtr.s32.f32 s" #s ", s" #s "\n\t"
+/* w[off] = clamp(w[off] - k, -127, 127) for the rounded step k in register r */
+#define SGD_STORE(r, off) \
+    "ldrsb r3, [r0, #" #off "]\n\t" \
+    "qsub " #r ", " #r ", r3\n\t" \
+    "ssat " #r ", #8, " #r "\n\t" \
+    "qsub8 " #r ", r2, " #r "\n\t" \
+    "strb " #r ", [r0, #" #off "]\n\t"
+/* the rounded steps in s[a..a+3] into w[o..o+3] */
+#define SGD_STORE4(a, b, c, d, o0, o1, o2, o3) \
+    "vmov r10, r11, s" #a ", s" #b "\n\t" \
+    "vmov r12, lr, s" #c ", s" #d "\n\t" \
+    SGD_STORE(r10, o0) SGD_STORE(r11, o1) SGD_STORE(r12, o2) SGD_STORE(lr, o3)
+#define SGD_SCALE(s) "vmul.f32 s" #s ", s" #s ", s15\n\t"
+
+/* 8 weights: g * c, rounded, subtracted */
+#define SGD_G8 \
+    "vldmia r1!, {s0-s7}\n\t" \
+    SGD_SCALE(0) SGD_SCALE(1) SGD_SCALE(2) SGD_SCALE(3) \
+    SGD_SCALE(4) SGD_SCALE(5) SGD_SCALE(6) SGD_SCALE(7) \
+    SGD_KEY_LO SGD_MIX4 SGD_ADD_U(0, 1, 2, 3) \
+    SGD_KEY_HI SGD_MIX4 SGD_ADD_U(4, 5, 6, 7) \
     "adds r4, r4, #8\n\t" \
     "vmsr fpscr, r9\n\t" \
-    "vcvtr.s32.f32 s0, s0\n\t" \
-    "vcvtr.s32.f32 s1, s1\n\t" \
-    "vcvtr.s32.f32 s2, s2\n\t" \
-    "vcvtr.s32.f32 s3, s3\n\t" \
-    "vcvtr.s32.f32 s4, s4\n\t" \
-    "vcvtr.s32.f32 s5, s5\n\t" \
-    "vcvtr.s32.f32 s6, s6\n\t" \
-    "vcvtr.s32.f32 s7, s7\n\t" \
+    SGD_FLOOR(0) SGD_FLOOR(1) SGD_FLOOR(2) SGD_FLOOR(3) \
+    SGD_FLOOR(4) SGD_FLOOR(5) SGD_FLOOR(6) SGD_FLOOR(7) \
     "vmsr fpscr, r8\n\t" \
-    "vmov r10, r11, s0, s1\n\t" \
-    "vmov r12, lr, s2, s3\n\t" \
-    "ldrsb r3, [r0, #0]\n\t" \
-    "qsub r10, r10, r3\n\t" \
-    "ssat r10, #8, r10\n\t" \
-    "qsub8 r10, r2, r10\n\t" \
-    "strb r10, [r0, #0]\n\t" \
-    "ldrsb r3, [r0, #1]\n\t" \
-    "qsub r11, r11, r3\n\t" \
-    "ssat r11, #8, r11\n\t" \
-    "qsub8 r11, r2, r11\n\t" \
-    "strb r11, [r0, #1]\n\t" \
-    "ldrsb r3, [r0, #2]\n\t" \
-    "qsub r12, r12, r3\n\t" \
-    "ssat r12, #8, r12\n\t" \
-    "qsub8 r12, r2, r12\n\t" \
-    "strb r12, [r0, #2]\n\t" \
-    "ldrsb r3, [r0, #3]\n\t" \
-    "qsub lr, lr, r3\n\t" \
-    "ssat lr, #8, lr\n\t" \
-    "qsub8 lr, r2, lr\n\t" \
-    "strb lr, [r0, #3]\n\t" \
-    "vmov r10, r11, s4, s5\n\t" \
-    "vmov r12, lr, s6, s7\n\t" \
-    "ldrsb r3, [r0, #4]\n\t" \
-    "qsub r10, r10, r3\n\t" \
-    "ssat r10, #8, r10\n\t" \
-    "qsub8 r10, r2, r10\n\t" \
-    "strb r10, [r0, #4]\n\t" \
-    "ldrsb r3, [r0, #5]\n\t" \
-    "qsub r11, r11, r3\n\t" \
-    "ssat r11, #8, r11\n\t" \
-    "qsub8 r11, r2, r11\n\t" \
-    "strb r11, [r0, #5]\n\t" \
-    "ldrsb r3, [r0, #6]\n\t" \
-    "qsub r12, r12, r3\n\t" \
-    "ssat r12, #8, r12\n\t" \
-    "qsub8 r12, r2, r12\n\t" \
-    "strb r12, [r0, #6]\n\t" \
-    "ldrsb r3, [r0, #7]\n\t" \
-    "qsub lr, lr, r3\n\t" \
-    "ssat lr, #8, lr\n\t" \
-    "qsub8 lr, r2, lr\n\t" \
-    "strb lr, [r0, #7]\n\t" \
+    SGD_STORE4(0, 1, 2, 3, 0, 1, 2, 3) \
+    SGD_STORE4(4, 5, 6, 7, 4, 5, 6, 7) \
     "adds r0, r0, #8\n\t"
+/* the noise, floor and store of 4 weights whose float steps are in s0-s3 */
+#define SGD_ROUND4 \
+    SGD_KEY_LO SGD_MIX4 SGD_ADD_U(0, 1, 2, 3) \
+    "adds r4, r4, #4\n\t" \
+    "vmsr fpscr, r9\n\t" \
+    SGD_FLOOR(0) SGD_FLOOR(1) SGD_FLOOR(2) SGD_FLOOR(3) \
+    "vmsr fpscr, r8\n\t" \
+    SGD_STORE4(0, 1, 2, 3, 0, 1, 2, 3) \
+    "adds r0, r0, #4\n\t"
 /* 4 weights */
 #define SGD_G4 \
     "vldmia r1!, {s0-s3}\n\t" \
-    "vmul.f32 s0, s0, s15\n\t" \
-    "vmul.f32 s1, s1, s15\n\t" \
-    "vmul.f32 s2, s2, s15\n\t" \
-    "vmul.f32 s3, s3, s15\n\t" \
-    "eor r3, r4, r5\n\t" \
-    "eor r3, r3, r3, lsr #16\n\t" \
-    "mul r10, r3, r6\n\t" \
-    "eor r11, r3, #1\n\t" \
-    "eor r12, r3, #2\n\t" \
-    "eor lr, r3, #3\n\t" \
-    "mul r11, r11, r6\n\t" \
-    "mul r12, r12, r6\n\t" \
-    "mul lr, lr, r6\n\t" \
-    "eor r10, r10, r10, lsr #13\n\t" \
-    "eor r11, r11, r11, lsr #13\n\t" \
-    "eor r12, r12, r12, lsr #13\n\t" \
-    "eor lr, lr, lr, lsr #13\n\t" \
-    "mul r10, r10, r7\n\t" \
-    "mul r11, r11, r7\n\t" \
-    "mul r12, r12, r7\n\t" \
-    "mul lr, lr, r7\n\t" \
-    "eor r10, r10, r10, lsr #16\n\t" \
-    "eor r11, r11, r11, lsr #16\n\t" \
-    "eor r12, r12, r12, lsr #16\n\t" \
-    "eor lr, lr, lr, lsr #16\n\t" \
-    "lsr r10, r10, #8\n\t" \
-    "lsr r11, r11, #8\n\t" \
-    "lsr r12, r12, #8\n\t" \
-    "lsr lr, lr, #8\n\t" \
-    "vmov s8, s9, r10, r11\n\t" \
-    "vmov s10, s11, r12, lr\n\t" \
-    "vcvt.f32.u32 s8, s8, #24\n\t" \
-    "vcvt.f32.u32 s9, s9, #24\n\t" \
-    "vcvt.f32.u32 s10, s10, #24\n\t" \
-    "vcvt.f32.u32 s11, s11, #24\n\t" \
-    "vadd.f32 s0, s0, s8\n\t" \
-    "vadd.f32 s1, s1, s9\n\t" \
-    "vadd.f32 s2, s2, s10\n\t" \
-    "vadd.f32 s3, s3, s11\n\t" \
-    "adds r4, r4, #4\n\t" \
-    "vmsr fpscr, r9\n\t" \
-    "vcvtr.s32.f32 s0, s0\n\t" \
-    "vcvtr.s32.f32 s1, s1\n\t" \
-    "vcvtr.s32.f32 s2, s2\n\t" \
-    "vcvtr.s32.f32 s3, s3\n\t" \
-    "vmsr fpscr, r8\n\t" \
-    "vmov r10, r11, s0, s1\n\t" \
-    "vmov r12, lr, s2, s3\n\t" \
-    "ldrsb r3, [r0, #0]\n\t" \
-    "qsub r10, r10, r3\n\t" \
-    "ssat r10, #8, r10\n\t" \
-    "qsub8 r10, r2, r10\n\t" \
-    "strb r10, [r0, #0]\n\t" \
-    "ldrsb r3, [r0, #1]\n\t" \
-    "qsub r11, r11, r3\n\t" \
-    "ssat r11, #8, r11\n\t" \
-    "qsub8 r11, r2, r11\n\t" \
-    "strb r11, [r0, #1]\n\t" \
-    "ldrsb r3, [r0, #2]\n\t" \
-    "qsub r12, r12, r3\n\t" \
-    "ssat r12, #8, r12\n\t" \
-    "qsub8 r12, r2, r12\n\t" \
-    "strb r12, [r0, #2]\n\t" \
-    "ldrsb r3, [r0, #3]\n\t" \
-    "qsub lr, lr, r3\n\t" \
-    "ssat lr, #8, lr\n\t" \
-    "qsub8 lr, r2, lr\n\t" \
-    "strb lr, [r0, #3]\n\t" \
-    "adds r0, r0, #4\n\t"
+    SGD_SCALE(0) SGD_SCALE(1) SGD_SCALE(2) SGD_SCALE(3) \
+    SGD_ROUND4
+/* one momentum lane: m = mu m + g r, step = lr m */
+#define SGD_MOM(m, g) \
+    "vmul.f32 s" #m ", s" #m ", s17\n\t" \
+    "vmul.f32 s" #g ", s" #g ", s16\n\t" \
+    "vadd.f32 s" #m ", s" #m ", s" #g "\n\t" \
+    "vmul.f32 s" #g ", s" #m ", s18\n\t"
 /* 4 weights with momentum: m = mu m + g r, step = lr m (s16-s18 = r, mu, lr; s19 the momentum pointer) */
 #define SGD_G4M \
     "vmov r3, s19\n\t" \
     "vldmia r1!, {s0-s3}\n\t" \
     "vldmia r3, {s8-s11}\n\t" \
-    "vmul.f32 s8, s8, s17\n\t" \
-    "vmul.f32 s0, s0, s16\n\t" \
-    "vadd.f32 s8, s8, s0\n\t" \
-    "vmul.f32 s0, s8, s18\n\t" \
-    "vmul.f32 s9, s9, s17\n\t" \
-    "vmul.f32 s1, s1, s16\n\t" \
-    "vadd.f32 s9, s9, s1\n\t" \
-    "vmul.f32 s1, s9, s18\n\t" \
-    "vmul.f32 s10, s10, s17\n\t" \
-    "vmul.f32 s2, s2, s16\n\t" \
-    "vadd.f32 s10, s10, s2\n\t" \
-    "vmul.f32 s2, s10, s18\n\t" \
-    "vmul.f32 s11, s11, s17\n\t" \
-    "vmul.f32 s3, s3, s16\n\t" \
-    "vadd.f32 s11, s11, s3\n\t" \
-    "vmul.f32 s3, s11, s18\n\t" \
+    SGD_MOM(8, 0) SGD_MOM(9, 1) SGD_MOM(10, 2) SGD_MOM(11, 3) \
     "vstmia r3!, {s8-s11}\n\t" \
     "vmov s19, r3\n\t" \
-    "eor r3, r4, r5\n\t" \
-    "eor r3, r3, r3, lsr #16\n\t" \
-    "mul r10, r3, r6\n\t" \
-    "eor r11, r3, #1\n\t" \
-    "eor r12, r3, #2\n\t" \
-    "eor lr, r3, #3\n\t" \
-    "mul r11, r11, r6\n\t" \
-    "mul r12, r12, r6\n\t" \
-    "mul lr, lr, r6\n\t" \
-    "eor r10, r10, r10, lsr #13\n\t" \
-    "eor r11, r11, r11, lsr #13\n\t" \
-    "eor r12, r12, r12, lsr #13\n\t" \
-    "eor lr, lr, lr, lsr #13\n\t" \
-    "mul r10, r10, r7\n\t" \
-    "mul r11, r11, r7\n\t" \
-    "mul r12, r12, r7\n\t" \
-    "mul lr, lr, r7\n\t" \
-    "eor r10, r10, r10, lsr #16\n\t" \
-    "eor r11, r11, r11, lsr #16\n\t" \
-    "eor r12, r12, r12, lsr #16\n\t" \
-    "eor lr, lr, lr, lsr #16\n\t" \
-    "lsr r10, r10, #8\n\t" \
-    "lsr r11, r11, #8\n\t" \
-    "lsr r12, r12, #8\n\t" \
-    "lsr lr, lr, #8\n\t" \
-    "vmov s8, s9, r10, r11\n\t" \
-    "vmov s10, s11, r12, lr\n\t" \
-    "vcvt.f32.u32 s8, s8, #24\n\t" \
-    "vcvt.f32.u32 s9, s9, #24\n\t" \
-    "vcvt.f32.u32 s10, s10, #24\n\t" \
-    "vcvt.f32.u32 s11, s11, #24\n\t" \
-    "vadd.f32 s0, s0, s8\n\t" \
-    "vadd.f32 s1, s1, s9\n\t" \
-    "vadd.f32 s2, s2, s10\n\t" \
-    "vadd.f32 s3, s3, s11\n\t" \
-    "adds r4, r4, #4\n\t" \
-    "vmsr fpscr, r9\n\t" \
-    "vcvtr.s32.f32 s0, s0\n\t" \
-    "vcvtr.s32.f32 s1, s1\n\t" \
-    "vcvtr.s32.f32 s2, s2\n\t" \
-    "vcvtr.s32.f32 s3, s3\n\t" \
-    "vmsr fpscr, r8\n\t" \
-    "vmov r10, r11, s0, s1\n\t" \
-    "vmov r12, lr, s2, s3\n\t" \
-    "ldrsb r3, [r0, #0]\n\t" \
-    "qsub r10, r10, r3\n\t" \
-    "ssat r10, #8, r10\n\t" \
-    "qsub8 r10, r2, r10\n\t" \
-    "strb r10, [r0, #0]\n\t" \
-    "ldrsb r3, [r0, #1]\n\t" \
-    "qsub r11, r11, r3\n\t" \
-    "ssat r11, #8, r11\n\t" \
-    "qsub8 r11, r2, r11\n\t" \
-    "strb r11, [r0, #1]\n\t" \
-    "ldrsb r3, [r0, #2]\n\t" \
-    "qsub r12, r12, r3\n\t" \
-    "ssat r12, #8, r12\n\t" \
-    "qsub8 r12, r2, r12\n\t" \
-    "strb r12, [r0, #2]\n\t" \
-    "ldrsb r3, [r0, #3]\n\t" \
-    "qsub lr, lr, r3\n\t" \
-    "ssat lr, #8, lr\n\t" \
-    "qsub8 lr, r2, lr\n\t" \
-    "strb lr, [r0, #3]\n\t" \
-    "adds r0, r0, #4\n\t"
+    SGD_ROUND4
 /* r4 = idx, r5 = key (the 5th argument), constants */
 #define SGD_SETUP \
     "push {r4-r11, lr}\n\t" \
