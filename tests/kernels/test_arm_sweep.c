@@ -452,6 +452,19 @@ static void sweep_fc(void) {
  * windows), windows wholly outside the image, channels 1..40 (the byte tail past the 4-lane
  * groups), activation clamps, batches, and in place (stride = window, no padding: as the portable
  * kernel allows). */
+/* A pooling case's input trimmed to the buffers and its output dims (k & 8: one trailing window
+ * past the image unless in place), shared by the pooling sweeps (no random draws: cases unchanged). */
+static void pool_case_dims(tiny_dims *in, const tiny_pool_params *p, const tiny_dims *f, int inplace, int32_t k,
+                           tiny_dims *out) {
+    while (in->n * in->h * in->w * in->c > BUF / 2 && in->h > 1) --in->h;
+    *out = (tiny_dims){in->n, (in->h + 2 * p->padding.h - f->h) / p->stride.h + 1,
+                       (in->w + 2 * p->padding.w - f->w) / p->stride.w + 1, in->c};
+    if (out->h < 1) out->h = 1;
+    if (out->w < 1) out->w = 1;
+    if (!inplace && (k & 8)) out->h += 1, out->w += 1;
+    while (out->n * out->h * out->w * out->c > BUF - 8) --out->h;
+}
+
 static void sweep_max_pool(void) {
     int32_t bad = 0, fast = 0;
     for (int32_t k = 0; k < SWEEP_CASES; ++k) {
@@ -463,14 +476,8 @@ static void sweep_max_pool(void) {
         if (k % 2) activation(&p.activation, 0, 0);
         const int inplace = k % 4 == 3;
         if (inplace) p.stride.h = fh, p.stride.w = fw, p.padding.h = p.padding.w = 0;
-        while (in.n * in.h * in.w * in.c > BUF / 2 && in.h > 1) --in.h;
-        tiny_dims f = {1, fh, fw, 1};
-        tiny_dims out = {in.n, (in.h + 2 * p.padding.h - fh) / p.stride.h + 1,
-                         (in.w + 2 * p.padding.w - fw) / p.stride.w + 1, in.c};
-        if (out.h < 1) out.h = 1;
-        if (out.w < 1) out.w = 1;
-        if (!inplace && (k & 8)) out.h += 1, out.w += 1;   /* trailing windows past the image */
-        while (out.n * out.h * out.w * out.c > BUF - 8) --out.h;
+        tiny_dims f = {1, fh, fw, 1}, out;
+        pool_case_dims(&in, &p, &f, inplace, k, &out);
         const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
         if (in.c >= 4) ++fast;
         fill8(in_buf, n_in);
@@ -650,14 +657,8 @@ static void sweep_avg_pool(void) {
         if (k % 2) activation(&p.activation, 0, 0);
         const int inplace = k % 6 == 3;
         if (inplace) p.stride.h = fh, p.stride.w = fw, p.padding.h = p.padding.w = 0;
-        while (in.n * in.h * in.w * in.c > BUF / 2 && in.h > 1) --in.h;
-        tiny_dims f = {1, fh, fw, 1};
-        tiny_dims out = {in.n, (in.h + 2 * p.padding.h - fh) / p.stride.h + 1,
-                         (in.w + 2 * p.padding.w - fw) / p.stride.w + 1, in.c};
-        if (out.h < 1) out.h = 1;
-        if (out.w < 1) out.w = 1;
-        if (!inplace && (k & 8)) out.h += 1, out.w += 1;   /* trailing windows past the image */
-        while (out.n * out.h * out.w * out.c > BUF - 8) --out.h;
+        tiny_dims f = {1, fh, fw, 1}, out;
+        pool_case_dims(&in, &p, &f, inplace, k, &out);
         const int32_t n_in = in.n * in.h * in.w * in.c, n_out = out.n * out.h * out.w * out.c;
         if (in.c >= 4) ++fast;
         fill8(in_buf, n_in);
