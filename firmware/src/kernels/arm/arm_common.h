@@ -40,6 +40,15 @@ TINY_INLINE int32_t tiny_sxtb16_ror8(int32_t v) {
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
     return r;
 }
+/* acc + the sign-extended bytes 0 and 2 of v as two int16 lanes (SXTAB16); _ror8: bytes 1 and 3. */
+TINY_INLINE int32_t tiny_sxtab16(int32_t acc, int32_t v) {
+    return (int32_t)__builtin_arm_sxtab16((uint32_t)acc, (uint32_t)v);
+}
+TINY_INLINE int32_t tiny_sxtab16_ror8(int32_t acc, int32_t v) {
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(v));
+    return r;
+}
 TINY_INLINE int32_t tiny_smlad(int32_t a, int32_t b, int32_t acc) {
     return __builtin_arm_smlad(a, b, acc);
 }

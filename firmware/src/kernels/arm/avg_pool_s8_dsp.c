@@ -10,13 +10,6 @@
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
-TINY_INLINE int32_t ap_sxtab16(int32_t acc, int32_t v) { return (int32_t)__builtin_arm_sxtab16((uint32_t)acc, (uint32_t)v); }
-TINY_INLINE int32_t ap_sxtab16_ror8(int32_t acc, int32_t v) {
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(v));
-    return r;
-}
-
 /* The portable kernel's division: round half away from zero, truncating C division. */
 TINY_INLINE int8_t ap_out(int32_t acc, int32_t count, int32_t lo, int32_t hi) {
     acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
@@ -58,8 +51,8 @@ tiny_status tiny_avg_pool_s8_dsp(const tiny_ctx *ctx, const tiny_pool_params *pa
                         const int8_t *px = row;
                         for (int32_t k = cols; k > 0; --k, px += ch) {
                             const int32_t w = tiny_ld32(px);
-                            a02 = ap_sxtab16(a02, w);
-                            a13 = ap_sxtab16_ror8(a13, w);
+                            a02 = tiny_sxtab16(a02, w);
+                            a13 = tiny_sxtab16_ror8(a13, w);
                         }
                     }
                     out_px[c] = ap_out((int16_t)a02, count, lo, hi);

@@ -10,13 +10,6 @@
 #include "tiny/kernels_arm.h"
 
 #ifdef TINY_ARM_DSP
-TINY_INLINE int32_t mean_sxtab16(int32_t acc, int32_t v) { return (int32_t)__builtin_arm_sxtab16((uint32_t)acc, (uint32_t)v); }
-TINY_INLINE int32_t mean_sxtab16_ror8(int32_t acc, int32_t v) {
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(v));
-    return r;
-}
-
 /* The portable kernel's (int32)(sum - in_zero_point * count), requantized (tiny_arm_requant: exact
  * for multipliers >= 0), + out_zero_point, clamped to int8. zpc = in_zero_point * count, truncated to
  * int32 like the portable kernel's result. */
@@ -39,15 +32,15 @@ static void mean_pixels(const int8_t *in, int32_t pixels, int32_t ch, int8_t *ou
             int32_t k = run;
             for (; k >= 2; k -= 2, px += 2 * ch) {
                 const int32_t w0 = tiny_ld32(px), w1 = tiny_ld32(px + ch);
-                a02 = mean_sxtab16(a02, w0);
-                a13 = mean_sxtab16_ror8(a13, w0);
-                a02 = mean_sxtab16(a02, w1);
-                a13 = mean_sxtab16_ror8(a13, w1);
+                a02 = tiny_sxtab16(a02, w0);
+                a13 = tiny_sxtab16_ror8(a13, w0);
+                a02 = tiny_sxtab16(a02, w1);
+                a13 = tiny_sxtab16_ror8(a13, w1);
             }
             if (k) {
                 const int32_t w0 = tiny_ld32(px);
-                a02 = mean_sxtab16(a02, w0);
-                a13 = mean_sxtab16_ror8(a13, w0);
+                a02 = tiny_sxtab16(a02, w0);
+                a13 = tiny_sxtab16_ror8(a13, w0);
                 px += ch;
             }
             s0 += (int16_t)a02;
