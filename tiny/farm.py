@@ -60,6 +60,30 @@ def load_farm(path: str | Path) -> list[FarmBoard]:
     return out
 
 
+def entries(farm: list[FarmBoard], board: str) -> list[FarmBoard]:
+    """The farm's entries of `board` (a clear error when it has none)."""
+    mine = [f for f in farm if f.board == board]
+    if not mine:
+        raise TinyError(f"the farm has no {board}: it has {', '.join(sorted({f.board for f in farm}))}")
+    return mine
+
+
+def build_once(c: Any, board: str, mine: list[FarmBoard], what: str) -> str | None:
+    """The firmware of the farm's emulated entries, built here once: their tasks share one project and
+    must not write or build it at the same time. None when every entry is a real board at a port."""
+    if all(f.port for f in mine):
+        return None
+    from tiny.boards import get_board
+    from tiny.device.connect import firmware_elf
+    from tiny.workflow import project_dir_for, write_project
+    b = get_board(board)
+    if not b.emulated:
+        raise TinyError(f"farm entries of {board} need port = \"...\" (a real board) to {what}")
+    project = project_dir_for(c, board)
+    write_project(c, board, project)
+    return str(firmware_elf(b, project))
+
+
 class BoardWorker:
     """One board and its open session (a Ray actor)."""
 
@@ -104,9 +128,7 @@ def validate_on_farm(model: str, board: str, farm: list[FarmBoard], samples: int
                      sram_budget: int | None = None, kernels: str = "opt", address: str | None = None,
                      chunk: int | None = None, progress: Callable[[int], None] | None = None) -> Any:
     """`tiny validate` spread over the farm's `board` entries; the same Result a serial run gives."""
-    mine = [f for f in farm if f.board == board]
-    if not mine:
-        raise TinyError(f"the farm has no {board}: it has {', '.join(sorted({f.board for f in farm}))}")
+    mine = entries(farm, board)
     from tiny.boards import get_board
     from tiny.device.connect import firmware_elf
     from tiny.pipeline import load_model
@@ -174,23 +196,13 @@ def bench_on_farm(model: str, board: str, farm: list[FarmBoard], schedule: str =
     real boards read their DWT cycle counters, which differ by board (clock, flash wait states)."""
     import statistics
     from tiny.sweep.engine import map_tasks
-    mine = [f for f in farm if f.board == board]
-    if not mine:
-        raise TinyError(f"the farm has no {board}: it has {', '.join(sorted({f.board for f in farm}))}")
+    mine = entries(farm, board)
     elf = None
     if any(f.port is None for f in mine):
-        # emulated instances share one project: build it once here, not in every task at once
-        from tiny.boards import get_board
-        from tiny.device.connect import firmware_elf
         from tiny.pipeline import load_model
-        from tiny.workflow import compile_for, project_dir_for, write_project
-        b = get_board(board)
-        if not b.emulated:
-            raise TinyError(f"farm entries of {board} need port = \"...\" (a real board) to be benched")
-        c = compile_for(load_model(model), board, schedule, sram_budget, kernels=kernels)
-        project = project_dir_for(c, board)
-        write_project(c, board, project)
-        elf = str(firmware_elf(b, project))
+        from tiny.workflow import compile_for
+        elf = build_once(compile_for(load_model(model), board, schedule, sram_budget, kernels=kernels), board, mine,
+                         "be benched")
     jobs = [(model, board, f.port, schedule, sram_budget, kernels, elf) for f in mine]
     runs = map_tasks(_bench_one, jobs, workers=len(jobs), address=address)
     key = "cycles" if all(f.port for f in mine) else "instructions"
@@ -232,26 +244,15 @@ def train_on_farm(farm: list[FarmBoard], board: str, prepare_args: dict[str, Any
     import time
     from tiny.sweep.engine import shared_runner
     from tiny.train.run import finish, prepare
-    mine = [f for f in farm if f.board == board]
-    if not mine:
-        raise TinyError(f"the farm has no {board}: it has {', '.join(sorted({f.board for f in farm}))}")
+    mine = entries(farm, board)
     t0 = time.time()
     pr = prepare(board=board, out=out, log=log, **prepare_args)
-    elf = None
-    if any(f.port is None for f in mine):
-        from tiny.boards import get_board
-        from tiny.device.connect import firmware_elf
-        from tiny.workflow import project_dir_for, write_project
-        b = get_board(board)
-        if not b.emulated:
-            raise TinyError(f"farm entries of {board} need port = \"...\" (a real board) to train on")
-        project = project_dir_for(pr.tc, board)
-        write_project(pr.tc, board, project)
-        elf = str(firmware_elf(b, project))   # build once here, not in every task at the same time
+    elf = build_once(pr.tc, board, mine, "train on")
     runs = shared_runner(_train_one, workers=len(mine), address=address, progress=progress)(
         pr, [(f.port, checkpoint_every, elf) for f in mine])
-    res = finish(pr, runs[0]["run"], count_steps=count_steps, kernels=prepare_args.get("kernels", "opt"), float_reference=float_reference,
-                 early_stop=prepare_args.get("early_stop", True), out=out, log=log, t0=t0)
+    res = finish(pr, runs[0]["run"], count_steps=count_steps, kernels=prepare_args.get("kernels", "opt"),
+                 float_reference=float_reference, early_stop=prepare_args.get("early_stop", True), out=out,
+                 log=log, t0=t0)
     rows = [{"entry": i, "port": f.port, "accuracy_before": r["run"].acc_before,
              "accuracy_after": r["run"].acc_after, "kept_step": r["run"].kept, "resumes": r["run"].resumes,
              "watchdog_resets": len(r["run"].watchdog_resets), "weights_sha256": r["weights_sha256"],
