@@ -16,15 +16,15 @@ import numpy as np
 from tiny.ir import TinyError
 
 
-def step_pairs(hits: list[tuple[str, int]]) -> list[tuple[int, list[int]]]:
-    """Raw ("B"|"E", cumulative count) marker hits -> for each outermost pair, its instructions and
+def step_spans(hits: list[tuple[str, int]]) -> list[tuple[tuple[int, int], list[tuple[int, int]]]]:
+    """Raw ("B"|"E", count) marker hits -> for each outermost pair, its (begin, end) hit indices and
     those of the pairs directly inside it (the forward's layers, then one per backward step)."""
-    out: list[tuple[int, list[int]]] = []
+    out: list[tuple[tuple[int, int], list[tuple[int, int]]]] = []
     stack: list[int] = []
-    inner: list[int] = []
-    for kind, count in hits:
+    inner: list[tuple[int, int]] = []
+    for h, (kind, _) in enumerate(hits):
         if kind == "B":
-            stack.append(count)
+            stack.append(h)
             if len(stack) == 1:
                 inner = []
         else:
@@ -32,37 +32,31 @@ def step_pairs(hits: list[tuple[str, int]]) -> list[tuple[int, list[int]]]:
                 raise TinyError("training step markers out of order")
             start = stack.pop()
             if not stack:
-                out.append((count - start, inner))
+                out.append(((start, h), inner))
             elif len(stack) == 1:
-                inner.append(count - start)
+                inner.append((start, h))
     return out
+
+
+def step_pairs(hits: list[tuple[str, int]]) -> list[tuple[int, list[int]]]:
+    """For each outermost marker pair, its instructions and those of the pairs directly inside it."""
+    n = lambda span: hits[span[1]][1] - hits[span[0]][1]  # noqa: E731
+    return [(n(outer), [n(s) for s in inner]) for outer, inner in step_spans(hits)]
 
 
 def step_class_counts(hits: list[tuple[str, int]], ks: list[list[int]], n_backward: int,
                       ) -> list[tuple[dict[str, int], dict[str, int]]]:
-    """Per training step, instructions by class (the plugin's "K" lines, one per marker hit, in the
-    pairing of step_pairs): (whole step, backward steps). [] when the log has no class lines."""
+    """Per training step, instructions by class (the plugin's "K" lines, one per marker hit):
+    (whole step, backward steps = the last n_backward inner pairs). [] when the log has no class lines."""
     from tiny.device.bench import CLASSES
     if len(ks) != len(hits):
         return []
-    diff = lambda a, b: [x - y for x, y in zip(ks[b], ks[a])]  # noqa: E731
+    diff = lambda span: [x - y for x, y in zip(ks[span[1]], ks[span[0]])]  # noqa: E731
     out = []
-    stack: list[int] = []
-    inner: list[list[int]] = []
-    for h, (kind, _) in enumerate(hits):
-        if kind == "B":
-            stack.append(h)
-            if len(stack) == 1:
-                inner = []
-        else:
-            start = stack.pop()
-            if not stack:
-                bwd = inner[len(inner) - n_backward:] if n_backward else []
-                tot = diff(start, h)
-                back = [sum(v[j] for v in bwd) for j in range(len(CLASSES))]
-                out.append((dict(zip(CLASSES, tot)), dict(zip(CLASSES, back))))
-            elif len(stack) == 1:
-                inner.append(diff(start, h))
+    for outer, inner in step_spans(hits):
+        bwd = [diff(s) for s in (inner[len(inner) - n_backward:] if n_backward else [])]
+        back = [sum(v[j] for v in bwd) for j in range(len(CLASSES))]
+        out.append((dict(zip(CLASSES, diff(outer))), dict(zip(CLASSES, back))))
     return out
 
 
