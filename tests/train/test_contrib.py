@@ -148,6 +148,65 @@ def test_resolve_scheme_report_and_cache(base_graph, transfer_data, tmp_path, mo
         assert contrib.resolve_scheme(base_graph, fixed, "host", xtr, ytr, **kw) is fixed and fixed.scheme is None
 
 
+
+def test_verification_trial_is_the_run_in_miniature(base_graph, transfer_data) -> None:
+    """A verification trial = the board's run on the analysis split: the run's lr with warm-up and
+    cosine decay, its weight headroom on the trained channels. Checked against a TrainOracle built
+    independently from those pieces (tiny.train.headroom, tiny.train.schedule)."""
+    from tiny.passes.sparse_update import plan_training
+    from tiny.reference.train import TrainOracle
+    from tiny.train.headroom import with_headroom
+    from tiny.train.schedule import lrs
+    xtr, ytr, _, _ = transfer_data
+    g = base_graph
+    layers = contrib.trainable_layers(g)
+    s = contrib.Scheme(1, {layers[-1]: 1.0, layers[-3]: 0.5}, 0.0, 0, 0)
+    steps, n_val = 24, 16
+    got = contrib.verify(g, xtr, ytr, [s], steps, n_val, lr=0.05, headroom=4.0, use_cache=False)[0]
+    # independently: the same split as prepare_trials (seed 0), full forward from the input
+    idx = np.random.default_rng(0).permutation(len(xtr))
+    nv = min(n_val, len(xtr) // 4)
+    vi, ti = idx[:nv], np.resize(idx[nv:], steps) if len(idx) - nv < steps else idx[nv:nv + steps]
+    upd = contrib.updates_for(g, 1, s.weights)
+    gh = with_headroom(g, {u.op: u.weight_channels for u in upd if u.weight_channels}, 4.0)
+    assert gh is not g
+    o = TrainOracle(plan_training(gh, upd), lr=0.05)
+    for i, (j, lr) in enumerate(zip(ti, lrs(steps, 0.05, "cosine"))):
+        o.step(xtr[j:j + 1], int(ytr[j]), lr=lr)
+    hits = sum(o.predict(xtr[j:j + 1]) == int(ytr[j]) for j in vi)
+    assert got["accuracy"] == hits / nv
+    # and it is not the constant-rate, no-headroom trial
+    plain = contrib.run_trial(contrib.prepare_trials(g, xtr, ytr, 0, steps, n_val, 0.05),
+                              contrib.Trial(1, tuple(sorted(s.weights.items()))))
+    assert plain["loss"] != got["loss"]
+
+
+def test_resolve_scheme_verifies_candidates_and_the_fixed_scheme(base_graph, transfer_data, tmp_path,
+                                                                 monkeypatch) -> None:
+    from tiny.train.config import fixed_sparse_scheme
+    monkeypatch.setenv("TINY_CACHE", str(tmp_path))
+    xtr, ytr, _, _ = transfer_data
+    cfg = contrib.resolve_scheme(base_graph, load_config("sparse", search=True), "qemu-m4-256k", xtr, ytr,
+                                 log=lambda m: None, run_steps=40, steps=8, n_val=8, max_layers=2)
+    r = cfg.scheme_report
+    v = r["verified"]
+    fb, fw = fixed_sparse_scheme(base_graph)
+    fixed = [x for x in v if x["source"] == "fixed"]
+    assert len(fixed) == 1 and fixed[0]["bias_last"] == fb and fixed[0]["weights"] == {f"#{k}": w for k, w in sorted(fw.items())}
+    assert r["verify_steps"] == 40 and len({(x["bias_last"], tuple(x["weights"].items())) for x in v}) == len(v) >= 2
+    assert all(x["train_peak_sram_bytes"] <= r["budget_bytes"] for x in v)
+    chosen = [x for x in v if x["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["heldout_accuracy"] == max(x["heldout_accuracy"] for x in v)
+    assert (chosen[0]["bias_last"], chosen[0]["weights"]) == (cfg.scheme.bias_last, cfg.scheme.config_weights())
+    # a budget the fixed scheme does not fit leaves it out
+    arena = contrib.forward_arena_for_search(base_graph, "qemu-m4-256k", "layer", 0)
+    small = contrib.scheme_peak(base_graph, fb, fw, arena) - 1
+    cfg = contrib.resolve_scheme(base_graph, load_config("sparse", search=True), "qemu-m4-256k", xtr, ytr,
+                                 sram_budget=small, log=lambda m: None, run_steps=40, steps=8, n_val=8, max_layers=2)
+    assert all(x["source"] != "fixed" for x in cfg.scheme_report["verified"])
+    assert cfg.scheme.train_peak_sram_bytes <= small
+
+
 # ------------------------------------------------------------------ training-aware schedule
 @pytest.fixture(scope="module")
 def mbv2_96():

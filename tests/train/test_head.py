@@ -100,7 +100,11 @@ def test_headroom_setting_errors(tmp_path) -> None:
     with pytest.raises(TinyError, match=r"weight headroom 0.5 must be in \[1, 64\]"):
         load_config(p)
     p.write_text("recipe = 'head'\nheadroom = 2\n")
-    assert load_config(p).headroom == 2.0 and not load_config(p).shadow
+    # keys a TOML config leaves out take the recipe's defaults (head: shadow on, 3 epochs, lr 0.01)
+    c = load_config(p)
+    assert (c.headroom, c.shadow, c.epochs, c.lr, c.momentum) == (2.0, True, 3, 0.01, 0.9)
+    p.write_text("recipe = 'head'\nshadow = false\nepochs = 1\n")
+    assert (load_config(p).shadow, load_config(p).epochs, load_config(p).headroom) == (False, 1, 4.0)
     assert (load_config("head").headroom, load_config("head").shadow) == (4.0, True)
     assert (load_config("sparse").headroom, load_config("sparse").shadow) == (4.0, False)   # memory-lean
     assert load_config("bias").headroom == 1.0

@@ -96,13 +96,16 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
         recipe = t.get("recipe", "sparse")
         if recipe not in RECIPES:
             raise TinyError(f"{p}: recipe {recipe!r} is not one of {', '.join(RECIPES)}")
-        cfg = TrainConfig(recipe=recipe, lr=float(t.get("lr", 0.05)), momentum=float(t.get("momentum", 0.0)),
-                          qas=bool(t.get("qas", True)), epochs=int(t.get("epochs", 1)),
+        # keys left out take the recipe's defaults, as `--recipe R` does
+        from tiny.train.schedule import DEFAULTS
+        d = DEFAULTS[recipe]
+        cfg = TrainConfig(recipe=recipe, lr=float(t.get("lr", d.lr)), momentum=float(t.get("momentum", d.momentum)),
+                          qas=bool(t.get("qas", True)), epochs=int(t.get("epochs", d.epochs)),
                           bias_last=t.get("bias_last"), weights={str(k): float(v) for k, v in
                                                                  dict(t.get("weights", {})).items()},
                           blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)),
-                          search=t.get("search"), headroom=float(t.get("headroom", 1.0)),
-                          shadow=bool(t.get("shadow", False)))
+                          search=t.get("search"), headroom=float(t.get("headroom", d.headroom)),
+                          shadow=bool(t.get("shadow", d.shadow)))
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -111,6 +114,21 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
     if not 0.0 <= cfg.momentum < 1.0:
         raise TinyError(f"momentum {cfg.momentum} must be in [0, 1)")
     return cfg
+
+
+def fixed_sparse_scheme(g: Graph) -> tuple[int, dict[int, float]]:
+    """The fixed sparse scheme, paper-like and scaled to the model: (biases of the last half of the
+    layers (at most 12), {op: ratio}: the full head and the last two small pointwise (1x1) convs
+    with 100 % / 50 % of their channels). One of the candidates the scheme search verifies."""
+    layers = trainable_layers(g)
+    weights = {layers[-1]: 1.0}
+    # (pointwise convs whose int8 filter is at most 16 KB: a trained filter lives in SRAM)
+    pw = [i for i in layers[:-1] if g.ops[i].type == K.CONV_2D
+          and g.tensors[g.ops[i].inputs[1]].shape[1:3] == (1, 1)
+          and g.tensors[g.ops[i].inputs[1]].nbytes <= 16384]
+    for i, r in zip(reversed(pw), (1.0, 0.5)):
+        weights[i] = r
+    return max(1, min(len(layers) // 2, 12)), weights
 
 
 def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
@@ -136,17 +154,10 @@ def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
     elif cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import updates
         return updates(g, cfg.blocks, cfg.freeze_dw, cfg.weights)[0]
-    else:  # sparse: paper-like default, scaled to the model: biases of the last half of the layers
-        # (at most 12), full head, the last two small pointwise (1x1) convs with 100% / 50% of channels.
-        if not cfg.weights:
-            weights[layers[-1]] = 1.0
-            # (pointwise convs whose int8 filter is at most 16 KB: a trained filter lives in SRAM)
-            pw = [i for i in layers[:-1] if g.ops[i].type == K.CONV_2D
-                  and g.tensors[g.ops[i].inputs[1]].shape[1:3] == (1, 1)
-                  and g.tensors[g.ops[i].inputs[1]].nbytes <= 16384]
-            for i, r in zip(reversed(pw), (1.0, 0.5)):
-                weights[i] = r
-        bias_last = max(1, min(len(layers) // 2, 12)) if bias_last is None else bias_last
+    else:  # sparse: the fixed scheme (searched ones come in as cfg.scheme)
+        fb, fw = fixed_sparse_scheme(g)
+        weights = {} if cfg.weights else fw
+        bias_last = fb if bias_last is None else bias_last
     for ref, ratio in cfg.weights.items():
         if not 0.0 < ratio <= 1.0:
             raise TinyError(f"training config: weight ratio {ratio} for {ref!r} must be in (0, 1]")

@@ -18,7 +18,11 @@ Under 256KB, section 3.2), on the user's own model and data, with the bit-exact 
    multiple-choice knapsack "one ratio (or none) per layer" maximising dAcc_b(k) + sum dAcc_W(i, r)
    with each option's exact extra training bytes (measured with the training planner); the winner is re-planned exactly and the
    capacity tightened until its real training peak fits. Among schemes within half a held-out
-   sample of the best gain, the one with the least memory wins.
+   sample of the best gain, the one with the least memory wins (`search`).
+3. **Verification** (`resolve_scheme`, what `tiny train` uses): the knapsack's candidates (several
+   bias choices and sizes) and the fixed scheme, when it fits, each run one joint trial as the board
+   will (the run's lr schedule and weight headroom, several times the analysis length); the best
+   held-back accuracy wins.
 """
 from __future__ import annotations
 
@@ -62,6 +66,8 @@ class TrialData:
     lr: float
     momentum: float = 0.0
     qas: bool = True
+    lrs: list[float] | None = None              # per-step rates (verification: the run's schedule); None: lr
+    headroom: float = 1.0                       # weight headroom of the trained channels, as in the real run
 
 
 @dataclass
@@ -167,6 +173,9 @@ def run_trial(data: TrialData, trial: Trial) -> dict[str, float]:
     from tiny.reference.train import TrainOracle
     g = data.graph
     upd = updates_for(g, trial.bias_last, trial.weights)
+    if data.headroom > 1.0:
+        from tiny.train.headroom import with_headroom
+        g = with_headroom(g, {u.op: u.weight_channels for u in upd if u.weight_channels}, data.headroom)
 
     class _Prefixed(TrainOracle):
         def forward(self, x: dict[int, np.ndarray]) -> dict[int, np.ndarray]:   # type: ignore[override]
@@ -175,8 +184,8 @@ def run_trial(data: TrialData, trial: Trial) -> dict[str, float]:
     if upd:
         plan = plan_training(g, upd, momentum=data.momentum > 0)
         o = _Prefixed(plan, lr=data.lr, momentum=data.momentum, qas=data.qas)
-        for x, y in zip(data.train, data.ytrain):
-            o.step(x, int(y))
+        for i, (x, y) in enumerate(zip(data.train, data.ytrain)):
+            o.step(x, int(y), lr=None if data.lrs is None else data.lrs[i])
     if o is None:
         from tiny.passes.sparse_update import _logits
         from tiny.interpreter import prepare_all
@@ -324,15 +333,25 @@ def _knapsack(options: list[list[tuple[float, int, Any]]], cap: int, unit: int =
 
 def search(g: Graph, contrib: Contribution, budget: int, arena_bytes: int, momentum: bool = False) -> Scheme:
     """The scheme with the largest summed gain whose exact training peak fits `budget`."""
-    ks = sorted(contrib.bias)
-    head = trainable_layers(g)[-1]
+    found = candidates(g, contrib, budget, arena_bytes, momentum)
     tol = 0.5 / max(contrib.n_val, 1)
+    top = max(s.gain for s in found)
+    best = min((s for s in found if s.gain >= top - tol), key=lambda s: (s.train_peak_sram_bytes, -s.gain))
+    best.layers = describe(g, best, contrib)
+    return best
+
+
+def candidates(g: Graph, contrib: Contribution, budget: int, arena_bytes: int, momentum: bool = False,
+               fractions: tuple[float, ...] = ()) -> list[Scheme]:
+    """Per bias choice k, the knapsack's best scheme (largest summed score) whose exact training peak
+    fits `budget`; for the bias choice the weight trials built on, also the best schemes within
+    `fractions` of that winner's extra bytes (smaller schemes: the gains do not add up, and the
+    joint verification may prefer fewer updated layers). Raises when not even the classifier fits."""
+    head = trainable_layers(g)[-1]
+    hw = {head: 1.0}
     found: list[Scheme] = []
-    for k in [0, *ks]:
-        bgain = contrib.bias[k]["score"] if k else 0.0
-        if not k:
-            continue       # every scheme trains the head and at least its bias reference
-        hw = {head: 1.0}
+    for k in sorted(contrib.bias):       # every scheme trains the head and the biases of k >= 1 layers
+        bgain = contrib.bias[k]["score"]
         base = scheme_peak(g, k, hw, arena_bytes, momentum)
         if base > budget:
             continue
@@ -342,25 +361,33 @@ def search(g: Graph, contrib: Contribution, budget: int, arena_bytes: int, momen
                 continue
             cost = scheme_peak(g, k, {**hw, i: r}, arena_bytes, momentum) - base
             groups.setdefault(i, []).append((v["score"], max(cost, 0), (i, r)))
-        cap = budget - base
-        for _ in range(12):
-            value, tags = _knapsack(list(groups.values()), cap)
-            w = {**hw, **{i: r for i, r in tags}}
-            peak = scheme_peak(g, k, w, arena_bytes, momentum)
-            if peak <= budget:
-                if k or w:
-                    found.append(Scheme(k, w, bgain + value, peak, budget))
-                break
-            cap -= peak - budget      # the gains' costs did not add up exactly: tighten and retry
+        # a capacity past every group's dearest option constrains nothing (and keeps the table small)
+        everything = sum(64 * -(-max(c for _, c, _ in opts) // 64) for opts in groups.values())   # _knapsack's unit
+
+        def fit(cap: int) -> Scheme | None:
+            for _ in range(12):
+                value, tags = _knapsack(list(groups.values()), min(cap, everything))
+                w = {**hw, **{i: r for i, r in tags}}
+                peak = scheme_peak(g, k, w, arena_bytes, momentum)
+                if peak <= budget and (cap >= everything or peak - base <= max(cap, 0)):
+                    return Scheme(k, w, bgain + value, peak, budget)
+                cap -= max(peak - budget, peak - base - cap, 1)   # costs did not add up: tighten, retry
+            return None
+        full = fit(budget - base)
+        if full is None:
+            continue
+        found.append(full)
+        if k == contrib.bias_ref:
+            for f in fractions:
+                s = fit(int(f * (full.train_peak_sram_bytes - base)))
+                if s is not None:
+                    found.append(s)
     if not found:
         low = scheme_peak(g, 1, {head: 1.0}, arena_bytes, momentum)
         raise TinyError(f"no sparse scheme fits the training budget of {budget:,} B: the smallest one "
                         f"(the classifier's weights and bias) needs {low:,} B with a forward arena of "
                         f"{arena_bytes:,} B")
-    top = max(s.gain for s in found)
-    best = min((s for s in found if s.gain >= top - tol), key=lambda s: (s.train_peak_sram_bytes, -s.gain))
-    best.layers = describe(g, best, contrib)
-    return best
+    return found
 
 
 def describe(g: Graph, s: Scheme, contrib: Contribution) -> list[dict[str, Any]]:
@@ -381,9 +408,10 @@ def describe(g: Graph, s: Scheme, contrib: Contribution) -> list[dict[str, Any]]
 
 
 def report_dict(s: Scheme, c: Contribution) -> dict[str, Any]:
-    return {"bias_last": s.bias_last, "bias_gain": round(c.bias[s.bias_last]["gain"], 4) if s.bias_last else 0.0,
+    bias_gain = c.bias[s.bias_last]["gain"] if s.bias_last in c.bias else 0.0   # (the fixed scheme's k may not be one)
+    return {"bias_last": s.bias_last, "bias_gain": round(bias_gain, 4),
             "weights": s.config_weights(), "predicted_score": round(s.gain, 4),
-            "predicted_gain": round((c.bias[s.bias_last]["gain"] if s.bias_last else 0.0)
+            "predicted_gain": round(bias_gain
                                     + sum(c.weight[(i, r)]["gain"] for i, r in s.weights.items()
                                           if (i, r) in c.weight), 4),
             "train_peak_sram_bytes": s.train_peak_sram_bytes, "budget_bytes": s.budget_bytes,
@@ -406,14 +434,50 @@ def forward_arena_for_search(g: Graph, board: str, schedule: str, start: int) ->
     return _lowest_forward_peak(g, board, lambda k: k <= start - 1)
 
 
+VERIFY_VAL = 256           # held-back samples of the verification (at most a quarter of the training split)
+VERIFY_FACTOR = 6          # verification trials run 6x the analysis trials' steps (at most the run's own)
+
+
+def verify(g: Graph, xtr: np.ndarray, ytr: np.ndarray, schemes: list[Scheme], steps: int, n_val: int,
+           lr: float, momentum: float = 0.0, qas: bool = True, headroom: float = 1.0,
+           runner: Callable[[TrialData, list[Trial]], list[dict[str, float]]] | None = None,
+           use_cache: bool = True) -> list[dict[str, float]]:
+    """Joint trials of whole schemes, as the board will run them (the run's learning rate with warm-up
+    and cosine decay, its weight headroom), each `steps` oracle steps; held-back accuracy and loss.
+    The per-layer gains do not add up and short trials favour fast starters: on digits-transfer the
+    knapsack's scheme led every 160-step trial and lost by 6 points after the real 3 epochs, while
+    a 1,000-step joint trial already ranked the two correctly."""
+    from tiny.train.schedule import lrs
+    trials = [Trial(s.bias_last, tuple(sorted(s.weights.items()))) for s in schemes]
+    settings = {"v": VERSION, "verify": [[t.bias_last, [list(w) for w in t.weights]] for t in trials], "steps": steps,
+                "n_val": n_val, "lr": lr, "momentum": momentum, "qas": qas, "headroom": headroom}
+    path = _cache_dir() / f"verify-{analysis_key(g, xtr, ytr, settings)}.json"
+    if use_cache and path.exists():
+        return json.loads(path.read_text())
+    ups = [u for t in trials for u in updates_for(g, t.bias_last, t.weights)]
+    start = min(u.op for u in ups)
+    data = prepare_trials(g, xtr, ytr, start, steps, n_val, lr, momentum, qas)
+    data.lrs, data.headroom = lrs(steps, lr, "cosine"), headroom
+    res = (runner or (lambda d, ts: [run_trial(d, t) for t in ts]))(data, trials)
+    if use_cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(res))
+        tmp.replace(path)
+    return res
+
+
 def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndarray, schedule: str = "layer",
                    sram_budget: int | None = None, log: Callable[[str], None] = print,
                    runner: Callable[[TrialData, list[Trial]], list[dict[str, float]]] | None = None,
-                   **analysis: Any) -> Any:
+                   run_steps: int | None = None, **analysis: Any) -> Any:
     """cfg with its sparse scheme searched (when cfg.searches()): contribution analysis on the training
-    data, then the best scheme under the board's training budget. Other configs come back unchanged."""
+    data, the knapsack's best scheme per bias choice under the board's training budget, then joint
+    verification trials of those and of the fixed scheme (when it fits): the best held-back accuracy
+    (then loss) wins. Other configs come back unchanged."""
     if not cfg.searches():
         return cfg
+    from tiny.train.config import fixed_sparse_scheme
     from tiny.train.fit_schedule import training_budget
     # The trials use their own short-run settings (plain SGD, QAS, ANALYSIS_LR), not the run's lr and
     # momentum: gains rank layers, and one analysis per (model, data) serves every later run.
@@ -423,16 +487,44 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
     start = min(candidate_layers(g, analysis.get("max_layers", 8))[0], layers[len(layers) - max(c.bias)])
     budget = training_budget(board, sram_budget)
     arena = forward_arena_for_search(g, board, schedule, start)
-    s = search(g, c, budget, arena, momentum=cfg.momentum > 0)
+    mom = cfg.momentum > 0
+    pool: dict[tuple, tuple[str, Scheme]] = {}
+    found = candidates(g, c, budget, arena, momentum=mom, fractions=(0.25, 0.5))
+    # the bias choice the weight trials built on (at 1/4, 1/2 and all of its bytes) + the next two
+    others = sorted((s for s in found if s.bias_last != c.bias_ref), key=lambda s: -s.gain)[:2]
+    for s in [x for x in found if x.bias_last == c.bias_ref] + others:
+        pool.setdefault((s.bias_last, tuple(sorted(s.weights.items()))),
+                        ("searched", s))
+    fb, fw = fixed_sparse_scheme(g)      # the fixed scheme competes when it fits
+    f_arena = forward_arena_for_search(g, board, schedule, min(*fw, layers[len(layers) - fb]))
+    f_peak = scheme_peak(g, fb, fw, f_arena, mom)
+    if f_peak <= budget:
+        pool.setdefault((fb, tuple(sorted(fw.items()))), ("fixed", Scheme(fb, dict(fw), 0.0, f_peak, budget)))
+    cands = list(pool.values())
+    steps = analysis.get("steps", 160) * VERIFY_FACTOR
+    steps = min(steps, run_steps) if run_steps else steps
+    log(f"verifying {len(cands)} candidate schemes with joint {steps}-step trials (lr {cfg.lr:g}, cosine)")
+    res = verify(g, xtr, ytr, [s for _, s in cands], steps, VERIFY_VAL, float(cfg.lr), cfg.momentum,
+                 bool(cfg.qas), cfg.headroom, runner)
+    best = max(range(len(cands)), key=lambda i: (round(res[i]["accuracy"] * 4096), -res[i]["loss"]))
+    source, s = cands[best]
+    s.layers = describe(g, s, c)
     cfg.scheme = s
     cfg.scheme_report = report_dict(s, c)
-    log(f"sparse scheme (contribution analysis{', cached' if c.cached else ''}, {c.trials} trials; budget "
-        f"{budget:,} B over a {arena:,} B forward arena): biases of the last {s.bias_last} layers"
+    cfg.scheme_report["source"] = source
+    cfg.scheme_report["verified"] = [
+        {"source": n, "bias_last": p.bias_last, "weights": p.config_weights(),
+         "train_peak_sram_bytes": p.train_peak_sram_bytes, "heldout_accuracy": round(r["accuracy"], 4),
+         "heldout_loss": round(r["loss"], 4), "chosen": i == best}
+        for i, ((n, p), r) in enumerate(zip(cands, res))]
+    cfg.scheme_report["verify_steps"] = steps
+    log(f"sparse scheme ({source}; contribution analysis{', cached' if c.cached else ''}, {c.trials} trials; "
+        f"budget {budget:,} B over a {arena:,} B forward arena): biases of the last {s.bias_last} layers"
         + "".join(f", #{op} weights x{r:g}" for op, r in sorted(s.weights.items()))
-        + f"; predicted accuracy gain {cfg.scheme_report['predicted_gain']:+.1%}, training peak "
+        + f"; held-back accuracy {res[best]['accuracy']:.1%} after {steps} steps, training peak "
         f"{s.train_peak_sram_bytes:,} B")
     return cfg
 
 
 __all__ = ["Trial", "TrialData", "Scheme", "Contribution", "run_trial", "prepare_trials", "analyse", "search",
-           "updates_for", "scheme_peak", "resolve_scheme", "RATIOS", "TRAINABLE_OPS"]
+           "updates_for", "scheme_peak", "resolve_scheme", "verify", "candidates", "RATIOS", "TRAINABLE_OPS"]

@@ -60,7 +60,7 @@ def _search_scheme(g: Any, cfg: Any, board: str, schedule: str, sram_budget: int
 
 def scheme_lines(r: dict[str, Any]) -> list[str]:
     """Human-readable rows of a searched scheme: layers, ratios, gains, bytes."""
-    out = [f"    searched sparse scheme: biases of the last {r['bias_last']} layers (gain {r['bias_gain']:+.1%}), "
+    out = [f"    {'searched' if r.get('source', 'searched') != 'fixed' else 'verified (the fixed one)'} sparse scheme: biases of the last {r['bias_last']} layers (gain {r['bias_gain']:+.1%}), "
            f"predicted gain {r['predicted_gain']:+.1%} over {r['base_accuracy']:.1%}, training peak "
            f"{r['train_peak_sram_bytes']:,} B of a {r['budget_bytes']:,} B budget"]
     for L in r["layers"]:
@@ -69,6 +69,13 @@ def scheme_lines(r: dict[str, Any]) -> list[str]:
             if L["weight_channels"] else "-"
         out.append(f"      #{L['op']:<3} {L['type']:<18} bias {'yes' if L['bias'] else 'no ':<3}  {w:<36} "
                    f"SRAM params {L['sram_param_bytes']:,} B")
+    if r.get("verified"):
+        out.append(f"    verified with joint {r['verify_steps']}-step trials (held-back accuracy / loss):")
+        for v in r["verified"]:
+            out.append(f"      {'*' if v['chosen'] else ' '} {v['heldout_accuracy']:6.1%} / {v['heldout_loss']:.3f}  "
+                       f"{v['source']}: biases of the last {v['bias_last']}, weights "
+                       + (", ".join(f"{k} x{x:g}" for k, x in v["weights"].items()) or "-")
+                       + f", {v['train_peak_sram_bytes']:,} B")
     return out
 
 

@@ -167,7 +167,8 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     xtr, ytr, xv, yv = sch.split_validation(xtr, ytr) if early_stop else (xtr, ytr, xtr[:0], ytr[:0])
     from tiny.train.contrib import resolve_scheme    # --recipe sparse: the scheme searched under the budget
     runners = _trial_runners(workers, address)
-    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, log=log, runner=runners[0])
+    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, log=log, runner=runners[0],
+                         run_steps=steps if steps is not None else cfg.epochs * len(xtr))
     from tiny.train.api import training_plan
     plan = training_plan(g, cfg)
     if new_head:
