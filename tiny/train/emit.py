@@ -7,7 +7,7 @@ data the templates render; the kernel calls stay those of the inference code):
 - a conv / fully connected layer updated on its first n < oc output channels keeps the frozen
   channels in flash: its filter is two tables (`l<op>_filter` n*K bytes in SRAM,
   `l<op>_filter_frozen` the rest, const) and its forward two kernel calls plus an in-place channel
-  interleave whose scratch is placed in the arena where nothing is live at that op;
+  interleave whose scratch is placed in an arena gap free once the two calls ran;
 - after every op whose output the backward needs, a call `tiny_train_capture(op)` copies the int8
   tensor (or packs its 1-bit clamp mask) into the saved buffer;
 - the model hash covers the training plan.
