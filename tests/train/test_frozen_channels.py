@@ -199,3 +199,23 @@ def test_split_layers_weight_shadow(base_graph, transfer_data, board: str) -> No
     for op, n in SPLIT.items():
         assert oracle.frac[op].size == n * _k(base_graph, op) and (oracle.frac[op] != 0).any()
     assert tc.train_memory["shadow_bytes"] == sum(f.size for f in oracle.frac.values())
+
+
+def test_split_layers_sanitized(base_graph, transfer_data, tmp_path: Path) -> None:
+    """The split forward (interleave) and the w_frozen reads of the backward under AddressSanitizer +
+    UBSan on the host: a read past an SRAM table of n*K bytes would be reported."""
+    from tests.device.test_sanitizers import _no_report, _sanitized
+    xtr, ytr, _, _ = transfer_data
+    tc = compile_train(base_graph, "host", _cfg(momentum=0.9, shadow=True))
+    oracle = oracle_for(tc)
+    s = _sanitized(tc, tmp_path)
+    try:
+        dev = TrainDevice(s, len(tc.param_names))
+        for i in range(6):
+            assert dev.step(xtr[i:i + 1], int(ytr[i]), i)["pred"] == oracle.step(xtr[i:i + 1], int(ytr[i]))["pred"]
+        ck = dev.checkpoint()
+        _no_report(s)
+    finally:
+        s.close()
+    _no_report(s)
+    assert_same_as_oracle(tc, ck, oracle)
