@@ -29,10 +29,16 @@ WEIGHTS = {"#4": 0.5, "#6": 0.125, "#8": 0.5}
 SPLIT = {4: 16, 6: 4, 8: 5}
 
 
-def _cfg(**kw):
+# the first layer (3x3 conv, 8 channels on 8x8: DSP forward variant, a 64-row interleave, portable
+# backward) and a 1x1 conv at 4 of 16 channels, the backward through every layer.
+WEIGHTS_LOW = {"#0": 0.5, "#2": 0.25, "#8": 0.3}
+SPLIT_LOW = {0: 4, 2: 4, 8: 3}
+
+
+def _cfg(weights: dict[str, float] = WEIGHTS, **kw):
     cfg = load_config("sparse", **{"lr": 0.05, **kw})
-    cfg.weights = dict(WEIGHTS)
-    cfg.bias_last = 3
+    cfg.weights = dict(weights)
+    cfg.bias_last = 3 if weights is WEIGHTS else 8
     return cfg
 
 
@@ -160,11 +166,11 @@ def test_split_forward_matches_reference(base_graph, transfer_data, board: str) 
                 assert np.array_equal(got, ref[t].reshape(-1)), (i, op)
 
 
-def _train(g, data, board: str, n: int, **kw):
+def _train(g, data, board: str, n: int, split: dict[int, int] = SPLIT, **kw):
     xtr, ytr, _, _ = data
-    tc = compile_train(g, board, _cfg(**kw))
+    tc = compile_train(g, board, _cfg(WEIGHTS if split is SPLIT else WEIGHTS_LOW, **kw))
     g = tc.graph
-    assert tc.train_plan.split_filters() == SPLIT
+    assert tc.train_plan.split_filters() == split
     oracle = oracle_for(tc)
     with open_session(tc, board) as s:
         dev = TrainDevice(s, len(tc.param_names))
@@ -177,7 +183,7 @@ def _train(g, data, board: str, n: int, **kw):
     # the host puts the frozen channels back: the whole filters equal the oracle's, whose frozen
     # channels are the original ones and whose updated channels moved
     full = updated_tensors(tc, ck)
-    for op, c in SPLIT.items():
+    for op, c in split.items():
         f = g.tensors[g.ops[op].inputs[1]]
         assert np.array_equal(full[f.id], oracle.params[op]["filter"])
         assert np.array_equal(full[f.id][c:], f.data[c:])
@@ -190,6 +196,11 @@ def test_split_layers_train_bit_exact(base_graph, transfer_data, board: str) -> 
     """host and qemu-m3: portable backward kernels; qemu-m4-256k: the optimized ones (1x1 conv and
     FC blocked over output channels, with n_upd not a multiple of the block)."""
     _train(base_graph, transfer_data, board, 20, momentum=0.9)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_split_first_layer_bit_exact(base_graph, transfer_data, board: str) -> None:
+    _train(base_graph, transfer_data, board, 15, split=SPLIT_LOW)
 
 
 @pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
