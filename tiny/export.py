@@ -215,7 +215,7 @@ def _arena_bytes(c: Any) -> int:
     plan = getattr(c, "train_plan", None)
     if mem.get("workspace_in_arena") and plan is not None:
         n = max(n, int(plan.ws_floats) * 4)
-    return n
+    return max(n, int(mem.get("forward_arena_bytes", 0)))   # grown for a split layer's interleave scratch
 
 
 def _param_bytes(c: Any) -> int:
@@ -228,8 +228,8 @@ def _param_bytes(c: Any) -> int:
         op = g.ops[int(op_s)]
         f = g.tensors[op.inputs[1]]
         oc = g.tensors[op.outputs[0]].shape[-1]
-        if role == "w":
-            total += f.nbytes
+        if role in ("w", "wf"):
+            total += plan.sram_filter_size(op.index)     # a split layer saves its SRAM channels only
         elif role == "mw":
             total += 4 * plan.update_for(op.index).weight_channels * (f.size // oc)
         else:

@@ -56,7 +56,15 @@ def test_recipe_memory_order(base_graph) -> None:
     # the update schemes alone: without momentum buffers (the recipes' default momenta differ)
     peak = {r: training_plan(base_graph, load_config(r, momentum=0.0)).memory(1536)["train_peak_sram_bytes"]
             for r in ("head", "bias", "sparse", "full")}
-    assert peak["head"] < peak["bias"] <= peak["sparse"] < peak["full"]
+    assert peak["head"] < peak["bias"] < peak["full"] and peak["head"] < peak["sparse"] < peak["full"]
+    # sparse's half-updated layer (#4, 16 of 32 channels) keeps its frozen channels in flash: it can
+    # now undercut bias, which trains every layer's bias (a backward down to the first layer)
+    plan = training_plan(base_graph, load_config("sparse", momentum=0.0))
+    frozen = sum((base_graph.tensors[base_graph.ops[op].outputs[0]].shape[-1] - n)
+                 * base_graph.tensors[base_graph.ops[op].inputs[1]].size
+                 // base_graph.tensors[base_graph.ops[op].outputs[0]].shape[-1]
+                 for op, n in plan.split_filters().items())
+    assert plan.split_filters() == {4: 16} and frozen == 256
 
 
 def test_partial_channels(base_graph) -> None:

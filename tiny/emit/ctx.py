@@ -43,6 +43,16 @@ class SymDims(tuple):
         return obj
 
 
+@dataclass(frozen=True)
+class SplitCall:
+    """A layer run as two calls of the same kernel (training firmware: the first n output channels'
+    filter is updated in SRAM, the others stay in flash): kernel of each part (chosen for its own
+    shape) and the C pointer of the interleave scratch (rows * n bytes; "NULL" for one row)."""
+    n: int
+    fns: tuple[str, str]
+    scratch_expr: str = "NULL"
+
+
 @dataclass
 class EmitCtx:
     """Names an op's buffers in generated C and collects its constant tables.
@@ -63,6 +73,7 @@ class EmitCtx:
     # tables it updates mutable ("") and those its backward reads linkable ("const ").
     storage: dict[str, str] = field(default_factory=dict)
     declared: list[str] = field(default_factory=list)
+    split: SplitCall | None = None
 
     def inp(self, i: int) -> str:
         return self.inputs[i]

@@ -10,7 +10,7 @@ import jinja2
 
 from tiny import __version__
 from tiny.analysis import shape_str, total_macs
-from tiny.emit.ctx import EmitCtx
+from tiny.emit.ctx import EmitCtx, SplitCall
 from tiny.emit.lower import Program, lower
 from tiny.emit.patch import emit_stage
 from tiny.ir import Graph, TinyError
@@ -28,12 +28,18 @@ class Extras:
     """What a training firmware adds to the forward pass, rendered by the same templates:
     `storage` gives tables a storage other than `static const` (symbol -> "" mutable / "const "
     linkable), `captures` are ops after which tiny_train_capture(op) saves what the backward
-    needs, `arena_bytes` a larger arena (the backward workspace reuses it), `hash` the model hash."""
+    needs, `arena_bytes` a larger arena (the backward workspace reuses it), `hash` the model hash.
+    `split_filters` (op -> n): layers whose filter is two tables, the first n output channels
+    (updated, SRAM: `l<op>_filter`) and the rest (frozen, flash: `l<op>_filter_frozen`), run as two
+    kernel calls; `split_scratch` (op -> arena byte offset) places the interleave scratch of those
+    with more than one output row."""
     hash: str
     storage: dict[str, str] = field(default_factory=dict)
     captures: frozenset[int] = frozenset()
     arena_bytes: int = 0
     includes: tuple[str, ...] = ()
+    split_filters: dict[int, int] = field(default_factory=dict)
+    split_scratch: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,6 +128,20 @@ def _checked(code: str, index: int) -> str:
     return "\n".join(out)
 
 
+def split_call(st: Any, n: int, target: Target, scratch_expr: str) -> SplitCall:
+    """The two calls of a split layer: each part's kernel chosen for its own shape, within the
+    op's planned scratch (sized for the whole layer)."""
+    d, p = st.opdef, st.params
+    fns = []
+    for lo, hi in ((0, n), (n, int(p.out_shape[-1]))):
+        sub = d.channel_slice(p, lo, hi)
+        v = d.select(sub, target, st.inplace)
+        if v.scratch(sub) > st.scratch:
+            v = d.select(sub, target, st.inplace, scratch_free=True)
+        fns.append(v.fn)
+    return SplitCall(n=n, fns=(fns[0], fns[1]), scratch_expr=scratch_expr)
+
+
 def compile_graph(g: Graph, target: Target | None = None, schedule: Any = None, inplace: bool = True,
                   extras: Extras | None = None) -> Compiled:
     """prepare every op (errors before any C is written), choose kernels, plan the arena (tiny/emit/
@@ -146,6 +166,7 @@ def render(prog: Program, extras: Extras | None = None) -> Compiled:
     digest = extras.hash if extras is not None else prog.hash
     storage = dict(extras.storage) if extras is not None else {}
     captures = extras.captures if extras is not None else frozenset()
+    splits = extras.split_filters if extras is not None else {}
     declared: list[str] = []
     slots = arena_slots(g, plan)
     at = {s["key"]: s["macro"] for s in slots}
@@ -173,6 +194,10 @@ def render(prog: Program, extras: Extras | None = None) -> Compiled:
                     outputs=[ptr(t, False) for t in op.outputs],
                     scratch_expr=f"(tiny_arena + {at[f's{op.index}']})" if s > 0 else "NULL",
                     scratch_size=s, storage=storage)
+        if op.index in splits:
+            off = extras.split_scratch.get(op.index)
+            e.split = split_call(prog.steps[op.index], splits[op.index], target,
+                                 "NULL" if off is None else f"(int8_t *)(tiny_arena + {off})")
         call = d.call(p, e, choices[op.index])
         declared += e.declared
         out = g.tensors[op.outputs[0]]

@@ -61,6 +61,22 @@ class Plan:
         return self.lower_bound / self.arena_bytes if self.arena_bytes else 1.0
 
 
+def free_gap(plan: Plan, step: int, nbytes: int, keep: frozenset[str] = frozenset()) -> int:
+    """The lowest aligned arena offset where `nbytes` overlap no buffer live at the end of `step`
+    (first fit between them; at or past plan.arena_bytes when no gap is large enough: the arena then
+    grows). Buffers whose life ends at `step` (its inputs' last use, its scratch) count as free
+    unless named in `keep` (its outputs), except at the last step (graph outputs end there)."""
+    last_step = step >= plan.steps - 1
+    busy = sorted((b.offset, b.offset + b.nbytes) for b in plan.buffers if b.first <= step <= b.last
+                  and (b.last > step or b.key in keep or last_step))
+    cand = 0
+    for lo, hi in busy:
+        if cand + nbytes <= lo:
+            break
+        cand = max(cand, _align(hi))
+    return cand
+
+
 def lifetimes(g: Graph, scratch: list[int] | None = None) -> list[Buffer]:
     """One buffer per activation tensor (and per op scratch), with its live step range."""
     n = len(g.ops)

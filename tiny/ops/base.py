@@ -166,6 +166,8 @@ class OpDef:
     arity:         (min inputs, max inputs, rank of each listed input or None, output rank or None)
                    checked by tiny/frontend/verify.py; -1 (absent) is allowed for inputs past min.
     multi_output:  the op may have several outputs (SPLIT): `run` returns one array per output.
+    channel_slice: (params, lo, hi) -> the params of output channels [lo, hi) alone (a training
+                   firmware runs a layer whose frozen channels stay in flash as two calls).
     portable_why:  (params) -> why a call of an op with DSP variants runs its portable kernel on a
                    DSP board (the bench report's reason).
     no_dsp_why:    why the op has no DSP variant at all (reported when it costs a noticeable share).
@@ -203,6 +205,7 @@ class OpDef:
     updates: tuple[int, ...] = ()
     portable_why: Callable[[Any], str] = lambda p: "no variant selected"
     no_dsp_why: str = "none written yet"
+    channel_slice: Callable[[Any, int, int], Any] | None = None
 
     @property
     def runnable(self) -> bool:

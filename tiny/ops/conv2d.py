@@ -270,8 +270,16 @@ def conv_params_init(p: ConvParams) -> dict[str, object]:
 
 
 def emit_quant(p: Any, e: EmitCtx) -> tuple[str, str, str]:
-    """Declare filter, bias and per-channel quant tables; return (filter, bias, quant) C expressions."""
-    filt = e.const("filter", p.filter, "int8_t", comment=f"{tuple(p['filter'].shape)}")
+    """Declare filter, bias and per-channel quant tables; return (filter, bias, quant) C expressions.
+    A split layer (e.split) declares its filter as two tables: `filter` with the first n output
+    channels (updated in SRAM) and `filter_frozen` with the rest (flash); `filter` names the first."""
+    shape = tuple(p['filter'].shape)
+    if e.split is not None:
+        n, oc = e.split.n, shape[0]
+        filt = e.const("filter", p.filter[:n], "int8_t", comment=f"output channels 0..{n - 1} of {shape}: updated")
+        e.const("filter_frozen", p.filter[n:], "int8_t", comment=f"output channels {n}..{oc - 1} of {shape}: frozen")
+    else:
+        filt = e.const("filter", p.filter, "int8_t", comment=f"{shape}")
     bias = e.const("bias", p.bias, "int32_t") if p.has_bias else "NULL"
     mult = e.const("multiplier", p.multiplier, "int32_t")
     shift = e.const("shift", p.shift, "int32_t")
@@ -279,12 +287,49 @@ def emit_quant(p: Any, e: EmitCtx) -> tuple[str, str, str]:
     return filt, bias, quant
 
 
+def channel_slice(p: Any, lo: int, hi: int) -> Any:
+    """Conv / fully connected params of output channels [lo, hi) alone (OpDef.channel_slice)."""
+    sl = dict(filter=p.filter[lo:hi], multiplier=p.multiplier[lo:hi], shift=p.shift[lo:hi],
+              bias=p.bias[lo:hi] if p.has_bias else None, out_shape=(*p.out_shape[:-1], hi - lo))
+    if hasattr(p, "filter_shape"):
+        sl["filter_shape"] = (hi - lo, *p.filter_shape[1:])
+    else:
+        sl["out_channels"] = hi - lo
+    return replace(p, **sl)
+
+
+def split_calls(p: Any, e: EmitCtx, filt: str, bias: str, quant: str, call: Any) -> str:
+    """The kernel calls of a layer: one, or for a split layer (e.split, training firmware) the
+    updated channels [0, n) with the SRAM filter and the frozen [n, oc) with the flash one, each
+    writing a contiguous block of the output ([rows x n] then [rows x (oc - n)]), then the in-place
+    interleave into NHWC. call(fn, quant, filter, bias, channels, out) writes one call."""
+    sp = e.split
+    oc = int(p.out_shape[-1])
+    if sp is None:
+        return call(None, quant, filt, bias, oc, e.out())
+    n, rows = sp.n, int(np.prod(p.out_shape, dtype=np.int64)) // oc
+    q2 = e.struct("tiny_per_channel_quant", "quant_frozen",
+                  {"multiplier": f"{e.prefix}_multiplier + {n}", "shift": f"{e.prefix}_shift + {n}"})
+    lines = [f"/* output channels 0..{n - 1} (updated filter, SRAM), {n}..{oc - 1} (frozen, flash) */",
+             call(sp.fns[0], quant, filt, bias, n, e.out()),
+             call(sp.fns[1], q2, f"{e.prefix}_filter_frozen", "NULL" if bias == "NULL" else f"{bias} + {n}",
+                  oc - n, f"{e.out()} + {rows * n}")]
+    if rows > 1:
+        lines.append(f"tiny_interleave_channels_s8({e.out()}, {rows}, {n}, {oc - n}, {sp.scratch_expr});")
+    return "\n".join(lines)
+
+
 def emit(p: ConvParams, e: EmitCtx, fn: str) -> str:
     filt, bias, quant = emit_quant(p, e)
     params = e.struct("tiny_conv_params", "params", conv_params_init(p))
-    return (f"{fn}({e.ctx()}, {params}, {quant}, {e.dims(p['in_shape'])}, {e.inp(0)}, "
-            f"{e.dims(p['filter_shape'])}, {filt}, {e.dims((p['filter_shape'][0],))}, {bias}, "
-            f"{e.dims(p['out_shape'])}, {e.out()});")
+    fs, os_ = p['filter_shape'], p['out_shape']
+
+    def call(f: str | None, q: str, w: str, b: str, oc: int, out: str) -> str:
+        # the full layer keeps its shapes as they are (run-time dims inside a patch stage)
+        fd, od = (fs, os_) if oc == fs[0] else ((oc, *fs[1:]), (*os_[:-1], oc))
+        return (f"{f or fn}({e.ctx()}, {params}, {q}, {e.dims(p['in_shape'])}, {e.inp(0)}, "
+                f"{e.dims(fd)}, {w}, {e.dims((oc,))}, {b}, {e.dims(od)}, {out});")
+    return split_calls(p, e, filt, bias, quant, call)
 
 
 # ---------------------------------------------------------------- shared by the windowed ops
@@ -372,5 +417,5 @@ CONV_2D = OpDef(
     variants=tuple(Variant(fn, _cheapest(fn), dsp=True, scratch=_scratch(fn)) for fn in _CONV_VARIANTS)
     + (Variant("tiny_conv2d_s8"),),
     macs=conv_macs, input_rect=window_rect, data_inputs=first_input, windowed=True, local=True,
-    backward="conv", trainable=True, classifier=True, color="#2980b9")
+    backward="conv", trainable=True, classifier=True, color="#2980b9", channel_slice=channel_slice)
 DEFS = [CONV_2D]

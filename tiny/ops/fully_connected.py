@@ -17,8 +17,8 @@ import numpy as np
 
 from tiny.emit.ctx import EmitCtx
 from tiny.ir import Graph, Op
-from tiny.ops.conv2d import (act_init, activation_bounds, bias_of, emit_quant, int8_tensor, op_error,
-                                   per_channel_multipliers, requantize_clamp)
+from tiny.ops.conv2d import (act_init, activation_bounds, bias_of, channel_slice, emit_quant, int8_tensor,
+                             op_error, per_channel_multipliers, requantize_clamp, split_calls)
 from tiny.ops.base import OpDef, Params, Variant, fused_activation
 from tiny.reference.fixedpoint import quantize_multiplier
 
@@ -101,9 +101,10 @@ def emit(p: FullyConnectedParams, e: EmitCtx, fn: str) -> str:
     params = e.struct("tiny_fc_params", "params", {
         "input_offset": int(p.input_offset), "filter_offset": int(p.filter_offset),
         "output_offset": int(p.output_offset), "activation": act_init(p)})
-    b, d, o = p.batches, p.accum_depth, p.out_channels
-    return (f"{fn}({e.ctx()}, {params}, {quant}, {e.dims((b, d))}, {e.inp(0)}, "
-            f"{e.dims((o, d))}, {filt}, {e.dims((o,))}, {bias}, {e.dims((b, o))}, {e.out()});")
+    b, d = p.batches, p.accum_depth
+    return split_calls(p, e, filt, bias, quant, lambda f, q, w, bb, o, out: (
+        f"{f or fn}({e.ctx()}, {params}, {q}, {e.dims((b, d))}, {e.inp(0)}, "
+        f"{e.dims((o, d))}, {w}, {e.dims((o,))}, {bb}, {e.dims((b, o))}, {out});"))
 
 
 def options(opt: Any) -> dict[str, Any]:
@@ -125,5 +126,5 @@ FULLY_CONNECTED = OpDef(
     variants=(Variant("tiny_fully_connected_s8_dsp", lambda p, t: int(p.filter_offset) == 0
                       and -32768 <= int(p.input_offset) <= 32767, dsp=True),
               Variant("tiny_fully_connected_s8")),
-    macs=fc_macs, backward="fc", trainable=True, classifier=True, color="#d35400")
+    macs=fc_macs, backward="fc", trainable=True, classifier=True, color="#d35400", channel_slice=channel_slice)
 DEFS = [FULLY_CONNECTED]

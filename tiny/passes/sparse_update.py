@@ -68,11 +68,35 @@ class TrainPlan:
     momentum: bool
     shadow: bool = False           # int8 weight shadow (1/256-quantum fractions) of the updated layers
 
+    def split_channels(self, op: int) -> int:
+        """n when layer `op` keeps its frozen output channels in flash: a conv / fully connected layer
+        whose weights update on its first 0 < n < oc output channels (filters are OHWI / [oc, depth],
+        so those are the first n*K filter bytes; a depthwise filter's channels are its last axis and
+        not contiguous: it stays whole in SRAM). 0 otherwise (the filter is one table)."""
+        u = self.update_for(op)
+        if u is None or not u.weight_channels or BACKWARD_KINDS.get(self.graph.ops[op].type) not in ("conv", "fc"):
+            return 0
+        oc = self.graph.tensors[self.graph.ops[op].outputs[0]].shape[-1]
+        return u.weight_channels if u.weight_channels < oc else 0
+
+    def split_filters(self) -> dict[int, int]:
+        """op -> n of every layer whose frozen channels stay in flash (split_channels)."""
+        return {u.op: self.split_channels(u.op) for u in self.updates if self.split_channels(u.op)}
+
+    def sram_filter_size(self, op: int) -> int:
+        """Filter elements of an updated layer held in SRAM: the updated channels when the frozen
+        ones stay in flash, else the whole filter."""
+        g = self.graph
+        f = g.tensors[g.ops[op].inputs[1]]
+        n = self.split_channels(op)
+        return n * (f.size // g.tensors[g.ops[op].outputs[0]].shape[-1]) if n else f.size
+
     def shadow_bytes(self) -> int:
-        """One byte per filter element of each layer whose weights update (indexed like the filter)."""
+        """One byte per SRAM filter element of each layer whose weights update (indexed like that
+        table: the SGD only touches the first n channels of a split layer)."""
         if not self.shadow:
             return 0
-        return sum(self.graph.tensors[self.graph.ops[u.op].inputs[1]].size for u in self.updates if u.weight_channels)
+        return sum(self.sram_filter_size(u.op) for u in self.updates if u.weight_channels)
 
     def update_for(self, op: int) -> LayerUpdate | None:
         return next((u for u in self.updates if u.op == op), None)
@@ -85,7 +109,7 @@ class TrainPlan:
             oc = g.tensors[op.outputs[0]].shape[-1]
             f = g.tensors[op.inputs[1]]
             if u.weight_channels:
-                sram += f.nbytes
+                sram += self.sram_filter_size(u.op)     # int8: one byte per element
                 mom += 4 * u.weight_channels * (f.size // oc)   # elements per output channel
             if u.scale:
                 sram += 8 * oc          # int32 multiplier + shift tables in SRAM

@@ -124,7 +124,8 @@ class TrainOracle:
                 if u.scale:
                     self.mom[(u.op, "s")] = np.zeros(oc, F)
             if plan.shadow and u.weight_channels:
-                self.frac[u.op] = np.zeros(g.tensors[op.inputs[1]].size, np.int8)
+                # as the board's table: the updated channels only when the frozen ones stay in flash
+                self.frac[u.op] = np.zeros(plan.sram_filter_size(u.op), np.int8)
             if u.scale:
                 p = self.params[u.op]
                 p["multiplier"] = np.array(p["multiplier"], dtype=np.int32)
@@ -138,7 +139,8 @@ class TrainOracle:
         for u in self.plan.updates:
             p = self.params[u.op]
             if u.weight_channels:
-                out[f"{u.op}.w"] = p["filter"]
+                # the board's table of a split layer holds the updated channels only
+                out[f"{u.op}.w"] = p["filter"][:self.plan.split_channels(u.op) or None]
                 if u.op in self.frac:
                     out[f"{u.op}.wf"] = self.frac[u.op]
             if u.bias:

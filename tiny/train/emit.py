@@ -4,6 +4,10 @@ model.c is the ordinary generated forward pass, rendered again with three additi
 data the templates render; the kernel calls stay those of the inference code):
 - the weight/bias tables of updated layers lose `const` (so they live in SRAM, copied from flash
   at boot by the startup code); tables of frozen layers the backward reads lose `static` only;
+- a conv / fully connected layer updated on its first n < oc output channels keeps the frozen
+  channels in flash: its filter is two tables (`l<op>_filter` n*K bytes in SRAM,
+  `l<op>_filter_frozen` the rest, const) and its forward two kernel calls plus an in-place channel
+  interleave whose scratch is placed in an arena gap free once the two calls ran;
 - after every op whose output the backward needs, a call `tiny_train_capture(op)` copies the int8
   tensor (or packs its 1-bit clamp mask) into the saved buffer;
 - the model hash covers the training plan.
@@ -23,6 +27,7 @@ from tiny.build.project import RUNTIME_STATICS_BYTES
 from tiny.emit.model import Compiled, Extras, render
 from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
+from tiny.memory.plan import free_gap
 from tiny.passes.sparse_update import TrainPlan
 from tiny.reference.train import layer_scales
 
@@ -94,6 +99,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                             f"can only reach layers after it: update higher layers or use --schedule layer")
         u = plan.update_for(op)
         storage[f"l{op}_filter"] = "" if u and u.weight_channels else "const "
+        if plan.split_channels(op):
+            storage[f"l{op}_filter_frozen"] = "const "
         if (u and u.bias) or c.params[op].has_bias:
             storage[f"l{op}_bias"] = "" if u and u.bias else "const "
         if u is not None and u.scale:
@@ -103,11 +110,23 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     for cap_op in cap_ops:
         if cap_op < max(split - 1, 0) or (split and cap_op == split - 1):
             raise TinyError(f"the backward needs the output of op #{cap_op}, inside the patch-based stage")
-    mem = plan.memory(c.plan.arena_bytes)
+    # interleave scratch of the split layers: a gap of the forward plan free once the layer's two
+    # calls ran (its input may be dead by then; the arena grows when there is none)
+    splits = plan.split_filters()
+    split_scratch: dict[int, int] = {}
+    arena = c.plan.arena_bytes
+    for op, n in sorted(splits.items()):
+        rows = g.tensors[g.ops[op].outputs[0]].size // g.tensors[g.ops[op].outputs[0]].shape[-1]
+        if rows > 1:
+            out_key = c.plan.aliases.get(f"t{g.ops[op].outputs[0]}", f"t{g.ops[op].outputs[0]}")
+            split_scratch[op] = free_gap(c.plan, op, rows * n, keep=frozenset({out_key}))
+            arena = max(arena, split_scratch[op] + rows * n)
+    mem = plan.memory(arena)
     # the backward workspace reuses the forward arena, grown when the workspace is larger
-    grow = plan.ws_floats * 4 if mem["workspace_in_arena"] else 0
+    grow = max(plan.ws_floats * 4 if mem["workspace_in_arena"] else 0, arena)
     fwd = render(c.program, extras=Extras(hash=digest, storage=storage, captures=frozenset(cap_ops), arena_bytes=grow,
-                                      includes=("tiny/train.h",)))
+                                      includes=("tiny/train.h",), split_filters=splits,
+                                      split_scratch=split_scratch))
     decls: list[str] = []
     externs: list[str] = []
     params: list[tuple[str, str, int]] = []   # (name, C pointer expr, bytes)
@@ -121,7 +140,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
                                  mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
                                  shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL",
-                                 frac="NULL")
+                                 frac="NULL", w_frozen="NULL")
         t_out = g.tensors[s.out]
         shp = (1, 1, 1, *t_out.shape[-1:]) if len(t_out.shape) < 4 else t_out.shape
         d.update(out_h=shp[1], out_w=shp[2], out_c=shp[3])
@@ -163,15 +182,20 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             if u is not None and u.weight_channels:
                 d["n_upd"] = u.weight_channels
                 d["x_off"] = plan.captures[s.x_saved].offset
-                params.append((f"{s.op}.w", f"l{s.op}_filter", f_t.nbytes))
+                if plan.split_channels(s.op):
+                    d["w_frozen"] = f"l{s.op}_filter_frozen"
+                # the board's N.w is its SRAM table: the updated channels only of a split layer (the
+                # frozen ones never change; tiny.train.run.updated_tensors puts them back)
+                sram_w = plan.sram_filter_size(s.op)
+                params.append((f"{s.op}.w", f"l{s.op}_filter", sram_w))
                 if plan.momentum:
                     n = u.weight_channels * (f_t.size // oc)
                     decls.append(f"static float {pre}_mw[{n}];")
                     d["mom_w"] = f"{pre}_mw"
                 if plan.shadow:
-                    decls.append(f"static int8_t {pre}_wf[{f_t.size}];")
+                    decls.append(f"static int8_t {pre}_wf[{sram_w}];")
                     d["frac"] = f"{pre}_wf"
-                    params.append((f"{s.op}.wf", f"{pre}_wf", f_t.size))
+                    params.append((f"{s.op}.wf", f"{pre}_wf", sram_w))
             if u is not None and u.bias:
                 fl |= FLAG_UPD_B
                 d["b"] = f"l{s.op}_bias"
@@ -217,6 +241,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     for op in bw_ops:
         u = plan.update_for(op)
         externs.append(f"extern {'' if u and u.weight_channels else 'const '}int8_t l{op}_filter[];")
+        if plan.split_channels(op):
+            externs.append(f"extern const int8_t l{op}_filter_frozen[];")
         if u and u.bias:
             externs.append(f"extern int32_t l{op}_bias[];")
     caps = []
@@ -227,7 +253,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
-              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac"]
+              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]

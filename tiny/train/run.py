@@ -365,7 +365,10 @@ def updated_tensors(tc: Any, ck: Checkpoint) -> dict[int, np.ndarray]:
             continue
         op = g.ops[int(op_s)]
         t = g.tensors[op.inputs[1 if role == "w" else 2]]
-        out[t.id] = np.frombuffer(blob, dtype=np.int8 if role == "w" else np.int32).reshape(t.shape)
+        v = np.frombuffer(blob, dtype=np.int8 if role == "w" else np.int32)
+        if v.size < t.size:   # a split layer's board table: its updated channels; the rest is frozen
+            v = np.concatenate([v, t.data.reshape(-1)[v.size:].astype(np.int8)])
+        out[t.id] = v.reshape(t.shape)
     return out
 
 

@@ -54,4 +54,9 @@ typedef struct {
 } tiny_split_params;
 
 tiny_status tiny_split_s8(const tiny_split_params *params, const int8_t *input, int8_t *output);
+
+/* Training firmware, a layer whose frozen output channels stay in flash: it runs as two kernel
+ * calls writing [rows x a] then [rows x b] contiguously into `data`; this interleaves them in place
+ * into NHWC [rows x (a + b)]. `scratch` holds rows * a bytes (planned in the arena). */
+tiny_status tiny_interleave_channels_s8(int8_t *data, int32_t rows, int32_t a, int32_t b, int8_t *scratch);
 #endif

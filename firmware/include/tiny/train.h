@@ -38,7 +38,7 @@ typedef struct tiny_train_step {
     float x_scale;          /* scale of the saved input (ce: of the logits) */
     int32_t x_zp;
     int32_t w_offset;       /* fully connected filter offset (-zero point) */
-    int8_t *w;              /* weights (const data unless n_upd > 0) */
+    int8_t *w;              /* weights (const data unless n_upd > 0; see w_frozen) */
     int32_t *b;             /* bias (written when TINY_TF_UPD_B) */
     const float *wscale;    /* per output channel s_w */
     const float *bscale;    /* per output channel s_x * s_w */
@@ -55,7 +55,16 @@ typedef struct tiny_train_step {
     /* Weight shadow (NULL: none): per filter element the fraction below the int8 weight, in 1/256
      * of a quantum, so updates far below a quantum accumulate instead of being rounded each step. */
     int8_t *frac;
+    /* Frozen output channels kept in flash (conv / fully connected updated on n_upd < out_c channels):
+     * channel c >= n_upd reads its weights at w_frozen + (c - n_upd) * K, w holds only the first
+     * n_upd channels. NULL: w holds every channel. */
+    const int8_t *w_frozen;
 } tiny_train_step_t;
+
+/* The K weights of output channel c (K = weights per output channel). */
+static inline const int8_t *tiny_train_wrow(const tiny_train_step_t *s, uint32_t c, uint32_t K) {
+    return (s->w_frozen && c >= s->n_upd) ? s->w_frozen + (c - s->n_upd) * K : s->w + c * K;
+}
 
 typedef struct {
     void *ptr;

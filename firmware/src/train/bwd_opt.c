@@ -287,11 +287,16 @@ static void stage8(float *wf, const int8_t *w, uint32_t IC, const float *wsc, ui
 static void pw_data(const tiny_train_step_t *s, const float *g, float *dx) {
     const uint32_t P = (uint32_t)s->out_h * s->out_w, IC = s->in_c, OC = s->out_c;
     float wsc[DCHUNK], wf[8u * DCHUNK];
-    for (uint32_t c0 = 0; c0 < OC; c0 += DCHUNK) {
-        const uint32_t n = OC - c0 < DCHUNK ? OC - c0 : DCHUNK;
+    /* with frozen channels in flash a chunk also ends at n_upd, so its rows are one table (dx
+     * leaves registers between chunks, so where a chunk ends does not change a sum) */
+    const uint32_t cut = s->w_frozen ? s->n_upd : OC;
+    uint32_t n;
+    for (uint32_t c0 = 0; c0 < OC; c0 += n) {
+        const uint32_t end = c0 < cut ? cut : OC;
+        n = end - c0 < DCHUNK ? end - c0 : DCHUNK;
         for (uint32_t j = 0; j < n; j++) wsc[j] = s->wscale[c0 + j] * tiny_train_kfac(s, c0 + j);
         const int zero = c0 == 0 && (s->flags & TINY_TF_IN_FIRST);
-        const int8_t *wc = s->w + c0 * IC;
+        const int8_t *wc = tiny_train_wrow(s, c0, IC);
         const float *gc = g + c0;
         uint32_t ic = 0;
         for (; ic + 8u <= IC; ic += 8u) {
@@ -518,12 +523,14 @@ void tiny_fully_connected_blk_bwd_f32(const tiny_train_step_t *s, float *g, floa
     if (s->g_in >= 0) {
         float *dx = ws + s->g_in;
         const int zero = (s->flags & TINY_TF_IN_FIRST) != 0;
+        const uint32_t cut = s->w_frozen ? s->n_upd : OC;
         uint32_t i = 0;
         for (; i + 4u <= D; i += 4u) {
             float a0 = zero ? 0.0f : dx[i], a1 = zero ? 0.0f : dx[i + 1];
             float a2 = zero ? 0.0f : dx[i + 2], a3 = zero ? 0.0f : dx[i + 3];
             const int8_t *wp = s->w + i;
             for (uint32_t c = 0; c < OC; c++, wp += D) {
+                if (c == cut) wp = s->w_frozen + i;    /* frozen channels: the flash table */
                 const float sc = s->wscale[c], gv = g[c];
                 a0 = a0 + gv * (sc * (float)((int32_t)wp[0] + off));
                 a1 = a1 + gv * (sc * (float)((int32_t)wp[1] + off));
@@ -534,7 +541,7 @@ void tiny_fully_connected_blk_bwd_f32(const tiny_train_step_t *s, float *g, floa
         }
         for (; i < D; i++) {
             float a = zero ? 0.0f : dx[i];
-            for (uint32_t c = 0; c < OC; c++) a = a + g[c] * (s->wscale[c] * (float)((int32_t)s->w[c * D + i] + off));
+            for (uint32_t c = 0; c < OC; c++) a = a + g[c] * (s->wscale[c] * (float)((int32_t)tiny_train_wrow(s, c, D)[i] + off));
             dx[i] = a;
         }
     }

@@ -22,7 +22,7 @@ void tiny_conv2d_bwd_data_f32(const tiny_train_step_t *s, const float *g, float 
         const float wsc = s->wscale[c] * tiny_train_kfac(s, c);
         for (uint32_t kh = 0; kh < KH; kh++)
             for (uint32_t kw = 0; kw < KW; kw++) {
-                const int8_t *wp = s->w + ((c * KH + kh) * KW + kw) * IC;
+                const int8_t *wp = tiny_train_wrow(s, c, KH * KW * IC) + (kh * KW + kw) * IC;
                 for (uint32_t oh = 0; oh < OH; oh++) {
                     int32_t ih = (int32_t)(oh * s->s_h + kh) - s->p_t;
                     if (ih < 0 || ih >= (int32_t)H) continue;
@@ -130,7 +130,7 @@ void tiny_fully_connected_bwd_f32(const tiny_train_step_t *s, float *g, float *w
         if (s->flags & TINY_TF_IN_FIRST)
             for (uint32_t i = 0; i < D; i++) dx[i] = 0.0f;
         for (uint32_t c = 0; c < OC; c++) {
-            const int8_t *wp = s->w + c * D;
+            const int8_t *wp = tiny_train_wrow(s, c, D);
             for (uint32_t i = 0; i < D; i++)
                 dx[i] = dx[i] + g[c] * (s->wscale[c] * (float)((int32_t)wp[i] + s->w_offset));
         }
