@@ -207,28 +207,34 @@ static void sgd_w_c(int8_t *w, const float *g, uint32_t n, float c, uint32_t key
     SGD_STORE(r10, o0) SGD_STORE(r11, o1) SGD_STORE(r12, o2) SGD_STORE(lr, o3)
 #define SGD_SCALE(s) "vmul.f32 s" #s ", s" #s ", s15\n\t"
 
-/* 8 weights: g * c, rounded, subtracted */
-#define SGD_G8 \
-    "vldmia r1!, {s0-s7}\n\t" \
-    SGD_SCALE(0) SGD_SCALE(1) SGD_SCALE(2) SGD_SCALE(3) \
-    SGD_SCALE(4) SGD_SCALE(5) SGD_SCALE(6) SGD_SCALE(7) \
+/* floor(s[i] + u_i) of 8 float steps in s0-s7 (rounding indices r4..r4+7), as int32 in place */
+#define SGD_FLOOR8 \
     SGD_KEY_LO SGD_MIX4 SGD_ADD_U(0, 1, 2, 3) \
     SGD_KEY_HI SGD_MIX4 SGD_ADD_U(4, 5, 6, 7) \
     "adds r4, r4, #8\n\t" \
     "vmsr fpscr, r9\n\t" \
     SGD_FLOOR(0) SGD_FLOOR(1) SGD_FLOOR(2) SGD_FLOOR(3) \
     SGD_FLOOR(4) SGD_FLOOR(5) SGD_FLOOR(6) SGD_FLOOR(7) \
-    "vmsr fpscr, r8\n\t" \
+    "vmsr fpscr, r8\n\t"
+/* the same for 4 steps in s0-s3 */
+#define SGD_FLOOR4 \
+    SGD_KEY_LO SGD_MIX4 SGD_ADD_U(0, 1, 2, 3) \
+    "adds r4, r4, #4\n\t" \
+    "vmsr fpscr, r9\n\t" \
+    SGD_FLOOR(0) SGD_FLOOR(1) SGD_FLOOR(2) SGD_FLOOR(3) \
+    "vmsr fpscr, r8\n\t"
+/* 8 weights: g * c, rounded, subtracted */
+#define SGD_G8 \
+    "vldmia r1!, {s0-s7}\n\t" \
+    SGD_SCALE(0) SGD_SCALE(1) SGD_SCALE(2) SGD_SCALE(3) \
+    SGD_SCALE(4) SGD_SCALE(5) SGD_SCALE(6) SGD_SCALE(7) \
+    SGD_FLOOR8 \
     SGD_STORE4(0, 1, 2, 3, 0, 1, 2, 3) \
     SGD_STORE4(4, 5, 6, 7, 4, 5, 6, 7) \
     "adds r0, r0, #8\n\t"
 /* the noise, floor and store of 4 weights whose float steps are in s0-s3 */
 #define SGD_ROUND4 \
-    SGD_KEY_LO SGD_MIX4 SGD_ADD_U(0, 1, 2, 3) \
-    "adds r4, r4, #4\n\t" \
-    "vmsr fpscr, r9\n\t" \
-    SGD_FLOOR(0) SGD_FLOOR(1) SGD_FLOOR(2) SGD_FLOOR(3) \
-    "vmsr fpscr, r8\n\t" \
+    SGD_FLOOR4 \
     SGD_STORE4(0, 1, 2, 3, 0, 1, 2, 3) \
     "adds r0, r0, #4\n\t"
 /* 4 weights */
@@ -242,14 +248,18 @@ static void sgd_w_c(int8_t *w, const float *g, uint32_t n, float c, uint32_t key
     "vmul.f32 s" #g ", s" #g ", s16\n\t" \
     "vadd.f32 s" #m ", s" #m ", s" #g "\n\t" \
     "vmul.f32 s" #g ", s" #m ", s18\n\t"
-/* 4 weights with momentum: m = mu m + g r, step = lr m (s16-s18 = r, mu, lr; s19 the momentum pointer) */
-#define SGD_G4M \
+/* the float steps of 4 weights with momentum into s0-s3: m = mu m + g r, step = lr m (s16-s18 = r,
+ * mu, lr; s19 the momentum pointer) */
+#define SGD_STEPS4M \
     "vmov r3, s19\n\t" \
     "vldmia r1!, {s0-s3}\n\t" \
     "vldmia r3, {s8-s11}\n\t" \
     SGD_MOM(8, 0) SGD_MOM(9, 1) SGD_MOM(10, 2) SGD_MOM(11, 3) \
     "vstmia r3!, {s8-s11}\n\t" \
-    "vmov s19, r3\n\t" \
+    "vmov s19, r3\n\t"
+/* 4 weights with momentum */
+#define SGD_G4M \
+    SGD_STEPS4M \
     SGD_ROUND4
 /* r4 = idx, r5 = key (the 5th argument), constants */
 #define SGD_SETUP \
@@ -264,6 +274,53 @@ static void sgd_w_c(int8_t *w, const float *g, uint32_t n, float c, uint32_t key
     "bic r9, r8, #0xC00000\n\t" \
     "orr r9, r9, #0x800000\n\t"
 
+/* The group loop after SGD_SETUP: one group of 4 first when idx is not a multiple of 8, pairs of
+ * groups (G8), a last group of 4 (G4); s13 counts the groups left, s12 is the end of the pairs in g. */
+#define SGD_LOOP(G4, G8) \
+    "tst    r4, #4\n\t"                 /* one group first to align idx to 8 */ \
+    "beq    1f\n\t" \
+    G4 \
+    "vmov   r3, s13\n\t" \
+    "subs   r3, r3, #1\n\t" \
+    "vmov   s13, r3\n\t" \
+    "beq    4f\n\t" \
+    "1:\n\t" \
+    "vmov   r3, s13\n\t" \
+    "lsrs   r3, r3, #1\n\t" \
+    "beq    3f\n\t" \
+    "add    r3, r1, r3, lsl #5\n\t" \
+    "vmov   s12, r3\n\t"                /* end of the pairs of groups in g */ \
+    "2:\n\t" \
+    G8 \
+    "vmov   r3, s12\n\t" \
+    "cmp    r1, r3\n\t" \
+    "bne    2b\n\t" \
+    "3:\n\t" \
+    "vmov   r3, s13\n\t" \
+    "tst    r3, #1\n\t" \
+    "beq    4f\n\t" \
+    G4 \
+    "4:\n\t" \
+    "pop    {r4-r11, pc}\n\t"
+/* The momentum loop after SGD_SETUP, 4 weights a pass: s16-s18 = *q, s19 = mom, s12 the end of g
+ * (the stack offsets count the 9 + 4 words pushed). */
+#define SGD_MOM_PROLOGUE \
+    "vpush  {s16-s19}\n\t" \
+    "ldr    r3, [sp, #56]\n\t"          /* q */ \
+    "vldmia r3, {s16-s18}\n\t" \
+    "ldr    r3, [sp, #60]\n\t"          /* mom */ \
+    "vmov   s19, r3\n\t" \
+    "add    r3, r1, r2, lsl #4\n\t" \
+    "vmov   s12, r3\n\t"                /* end of g */
+#define SGD_MOM_LOOP(G4M) \
+    "1:\n\t" \
+    G4M \
+    "vmov   r3, s12\n\t" \
+    "cmp    r1, r3\n\t" \
+    "bne    1b\n\t" \
+    "vpop   {s16-s19}\n\t" \
+    "pop    {r4-r11, pc}\n\t"
+
 /* w[i] -= floor(g[i] c + u_i) for 4 * n4 weights (n4 >= 1) whose first rounding index idx is a multiple
  * of 4; c arrives in s0 (hard-float ABI). */
 __attribute__((naked, noinline)) static void sgd_sr4_asm(int8_t *w, const float *g, uint32_t n4, uint32_t idx,
@@ -273,31 +330,7 @@ __attribute__((naked, noinline)) static void sgd_sr4_asm(int8_t *w, const float 
         "vmov.f32 s15, s0\n\t"
         "vmov   s13, r2\n\t"                /* groups left */
         "movs   r2, #0\n\t"
-        "tst    r4, #4\n\t"                 /* one group first to align idx to 8 */
-        "beq    1f\n\t"
-        SGD_G4
-        "vmov   r3, s13\n\t"
-        "subs   r3, r3, #1\n\t"
-        "vmov   s13, r3\n\t"
-        "beq    4f\n\t"
-        "1:\n\t"
-        "vmov   r3, s13\n\t"
-        "lsrs   r3, r3, #1\n\t"
-        "beq    3f\n\t"
-        "add    r3, r1, r3, lsl #5\n\t"
-        "vmov   s12, r3\n\t"                /* end of the pairs of groups in g */
-        "2:\n\t"
-        SGD_G8
-        "vmov   r3, s12\n\t"
-        "cmp    r1, r3\n\t"
-        "bne    2b\n\t"
-        "3:\n\t"
-        "vmov   r3, s13\n\t"
-        "tst    r3, #1\n\t"
-        "beq    4f\n\t"
-        SGD_G4
-        "4:\n\t"
-        "pop    {r4-r11, pc}\n\t");
+        SGD_LOOP(SGD_G4, SGD_G8));
 }
 
 /* The same with momentum (step_mom), q = {r, mu, lr}, 4 weights a pass. */
@@ -305,21 +338,95 @@ __attribute__((naked, noinline)) static void sgd_sr4_mom_asm(int8_t *w, const fl
                                                              uint32_t key, const float *q, float *mom) {
     __asm__ volatile(
         SGD_SETUP
-        "vpush  {s16-s19}\n\t"
-        "ldr    r3, [sp, #56]\n\t"          /* q (after 9 + 4 words pushed) */
-        "vldmia r3, {s16-s18}\n\t"
-        "ldr    r3, [sp, #60]\n\t"          /* mom */
-        "vmov   s19, r3\n\t"
-        "add    r3, r1, r2, lsl #4\n\t"
-        "vmov   s12, r3\n\t"                /* end of g */
+        SGD_MOM_PROLOGUE
         "movs   r2, #0\n\t"
-        "1:\n\t"
-        SGD_G4M
-        "vmov   r3, s12\n\t"
-        "cmp    r1, r3\n\t"
-        "bne    1b\n\t"
-        "vpop   {s16-s19}\n\t"
-        "pop    {r4-r11, pc}\n\t");
+        SGD_MOM_LOOP(SGD_G4M));
+}
+
+/* The weight-shadow step (sgd_w_shadow_c) on the same blocks: the float steps times 256 (a separate
+ * exact multiply, as in C: folding 256 into c would round differently where g c is subnormal), the
+ * same noise and floor, then per weight, with x = v + 128, v = 256 w + frac - k:
+ *  - a = qsub(256 w + frac - 128, k) = v - 128, saturated to 32 bits (no +-1e9 clamp needed: a step
+ *    beyond it saturates v at the same bound either way);
+ *  - x = min(ssat16(a) + 256, 32767) (QADD16 with r3 = 256: only the low halfword counts) =
+ *    clamp(v, -127 256 - 128, 127 256 + 127) + 128, the two clamps of the C loop;
+ *  - w = x >> 8 (floor((v + 128) / 256)) and frac = v - 256 w = the low byte of v = the low byte of
+ *    x ^ 0x80; flipping bit 7 leaves bits 8-15 (w) alone, so one EOR serves both stores.
+ * Registers as above, but r2 the frac pointer and r3 = 256 in the store stage, s14 = 256.0f. */
+#define SGD_SH_LANE(k, off) \
+    "ldrsb r12, [r0, #" #off "]\n\t" \
+    "ldrsb lr, [r2, #" #off "]\n\t" \
+    "add r12, lr, r12, lsl #8\n\t" \
+    "sub r12, r12, #128\n\t" \
+    "qsub " #k ", r12, " #k "\n\t" \
+    "ssat " #k ", #16, " #k "\n\t" \
+    "qadd16 " #k ", " #k ", r3\n\t" \
+    "eor " #k ", " #k ", #0x80\n\t" \
+    "strb " #k ", [r2, #" #off "]\n\t" \
+    "lsr " #k ", " #k ", #8\n\t" \
+    "strb " #k ", [r0, #" #off "]\n\t"
+/* the rounded steps in s[a..a+3] into w[o..o+3] and frac[o..o+3] */
+#define SGD_SH_STORE4(a, b, c, d, o0, o1, o2, o3) \
+    "vmov r10, r11, s" #a ", s" #b "\n\t" \
+    SGD_SH_LANE(r10, o0) SGD_SH_LANE(r11, o1) \
+    "vmov r10, r11, s" #c ", s" #d "\n\t" \
+    SGD_SH_LANE(r10, o2) SGD_SH_LANE(r11, o3)
+#define SGD_X256(s) "vmul.f32 s" #s ", s" #s ", s14\n\t"
+/* 8 shadowed weights: (g * c) * 256, rounded, applied */
+#define SGD_SH_G8 \
+    "vldmia r1!, {s0-s7}\n\t" \
+    SGD_SCALE(0) SGD_SCALE(1) SGD_SCALE(2) SGD_SCALE(3) \
+    SGD_SCALE(4) SGD_SCALE(5) SGD_SCALE(6) SGD_SCALE(7) \
+    SGD_X256(0) SGD_X256(1) SGD_X256(2) SGD_X256(3) \
+    SGD_X256(4) SGD_X256(5) SGD_X256(6) SGD_X256(7) \
+    SGD_FLOOR8 \
+    "mov r3, #256\n\t" \
+    SGD_SH_STORE4(0, 1, 2, 3, 0, 1, 2, 3) \
+    SGD_SH_STORE4(4, 5, 6, 7, 4, 5, 6, 7) \
+    "adds r0, r0, #8\n\t" \
+    "adds r2, r2, #8\n\t"
+/* the 256-fold steps of 4 shadowed weights in s0-s3: noise, floor, applied */
+#define SGD_SH_ROUND4 \
+    SGD_X256(0) SGD_X256(1) SGD_X256(2) SGD_X256(3) \
+    SGD_FLOOR4 \
+    "mov r3, #256\n\t" \
+    SGD_SH_STORE4(0, 1, 2, 3, 0, 1, 2, 3) \
+    "adds r0, r0, #4\n\t" \
+    "adds r2, r2, #4\n\t"
+#define SGD_SH_G4 \
+    "vldmia r1!, {s0-s3}\n\t" \
+    SGD_SCALE(0) SGD_SCALE(1) SGD_SCALE(2) SGD_SCALE(3) \
+    SGD_SH_ROUND4
+#define SGD_SH_G4M \
+    SGD_STEPS4M \
+    SGD_SH_ROUND4
+/* s14 = 256.0f (0x43800000, an encodable immediate) */
+#define SGD_SH_256 \
+    "mov    r3, #0x43800000\n\t" \
+    "vmov   s14, r3\n\t"
+
+/* sgd_w_shadow_c for 4 * n4 weights (n4 >= 1) whose first rounding index idx is a multiple of 4. */
+__attribute__((naked, noinline)) static void sgd_sh4_asm(int8_t *w, const float *g, uint32_t n4, uint32_t idx,
+                                                         float c, uint32_t key, int8_t *frac) {
+    __asm__ volatile(
+        SGD_SETUP
+        "vmov.f32 s15, s0\n\t"
+        "vmov   s13, r2\n\t"                /* groups left */
+        "ldr    r2, [sp, #40]\n\t"          /* frac (after 9 words pushed) */
+        SGD_SH_256
+        SGD_LOOP(SGD_SH_G4, SGD_SH_G8));
+}
+
+/* The same with momentum, q = {r, mu, lr}. */
+__attribute__((naked, noinline)) static void sgd_sh4_mom_asm(int8_t *w, const float *g, uint32_t n4, uint32_t idx,
+                                                             uint32_t key, const float *q, float *mom,
+                                                             int8_t *frac) {
+    __asm__ volatile(
+        SGD_SETUP
+        SGD_MOM_PROLOGUE
+        "ldr    r2, [sp, #64]\n\t"          /* frac */
+        SGD_SH_256
+        SGD_MOM_LOOP(SGD_SH_G4M));
 }
 #else
 #define TINY_SGD_ASM 0
@@ -375,19 +482,48 @@ static void sgd_w_mom(int8_t *w, const float *g, uint32_t n, float r, float *mom
 }
 
 /* The same step on the weight shadow: v = 256 w + frac (w = v rounded to the nearest quantum, frac
- * in [-128, 127]); the update is rounded to 1/256 of a quantum. */
-static void sgd_w_shadow(int8_t *w, int8_t *frac, const float *g, uint32_t n, float scale, float *mom,
-                         uint32_t key, uint32_t base) {
-    const float c = step_c(scale), r = s_qas ? 1.0f / scale : scale;
+ * in [-128, 127]); the update is rounded to 1/256 of a quantum. c, r as in sgd_w_run / sgd_w_mom. */
+static void sgd_w_shadow_c(int8_t *w, int8_t *frac, const float *g, uint32_t n, float c, float r, float *mom,
+                           uint32_t key, uint32_t idx) {
     for (uint32_t i = 0; i < n; i++) {
         float step = (mom ? step_mom(g[i], r, &mom[i]) : g[i] * c) * 256.0f;
-        int32_t v = (int32_t)w[i] * 256 + frac[i] - round_sr_if(step, key, base + i, s_sr);
+        int32_t v = (int32_t)w[i] * 256 + frac[i] - round_sr_if(step, key, idx + i, s_sr);
         if (v > 127 * 256 + 127) v = 127 * 256 + 127;
         if (v < -127 * 256 - 128) v = -127 * 256 - 128;
         int32_t q = (v + 128) >> 8;      /* arithmetic shift: floor */
         w[i] = (int8_t)q;
         frac[i] = (int8_t)(v - q * 256);
     }
+}
+
+/* The shadow step, the groups of 4 aligned rounding indices through the assembly when rounding
+ * stochastically (the head and tail in C, as in sgd_w_run). */
+static void sgd_w_shadow(int8_t *w, int8_t *frac, const float *g, uint32_t n, float scale, float *mom,
+                         uint32_t key, uint32_t idx) {
+    const float c = step_c(scale), r = s_qas ? 1.0f / scale : scale;
+#if TINY_SGD_ASM
+    if (s_sr) {
+        uint32_t h = (0u - idx) & 3u;
+        if (h) {
+            if (h > n) h = n;
+            sgd_w_shadow_c(w, frac, g, h, c, r, mom, key, idx);
+            w += h; frac += h; g += h; n -= h; idx += h;
+            if (mom) mom += h;
+        }
+        if (n >= 4u) {
+            if (mom) {
+                const float q[3] = {r, s_mu, s_lr};
+                sgd_sh4_mom_asm(w, g, n >> 2, idx, key, q, mom, frac);
+            } else {
+                sgd_sh4_asm(w, g, n >> 2, idx, c, key, frac);
+            }
+            const uint32_t m = n & ~3u;
+            w += m; frac += m; g += m; n -= m; idx += m;
+            if (mom) mom += m;
+        }
+    }
+#endif
+    sgd_w_shadow_c(w, frac, g, n, c, r, mom, key, idx);
 }
 
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
