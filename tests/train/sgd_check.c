@@ -1,5 +1,5 @@
 /* QEMU firmware: the assembly SGD weight step (train.c sgd_sr4_asm / sgd_sr4_mom_asm) and the weight-
- * shadow step (sgd_w_shadow: sgd_sh4_asm / sgd_sh4_mom_asm between C heads and tails) against the
+ * shadow step (sgd_w_shadow_run: sgd_sh4_asm / sgd_sh4_mom_asm between C heads and tails) against the
  * portable C ones on random and extreme steps (tests/train/test_sgd_asm.py); prints KB DONE when every
  * weight, fraction and momentum agrees bit for bit. train.c is included for its static functions. */
 #define TINY_TRAIN_NO_PROTOCOL 1
@@ -40,7 +40,7 @@ static int same_f(const float *a, const float *b, uint32_t n) {
     return 1;
 }
 
-/* sgd_w_shadow (assembly for the aligned groups) against sgd_w_shadow_c alone, at unaligned rounding
+/* sgd_w_shadow_run (assembly for the aligned groups) against sgd_w_shadow_c alone, at unaligned rounding
  * indices, any count, with and without momentum, QAS on and off. */
 static int shadow_trials(void) {
     for (uint32_t t = 0; t < 3000u; t++) {
@@ -61,7 +61,7 @@ static int shadow_trials(void) {
             m1[i] = m2[i] = rnd_f() * 1e-3f;
         }
         sgd_w_shadow_c(w1 + off, f1 + off, g, n, c, r, use_mom ? m1 : NULL, key, idx);
-        sgd_w_shadow(w2 + off, f2 + off, g, n, scale, use_mom ? m2 : NULL, key, idx);
+        sgd_w_shadow_run(w2 + off, f2 + off, g, n, scale, use_mom ? m2 : NULL, key, idx);
         for (uint32_t i = 0; i < n; i++)
             if (w1[off + i] != w2[off + i] || f1[off + i] != f2[off + i]) return 0;
         if (use_mom && !same_f(m1, m2, n)) return 0;

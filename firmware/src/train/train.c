@@ -498,8 +498,9 @@ static void sgd_w_shadow_c(int8_t *w, int8_t *frac, const float *g, uint32_t n, 
 
 /* The shadow step, the groups of 4 aligned rounding indices through the assembly when rounding
  * stochastically (the head and tail in C, as in sgd_w_run). */
-static void sgd_w_shadow(int8_t *w, int8_t *frac, const float *g, uint32_t n, float scale, float *mom,
-                         uint32_t key, uint32_t idx) {
+static inline __attribute__((always_inline)) void sgd_w_shadow_run(int8_t *w, int8_t *frac, const float *g,
+                                                                   uint32_t n, float scale, float *mom,
+                                                                   uint32_t key, uint32_t idx) {
     const float c = step_c(scale), r = s_qas ? 1.0f / scale : scale;
 #if TINY_SGD_ASM
     if (s_sr) {
@@ -526,12 +527,19 @@ static void sgd_w_shadow(int8_t *w, int8_t *frac, const float *g, uint32_t n, fl
     sgd_w_shadow_c(w, frac, g, n, c, r, mom, key, idx);
 }
 
+/* Out of line with the arguments of tiny_train_sgd_w, so that one reaches it by a tail call and keeps
+ * the small frame the other paths want (inlined, its frame grew every call's prologue). */
+static __attribute__((noinline)) void sgd_w_shadow(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
+    const uint32_t base = (uint32_t)(w - s_cur->w);
+    sgd_w_shadow_run(w, s_cur->frac + base, g, n, scale, mom, s_key_w, base);
+}
+
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
-    const uint32_t key = s_key_w, base = (uint32_t)(w - s_cur->w);
     if (s_cur->frac) {
-        sgd_w_shadow(w, s_cur->frac + base, g, n, scale, mom, key, base);
+        sgd_w_shadow(w, g, n, scale, mom);
         return;
     }
+    const uint32_t key = s_key_w, base = (uint32_t)(w - s_cur->w);
     if (!mom) sgd_w_run(w, g, n, step_c(scale), key, base);
     else sgd_w_mom(w, g, n, s_qas ? 1.0f / scale : scale, mom, key, base);
 }
