@@ -65,6 +65,14 @@ def test_qemu_m4_sparse_with_weight_shadow_identical(base_graph, transfer_data) 
 
 
 @pytest.mark.qemu
+@pytest.mark.parametrize("board", ["qemu-m4-256k", "qemu-f746"])
+def test_qemu_weight_shadow_with_momentum_identical(base_graph, transfer_data, board: str) -> None:
+    """The shadow step with momentum (the head recipe's default) in the Cortex-M4/M7 assembly."""
+    tc, _, oracle = _run(base_graph, transfer_data, board, "sparse", 30, momentum=0.9, shadow=True, lr=0.03)
+    _shadow_moved(tc, oracle)
+
+
+@pytest.mark.qemu
 def test_qemu_m4_sparse_identical(base_graph, transfer_data) -> None:
     _run(base_graph, transfer_data, "qemu-m4-256k", "sparse", 100, momentum=0.9)
 
