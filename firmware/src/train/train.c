@@ -345,32 +345,51 @@ __attribute__((naked, noinline)) static void sgd_sr4_mom_asm(int8_t *w, const fl
 
 /* The weight-shadow step (sgd_w_shadow_c) on the same blocks: the float steps times 256 (a separate
  * exact multiply, as in C: folding 256 into c would round differently where g c is subnormal), the
- * same noise and floor, then per weight, with x = v + 128, v = 256 w + frac - k:
- *  - a = qsub(256 w + frac - 128, k) = v - 128, saturated to 32 bits (no +-1e9 clamp needed: a step
- *    beyond it saturates v at the same bound either way);
- *  - x = min(ssat16(a) + 256, 32767) (QADD16 with r3 = 256: only the low halfword counts) =
- *    clamp(v, -127 256 - 128, 127 256 + 127) + 128, the two clamps of the C loop;
- *  - w = x >> 8 (floor((v + 128) / 256)) and frac = v - 256 w = the low byte of v = the low byte of
- *    x ^ 0x80; flipping bit 7 leaves bits 8-15 (w) alone, so one EOR serves both stores.
- * Registers as above, but r2 the frac pointer and r3 = 256 in the store stage, s14 = 256.0f. */
-#define SGD_SH_LANE(k, off) \
-    "ldrsb r12, [r0, #" #off "]\n\t" \
-    "ldrsb lr, [r2, #" #off "]\n\t" \
-    "add r12, lr, r12, lsl #8\n\t" \
-    "sub r12, r12, #128\n\t" \
-    "qsub " #k ", r12, " #k "\n\t" \
-    "ssat " #k ", #16, " #k "\n\t" \
-    "qadd16 " #k ", " #k ", r3\n\t" \
-    "eor " #k ", " #k ", #0x80\n\t" \
-    "strb " #k ", [r2, #" #off "]\n\t" \
-    "lsr " #k ", " #k ", #8\n\t" \
-    "strb " #k ", [r0, #" #off "]\n\t"
-/* the rounded steps in s[a..a+3] into w[o..o+3] and frac[o..o+3] */
-#define SGD_SH_STORE4(a, b, c, d, o0, o1, o2, o3) \
-    "vmov r10, r11, s" #a ", s" #b "\n\t" \
-    SGD_SH_LANE(r10, o0) SGD_SH_LANE(r11, o1) \
-    "vmov r10, r11, s" #c ", s" #d "\n\t" \
-    SGD_SH_LANE(r10, o2) SGD_SH_LANE(r11, o3)
+ * same noise and floor, then the 4 weights and fractions of a group as one word each, the lanes as
+ * x = v + 128 = 256 w + (frac ^ 0x80) in 16-bit halves (bytes of w and frac ^ 0x80 interleaved):
+ *  - e = ssat16(qsub(x, k)), the step k saturated to 32 bits on the way (no +-1e9 clamp needed: a step
+ *    beyond it leaves v at the same bound either way);
+ *  - x' = min(max(e - 256, -32768) + 256, 32767) by QSUB16 then QADD16 (r3 = 256 in both halves), the
+ *    two clamps of the C loop: clamp(v, -127 256 - 128, 127 256 + 127) + 128;
+ *  - the new w = x' >> 8 = floor((v + 128) / 256) is byte 1 of the halves and frac = v - 256 w = the
+ *    low byte of v = byte 0 ^ 0x80: the bytes interleaved back.
+ * Word accesses at the aligned rounding indices (unaligned LDR/STR are fine on v7-M, just slower).
+ * Registers as above, but r2 the frac pointer and r3 = 0x01000100 in the store stage, s14 = 256.0f. */
+/* the halves of X (low: lane of s[ka], high: lane of s[kb]) minus their rounded steps, clamped */
+#define SGD_SH_PAIR(X, ka, kb) \
+    "vmov r10, s" #ka "\n\t" \
+    "sxth lr, " #X "\n\t" \
+    "qsub r10, lr, r10\n\t" \
+    "ssat r10, #16, r10\n\t" \
+    "vmov lr, s" #kb "\n\t" \
+    "asr " #X ", " #X ", #16\n\t" \
+    "qsub lr, " #X ", lr\n\t" \
+    "ssat lr, #16, lr\n\t" \
+    "pkhbt " #X ", r10, lr, lsl #16\n\t" \
+    "qsub16 " #X ", " #X ", r3\n\t" \
+    "qadd16 " #X ", " #X ", r3\n\t"
+/* the rounded steps in s[a..a+3] into w[o..o+3] and frac[o..o+3] (r12: lanes 0 and 2, r11: 1 and 3) */
+#define SGD_SH_STORE4(a, b, c, d, o) \
+    "ldr r10, [r0, #" #o "]\n\t" \
+    "ldr r11, [r2, #" #o "]\n\t" \
+    "eor r11, r11, #0x80808080\n\t" \
+    "uxtb16 r12, r11\n\t" \
+    "and lr, r10, #0x00FF00FF\n\t" \
+    "orr r12, r12, lr, lsl #8\n\t" \
+    "uxtb16 r11, r11, ror #8\n\t" \
+    "and r10, r10, #0xFF00FF00\n\t" \
+    "orr r11, r11, r10\n\t" \
+    SGD_SH_PAIR(r12, a, c) \
+    SGD_SH_PAIR(r11, b, d) \
+    "and r10, r11, #0xFF00FF00\n\t" \
+    "and lr, r12, #0xFF00FF00\n\t" \
+    "orr r10, r10, lr, lsr #8\n\t" \
+    "str r10, [r0, #" #o "]\n\t" \
+    "uxtb16 r12, r12\n\t" \
+    "uxtb16 r11, r11\n\t" \
+    "orr r12, r12, r11, lsl #8\n\t" \
+    "eor r12, r12, #0x80808080\n\t" \
+    "str r12, [r2, #" #o "]\n\t"
 #define SGD_X256(s) "vmul.f32 s" #s ", s" #s ", s14\n\t"
 /* 8 shadowed weights: (g * c) * 256, rounded, applied */
 #define SGD_SH_G8 \
@@ -380,17 +399,17 @@ __attribute__((naked, noinline)) static void sgd_sr4_mom_asm(int8_t *w, const fl
     SGD_X256(0) SGD_X256(1) SGD_X256(2) SGD_X256(3) \
     SGD_X256(4) SGD_X256(5) SGD_X256(6) SGD_X256(7) \
     SGD_FLOOR8 \
-    "mov r3, #256\n\t" \
-    SGD_SH_STORE4(0, 1, 2, 3, 0, 1, 2, 3) \
-    SGD_SH_STORE4(4, 5, 6, 7, 4, 5, 6, 7) \
+    "mov r3, #0x01000100\n\t" \
+    SGD_SH_STORE4(0, 1, 2, 3, 0) \
+    SGD_SH_STORE4(4, 5, 6, 7, 4) \
     "adds r0, r0, #8\n\t" \
     "adds r2, r2, #8\n\t"
 /* the 256-fold steps of 4 shadowed weights in s0-s3: noise, floor, applied */
 #define SGD_SH_ROUND4 \
     SGD_X256(0) SGD_X256(1) SGD_X256(2) SGD_X256(3) \
     SGD_FLOOR4 \
-    "mov r3, #256\n\t" \
-    SGD_SH_STORE4(0, 1, 2, 3, 0, 1, 2, 3) \
+    "mov r3, #0x01000100\n\t" \
+    SGD_SH_STORE4(0, 1, 2, 3, 0) \
     "adds r0, r0, #4\n\t" \
     "adds r2, r2, #4\n\t"
 #define SGD_SH_G4 \
