@@ -347,13 +347,14 @@ __attribute__((naked, noinline)) static void sgd_sr4_mom_asm(int8_t *w, const fl
  * exact multiply, as in C: folding 256 into c would round differently where g c is subnormal), the
  * same noise and floor, then the 4 weights and fractions of a group as one word each, the lanes as
  * x = v + 128 = 256 w + (frac ^ 0x80) in 16-bit halves (bytes of w and frac ^ 0x80 interleaved):
- *  - e = ssat16(qsub(x, k)), the step k saturated to 32 bits on the way (no +-1e9 clamp needed: a step
- *    beyond it leaves v at the same bound either way);
- *  - x' = min(max(e - 256, -32768) + 256, 32767) by QSUB16 then QADD16 (r3 = 256 in both halves), the
- *    two clamps of the C loop: clamp(v, -127 256 - 128, 127 256 + 127) + 128;
+ *  - e = ssat16(qsub(x, k)) per lane in 32 bits (k needs 17: QSUB16 on a 16-bit k would be wrong;
+ *    no +-1e9 clamp: a step beyond it leaves v at the same bound either way);
+ *  - x' = min(max(e - 256, -32768) + 256, 32767) = max(e, -32512) by QSUB16 then QADD16 on the packed
+ *    pair (r3 = 256 in both halves): the two clamps of the C loop, clamp(v, -127 256 - 128,
+ *    127 256 + 127) + 128, an interval no single saturation gives;
  *  - the new w = x' >> 8 = floor((v + 128) / 256) is byte 1 of the halves and frac = v - 256 w = the
  *    low byte of v = byte 0 ^ 0x80: the bytes interleaved back.
- * Word accesses at the aligned rounding indices (unaligned LDR/STR are fine on v7-M, just slower).
+ * The arrays need not be word-aligned: LDR/STR take unaligned addresses on v7-M (a little slower).
  * Registers as above, but r2 the frac pointer and r3 = 0x01000100 in the store stage, s14 = 256.0f. */
 /* the halves of X (low: lane of s[ka], high: lane of s[kb]) minus their rounded steps, clamped */
 #define SGD_SH_PAIR(X, ka, kb) \
