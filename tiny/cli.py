@@ -229,7 +229,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               freeze_dw=args.freeze_dw, kernels=args.kernels,
               input_range=parse_input_range(args.input_range) if args.input_range else None,
               workers=args.workers, address=args.address, lr_schedule=args.lr_schedule,
-              early_stop=not args.no_early_stop, rounding=args.rounding, headroom=args.headroom)
+              early_stop=not args.no_early_stop, rounding=args.rounding, headroom=args.headroom,
+              search=False if args.fixed_scheme else None)
     log = lambda m: print(f"tiny: {m}", file=sys.stderr)  # noqa: E731
     if args.farm:
         from tiny.farm import load_farm, train_on_farm
@@ -448,7 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rounding of the int8/int32 updates (stochastic: seeded, identical on board and oracle)")
     q.add_argument("--headroom", type=float, default=None, metavar="F",
                    help="requantize the weights that train with F x their scale, so they can grow F-fold "
-                        "before saturating (default: the recipe's; head 4, others 1)")
+                        "before saturating (default: the recipe's; head 4, sparse 4 for the classifier and "
+                        "2 below it, others 1)")
+    q.add_argument("--fixed-scheme", action="store_true",
+                   help="sparse: train the fixed scheme instead of the one the contribution analysis "
+                        "searches under the board's budget (the default)")
     q.add_argument("--no-early-stop", action="store_true",
                    help="keep the last weights instead of the best on a held-out 15%% of the training data")
     q.add_argument("--no-float-reference", action="store_true", help="skip the float twins on the host")

@@ -143,9 +143,34 @@ def test_resolve_scheme_report_and_cache(base_graph, transfer_data, tmp_path, mo
     again = contrib.resolve_scheme(base_graph, load_config("sparse", search=True), "qemu-m4-256k", xtr, ytr,
                                    log=logs.append, **kw)
     assert again.scheme_report["cached"] and again.scheme.weights == cfg.scheme.weights
-    # the plain recipe and explicit settings keep the fixed scheme
-    for fixed in (load_config("sparse"), load_config("sparse", bias_last=2, search=True)):
+    # `search = false` and explicit settings keep the fixed scheme; the plain recipe searches
+    for fixed in (load_config("sparse", search=False), load_config("sparse", bias_last=2, search=True)):
         assert contrib.resolve_scheme(base_graph, fixed, "host", xtr, ytr, **kw) is fixed and fixed.scheme is None
+    assert load_config("sparse").searches() and not load_config("head").searches()
+
+
+def test_default_search_gives_up_on_slow_models(base_graph, transfer_data, tmp_path, monkeypatch) -> None:
+    """The default search estimates its host time from the model (deterministic) and keeps the fixed
+    scheme, saying why, when it is over the limit; `search = true` searches whatever it costs."""
+    monkeypatch.setenv("TINY_CACHE", str(tmp_path))
+    xtr, ytr, _, _ = transfer_data
+    kw = dict(steps=8, n_val=8, max_layers=2)
+    est = contrib.search_seconds(base_graph, 0, 1000)
+    assert est == pytest.approx(1000 * (1.5e-3 + 1.5e-9 * sum(contrib_macs(base_graph))))
+    monkeypatch.setattr(contrib, "SEARCH_TIME_LIMIT_S", 1e-6)
+    logs: list[str] = []
+    cfg = contrib.resolve_scheme(base_graph, load_config("sparse"), "host", xtr, ytr, log=logs.append, **kw)
+    assert cfg.scheme is None and "would take" in cfg.scheme_report["skipped"]
+    assert any("training the fixed sparse scheme" in m for m in logs)
+    from tiny.train.report import scheme_lines
+    assert "the fixed one" in scheme_lines(cfg.scheme_report)[0]
+    cfg = contrib.resolve_scheme(base_graph, load_config("sparse", search=True), "host", xtr, ytr, log=logs.append, **kw)
+    assert cfg.scheme is not None
+
+
+def contrib_macs(g) -> list[int]:
+    from tiny.analysis import op_macs
+    return [op_macs(g, op) for op in g.ops]
 
 
 

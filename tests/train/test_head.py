@@ -91,6 +91,12 @@ def test_with_headroom_requantizes_only_the_training_channels() -> None:
     assert (np.abs(real - real0) <= 2.0 * w.quant.scale[:n, None, None, None] * (1 + 1e-5)).all()   # half a coarse step
     assert g.tensors[w.id] is w and np.abs(w.data).max() == 127             # the original is untouched
     assert with_headroom(h, {conv.index: n}, 4.0) is h                      # idempotent
+    # the layers below the classifier can get their own factor (sparse: 2x)
+    fc = [op for op in g.ops if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")][-1]
+    h2 = with_headroom(g, {conv.index: n, fc.index: 1}, 4.0, body=2.0)
+    np.testing.assert_array_equal(h2.tensors[w.id].data[:n], np.round(w.data[:n] / 2.0).astype(np.int8))
+    assert h2.meta["weight_headroom"] == {"factors": {conv.index: 2.0, fc.index: 4.0}}
+    assert with_headroom(g, {conv.index: n}, 4.0, body=1.0) is g            # nothing to requantize
 
 
 def test_headroom_setting_errors(tmp_path) -> None:
@@ -124,4 +130,4 @@ def test_with_headroom_on_per_tensor_weights_requantizes_the_whole_layer() -> No
     np.testing.assert_array_equal(hw.data, np.round(w.data / 2.0).astype(np.int8))
     np.testing.assert_array_equal(hb.data, np.round(b.data / 2.0).astype(np.int32))
     assert hw.quant.scale.size == 1 and hw.quant.scale[0] == np.float32(w.quant.scale[0] * np.float32(2))
-    assert h.meta["weight_headroom"] == {"factor": 2.0, "ops": [fc.index]}
+    assert h.meta["weight_headroom"] == {"factors": {fc.index: 2.0}}

@@ -38,7 +38,7 @@ def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer
     from tiny.interpreter import prepare_all
     from tiny.train.fit_schedule import compile_for_training
     from tiny.train.headroom import trained_weight_channels, with_headroom
-    g = with_headroom(g, trained_weight_channels(training_plan(g, cfg)), cfg.headroom)
+    g = with_headroom(g, trained_weight_channels(training_plan(g, cfg)), cfg.headroom, cfg.body_headroom)
     plan = training_plan(g, cfg, prepare_all(g))     # independent of the schedule
     c = compile_for_training(g, board, plan, schedule, sram_budget, kernels=kernels)
     plan = training_plan(g, cfg, c.params)

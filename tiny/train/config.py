@@ -19,7 +19,6 @@ Layers are the CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED ops of the int8 gr
 """
 from __future__ import annotations
 
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
-from tiny.train.layers import LayerUpdate, resolve_layer, trainable_layers, trainable_ops
+from tiny.train.layers import LayerUpdate, resolve_layer, trainable_layers, trainable_ops, updates_for
 
 RECIPES = ("sparse", "bias", "head", "full", "mobiletl")
 TRAINABLE_OPS = trainable_ops()
@@ -45,9 +44,10 @@ class TrainConfig:
     blocks: int | None = None                 # mobiletl: top K inverted residual blocks
     freeze_dw: bool = False                   # mobiletl: depthwise weights frozen (bias still trains)
     headroom: float = 1.0                     # trained weights requantized with this x their scale
+    body_headroom: float | None = None        # ... for the trained layers below the classifier (None: headroom)
     shadow: bool = False                      # 1/256-quantum fractions of the trained weights in SRAM
-    search: bool | None = None                # sparse: contribution analysis + budget search (opt-in:
-                                              # `search = true`; see docs/training.md for why not default yet)
+    search: bool | None = None                # sparse: contribution analysis + budget search (None: by
+                                              # default, within a host-time limit; True: always; False: never)
     scheme: Any = None                        # the searched scheme (tiny.train.contrib.Scheme), once chosen
     scheme_report: dict[str, Any] | None = None   # its report (layers, ratios, gains, bytes) for the JSON
 
@@ -55,9 +55,8 @@ class TrainConfig:
         """Whether the sparse scheme is to be searched (vs the fixed default or explicit settings)."""
         if self.recipe != "sparse" or self.scheme is not None:
             return False
-        # Opt-in for now: even with 160-step trials on 128 held-back samples the searched scheme loses
-        # to the fixed one on one transfer task of three (docs/training.md, bench numbers).
-        return bool(self.search) and not self.weights and self.bias_last is None
+        # By default (search unset) and with `search = true`; `search = false` keeps the fixed scheme.
+        return self.search is not False and not self.weights and self.bias_last is None
 
     def key(self) -> str:
         if self.scheme is not None:
@@ -78,7 +77,7 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
         d = DEFAULTS.get(str(spec))
         cfg = TrainConfig(recipe=str(spec)) if d is None else TrainConfig(
             recipe=str(spec), lr=d.lr, momentum=d.momentum, epochs=d.epochs, headroom=d.headroom,
-            shadow=d.shadow)
+            body_headroom=d.body_headroom, shadow=d.shadow)
     else:
         p = Path(spec)
         if not p.exists():
@@ -89,7 +88,7 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
             raise TinyError(f"{p}: not valid TOML ({e})") from None
         t = doc.get("train", doc)
         known = {"recipe", "lr", "momentum", "qas", "epochs", "bias_last", "weights", "blocks", "freeze_depthwise",
-                 "search", "headroom", "shadow"}
+                 "search", "headroom", "body_headroom", "shadow"}
         bad = sorted(set(t) - known)
         if bad:
             raise TinyError(f"{p}: unknown key(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
@@ -105,12 +104,18 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
                                                                  dict(t.get("weights", {})).items()},
                           blocks=t.get("blocks"), freeze_dw=bool(t.get("freeze_depthwise", False)),
                           search=t.get("search"), headroom=float(t.get("headroom", d.headroom)),
+                          # a TOML headroom alone applies to every trained layer
+                          body_headroom=(float(t["body_headroom"]) if "body_headroom" in t else
+                                         None if "headroom" in t else d.body_headroom),
                           shadow=bool(t.get("shadow", d.shadow)))
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
-    if not 1.0 <= cfg.headroom <= 64.0:
-        raise TinyError(f"weight headroom {cfg.headroom} must be in [1, 64]")
+            if k == "headroom" and overrides.get("body_headroom") is None:
+                cfg.body_headroom = None        # --headroom F: F for every trained layer
+    for h in (cfg.headroom, cfg.body_headroom if cfg.body_headroom is not None else cfg.headroom):
+        if not 1.0 <= h <= 64.0:
+            raise TinyError(f"weight headroom {h} must be in [1, 64]")
     if not 0.0 <= cfg.momentum < 1.0:
         raise TinyError(f"momentum {cfg.momentum} must be in [0, 1)")
     return cfg
@@ -137,10 +142,7 @@ def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
     if not layers:
         raise TinyError("the model has no conv/depthwise/fully-connected layer to train")
     if cfg.scheme is not None:   # searched by contribution analysis (tiny/train/contrib.py)
-        from tiny.train.contrib import updates_for
         return updates_for(g, cfg.scheme.bias_last, cfg.scheme.weights)
-    oc = {i: g.tensors[g.ops[i].outputs[0]].shape[-1] for i in layers}
-    has_bias = {i: len(g.ops[i].inputs) > 2 and g.ops[i].inputs[2] >= 0 for i in layers}
     weights: dict[int, float] = {}
     bias_last = cfg.bias_last
     if cfg.recipe == "full":
@@ -162,14 +164,7 @@ def layer_updates(g: Graph, cfg: TrainConfig) -> list[LayerUpdate]:
         if not 0.0 < ratio <= 1.0:
             raise TinyError(f"training config: weight ratio {ratio} for {ref!r} must be in (0, 1]")
         weights[resolve_layer(g, ref)] = ratio
-    bias_last = max(0, min(int(bias_last or 0), len(layers)))
-    bias_set = set(layers[len(layers) - bias_last:]) if bias_last else set()
-    out = []
-    for i in layers:
-        n = math.ceil(weights[i] * oc[i]) if i in weights else 0
-        b = i in bias_set and has_bias[i]
-        if n or b:
-            out.append(LayerUpdate(op=i, bias=b, weight_channels=n))
+    out = updates_for(g, max(0, min(int(bias_last or 0), len(layers))), weights)
     if not out:
         raise TinyError("training config updates nothing")
     return out

@@ -19,18 +19,26 @@ import numpy as np
 from tiny.ir import Graph, Quant, TinyError
 
 
-def with_headroom(g: Graph, channels: dict[int, int], factor: float) -> Graph:
+def with_headroom(g: Graph, channels: dict[int, int], factor: float, body: float | None = None) -> Graph:
     """A copy of `g` in which op i's first channels[i] output channels (all of them when its
-    weights are quantized per tensor) have their weights and biases requantized with `factor` x
-    their scale. Idempotent: a graph that already has headroom is returned as it is."""
-    if factor == 1.0 or not channels or g.meta.get("weight_headroom"):
+    weights are quantized per tensor) have their weights and biases requantized with F x their
+    scale: F = `factor` for the classifier (the last trainable layer), `body` (default: `factor`)
+    for the layers below it. Idempotent: a graph that already has headroom is returned as it is."""
+    from tiny.train.layers import trainable_layers
+    body = factor if body is None else body
+    for f in (factor, body):
+        if not f >= 1.0:
+            raise TinyError(f"weight headroom {f}: must be >= 1")
+    head = trainable_layers(g)[-1] if channels else -1
+    per_op = {i: (factor if i == head else body) for i in channels}
+    per_op = {i: f for i, f in per_op.items() if f != 1.0}
+    if not per_op or g.meta.get("weight_headroom"):
         return g
-    if not factor > 1.0:
-        raise TinyError(f"weight headroom {factor}: must be >= 1")
     out = copy.copy(g)
     out.tensors = dict(g.tensors)
     out.meta = dict(g.meta)
-    for i, n in channels.items():
+    for i, factor in per_op.items():
+        n = channels[i]
         op = g.ops[i]
         for slot, dtype, lim in ((1, np.int8, 127), (2, np.int32, 2 ** 31 - 1)):
             if len(op.inputs) <= slot or op.inputs[slot] < 0:
@@ -53,7 +61,7 @@ def with_headroom(g: Graph, channels: dict[int, int], factor: float) -> Graph:
             nt.data = np.clip(data, -lim, lim).astype(dtype)
             nt.quant = Quant(scale.reshape(np.shape(t.quant.scale)), t.quant.zero_point, t.quant.axis)
             out.tensors[t.id] = nt
-    out.meta["weight_headroom"] = {"factor": factor, "ops": sorted(channels)}
+    out.meta["weight_headroom"] = {"factors": {i: per_op[i] for i in sorted(per_op)}}
     return out
 
 
@@ -64,4 +72,8 @@ def trained_weight_channels(plan: Any) -> dict[int, int]:
 
 def describe(g: Graph) -> dict[str, Any] | None:
     h = g.meta.get("weight_headroom")
-    return None if not h else {"factor": h["factor"], "layers": [f"#{i} {g.ops[i].type}" for i in h["ops"]]}
+    if not h:
+        return None
+    f = h["factors"]
+    return {"factor": max(f.values()), "layers": [f"#{i} {g.ops[i].type}" for i in f],
+            "factors": {f"#{i}": v for i, v in f.items()}}

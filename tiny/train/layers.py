@@ -2,6 +2,7 @@
 and the MobileTL recipe (passes/mobiletl.py), so neither imports the other."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from tiny import ops
@@ -44,3 +45,19 @@ def resolve_layer(g: Graph, ref: str) -> int:
         raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), which has no "
                         f"weights to train (trainable: {', '.join(trainable_ops())})")
     return idx
+
+
+def updates_for(g: Graph, bias_last: int, weights: dict[int, float] | tuple) -> list[LayerUpdate]:
+    """The exact per-layer updates of a scheme (no recipe defaults added)."""
+    layers = trainable_layers(g)
+    w = dict(weights)
+    bias_set = set(layers[len(layers) - bias_last:]) if bias_last > 0 else set()
+    out = []
+    for i in layers:
+        op = g.ops[i]
+        oc = g.tensors[op.outputs[0]].shape[-1]
+        n = math.ceil(w[i] * oc) if i in w else 0
+        b = i in bias_set and len(op.inputs) > 2 and op.inputs[2] >= 0
+        if n or b:
+            out.append(LayerUpdate(op=i, bias=b, weight_channels=n))
+    return out

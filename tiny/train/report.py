@@ -16,7 +16,7 @@ def train_report(model: str, board: str, spec: str, schedule: str = "layer",
     g = load_model(model)
     cfg = load_config(spec)
     pre: list[str] = []
-    if cfg.searches():
+    if cfg.searches() and (data or cfg.search):   # without data only when asked: the analysis needs the user's
         cfg = _search_scheme(g, cfg, board, schedule, sram_budget, data or "digits-transfer", pre.append)
     tc = compile_train(g, board, cfg, schedule, sram_budget)
     m = dict(tc.train_memory)
@@ -60,6 +60,8 @@ def _search_scheme(g: Any, cfg: Any, board: str, schedule: str, sram_budget: int
 
 def scheme_lines(r: dict[str, Any]) -> list[str]:
     """Human-readable rows of a searched scheme: layers, ratios, gains, bytes."""
+    if r.get("skipped"):
+        return [f"    sparse scheme: the fixed one ({r['skipped']})"]
     out = [f"    {'searched' if r.get('source', 'searched') != 'fixed' else 'verified (the fixed one)'} sparse scheme: biases of the last {r['bias_last']} layers (gain {r['bias_gain']:+.1%}), "
            f"predicted gain {r['predicted_gain']:+.1%} over {r['base_accuracy']:.1%}, training peak "
            f"{r['train_peak_sram_bytes']:,} B of a {r['budget_bytes']:,} B budget"]

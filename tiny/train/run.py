@@ -116,13 +116,14 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  kernels: str = "opt", input_range: tuple[float, float] | None = None,
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
                  rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
-                 headroom: float | None = None, shadow: bool | None = None) -> RunResult:
+                 headroom: float | None = None, shadow: bool | None = None,
+                 search: bool | None = None) -> RunResult:
     t0 = time.time()
     pr = prepare(model, board, recipe, data, epochs=epochs, steps=steps, lr=lr, momentum=momentum, qas=qas,
                  schedule=schedule, eval_samples=eval_samples, out=out, log=log, blocks=blocks,
                  freeze_dw=freeze_dw, kernels=kernels, input_range=input_range, lr_schedule=lr_schedule,
                  early_stop=early_stop, rounding=rounding, workers=workers, address=address, headroom=headroom,
-                 shadow=shadow)
+                 shadow=shadow, search=search)
     br = train_on_board(pr, checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, log=log)
     return finish(pr, br, count_steps=count_steps, kernels=kernels, float_reference=float_reference,
                   early_stop=early_stop, out=out, log=log, t0=t0)
@@ -135,7 +136,8 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
             blocks: int | None = None, freeze_dw: bool | None = None, kernels: str = "opt",
             input_range: tuple[float, float] | None = None, lr_schedule: str = "cosine",
             early_stop: bool = True, rounding: str = "stochastic", workers: int | None = None,
-            address: str | None = None, headroom: float | None = None, shadow: bool | None = None) -> Prepared:
+            address: str | None = None, headroom: float | None = None, shadow: bool | None = None,
+            search: bool | None = None) -> Prepared:
     """The host half of `tiny train` before the board: settings, head, data, scheme, rates, firmware."""
     from tiny.input_domain import model_input_domain
     from tiny.pipeline import load_model
@@ -143,7 +145,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     from tiny.train.api import compile_train
     lr, momentum, epochs, auto = resolve_settings(recipe, lr, momentum, epochs)
     cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
-                      freeze_dw=freeze_dw or None, headroom=headroom, shadow=shadow)
+                      freeze_dw=freeze_dw or None, headroom=headroom, shadow=shadow, search=search)
     if model is None:
         if data not in tdata.TASKS:
             raise TinyError(f"MODEL is required unless --data is a built-in task ({', '.join(tdata.TASKS)}), "
@@ -178,7 +180,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
                             f"new {n_classes}-class head, but recipe {cfg.recipe!r} does not train the head's "
                             "weights (use --recipe head, sparse or full)")
     from tiny.train.headroom import trained_weight_channels, with_headroom
-    g0, g = g, with_headroom(g, trained_weight_channels(plan), cfg.headroom)
+    g0, g = g, with_headroom(g, trained_weight_channels(plan), cfg.headroom, cfg.body_headroom)
     plan = training_plan(g, cfg)
     total = steps if steps is not None else cfg.epochs * len(xtr)
     lr_search = None
