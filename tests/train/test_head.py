@@ -131,3 +131,19 @@ def test_with_headroom_on_per_tensor_weights_requantizes_the_whole_layer() -> No
     np.testing.assert_array_equal(hb.data, np.round(b.data / 2.0).astype(np.int32))
     assert hw.quant.scale.size == 1 and hw.quant.scale[0] == np.float32(w.quant.scale[0] * np.float32(2))
     assert h.meta["weight_headroom"] == {"factors": {fc.index: 2.0}}
+
+
+def test_headroom_is_part_of_the_firmware_identity() -> None:
+    """Two headroom settings give different int8 weights from the same .tflite: their firmware must
+    not share a project directory or pass each other's model check (two runs side by side once
+    trained each other's firmware)."""
+    from tiny.pipeline import load_model
+    from tiny.train import data as tdata
+    from tiny.train.api import compile_train
+    from tiny.train.config import load_config
+    from tiny.workflow import project_dir_for
+    g = load_model(str(tdata.base_model()))
+    a = compile_train(g, "host", load_config("sparse", headroom=2.0))
+    b = compile_train(g, "host", load_config("sparse", headroom=4.0))
+    assert a.files["model.c"] != b.files["model.c"]
+    assert a.hash != b.hash and project_dir_for(a, "host") != project_dir_for(b, "host")

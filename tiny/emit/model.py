@@ -66,6 +66,10 @@ class Compiled:
 
 def model_hash(g: Graph, key: str = "") -> str:
     h = hashlib.sha256(g.meta.get("tflite", b"") + key.encode() + __version__.encode())
+    # weights requantized in memory (training headroom) differ from the .tflite bytes: two such
+    # graphs must not share a firmware project (tiny.workflow.project_dir_for) or pass its model check
+    if g.meta.get("weight_headroom"):
+        h.update(repr(g.meta["weight_headroom"]).encode())
     return h.hexdigest()[:16]
 
 
