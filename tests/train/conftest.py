@@ -38,3 +38,23 @@ def assert_same_as_oracle(tc, ck, oracle) -> None:
         got = dev[f"{op}.m{role}"]
         assert np.array_equal(got.view(np.uint32), np.ascontiguousarray(ref).reshape(-1).view(np.uint32)), \
             f"momentum {op}.{role} differs"
+
+
+def train_lockstep(tc, board: str, xtr, ytr, n: int, exact_p: bool = True):
+    """n TRAIN_STEPs on the board and the oracle side by side (each step's prediction and, with
+    exact_p, its label probability must agree), then the board's checkpoint equals the oracle's
+    state. Returns (checkpoint, oracle)."""
+    from tiny.train.api import oracle_for
+    from tiny.train.device import TrainDevice
+    from tiny.workflow import open_session
+    oracle = oracle_for(tc)
+    with open_session(tc, board) as s:
+        dev = TrainDevice(s, len(tc.param_names))
+        for i in range(n):
+            r = dev.step(xtr[i:i + 1], int(ytr[i]), i)
+            ro = oracle.step(xtr[i:i + 1], int(ytr[i]))
+            assert r["pred"] == ro["pred"] and (not exact_p or r["p_label"] == ro["p_label"]), i
+        ck = dev.checkpoint()
+    assert ck.steps == n
+    assert_same_as_oracle(tc, ck, oracle)
+    return ck, oracle

@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.train.conftest import assert_same_as_oracle
+from tests.train.conftest import assert_same_as_oracle, train_lockstep
 from tiny.train.api import compile_train, oracle_for
 from tiny.train.config import load_config
-from tiny.train.device import TrainDevice
 from tiny.train.run import run_training, sample_index
 from tiny.train.schedule import lrs
-from tiny.workflow import open_session
 
 
 def _run(g, data, board: str, recipe: str, n: int, momentum: float = 0.0, qas: bool = True, lr: float = 0.05,
          shadow: bool = False):
     xtr, ytr, _, _ = data
     tc = compile_train(g, board, load_config(recipe, momentum=momentum, qas=qas, lr=lr, shadow=shadow))
-    oracle = oracle_for(tc)
-    with open_session(tc, board) as s:
-        dev = TrainDevice(s, len(tc.param_names))
-        for i in range(n):
-            r = dev.step(xtr[i:i + 1], int(ytr[i]), i)
-            ro = oracle.step(xtr[i:i + 1], int(ytr[i]))
-            assert r["pred"] == ro["pred"] and r["p_label"] == pytest.approx(ro["p_label"], rel=0, abs=0), i
-        ck = dev.checkpoint()
-    assert ck.steps == n
-    assert_same_as_oracle(tc, ck, oracle)
+    ck, oracle = train_lockstep(tc, board, xtr, ytr, n)
     return tc, ck, oracle
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.train.conftest import assert_same_as_oracle
+from tests.train.conftest import assert_same_as_oracle, train_lockstep
 from tiny.boards import get_board
 from tiny.interpreter import run_graph
 from tiny.train.api import compile_train, oracle_for
@@ -117,7 +117,8 @@ def test_placement_in_the_elf(base_graph) -> None:
     from tiny.device.connect import firmware_elf
     from tiny.workflow import write_project
     board = get_board("qemu-m4-256k")
-    tc = compile_train(base_graph, board.name, _cfg())
+    # (an lr of its own: a firmware project no parallel test builds at the same time)
+    tc = compile_train(base_graph, board.name, _cfg(lr=0.031))
     project = write_project(tc, board.name, project_dir_for(tc, board.name))
     elf = firmware_elf(board, project)
     syms = {}
@@ -171,15 +172,7 @@ def _train(g, data, board: str, n: int, split: dict[int, int] = SPLIT, **kw):
     tc = compile_train(g, board, _cfg(WEIGHTS if split is SPLIT else WEIGHTS_LOW, **kw))
     g = tc.graph
     assert tc.train_plan.split_filters() == split
-    oracle = oracle_for(tc)
-    with open_session(tc, board) as s:
-        dev = TrainDevice(s, len(tc.param_names))
-        for i in range(n):
-            r = dev.step(xtr[i:i + 1], int(ytr[i]), i)
-            ro = oracle.step(xtr[i:i + 1], int(ytr[i]))
-            assert r["pred"] == ro["pred"] and r["p_label"] == pytest.approx(ro["p_label"], rel=0, abs=0), i
-        ck = dev.checkpoint()
-    assert_same_as_oracle(tc, ck, oracle)
+    ck, oracle = train_lockstep(tc, board, xtr, ytr, n)
     # the host puts the frozen channels back: the whole filters equal the oracle's, whose frozen
     # channels are the original ones and whose updated channels moved
     full = updated_tensors(tc, ck)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.train.conftest import assert_same_as_oracle
+from tests.train.conftest import train_lockstep
 from tiny.ir import TinyError
 from tiny.passes.mobiletl import block_memory, find_blocks, select
 from tiny.pipeline import load_model
 from tiny.reference.train import TrainOracle
 from tiny.train import data as tdata
-from tiny.train.api import compile_train, oracle_for, training_plan
+from tiny.train.api import compile_train, training_plan
 from tiny.train.config import load_config
-from tiny.train.device import TrainDevice
-from tiny.workflow import open_session
 
 
 @pytest.fixture(scope="module")
@@ -148,15 +146,7 @@ def test_train_blocks_mbv2_035_reduction() -> None:
 def _run(g, data, board: str, n: int, **kw):
     xtr, ytr, _, _ = data
     tc = compile_train(g, board, load_config("mobiletl", **kw))
-    oracle = oracle_for(tc)
-    with open_session(tc, board) as s:
-        dev = TrainDevice(s, len(tc.param_names))
-        for i in range(n):
-            r = dev.step(xtr[i:i + 1], int(ytr[i]), i)
-            ro = oracle.step(xtr[i:i + 1], int(ytr[i]))
-            assert r["pred"] == ro["pred"] and r["p_label"] == ro["p_label"], i
-        ck = dev.checkpoint()
-    assert_same_as_oracle(tc, ck, oracle)
+    ck, oracle = train_lockstep(tc, board, xtr, ytr, n)
     # the trained scales really moved
     assert any((oracle.params[op]["multiplier"] != m0).any() for op, (m0, _) in oracle.m0.items())
     return tc
