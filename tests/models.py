@@ -59,6 +59,57 @@ def mobilenet_v2(alpha: float = 0.35, h: int = 96, w: int = 96, classes: int = 1
     return _cached(f"mbv2-{alpha}-{h}x{w}-{classes}", build)
 
 
+def digits_base_images(h: int, w: int, c: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """digits-transfer's `base` split (upright digits, [-1, 1]) mapped into an (h, w, c) input the way
+    `tiny.train.data.load` maps data into a model's input (bilinear resize, grey repeated to c channels),
+    so a model pretrained on it sees the target split as `tiny train --data digits-transfer` feeds it."""
+    from tiny.input_domain import InputDomain
+    from tiny.train import data as tdata
+    xtr, ytr, xte, yte = tdata.digits_transfer("base")
+    dom = InputDomain(-1.0, 1.0, 2.0 / 255.0, 0, "quantization")
+    shape = (1, h, w, c)
+    return tdata._fit_images(xtr, shape, dom, "x_train"), ytr, tdata._fit_images(xte, shape, dom, "x_test"), yte
+
+
+# Float accuracy of mobilenet_v2_digits on the base split's test images (held out from its training);
+# the builder refuses a model below it (random weights score ~10 %).
+DIGITS_BASE_MIN_ACCURACY = 0.8
+
+
+def mobilenet_v2_digits(alpha: float = 0.35, h: int = 128, w: int = 128, epochs: int = 6) -> Path:
+    """MobileNetV2 (weights=None) pretrained offline on digits-transfer's `base` split (upright digits,
+    resized to h x w, grey repeated to RGB): Adam, batch 32, `epochs` epochs, then the batch-norm moving
+    statistics re-estimated on the training images (Keras's MobileNetV2 BN momentum, 0.999, leaves them
+    far from the data after a few hundred steps). Quantized on real base-split images. A real base
+    model for the transfer benches: the target split (rotated + inverted digits) starts well below
+    the base accuracy, so sparse schemes can be told apart by what they learn."""
+    def build() -> bytes:
+        import tensorflow as tf
+        from tiny.frontend.keras import quantize
+        tf.keras.utils.set_random_seed(5)
+        xtr, ytr, xte, yte = digits_base_images(h, w, 3)
+        m = tf.keras.applications.MobileNetV2(input_shape=(h, w, 3), alpha=alpha, weights=None,
+                                              classes=10, classifier_activation=None)
+        m.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(xtr, ytr, epochs=epochs, batch_size=32, shuffle=True, verbose=0)
+        bns = [layer for layer in m.layers if isinstance(layer, tf.keras.layers.BatchNormalization)]
+        for layer in bns:
+            layer.momentum = 0.8
+        for _ in range(2):
+            for i in range(0, len(xtr) - 63, 64):
+                m(xtr[i:i + 64], training=True)       # moving statistics only: no optimiser step
+        for layer in bns:
+            layer.momentum = 0.999
+        acc = float(np.mean(np.argmax(m.predict(xte, batch_size=64, verbose=0), -1) == yte))
+        if acc < DIGITS_BASE_MIN_ACCURACY:
+            raise RuntimeError(f"mobilenet_v2_digits: base-split test accuracy {acc:.3f} < "
+                               f"{DIGITS_BASE_MIN_ACCURACY} after {epochs} epochs")
+        print(f"mobilenet_v2_digits({alpha}, {h}x{w}): float base-split test accuracy {acc:.3f}")
+        return quantize(m, xtr[np.random.default_rng(0).permutation(len(xtr))[:64]])
+    return _cached(f"mbv2-digits-{alpha}-{h}x{w}-e{epochs}", build)
+
+
 def mobilenet_v3_small(h: int = 96, w: int = 96, classes: int = 10) -> Path:
     def build() -> bytes:
         import tensorflow as tf
