@@ -228,8 +228,14 @@ def test_resolve_scheme_verifies_candidates_and_the_fixed_scheme(base_graph, tra
     small = contrib.scheme_peak(base_graph, fb, fw, arena) - 1
     cfg = contrib.resolve_scheme(base_graph, load_config("sparse", search=True), "qemu-m4-256k", xtr, ytr,
                                  sram_budget=small, log=lambda m: None, run_steps=40, steps=8, n_val=8, max_layers=2)
-    assert all(x["source"] != "fixed" for x in cfg.scheme_report["verified"])
-    assert cfg.scheme.train_peak_sram_bytes <= small
+    v = cfg.scheme_report["verified"]
+    assert all(x["source"] != "fixed" for x in v) and cfg.scheme.train_peak_sram_bytes <= small
+    # ... or rather, shrunk until it fits: the lowest layer below the classifier gives up channels first
+    fitted = [x for x in v if x["source"] == "fixed, fitted to the budget"]
+    assert len(fitted) == 1 and fitted[0]["train_peak_sram_bytes"] <= small
+    low = min(fw)
+    got = {int(k[1:]): r for k, r in fitted[0]["weights"].items()}
+    assert got.get(low, 0.0) < fw[low] and all(got[i] == fw[i] for i in fw if i != low)
 
 
 # ------------------------------------------------------------------ training-aware schedule

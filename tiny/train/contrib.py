@@ -475,6 +475,33 @@ def verify(g: Graph, xtr: np.ndarray, ytr: np.ndarray, schemes: list[Scheme], st
     return res
 
 
+def fit_to_budget(g: Graph, bias_last: int, weights: dict[int, float], budget: int,
+                  arena_for: Callable[[int, dict[int, float]], int],
+                  momentum: bool = False) -> tuple[int, dict[int, float], int] | None:
+    """A scheme shrunk until its exact training peak fits `budget`: the lowest trained layer below the
+    classifier first gives up half of its channels (down to 1/8, then all of them: with the frozen
+    channels in flash a ratio costs its share of the filter, and dropping the lowest layer shortens
+    the backward), then the bias set halves. (bias_last, weights, peak), or None if not even the
+    classifier with one bias fits."""
+    head = trainable_layers(g)[-1]
+    b, w = bias_last, dict(weights)
+    while True:
+        peak = scheme_peak(g, b, w, arena_for(b, w), momentum)
+        if peak <= budget:
+            return b, w, peak
+        body = sorted(i for i in w if i != head)
+        if body:
+            low = body[0]
+            if w[low] > 0.125:
+                w[low] = w[low] / 2
+            else:
+                del w[low]
+        elif b > 1:
+            b //= 2
+        else:
+            return None
+
+
 def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndarray, schedule: str = "layer",
                    sram_budget: int | None = None, log: Callable[[str], None] = print,
                    runner: Callable[[TrialData, list[Trial]], list[dict[str, float]]] | None = None,
@@ -511,11 +538,13 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
     for s in [x for x in found if x.bias_last == c.bias_ref] + others:
         pool.setdefault((s.bias_last, tuple(sorted(s.weights.items()))),
                         ("searched", s))
-    fb, fw = fixed_sparse_scheme(g)      # the fixed scheme competes when it fits
-    f_arena = forward_arena_for_search(g, board, schedule, min(*fw, layers[len(layers) - fb]))
-    f_peak = scheme_peak(g, fb, fw, f_arena, mom)
-    if f_peak <= budget:
-        pool.setdefault((fb, tuple(sorted(fw.items()))), ("fixed", Scheme(fb, dict(fw), 0.0, f_peak, budget)))
+    fb, fw = fixed_sparse_scheme(g)      # the fixed scheme competes, shrunk to the budget if need be
+    fitted = fit_to_budget(g, fb, fw, budget, lambda b, w: forward_arena_for_search(
+        g, board, schedule, min(*w, layers[len(layers) - b])), mom)
+    if fitted is not None:
+        b, w, peak = fitted
+        pool.setdefault((b, tuple(sorted(w.items()))),
+                        ("fixed" if (b, w) == (fb, fw) else "fixed, fitted to the budget", Scheme(b, w, 0.0, peak, budget)))
     cands = list(pool.values())
     steps = analysis.get("steps", 160) * VERIFY_FACTOR
     steps = min(steps, run_steps) if run_steps else steps

@@ -67,7 +67,8 @@ def scheme_lines(r: dict[str, Any]) -> list[str]:
     """Human-readable rows of a searched scheme: layers, ratios, gains, bytes."""
     if r.get("skipped"):
         return [f"    sparse scheme: the fixed one ({r['skipped']})"]
-    out = [f"    {'searched' if r.get('source', 'searched') != 'fixed' else 'verified (the fixed one)'} sparse scheme: biases of the last {r['bias_last']} layers (gain {r['bias_gain']:+.1%}), "
+    src = r.get("source", "searched")
+    out = [f"    {'searched' if src == 'searched' else f'verified ({src})'} sparse scheme: biases of the last {r['bias_last']} layers (gain {r['bias_gain']:+.1%}), "
            f"predicted gain {r['predicted_gain']:+.1%} over {r['base_accuracy']:.1%}, training peak "
            f"{r['train_peak_sram_bytes']:,} B of a {r['budget_bytes']:,} B budget"]
     for L in r["layers"]:
