@@ -476,13 +476,14 @@ def verify(g: Graph, xtr: np.ndarray, ytr: np.ndarray, schemes: list[Scheme], st
 
 
 def fit_to_budget(g: Graph, bias_last: int, weights: dict[int, float], budget: int,
-                  arena_for: Callable[[int, dict[int, float]], int],
-                  momentum: bool = False) -> tuple[int, dict[int, float], int] | None:
+                  arena_for: Callable[[int, dict[int, float]], int], momentum: bool = False,
+                  biases_first: bool = False) -> tuple[int, dict[int, float], int] | None:
     """A scheme shrunk until its exact training peak fits `budget`: the lowest trained layer below the
-    classifier first gives up half of its channels (down to 1/8, then all of them: with the frozen
+    classifier gives up half of its channels (down to 1/8, then all of them: with the frozen
     channels in flash a ratio costs its share of the filter, and dropping the lowest layer shortens
-    the backward), then the bias set halves. (bias_last, weights, peak), or None if not even the
-    classifier with one bias fits."""
+    the backward), and the bias set halves (a shorter backward: less workspace and fewer saved
+    activations); `biases_first` says which goes first. (bias_last, weights, peak), or None if not
+    even the classifier with one bias fits."""
     head = trainable_layers(g)[-1]
     b, w = bias_last, dict(weights)
     while True:
@@ -490,14 +491,14 @@ def fit_to_budget(g: Graph, bias_last: int, weights: dict[int, float], budget: i
         if peak <= budget:
             return b, w, peak
         body = sorted(i for i in w if i != head)
-        if body:
+        if b > 1 and (biases_first or not body):
+            b //= 2
+        elif body:
             low = body[0]
             if w[low] > 0.125:
                 w[low] = w[low] / 2
             else:
                 del w[low]
-        elif b > 1:
-            b //= 2
         else:
             return None
 
@@ -539,12 +540,13 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
         pool.setdefault((s.bias_last, tuple(sorted(s.weights.items()))),
                         ("searched", s))
     fb, fw = fixed_sparse_scheme(g)      # the fixed scheme competes, shrunk to the budget if need be
-    fitted = fit_to_budget(g, fb, fw, budget, lambda b, w: forward_arena_for_search(
-        g, board, schedule, min(*w, layers[len(layers) - b])), mom)
-    if fitted is not None:
-        b, w, peak = fitted
-        pool.setdefault((b, tuple(sorted(w.items()))),
-                        ("fixed" if (b, w) == (fb, fw) else "fixed, fitted to the budget", Scheme(b, w, 0.0, peak, budget)))
+    for first in (False, True):
+        fitted = fit_to_budget(g, fb, fw, budget, lambda b, w: forward_arena_for_search(
+            g, board, schedule, min(*w, layers[len(layers) - b])), mom, biases_first=first)
+        if fitted is not None:
+            b, w, peak = fitted
+            pool.setdefault((b, tuple(sorted(w.items()))), ("fixed" if (b, w) == (fb, fw) else
+                                                           "fixed, fitted to the budget", Scheme(b, w, 0.0, peak, budget)))
     cands = list(pool.values())
     steps = analysis.get("steps", 160) * VERIFY_FACTOR
     steps = min(steps, run_steps) if run_steps else steps
