@@ -165,6 +165,26 @@ def tiny_cnn() -> Path:
     return _cached("tiny-cnn", build)
 
 
+def pooled_pointwise_cnn() -> Path:
+    """A 1x1 conv (20 channels: one 16-channel block + a 4-channel tail) on a 7x5 plane straight
+    before the global average pool: the backward holds that conv's output gradient as one value per
+    channel (tests/train/test_broadcast_grad.py). A non-square plane, so rows and columns differ."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(6)
+        m = tf.keras.Sequential([
+            tf.keras.Input((14, 10, 3)),
+            L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
+            L.DepthwiseConv2D(3, padding="same", activation="relu6"),
+            L.Conv2D(20, 1, activation="relu6"),
+            L.GlobalAveragePooling2D(),
+            L.Dense(10),
+        ])
+        return _quantize(m, (14, 10, 3))
+    return _cached("pooled-pointwise-cnn", build)
+
+
 def pytorch_style() -> Path:
     """The op sequence models converted from PyTorch ship (MCUNet family): float32 input through
     QUANTIZE, NHWC -> NCHW TRANSPOSE before the pooling, MEAN over one axis at a time, two float32

@@ -53,6 +53,8 @@ class Step:
     x_saved: int | None = None     # capture index of the saved int8 input
     y_saved: int | None = None     # capture index of the saved int8 output (trained scale, MobileTL)
     update: LayerUpdate | None = None
+    bcast: bool = False            # mean: writes its input's gradient as one value per channel;
+                                   # conv: reads its output's gradient so (see _broadcast_grads)
 
 
 @dataclass
@@ -252,12 +254,48 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
                           mask=mask_of.get(op.index), update=u,
                           x_saved=copy_of.get(op.inputs[0]) if u is not None and u.weight_channels else None,
                           y_saved=copy_of.get(op.outputs[0]) if u is not None and u.scale else None))
-    grad_offsets, ws = _plan_grads(g, steps)
+    bcast = _broadcast_grads(g, steps, params)
+    for s in steps:
+        s.bcast = (s.kind == "mean" and s.ins[0] in bcast) or (s.kind == "conv" and s.out in bcast)
+    grad_offsets, ws = _plan_grads(g, steps, bcast)
     return TrainPlan(graph=g, updates=list(updates), logits=logits, captures=caps, steps=steps,
                      grad_offsets=grad_offsets, ws_floats=ws, saved_bytes=saved, momentum=momentum, shadow=shadow)
 
 
-def _plan_grads(g: Graph, steps: list[Step]) -> tuple[dict[int, int], int]:
+def _broadcast_grads(g: Graph, steps: list[Step], params: list[Any]) -> set[int]:
+    """Tensors whose gradient is a global mean's alone: the same value at every position of a channel
+    (times the producer's output mask). Held as one float per channel plus one materialized row of
+    positions instead of the whole H x W x C tensor: before MobileNetV2's classifier that gradient
+    (4 x 4 x 1280 floats, 80 KB) was the largest buffer of the whole backward. The producer must be a
+    1x1 stride-1 unpadded conv (its rows are independent: the C runtime runs the kernel row by row,
+    every float operation as over the whole tensor) whose weights and scale stay frozen (a weight
+    gradient needs every position's value at once); its bias may train."""
+    out: set[int] = set()
+    by_out = {s.out: s for s in steps if s.kind != "ce"}
+    for s in steps:
+        if s.kind != "mean" or not s.ins or not s.in_first[0]:
+            continue
+        t = s.ins[0]
+        prod = by_out.get(t)
+        if prod is None or prod.kind != "conv" or any(t in o.ins for o in steps if o is not s):
+            continue
+        p = params[prod.op]
+        u = prod.update
+        if tuple(p.filter_shape[1:3]) != (1, 1) or (p.stride_h, p.stride_w, p.pad_top, p.pad_left) != (1, 1, 0, 0) \
+                or (u is not None and (u.weight_channels or u.scale)):
+            continue
+        if g.tensors[t].size > _bcast_floats(g, t):
+            out.add(t)
+    return out
+
+
+def _bcast_floats(g: Graph, t: int) -> int:
+    """Floats of a broadcast gradient: the per-channel values, then one row of positions."""
+    _, _, w, c = g.tensors[t].shape
+    return (c + 3) // 4 * 4 + w * c
+
+
+def _plan_grads(g: Graph, steps: list[Step], bcast: set[int] = frozenset()) -> tuple[dict[int, int], int]:
     """First-fit offsets (floats, 4-float aligned) for gradient buffers over their step lifetimes."""
     born: dict[int, int] = {}
     dies: dict[int, int] = {}
@@ -269,7 +307,8 @@ def _plan_grads(g: Graph, steps: list[Step]) -> tuple[dict[int, int], int]:
     intervals = []
     for t, b in born.items():
         d = dies.get(t, b)   # a gradient nobody consumes (below the last step) dies at birth
-        intervals.append((b, d, t, (g.tensors[t].size + 3) // 4 * 4))
+        n = _bcast_floats(g, t) if t in bcast else g.tensors[t].size
+        intervals.append((b, d, t, (n + 3) // 4 * 4))
     placed: list[tuple[int, int, int, int]] = []   # (start, end, offset, size)
     offs: dict[int, int] = {}
     top = 0

@@ -33,7 +33,7 @@ from tiny.reference.train import layer_scales
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6}      # TINY_TS_*
-FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B = 1, 2, 4, 8, 16   # TINY_TF_*
+FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
 
 
@@ -151,6 +151,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             step_inits.append(d)
             continue
         d["g_out"] = plan.grad_offsets[s.out]
+        fl |= FLAG_BCAST if s.bcast else 0
         if s.ins:
             d["g_in"] = plan.grad_offsets[s.ins[0]]
             fl |= FLAG_IN_FIRST if s.in_first[0] else 0

@@ -586,16 +586,51 @@ static float *ws_base(void) {
     return tiny_train_model.workspace ? tiny_train_model.workspace : (float *)tiny_model.arena;
 }
 
-static void apply_mask(const tiny_train_step_t *s, float *g, uint32_t n) {
+/* Zero the gradient elements g[0..n) (tensor elements at..at+n) whose output was clamped. */
+static void mask_range(const tiny_train_step_t *s, float *g, uint32_t at, uint32_t n) {
     const uint8_t *m = tiny_train_model.saved + s->mask_off;
     if (s->flags & TINY_TF_MASK_BITS) {
         for (uint32_t i = 0; i < n; i++)
-            if (!((m[i >> 3] >> (i & 7u)) & 1u)) g[i] = 0.0f;
+            if (!((m[(at + i) >> 3] >> ((at + i) & 7u)) & 1u)) g[i] = 0.0f;
     } else if (s->flags & TINY_TF_MASK_COPY) {
-        const int8_t *q = (const int8_t *)m;
+        const int8_t *q = (const int8_t *)m + at;
         for (uint32_t i = 0; i < n; i++)
             if (!(q[i] > s->mask_lo && q[i] < s->mask_hi)) g[i] = 0.0f;
     }
+}
+
+static void apply_mask(const tiny_train_step_t *s, float *g, uint32_t n) { mask_range(s, g, 0u, n); }
+
+/* A 1x1 conv whose output gradient is a global mean's (TINY_TF_BCAST): one float per channel at
+ * g_out, the same at every position before the mask. Each output row is materialized after that
+ * vector and masked, and the kernel runs on it as a one-row conv: every float operation is the one
+ * the whole-tensor kernel does, in the same order (sums over output channels, per input element). */
+static int run_bcast(const tiny_train_step_t *s, float *ws) {
+    const uint32_t OC = s->out_c, OW = s->out_w, RN = OW * OC, P = (uint32_t)s->out_h * OW;
+    const float *gb = ws + s->g_out;
+    float *row = ws + s->g_out + ((OC + 3u) & ~3u);
+    if (!s->bwd) return 3;
+    if (s->flags & TINY_TF_UPD_B)
+        for (uint32_t c = 0; c < OC; c++) {    /* the bias sum, positions ascending, as bias_update */
+            float acc = 0.0f, v = gb[c];
+            for (uint32_t p = 0; p < P; p++) {
+                float e = v;
+                mask_range(s, &e, p * OC + c, 1u);
+                acc = acc + e;
+            }
+            tiny_train_sgd_b(&s->b[c], acc, s->bscale[c] * tiny_train_kfac(s, c), s->mom_b ? &s->mom_b[c] : NULL);
+        }
+    if (s->g_in < 0) return 0;
+    tiny_train_step_t sub = *s;
+    sub.flags = (uint8_t)(s->flags & ~(TINY_TF_UPD_B | TINY_TF_BCAST));
+    sub.in_h = sub.out_h = 1;
+    for (uint32_t oh = 0; oh < s->out_h; oh++) {
+        for (uint32_t i = 0; i < RN; i++) row[i] = gb[i % OC];
+        mask_range(s, row, oh * RN, RN);
+        sub.g_in = s->g_in + (int32_t)(oh * s->in_w * s->in_c);
+        sub.bwd(&sub, row, ws);
+    }
+    return 0;
 }
 
 /* 2^n as a float, exact for -126 <= n <= 127. */
@@ -687,6 +722,7 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         step_ce(s, ws, label, pred, p_label);
         return 0;
     }
+    if (s->kind == TINY_TS_CONV && (s->flags & TINY_TF_BCAST)) return run_bcast(s, ws);
     float *g = ws + s->g_out;
     uint32_t nout = (uint32_t)s->out_h * s->out_w * s->out_c;
     apply_mask(s, g, nout);
@@ -700,6 +736,10 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
     case TINY_TS_MEAN: {
         float *dx = ws + s->g_in;
         float div = (float)((uint32_t)s->in_h * s->in_w);
+        if (s->flags & TINY_TF_BCAST) {          /* one float per channel (run_bcast reads it) */
+            give(dx, g, s->in_c, 1, div);
+            return 0;
+        }
         for (uint32_t p = 0; p < (uint32_t)s->in_h * s->in_w; p++)
             give(dx + p * s->in_c, g, s->in_c, s->flags & TINY_TF_IN_FIRST, div);
         return 0;

@@ -1,0 +1,68 @@
+"""The gradient of a 1x1 conv's output that only a global average pool consumes is the same at
+every position of a channel (before the conv's output mask): the plan holds it as one float per
+channel plus one materialized row (tiny/passes/sparse_update.py `_broadcast_grads`), and the C
+runtime runs the conv's backward kernel row by row. Checked: the plan's steps and workspace, and
+training bit-exact with the numpy oracle (which materializes the whole tensor) on the portable and
+the optimized backward kernels."""
+from __future__ import annotations
+
+import pytest
+
+from tests import models
+from tests.train.conftest import train_lockstep
+from tiny.passes.sparse_update import plan_training
+from tiny.pipeline import load_model
+from tiny.train import data as tdata
+from tiny.train.api import compile_train
+from tiny.train.config import load_config
+from tiny.train.layers import trainable_layers, updates_for
+
+PW, MEAN = 2, 3     # ops of pooled_pointwise_cnn: conv s2, depthwise, 1x1 conv (7x5x20), mean, FC
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return load_model(str(models.pooled_pointwise_cnn()))
+
+
+@pytest.fixture(scope="module")
+def data(graph):
+    t = graph.tensors[graph.inputs[0]]
+    return tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+
+
+def test_plan_holds_the_pooled_gradient_per_channel(graph) -> None:
+    assert graph.ops[PW].type == "CONV_2D" and graph.ops[MEAN].type == "MEAN"
+    t = graph.ops[PW].outputs[0]
+    assert graph.tensors[t].shape == (1, 7, 5, 20)
+    head = trainable_layers(graph)[-1]
+    # biases of the 1x1 conv and the classifier, the classifier's weights
+    plan = plan_training(graph, updates_for(graph, 2, {head: 1.0}))
+    assert [(s.kind, s.op) for s in plan.steps if s.bcast] == [("mean", MEAN), ("conv", PW)]
+    # at the mean's step: its output gradient (20) + the 1x1 conv's output gradient as 20 per-channel
+    # floats and one 5-position row, not 7 x 5 x 20
+    assert plan.ws_floats == 20 + 20 + 5 * 20
+    # the whole plan down to the first layer: the pooled gradient is still per channel, and the
+    # depthwise layer's input/output gradients (8 x 7 x 5 each) are the largest buffers
+    deep = plan_training(graph, updates_for(graph, 3, {head: 1.0}))
+    assert any(s.bcast for s in deep.steps)
+    assert deep.ws_floats < graph.tensors[t].size
+    # a weight gradient needs every position at once: the 1x1 conv's weights training -> whole tensor
+    w = plan_training(graph, updates_for(graph, 2, {head: 1.0, PW: 0.5}))
+    assert not any(s.bcast for s in w.steps)
+    assert w.ws_floats >= graph.tensors[t].size
+
+
+@pytest.mark.parametrize("board,kernels", [
+    ("host", "opt"),
+    pytest.param("qemu-m4-256k", "opt", marks=pytest.mark.qemu),     # the DSP 1x1 backward kernel
+    pytest.param("qemu-m4-256k", "ref", marks=pytest.mark.qemu)])    # the portable one
+def test_training_bit_exact_with_the_oracle(graph, data, board: str, kernels: str) -> None:
+    cfg = load_config("sparse", search=False, lr=0.05, momentum=0.9)
+    cfg.bias_last, cfg.weights = 3, {f"#{trainable_layers(graph)[-1]}": 1.0}
+    tc = compile_train(graph, board, cfg, kernels=kernels)
+    assert [(s.kind, s.op) for s in tc.train_plan.steps if s.bcast] == [("mean", MEAN), ("conv", PW)]
+    xtr, ytr, _, _ = data
+    ck, oracle = train_lockstep(tc, board, xtr, ytr, 25)
+    # the 1x1 conv's bias moved (its gradient came through the per-channel path)
+    assert (oracle.params[PW]["bias"] != graph.tensors[graph.ops[PW].inputs[2]].data).any()
