@@ -166,9 +166,9 @@ def tiny_cnn() -> Path:
 
 
 def pooled_pointwise_cnn() -> Path:
-    """A 1x1 conv (20 channels: one 16-channel block + a 4-channel tail) on a 7x5 plane straight
-    before the global average pool: the backward holds that conv's output gradient as one value per
-    channel (tests/train/test_broadcast_grad.py). A non-square plane, so rows and columns differ."""
+    """A 1x1 conv (100 channels: a 64-channel slab + 36 = 2 x 16 + 4) on a 7x5 plane straight before
+    the global average pool: the backward holds that conv's output gradient as one value per channel
+    (tests/train/test_broadcast_grad.py). A non-square plane, so rows and columns differ."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers
@@ -177,12 +177,12 @@ def pooled_pointwise_cnn() -> Path:
             tf.keras.Input((14, 10, 3)),
             L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
             L.DepthwiseConv2D(3, padding="same", activation="relu6"),
-            L.Conv2D(20, 1, activation="relu6"),
+            L.Conv2D(100, 1, activation="relu6"),
             L.GlobalAveragePooling2D(),
             L.Dense(10),
         ])
         return _quantize(m, (14, 10, 3))
-    return _cached("pooled-pointwise-cnn", build)
+    return _cached("pooled-pointwise-cnn100", build)
 
 
 def pytorch_style() -> Path:

@@ -1,8 +1,8 @@
 """The gradient of a 1x1 conv's output that only a global average pool consumes is the same at
 every position of a channel (before the conv's output mask): the plan holds it as one float per
-channel plus one materialized row (tiny/passes/sparse_update.py `_broadcast_grads`), and the C
-runtime runs the conv's backward kernel row by row. Checked: the plan's steps and workspace, and
-training bit-exact with the numpy oracle (which materializes the whole tensor) on the portable and
+channel plus a slab of 64 channels at every position (tiny/passes/sparse_update.py
+`_broadcast_grads`), and the C runtime runs the conv's backward kernel slab by slab. Checked: the
+plan's steps and workspace, and training bit-exact with the numpy oracle (which materializes the whole tensor) on the portable and
 the optimized backward kernels."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tiny.train.api import compile_train
 from tiny.train.config import load_config
 from tiny.train.layers import trainable_layers, updates_for
 
-PW, MEAN = 2, 3     # ops of pooled_pointwise_cnn: conv s2, depthwise, 1x1 conv (7x5x20), mean, FC
+PW, MEAN = 2, 3     # ops of pooled_pointwise_cnn: conv s2, depthwise, 1x1 conv (7x5x100), mean, FC
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +34,15 @@ def data(graph):
 def test_plan_holds_the_pooled_gradient_per_channel(graph) -> None:
     assert graph.ops[PW].type == "CONV_2D" and graph.ops[MEAN].type == "MEAN"
     t = graph.ops[PW].outputs[0]
-    assert graph.tensors[t].shape == (1, 7, 5, 20)
+    assert graph.tensors[t].shape == (1, 7, 5, 100)
     head = trainable_layers(graph)[-1]
     # biases of the 1x1 conv and the classifier, the classifier's weights
     plan = plan_training(graph, updates_for(graph, 2, {head: 1.0}))
     assert [(s.kind, s.op) for s in plan.steps if s.bcast] == [("mean", MEAN), ("conv", PW)]
-    # at the mean's step: its output gradient (20) + the 1x1 conv's output gradient as 20 per-channel
-    # floats and one 5-position row, not 7 x 5 x 20
-    assert plan.ws_floats == 20 + 20 + 5 * 20
-    # the whole plan down to the first layer: the pooled gradient is still per channel, and the
-    # depthwise layer's input/output gradients (8 x 7 x 5 each) are the largest buffers
+    # at the mean's step: its output gradient (100) + the 1x1 conv's output gradient as 100
+    # per-channel floats and a 64-channel slab of the 35 positions, not 35 x 100
+    assert plan.ws_floats == 100 + 100 + 35 * 64
+    # biases down to the depthwise layer (the 1x1 conv now passes an input gradient on): still per channel
     deep = plan_training(graph, updates_for(graph, 3, {head: 1.0}))
     assert any(s.bcast for s in deep.steps)
     assert deep.ws_floats < graph.tensors[t].size

@@ -262,14 +262,17 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
                      grad_offsets=grad_offsets, ws_floats=ws, saved_bytes=saved, momentum=momentum, shadow=shadow)
 
 
+BCAST_SLAB = 64     # output channels a broadcast step materializes at a time (TINY_BCAST_SLAB, train.c)
+
+
 def _broadcast_grads(g: Graph, steps: list[Step], params: list[Any]) -> set[int]:
     """Tensors whose gradient is a global mean's alone: the same value at every position of a channel
-    (times the producer's output mask). Held as one float per channel plus one materialized row of
-    positions instead of the whole H x W x C tensor: before MobileNetV2's classifier that gradient
-    (4 x 4 x 1280 floats, 80 KB) was the largest buffer of the whole backward. The producer must be a
-    1x1 stride-1 unpadded conv (its rows are independent: the C runtime runs the kernel row by row,
-    every float operation as over the whole tensor) whose weights and scale stay frozen (a weight
-    gradient needs every position's value at once); its bias may train."""
+    (times the producer's output mask). Held as one float per channel plus a slab of BCAST_SLAB
+    channels at every position instead of the whole H x W x C tensor: before MobileNetV2's
+    classifier that gradient (4 x 4 x 1280 floats, 80 KB) was the largest buffer of the backward.
+    The producer must be a 1x1 stride-1 unpadded conv (the C runtime runs its kernel slab by slab
+    over output channels, every float operation as over the whole tensor) whose weights and scale
+    stay frozen (their gradient needs every channel's positions at once); its bias may train."""
     out: set[int] = set()
     by_out = {s.out: s for s in steps if s.kind != "ce"}
     for s in steps:
@@ -290,9 +293,9 @@ def _broadcast_grads(g: Graph, steps: list[Step], params: list[Any]) -> set[int]
 
 
 def _bcast_floats(g: Graph, t: int) -> int:
-    """Floats of a broadcast gradient: the per-channel values, then one row of positions."""
-    _, _, w, c = g.tensors[t].shape
-    return (c + 3) // 4 * 4 + w * c
+    """Floats of a broadcast gradient: the per-channel values, then one slab of channels."""
+    _, h, w, c = g.tensors[t].shape
+    return (c + 3) // 4 * 4 + h * w * min(c, BCAST_SLAB)
 
 
 def _plan_grads(g: Graph, steps: list[Step], bcast: set[int] = frozenset()) -> tuple[dict[int, int], int]:

@@ -602,33 +602,33 @@ static void mask_range(const tiny_train_step_t *s, float *g, uint32_t at, uint32
 static void apply_mask(const tiny_train_step_t *s, float *g, uint32_t n) { mask_range(s, g, 0u, n); }
 
 /* A 1x1 conv whose output gradient is a global mean's (TINY_TF_BCAST): one float per channel at
- * g_out, the same at every position before the mask. Each output row is materialized after that
- * vector and masked, and the kernel runs on it as a one-row conv: every float operation is the one
- * the whole-tensor kernel does, in the same order (sums over output channels, per input element). */
+ * g_out, the same at every position before the mask. Slabs of TINY_BCAST_SLAB output channels are
+ * materialized after that vector (every position, masked) and the step's kernel runs on each as a
+ * conv with those output channels only: the input gradient adds the slabs' terms in ascending
+ * output channel as the whole-tensor kernel does (it leaves dx between its own channel chunks too),
+ * each bias sums its channel's positions in order, and every weight is staged once. */
+#define TINY_BCAST_SLAB 64u     /* = BCAST_SLAB of tiny/passes/sparse_update.py */
 static int run_bcast(const tiny_train_step_t *s, float *ws) {
-    const uint32_t OC = s->out_c, OW = s->out_w, RN = OW * OC, P = (uint32_t)s->out_h * OW;
+    const uint32_t OC = s->out_c, P = (uint32_t)s->out_h * s->out_w;
     const float *gb = ws + s->g_out;
-    float *row = ws + s->g_out + ((OC + 3u) & ~3u);
-    if (!s->bwd) return 3;
-    if (s->flags & TINY_TF_UPD_B)
-        for (uint32_t c = 0; c < OC; c++) {    /* the bias sum, positions ascending, as bias_update */
-            float acc = 0.0f, v = gb[c];
-            for (uint32_t p = 0; p < P; p++) {
-                float e = v;
-                mask_range(s, &e, p * OC + c, 1u);
-                acc = acc + e;
-            }
-            tiny_train_sgd_b(&s->b[c], acc, s->bscale[c] * tiny_train_kfac(s, c), s->mom_b ? &s->mom_b[c] : NULL);
-        }
-    if (s->g_in < 0) return 0;
+    float *slab = ws + s->g_out + ((OC + 3u) & ~3u);
+    if (!s->bwd || s->mult || s->n_upd) return 3;   /* the plan keeps such steps whole */
     tiny_train_step_t sub = *s;
-    sub.flags = (uint8_t)(s->flags & ~(TINY_TF_UPD_B | TINY_TF_BCAST));
-    sub.in_h = sub.out_h = 1;
-    for (uint32_t oh = 0; oh < s->out_h; oh++) {
-        for (uint32_t i = 0; i < RN; i++) row[i] = gb[i % OC];
-        mask_range(s, row, oh * RN, RN);
-        sub.g_in = s->g_in + (int32_t)(oh * s->in_w * s->in_c);
-        sub.bwd(&sub, row, ws);
+    for (uint32_t c0 = 0; c0 < OC; c0 += TINY_BCAST_SLAB) {
+        const uint32_t n = OC - c0 < TINY_BCAST_SLAB ? OC - c0 : TINY_BCAST_SLAB;
+        for (uint32_t p = 0; p < P; p++) {
+            float *r = slab + p * n;
+            for (uint32_t j = 0; j < n; j++) r[j] = gb[c0 + j];
+            mask_range(s, r, p * OC + c0, n);
+        }
+        sub.out_c = (uint16_t)n;
+        sub.flags = (uint8_t)(s->flags & ~(TINY_TF_BCAST | (c0 ? TINY_TF_IN_FIRST : 0)));
+        sub.w = s->w + c0 * s->in_c;
+        sub.wscale = s->wscale + c0;
+        sub.bscale = s->bscale + c0;
+        sub.b = s->b ? s->b + c0 : NULL;
+        sub.mom_b = s->mom_b ? s->mom_b + c0 : NULL;
+        sub.bwd(&sub, slab, ws);
     }
     return 0;
 }
