@@ -147,42 +147,34 @@ def custom_cnn() -> Path:
     return _cached("custom-cnn", build)
 
 
-def tiny_cnn() -> Path:
-    """A very small CNN for fast end-to-end tests (emulated boards included)."""
+def _pooled_cnn(name: str, h: int, w: int, pw: int, classes: int, seed: int) -> Path:
+    """conv 3x3 s2 (8) -> depthwise 3x3 -> 1x1 conv (pw) -> global average pool -> dense (classes)."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers
-        tf.keras.utils.set_random_seed(4)
+        tf.keras.utils.set_random_seed(seed)
         m = tf.keras.Sequential([
-            tf.keras.Input((16, 16, 3)),
+            tf.keras.Input((h, w, 3)),
             L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
             L.DepthwiseConv2D(3, padding="same", activation="relu6"),
-            L.Conv2D(16, 1, activation="relu6"),
+            L.Conv2D(pw, 1, activation="relu6"),
             L.GlobalAveragePooling2D(),
-            L.Dense(5),
+            L.Dense(classes),
         ])
-        return _quantize(m, (16, 16, 3))
-    return _cached("tiny-cnn", build)
+        return _quantize(m, (h, w, 3))
+    return _cached(name, build)
+
+
+def tiny_cnn() -> Path:
+    """A very small CNN for fast end-to-end tests (emulated boards included)."""
+    return _pooled_cnn("tiny-cnn", 16, 16, 16, 5, seed=4)
 
 
 def pooled_pointwise_cnn() -> Path:
     """A 1x1 conv (100 channels: a 64-channel slab + 36 = 2 x 16 + 4) on a 7x5 plane straight before
     the global average pool: the backward holds that conv's output gradient as one value per channel
     (tests/train/test_broadcast_grad.py). A non-square plane, so rows and columns differ."""
-    def build() -> bytes:
-        import tensorflow as tf
-        L = tf.keras.layers
-        tf.keras.utils.set_random_seed(6)
-        m = tf.keras.Sequential([
-            tf.keras.Input((14, 10, 3)),
-            L.Conv2D(8, 3, strides=2, padding="same", activation="relu6"),
-            L.DepthwiseConv2D(3, padding="same", activation="relu6"),
-            L.Conv2D(100, 1, activation="relu6"),
-            L.GlobalAveragePooling2D(),
-            L.Dense(10),
-        ])
-        return _quantize(m, (14, 10, 3))
-    return _cached("pooled-pointwise-cnn100", build)
+    return _pooled_cnn("pooled-pointwise-cnn100", 14, 10, 100, 10, seed=6)
 
 
 def pytorch_style() -> Path:
