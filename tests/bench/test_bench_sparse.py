@@ -164,4 +164,7 @@ def test_mbv2_035_128_searched_under_budget() -> None:
     for label, r in rows.items():
         assert r["accuracy_after"] >= r["accuracy_before"] + 0.2, label
     assert s128["peak"] <= 131072
-    assert s128["accuracy_after"] >= fixed["accuracy_after"] - 0.02
+    # the target: the scheme searched under 128 KB learns at least as well as the fixed recipe
+    # (2 epochs: 91.3 vs 89.5 %, docs/training.md); the fixed one itself now fits 128 KB too
+    assert s128["accuracy_after"] >= fixed["accuracy_after"]
+    assert isinstance(fixed["peak_under_128k"], int) and fixed["peak_under_128k"] <= 131072
