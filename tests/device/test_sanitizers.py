@@ -58,16 +58,12 @@ def _inference(name: str, schedule: str, tmp: Path) -> None:
     assert res.samples == 2 and res.bit_exact, (res.first_mismatch, res.reference_first_mismatch)
 
 
-def _training(recipe: str, steps: int, tmp: Path, **kw) -> None:
+def sanitized_lockstep(tc, xtr, ytr, steps: int, tmp: Path) -> None:
+    """`steps` TRAIN_STEPs of a sanitized host build beside the oracle (same predictions), no
+    sanitizer report, then the checkpoint equals the oracle's state."""
     from tests.train.conftest import assert_same_as_oracle
-    from tiny.train import data as tdata
-    from tiny.train.api import compile_train, oracle_for
-    from tiny.train.config import load_config
+    from tiny.train.api import oracle_for
     from tiny.train.device import TrainDevice
-    g = load_model(tdata.base_model("irb" if recipe == "mobiletl" else "v1"))
-    t = g.tensors[g.inputs[0]]
-    xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
-    tc = compile_train(g, "host", load_config(recipe, **kw))
     oracle = oracle_for(tc)
     s = _sanitized(tc, tmp)
     try:
@@ -82,6 +78,16 @@ def _training(recipe: str, steps: int, tmp: Path, **kw) -> None:
         s.close()
     _no_report(s)
     assert_same_as_oracle(tc, ck, oracle)
+
+
+def _training(recipe: str, steps: int, tmp: Path, **kw) -> None:
+    from tiny.train import data as tdata
+    from tiny.train.api import compile_train
+    from tiny.train.config import load_config
+    g = load_model(tdata.base_model("irb" if recipe == "mobiletl" else "v1"))
+    t = g.tensors[g.inputs[0]]
+    xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    sanitized_lockstep(compile_train(g, "host", load_config(recipe, **kw)), xtr, ytr, steps, tmp)
 
 
 def test_patch_schedule_sanitized(tmp_path: Path) -> None:

@@ -65,3 +65,15 @@ def test_training_bit_exact_with_the_oracle(graph, data, board: str, kernels: st
     ck, oracle = train_lockstep(tc, board, xtr, ytr, 25)
     # the 1x1 conv's bias moved (its gradient came through the per-channel path)
     assert (oracle.params[PW]["bias"] != graph.tensors[graph.ops[PW].inputs[2]].data).any()
+
+
+def test_slabs_sanitized(graph, data, tmp_path) -> None:
+    """The slabs written after the per-channel vector and the kernel's reads of them, under
+    AddressSanitizer + UBSan on the host, with the 1x1 conv's input gradient passed on."""
+    from tests.device.test_sanitizers import sanitized_lockstep
+    cfg = load_config("sparse", search=False, lr=0.05)
+    cfg.bias_last, cfg.weights = 4, {f"#{trainable_layers(graph)[-1]}": 1.0}
+    tc = compile_train(graph, "host", cfg)
+    assert any(s.bcast for s in tc.train_plan.steps)
+    xtr, ytr, _, _ = data
+    sanitized_lockstep(tc, xtr, ytr, 6, tmp_path)

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.train.conftest import assert_same_as_oracle, train_lockstep
+from tests.train.conftest import train_lockstep
 from tiny.boards import get_board
 from tiny.interpreter import run_graph
-from tiny.train.api import compile_train, oracle_for
+from tiny.train.api import compile_train
 from tiny.train.config import load_config
-from tiny.train.device import TrainDevice
 from tiny.train.run import updated_tensors
 from tiny.workflow import open_session, project_dir_for
 
@@ -208,18 +207,6 @@ def test_split_layers_weight_shadow(base_graph, transfer_data, board: str) -> No
 def test_split_layers_sanitized(base_graph, transfer_data, tmp_path: Path) -> None:
     """The split forward (interleave) and the w_frozen reads of the backward under AddressSanitizer +
     UBSan on the host: a read past an SRAM table of n*K bytes would be reported."""
-    from tests.device.test_sanitizers import _no_report, _sanitized
+    from tests.device.test_sanitizers import sanitized_lockstep
     xtr, ytr, _, _ = transfer_data
-    tc = compile_train(base_graph, "host", _cfg(momentum=0.9, shadow=True))
-    oracle = oracle_for(tc)
-    s = _sanitized(tc, tmp_path)
-    try:
-        dev = TrainDevice(s, len(tc.param_names))
-        for i in range(6):
-            assert dev.step(xtr[i:i + 1], int(ytr[i]), i)["pred"] == oracle.step(xtr[i:i + 1], int(ytr[i]))["pred"]
-        ck = dev.checkpoint()
-        _no_report(s)
-    finally:
-        s.close()
-    _no_report(s)
-    assert_same_as_oracle(tc, ck, oracle)
+    sanitized_lockstep(compile_train(base_graph, "host", _cfg(momentum=0.9, shadow=True)), xtr, ytr, 6, tmp_path)
