@@ -58,3 +58,21 @@ def test_mbv2_035_128_sparse_fits_128k(tmp_path) -> None:
     sparse = compile_train(g, "qemu-m4-256k", load_config(str(cfg)), "auto", 128 * 1024).train_memory   # (training budget)
     full = compile_train(g, "qemu-m4-256k", load_config("full")).train_memory
     assert sparse["train_peak_sram_bytes"] <= 128 * 1024 < 1024 * 1024 < full["train_peak_sram_bytes"]
+
+
+def test_train_cli_sram_budget(tmp_path) -> None:
+    """--sram-budget bounds the whole training: the scheme is searched under it (the fixed scheme of
+    the digits model needs 7,100 B on the host), a budget nothing fits is refused before any board
+    time, and a schedule not planned to the budget is checked against it."""
+    r = _tiny("train", "--board", "host", "--sram-budget", "6000", "--steps", "300", "--eval-samples", "100",
+              "--json", "-o", str(tmp_path), "--no-float-reference")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["train_peak_sram_bytes"] <= 6000 and d["sparse_scheme"]["budget_bytes"] == 6000
+    assert d["sparse_scheme"]["train_peak_sram_bytes"] <= 6000
+    assert d["accuracy_after"] > d["accuracy_before"] + 0.1
+    r = _tiny("train", "--board", "host", "--sram-budget", "1500", "--steps", "10", "--no-float-reference")
+    assert r.returncode == 2 and "no sparse scheme fits the training budget of 1,500 B" in r.stderr, r.stderr
+    r = _tiny("train", "--board", "host", "--sram-budget", "6000", "--fixed-scheme", "--schedule", "layer",
+              "--steps", "10", "--no-float-reference")
+    assert r.returncode == 2 and "the training needs 7,100 B of SRAM, over --sram-budget 6,000 B" in r.stderr, r.stderr

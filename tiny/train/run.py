@@ -117,13 +117,13 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
                  rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
                  headroom: float | None = None, shadow: bool | None = None,
-                 search: bool | None = None) -> RunResult:
+                 search: bool | None = None, sram_budget: int | None = None) -> RunResult:
     t0 = time.time()
     pr = prepare(model, board, recipe, data, epochs=epochs, steps=steps, lr=lr, momentum=momentum, qas=qas,
                  schedule=schedule, eval_samples=eval_samples, out=out, log=log, blocks=blocks,
                  freeze_dw=freeze_dw, kernels=kernels, input_range=input_range, lr_schedule=lr_schedule,
                  early_stop=early_stop, rounding=rounding, workers=workers, address=address, headroom=headroom,
-                 shadow=shadow, search=search)
+                 shadow=shadow, search=search, sram_budget=sram_budget)
     br = train_on_board(pr, checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, log=log)
     return finish(pr, br, count_steps=count_steps, kernels=kernels, float_reference=float_reference,
                   early_stop=early_stop, out=out, log=log, t0=t0)
@@ -137,8 +137,10 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
             input_range: tuple[float, float] | None = None, lr_schedule: str = "cosine",
             early_stop: bool = True, rounding: str = "stochastic", workers: int | None = None,
             address: str | None = None, headroom: float | None = None, shadow: bool | None = None,
-            search: bool | None = None) -> Prepared:
-    """The host half of `tiny train` before the board: settings, head, data, scheme, rates, firmware."""
+            search: bool | None = None, sram_budget: int | None = None) -> Prepared:
+    """The host half of `tiny train` before the board: settings, head, data, scheme, rates, firmware.
+    sram_budget: the bytes the whole training peak must fit (default: the board's usable SRAM); the
+    sparse scheme is searched under it and the forward schedule planned within it."""
     from tiny.input_domain import model_input_domain
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
@@ -169,7 +171,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     xtr, ytr, xv, yv = sch.split_validation(xtr, ytr) if early_stop else (xtr, ytr, xtr[:0], ytr[:0])
     from tiny.train.contrib import resolve_scheme    # --recipe sparse: the scheme searched under the budget
     runners = _trial_runners(workers, address)
-    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, log=log, runner=runners[0],
+    cfg = resolve_scheme(g, cfg, board, xtr, ytr, schedule, sram_budget, log=log, runner=runners[0],
                          run_steps=steps if steps is not None else cfg.epochs * len(xtr))
     from tiny.train.api import training_plan
     plan = training_plan(g, cfg)
@@ -192,7 +194,11 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
         lr_search = [{"lr": a, "heldout_accuracy": b} for a, b in tried]
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
-    tc = compile_train(g, board, cfg, schedule, kernels=kernels)   # raises before flashing if it cannot fit
+    tc = compile_train(g, board, cfg, schedule, sram_budget, kernels=kernels)   # raises before flashing if it cannot fit
+    peak = tc.train_memory["train_peak_sram_bytes"]
+    if sram_budget is not None and peak > sram_budget:     # (layer/patch schedules are not planned to it)
+        raise TinyError(f"the training needs {peak:,} B of SRAM, over --sram-budget {sram_budget:,} B "
+                        f"(schedule {schedule}: use --schedule auto, or update fewer or higher layers)")
     return Prepared(model=model, board=board, data=data, g=g, g0=g0, cfg=cfg, tc=tc, dom=dom, xtr=xtr, ytr=ytr, xv=xv,
                     yv=yv, xte=xte, yte=yte, total=total, rates=rates, eval_at=eval_at, rounding=rounding,
                     lr_schedule=lr_schedule, steps=steps, lr_search=lr_search)
