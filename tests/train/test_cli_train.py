@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -76,3 +77,14 @@ def test_train_cli_sram_budget(tmp_path) -> None:
     r = _tiny("train", "--board", "host", "--sram-budget", "6000", "--fixed-scheme", "--schedule", "layer",
               "--steps", "10", "--no-float-reference")
     assert r.returncode == 2 and "the training needs 7,100 B of SRAM, over --sram-budget 6,000 B" in r.stderr, r.stderr
+
+
+def test_train_cli_refuses_training_over_the_board() -> None:
+    """Without --sram-budget the board's usable SRAM is the bound: full fine-tuning of
+    MobileNetV2-0.35 96x96 (3.1 MB) is refused with the numbers before a firmware is built."""
+    from tests import models
+    r = _tiny("train", str(models.mobilenet_v2()), "--recipe", "full", "--board", "qemu-m4-256k", "--schedule",
+              "layer", "--steps", "1", "--no-float-reference")
+    assert r.returncode == 2, r.stderr
+    m = re.search(r"the training needs ([\d,]+) B of SRAM, over the 249,856 B qemu-m4-256k leaves", r.stderr)
+    assert m and int(m.group(1).replace(",", "")) > 2_000_000, r.stderr    # every weight of 0.4 M in SRAM

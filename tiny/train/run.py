@@ -195,10 +195,13 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
     tc = compile_train(g, board, cfg, schedule, sram_budget, kernels=kernels)   # raises before flashing if it cannot fit
-    peak = tc.train_memory["train_peak_sram_bytes"]
-    if sram_budget is not None and peak > sram_budget:     # (layer/patch schedules are not planned to it)
-        raise TinyError(f"the training needs {peak:,} B of SRAM, over --sram-budget {sram_budget:,} B "
-                        f"(schedule {schedule}: use --schedule auto, or update fewer or higher layers)")
+    from tiny.train.fit_schedule import training_budget
+    peak, budget = tc.train_memory["train_peak_sram_bytes"], training_budget(board, sram_budget)
+    if peak > budget:     # (layer/patch schedules are not planned to the budget)
+        raise TinyError(f"the training needs {peak:,} B of SRAM, over "
+                        + (f"--sram-budget {budget:,} B" if sram_budget is not None else
+                           f"the {budget:,} B {board} leaves after its stack and runtime")
+                        + f" (schedule {schedule}: use --schedule auto, or update fewer or higher layers)")
     return Prepared(model=model, board=board, data=data, g=g, g0=g0, cfg=cfg, tc=tc, dom=dom, xtr=xtr, ytr=ytr, xv=xv,
                     yv=yv, xte=xte, yte=yte, total=total, rates=rates, eval_at=eval_at, rounding=rounding,
                     lr_schedule=lr_schedule, steps=steps, lr_search=lr_search)
