@@ -1,9 +1,10 @@
 """The gradient of a 1x1 conv's output that only a global average pool consumes is the same at
 every position of a channel (before the conv's output mask): the plan holds it as one float per
 channel plus a slab of 64 channels at every position (tiny/passes/sparse_update.py
-`_broadcast_grads`), and the C runtime runs the conv's backward kernel slab by slab. Checked: the
-plan's steps and workspace, and training bit-exact with the numpy oracle (which materializes the whole tensor) on the portable and
-the optimized backward kernels."""
+`_broadcast_grads`), and the C runtime runs the conv's backward kernel slab by slab, the conv's bias
+and weights (all, or the first n channels with the rest in flash) training from the slabs. Checked:
+the plan's steps and workspace, and training bit-exact with the numpy oracle (which materializes the
+whole tensor) on the portable and the optimized backward kernels, with momentum and weight shadow."""
 from __future__ import annotations
 
 import pytest
@@ -46,25 +47,42 @@ def test_plan_holds_the_pooled_gradient_per_channel(graph) -> None:
     deep = plan_training(graph, updates_for(graph, 3, {head: 1.0}))
     assert any(s.bcast for s in deep.steps)
     assert deep.ws_floats < graph.tensors[t].size
-    # a weight gradient needs every position at once: the 1x1 conv's weights training -> whole tensor
+    # the 1x1 conv's weights training too: a slab holds every position of its channels
     w = plan_training(graph, updates_for(graph, 2, {head: 1.0, PW: 0.5}))
-    assert not any(s.bcast for s in w.steps)
-    assert w.ws_floats >= graph.tensors[t].size
+    assert [(s.kind, s.op) for s in w.steps if s.bcast] == [("mean", MEAN), ("conv", PW)]
+    assert w.ws_floats == plan.ws_floats
+    # a trained requantization scale (MobileTL) reads the saved output: the whole tensor
+    from tiny.train.layers import LayerUpdate
+    ups = [LayerUpdate(op=PW, bias=True, weight_channels=0, scale=True), *updates_for(graph, 1, {head: 1.0})]
+    sc = plan_training(graph, ups)
+    assert not any(s.bcast for s in sc.steps) and sc.ws_floats >= graph.tensors[t].size
 
 
-@pytest.mark.parametrize("board,kernels", [
-    ("host", "opt"),
-    pytest.param("qemu-m4-256k", "opt", marks=pytest.mark.qemu),     # the DSP 1x1 backward kernel
-    pytest.param("qemu-m4-256k", "ref", marks=pytest.mark.qemu)])    # the portable one
-def test_training_bit_exact_with_the_oracle(graph, data, board: str, kernels: str) -> None:
-    cfg = load_config("sparse", search=False, lr=0.05, momentum=0.9)
-    cfg.bias_last, cfg.weights = 3, {f"#{trainable_layers(graph)[-1]}": 1.0}
+# (ratio of the 1x1 conv's 100 channels whose weights train: 50 ends inside the first 64-channel
+# slab, the second slab frozen in flash; 70 ends inside the second; 1.0 the whole filter in SRAM)
+@pytest.mark.parametrize("board,kernels,ratio,extra", [
+    ("host", "opt", None, {}),
+    ("host", "opt", 0.5, {}),
+    ("host", "opt", 0.7, {"shadow": True}),
+    ("host", "opt", 1.0, {}),
+    pytest.param("qemu-m4-256k", "opt", None, {}, marks=pytest.mark.qemu),     # the DSP 1x1 backward kernel
+    pytest.param("qemu-m4-256k", "opt", 0.7, {"shadow": True}, marks=pytest.mark.qemu),
+    pytest.param("qemu-m4-256k", "ref", 0.5, {}, marks=pytest.mark.qemu)])     # the portable one
+def test_training_bit_exact_with_the_oracle(graph, data, board: str, kernels: str, ratio, extra) -> None:
+    cfg = load_config("sparse", search=False, lr=0.05, momentum=0.9, **extra)
+    head = trainable_layers(graph)[-1]
+    cfg.bias_last, cfg.weights = 3, {f"#{head}": 1.0, **({f"#{PW}": ratio} if ratio else {})}
     tc = compile_train(graph, board, cfg, kernels=kernels)
     assert [(s.kind, s.op) for s in tc.train_plan.steps if s.bcast] == [("mean", MEAN), ("conv", PW)]
+    assert tc.train_plan.split_channels(PW) == (round(100 * ratio) if ratio and ratio < 1 else 0)
     xtr, ytr, _, _ = data
     ck, oracle = train_lockstep(tc, board, xtr, ytr, 25)
-    # the 1x1 conv's bias moved (its gradient came through the per-channel path)
-    assert (oracle.params[PW]["bias"] != graph.tensors[graph.ops[PW].inputs[2]].data).any()
+    # the 1x1 conv's bias (and its trained weights) moved: the gradient came through the slabs
+    g = tc.graph
+    assert (oracle.params[PW]["bias"] != g.tensors[g.ops[PW].inputs[2]].data).any()
+    if ratio:
+        n = round(100 * ratio)
+        assert (oracle.params[PW]["filter"][:n] != g.tensors[g.ops[PW].inputs[1]].data[:n]).any()
 
 
 def test_slabs_sanitized(graph, data, tmp_path) -> None:

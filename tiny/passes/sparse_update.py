@@ -271,8 +271,9 @@ def _broadcast_grads(g: Graph, steps: list[Step], params: list[Any]) -> set[int]
     channels at every position instead of the whole H x W x C tensor: before MobileNetV2's
     classifier that gradient (4 x 4 x 1280 floats, 80 KB) was the largest buffer of the backward.
     The producer must be a 1x1 stride-1 unpadded conv (the C runtime runs its kernel slab by slab
-    over output channels, every float operation as over the whole tensor) whose weights and scale
-    stay frozen (their gradient needs every channel's positions at once); its bias may train."""
+    over output channels, every float operation as over the whole tensor: a slab holds all positions
+    of its channels, which is what their bias and weight gradients sum over) without a trained
+    requantization scale (MobileTL's scale gradient reads the saved output, not the slab)."""
     out: set[int] = set()
     by_out = {s.out: s for s in steps if s.kind != "ce"}
     for s in steps:
@@ -285,7 +286,7 @@ def _broadcast_grads(g: Graph, steps: list[Step], params: list[Any]) -> set[int]
         p = params[prod.op]
         u = prod.update
         if tuple(p.filter_shape[1:3]) != (1, 1) or (p.stride_h, p.stride_w, p.pad_top, p.pad_left) != (1, 1, 0, 0) \
-                or (u is not None and (u.weight_channels or u.scale)):
+                or (u is not None and u.scale):
             continue
         if g.tensors[t].size > _bcast_floats(g, t):
             out.add(t)

@@ -606,16 +606,20 @@ static void apply_mask(const tiny_train_step_t *s, float *g, uint32_t n) { mask_
  * materialized after that vector (every position, masked) and the step's kernel runs on each as a
  * conv with those output channels only: the input gradient adds the slabs' terms in ascending
  * output channel as the whole-tensor kernel does (it leaves dx between its own channel chunks too),
- * each bias sums its channel's positions in order, and every weight is staged once. */
+ * each bias and weight sums its channel's positions in order, and every weight is staged once. The
+ * sub-step's arrays point into the step's (updated channels in SRAM, frozen ones in flash), so the
+ * SGD's rounding keys, momentum and shadow are indexed as for the whole tensor. */
 #define TINY_BCAST_SLAB 64u     /* = BCAST_SLAB of tiny/passes/sparse_update.py */
 static int run_bcast(const tiny_train_step_t *s, float *ws) {
     const uint32_t OC = s->out_c, P = (uint32_t)s->out_h * s->out_w;
     const float *gb = ws + s->g_out;
     float *slab = ws + s->g_out + ((OC + 3u) & ~3u);
-    if (!s->bwd || s->mult || s->n_upd) return 3;   /* the plan keeps such steps whole */
+    const uint32_t NU = s->n_upd, K = s->in_c;
+    if (!s->bwd || s->mult) return 3;   /* the plan keeps a trained scale's step whole */
     tiny_train_step_t sub = *s;
     for (uint32_t c0 = 0; c0 < OC; c0 += TINY_BCAST_SLAB) {
         const uint32_t n = OC - c0 < TINY_BCAST_SLAB ? OC - c0 : TINY_BCAST_SLAB;
+        const uint32_t lo = c0 < NU ? c0 : NU;       /* updated channels before the slab */
         for (uint32_t p = 0; p < P; p++) {
             float *r = slab + p * n;
             for (uint32_t j = 0; j < n; j++) r[j] = gb[c0 + j];
@@ -623,7 +627,10 @@ static int run_bcast(const tiny_train_step_t *s, float *ws) {
         }
         sub.out_c = (uint16_t)n;
         sub.flags = (uint8_t)(s->flags & ~(TINY_TF_BCAST | (c0 ? TINY_TF_IN_FIRST : 0)));
-        sub.w = s->w + c0 * s->in_c;
+        sub.n_upd = (uint16_t)(c0 < NU ? (NU - c0 < n ? NU - c0 : n) : 0);
+        sub.w = s->w + (s->w_frozen ? lo : c0) * K;
+        sub.w_frozen = s->w_frozen ? s->w_frozen + (c0 - lo) * K : NULL;
+        sub.mom_w = s->mom_w ? s->mom_w + lo * K : NULL;
         sub.wscale = s->wscale + c0;
         sub.bscale = s->bscale + c0;
         sub.b = s->b ? s->b + c0 : NULL;
