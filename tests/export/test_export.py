@@ -139,13 +139,16 @@ def test_own_firmware_on_qemu_matches_tflm(external: bool, tmp_path: Path) -> No
     assert got == want
 
 
-def test_training_entry_points_match_the_oracle(tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["digits-base", "pooled-pointwise"])
+def test_training_entry_points_match_the_oracle(which: str, tmp_path: Path) -> None:
     """tiny export --train: steps run by the caller's own program end with the parameters (and
-    predictions) of tiny's training oracle at the learning rate the caller set; save/restore round-trips."""
+    predictions) of tiny's training oracle at the learning rate the caller set; save/restore round-trips.
+    pooled-pointwise: the fixed scheme trains the 1x1 conv before the pool from the per-channel
+    (broadcast) gradient."""
     from tests.train.conftest import device_tensors
     from tiny.train import data as tdata
     from tiny.train.api import oracle_for
-    g = load_model(tdata.base_model())
+    g = load_model(tdata.base_model() if which == "digits-base" else models.pooled_pointwise_cnn())
     t = g.tensors[g.inputs[0]]
     xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
     e = export_model(g, "host", tmp_path / "lib", train="sparse")
@@ -174,6 +177,7 @@ def test_training_entry_points_match_the_oracle(tmp_path: Path) -> None:
     from tiny.train.api import compile_train
     from tiny.train.config import load_config
     tc = compile_train(g, "host", load_config("sparse", lr=lr))
+    assert any(st.bcast for st in tc.train_plan.steps) == (which == "pooled-pointwise")
     oracle = oracle_for(tc)
     want_preds = [oracle.step(xtr[i:i + 1], int(ytr[i]))["pred"] for i in range(n)]
     assert list(preds) == want_preds
