@@ -11,7 +11,7 @@ import pytest
 
 from tests import models
 from tests.train.conftest import train_lockstep
-from tiny.passes.sparse_update import plan_training
+from tiny.passes.sparse_update import plan_training, trace
 from tiny.pipeline import load_model
 from tiny.train import data as tdata
 from tiny.train.api import compile_train
@@ -40,6 +40,9 @@ def test_plan_holds_the_pooled_gradient_per_channel(graph) -> None:
     # biases of the 1x1 conv and the classifier, the classifier's weights
     plan = plan_training(graph, updates_for(graph, 2, {head: 1.0}))
     assert [(s.kind, s.op) for s in plan.steps if s.bcast] == [("mean", MEAN), ("conv", PW)]
+    lines = trace(plan)      # (what `tiny report --train` lists)
+    assert [ln for ln in lines if "per channel" in ln] == [
+        ln for ln in lines if ln.startswith(("mean", "conv"))]
     # at the mean's step: its output gradient (100) + the 1x1 conv's output gradient as 100
     # per-channel floats and a 64-channel slab of the 35 positions, not 35 x 100
     assert plan.ws_floats == 100 + 100 + 35 * 64

@@ -345,6 +345,9 @@ def trace(plan: TrainPlan) -> list[str]:
             what.append("scale")
         if s.ins and s.kind != "ce":
             what.append("input-grad")
+        if s.bcast:
+            what.append(f"output gradient per channel, {BCAST_SLAB}-channel slabs" if s.kind == "conv"
+                        else "input gradient per channel")
         label = "loss" if s.op < 0 else g.layer_label(g.ops[s.op])
         out.append(f"{s.kind:<5} {label}: {', '.join(what) or '-'}")
     return out
