@@ -98,3 +98,17 @@ def test_slabs_sanitized(graph, data, tmp_path) -> None:
     assert any(s.bcast for s in tc.train_plan.steps)
     xtr, ytr, _, _ = data
     sanitized_lockstep(tc, xtr, ytr, 6, tmp_path)
+
+
+@pytest.mark.qemu
+def test_mobilenet_v2_fixed_scheme_in_128k_on_qemu() -> None:
+    """MobileNetV2-0.35@128's fixed sparse scheme under a 128 KB training budget (it fits only with
+    the per-channel pooled gradient: the whole 4x4x1280 float gradient is 80 KB): 3 steps on
+    qemu-m4-256k in lockstep with the oracle."""
+    g = load_model(str(models.mobilenet_v2(0.35, 128, 128)))
+    t = g.tensors[g.inputs[0]]
+    xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    tc = compile_train(g, "qemu-m4-256k", load_config("sparse", search=False), "auto", 131072)
+    assert any(s.bcast for s in tc.train_plan.steps)
+    assert tc.train_memory["train_peak_sram_bytes"] <= 131072
+    train_lockstep(tc, "qemu-m4-256k", xtr, ytr, 3)
