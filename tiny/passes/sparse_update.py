@@ -299,7 +299,7 @@ def _bcast_floats(g: Graph, t: int) -> int:
     return (c + 3) // 4 * 4 + h * w * min(c, BCAST_SLAB)
 
 
-def _plan_grads(g: Graph, steps: list[Step], bcast: set[int] = frozenset()) -> tuple[dict[int, int], int]:
+def _plan_grads(g: Graph, steps: list[Step], bcast: frozenset[int] | set[int] = frozenset()) -> tuple[dict[int, int], int]:
     """First-fit offsets (floats, 4-float aligned) for gradient buffers over their step lifetimes."""
     born: dict[int, int] = {}
     dies: dict[int, int] = {}

@@ -89,6 +89,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                                       (s.update.bias, s.update.weight_channels, s.update.scale) if s.update else None)
                                                      for s in plan.steps]) + repr(
         [(k.op, k.tensor, k.kind) for k in plan.captures]) + f";{kernels};{board_has_fpu(board)}"
+    if any(s.bcast for s in plan.steps):    # (another workspace layout: a firmware from before must not match)
+        key += ";bcast=" + repr([s.op for s in plan.steps if s.bcast])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     # 1. weight tables: mutable for updated layers, linkable for every backward layer.
     storage: dict[str, str] = {}
