@@ -7,12 +7,11 @@ from typing import Any
 
 def train_report(model: str, board: str, spec: str, schedule: str = "layer",
                  sram_budget: int | None = None, data: str | None = None) -> tuple[dict[str, Any], str]:
-    from tiny.boards import get_board
     from tiny.passes.sparse_update import trace
     from tiny.pipeline import load_model
     from tiny.train.api import compile_train
     from tiny.train.config import load_config
-    from tiny.passes.patch import usable_sram
+    from tiny.train.fit_schedule import training_budget
     g = load_model(model)
     cfg = load_config(spec)
     pre: list[str] = []
@@ -20,8 +19,7 @@ def train_report(model: str, board: str, spec: str, schedule: str = "layer",
         cfg = _search_scheme(g, cfg, board, schedule, sram_budget, data or "digits-transfer", pre.append)
     tc = compile_train(g, board, cfg, schedule, sram_budget)
     m = dict(tc.train_memory)
-    b = get_board(board)
-    budget = sram_budget if sram_budget is not None else usable_sram(b)
+    budget = training_budget(board, sram_budget)
     out: dict[str, Any] = {"train_recipe": cfg.recipe, "train_peak_sram_bytes": m["train_peak_sram_bytes"],
                            "train_memory": m, "train_budget_bytes": budget,
                            "train_fits": m["train_peak_sram_bytes"] <= budget, "train_steps": trace(tc.train_plan)}

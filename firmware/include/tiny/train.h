@@ -10,8 +10,8 @@ enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS
        TINY_TS_ADD = 5, TINY_TS_COPY = 6 };
 enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
        TINY_TF_UPD_B = 16,
-       /* mean: the input gradient is written as one float per channel; conv (1x1, frozen weights):
-        * the output gradient is that vector (rows are materialized after it, one at a time) */
+       /* mean: the input gradient is written as one float per channel; conv (1x1): the output
+        * gradient is that vector (slabs of channels are materialized after it, train.c run_bcast) */
        TINY_TF_BCAST = 32 };
 enum { TINY_CAP_COPY = 0, TINY_CAP_MASK = 1 };
 
