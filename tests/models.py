@@ -177,6 +177,30 @@ def pooled_pointwise_cnn() -> Path:
     return _pooled_cnn("pooled-pointwise-cnn100", 14, 10, 100, 10, seed=6)
 
 
+def pooling_cnn() -> Path:
+    """A classic Keras CNN as users train them: conv + batch norm + ReLU, max pools (2x2 s2 VALID on
+    an odd plane, and an overlapping 3x3 s2 SAME), an overlapping 2x2 s1 SAME average pool (edge
+    windows count fewer pixels) with a ReLU6 the converter fuses into it, Flatten, Dense. The
+    training backward goes through every pool (tests/train/test_pool_backward.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(8)
+        m = tf.keras.Sequential([
+            tf.keras.Input((19, 18, 3)),
+            L.Conv2D(8, 3, padding="same"), L.BatchNormalization(), L.ReLU(),
+            L.MaxPooling2D(2),                                          # 19x18 -> 9x9
+            L.Conv2D(12, 3, padding="same", activation="relu"),
+            L.MaxPooling2D(3, strides=2, padding="same"),               # 9x9 -> 5x5, windows overlap
+            L.Conv2D(16, 3, padding="same"),
+            L.AveragePooling2D(2, strides=1, padding="same"), L.ReLU(6.0),
+            L.Flatten(),
+            L.Dense(10),
+        ])
+        return _quantize(m, (19, 18, 3))
+    return _cached("pooling-cnn", build)
+
+
 def pytorch_style() -> Path:
     """The op sequence models converted from PyTorch ship (MCUNet family): float32 input through
     QUANTIZE, NHWC -> NCHW TRANSPOSE before the pooling, MEAN over one axis at a time, two float32

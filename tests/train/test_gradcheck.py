@@ -62,11 +62,24 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                         pre = tf.nn.depthwise_conv2d(xp, tf.transpose(W, (1, 2, 3, 0)), st, "VALID") + B
             elif op.type == "MEAN":
                 pre = tf.reduce_mean(inp(op.inputs[0]), axis=[1, 2], keepdims=len(t_out.shape) == 4)
+            elif op.type in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+                # TF's SAME windows are TFLite's; its average counts only in-image pixels, its max
+                # gradient goes to the first maximum of a window (row-major)
+                pool = tf.nn.max_pool2d if op.type == "MAX_POOL_2D" else tf.nn.avg_pool2d
+                pre = pool(inp(op.inputs[0]), (p.filter_h, p.filter_w), (p.stride_h, p.stride_w),
+                           op.attrs["padding"])
+            elif op.type == "RESHAPE":
+                pre = inp(op.inputs[0])
             else:
                 raise AssertionError(op.type)
             q = vals[op.outputs[0]]
             lo, hi = getattr(p, "act_min", -128), getattr(p, "act_max", 127)
-            m = ((q > lo) & (q < hi)).astype(np.float32) if op.type != "MEAN" else np.ones(q.shape, np.float32)
+            # the clamp mask of the int8 output; none where the plan keeps none (a mean, a reshape, a
+            # pool without a fused activation: its output lies in its input's range), and none on the
+            # logits (tiny.train.api.logits_straight_through)
+            unclamped = op.type in ("MEAN", "RESHAPE") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
+                or op.outputs[0] == plan.logits
+            m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)
             pre = tf.reshape(pre, t_out.shape)
             env[op.outputs[0]] = m * pre + tf.stop_gradient(_real(t_out, q) - m * pre)
         logits = tf.reshape(env[plan.logits], (1, -1))
@@ -81,11 +94,7 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
     return out
 
 
-@pytest.mark.parametrize("recipe", ["full", "sparse"])
-def test_oracle_gradients_match_tf(base_graph, transfer_data, recipe: str) -> None:
-    xtr, ytr, _, _ = transfer_data
-    plan = training_plan(base_graph, load_config(recipe))
-    oracle = TrainOracle(plan, lr=0.0)       # lr 0: weights stay, every step sees the same graph
+def _check(oracle: TrainOracle, xtr: np.ndarray, ytr: np.ndarray) -> None:
     worst = 0.0
     for k in range(3):
         ref = tf_grads(oracle, xtr[k:k + 1], int(ytr[k]))
@@ -97,3 +106,24 @@ def test_oracle_gradients_match_tf(base_graph, transfer_data, recipe: str) -> No
             worst = max(worst, err)
             assert err < TOL, (key, err)
     assert worst < TOL
+
+
+@pytest.mark.parametrize("recipe", ["full", "sparse"])
+def test_oracle_gradients_match_tf(base_graph, transfer_data, recipe: str) -> None:
+    xtr, ytr, _, _ = transfer_data
+    plan = training_plan(base_graph, load_config(recipe))
+    _check(TrainOracle(plan, lr=0.0), xtr, ytr)     # lr 0: weights stay, every step sees the same graph
+
+
+def test_gradients_through_pools_match_tf() -> None:
+    """Max pools (2x2 VALID on an odd plane, overlapping 3x3 s2 SAME), an overlapping SAME average pool
+    with a fused ReLU6, a reshape: every layer's gradients against TF's MaxPoolGrad / AvgPoolGrad."""
+    from tests import models
+    from tiny.pipeline import load_model
+    from tiny.train import data as tdata
+    g = load_model(str(models.pooling_cnn()))
+    t = g.tensors[g.inputs[0]]
+    xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    plan = training_plan(g, load_config("full"))
+    assert {s.kind for s in plan.steps} >= {"maxpool", "avgpool", "copy"}
+    _check(TrainOracle(plan, lr=0.0), xtr, ytr)

@@ -121,7 +121,8 @@ _COMMON = dict(options=window_options, prepare=prepare, run=run, emit=emit, scra
                input_rect=window_rect, data_inputs=first_input, windowed=True, local=True, color="#7f8c8d")
 AVERAGE_POOL_2D = OpDef(name="AVERAGE_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4),
                         variants=(Variant("tiny_avg_pool_s8_dsp", _avg4, dsp=True), Variant("tiny_avg_pool_s8")),
-                        portable_why=_avg_why, **_COMMON)
+                        portable_why=_avg_why, backward="avgpool", **_COMMON)
 MAX_POOL_2D = OpDef(name="MAX_POOL_2D", fb_options="Pool2DOptions", fb_options_required=True, arity=(1, 1, (4,), 4), variants=(Variant("tiny_max_pool_s8_dsp", _max4, dsp=True), Variant("tiny_max_pool_s8")),
-                     portable_why=lambda p: f"{p.in_shape[3]} channels: fewer than the 4 lanes of a word", **_COMMON)
+                     portable_why=lambda p: f"{p.in_shape[3]} channels: fewer than the 4 lanes of a word",
+                     backward="maxpool", **_COMMON)
 DEFS = [AVERAGE_POOL_2D, MAX_POOL_2D]

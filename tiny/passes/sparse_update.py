@@ -4,8 +4,9 @@ Pure function of the int8 graph and the per-layer updates -> a TrainPlan:
 - **pruning**: a backward step exists only for ops whose output needs a gradient, i.e. ops at or
   above the lowest updated layer on the path to the loss; frozen layers below it get nothing, and
   no input gradient is computed for tensors nothing below needs;
-- **saved tensors**: the int8 input of every layer whose weights update (a copy, taken right after
-  its producer runs, so the forward arena keeps its own lifetimes) and, for every other op of the
+- **saved tensors**: the int8 input of every layer whose weights update and of every max pool (a
+  copy, taken right after its producer runs, so the forward arena keeps its own lifetimes; a max
+  pool's backward finds each window's max in it again) and, for every other op of the
   backward, a 1-bit mask of its output clamp (ReLU/ReLU6 bounds and int8 saturation) — derived
   from an int8 copy instead when one is kept anyway;
 - **operator reordering**: each layer's bias and weight update is applied in the same step as its
@@ -44,13 +45,13 @@ class Capture:
 
 @dataclass
 class Step:
-    kind: str                      # ce | conv | dw | fc | mean | add | copy
+    kind: str                      # ce | conv | dw | fc | mean | add | copy | maxpool | avgpool
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
     in_first: list[bool] = field(default_factory=list)  # True: assign (first contribution), else add
     mask: int | None = None        # capture index of the output mask (bits or int8 copy)
-    x_saved: int | None = None     # capture index of the saved int8 input
+    x_saved: int | None = None     # capture index of the saved int8 input (updated weights, max pool)
     y_saved: int | None = None     # capture index of the saved int8 output (trained scale, MobileTL)
     update: LayerUpdate | None = None
     bcast: bool = False            # mean: writes its input's gradient as one value per channel;
@@ -188,6 +189,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index}: a trained requantization scale is supported on CONV_2D only")
         if kind == "fc" and p.batches != 1:
             raise TinyError(f"op #{op.index}: batch 1 only")
+        if kind in ("maxpool", "avgpool") and (p.in_shape[0] != 1 or (p.dilation_h, p.dilation_w) != (1, 1)):
+            raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1, undilated windows only")
         if kind == "mean":
             t_in = g.tensors[op.inputs[0]]
             t_out = g.tensors[op.outputs[0]]
@@ -212,6 +215,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             add_copy(op.inputs[0])
         if u is not None and u.scale:
             add_copy(op.outputs[0])
+        if BACKWARD_KINDS[op.type] == "maxpool":
+            add_copy(op.inputs[0])      # which input of each window was the max (recomputed, first one)
     add_copy(logits)
     mask_of: dict[int, int] = {}
     for op in bw_ops:
@@ -221,9 +226,11 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             # pre-activation of a hard-swish: its int8 saturation is not masked (part of the 1-bit
             # hard-swish approximation, docs/training.md), so nothing is kept for it
             continue
-        if kind in ("conv", "dw", "fc", "add") or op.type == K.HARD_SWISH:
+        lo, hi = int(getattr(params[op.index], "act_min", -128)), int(getattr(params[op.index], "act_max", 127))
+        # a pool's output lies in its input's range (same quantization): only a fused activation clamps
+        pool_clamps = kind in ("maxpool", "avgpool") and (lo, hi) != (-128, 127)
+        if kind in ("conv", "dw", "fc", "add") or op.type == K.HARD_SWISH or pool_clamps:
             out = op.outputs[0]
-            lo, hi = int(getattr(params[op.index], "act_min", -128)), int(getattr(params[op.index], "act_max", 127))
             if op.type == K.HARD_SWISH:
                 # 1-bit approximation of hard-swish' : 1[x > 0] = 1[q_out > zp_out] (and not saturated)
                 lo, hi = g.tensors[out].quant.zp(), 127
@@ -252,7 +259,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
         u = upd.get(op.index)
         steps.append(Step(kind=BACKWARD_KINDS[op.type], op=op.index, out=op.outputs[0], ins=ins, in_first=first,
                           mask=mask_of.get(op.index), update=u,
-                          x_saved=copy_of.get(op.inputs[0]) if u is not None and u.weight_channels else None,
+                          x_saved=copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels)
+                          or BACKWARD_KINDS[op.type] == "maxpool" else None,
                           y_saved=copy_of.get(op.outputs[0]) if u is not None and u.scale else None))
     bcast = _broadcast_grads(g, steps, params)
     for s in steps:

@@ -405,6 +405,57 @@ class TrainOracle:
         v = np.broadcast_to((g.reshape(-1) / n).astype(F), t.shape)
         self._accum(grads, s.ins[0], s.in_first[0], v)
 
+    def _pool_windows(self, s: Step) -> tuple[Any, tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray]:
+        """Per output position (oy, ox) and window offset (ky, kx): the input row and column it reads
+        and whether that lies inside the input (TFLM counts only those)."""
+        p = self.params[s.op]
+        _, H, W, C = p["in_shape"]
+        _, OH, OW, _ = p["out_shape"]
+        ky, kx = np.arange(p["filter_h"]), np.arange(p["filter_w"])
+        iy = (np.arange(OH) * p["stride_h"] - p["pad_top"])[:, None, None, None] + ky[None, None, :, None]
+        ix = (np.arange(OW) * p["stride_w"] - p["pad_left"])[None, :, None, None] + kx[None, None, None, :]
+        iy, ix = np.broadcast_arrays(iy, ix)
+        ok = (iy >= 0) & (iy < H) & (ix >= 0) & (ix < W)
+        return p, (H, W, C), iy, ix, ok
+
+    def _pool_dx(self, s: Step, grads: dict, shape: tuple[int, int, int]) -> np.ndarray:
+        return np.zeros(shape, F) if s.in_first[0] else grads[s.ins[0]].reshape(shape)
+
+    def _maxpool(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """Each output's gradient goes to the first maximum of its window (row-major scan, as TF's
+        MaxPoolGrad), found again in the saved int8 input; added in output order (oy, ox, c)."""
+        if not s.ins:
+            return
+        p, (H, W, C), iy, ix, ok = self._pool_windows(s)
+        x = vals[self.plan.captures[s.x_saved].tensor].reshape(H, W, C).astype(np.int16)
+        win = np.where(ok[..., None], x[np.clip(iy, 0, H - 1), np.clip(ix, 0, W - 1)], np.int16(-129))
+        OH, OW = iy.shape[:2]
+        k = np.argmax(win.reshape(OH, OW, -1, C), axis=2)              # first maximum
+        ry = np.take_along_axis(iy.reshape(OH, OW, -1), k, axis=2)
+        rx = np.take_along_axis(ix.reshape(OH, OW, -1), k, axis=2)
+        dx = self._pool_dx(s, grads, (H, W, C))
+        cc = np.broadcast_to(np.arange(C), (OH, OW, C))
+        np.add.at(dx, (ry.reshape(-1), rx.reshape(-1), cc.reshape(-1)), g.reshape(-1).astype(F))
+        grads[s.ins[0]] = dx.reshape(self.g.tensors[s.ins[0]].shape)
+
+    def _avgpool(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """Each output's gradient / the count of its in-image window positions to each of them, added
+        in the order (oy, ox, ky, kx, c) the C loops use."""
+        if not s.ins:
+            return
+        p, (H, W, C), iy, ix, ok = self._pool_windows(s)
+        OH, OW = iy.shape[:2]
+        cnt = ok.reshape(OH, OW, -1).sum(axis=2)
+        v = (g.reshape(OH, OW, C) / cnt[..., None].astype(F)).astype(F)
+        dx = self._pool_dx(s, grads, (H, W, C))
+        sel = np.broadcast_to(ok[..., None], (*ok.shape, C))
+        vals5 = np.broadcast_to(v[:, :, None, None, :], sel.shape)
+        yy = np.broadcast_to(iy[..., None], sel.shape)
+        xx = np.broadcast_to(ix[..., None], sel.shape)
+        cc = np.broadcast_to(np.arange(C), sel.shape)
+        np.add.at(dx, (yy[sel], xx[sel], cc[sel]), vals5[sel])
+        grads[s.ins[0]] = dx.reshape(self.g.tensors[s.ins[0]].shape)
+
     def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         for t, first in zip(s.ins, s.in_first):
             self._accum(grads, t, first, g)

@@ -32,7 +32,7 @@ from tiny.passes.sparse_update import TrainPlan
 from tiny.reference.train import layer_scales
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
-_KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6}      # TINY_TS_*
+_KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
 
@@ -225,6 +225,12 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             d["bwd"] = backward_kernel(s.kind, d, board, kernels)
         elif s.kind == "mean":
             d.update(in_h=t_in.shape[1], in_w=t_in.shape[2], in_c=t_in.shape[3])
+        elif s.kind in ("maxpool", "avgpool"):
+            p = c.params[s.op]
+            d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], k_h=p.filter_h, k_w=p.filter_w,
+                     s_h=p.stride_h, s_w=p.stride_w, p_t=p.pad_top, p_l=p.pad_left)
+            if s.x_saved is not None:
+                d["x_off"] = plan.captures[s.x_saved].offset
         d["flags"] = fl
         step_inits.append(d)
     # momentum buffers are checkpointed state too

@@ -51,7 +51,7 @@ def updates_for(g: Graph, bias_last: int, weights: dict[int, float] | tuple) -> 
     """The exact per-layer updates of a scheme (no recipe defaults added)."""
     layers = trainable_layers(g)
     w = dict(weights)
-    bias_set = set(layers[len(layers) - bias_last:]) if bias_last > 0 else set()
+    bias_set = set(layers[max(0, len(layers) - bias_last):]) if bias_last > 0 else set()   # k > layers: all
     out = []
     for i in layers:
         op = g.ops[i]

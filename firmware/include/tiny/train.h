@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS_MEAN = 4,
-       TINY_TS_ADD = 5, TINY_TS_COPY = 6 };
+       TINY_TS_ADD = 5, TINY_TS_COPY = 6, TINY_TS_MAXPOOL = 7, TINY_TS_AVGPOOL = 8 };
 enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
        TINY_TF_UPD_B = 16,
        /* mean: the input gradient is written as one float per channel; conv (1x1): the output
@@ -37,7 +37,7 @@ typedef struct tiny_train_step {
     uint16_t n_upd;         /* output channels whose weights update (0: frozen weights) */
     int32_t g_out, g_in, g_in2;   /* float offsets into the workspace, -1: none */
     int32_t mask_off;       /* saved-buffer byte offset of the mask bits / int8 output copy */
-    int32_t x_off;          /* saved-buffer byte offset of the int8 input (weight updates, ce logits) */
+    int32_t x_off;          /* saved-buffer byte offset of the int8 input (weight updates, max pool, ce logits) */
     float x_scale;          /* scale of the saved input (ce: of the logits) */
     int32_t x_zp;
     int32_t w_offset;       /* fully connected filter offset (-zero point) */

@@ -723,6 +723,52 @@ static void step_ce(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
     *pred = best;
 }
 
+/* A pool's window over the input: the in-image rows [*y0, *y1) and columns [*x0, *x1) of output
+ * (oy, ox), as input coordinates (TFLM counts only those). */
+static void pool_window(const tiny_train_step_t *s, uint32_t oy, uint32_t ox, int32_t *y0, int32_t *y1,
+                        int32_t *x0, int32_t *x1) {
+    const int32_t iy = (int32_t)(oy * s->s_h) - (int32_t)s->p_t, ix = (int32_t)(ox * s->s_w) - (int32_t)s->p_l;
+    *y0 = iy < 0 ? 0 : iy;
+    *x0 = ix < 0 ? 0 : ix;
+    *y1 = iy + s->k_h > s->in_h ? s->in_h : iy + s->k_h;
+    *x1 = ix + s->k_w > s->in_w ? s->in_w : ix + s->k_w;
+}
+
+/* Pooling backward (train.py _maxpool / _avgpool), in output order: a max pool's output gradient goes
+ * to the first maximum of its window (row-major, found again in the saved int8 input), an average
+ * pool's is divided by the window's in-image count and added to each of those inputs. */
+static void pool_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
+    const uint32_t C = s->in_c, W = s->in_w;
+    if (s->flags & TINY_TF_IN_FIRST)
+        for (uint32_t i = 0; i < (uint32_t)s->in_h * W * C; i++) dx[i] = 0.0f;
+    const int8_t *x = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    for (uint32_t oy = 0; oy < s->out_h; oy++)
+        for (uint32_t ox = 0; ox < s->out_w; ox++) {
+            const float *go = g + (oy * s->out_w + ox) * C;
+            int32_t y0, y1, x0, x1;
+            pool_window(s, oy, ox, &y0, &y1, &x0, &x1);
+            if (s->kind == TINY_TS_MAXPOOL) {
+                for (uint32_t c = 0; c < C; c++) {
+                    int32_t best = -129;
+                    uint32_t at = 0;
+                    for (int32_t y = y0; y < y1; y++)
+                        for (int32_t xx = x0; xx < x1; xx++) {
+                            const uint32_t i = ((uint32_t)y * W + (uint32_t)xx) * C + c;
+                            if (x[i] > best) { best = x[i]; at = i; }
+                        }
+                    dx[at] = dx[at] + go[c];
+                }
+                continue;
+            }
+            const float cnt = (float)((y1 - y0) * (x1 - x0));
+            for (int32_t y = y0; y < y1; y++)
+                for (int32_t xx = x0; xx < x1; xx++) {
+                    float *d = dx + ((uint32_t)y * W + (uint32_t)xx) * C;
+                    for (uint32_t c = 0; c < C; c++) d[c] = d[c] + go[c] / cnt;
+                }
+        }
+}
+
 /* One backward step: mask the output gradient, then the layer kernel or the data movement. */
 static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
     if (s->kind == TINY_TS_CE) {
@@ -757,6 +803,10 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_COPY:
         if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
+        return 0;
+    case TINY_TS_MAXPOOL:
+    case TINY_TS_AVGPOOL:
+        if (s->g_in >= 0) pool_bwd(s, g, ws + s->g_in);
         return 0;
     default: return 3;
     }
