@@ -201,6 +201,37 @@ def pooling_cnn() -> Path:
     return _cached("pooling-cnn", build)
 
 
+def user_digits(size: int = 24) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """sklearn digits as a user has images: uint8 RGB, size x size, 0..255 (labels 0-9)."""
+    from tiny import data
+    xtr, ytr, xte, yte = data.digits(size=size, channels=3, seed=5)
+    u8 = lambda x: np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)  # noqa: E731
+    return u8(xtr), ytr, u8(xte), yte
+
+
+def user_pooling_cnn() -> Path:
+    """A user's classic Keras CNN: Rescaling(1/255) for raw uint8 pixels, conv + batch norm + ReLU +
+    max pool twice, Flatten, Dropout, a 10-class Dense; trained on digits 0-5 only (classes 6-9 never
+    seen: their logits start far below) and quantized with TF's converter on 100 training images."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(0)
+        xtr, ytr, _, _ = user_digits()
+        base = ytr < 6
+        x = xtr[base].astype(np.float32)
+        m = tf.keras.Sequential([
+            tf.keras.Input((24, 24, 3)), L.Rescaling(1 / 255.0),
+            L.Conv2D(8, 3, padding="same"), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
+            L.Conv2D(16, 3, padding="same"), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
+            L.Conv2D(16, 3, padding="same", activation="relu"), L.Flatten(), L.Dropout(0.2), L.Dense(10)])
+        m.compile(optimizer="adam", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(x, ytr[base], epochs=8, batch_size=32, verbose=0)
+        from tiny.frontend.keras import quantize
+        return quantize(m, x[:100])
+    return _cached("user-pooling-cnn", build)
+
+
 def pytorch_style() -> Path:
     """The op sequence models converted from PyTorch ship (MCUNet family): float32 input through
     QUANTIZE, NHWC -> NCHW TRANSPOSE before the pooling, MEAN over one axis at a time, two float32

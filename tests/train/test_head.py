@@ -95,7 +95,20 @@ def test_with_headroom_requantizes_only_the_training_channels() -> None:
     fc = [op for op in g.ops if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")][-1]
     h2 = with_headroom(g, {conv.index: n, fc.index: 1}, 4.0, body=2.0)
     np.testing.assert_array_equal(h2.tensors[w.id].data[:n], np.round(w.data[:n] / 2.0).astype(np.int8))
-    assert h2.meta["weight_headroom"] == {"factors": {conv.index: 2.0, fc.index: 4.0}}
+    # the classifier's output (the logits, before the softmax) moves to a 2x coarser grid, its weights
+    # to a 4x one: its requantization multiplier doubles exactly; its frozen channels too move
+    logits = fc.outputs[0]
+    assert g.ops[fc.index + 1].type == "SOFTMAX"
+    assert h2.meta["weight_headroom"] == {"factors": {conv.index: 2.0, fc.index: 4.0}, "logits": logits, "tensors": sorted(
+        [w.id, b.id, fc.inputs[1], fc.inputs[2], logits])}
+    np.testing.assert_array_equal(h2.tensors[logits].quant.scale, g.tensors[logits].quant.scale * np.float32(2))
+    assert h2.tensors[logits].quant.zero_point == g.tensors[logits].quant.zero_point
+    fw = g.tensors[fc.inputs[1]]
+    np.testing.assert_array_equal(h2.tensors[fw.id].data, np.round(fw.data / 4.0).astype(np.int8))
+    from tiny.interpreter import prepare_all
+    p0, p1 = prepare_all(g)[fc.index], prepare_all(h2)[fc.index]
+    np.testing.assert_array_equal(p1.multiplier, p0.multiplier)
+    np.testing.assert_array_equal(p1.shift, p0.shift + 1)
     assert with_headroom(g, {conv.index: n}, 4.0, body=1.0) is g            # nothing to requantize
 
 
@@ -130,7 +143,8 @@ def test_with_headroom_on_per_tensor_weights_requantizes_the_whole_layer() -> No
     np.testing.assert_array_equal(hw.data, np.round(w.data / 2.0).astype(np.int8))
     np.testing.assert_array_equal(hb.data, np.round(b.data / 2.0).astype(np.int32))
     assert hw.quant.scale.size == 1 and hw.quant.scale[0] == np.float32(w.quant.scale[0] * np.float32(2))
-    assert h.meta["weight_headroom"] == {"factors": {fc.index: 2.0}}
+    hm = h.meta["weight_headroom"]
+    assert hm["factors"] == {fc.index: 2.0} and {w.id, b.id} <= set(hm["tensors"])
 
 
 def test_headroom_is_part_of_the_firmware_identity() -> None:

@@ -42,7 +42,7 @@ TRAINABLE_OPS = trainable_ops()
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
 ANALYSIS_LR = 0.05          # QAS-scaled SGD: short trials need a brisk rate
-VERSION = "c4"
+VERSION = "c5"     # c5: the classifier's logits grow with its weight headroom
 
 
 @dataclass(frozen=True)

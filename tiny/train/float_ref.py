@@ -56,10 +56,11 @@ def unsupported(g: Graph) -> str | None:
 class FloatTwin:
     """The dequantized graph as TensorFlow variables; `train` runs SGD on a chosen set of them."""
 
-    def __init__(self, g: Graph, logits: int, int8_activations: bool = False) -> None:
+    def __init__(self, g: Graph, logits: int, int8_activations: bool = False, grid: Graph | None = None) -> None:
         """int8_activations: every activation is rounded and clamped to its int8 grid in the forward
         (straight-through in the backward), as the board's forward computes it: the same scheme then
-        differs from the board only in the int8 updates."""
+        differs from the board only in the int8 updates. grid: the graph whose activation grids those
+        are (the board's: the classifier's output scale grows with its weight headroom); default g."""
         import tensorflow as tf
         # each train() call traces its own step function on purpose (its variables differ); TF's
         # "retracing" warning about that would only confuse the user
@@ -69,6 +70,7 @@ class FloatTwin:
             raise TinyError(why)
         self.tf, self.g, self.logits = tf, g, logits
         self.int8_activations = int8_activations
+        self.grid = grid if grid is not None else g
         self.vars: dict[tuple[int, str], Any] = {}
         self.init: dict[tuple[int, str], np.ndarray] = {}
         for op in g.ops:
@@ -155,7 +157,7 @@ class FloatTwin:
                 y = self._act(tf.concat([val(i) for i in ins], axis=int(a.get("axis", -1))), a.get("activation", "NONE"))
             else:  # QUANTIZE / DEQUANTIZE: identity in float
                 y = val(ins[0])
-            q = g.tensors[op.outputs[0]].quant
+            q = self.grid.tensors[op.outputs[0]].quant
             if self.int8_activations and q is not None and g.tensors[op.outputs[0]].dtype == "int8":
                 s, z = float(q.s()), float(q.zp())
                 yq = (tf.clip_by_value(tf.round(y / s) + z, -128.0, 127.0) - z) * s
@@ -265,9 +267,11 @@ def dequantize_inputs(q: np.ndarray, scale: float, zero_point: int) -> np.ndarra
 def float_references(g: Graph, logits: int, updates: list[LayerUpdate], data: tuple, order: list[int],
                      lrs: list[float], momentum: float, eval_at: list[int], full_order: list[int],
                      full_lrs: list[list[float]], full_momentum: float, full_eval_at: list[int],
-                     early_stop: bool = True, log: Callable[[str], None] = print) -> dict[str, Any]:
+                     early_stop: bool = True, log: Callable[[str], None] = print,
+                     grid: Graph | None = None) -> dict[str, Any]:
     """{"float_reference_accuracy", "float_full_accuracy", ...}; None values (and a reason) when the
-    graph has an op the float twin does not model.
+    graph has an op the float twin does not model. grid: the board's graph (its activation grids, for
+    the twin on the int8 activation grid; default g).
 
     The full fine-tune is the ceiling, so it must not be a failed run: it is trained at each rate
     schedule of `full_lrs` and the one with the best held-out accuracy is reported (the test split
@@ -278,7 +282,7 @@ def float_references(g: Graph, logits: int, updates: list[LayerUpdate], data: tu
     xtr, ytr, xv, yv, xte, yte = data
     tw = FloatTwin(g, logits)
     ref = tw.train(xtr, ytr, order, lrs, momentum, updates, eval_at, xv, yv, xte, yte, early_stop)
-    q8 = FloatTwin(g, logits, int8_activations=True).train(xtr, ytr, order, lrs, momentum, updates, eval_at, xv, yv,
+    q8 = FloatTwin(g, logits, int8_activations=True, grid=grid).train(xtr, ytr, order, lrs, momentum, updates, eval_at, xv, yv,
                                                            xte, yte, early_stop)
     runs = [tw.train(xtr, ytr, full_order, r, full_momentum, None, full_eval_at, xv, yv, xte, yte, early_stop)
             for r in full_lrs]

@@ -317,7 +317,7 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
         res["sparse_scheme"] = cfg.scheme_report
     if float_reference:
         res.update(_float_refs(pr.g0, tc, cfg, xtr, ytr, pr.xv, pr.yv, pr.xte, pr.yte, total, pr.rates, pr.eval_at,
-                               pr.dom, pr.lr_schedule, pr.steps, early_stop and bool(pr.eval_at), log))
+                               pr.dom, pr.lr_schedule, pr.steps, early_stop and bool(pr.eval_at), log, grid=pr.g))
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
         res["blocks"] = cfg.blocks
@@ -342,7 +342,7 @@ FULL_LR_FACTORS = (1.0, 0.3, 0.1)
 
 
 def _float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, dom, lr_schedule, steps,
-                early_stop, log) -> dict[str, Any]:
+                early_stop, log, grid=None) -> dict[str, Any]:
     """The float twins of this run (tiny.train.float_ref): the same scheme, and a full fine-tune at the
     full recipe's defaults over the same number of epochs (the best of FULL_LR_FACTORS on held-out data)."""
     from tiny.train.float_ref import dequantize_inputs, float_references
@@ -358,7 +358,7 @@ def _float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, d
                                sch.order(full_total, len(xtr)),
                                [sch.lrs(full_total, full.lr * f, lr_schedule) for f in FULL_LR_FACTORS],
                                full.momentum, sorted(sch.eval_points(full_total, len(xtr))) if eval_at else [],
-                               early_stop=early_stop, log=log)
+                               early_stop=early_stop, log=log, grid=grid)
     except ImportError as e:   # TensorFlow is the oracle extra
         return {"float_reference_accuracy": None, "float_full_accuracy": None,
                 "float_reference_note": f"no float reference: {e}"}
@@ -395,10 +395,17 @@ def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> dict[str, Any]:
     schema = object_schema()
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(g.meta["tflite"], 0))
     sub = m.subgraphs[0]
-    for tid, arr in updated_tensors(tc, ck).items():
-        buf = sub.tensors[tid].buffer
-        m.buffers[buf].data = np.frombuffer(np.ascontiguousarray(arr).tobytes(), dtype=np.uint8)
-        q = g.tensors[tid].quant           # the scales the board trained with (weight headroom)
+    written = updated_tensors(tc, ck)
+    # the tensors weight headroom moved to a new grid (tiny/train/headroom.py), trained or not: a frozen
+    # bias of a trained layer and the classifier's logits too
+    moved = (g.meta.get("weight_headroom") or {}).get("tensors", [])
+    for tid in sorted(set(written) | set(moved)):
+        t = g.tensors[tid]
+        arr = written.get(tid, t.data)
+        if arr is not None and t.is_const:
+            buf = sub.tensors[tid].buffer
+            m.buffers[buf].data = np.frombuffer(np.ascontiguousarray(arr).tobytes(), dtype=np.uint8)
+        q = t.quant           # the scales the board trained with (weight headroom)
         if q is not None and sub.tensors[tid].quantization is not None:
             sub.tensors[tid].quantization.scale = [float(v) for v in np.asarray(q.scale, np.float32).reshape(-1)]
     blobs = dict(zip(tc.param_names, ck.params))
