@@ -161,3 +161,39 @@ def test_headroom_is_part_of_the_firmware_identity() -> None:
     b = compile_train(g, "host", load_config("sparse", headroom=4.0))
     assert a.files["model.c"] != b.files["model.c"]
     assert a.hash != b.hash and project_dir_for(a, "host") != project_dir_for(b, "host")
+
+
+def test_written_tflite_carries_every_tensor_headroom_moved(tmp_path) -> None:
+    """A layer whose weights train but whose bias does not: headroom moves both to the coarser grid,
+    and the written .tflite must carry the bias too (TFLM adds the int32 bias to an accumulator in
+    the filter's new units; the old bias there is twice the real one). With the untrained weights
+    written back, TFLM on the written file computes exactly the int8 logits of the board's graph."""
+    from tiny import oracle
+    from tiny.interpreter import prepare_all, run_graph
+    from tiny.pipeline import load_model
+    from tiny.train.api import compile_train, oracle_for, training_plan
+    from tiny.train.config import load_config
+    from tiny.train.device import Checkpoint
+    from tiny.train.headroom import trained_weight_channels, with_headroom
+    from tiny.train.run import write_tflite
+    g = load_model(str(models.pooling_cnn()))
+    cfg = load_config("sparse", search=False)
+    cfg.bias_last, cfg.weights = 1, {"#2": 0.5, "#7": 1.0}      # conv #2: weights, not its bias
+    gh = with_headroom(g, trained_weight_channels(training_plan(g, cfg)), cfg.headroom, cfg.body_headroom)
+    conv_b = g.ops[2].inputs[2]
+    assert conv_b in gh.meta["weight_headroom"]["tensors"]
+    assert not np.array_equal(gh.tensors[conv_b].data, g.tensors[conv_b].data)
+    tc = compile_train(gh, "host", cfg)
+    assert not any(n.startswith("2.b") for n in tc.param_names)
+    state = oracle_for(tc).tensors()
+    ck = Checkpoint(steps=0, params=[np.ascontiguousarray(state[n]).tobytes() for n in tc.param_names])
+    out = tmp_path / "written.tflite"
+    write_tflite(gh, tc, ck, out)
+    w = load_model(str(out))
+    t = gh.tensors[gh.inputs[0]]
+    rng = np.random.default_rng(0)
+    params = prepare_all(gh)
+    for _ in range(4):
+        x = rng.integers(-128, 128, t.shape, dtype=np.int8)
+        want = run_graph(gh, [x], params)[gh.outputs[0]]
+        np.testing.assert_array_equal(oracle.run(w, [x])[0], want)
