@@ -503,6 +503,31 @@ def fit_to_budget(g: Graph, bias_last: int, weights: dict[int, float], budget: i
             return None
 
 
+SIGNIFICANCE_Z = 1.96       # a searched scheme replaces the fixed one only when better at this z
+
+
+def choose_verified(sources: list[str], res: list[dict[str, float]], n_val: int) -> tuple[int, str | None]:
+    """The verified candidate that trains on the board: the best held-back accuracy (then loss), except
+    that the fixed scheme (or its fit to the budget) stays unless the winner beats it by more than
+    SIGNIFICANCE_Z standard errors of the difference of two accuracies on n_val samples. The gap
+    between close candidates is noise at these sizes (digits-transfer: a searched scheme led the fixed
+    one by 3.5 points on 256 held-back samples and trailed it by 5-10 points on the test split, the float
+    twin too; where the searched scheme really is better it led by 11-13 points). Returns (index, the
+    reason the fixed scheme was kept, or None)."""
+    best = max(range(len(res)), key=lambda i: (round(res[i]["accuracy"] * 4096), -res[i]["loss"]))
+    fixed = [i for i, n in enumerate(sources) if n.startswith("fixed")]
+    if not fixed or best in fixed or n_val <= 0:
+        return best, None
+    f = max(fixed, key=lambda i: (round(res[i]["accuracy"] * 4096), -res[i]["loss"]))
+    a, b = res[best]["accuracy"], res[f]["accuracy"]
+    se = float(np.sqrt((a * (1 - a) + b * (1 - b)) / n_val))
+    if a - b > SIGNIFICANCE_Z * se:
+        return best, None
+    return f, (f"the best searched scheme's held-back accuracy {a:.1%} is within {SIGNIFICANCE_Z:g} standard "
+               f"errors ({SIGNIFICANCE_Z * se:.1%} on {n_val} samples) of the {sources[f]} scheme's {b:.1%}: "
+               f"the {sources[f]} scheme trains")
+
+
 def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndarray, schedule: str = "layer",
                    sram_budget: int | None = None, log: Callable[[str], None] = print,
                    runner: Callable[[TrialData, list[Trial]], list[dict[str, float]]] | None = None,
@@ -553,7 +578,7 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
     log(f"verifying {len(cands)} candidate schemes with joint {steps}-step trials (lr {cfg.lr:g}, cosine)")
     res = verify(g, xtr, ytr, [s for _, s in cands], steps, VERIFY_VAL, float(cfg.lr), cfg.momentum,
                  bool(cfg.qas), cfg.headroom, cfg.body_headroom, runner)
-    best = max(range(len(cands)), key=lambda i: (round(res[i]["accuracy"] * 4096), -res[i]["loss"]))
+    best, keep = choose_verified([n for n, _ in cands], res, min(VERIFY_VAL, max(1, len(xtr) // 4)))
     source, s = cands[best]
     s.layers = describe(g, s, c)
     cfg.scheme = s
@@ -565,6 +590,9 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
          "heldout_loss": round(r["loss"], 4), "chosen": i == best}
         for i, ((n, p), r) in enumerate(zip(cands, res))]
     cfg.scheme_report["verify_steps"] = steps
+    if keep:
+        cfg.scheme_report["fixed_kept"] = keep
+        log(f"verification: {keep}")
     log(f"sparse scheme ({source}; contribution analysis{', cached' if c.cached else ''}, {c.trials} trials; "
         f"budget {budget:,} B over a {arena:,} B forward arena): biases of the last {s.bias_last} layers"
         + "".join(f", #{op} weights x{r:g}" for op, r in sorted(s.weights.items()))
