@@ -36,13 +36,14 @@ from typing import Any, Callable
 import numpy as np
 
 from tiny.ir import Graph, TinyError
+from tiny.train.headroom import LOGIT_HEADROOM
 from tiny.train.layers import trainable_layers, trainable_ops, updates_for
 
 TRAINABLE_OPS = trainable_ops()
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
 ANALYSIS_LR = 0.05          # QAS-scaled SGD: short trials need a brisk rate
-VERSION = "c5"     # c5: the classifier's logits grow with its weight headroom
+VERSION = "c6"     # c6: the classifier's logits grow with its weight headroom (LOGIT_HEADROOM, in the key)
 
 
 @dataclass(frozen=True)
@@ -228,8 +229,8 @@ def analyse(g: Graph, xtr: np.ndarray, ytr: np.ndarray, steps: int = 160, n_val:
     trials to their results (default: one after the other in this process). 160 steps and 128
     held-back samples: with 32 and 32 the gains were noise and the searched scheme lost to the fixed
     one on every transfer task; at these lengths it wins on two of three (docs/training.md)."""
-    settings = {"v": VERSION, "steps": steps, "n_val": n_val, "max_layers": max_layers, "lr": lr,
-                "momentum": momentum, "qas": qas}
+    settings = {"v": VERSION, "logit_headroom": LOGIT_HEADROOM, "steps": steps, "n_val": n_val,
+                "max_layers": max_layers, "lr": lr, "momentum": momentum, "qas": qas}
     key = analysis_key(g, xtr, ytr, settings)
     path = _cache_dir() / f"{key}.json"
     if use_cache and path.exists():
@@ -456,7 +457,8 @@ def verify(g: Graph, xtr: np.ndarray, ytr: np.ndarray, schemes: list[Scheme], st
     a 1,000-step joint trial already ranked the two correctly."""
     from tiny.train.schedule import lrs
     trials = [Trial(s.bias_last, tuple(sorted(s.weights.items()))) for s in schemes]
-    settings = {"v": VERSION, "verify": [[t.bias_last, [list(w) for w in t.weights]] for t in trials], "steps": steps,
+    settings = {"v": VERSION, "logit_headroom": LOGIT_HEADROOM,
+                "verify": [[t.bias_last, [list(w) for w in t.weights]] for t in trials], "steps": steps,
                 "n_val": n_val, "lr": lr, "momentum": momentum, "qas": qas, "headroom": headroom,
                 "body_headroom": body_headroom}
     path = _cache_dir() / f"verify-{analysis_key(g, xtr, ytr, settings)}.json"
