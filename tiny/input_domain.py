@@ -17,7 +17,7 @@ would use only a sliver of it gets a warning, both with the numbers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -39,9 +39,20 @@ class InputDomain:
     scale: float
     zero_point: int
     source: str                # "quantization" | "quantization (snapped to [a, b])" | "--input-range"
+    quantize_op: int | None = None   # a float32 model input: the QUANTIZE op whose int8 output is meant
 
     def describe(self) -> str:
-        return f"[{self.lo:g}, {self.hi:g}] ({self.source}; scale {self.scale:g}, zero point {self.zero_point})"
+        via = f", the float32 input's QUANTIZE op #{self.quantize_op}" if self.quantize_op is not None else ""
+        return f"[{self.lo:g}, {self.hi:g}] ({self.source}{via}; scale {self.scale:g}, zero point {self.zero_point})"
+
+    def model_values(self, q: np.ndarray) -> np.ndarray:
+        """int8 codes as the model's input takes them: the codes themselves, or for a float32 input
+        (converted models keep float I/O around an int8 core) float32 values that its QUANTIZE op maps
+        back to exactly these codes: (q - zp) * s, whose round(v / s) + zp is q again (|q - zp| <= 255)."""
+        if self.quantize_op is None:
+            return q
+        return ((np.asarray(q).astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)
+                ).astype(np.float32)
 
 
 def _snap(lo: float, hi: float) -> tuple[float, float] | None:
@@ -58,9 +69,21 @@ def model_input_domain(g: Graph, index: int = 0, input_range: tuple[float, float
     if not 0 <= index < len(g.inputs):
         raise TinyError(f"the model has {len(g.inputs)} input(s); there is no input {index}")
     t = g.tensors[g.inputs[index]]
+    qop = None
+    if t.dtype == "float32":
+        # float I/O around an int8 core (TF's converter by default, PyTorch exports): the input's only
+        # consumer quantizes it, and that op's int8 output is the domain
+        cons = g.consumers(g.inputs[index])
+        if len(cons) == 1 and cons[0].type == "QUANTIZE" and g.tensors[cons[0].outputs[0]].quant is not None:
+            qop, t = cons[0].index, g.tensors[cons[0].outputs[0]]
     if t.quant is None or t.dtype not in ("int8", "uint8", "int16"):
         raise TinyError(f"input '{t.name}' ({t.dtype}) is not quantized: tiny needs an int8 input "
-                        "with a scale and zero point")
+                        "with a scale and zero point (or a float32 input whose only consumer is a QUANTIZE op)")
+    dom = _domain(t, input_range)
+    return replace(dom, quantize_op=qop) if qop is not None else dom
+
+
+def _domain(t, input_range: tuple[float, float] | None) -> InputDomain:
     scale, zp = t.quant.s(), t.quant.zp()
     if not math.isfinite(scale) or scale <= 0:
         raise TinyError(f"input '{t.name}': quantization scale {scale} is not a positive finite number")

@@ -10,18 +10,23 @@ class index wins, and the held-out accuracy fell from 97 % to 82 % while the flo
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests import models
 from tiny.frontend.tflite import load
 from tiny.train.run import run_training
 
 
-def test_user_cnn_learns_new_classes_like_its_float_twin(tmp_path) -> None:
+@pytest.mark.parametrize("float_io", [False, True])
+def test_user_cnn_learns_new_classes_like_its_float_twin(tmp_path, float_io: bool) -> None:
+    """float_io: the same model as TF's converter writes it by default (float32 input through a
+    QUANTIZE op, float32 output through a DEQUANTIZE): `tiny train` refused it before ("not
+    quantized"); the board gets float32 values of exactly the int8 codes its QUANTIZE produces."""
     xtr, ytr, xte, yte = models.user_digits()
     a, b = ytr >= 6, yte >= 6
     data = tmp_path / "digits6-9.npz"
     np.savez(data, x_train=xtr[a], y_train=ytr[a], x_test=xte[b], y_test=yte[b])
-    model = models.user_pooling_cnn()
+    model = models.user_pooling_cnn(float_io)
     d = run_training(str(model), "host", "sparse", str(data), log=lambda m: None, out=tmp_path).data
     assert d["accuracy_before"] == 0.0                      # classes 6-9 were never trained
     # the board learns them about as well as the float twin of the same scheme: measured 97.2 vs
@@ -36,7 +41,9 @@ def test_user_cnn_learns_new_classes_like_its_float_twin(tmp_path) -> None:
     head = [op for op in g.ops if op.type == "FULLY_CONNECTED"][-1]
     t, t0 = g.tensors[head.outputs[0]], g0.tensors[head.outputs[0]]
     np.testing.assert_array_equal(t.quant.scale, t0.quant.scale * np.float32(2))
-    q = quantize_input(xte[b], model_input_domain(g), warn=None)
+    dom = model_input_domain(g)
+    assert (dom.quantize_op == 0) == float_io and g.ops[0].type == ("QUANTIZE" if float_io else "CONV_2D")
+    q = dom.model_values(quantize_input(xte[b], dom, warn=None))
     logits = np.array([oracle.run(g, [q[i:i + 1]])[0].reshape(-1) for i in range(len(q))])
     assert np.mean(np.argmax(logits, 1) == yte[b]) == d["accuracy_after"]
     top = logits.max(1, keepdims=True)

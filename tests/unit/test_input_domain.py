@@ -80,3 +80,33 @@ def test_nan_and_bad_shapes_are_named() -> None:
         check_images(np.zeros((5, 8, 8, 1)), (1, 4, 4, 1))
     with pytest.raises(TinyError, match="not quantized"):
         model_input_domain(_graph(1.0, 0, dtype="float32"))
+
+
+def test_a_float32_input_quantized_by_the_model_has_its_quantize_ops_domain() -> None:
+    """Converted models keep float32 I/O around the int8 core (TF's converter by default, PyTorch
+    exports). The domain is the QUANTIZE op's int8 output, and model_values gives float32 inputs that
+    TFLM's QUANTIZE maps back to exactly the intended codes, every one of the 256."""
+    from tests import models
+    from tiny import oracle
+    from tiny.pipeline import load_model
+    g = load_model(str(models.pytorch_style()))
+    q_op = g.ops[0]
+    assert g.tensors[g.inputs[0]].dtype == "float32" and q_op.type == "QUANTIZE"
+    d = model_input_domain(g)
+    t = g.tensors[q_op.outputs[0]]
+    assert d.quantize_op == 0 and (d.scale, d.zero_point) == (t.quant.s(), t.quant.zp())
+    assert "QUANTIZE op #0" in d.describe()
+    shape = g.tensors[g.inputs[0]].shape
+    codes = np.resize(np.arange(-128, 128, dtype=np.int8), shape)
+    x = d.model_values(codes)
+    assert x.dtype == np.float32
+    got = oracle.run_all(g, [x])[q_op.outputs[0]]
+    np.testing.assert_array_equal(got.reshape(shape), codes)
+    # an int8 model's codes pass as they are
+    assert model_input_domain(_graph(1.0, -128)).model_values(codes) is codes
+
+
+def test_a_float32_input_without_quantize_is_refused() -> None:
+    t = Tensor(id=0, name="x", shape=(1, 4), dtype="float32", quant=None)
+    with pytest.raises(TinyError, match="input 'x' \\(float32\\) is not quantized.*QUANTIZE"):
+        model_input_domain(Graph(tensors={0: t}, ops=[], inputs=[0], outputs=[0]))

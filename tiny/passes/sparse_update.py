@@ -150,10 +150,13 @@ class TrainPlan:
 
 
 def _logits(g: Graph) -> int:
+    """The int8 logits the loss reads: the first output, before a DEQUANTIZE (float outputs of a
+    converted model) and a SOFTMAX."""
     out = g.outputs[0]
-    p = g.producer(out)
-    if p is not None and p.type == K.SOFTMAX:
-        out = p.inputs[0]
+    for kind in ("DEQUANTIZE", K.SOFTMAX):
+        p = g.producer(out)
+        if p is not None and p.type == kind:
+            out = p.inputs[0]
     return out
 
 

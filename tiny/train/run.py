@@ -164,8 +164,9 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     from tiny.passes.sparse_update import _logits
     n_classes = g.tensors[_logits(g)].size
     dom = model_input_domain(g, 0, input_range)
-    xtr, ytr, xte, yte = tdata.load(data, tin.shape, tin.quant.s(), tin.quant.zp(), n_classes, domain=dom,
-                                    warn=log)
+    xtr, ytr, xte, yte = tdata.load(data, tin.shape, dom.scale, dom.zero_point, n_classes, domain=dom, warn=log)
+    # a float32 input (quantized by the model's first op) gets float32 values of exactly these codes
+    xtr, xte = dom.model_values(xtr), dom.model_values(xte)
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]
     xtr, ytr, xv, yv = sch.split_validation(xtr, ytr) if early_stop else (xtr, ytr, xtr[:0], ytr[:0])
@@ -347,7 +348,7 @@ def _float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, d
     full recipe's defaults over the same number of epochs (the best of FULL_LR_FACTORS on held-out data)."""
     from tiny.train.float_ref import dequantize_inputs, float_references
     s, z = dom.scale, dom.zero_point
-    f = lambda q: dequantize_inputs(q, s, z)  # noqa: E731
+    f = lambda q: q if q.dtype == np.float32 else dequantize_inputs(q, s, z)  # noqa: E731  (float input: as is)
     full = sch.DEFAULTS["full"]
     full_total = total if steps is not None else full.epochs * len(xtr)
     t0 = time.time()
