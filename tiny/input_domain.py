@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from tiny.ir import Graph, TinyError
+from tiny.ops import kinds as K
 
 COMMON_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0), (-128.0, 127.0))
 SNAP_TOLERANCE = 0.10          # of the range's width
@@ -74,7 +75,7 @@ def model_input_domain(g: Graph, index: int = 0, input_range: tuple[float, float
         # float I/O around an int8 core (TF's converter by default, PyTorch exports): the input's only
         # consumer quantizes it, and that op's int8 output is the domain
         cons = g.consumers(g.inputs[index])
-        if len(cons) == 1 and cons[0].type == "QUANTIZE" and g.tensors[cons[0].outputs[0]].quant is not None:
+        if len(cons) == 1 and cons[0].type == K.QUANTIZE and g.tensors[cons[0].outputs[0]].quant is not None:
             qop, t = cons[0].index, g.tensors[cons[0].outputs[0]]
     if t.quant is None or t.dtype not in ("int8", "uint8", "int16"):
         raise TinyError(f"input '{t.name}' ({t.dtype}) is not quantized: tiny needs an int8 input "

@@ -88,3 +88,20 @@ def test_train_cli_refuses_training_over_the_board() -> None:
     assert r.returncode == 2, r.stderr
     m = re.search(r"the training needs ([\d,]+) B of SRAM, over the 249,856 B qemu-m4-256k leaves", r.stderr)
     assert m and int(m.group(1).replace(",", "")) > 2_000_000, r.stderr    # every weight of 0.4 M in SRAM
+
+
+def test_train_cli_pytorch_export_trains_what_the_gradient_reaches(tmp_path) -> None:
+    """A PyTorch-style export (float32 I/O, a TRANSPOSE to NCHW, a second output) with a 6-class head on
+    a built-in 10-class task: a new head, the layers below the TRANSPOSE frozen with the reason, the
+    classifier trained (it stopped at "not quantized", then at the TRANSPOSE, before)."""
+    from tests import models
+    r = _tiny("train", str(models.pytorch_style()), "--board", "host", "--data", "digits-transfer", "--steps", "30",
+              "--eval-samples", "20", "--json", "-o", str(tmp_path), "--no-float-reference")
+    assert r.returncode == 0, r.stderr
+    assert "new head written" in r.stderr and "stay frozen: op #3 TRANSPOSE" in r.stderr
+    d = json.loads(r.stdout)
+    assert d["steps"] == 30 and "QUANTIZE op #0" in d["input_domain"]
+    assert d["sparse_scheme"]["skipped"].startswith("only the classifier can train")
+    g1 = load_model(d["output"])
+    fc = next(op for op in g1.ops if op.type == "FULLY_CONNECTED")
+    assert g1.tensors[fc.outputs[0]].shape[-1] == 10 and g1.tensors[g1.inputs[0]].dtype == "float32"

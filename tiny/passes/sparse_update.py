@@ -26,7 +26,7 @@ from typing import Any
 from tiny import ops
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
-from tiny.train.layers import LayerUpdate
+from tiny.train.layers import LayerUpdate, logits_tensor, upstream
 
 BACKWARD_KINDS = {k: d.backward for k, d in ops.REGISTRY.items() if d.backward}   # op type -> backward kind
 
@@ -150,14 +150,7 @@ class TrainPlan:
 
 
 def _logits(g: Graph) -> int:
-    """The int8 logits the loss reads: the first output, before a DEQUANTIZE (float outputs of a
-    converted model) and a SOFTMAX."""
-    out = g.outputs[0]
-    for kind in ("DEQUANTIZE", K.SOFTMAX):
-        p = g.producer(out)
-        if p is not None and p.type == kind:
-            out = p.inputs[0]
-    return out
+    return logits_tensor(g)
 
 
 def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
@@ -173,7 +166,9 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
     for op in g.ops:
         acts = [t for t in op.inputs if t >= 0 and not g.tensors[t].is_const]
         ng[op.outputs[0]] = op.index in upd or any(ng.get(t, False) for t in acts)
-    bw_ops = [op for op in g.ops if ng[op.outputs[0]] and op.index <= lp.index]
+    # only ops on the way to the logits: a branch to another output (a feature head) gets no backward
+    anc = upstream(g, logits)
+    bw_ops = [op for op in g.ops if ng[op.outputs[0]] and op.outputs[0] in anc]
     for op in bw_ops:
         if op.type not in BACKWARD_KINDS:
             raise TinyError(f"op #{op.index} {op.type} lies between an updated layer and the loss, and tiny "

@@ -540,6 +540,11 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
     (then loss) wins. Other configs come back unchanged."""
     if not cfg.searches():
         return cfg
+    if len(trainable_layers(g)) < 2:
+        why = "only the classifier can train: nothing to search"
+        log(f"sparse scheme: {why}")
+        cfg.scheme_report = {"source": "fixed", "skipped": why}
+        return cfg
     from tiny.train.config import fixed_sparse_scheme
     from tiny.train.fit_schedule import training_budget
     # The trials use their own short-run settings (plain SGD, QAS, ANALYSIS_LR), not the run's lr and

@@ -27,6 +27,7 @@ TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the boar
                               "digits 0-4, learns digits 5-9 (a new 5-class head) from uint8 images",
          "patches-transfer": "sklearn's china.jpg: a net pretrained on 16x16 RGB patches (class = image "
                              "quadrant) adapts to other patches through another camera pipeline (BGR, negative)"}
+TASK_CLASSES = {"digits-transfer": 10, "digits-newclasses": 5, "patches-transfer": 4}
 BASE_VERSION = "v1"
 IRB_VERSION = "v1"
 TASK_VERSION = "v2"
@@ -278,6 +279,19 @@ def _load_folder(p: Path) -> tuple[np.ndarray, np.ndarray]:
                 xs.append(np.asarray(Image.open(f).convert("RGB").resize((64, 64))))
                 ys.append(k)
     return np.stack(xs), np.array(ys)
+
+
+def model_data(g, data: str, input_range: tuple[float, float] | None = None, warn=print) -> tuple:
+    """(domain, x_train, y_train, x_test, y_test) as the model's input takes them, for `tiny train`
+    and `tiny report --train-data` alike: int8 codes, or for a float32 input (quantized by the model's
+    first op) float32 values of exactly those codes."""
+    from tiny.input_domain import model_input_domain
+    from tiny.train.layers import logits_tensor
+    dom = model_input_domain(g, 0, input_range)
+    t = g.tensors[g.inputs[0]]
+    xtr, ytr, xte, yte = load(data, t.shape, dom.scale, dom.zero_point, g.tensors[logits_tensor(g)].size,
+                              domain=dom, warn=warn)
+    return dom, dom.model_values(xtr), ytr, dom.model_values(xte), yte
 
 
 def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int, n_classes: int,

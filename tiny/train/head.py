@@ -136,7 +136,10 @@ def with_head_for(model: Path, classes: int, out_dir: Path) -> Path:
 
 
 def label_count(data: str) -> int | None:
-    """How many classes a --data source has (None for built-in tasks, which match their model)."""
+    """How many classes a --data source has (a built-in task's own count; None when unknown)."""
+    from tiny.train.data import TASK_CLASSES
+    if data in TASK_CLASSES:      # a user's model on a built-in task gets a head of that task's size
+        return TASK_CLASSES[data]
     p = Path(data)
     if not p.exists():
         return None

@@ -27,12 +27,12 @@ def with_headroom(g: Graph, channels: dict[int, int], factor: float, body: float
     weights are quantized per tensor) have their weights and biases requantized with F x their
     scale: F = `factor` for the classifier (the last trainable layer), `body` (default: `factor`)
     for the layers below it. Idempotent: a graph that already has headroom is returned as it is."""
-    from tiny.train.layers import trainable_layers
+    from tiny.train.layers import weight_layers
     body = factor if body is None else body
     for f in (factor, body):
         if not f >= 1.0:
             raise TinyError(f"weight headroom {f}: must be >= 1")
-    head = trainable_layers(g)[-1] if channels else -1
+    head = weight_layers(g)[-1] if channels else -1
     per_op = {i: (factor if i == head else body) for i in channels}
     per_op = {i: f for i, f in per_op.items() if f != 1.0}
     if not per_op or g.meta.get("weight_headroom"):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from tiny import ops
 from tiny.ir import Graph, TinyError
+from tiny.ops import kinds as K
 
 
 @dataclass
@@ -23,8 +24,74 @@ def trainable_ops() -> tuple[str, ...]:
     return tuple(k for k, d in ops.REGISTRY.items() if d.trainable)
 
 
-def trainable_layers(g: Graph) -> list[int]:
+def logits_tensor(g: Graph) -> int:
+    """The int8 logits the loss reads: the first output, before a DEQUANTIZE (float outputs of a
+    converted model) and a SOFTMAX."""
+    out = g.outputs[0]
+    for kind in (K.DEQUANTIZE, K.SOFTMAX):
+        p = g.producer(out)
+        if p is not None and p.type == kind:
+            out = p.inputs[0]
+    return out
+
+
+def upstream(g: Graph, tensor: int) -> set[int]:
+    """The activation tensors `tensor` is computed from, and itself."""
+    anc, todo = {tensor}, [tensor]
+    while todo:
+        p = g.producer(todo.pop())
+        for t in (p.inputs if p is not None else []):
+            if t >= 0 and not g.tensors[t].is_const and t not in anc:
+                anc.add(t)
+                todo.append(t)
+    return anc
+
+
+def _backward_ok(g: Graph, op) -> bool:
+    """The training backward can pass this op's output gradient to its input."""
+    kind = ops.traits(op).backward
+    if kind == "mean":       # the global average over H, W only (tiny/passes/sparse_update.py)
+        t_in, t_out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        return len(t_in.shape) == 4 and t_out.size == t_in.shape[-1]
+    return kind is not None
+
+
+def gradient_reach(g: Graph) -> tuple[set[int], dict[int, int]]:
+    """(tensors the loss's gradient reaches, tensor -> the op without a backward that stops it). A
+    tensor is reached when every op that consumes it on the way to the logits has a backward and its
+    output is reached; a layer whose output is not reached cannot train."""
+    logits = logits_tensor(g)
+    anc = upstream(g, logits)
+    reached, stop = {logits}, {}
+    for op in reversed(g.ops):
+        t = op.outputs[0]
+        if t not in anc or t == logits:
+            continue
+        on_path = [c for c in g.consumers(t) if c.outputs and c.outputs[0] in anc]
+        bad = [c for c in on_path if not _backward_ok(g, c)]
+        later = [stop[c.outputs[0]] for c in on_path if c.outputs[0] in stop]
+        if bad or later:
+            stop[t] = bad[0].index if bad else min(later)
+        elif on_path:
+            reached.add(t)
+    return reached, stop
+
+
+def weight_layers(g: Graph) -> list[int]:
+    """Every op with weights the runtime can update, whether or not the loss's gradient reaches it."""
     return [op.index for op in g.ops if ops.traits(op).trainable]
+
+
+def trainable_layers(g: Graph) -> list[int]:
+    """Layers with weights whose output the loss's gradient reaches (see gradient_reach)."""
+    reached, _ = gradient_reach(g)
+    return [i for i in weight_layers(g) if g.ops[i].outputs[0] in reached]
+
+
+def frozen_by_ops(g: Graph) -> dict[int, int]:
+    """Layers with weights that cannot train -> the op without a backward between them and the loss."""
+    _, stop = gradient_reach(g)
+    return {op.index: stop[op.outputs[0]] for op in g.ops if ops.traits(op).trainable and op.outputs[0] in stop}
 
 
 def resolve_layer(g: Graph, ref: str) -> int:
@@ -44,6 +111,12 @@ def resolve_layer(g: Graph, ref: str) -> int:
     if not ops.traits(g.ops[idx]).trainable:
         raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), which has no "
                         f"weights to train (trainable: {', '.join(trainable_ops())})")
+    blocked = frozen_by_ops(g)
+    if idx in blocked:
+        b = g.ops[blocked[idx]]
+        raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), but op #{b.index} "
+                        f"{b.type} lies between it and the loss and tiny has no training backward for it: "
+                        f"train only layers above op #{b.index}")
     return idx
 
 

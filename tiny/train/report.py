@@ -48,14 +48,10 @@ def _search_scheme(g: Any, cfg: Any, board: str, schedule: str, sram_budget: int
                    log: Any) -> Any:
     """The searched sparse scheme for the report: the one `tiny train` would choose on `data` (the same
     input domain, held-out split and run length, so the same trials)."""
-    from tiny.input_domain import model_input_domain
-    from tiny.passes.sparse_update import _logits
     from tiny.train import data as tdata
     from tiny.train.contrib import resolve_scheme
     from tiny.train.schedule import split_validation
-    t = g.tensors[g.inputs[0]]
-    xtr, ytr, _, _ = tdata.load(data, t.shape, t.quant.s(), t.quant.zp(), g.tensors[_logits(g)].size,
-                                domain=model_input_domain(g, 0, None), warn=log)
+    _, xtr, ytr, _, _ = tdata.model_data(g, data, None, warn=log)
     xtr, ytr, _, _ = split_validation(xtr, ytr)
     log(f"training data for the contribution analysis: {data} ({len(xtr)} samples)")
     return resolve_scheme(g, cfg, board, xtr, ytr, schedule, sram_budget, log=log, run_steps=cfg.epochs * len(xtr))

@@ -141,7 +141,6 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     """The host half of `tiny train` before the board: settings, head, data, scheme, rates, firmware.
     sram_budget: the bytes the whole training peak must fit (default: the board's usable SRAM); the
     sparse scheme is searched under it and the forward schedule planned within it."""
-    from tiny.input_domain import model_input_domain
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
     from tiny.train.api import compile_train
@@ -160,13 +159,17 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     n_before = head_classes(g)
     g = adapt_head(g, data, Path(out) if out else Path("tiny-train"), log=log)
     new_head = head_classes(g) != n_before
-    tin = g.tensors[g.inputs[0]]
-    from tiny.passes.sparse_update import _logits
-    n_classes = g.tensors[_logits(g)].size
-    dom = model_input_domain(g, 0, input_range)
-    xtr, ytr, xte, yte = tdata.load(data, tin.shape, dom.scale, dom.zero_point, n_classes, domain=dom, warn=log)
-    # a float32 input (quantized by the model's first op) gets float32 values of exactly these codes
-    xtr, xte = dom.model_values(xtr), dom.model_values(xte)
+    from tiny.train.layers import frozen_by_ops, logits_tensor
+    n_classes = g.tensors[logits_tensor(g)].size
+    stopped = frozen_by_ops(g)
+    if stopped:
+        by: dict[int, list[int]] = {}
+        for layer, op in stopped.items():
+            by.setdefault(op, []).append(layer)
+        for op, layers in sorted(by.items()):
+            log(f"layers {', '.join(f'#{i}' for i in layers)} stay frozen: op #{op} {g.ops[op].type} lies between "
+                f"them and the loss, and tiny has no training backward for it")
+    dom, xtr, ytr, xte, yte = tdata.model_data(g, data, input_range, warn=log)
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]
     xtr, ytr, xv, yv = sch.split_validation(xtr, ytr) if early_stop else (xtr, ytr, xtr[:0], ytr[:0])
