@@ -48,13 +48,12 @@ def with_headroom(g: Graph, channels: dict[int, int], factor: float, body: float
         # fell from 98 % to 82 % held-out, 13-18 % of samples tied at 127). LOGIT_HEADROOM, not the
         # weights' 4x: the loss is computed from the int8 logits, and a 4x coarser grid cost 2.4
         # points on digits-newclasses (3 data orders). All its channels move to the new weight grid,
-        # so the frozen ones compute what they did.
+        # so the frozen ones compute what they did (to within that grid).
         channels[head] = g.tensors[g.ops[head].outputs[0]].shape[-1]
         t = g.tensors[logits]
         nt = copy.copy(t)
-        nt.quant = Quant(np.array(t.quant.scale, np.float32) * np.float32(min(LOGIT_HEADROOM, per_op[head])),
-                         t.quant.zero_point,
-                         t.quant.axis)
+        grow = np.float32(min(LOGIT_HEADROOM, per_op[head]))
+        nt.quant = Quant(np.array(t.quant.scale, np.float32) * grow, t.quant.zero_point, t.quant.axis)
         out.tensors[logits] = nt
     changed: list[int] = []
     for i, factor in per_op.items():
@@ -92,9 +91,9 @@ def with_headroom(g: Graph, channels: dict[int, int], factor: float, body: float
 
 def _logit_tensor(g: Graph, head: int) -> int | None:
     """The classifier's output when it is the logits the loss reads (not through another op)."""
-    from tiny.passes.sparse_update import _logits
+    from tiny.train.layers import logits_tensor
     t = g.ops[head].outputs[0]
-    return t if _logits(g) == t and g.tensors[t].quant is not None else None
+    return t if logits_tensor(g) == t and g.tensors[t].quant is not None else None
 
 
 def trained_weight_channels(plan: Any) -> dict[int, int]:
