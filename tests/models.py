@@ -261,6 +261,29 @@ def pytorch_style() -> Path:
     return _cached("pytorch-style", build)
 
 
+def pytorch_flatten() -> Path:
+    """A PyTorch CNN's classic head as exports write it: float32 I/O (QUANTIZE / DEQUANTIZE), conv +
+    ReLU, depthwise + ReLU6, then torch.flatten on NCHW = a TRANSPOSE to NCHW and a RESHAPE, then the
+    Linear layer (every layer trains through the TRANSPOSE: tests/train/test_transpose_backward.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        from tests.reference._tf_func import func_tflite
+        rng = np.random.default_rng(31)
+
+        def w(*s: int, lim: float = 0.4):
+            return tf.constant(rng.uniform(-lim, lim, s).astype(np.float32))
+        w1, b1, w2, b2, w3, b3 = w(3, 3, 1, 6), w(6, lim=0.2), w(3, 3, 6, 1), w(6, lim=0.2), w(6 * 5 * 4, 10, lim=0.2), \
+            w(10, lim=0.1)
+
+        def fn(x):
+            y = tf.nn.relu(tf.nn.conv2d(x, w1, 2, "SAME") + b1)                       # 5 x 4 x 6 (from 10 x 8)
+            y = tf.nn.relu6(tf.nn.depthwise_conv2d(y, w2, [1, 1, 1, 1], "SAME") + b2)
+            t = tf.reshape(tf.transpose(y, [0, 3, 1, 2]), (1, -1))                     # torch.flatten, NCHW
+            return tf.matmul(t, w3) + b3
+        return func_tflite(fn, [(1, 10, 8, 1)], seed=31, float_io=True)
+    return _cached("pytorch-flatten", build)
+
+
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
     RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and

@@ -70,6 +70,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                            op.attrs["padding"])
             elif op.type == "RESHAPE":
                 pre = inp(op.inputs[0])
+            elif op.type == "TRANSPOSE":
+                pre = tf.transpose(inp(op.inputs[0]), list(p.perm))
             else:
                 raise AssertionError(op.type)
             q = vals[op.outputs[0]]
@@ -77,7 +79,7 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # the clamp mask of the int8 output; none where the plan keeps none (a mean, a reshape, a
             # pool without a fused activation: its output lies in its input's range), and none on the
             # logits (tiny.train.api.logits_straight_through)
-            unclamped = op.type in ("MEAN", "RESHAPE") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
+            unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)
             pre = tf.reshape(pre, t_out.shape)

@@ -163,21 +163,22 @@ def test_exp32_accuracy() -> None:
 
 def test_layers_the_gradient_cannot_reach_stay_frozen(tmp_path) -> None:
     """A PyTorch-style export (tests/models.py `pytorch_style`): QUANTIZE, conv, depthwise, an
-    NHWC -> NCHW TRANSPOSE (no training backward), MEAN over one axis at a time, the classifier, and
-    a second output (REDUCE_MAX) branching off. The conv and the depthwise cannot train, the
-    classifier can; the feature branch to the other output gets no backward step."""
+    NHWC -> NCHW TRANSPOSE, MEAN over one axis at a time (no training backward: only the global
+    average over H, W has one), the classifier, and a second output (REDUCE_MAX) branching off. The
+    conv and the depthwise cannot train, the classifier can; the branch to the other output gets no
+    backward step."""
     from tests import models
     from tiny.pipeline import load_model
     from tiny.train.config import resolve_layer
     from tiny.train.layers import frozen_by_ops, logits_tensor
     g = load_model(str(models.pytorch_style()))
     types = [op.type for op in g.ops]
-    conv, dw, tr, fc = types.index("CONV_2D"), types.index("DEPTHWISE_CONV_2D"), types.index("TRANSPOSE"), \
+    conv, dw, tr, fc = types.index("CONV_2D"), types.index("DEPTHWISE_CONV_2D"), types.index("MEAN"), \
         types.index("FULLY_CONNECTED")
     assert logits_tensor(g) == g.ops[fc].outputs[0]           # through the DEQUANTIZE to the float output
     assert trainable_layers(g) == [fc]
     assert frozen_by_ops(g) == {conv: tr, dw: tr}
-    with pytest.raises(TinyError, match=rf"'#{dw}'.*op #{tr} TRANSPOSE lies between it and the loss"):
+    with pytest.raises(TinyError, match=rf"'#{dw}'.*op #{tr} MEAN lies between it and the loss"):
         resolve_layer(g, f"#{dw}")
     plan = plan_training(g, [LayerUpdate(op=fc, bias=True, weight_channels=10)])
     assert [s.kind for s in plan.steps] == ["ce", "fc"]

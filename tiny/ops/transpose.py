@@ -72,5 +72,6 @@ def emit(p: TransposeParams, e: EmitCtx, fn: str) -> str:
 
 
 TRANSPOSE = OpDef(name="TRANSPOSE", no_dsp_why="data movement, no MACs", arity=(2, 2, (None, 1), None), prepare=prepare, run=run, emit=emit,
-                  scratch=scratch_bytes, variants=(Variant("tiny_transpose_s8"),), data_inputs=lambda g, op: [0])
+                  scratch=scratch_bytes, variants=(Variant("tiny_transpose_s8"),), data_inputs=lambda g, op: [0],
+                  backward="transpose")
 DEFS = [TRANSPOSE]

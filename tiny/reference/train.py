@@ -456,6 +456,13 @@ class TrainOracle:
         np.add.at(dx, (yy[sel], xx[sel], cc[sel]), vals5[sel])
         grads[s.ins[0]] = dx.reshape(self.g.tensors[s.ins[0]].shape)
 
+    def _transpose(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """The output gradient moved back by the inverse permutation (assigned or added per element)."""
+        if s.ins:
+            p = self.params[s.op]
+            back = np.transpose(g.reshape(p.out_shape), np.argsort(p.perm))
+            self._accum(grads, s.ins[0], s.in_first[0], back)
+
     def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         for t, first in zip(s.ins, s.in_first):
             self._accum(grads, t, first, g)

@@ -32,7 +32,8 @@ from tiny.passes.sparse_update import TrainPlan
 from tiny.reference.train import layer_scales
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
-_KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8}  # TINY_TS_*
+_KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
+         "transpose": 9}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
 
@@ -142,7 +143,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
                                  mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
                                  shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL",
-                                 frac="NULL", w_frozen="NULL")
+                                 frac="NULL", w_frozen="NULL", perm="{ 0, 1, 2, 3 }")
         t_out = g.tensors[s.out]
         shp = (1, 1, 1, *t_out.shape[-1:]) if len(t_out.shape) < 4 else t_out.shape
         d.update(out_h=shp[1], out_w=shp[2], out_c=shp[3])
@@ -225,6 +226,10 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             d["bwd"] = backward_kernel(s.kind, d, board, kernels)
         elif s.kind == "mean":
             d.update(in_h=t_in.shape[1], in_w=t_in.shape[2], in_c=t_in.shape[3])
+        elif s.kind == "transpose":
+            p = c.params[s.op]      # 4-D, batch 1 first: the output's axis a is the input's perm4[a]
+            d.update(in_h=p.in_dims[1], in_w=p.in_dims[2], in_c=p.in_dims[3],
+                     perm="{ " + ", ".join(str(v) for v in p.perm4) + " }")
         elif s.kind in ("maxpool", "avgpool"):
             p = c.params[s.op]
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], k_h=p.filter_h, k_w=p.filter_w,
@@ -262,7 +267,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
-              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen"]
+              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]

@@ -23,7 +23,7 @@ from tiny.train.layers import LayerUpdate
 
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",
-             "RELU6", "MUL", "CONCATENATION")
+             "RELU6", "MUL", "CONCATENATION", "TRANSPOSE")
 
 
 @dataclass
@@ -48,8 +48,16 @@ def _deq(t) -> np.ndarray:
     return ((d - z) * s).astype(np.float32)
 
 
-def unsupported(g: Graph) -> str | None:
-    bad = sorted({op.type for op in g.ops if op.type not in SUPPORTED})
+def _on_path(g: Graph, logits: int) -> set[int]:
+    """Indices of the ops the logits are computed by (a branch to another output plays no part)."""
+    from tiny.train.layers import upstream
+    up = upstream(g, logits)
+    return {op.index for op in g.ops if op.outputs and op.outputs[0] in up}
+
+
+def unsupported(g: Graph, logits: int | None = None) -> str | None:
+    path = _on_path(g, logits) if logits is not None else {op.index for op in g.ops}
+    bad = sorted({op.type for op in g.ops if op.index in path and op.type not in SUPPORTED})
     return f"no float twin for op(s) {', '.join(bad)}" if bad else None
 
 
@@ -65,10 +73,11 @@ class FloatTwin:
         # each train() call traces its own step function on purpose (its variables differ); TF's
         # "retracing" warning about that would only confuse the user
         tf.get_logger().setLevel("ERROR")
-        why = unsupported(g)
+        why = unsupported(g, logits)
         if why:
             raise TinyError(why)
         self.tf, self.g, self.logits = tf, g, logits
+        self.path = _on_path(g, logits)
         self.int8_activations = int8_activations
         self.grid = grid if grid is not None else g
         self.vars: dict[tuple[int, str], Any] = {}
@@ -110,6 +119,8 @@ class FloatTwin:
                 return vals[t]
             return tf.constant(_deq(g.tensors[t]))
         for op in g.ops:
+            if op.index not in self.path:
+                continue
             a = op.attrs
             ins = op.inputs
             t = op.type
@@ -151,6 +162,8 @@ class FloatTwin:
                 st = (a.get("stride_h", 1), a.get("stride_w", 1))
                 f = tf.nn.avg_pool2d if t == "AVERAGE_POOL_2D" else tf.nn.max_pool2d
                 y = self._act(f(val(ins[0]), k, st, a.get("padding", "VALID")), a.get("activation", "NONE"))
+            elif t == "TRANSPOSE":
+                y = tf.transpose(val(ins[0]), [int(v) for v in np.asarray(g.tensors[ins[1]].data).reshape(-1)])
             elif t == "PAD":
                 y = tf.pad(val(ins[0]), np.asarray(g.tensors[ins[1]].data).reshape(-1, 2))
             elif t == "CONCATENATION":
@@ -276,7 +289,7 @@ def float_references(g: Graph, logits: int, updates: list[LayerUpdate], data: tu
     The full fine-tune is the ceiling, so it must not be a failed run: it is trained at each rate
     schedule of `full_lrs` and the one with the best held-out accuracy is reported (the test split
     plays no part in the choice)."""
-    why = unsupported(g)
+    why = unsupported(g, logits)
     if why:
         return {"float_reference_accuracy": None, "float_full_accuracy": None, "float_reference_note": why}
     xtr, ytr, xv, yv, xte, yte = data

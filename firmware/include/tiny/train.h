@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS_MEAN = 4,
-       TINY_TS_ADD = 5, TINY_TS_COPY = 6, TINY_TS_MAXPOOL = 7, TINY_TS_AVGPOOL = 8 };
+       TINY_TS_ADD = 5, TINY_TS_COPY = 6, TINY_TS_MAXPOOL = 7, TINY_TS_AVGPOOL = 8, TINY_TS_TRANSPOSE = 9 };
 enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
        TINY_TF_UPD_B = 16,
        /* mean: the input gradient is written as one float per channel; conv (1x1): the output
@@ -62,6 +62,9 @@ typedef struct tiny_train_step {
      * channel c >= n_upd reads its weights at w_frozen + (c - n_upd) * K, w holds only the first
      * n_upd channels. NULL: w holds every channel. */
     const int8_t *w_frozen;
+    /* TRANSPOSE: the output's axis a is the input's axis perm[a] (4-D, batch 1 first; the input is
+     * 1 x in_h x in_w x in_c) */
+    uint8_t perm[4];
 } tiny_train_step_t;
 
 /* The K weights of output channel c (K = weights per output channel). */

@@ -769,6 +769,24 @@ static void pool_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
         }
 }
 
+/* TRANSPOSE backward (train.py _transpose): the output gradient, walked in output order, back to
+ * the input position it came from; assigned (first contribution) or added. */
+static void transpose_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
+    const uint32_t in[4] = { 1u, s->in_h, s->in_w, s->in_c };
+    const uint32_t stride[4] = { (uint32_t)s->in_h * s->in_w * s->in_c, (uint32_t)s->in_w * s->in_c, s->in_c, 1u };
+    uint32_t od[4], os[4];
+    for (uint32_t a = 0; a < 4; a++) { od[a] = in[s->perm[a]]; os[a] = stride[s->perm[a]]; }
+    const int first = s->flags & TINY_TF_IN_FIRST;
+    uint32_t o = 0;
+    for (uint32_t i0 = 0; i0 < od[0]; i0++)
+        for (uint32_t i1 = 0; i1 < od[1]; i1++)
+            for (uint32_t i2 = 0; i2 < od[2]; i2++)
+                for (uint32_t i3 = 0; i3 < od[3]; i3++, o++) {
+                    const uint32_t i = i0 * os[0] + i1 * os[1] + i2 * os[2] + i3 * os[3];
+                    dx[i] = first ? g[o] : dx[i] + g[o];
+                }
+}
+
 /* One backward step: mask the output gradient, then the layer kernel or the data movement. */
 static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
     if (s->kind == TINY_TS_CE) {
@@ -803,6 +821,9 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_COPY:
         if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
+        return 0;
+    case TINY_TS_TRANSPOSE:
+        if (s->g_in >= 0) transpose_bwd(s, g, ws + s->g_in);
         return 0;
     case TINY_TS_MAXPOOL:
     case TINY_TS_AVGPOOL:

@@ -1,0 +1,53 @@
+"""Training through a TRANSPOSE: a PyTorch CNN's flatten (NHWC -> NCHW, then RESHAPE) before its
+Linear layer, in a float32-I/O export (tests/models.py `pytorch_flatten`). Checked: every layer
+trains (none stays frozen), the oracle's gradients against TF autodiff, and the C runtime bit-exact
+with the oracle on the host and on qemu."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import models
+from tests.train.conftest import train_lockstep
+from tiny.pipeline import load_model
+from tiny.train.api import compile_train, training_plan
+from tiny.train.config import load_config
+from tiny.train.layers import frozen_by_ops, trainable_layers
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return load_model(str(models.pytorch_flatten()))
+
+
+@pytest.fixture(scope="module")
+def data(graph):
+    from tiny.train import data as tdata
+    dom, xtr, ytr, xte, yte = tdata.model_data(graph, "digits-transfer", warn=None)
+    assert dom.quantize_op == 0 and xtr.dtype == np.float32
+    return xtr, ytr
+
+
+def test_every_layer_trains_through_the_transpose(graph) -> None:
+    types = [op.type for op in graph.ops]
+    assert types == ["QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE", "RESHAPE", "FULLY_CONNECTED",
+                     "DEQUANTIZE"]
+    assert trainable_layers(graph) == [1, 2, 5] and frozen_by_ops(graph) == {}
+    plan = training_plan(graph, load_config("full"))
+    assert [s.kind for s in plan.steps] == ["ce", "fc", "copy", "transpose", "dw", "conv"]
+
+
+def test_gradients_through_the_transpose_match_tf(graph, data) -> None:
+    from tests.train.test_gradcheck import _check
+    from tiny.reference.train import TrainOracle
+    xtr, ytr = data
+    _check(TrainOracle(training_plan(graph, load_config("full")), lr=0.0), xtr, ytr)
+
+
+@pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
+def test_training_through_the_transpose_bit_exact(graph, data, board: str) -> None:
+    tc = compile_train(graph, board, load_config("full", lr=0.02))
+    xtr, ytr = data
+    _, oracle = train_lockstep(tc, board, xtr, ytr, 20)
+    w0 = tc.graph.tensors[tc.graph.ops[1].inputs[1]].data
+    assert (oracle.params[1]["filter"] != w0).any()          # the first conv learned, below the TRANSPOSE
