@@ -262,9 +262,10 @@ def pytorch_style() -> Path:
 
 
 def pytorch_flatten() -> Path:
-    """A PyTorch CNN's classic head as exports write it: float32 I/O (QUANTIZE / DEQUANTIZE), conv +
-    ReLU, depthwise + ReLU6, then torch.flatten on NCHW = a TRANSPOSE to NCHW and a RESHAPE, then the
-    Linear layer (every layer trains through the TRANSPOSE: tests/train/test_transpose_backward.py)."""
+    """A PyTorch CNN as exports write it: float32 I/O (QUANTIZE / DEQUANTIZE), conv + ReLU, an explicit
+    PAD (PyTorch's symmetric padding 1 of a stride-2 layer is not TF's SAME) before a stride-2 VALID
+    depthwise + ReLU6, then torch.flatten on NCHW = a TRANSPOSE to NCHW and a RESHAPE, then the Linear
+    layer (every layer trains through the PAD and the TRANSPOSE: tests/train/test_layout_backward.py)."""
     def build() -> bytes:
         import tensorflow as tf
         from tests.reference._tf_func import func_tflite
@@ -276,12 +277,13 @@ def pytorch_flatten() -> Path:
             w(10, lim=0.1)
 
         def fn(x):
-            y = tf.nn.relu(tf.nn.conv2d(x, w1, 2, "SAME") + b1)                       # 5 x 4 x 6 (from 10 x 8)
-            y = tf.nn.relu6(tf.nn.depthwise_conv2d(y, w2, [1, 1, 1, 1], "SAME") + b2)
+            y = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME") + b1)                       # 10 x 8 x 6
+            y = tf.pad(y, [[0, 0], [1, 1], [1, 1], [0, 0]])                            # 12 x 10 x 6
+            y = tf.nn.relu6(tf.nn.depthwise_conv2d(y, w2, [1, 2, 2, 1], "VALID") + b2)  # 5 x 4 x 6
             t = tf.reshape(tf.transpose(y, [0, 3, 1, 2]), (1, -1))                     # torch.flatten, NCHW
             return tf.matmul(t, w3) + b3
         return func_tflite(fn, [(1, 10, 8, 1)], seed=31, float_io=True)
-    return _cached("pytorch-flatten", build)
+    return _cached("pytorch-flatten-pad", build)
 
 
 def fpn_detector() -> Path:

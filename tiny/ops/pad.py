@@ -94,5 +94,5 @@ def pad_rect(g: Graph, op: Op, out: Rect, which: int = 0) -> Rect:
 
 # Spatially local, but not re-targetable per patch yet (local=False keeps it out of patch stages).
 PAD = OpDef(name="PAD", no_dsp_why="data movement, no MACs", fb_options="PadOptions", arity=(2, 2, (None, 2), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
-            variants=(Variant("tiny_pad_s8"),), input_rect=pad_rect, data_inputs=lambda g, op: [0])
+            variants=(Variant("tiny_pad_s8"),), input_rect=pad_rect, data_inputs=lambda g, op: [0], backward="pad")
 DEFS = [PAD]

@@ -26,7 +26,7 @@ from typing import Any
 from tiny import ops
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
-from tiny.train.layers import LayerUpdate, logits_tensor, upstream
+from tiny.train.layers import LayerUpdate, logits_tensor, pad_is_spatial, upstream
 
 BACKWARD_KINDS = {k: d.backward for k, d in ops.REGISTRY.items() if d.backward}   # op type -> backward kind
 
@@ -45,7 +45,7 @@ class Capture:
 
 @dataclass
 class Step:
-    kind: str                      # ce | conv | dw | fc | mean | add | copy | maxpool | avgpool | transpose
+    kind: str                      # ce | conv | dw | fc | mean | add | copy | maxpool | avgpool | transpose | pad
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
@@ -187,6 +187,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index}: a trained requantization scale is supported on CONV_2D only")
         if kind == "fc" and p.batches != 1:
             raise TinyError(f"op #{op.index}: batch 1 only")
+        if kind == "pad" and (p.in_shape[0] != 1 or not pad_is_spatial(g, op)):
+            raise TinyError(f"op #{op.index} PAD: backward supports padding rows and columns of one 4-D tensor only")
         if kind == "transpose" and (p.in_dims[0] != 1 or p.perm4[0] != 0):
             raise TinyError(f"op #{op.index} TRANSPOSE: backward supports batch 1 with the batch axis first only")
         if kind in ("maxpool", "avgpool") and (p.in_shape[0] != 1 or (p.dilation_h, p.dilation_w) != (1, 1)):

@@ -463,6 +463,15 @@ class TrainOracle:
             back = np.transpose(g.reshape(p.out_shape), np.argsort(p.perm))
             self._accum(grads, s.ins[0], s.in_first[0], back)
 
+    def _pad(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """The output gradient without the padded rows and columns (assigned or added per element)."""
+        if s.ins:
+            p = self.params[s.op]
+            _, h, w, _ = p.in_shape
+            b = p.before
+            inner = g.reshape(p.out_shape)[:, b[1]:b[1] + h, b[2]:b[2] + w, :]
+            self._accum(grads, s.ins[0], s.in_first[0], inner)
+
     def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         for t, first in zip(s.ins, s.in_first):
             self._accum(grads, t, first, g)

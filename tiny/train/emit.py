@@ -33,7 +33,7 @@ from tiny.reference.train import layer_scales
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
-         "transpose": 9}  # TINY_TS_*
+         "transpose": 9, "pad": 10}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
 
@@ -226,6 +226,9 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             d["bwd"] = backward_kernel(s.kind, d, board, kernels)
         elif s.kind == "mean":
             d.update(in_h=t_in.shape[1], in_w=t_in.shape[2], in_c=t_in.shape[3])
+        elif s.kind == "pad":
+            p = c.params[s.op]      # rows and columns only: the input sits at (p_t, p_l) of the output
+            d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], p_t=p.before[1], p_l=p.before[2])
         elif s.kind == "transpose":
             p = c.params[s.op]      # 4-D, batch 1 first: the output's axis a is the input's perm4[a]
             d.update(in_h=p.in_dims[1], in_w=p.in_dims[2], in_c=p.in_dims[3],

@@ -35,6 +35,13 @@ def logits_tensor(g: Graph) -> int:
     return out
 
 
+def pad_is_spatial(g: Graph, op) -> bool:
+    """A PAD of rows and columns of a 4-D tensor (no batch or channel padding): what the backward takes."""
+    import numpy as np
+    pads = np.asarray(g.tensors[op.inputs[1]].data).reshape(-1, 2)
+    return len(g.tensors[op.inputs[0]].shape) == 4 and pads.shape[0] == 4 and not pads[[0, 3]].any()
+
+
 def upstream(g: Graph, tensor: int) -> set[int]:
     """The activation tensors `tensor` is computed from, and itself."""
     anc, todo = {tensor}, [tensor]
@@ -53,6 +60,8 @@ def _backward_ok(g: Graph, op) -> bool:
     if kind == "mean":       # the global average over H, W only (tiny/passes/sparse_update.py)
         t_in, t_out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         return len(t_in.shape) == 4 and t_out.size == t_in.shape[-1]
+    if kind == "pad":        # spatial padding of a 4-D tensor only
+        return pad_is_spatial(g, op)
     return kind is not None
 
 

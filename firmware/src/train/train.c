@@ -787,6 +787,19 @@ static void transpose_bwd(const tiny_train_step_t *s, const float *g, float *dx)
                 }
 }
 
+/* PAD backward (train.py _pad): the output gradient without its padded rows and columns (the input
+ * sits at row p_t, column p_l of the output); assigned (first contribution) or added. */
+static void pad_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
+    const uint32_t C = s->in_c;
+    const int first = s->flags & TINY_TF_IN_FIRST;
+    for (uint32_t y = 0; y < s->in_h; y++)
+        for (uint32_t x = 0; x < s->in_w; x++) {
+            const float *src = g + (((uint32_t)y + s->p_t) * s->out_w + x + s->p_l) * C;
+            float *d = dx + (y * s->in_w + x) * C;
+            for (uint32_t c = 0; c < C; c++) d[c] = first ? src[c] : d[c] + src[c];
+        }
+}
+
 /* One backward step: mask the output gradient, then the layer kernel or the data movement. */
 static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
     if (s->kind == TINY_TS_CE) {
@@ -821,6 +834,9 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_COPY:
         if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
+        return 0;
+    case TINY_TS_PAD:
+        if (s->g_in >= 0) pad_bwd(s, g, ws + s->g_in);
         return 0;
     case TINY_TS_TRANSPOSE:
         if (s->g_in >= 0) transpose_bwd(s, g, ws + s->g_in);

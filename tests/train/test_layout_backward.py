@@ -1,7 +1,7 @@
-"""Training through a TRANSPOSE: a PyTorch CNN's flatten (NHWC -> NCHW, then RESHAPE) before its
-Linear layer, in a float32-I/O export (tests/models.py `pytorch_flatten`). Checked: every layer
-trains (none stays frozen), the oracle's gradients against TF autodiff, and the C runtime bit-exact
-with the oracle on the host and on qemu."""
+"""Training through a PAD and a TRANSPOSE: a PyTorch CNN's explicit padding before a stride-2 layer
+and its flatten (NHWC -> NCHW, then RESHAPE) before its Linear layer, in a float32-I/O export
+(tests/models.py `pytorch_flatten`). Checked: every layer trains (none stays frozen), the oracle's
+gradients against TF autodiff, and the C runtime bit-exact with the oracle on the host and on qemu."""
 from __future__ import annotations
 
 import numpy as np
@@ -28,13 +28,13 @@ def data(graph):
     return xtr, ytr
 
 
-def test_every_layer_trains_through_the_transpose(graph) -> None:
+def test_every_layer_trains_through_the_pad_and_the_transpose(graph) -> None:
     types = [op.type for op in graph.ops]
-    assert types == ["QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE", "RESHAPE", "FULLY_CONNECTED",
+    assert types == ["QUANTIZE", "CONV_2D", "PAD", "DEPTHWISE_CONV_2D", "TRANSPOSE", "RESHAPE", "FULLY_CONNECTED",
                      "DEQUANTIZE"]
-    assert trainable_layers(graph) == [1, 2, 5] and frozen_by_ops(graph) == {}
+    assert trainable_layers(graph) == [1, 3, 6] and frozen_by_ops(graph) == {}
     plan = training_plan(graph, load_config("full"))
-    assert [s.kind for s in plan.steps] == ["ce", "fc", "copy", "transpose", "dw", "conv"]
+    assert [s.kind for s in plan.steps] == ["ce", "fc", "copy", "transpose", "dw", "pad", "conv"]
 
 
 def test_gradients_through_the_transpose_match_tf(graph, data) -> None:
@@ -50,4 +50,4 @@ def test_training_through_the_transpose_bit_exact(graph, data, board: str) -> No
     xtr, ytr = data
     _, oracle = train_lockstep(tc, board, xtr, ytr, 20)
     w0 = tc.graph.tensors[tc.graph.ops[1].inputs[1]].data
-    assert (oracle.params[1]["filter"] != w0).any()          # the first conv learned, below the TRANSPOSE
+    assert (oracle.params[1]["filter"] != w0).any()          # the first conv learned, below the PAD
