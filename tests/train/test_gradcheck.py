@@ -47,8 +47,11 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                     filt = filt + np.float32(p.filter_offset)
                 W = tf.Variable(filt * ws.reshape((-1,) + (1,) * (filt.ndim - 1)) if op.type != "DEPTHWISE_CONV_2D"
                                 else filt * ws.reshape(1, 1, 1, -1))
-                B = tf.Variable(p.bias.astype(np.float32) * bs)
-                var[(i, "w")], var[(i, "b")] = W, B
+                var[(i, "w")] = W
+                if p.bias is not None:                  # (a layer without a bias: nothing to check)
+                    B = var[(i, "b")] = tf.Variable(p.bias.astype(np.float32) * bs)
+                else:
+                    B = tf.zeros(t_out.shape[-1])
                 x_in = inp(op.inputs[0])
                 if op.type == "FULLY_CONNECTED":
                     pre = tf.matmul(tf.reshape(x_in, (1, -1)), W, transpose_b=True) + B
@@ -61,7 +64,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                     else:
                         pre = tf.nn.depthwise_conv2d(xp, tf.transpose(W, (1, 2, 3, 0)), st, "VALID") + B
             elif op.type == "MEAN":
-                pre = tf.reduce_mean(inp(op.inputs[0]), axis=[1, 2], keepdims=len(t_out.shape) == 4)
+                axes = [int(a) for a in np.asarray(g.tensors[op.inputs[1]].data).reshape(-1)]
+                pre = tf.reduce_mean(inp(op.inputs[0]), axis=axes, keepdims=bool(op.attrs.get("keep_dims", False)))
             elif op.type in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
                 # TF's SAME windows are TFLite's; its average counts only in-image pixels, its max
                 # gradient goes to the first maximum of a window (row-major)

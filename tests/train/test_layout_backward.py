@@ -51,3 +51,24 @@ def test_training_through_the_transpose_bit_exact(graph, data, board: str) -> No
     _, oracle = train_lockstep(tc, board, xtr, ytr, 20)
     w0 = tc.graph.tensors[tc.graph.ops[1].inputs[1]].data
     assert (oracle.params[1]["filter"] != w0).any()          # the first conv learned, below the PAD
+
+
+@pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
+def test_mean_one_axis_at_a_time(board: str) -> None:
+    """The MCUNet-family export pattern (tests/models.py `pytorch_style`): TRANSPOSE to NCHW, then MEAN
+    over W and then H (rank 4 -> 3 -> 2): gradients against TF, training bit-exact with the oracle."""
+    from tests.train.test_gradcheck import _check
+    from tiny.reference.train import TrainOracle
+    from tiny.train import data as tdata
+    from tiny.input_domain import model_input_domain
+    g = load_model(str(models.pytorch_style()))
+    dom = model_input_domain(g)
+    xq, ytr, _, _ = tdata.load("digits-transfer", g.tensors[g.inputs[0]].shape, dom.scale, dom.zero_point, 10,
+                               domain=dom, warn=None)
+    xtr, ytr = dom.model_values(xq), ytr % 6     # its 6-class head
+    if board == "host":
+        _check(TrainOracle(training_plan(g, load_config("full")), lr=0.0), xtr, ytr)
+    tc = compile_train(g, board, load_config("full", lr=0.02))
+    assert [s.kind for s in tc.train_plan.steps].count("mean") == 2
+    _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
+    assert (oracle.params[1]["filter"] != tc.graph.tensors[tc.graph.ops[1].inputs[1]].data).any()

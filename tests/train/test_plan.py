@@ -161,26 +161,36 @@ def test_exp32_accuracy() -> None:
     assert rel.max() < 1e-6
 
 
-def test_layers_the_gradient_cannot_reach_stay_frozen(tmp_path) -> None:
-    """A PyTorch-style export (tests/models.py `pytorch_style`): QUANTIZE, conv, depthwise, an
-    NHWC -> NCHW TRANSPOSE, MEAN over one axis at a time (no training backward: only the global
-    average over H, W has one), the classifier, and a second output (REDUCE_MAX) branching off. The
-    conv and the depthwise cannot train, the classifier can; the branch to the other output gets no
-    backward step."""
+def test_layers_the_gradient_cannot_reach_stay_frozen() -> None:
+    """tests/models.py `custom_cnn`: a CONCATENATION, a squeeze-excite MUL of two activations and its
+    LOGISTIC (no training backward) lie between most layers and the loss: only the classifier can
+    train, every other layer is frozen by the first such op on its way, and a config naming one is
+    refused with that op."""
     from tests import models
     from tiny.pipeline import load_model
     from tiny.train.config import resolve_layer
+    from tiny.train.layers import frozen_by_ops
+    g = load_model(str(models.custom_cnn()))
+    types = [op.type for op in g.ops]
+    fc, cat, mul, sig = (types.index(t) for t in ("FULLY_CONNECTED", "CONCATENATION", "MUL", "LOGISTIC"))
+    assert trainable_layers(g) == [fc]
+    assert frozen_by_ops(g) == {0: cat, 1: cat, 2: cat, 8: mul, 10: sig}
+    with pytest.raises(TinyError, match=rf"'#8'.*op #{mul} MUL lies between it and the loss"):
+        resolve_layer(g, "#8")
+    assert [u.op for u in layer_updates(g, load_config("full"))] == [fc]     # full = what can train
+
+
+def test_a_branch_to_another_output_gets_no_backward() -> None:
+    """A PyTorch-style export (tests/models.py `pytorch_style`): QUANTIZE, conv, depthwise, a TRANSPOSE
+    to NCHW, MEAN over one axis at a time, the classifier, and a second output (REDUCE_MAX, no
+    backward) branching off after the TRANSPOSE: every layer trains, the branch gets no step."""
+    from tests import models
+    from tiny.pipeline import load_model
     from tiny.train.layers import frozen_by_ops, logits_tensor
     g = load_model(str(models.pytorch_style()))
     types = [op.type for op in g.ops]
-    conv, dw, tr, fc = types.index("CONV_2D"), types.index("DEPTHWISE_CONV_2D"), types.index("MEAN"), \
-        types.index("FULLY_CONNECTED")
+    fc = types.index("FULLY_CONNECTED")
     assert logits_tensor(g) == g.ops[fc].outputs[0]           # through the DEQUANTIZE to the float output
-    assert trainable_layers(g) == [fc]
-    assert frozen_by_ops(g) == {conv: tr, dw: tr}
-    with pytest.raises(TinyError, match=rf"'#{dw}'.*op #{tr} MEAN lies between it and the loss"):
-        resolve_layer(g, f"#{dw}")
-    plan = plan_training(g, [LayerUpdate(op=fc, bias=True, weight_channels=10)])
-    assert [s.kind for s in plan.steps] == ["ce", "fc"]
-    # the recipes train what can train: full = the classifier here
-    assert [u.op for u in layer_updates(g, load_config("full"))] == [fc]
+    assert trainable_layers(g) == [1, 2, fc] and frozen_by_ops(g) == {}
+    plan = training_plan(g, load_config("full"))
+    assert [s.kind for s in plan.steps] == ["ce", "fc", "mean", "mean", "transpose", "dw", "conv"]

@@ -193,11 +193,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index} TRANSPOSE: backward supports batch 1 with the batch axis first only")
         if kind in ("maxpool", "avgpool") and (p.in_shape[0] != 1 or (p.dilation_h, p.dilation_w) != (1, 1)):
             raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1, undilated windows only")
-        if kind == "mean":
-            t_in = g.tensors[op.inputs[0]]
-            t_out = g.tensors[op.outputs[0]]
-            if len(t_in.shape) != 4 or t_out.size != t_in.shape[-1]:
-                raise TinyError(f"op #{op.index} MEAN: backward supports the global average over H, W only")
+        if kind == "mean" and p.in_dims[0] != 1:
+            raise TinyError(f"op #{op.index} MEAN: backward supports batch 1 only")
     # Captures: int8 inputs of weight-updated layers and the logits; masks for the rest.
     caps: list[Capture] = []
     copy_of: dict[int, int] = {}
@@ -273,6 +270,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
 
 
 BCAST_SLAB = 64     # output channels a broadcast step materializes at a time (TINY_BCAST_SLAB, train.c)
+GLOBAL_HW = 0b0110  # a MEAN's axis mask (bits of its 4-D n, h, w, c view) for the global average pool
 
 
 def _broadcast_grads(g: Graph, steps: list[Step], params: list[Any]) -> set[int]:
@@ -287,7 +285,7 @@ def _broadcast_grads(g: Graph, steps: list[Step], params: list[Any]) -> set[int]
     out: set[int] = set()
     by_out = {s.out: s for s in steps if s.kind != "ce"}
     for s in steps:
-        if s.kind != "mean" or not s.ins or not s.in_first[0]:
+        if s.kind != "mean" or not s.ins or not s.in_first[0] or params[s.op].axis_mask != GLOBAL_HW:
             continue
         t = s.ins[0]
         prod = by_out.get(t)

@@ -398,11 +398,12 @@ class TrainOracle:
             self._update(s.op, "w", filt[:n], gw, self.wscale[s.op][:n, None])
 
     def _mean(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
-        t = self.g.tensors[s.ins[0]] if s.ins else None
-        if t is None:
+        """Each output's gradient / the count it averaged, to every input it averaged (any axes)."""
+        if not s.ins:
             return
-        n = F(t.shape[1] * t.shape[2])
-        v = np.broadcast_to((g.reshape(-1) / n).astype(F), t.shape)
+        p = self.params[s.op]
+        kept = tuple(1 if (p.axis_mask >> a) & 1 else d for a, d in enumerate(p.in_dims))
+        v = np.broadcast_to((g.reshape(kept) / F(p.count)).astype(F), p.in_dims)
         self._accum(grads, s.ins[0], s.in_first[0], v)
 
     def _pool_windows(self, s: Step) -> tuple[Any, tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray]:

@@ -143,7 +143,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
                                  mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
                                  shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL",
-                                 frac="NULL", w_frozen="NULL", perm="{ 0, 1, 2, 3 }")
+                                 frac="NULL", w_frozen="NULL", perm="{ 0, 1, 2, 3 }", axes=0)
         t_out = g.tensors[s.out]
         shp = (1, 1, 1, *t_out.shape[-1:]) if len(t_out.shape) < 4 else t_out.shape
         d.update(out_h=shp[1], out_w=shp[2], out_c=shp[3])
@@ -225,7 +225,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                     d["mom_s"] = f"{pre}_ms"
             d["bwd"] = backward_kernel(s.kind, d, board, kernels)
         elif s.kind == "mean":
-            d.update(in_h=t_in.shape[1], in_w=t_in.shape[2], in_c=t_in.shape[3])
+            p = c.params[s.op]      # its 4-D view (batch 1) and the averaged axes of that view
+            d.update(in_h=p.in_dims[1], in_w=p.in_dims[2], in_c=p.in_dims[3], axes=p.axis_mask)
         elif s.kind == "pad":
             p = c.params[s.op]      # rows and columns only: the input sits at (p_t, p_l) of the output
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], p_t=p.before[1], p_l=p.before[2])
@@ -270,7 +271,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
-              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm"]
+              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm", "axes"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]

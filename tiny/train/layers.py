@@ -57,9 +57,9 @@ def upstream(g: Graph, tensor: int) -> set[int]:
 def _backward_ok(g: Graph, op) -> bool:
     """The training backward can pass this op's output gradient to its input."""
     kind = ops.traits(op).backward
-    if kind == "mean":       # the global average over H, W only (tiny/passes/sparse_update.py)
-        t_in, t_out = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        return len(t_in.shape) == 4 and t_out.size == t_in.shape[-1]
+    if kind == "mean":       # any axes of a batch-1 tensor (tiny/passes/sparse_update.py)
+        from tiny.ops.mean import reduce_axes
+        return reduce_axes(g, op).in_dims[0] == 1
     if kind == "pad":        # spatial padding of a 4-D tensor only
         return pad_is_spatial(g, op)
     return kind is not None

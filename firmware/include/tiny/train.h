@@ -66,6 +66,9 @@ typedef struct tiny_train_step {
     /* TRANSPOSE: the output's axis a is the input's axis perm[a] (4-D, batch 1 first; the input is
      * 1 x in_h x in_w x in_c) */
     uint8_t perm[4];
+    /* MEAN: the averaged axes of the 4-D view 1 x in_h x in_w x in_c (bit a: axis a; 6 = the global
+     * average over H, W) */
+    uint8_t axes;
 } tiny_train_step_t;
 
 /* The K weights of output channel c (K = weights per output channel). */

@@ -787,6 +787,30 @@ static void transpose_bwd(const tiny_train_step_t *s, const float *g, float *dx)
                 }
 }
 
+/* MEAN backward over any axes (train.py _mean): each output's gradient / its count, to every input
+ * it averaged; assigned (first contribution) or added. (The global average over H, W has its own
+ * loop in run_step, and its per-channel form for TINY_TF_BCAST.) */
+static void mean_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
+    const uint32_t d[4] = { 1u, s->in_h, s->in_w, s->in_c };
+    uint32_t k[4], cnt = 1u;
+    for (uint32_t a = 0; a < 4; a++) {
+        const uint32_t r = (s->axes >> a) & 1u;
+        k[a] = r ? 1u : d[a];
+        if (r) cnt *= d[a];
+    }
+    const float div = (float)cnt;
+    const int first = s->flags & TINY_TF_IN_FIRST;
+    uint32_t i = 0;
+    for (uint32_t i1 = 0; i1 < d[1]; i1++)
+        for (uint32_t i2 = 0; i2 < d[2]; i2++)
+            for (uint32_t i3 = 0; i3 < d[3]; i3++, i++) {
+                const uint32_t o = (k[1] > 1u ? i1 : 0u) * k[2] * k[3] + (k[2] > 1u ? i2 : 0u) * k[3] +
+                                   (k[3] > 1u ? i3 : 0u);
+                const float v = g[o] / div;
+                dx[i] = first ? v : dx[i] + v;
+            }
+}
+
 /* PAD backward (train.py _pad): the output gradient without its padded rows and columns (the input
  * sits at row p_t, column p_l of the output); assigned (first contribution) or added. */
 static void pad_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
@@ -819,6 +843,10 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_MEAN: {
         float *dx = ws + s->g_in;
+        if (s->axes != 6u) {                     /* not the global average over H, W */
+            if (s->g_in >= 0) mean_bwd(s, g, dx);
+            return 0;
+        }
         float div = (float)((uint32_t)s->in_h * s->in_w);
         if (s->flags & TINY_TF_BCAST) {          /* one float per channel (run_bcast reads it) */
             give(dx, g, s->in_c, 1, div);
