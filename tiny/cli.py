@@ -230,7 +230,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               input_range=parse_input_range(args.input_range) if args.input_range else None,
               workers=args.workers, address=args.address, lr_schedule=args.lr_schedule,
               early_stop=not args.no_early_stop, rounding=args.rounding, headroom=args.headroom,
-              search=False if args.fixed_scheme else None, sram_budget=args.sram_budget)
+              search=False if args.fixed_scheme else None, sram_budget=args.sram_budget,
+              order_seed=args.order_seed)
     log = lambda m: print(f"tiny: {m}", file=sys.stderr)  # noqa: E731
     if args.farm:
         from tiny.farm import load_farm, train_on_farm
@@ -468,6 +469,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the SRAM the whole training may use (forward arena + saved activations + gradients + "
                         "trained weights), e.g. to leave room for your own firmware (default: the board's usable "
                         "SRAM); the sparse scheme is searched and the schedule planned under it")
+    q.add_argument("--order-seed", type=int, default=0, metavar="N",
+                   help="seed of the training samples' order (default 0); the float twins see the same order. "
+                        "Per-sample SGD is noisy: other seeds show how much of a result is the order")
     q.add_argument("--workers", type=int, default=None, metavar="N",
                    help="run the host-oracle searches (sparse contribution trials, --lr auto) as N local Ray tasks")
     q.add_argument("--address", default=None, metavar="ADDR",

@@ -91,6 +91,7 @@ class Prepared:
     lr_schedule: str
     steps: int | None
     lr_search: list[dict[str, float]] | None = None
+    order_seed: int = 0     # the sample order's seed (tiny/train/schedule.py): the board and the twins alike
 
 
 @dataclass
@@ -117,13 +118,13 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
                  rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
                  headroom: float | None = None, shadow: bool | None = None,
-                 search: bool | None = None, sram_budget: int | None = None) -> RunResult:
+                 search: bool | None = None, sram_budget: int | None = None, order_seed: int = 0) -> RunResult:
     t0 = time.time()
     pr = prepare(model, board, recipe, data, epochs=epochs, steps=steps, lr=lr, momentum=momentum, qas=qas,
                  schedule=schedule, eval_samples=eval_samples, out=out, log=log, blocks=blocks,
                  freeze_dw=freeze_dw, kernels=kernels, input_range=input_range, lr_schedule=lr_schedule,
                  early_stop=early_stop, rounding=rounding, workers=workers, address=address, headroom=headroom,
-                 shadow=shadow, search=search, sram_budget=sram_budget)
+                 shadow=shadow, search=search, sram_budget=sram_budget, order_seed=order_seed)
     br = train_on_board(pr, checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, log=log)
     return finish(pr, br, count_steps=count_steps, kernels=kernels, float_reference=float_reference,
                   early_stop=early_stop, out=out, log=log, t0=t0)
@@ -137,10 +138,14 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
             input_range: tuple[float, float] | None = None, lr_schedule: str = "cosine",
             early_stop: bool = True, rounding: str = "stochastic", workers: int | None = None,
             address: str | None = None, headroom: float | None = None, shadow: bool | None = None,
-            search: bool | None = None, sram_budget: int | None = None) -> Prepared:
+            search: bool | None = None, sram_budget: int | None = None, order_seed: int = 0) -> Prepared:
     """The host half of `tiny train` before the board: settings, head, data, scheme, rates, firmware.
     sram_budget: the bytes the whole training peak must fit (default: the board's usable SRAM); the
-    sparse scheme is searched under it and the forward schedule planned within it."""
+    sparse scheme is searched under it and the forward schedule planned within it. order_seed: the
+    seed of the sample order (0: the default order; another gives another run of the same setup,
+    float twins included, to see how much of a result is the order)."""
+    if not (isinstance(order_seed, int) and order_seed >= 0):
+        raise TinyError(f"--order-seed {order_seed!r}: a non-negative integer")
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
     from tiny.train.api import compile_train
@@ -194,7 +199,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
         from tiny.train.lr_search import search_lr
         cfg.lr, tried = search_lr(plan, cfg.lr, cfg.momentum, cfg.qas, rounding, xtr, ytr,
                                   xv if len(xv) else xtr, yv if len(yv) else ytr, max_steps=min(600, total), log=log,
-                                  runner=runners[1])
+                                  runner=runners[1], seed=order_seed)
         lr_search = [{"lr": a, "heldout_accuracy": b} for a, b in tried]
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
@@ -208,7 +213,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
                         + f" (schedule {schedule}: use --schedule auto, or update fewer or higher layers)")
     return Prepared(model=model, board=board, data=data, g=g, g0=g0, cfg=cfg, tc=tc, dom=dom, xtr=xtr, ytr=ytr, xv=xv,
                     yv=yv, xte=xte, yte=yte, total=total, rates=rates, eval_at=eval_at, rounding=rounding,
-                    lr_schedule=lr_schedule, steps=steps, lr_search=lr_search)
+                    lr_schedule=lr_schedule, steps=steps, lr_search=lr_search, order_seed=order_seed)
 
 
 def train_on_board(pr: Prepared, port: str | None = None, checkpoint_every: int = 100,
@@ -236,7 +241,7 @@ def train_on_board(pr: Prepared, port: str | None = None, checkpoint_every: int 
         step = 0
         while step < total:
             try:
-                i = sample_index(step, len(xtr))
+                i = sample_index(step, len(xtr), pr.order_seed)
                 r = dev.step(xtr[i:i + 1], int(ytr[i]), step, lr=rates[step])
                 if on_step:
                     on_step(step, sess)
@@ -310,7 +315,8 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
     mem = tc.train_memory
     res = {"model": Path(model).name, "board": board, "recipe": cfg.recipe, "data": pr.data, "qas": cfg.qas,
            "lr": cfg.lr, "momentum": cfg.momentum, "epochs": cfg.epochs, "lr_schedule": pr.lr_schedule,
-           "rounding": pr.rounding, "steps": total, "kept_step": br.kept, "accuracy_before": br.acc_before,
+           "rounding": pr.rounding, "order_seed": pr.order_seed, "steps": total, "kept_step": br.kept,
+           "accuracy_before": br.acc_before,
            "accuracy_after": br.acc_after, "eval_samples": int(len(pr.xte)), "heldout_samples": int(len(pr.xv)),
            "heldout_curve": br.curve if pr.eval_at else [], "input_domain": pr.dom.describe(),
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": br.resumes,
@@ -321,7 +327,8 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
         res["sparse_scheme"] = cfg.scheme_report
     if float_reference:
         res.update(_float_refs(pr.g0, tc, cfg, xtr, ytr, pr.xv, pr.yv, pr.xte, pr.yte, total, pr.rates, pr.eval_at,
-                               pr.dom, pr.lr_schedule, pr.steps, early_stop and bool(pr.eval_at), log, grid=pr.g))
+                               pr.dom, pr.lr_schedule, pr.steps, early_stop and bool(pr.eval_at), log, grid=pr.g,
+                               seed=pr.order_seed))
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
         res["blocks"] = cfg.blocks
@@ -346,7 +353,7 @@ FULL_LR_FACTORS = (1.0, 0.3, 0.1)
 
 
 def _float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, dom, lr_schedule, steps,
-                early_stop, log, grid=None) -> dict[str, Any]:
+                early_stop, log, grid=None, seed: int = 0) -> dict[str, Any]:
     """The float twins of this run (tiny.train.float_ref): the same scheme, and a full fine-tune at the
     full recipe's defaults over the same number of epochs (the best of FULL_LR_FACTORS on held-out data)."""
     from tiny.train.float_ref import dequantize_inputs, float_references
@@ -357,9 +364,9 @@ def _float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, d
     t0 = time.time()
     try:
         out = float_references(g, tc.train_plan.logits, tc.train_plan.updates,
-                               (f(xtr), ytr, f(xv), yv, f(xte), yte), sch.order(total, len(xtr)), rates,
+                               (f(xtr), ytr, f(xv), yv, f(xte), yte), sch.order(total, len(xtr), seed), rates,
                                cfg.momentum, sorted(eval_at),
-                               sch.order(full_total, len(xtr)),
+                               sch.order(full_total, len(xtr), seed),
                                [sch.lrs(full_total, full.lr * f, lr_schedule) for f in FULL_LR_FACTORS],
                                full.momentum, sorted(sch.eval_points(full_total, len(xtr))) if eval_at else [],
                                early_stop=early_stop, log=log, grid=grid)
