@@ -286,6 +286,27 @@ def pytorch_flatten() -> Path:
     return _cached("pytorch-flatten-pad", build)
 
 
+def concat_cnn() -> Path:
+    """Branches joined by CONCATENATION (the training backward splits the gradient): a 1x1 conv and a
+    depthwise branch concatenated along channels, then that tensor concatenated with itself along
+    rows (one tensor, both slots), a conv, global pooling, a dense head
+    (tests/train/test_layout_backward.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(12)
+        x = inp = tf.keras.Input((12, 12, 3))
+        x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)          # 6 x 6 x 8
+        a = L.Conv2D(6, 1, activation="relu")(x)
+        b = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+        c = L.Concatenate(axis=-1)([a, b])                                            # 6 x 6 x 14
+        d = L.Concatenate(axis=1)([c, c])                                             # 12 x 6 x 14
+        e = L.Conv2D(10, 3, strides=2, padding="same", activation="relu")(d)         # 6 x 3 x 10
+        out = L.Dense(10)(L.GlobalAveragePooling2D()(e))
+        return _quantize(tf.keras.Model(inp, out), (12, 12, 3))
+    return _cached("concat-cnn", build)
+
+
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
     RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and

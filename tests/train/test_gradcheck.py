@@ -76,6 +76,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                 pre = inp(op.inputs[0])
             elif op.type == "TRANSPOSE":
                 pre = tf.transpose(inp(op.inputs[0]), list(p.perm))
+            elif op.type == "CONCATENATION":
+                pre = tf.concat([inp(t) for t in op.inputs], axis=int(op.attrs.get("axis", 0)))
             elif op.type == "PAD":
                 pre = tf.pad(inp(op.inputs[0]), np.asarray(g.tensors[op.inputs[1]].data).reshape(-1, 2))
             else:
@@ -85,7 +87,7 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # the clamp mask of the int8 output; none where the plan keeps none (a mean, a reshape, a
             # pool without a fused activation: its output lies in its input's range), and none on the
             # logits (tiny.train.api.logits_straight_through)
-            unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
+            unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)
             pre = tf.reshape(pre, t_out.shape)

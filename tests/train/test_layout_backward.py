@@ -1,7 +1,9 @@
-"""Training through a PAD and a TRANSPOSE: a PyTorch CNN's explicit padding before a stride-2 layer
-and its flatten (NHWC -> NCHW, then RESHAPE) before its Linear layer, in a float32-I/O export
-(tests/models.py `pytorch_flatten`). Checked: every layer trains (none stays frozen), the oracle's
-gradients against TF autodiff, and the C runtime bit-exact with the oracle on the host and on qemu."""
+"""Training through the ops that only move data: a PyTorch CNN's explicit PAD before a stride-2 layer
+and its flatten (TRANSPOSE to NCHW, then RESHAPE) before its Linear layer, in a float32-I/O export
+(tests/models.py `pytorch_flatten`); MEAN over one axis at a time (`pytorch_style`); CONCATENATION
+of two branches, and of one tensor with itself (`concat_cnn`). Checked: every layer trains (none
+stays frozen), the oracle's gradients against TF autodiff, and the C runtime bit-exact with the
+oracle on the host and on qemu."""
 from __future__ import annotations
 
 import numpy as np
@@ -72,3 +74,24 @@ def test_mean_one_axis_at_a_time(board: str) -> None:
     assert [s.kind for s in tc.train_plan.steps].count("mean") == 2
     _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
     assert (oracle.params[1]["filter"] != tc.graph.tensors[tc.graph.ops[1].inputs[1]].data).any()
+
+
+@pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
+def test_concatenation(board: str) -> None:
+    from tests.train.test_gradcheck import _check
+    from tiny.reference.train import TrainOracle
+    from tiny.train import data as tdata
+    g = load_model(str(models.concat_cnn()))
+    assert [op.type for op in g.ops].count("CONCATENATION") == 2 and g.ops[4].inputs[0] == g.ops[4].inputs[1]
+    assert trainable_layers(g) == [0, 1, 2, 5, 7] and frozen_by_ops(g) == {}
+    t = g.tensors[g.inputs[0]]
+    xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    plan = training_plan(g, load_config("full"))
+    cat = [s for s in plan.steps if s.kind == "concat"]
+    assert [len(s.ins) for s in cat] == [2, 2] and cat[0].in_first == [True, False]   # one tensor, both slots
+    if board == "host":
+        _check(TrainOracle(plan, lr=0.0), xtr, ytr)
+    tc = compile_train(g, board, load_config("full", lr=0.02, momentum=0.9))
+    _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
+    for i in (1, 2):        # both branches below the concatenations learned
+        assert (oracle.params[i]["filter"] != tc.graph.tensors[tc.graph.ops[i].inputs[1]].data).any()

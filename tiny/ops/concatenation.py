@@ -100,5 +100,5 @@ def options(opt: Any) -> dict[str, Any]:
 CONCATENATION = OpDef(name="CONCATENATION", fb_options="ConcatenationOptions", fb_options_required=True, arity=(1, 1 << 10, (), None), options=options, prepare=prepare, run=run, emit=emit,
                       scratch=scratch_bytes, variants=(Variant("tiny_concatenation_s8_dsp", lambda p, t: max(p.sizes) * p.inner <= 256, dsp=True),
                                 Variant("tiny_concatenation_s8")),
-                      portable_why=lambda p: "runs longer than 256 bytes (memcpy is as fast)")
+                      portable_why=lambda p: "runs longer than 256 bytes (memcpy is as fast)", backward="concat")
 DEFS = [CONCATENATION]

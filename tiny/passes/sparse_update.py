@@ -26,7 +26,7 @@ from typing import Any
 from tiny import ops
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
-from tiny.train.layers import LayerUpdate, logits_tensor, pad_is_spatial, upstream
+from tiny.train.layers import LayerUpdate, concat_fits, logits_tensor, pad_is_spatial, upstream
 
 BACKWARD_KINDS = {k: d.backward for k, d in ops.REGISTRY.items() if d.backward}   # op type -> backward kind
 
@@ -45,7 +45,7 @@ class Capture:
 
 @dataclass
 class Step:
-    kind: str                      # ce | conv | dw | fc | mean | add | copy | maxpool | avgpool | transpose | pad
+    kind: str                      # ce | conv | dw | fc | mean | add | copy | maxpool | avgpool | transpose | pad | concat
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
@@ -187,6 +187,9 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index}: a trained requantization scale is supported on CONV_2D only")
         if kind == "fc" and p.batches != 1:
             raise TinyError(f"op #{op.index}: batch 1 only")
+        if kind == "concat" and not concat_fits(g, op):
+            raise TinyError(f"op #{op.index} CONCATENATION: backward supports two inputs of up to 65,535 "
+                            "elements per slice only")
         if kind == "pad" and (p.in_shape[0] != 1 or not pad_is_spatial(g, op)):
             raise TinyError(f"op #{op.index} PAD: backward supports padding rows and columns of one 4-D tensor only")
         if kind == "transpose" and (p.in_dims[0] != 1 or p.perm4[0] != 0):
@@ -249,7 +252,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
     steps = [Step(kind="ce", op=-1, out=logits, ins=[logits], in_first=[True], x_saved=copy_of[logits])]
     written: set[int] = {logits}
     for op in reversed(bw_ops):
-        ins = [t for t in (op.inputs[:2] if BACKWARD_KINDS[op.type] == "add" else op.inputs[:1])
+        ins = [t for t in (op.inputs[:2] if BACKWARD_KINDS[op.type] in ("add", "concat") else op.inputs[:1])
                if t >= 0 and not g.tensors[t].is_const and ng.get(t, False)]
         first = []
         for t in ins:

@@ -473,6 +473,16 @@ class TrainOracle:
             inner = g.reshape(p.out_shape)[:, b[1]:b[1] + h, b[2]:b[2] + w, :]
             self._accum(grads, s.ins[0], s.in_first[0], inner)
 
+    def _concat(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """Each input's slice of the output gradient along the axis (input 0 first, as the C)."""
+        p = self.params[s.op]
+        op = self.g.ops[s.op]
+        parts = np.split(g.reshape(p.out_shape), np.cumsum(p.sizes)[:-1], axis=p.axis)
+        todo = list(zip(s.ins, s.in_first))
+        for t, part in zip(op.inputs, parts):
+            if todo and todo[0][0] == t:
+                self._accum(grads, t, todo.pop(0)[1], part)
+
     def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         for t, first in zip(s.ins, s.in_first):
             self._accum(grads, t, first, g)

@@ -33,7 +33,7 @@ from tiny.reference.train import layer_scales
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
-         "transpose": 9, "pad": 10}  # TINY_TS_*
+         "transpose": 9, "pad": 10, "concat": 11}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
 
@@ -62,6 +62,15 @@ def _f(v: float) -> str:
 
 def _farr(a: np.ndarray) -> str:
     return ", ".join(_f(v) for v in np.asarray(a, dtype=np.float32).reshape(-1)) or "0"
+
+
+def _concat_slots(g: Any, s: Any) -> list[tuple[int, bool] | None]:
+    """Per input of a concatenation step: (tensor, first contribution) of its gradient, or None."""
+    todo = list(zip(s.ins, s.in_first))
+    out: list[tuple[int, bool] | None] = []
+    for t in g.ops[s.op].inputs:
+        out.append(todo.pop(0) if todo and todo[0][0] == t else None)
+    return out
 
 
 def backward_kernel(kind: str, d: dict[str, Any], board: Any, kernels: str) -> str:
@@ -155,12 +164,14 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             continue
         d["g_out"] = plan.grad_offsets[s.out]
         fl |= FLAG_BCAST if s.bcast else 0
-        if s.ins:
-            d["g_in"] = plan.grad_offsets[s.ins[0]]
-            fl |= FLAG_IN_FIRST if s.in_first[0] else 0
-        if len(s.ins) > 1:
-            d["g_in2"] = plan.grad_offsets[s.ins[1]]
-            fl |= FLAG_IN2_FIRST if s.in_first[1] else 0
+        # (a concatenation's input gradients by input slot: g_in for input 0, g_in2 for input 1)
+        slots = _concat_slots(g, s) if s.kind == "concat" else list(zip(s.ins, s.in_first))
+        if slots and slots[0] is not None:
+            d["g_in"] = plan.grad_offsets[slots[0][0]]
+            fl |= FLAG_IN_FIRST if slots[0][1] else 0
+        if len(slots) > 1 and slots[1] is not None:
+            d["g_in2"] = plan.grad_offsets[slots[1][0]]
+            fl |= FLAG_IN2_FIRST if slots[1][1] else 0
         if s.mask is not None:
             cap = plan.captures[s.mask]
             fl |= FLAG_MASK_BITS if cap.kind == "mask" else FLAG_MASK_COPY
@@ -227,6 +238,9 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         elif s.kind == "mean":
             p = c.params[s.op]      # its 4-D view (batch 1) and the averaged axes of that view
             d.update(in_h=p.in_dims[1], in_w=p.in_dims[2], in_c=p.in_dims[3], axes=p.axis_mask)
+        elif s.kind == "concat":
+            p = c.params[s.op]      # outer slices, each of input 0's chunk then input 1's (elements)
+            d.update(in_h=p.outer, in_w=p.sizes[0] * p.inner, in_c=p.sizes[1] * p.inner)
         elif s.kind == "pad":
             p = c.params[s.op]      # rows and columns only: the input sits at (p_t, p_l) of the output
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], p_t=p.before[1], p_l=p.before[2])

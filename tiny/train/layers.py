@@ -42,6 +42,15 @@ def pad_is_spatial(g: Graph, op) -> bool:
     return len(g.tensors[op.inputs[0]].shape) == 4 and pads.shape[0] == 4 and not pads[[0, 3]].any()
 
 
+def concat_fits(g: Graph, op) -> bool:
+    """A CONCATENATION the backward takes: two inputs, its slices within the runtime's 16-bit fields."""
+    if len(op.inputs) != 2:
+        return False
+    from tiny.ops.concatenation import prepare
+    p = prepare(g, op)
+    return max(p.outer, *(n * p.inner for n in p.sizes)) < 1 << 16
+
+
 def upstream(g: Graph, tensor: int) -> set[int]:
     """The activation tensors `tensor` is computed from, and itself."""
     anc, todo = {tensor}, [tensor]
@@ -62,6 +71,8 @@ def _backward_ok(g: Graph, op) -> bool:
         return reduce_axes(g, op).in_dims[0] == 1
     if kind == "pad":        # spatial padding of a 4-D tensor only
         return pad_is_spatial(g, op)
+    if kind == "concat":     # two inputs (the runtime's step has two input gradients)
+        return concat_fits(g, op)
     return kind is not None
 
 

@@ -8,7 +8,7 @@
 
 enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS_MEAN = 4,
        TINY_TS_ADD = 5, TINY_TS_COPY = 6, TINY_TS_MAXPOOL = 7, TINY_TS_AVGPOOL = 8, TINY_TS_TRANSPOSE = 9,
-       TINY_TS_PAD = 10 };
+       TINY_TS_PAD = 10, TINY_TS_CONCAT = 11 };
 enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
        TINY_TF_UPD_B = 16,
        /* mean: the input gradient is written as one float per channel; conv (1x1): the output

@@ -811,6 +811,25 @@ static void mean_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
             }
 }
 
+/* CONCATENATION backward (train.py _concat): in each of the in_h outer slices of the output gradient,
+ * the first in_w elements are input 0's, the next in_c input 1's; each goes to its input's gradient
+ * (g_in, g_in2; -1: none), assigned (first contribution) or added, input 0 first. */
+static void concat_bwd(const tiny_train_step_t *s, const float *g, float *ws) {
+    const uint32_t n0 = s->in_w, n1 = s->in_c;
+    for (uint32_t k = 0; k < 2; k++) {
+        const int32_t off = k ? s->g_in2 : s->g_in;
+        if (off < 0) continue;
+        const uint32_t n = k ? n1 : n0, skip = k ? n0 : 0u;
+        const int first = s->flags & (k ? TINY_TF_IN2_FIRST : TINY_TF_IN_FIRST);
+        float *dx = ws + off;
+        for (uint32_t o = 0; o < s->in_h; o++) {
+            const float *src = g + o * (n0 + n1) + skip;
+            float *d = dx + o * n;
+            for (uint32_t i = 0; i < n; i++) d[i] = first ? src[i] : d[i] + src[i];
+        }
+    }
+}
+
 /* PAD backward (train.py _pad): the output gradient without its padded rows and columns (the input
  * sits at row p_t, column p_l of the output); assigned (first contribution) or added. */
 static void pad_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
@@ -862,6 +881,9 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_COPY:
         if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
+        return 0;
+    case TINY_TS_CONCAT:
+        concat_bwd(s, g, ws);
         return 0;
     case TINY_TS_PAD:
         if (s->g_in >= 0) pad_bwd(s, g, ws + s->g_in);
