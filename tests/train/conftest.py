@@ -15,7 +15,12 @@ def base_graph():
 
 @pytest.fixture(scope="session")
 def transfer_data(base_graph):
-    t = base_graph.tensors[base_graph.inputs[0]]
+    return digits_for(base_graph)
+
+
+def digits_for(g) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """digits-transfer's target split in the int8 input of model `g` (10 classes)."""
+    t = g.tensors[g.inputs[0]]
     return tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import pytest
 
 from tests import models
-from tests.train.conftest import train_lockstep
+from tests.train.conftest import digits_for, train_lockstep
 from tiny.passes.sparse_update import plan_training, trace
 from tiny.pipeline import load_model
-from tiny.train import data as tdata
 from tiny.train.api import compile_train
 from tiny.train.config import load_config
 from tiny.train.layers import trainable_layers, updates_for
@@ -28,8 +27,7 @@ def graph():
 
 @pytest.fixture(scope="module")
 def data(graph):
-    t = graph.tensors[graph.inputs[0]]
-    return tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    return digits_for(graph)
 
 
 def test_plan_holds_the_pooled_gradient_per_channel(graph) -> None:
@@ -106,8 +104,7 @@ def test_mobilenet_v2_fixed_scheme_in_128k_on_qemu() -> None:
     the per-channel pooled gradient: the whole 4x4x1280 float gradient is 80 KB): 3 steps on
     qemu-m4-256k in lockstep with the oracle."""
     g = load_model(str(models.mobilenet_v2(0.35, 128, 128)))
-    t = g.tensors[g.inputs[0]]
-    xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    xtr, ytr, _, _ = digits_for(g)
     tc = compile_train(g, "qemu-m4-256k", load_config("sparse", search=False), "auto", 131072)
     assert any(s.bcast for s in tc.train_plan.steps)
     assert tc.train_memory["train_peak_sram_bytes"] <= 131072

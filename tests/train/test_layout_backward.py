@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tests import models
-from tests.train.conftest import train_lockstep
+from tests.train.conftest import digits_for, train_lockstep
 from tiny.pipeline import load_model
 from tiny.train.api import compile_train, training_plan
 from tiny.train.config import load_config
@@ -80,12 +80,10 @@ def test_mean_one_axis_at_a_time(board: str) -> None:
 def test_concatenation(board: str) -> None:
     from tests.train.test_gradcheck import _check
     from tiny.reference.train import TrainOracle
-    from tiny.train import data as tdata
     g = load_model(str(models.concat_cnn()))
     assert [op.type for op in g.ops].count("CONCATENATION") == 2 and g.ops[4].inputs[0] == g.ops[4].inputs[1]
     assert trainable_layers(g) == [0, 1, 2, 5, 7] and frozen_by_ops(g) == {}
-    t = g.tensors[g.inputs[0]]
-    xtr, ytr, _, _ = tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    xtr, ytr, _, _ = digits_for(g)
     plan = training_plan(g, load_config("full"))
     cat = [s for s in plan.steps if s.kind == "concat"]
     assert [len(s.ins) for s in cat] == [2, 2] and cat[0].in_first == [True, False]   # one tensor, both slots

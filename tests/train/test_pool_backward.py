@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from tests import models
-from tests.train.conftest import train_lockstep
+from tests.train.conftest import digits_for, train_lockstep
 from tiny.passes.sparse_update import plan_training, trace
 from tiny.pipeline import load_model
-from tiny.train import data as tdata
 from tiny.train.api import compile_train
 from tiny.train.config import load_config
 from tiny.train.layers import trainable_layers, updates_for
@@ -26,8 +25,7 @@ def graph():
 
 @pytest.fixture(scope="module")
 def data(graph):
-    t = graph.tensors[graph.inputs[0]]
-    return tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
+    return digits_for(graph)
 
 
 def test_plan_saves_max_pool_inputs(graph) -> None:

@@ -741,7 +741,7 @@ static void pool_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
     const uint32_t C = s->in_c, W = s->in_w;
     if (s->flags & TINY_TF_IN_FIRST)
         for (uint32_t i = 0; i < (uint32_t)s->in_h * W * C; i++) dx[i] = 0.0f;
-    const int8_t *x = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    const int8_t *x = s->kind == TINY_TS_MAXPOOL ? (const int8_t *)(tiny_train_model.saved + s->x_off) : NULL;
     for (uint32_t oy = 0; oy < s->out_h; oy++)
         for (uint32_t ox = 0; ox < s->out_w; ox++) {
             const float *go = g + (oy * s->out_w + ox) * C;
