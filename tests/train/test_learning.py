@@ -58,9 +58,9 @@ def test_float_twin_forward_matches_int8(base_graph, transfer_data) -> None:
     """The dequantized float twin computes what the int8 graph computes up to quantization error."""
     from tiny.interpreter import prepare_all, run_graph
     from tiny.train.float_ref import FloatTwin, dequantize_inputs
-    from tiny.passes.sparse_update import _logits
+    from tiny.train.layers import logits_tensor
     _, _, xte, _ = transfer_data
-    lg = _logits(base_graph)
+    lg = logits_tensor(base_graph)
     t_in, t_lg = base_graph.tensors[base_graph.inputs[0]], base_graph.tensors[lg]
     tw = FloatTwin(base_graph, lg)
     x = xte[:64]

@@ -149,15 +149,18 @@ class TrainPlan:
                 "backward_steps": len(self.steps)}
 
 
-def _logits(g: Graph) -> int:
-    return logits_tensor(g)
+def concat_slots(g: Graph, s: Step) -> list[tuple[int, bool] | None]:
+    """Per input of a concatenation step, in input order: (tensor, first contribution) of its
+    gradient, or None when that input gets none (the oracle and the C runtime share this order)."""
+    todo = list(zip(s.ins, s.in_first))
+    return [todo.pop(0) if todo and todo[0][0] == t else None for t in g.ops[s.op].inputs]
 
 
 def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
                   params: list[dict[str, Any]] | None = None, shadow: bool = False) -> TrainPlan:
     params = params if params is not None else ops.prepare_all(g)
     upd = {u.op: u for u in updates}
-    logits = _logits(g)
+    logits = logits_tensor(g)
     lp = g.producer(logits)
     if lp is None:
         raise TinyError("the model output is not computed by any op: nothing to train")

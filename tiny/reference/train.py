@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tiny.passes.sparse_update import Step, TrainPlan
+from tiny.passes.sparse_update import Step, TrainPlan, concat_slots
 from tiny.interpreter import prepare_all, run_graph
 
 F = np.float32
@@ -476,12 +476,10 @@ class TrainOracle:
     def _concat(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         """Each input's slice of the output gradient along the axis (input 0 first, as the C)."""
         p = self.params[s.op]
-        op = self.g.ops[s.op]
         parts = np.split(g.reshape(p.out_shape), np.cumsum(p.sizes)[:-1], axis=p.axis)
-        todo = list(zip(s.ins, s.in_first))
-        for t, part in zip(op.inputs, parts):
-            if todo and todo[0][0] == t:
-                self._accum(grads, t, todo.pop(0)[1], part)
+        for slot, part in zip(concat_slots(self.g, s), parts):
+            if slot is not None:
+                self._accum(grads, slot[0], slot[1], part)
 
     def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         for t, first in zip(s.ins, s.in_first):

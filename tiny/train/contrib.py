@@ -37,7 +37,7 @@ import numpy as np
 
 from tiny.ir import Graph, TinyError
 from tiny.train.headroom import LOGIT_HEADROOM
-from tiny.train.layers import trainable_layers, trainable_ops, updates_for
+from tiny.train.layers import logits_tensor, trainable_layers, trainable_ops, updates_for
 
 TRAINABLE_OPS = trainable_ops()
 
@@ -173,9 +173,8 @@ def run_trial(data: TrialData, trial: Trial) -> dict[str, float]:
         for i, (x, y) in enumerate(zip(data.train, data.ytrain)):
             o.step(x, int(y), lr=None if data.lrs is None else data.lrs[i])
     if o is None:
-        from tiny.passes.sparse_update import _logits
         from tiny.interpreter import prepare_all
-        params, logits = prepare_all(g), _logits(g)
+        params, logits = prepare_all(g), logits_tensor(g)
         fwd = lambda x: _run_from(g, params, dict(x), data.start)  # noqa: E731
     else:
         logits, fwd = o.plan.logits, o.forward

@@ -28,7 +28,7 @@ from tiny.emit.model import Compiled, Extras, render
 from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
 from tiny.memory.plan import free_gap
-from tiny.passes.sparse_update import TrainPlan
+from tiny.passes.sparse_update import TrainPlan, concat_slots
 from tiny.reference.train import layer_scales
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
@@ -62,15 +62,6 @@ def _f(v: float) -> str:
 
 def _farr(a: np.ndarray) -> str:
     return ", ".join(_f(v) for v in np.asarray(a, dtype=np.float32).reshape(-1)) or "0"
-
-
-def _concat_slots(g: Any, s: Any) -> list[tuple[int, bool] | None]:
-    """Per input of a concatenation step: (tensor, first contribution) of its gradient, or None."""
-    todo = list(zip(s.ins, s.in_first))
-    out: list[tuple[int, bool] | None] = []
-    for t in g.ops[s.op].inputs:
-        out.append(todo.pop(0) if todo and todo[0][0] == t else None)
-    return out
 
 
 def backward_kernel(kind: str, d: dict[str, Any], board: Any, kernels: str) -> str:
@@ -165,7 +156,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         d["g_out"] = plan.grad_offsets[s.out]
         fl |= FLAG_BCAST if s.bcast else 0
         # (a concatenation's input gradients by input slot: g_in for input 0, g_in2 for input 1)
-        slots = _concat_slots(g, s) if s.kind == "concat" else list(zip(s.ins, s.in_first))
+        slots = concat_slots(g, s) if s.kind == "concat" else list(zip(s.ins, s.in_first))
         if slots and slots[0] is not None:
             d["g_in"] = plan.grad_offsets[slots[0][0]]
             fl |= FLAG_IN_FIRST if slots[0][1] else 0
