@@ -307,6 +307,39 @@ def concat_cnn() -> Path:
     return _cached("concat-cnn", build)
 
 
+def se_cnn() -> Path:
+    """Gates and element-wise products the training backward goes through: a squeeze-excite block
+    with a sigmoid gate (LOGISTIC, MUL of [1,H,W,C] by [1,1,1,C]) and one with MobileNetV3's
+    hard-sigmoid gate (conv + ReLU6, MUL by the constant 1/6), a TANH, a broadcast ADD of two
+    activations, a product of one tensor with itself, and a standalone RELU after a MEAN.
+    Pretrained on upright digits (tests/train/test_gate_backward.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(14)
+        x = inp = tf.keras.Input((12, 12, 3))
+        x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)         # 6 x 6 x 16
+        s = L.GlobalAveragePooling2D(keepdims=True)(x)
+        s = L.Conv2D(16, 1, activation="sigmoid")(L.Conv2D(8, 1, activation="relu")(s))
+        x = L.Multiply()([x, s])                                                       # sigmoid SE
+        x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+        h = L.GlobalAveragePooling2D(keepdims=True)(x)
+        h = L.Conv2D(16, 1, activation="relu6")(L.Conv2D(8, 1, activation="relu")(h))
+        x = L.Multiply()([x, L.Rescaling(1.0 / 6.0)(h)])                              # hard-sigmoid SE
+        t = L.Conv2D(16, 1, activation="tanh")(x)
+        x = L.Add()([t, L.GlobalAveragePooling2D(keepdims=True)(x)])                   # broadcast ADD
+        x = L.Add()([x, L.Multiply()([x, x])])                                         # x + x * x
+        x = L.ReLU()(L.GlobalAveragePooling2D()(L.Conv2D(24, 1)(x)))                   # MEAN, then RELU
+        m = tf.keras.Model(inp, L.Dense(10)(x))
+        xtr, ytr, _, _ = digits_base_images(12, 12, 3)
+        m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(xtr, ytr, epochs=12, batch_size=32, verbose=0)
+        from tiny.frontend.keras import quantize
+        return quantize(m, xtr[:64])
+    return _cached("se-cnn", build)
+
+
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
     RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and

@@ -33,7 +33,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
 
     def inp(tid):
         if tid not in env:
-            env[tid] = tf.constant(_real(g.tensors[tid], vals[tid]))
+            t = g.tensors[tid]
+            env[tid] = tf.constant(_real(t, np.asarray(t.data) if t.is_const else vals[tid]))
         return env[tid]
 
     with tf.GradientTape() as tape:
@@ -78,6 +79,24 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                 pre = tf.transpose(inp(op.inputs[0]), list(p.perm))
             elif op.type == "CONCATENATION":
                 pre = tf.concat([inp(t) for t in op.inputs], axis=int(op.attrs.get("axis", 0)))
+            elif op.type == "ADD":
+                pre = inp(op.inputs[0]) + inp(op.inputs[1])
+            elif op.type == "MUL":
+                pre = inp(op.inputs[0]) * inp(op.inputs[1])
+            elif op.type in ("RELU", "RELU6"):
+                pre = (tf.nn.relu if op.type == "RELU" else tf.nn.relu6)(inp(op.inputs[0]))
+            elif op.type in ("LOGISTIC", "TANH"):
+                # the derivative is read off the int8 output (what the runtime keeps): y (1 - y), 1 - y^2;
+                # TF's own at the float input must agree with it to the output's quantization
+                x_in = inp(op.inputs[0])
+                y = _real(t_out, vals[op.outputs[0]])
+                d = y * (1 - y) if op.type == "LOGISTIC" else 1 - y * y
+                with tf.GradientTape() as t2:
+                    t2.watch(x_in)
+                    f = tf.sigmoid(x_in) if op.type == "LOGISTIC" else tf.tanh(x_in)
+                exact = t2.gradient(f, x_in).numpy()
+                assert np.abs(exact - d).max() <= 3 * t_out.quant.s(), (op.type, np.abs(exact - d).max())
+                pre = tf.stop_gradient(d) * x_in
             elif op.type == "PAD":
                 pre = tf.pad(inp(op.inputs[0]), np.asarray(g.tensors[op.inputs[1]].data).reshape(-1, 2))
             else:
@@ -87,7 +106,7 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # the clamp mask of the int8 output; none where the plan keeps none (a mean, a reshape, a
             # pool without a fused activation: its output lies in its input's range), and none on the
             # logits (tiny.train.api.logits_straight_through)
-            unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
+            unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "LOGISTIC", "TANH") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)
             pre = tf.reshape(pre, t_out.shape)

@@ -162,23 +162,44 @@ def test_exp32_accuracy() -> None:
 
 
 def test_layers_the_gradient_cannot_reach_stay_frozen() -> None:
-    """tests/models.py `custom_cnn`: a squeeze-excite MUL of two activations and its LOGISTIC (no
-    training backward) lie between every other layer and the loss: only the classifier can train,
-    every other layer is frozen by such an op on its way (the MUL for everything below it, also
-    through the ADD, PAD, pools and CONCATENATION, which have a backward), and a config naming one
-    is refused with that op."""
+    """tests/models.py `activation_stack`: a LEAKY_RELU and a MAXIMUM of two activations (no training
+    backward) lie between the convolutions and the loss: only the classifier can train, every other
+    layer is frozen by such an op on its way, and a config naming one is refused with that op."""
     from tests import models
     from tiny.pipeline import load_model
     from tiny.train.config import resolve_layer
     from tiny.train.layers import frozen_by_ops
-    g = load_model(str(models.custom_cnn()))
+    g = load_model(str(models.activation_stack()))
     types = [op.type for op in g.ops]
-    fc, mul, sig = (types.index(t) for t in ("FULLY_CONNECTED", "MUL", "LOGISTIC"))
+    fc, leaky, mx = (types.index(t) for t in ("FULLY_CONNECTED", "LEAKY_RELU", "MAXIMUM"))
     assert trainable_layers(g) == [fc]
-    assert frozen_by_ops(g) == {0: mul, 1: mul, 2: mul, 8: mul, 10: sig}
-    with pytest.raises(TinyError, match=rf"'#8'.*op #{mul} MUL lies between it and the loss"):
-        resolve_layer(g, "#8")
+    assert frozen_by_ops(g) == {0: leaky, 2: mx, 4: mx}
+    with pytest.raises(TinyError, match=rf"'#2'.*op #{mx} MAXIMUM lies between it and the loss"):
+        resolve_layer(g, "#2")
     assert [u.op for u in layer_updates(g, load_config("full"))] == [fc]     # full = what can train
+
+
+def test_a_layer_without_a_backward_is_frozen_itself(tmp_path) -> None:
+    """tests/models.py `custom_cnn`: its depthwise conv with multiplier 2 has no training backward: it
+    stays frozen, and so does the conv below it; every other layer trains through the ADD, PAD, pools,
+    CONCATENATION and the squeeze-excite LOGISTIC and MUL, with gradients matching TF's."""
+    from tests import models
+    from tests.train.conftest import digits_for
+    from tests.train.test_gradcheck import _check
+    from tiny.pipeline import load_model
+    from tiny.reference.train import TrainOracle
+    from tiny.train.config import resolve_layer
+    from tiny.train.layers import frozen_by_ops
+    g = load_model(str(models.custom_cnn()))
+    dw = [op.type for op in g.ops].index("DEPTHWISE_CONV_2D")
+    assert g.ops[dw].attrs["depth_multiplier"] == 2
+    assert frozen_by_ops(g) == {0: dw, dw: dw} and trainable_layers(g) == [1, 8, 10, 14]
+    with pytest.raises(TinyError, match=rf"'#{dw}'.*which tiny cannot train: .*depthwise multiplier 1"):
+        resolve_layer(g, f"#{dw}")
+    plan = training_plan(g, load_config("full"))
+    assert {"mul", "logistic", "add", "pad", "concat", "maxpool", "avgpool"} <= {s.kind for s in plan.steps}
+    xtr, ytr, _, _ = digits_for(g)
+    _check(TrainOracle(plan, lr=0.0), xtr, ytr)
 
 
 def test_a_branch_to_another_output_gets_no_backward() -> None:

@@ -62,7 +62,7 @@ def test_training_step_kinds_flags_captures() -> None:
     assert {k.upper(): v for k, v in train_emit._KIND.items()} == _c_ints(h, "TINY_TS_")
     flags = {"MASK_BITS": train_emit.FLAG_MASK_BITS, "MASK_COPY": train_emit.FLAG_MASK_COPY,
              "IN_FIRST": train_emit.FLAG_IN_FIRST, "IN2_FIRST": train_emit.FLAG_IN2_FIRST,
-             "UPD_B": train_emit.FLAG_UPD_B, "BCAST": train_emit.FLAG_BCAST}
+             "UPD_B": train_emit.FLAG_UPD_B, "BCAST": train_emit.FLAG_BCAST, "BROADCAST": train_emit.FLAG_BROADCAST}
     assert flags == _c_ints(h, "TINY_TF_")
     # the broadcast gradient's slab: the plan sizes the buffer the runtime fills
     from tiny.passes.sparse_update import BCAST_SLAB

@@ -63,6 +63,7 @@ def prepare(g: Graph, op: Op) -> ActivationParams:
     elif op.type == "RELU6":
         six = _round_away(float(f32(6.0) / f32(s_in))) + z_in     # FloatToQuantizedType clamps to int8
         p.lower, p.upper = z_in, int(np.clip(six, -128, 127))
+        p.act_min, p.act_max = p.lower, p.upper      # the output clamp, as the training mask reads it
     else:
         alpha = float(op.attrs.get("alpha", 0.2))
         if alpha < 0:
@@ -114,7 +115,8 @@ def _unary(name: str, **kw: Any) -> OpDef:
                  input_rect=elementwise_rect, elementwise=True, local=True, inplace=same_shape_input, **kw)
 
 
-RELU = _unary("RELU")
-RELU6 = _unary("RELU6")
+# the gradient passes where the int8 output is inside the clamp (a mask, tiny.passes.sparse_update)
+RELU = _unary("RELU", backward="copy")
+RELU6 = _unary("RELU6", backward="copy")
 LEAKY_RELU = _unary("LEAKY_RELU", fb_options="LeakyReluOptions", options=leaky_options)
 DEFS = [RELU, RELU6, LEAKY_RELU]

@@ -154,7 +154,8 @@ class OpDef:
                    tiny/memory/inplace.py takes the first whose tensor dies at the op).
     inplace_scratch: extra scratch when running in place.
     inplace_in_patch: runs in place on patch-local buffers inside a patch stage too.
-    backward:      training backward kind (conv/dw/fc/mean/add/copy/maxpool/avgpool/transpose/pad/concat) or None: no backward.
+    backward:      training backward kind (conv/dw/fc/mean/add/mul/copy/maxpool/avgpool/transpose/pad/concat/
+                   logistic/tanh) or None: no backward.
     trainable:     has weights the training runtime can update.
     classifier:    can be the logits layer of a classifier head.
     fold:          compile-time evaluation when the inputs are constant: (op, input tensors) -> array.

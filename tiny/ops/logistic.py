@@ -87,5 +87,6 @@ def emit(p: LogisticParams, e: EmitCtx, fn: str) -> str:
 
 LOGISTIC = OpDef(name="LOGISTIC", arity=(1, 1, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                  variants=(lut_variant("LOGISTIC", table), Variant("tiny_logistic_s8")),
-                 input_rect=elementwise_rect, elementwise=True, local=True, inplace=same_shape_input)
+                 input_rect=elementwise_rect, elementwise=True, local=True, inplace=same_shape_input,
+                 backward="logistic")
 DEFS = [LOGISTIC]

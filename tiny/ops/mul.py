@@ -92,5 +92,5 @@ MUL = OpDef(name="MUL", fb_options="MulOptions", arity=(2, 2, (), None), options
             variants=(Variant("tiny_mul_s8_dsp", lambda p, t: dsp_layout(p) and dsp_params(p), dsp=True),
                       Variant("tiny_mul_s8")),
             portable_why=portable_why, macs=elementwise_macs, input_rect=elementwise_rect,
-            elementwise=True, local=True, color="#16a085")
+            elementwise=True, local=True, color="#16a085", backward="mul")
 DEFS = [MUL]

@@ -93,5 +93,6 @@ def emit(p: TanhParams, e: EmitCtx, fn: str) -> str:
 
 TANH = OpDef(name="TANH", arity=(1, 1, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
              variants=(lut_variant("TANH", table), Variant("tiny_tanh_s8")),
-             input_rect=elementwise_rect, elementwise=True, local=True, inplace=same_shape_input)
+             input_rect=elementwise_rect, elementwise=True, local=True, inplace=same_shape_input,
+             backward="tanh")
 DEFS = [TANH]

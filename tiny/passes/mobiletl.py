@@ -22,8 +22,9 @@ MobileTL's rules on the folded form (docs/training.md, "MobileTL"):
 - optional: depthwise weights frozen (bias still trains), so the expanded activation (the largest
   tensor of the block) is no longer kept, only its mask.
 
-Squeeze-excite blocks are excluded with a reason: tiny has no MUL backward (the SE gate multiplies
-two activations, whose backward would need both kept at int8).
+Squeeze-excite blocks are excluded with a reason: the training backward goes through their gate
+(MUL, LOGISTIC), but MobileTL's block model (which tensors it keeps, the per-block memory) does not
+cover the gate yet; `--recipe sparse` / `full` train such models.
 """
 from __future__ import annotations
 
@@ -160,8 +161,9 @@ def select(g: Graph, k: int | None) -> tuple[list[Block], list[int]]:
         b = se[-1]
         ok = sum(1 for x in blocks if x.index > b.index)
         raise TinyError(f"mobiletl: block {b.describe(g)} has a squeeze-excite gate (ops "
-                        f"{', '.join(f'#{i} {g.ops[i].type}' for i in b.se)}); tiny has no backward for its MUL "
-                        f"of two activations, so squeeze-excite blocks are excluded from fine-tuning"
+                        f"{', '.join(f'#{i} {g.ops[i].type}' for i in b.se)}); MobileTL's block model does not cover "
+                        f"the gate yet, so squeeze-excite blocks are excluded from its fine-tuning (--recipe "
+                        f"sparse or full train them)"
                         + (f" (use blocks <= {ok})" if ok else " and no block above it can be fine-tuned alone"))
     head = [i for i in layers if i > last]
     return top, head

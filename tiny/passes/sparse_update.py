@@ -45,14 +45,17 @@ class Capture:
 
 @dataclass
 class Step:
-    kind: str                      # ce | conv | dw | fc | mean | add | copy | maxpool | avgpool | transpose | pad | concat
+    kind: str                      # ce | conv | dw | fc | mean | add | mul | copy | maxpool | avgpool | transpose |
+                                   # pad | concat | logistic | tanh
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
     in_first: list[bool] = field(default_factory=list)  # True: assign (first contribution), else add
     mask: int | None = None        # capture index of the output mask (bits or int8 copy)
-    x_saved: int | None = None     # capture index of the saved int8 input (updated weights, max pool)
-    y_saved: int | None = None     # capture index of the saved int8 output (trained scale, MobileTL)
+    x_saved: int | None = None     # capture index of the saved int8 input (updated weights, max pool;
+                                   # mul: input 0, the factor of input 1's gradient)
+    y_saved: int | None = None     # capture index of the saved int8 output (trained scale, MobileTL;
+                                   # logistic/tanh: their derivative; mul: input 1, the factor of input 0's)
     update: LayerUpdate | None = None
     bcast: bool = False            # mean: writes its input's gradient as one value per channel;
                                    # conv: reads its output's gradient so (see _broadcast_grads)
@@ -149,9 +152,10 @@ class TrainPlan:
                 "backward_steps": len(self.steps)}
 
 
-def concat_slots(g: Graph, s: Step) -> list[tuple[int, bool] | None]:
-    """Per input of a concatenation step, in input order: (tensor, first contribution) of its
-    gradient, or None when that input gets none (the oracle and the C runtime share this order)."""
+def input_slots(g: Graph, s: Step) -> list[tuple[int, bool] | None]:
+    """Per input of a step, in input order: (tensor, first contribution) of its gradient, or None when
+    that input gets none (a constant, or nothing below needs it). A concatenation or a binary op
+    writes its inputs' gradients in this order in the oracle and the C runtime alike."""
     todo = list(zip(s.ins, s.in_first))
     return [todo.pop(0) if todo and todo[0][0] == t else None for t in g.ops[s.op].inputs]
 
@@ -201,6 +205,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1, undilated windows only")
         if kind == "mean" and p.in_dims[0] != 1:
             raise TinyError(f"op #{op.index} MEAN: backward supports batch 1 only")
+        if kind in ("add", "mul") and max(map(_elems, p.dims)) >= 1 << 32:
+            raise TinyError(f"op #{op.index} {op.type}: tensors of 2^32 elements or more")
     # Captures: int8 inputs of weight-updated layers and the logits; masks for the rest.
     caps: list[Capture] = []
     copy_of: dict[int, int] = {}
@@ -222,6 +228,13 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             add_copy(op.outputs[0])
         if BACKWARD_KINDS[op.type] == "maxpool":
             add_copy(op.inputs[0])      # which input of each window was the max (recomputed, first one)
+        if BACKWARD_KINDS[op.type] in ("logistic", "tanh"):
+            add_copy(op.outputs[0])     # the derivative is read off the int8 output: y (1 - y), 1 - y^2
+        if BACKWARD_KINDS[op.type] == "mul":
+            a, b = op.inputs[:2]        # each input's gradient is the output's times the other input
+            for own, other in ((a, b), (b, a)):
+                if _needs(g, ng, own) and not g.tensors[other].is_const:
+                    add_copy(other)
     add_copy(logits)
     mask_of: dict[int, int] = {}
     for op in bw_ops:
@@ -234,7 +247,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
         lo, hi = int(getattr(params[op.index], "act_min", -128)), int(getattr(params[op.index], "act_max", 127))
         # a pool's output lies in its input's range (same quantization): only a fused activation clamps
         pool_clamps = kind in ("maxpool", "avgpool") and (lo, hi) != (-128, 127)
-        if kind in ("conv", "dw", "fc", "add") or op.type == K.HARD_SWISH or pool_clamps:
+        if kind in ("conv", "dw", "fc", "add", "mul") or op.type in (K.HARD_SWISH, K.RELU, K.RELU6) or pool_clamps:
             out = op.outputs[0]
             if op.type == K.HARD_SWISH:
                 # 1-bit approximation of hard-swish' : 1[x > 0] = 1[q_out > zp_out] (and not saturated)
@@ -255,24 +268,37 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
     steps = [Step(kind="ce", op=-1, out=logits, ins=[logits], in_first=[True], x_saved=copy_of[logits])]
     written: set[int] = {logits}
     for op in reversed(bw_ops):
-        ins = [t for t in (op.inputs[:2] if BACKWARD_KINDS[op.type] in ("add", "concat") else op.inputs[:1])
-               if t >= 0 and not g.tensors[t].is_const and ng.get(t, False)]
+        kind = BACKWARD_KINDS[op.type]
+        ins = [t for t in (op.inputs[:2] if kind in ("add", "mul", "concat") else op.inputs[:1]) if _needs(g, ng, t)]
         first = []
         for t in ins:
             first.append(t not in written)
             written.add(t)
         u = upd.get(op.index)
-        steps.append(Step(kind=BACKWARD_KINDS[op.type], op=op.index, out=op.outputs[0], ins=ins, in_first=first,
-                          mask=mask_of.get(op.index), update=u,
-                          x_saved=copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels)
-                          or BACKWARD_KINDS[op.type] == "maxpool" else None,
-                          y_saved=copy_of.get(op.outputs[0]) if u is not None and u.scale else None))
+        x_saved = copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels) or kind in ("maxpool", "mul") \
+            else None
+        y_saved = copy_of.get(op.outputs[0]) if (u is not None and u.scale) or kind in ("logistic", "tanh") \
+            else copy_of.get(op.inputs[1]) if kind == "mul" else None
+        steps.append(Step(kind=kind, op=op.index, out=op.outputs[0], ins=ins, in_first=first,
+                          mask=mask_of.get(op.index), update=u, x_saved=x_saved, y_saved=y_saved))
     bcast = _broadcast_grads(g, steps, params)
     for s in steps:
         s.bcast = (s.kind == "mean" and s.ins[0] in bcast) or (s.kind == "conv" and s.out in bcast)
     grad_offsets, ws = _plan_grads(g, steps, bcast)
     return TrainPlan(graph=g, updates=list(updates), logits=logits, captures=caps, steps=steps,
                      grad_offsets=grad_offsets, ws_floats=ws, saved_bytes=saved, momentum=momentum, shadow=shadow)
+
+
+def _needs(g: Graph, ng: dict[int, bool], t: int) -> bool:
+    """Whether activation tensor t gets a gradient (an update below needs it)."""
+    return t >= 0 and not g.tensors[t].is_const and ng.get(t, False)
+
+
+def _elems(dims: tuple[int, ...]) -> int:
+    n = 1
+    for d in dims:
+        n *= int(d)
+    return n
 
 
 BCAST_SLAB = 64     # output channels a broadcast step materializes at a time (TINY_BCAST_SLAB, train.c)

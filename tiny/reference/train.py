@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tiny.passes.sparse_update import Step, TrainPlan, concat_slots
+from tiny.passes.sparse_update import Step, TrainPlan, input_slots
 from tiny.interpreter import prepare_all, run_graph
 
 F = np.float32
@@ -477,17 +477,69 @@ class TrainOracle:
         """Each input's slice of the output gradient along the axis (input 0 first, as the C)."""
         p = self.params[s.op]
         parts = np.split(g.reshape(p.out_shape), np.cumsum(p.sizes)[:-1], axis=p.axis)
-        for slot, part in zip(concat_slots(self.g, s), parts):
+        for slot, part in zip(input_slots(self.g, s), parts):
             if slot is not None:
                 self._accum(grads, slot[0], slot[1], part)
 
     def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        if broadcasts(self.params[s.op]):
+            self._binary(s, g, vals, grads, mul=False)
+            return
         for t, first in zip(s.ins, s.in_first):
             self._accum(grads, t, first, g)
+
+    def _mul(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        self._binary(s, g, vals, grads, mul=True)
+
+    def _binary(self, s: Step, g: np.ndarray, vals: dict, grads: dict, mul: bool) -> None:
+        """Each input's gradient: the output's (times the other input's real value for a product),
+        summed over the positions the input was broadcast to; zeroed when it is the first
+        contribution, then added in output order, input 0 first (as the C's binary_bwd)."""
+        p = self.params[s.op]
+        d = p.dims                       # 4-D dims of input 0, input 1 and the output (broadcast layout)
+        n = [int(np.prod(x)) for x in d]
+        pos = [np.broadcast_to(np.arange(n[k]).reshape(d[k]), d[2]).reshape(-1) for k in (0, 1)]
+        op = self.g.ops[s.op]
+        for k, slot in enumerate(input_slots(self.g, s)):
+            if slot is None:
+                continue
+            t, first = slot
+            v = g.reshape(-1).astype(F)
+            if mul:
+                other = op.inputs[1 - k]
+                v = (v * self.real(other, vals).reshape(-1)[pos[1 - k]]).astype(F)
+            dx = np.zeros(n[k], F) if first else grads[t].reshape(-1).copy()
+            np.add.at(dx, pos[k], v)
+            grads[t] = dx.reshape(self.g.tensors[t].shape)
+
+    def real(self, t: int, vals: dict) -> np.ndarray:
+        """float32 s (q - zp) of an int8 activation or constant tensor (the runtime's formula)."""
+        tt = self.g.tensors[t]
+        q = np.asarray(tt.data if tt.is_const else vals[t])
+        return (F(tt.quant.s()) * (q.astype(np.int32) - tt.quant.zp()).astype(F)).astype(F)
+
+    def _logistic(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """sigmoid' = y (1 - y), read off the int8 output y (straight-through, as TF's sigmoid
+        gradient is taken at its output)."""
+        if s.ins:
+            y = self.real(s.out, vals).reshape(-1)
+            self._accum(grads, s.ins[0], s.in_first[0], (g * (y * (F(1) - y)).astype(F)).astype(F))
+
+    def _tanh(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """tanh' = 1 - y^2, read off the int8 output y."""
+        if s.ins:
+            y = self.real(s.out, vals).reshape(-1)
+            self._accum(grads, s.ins[0], s.in_first[0], (g * (F(1) - (y * y).astype(F))).astype(F))
 
     def _copy(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         if s.ins:
             self._accum(grads, s.ins[0], s.in_first[0], g)
+
+
+def broadcasts(p: Any) -> bool:
+    """An ADD/MUL whose inputs do not both have the output's shape."""
+    d1, d2, do = (tuple(int(v) for v in x) for x in p.dims)
+    return d1 != do or d2 != do
 
 
 def _valid(O: int, I: int, stride: int, off: int) -> tuple[int, int, int] | None:

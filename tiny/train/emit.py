@@ -28,13 +28,14 @@ from tiny.emit.model import Compiled, Extras, render
 from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
 from tiny.memory.plan import free_gap
-from tiny.passes.sparse_update import TrainPlan, concat_slots
-from tiny.reference.train import layer_scales
+from tiny.passes.sparse_update import TrainPlan, input_slots
+from tiny.reference.train import broadcasts, layer_scales
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
-         "transpose": 9, "pad": 10, "concat": 11}  # TINY_TS_*
+         "transpose": 9, "pad": 10, "concat": 11, "mul": 12, "logistic": 13, "tanh": 14}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
+FLAG_BROADCAST = 64
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
 
 
@@ -143,9 +144,12 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
                                  mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
                                  shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL",
-                                 frac="NULL", w_frozen="NULL", perm="{ 0, 1, 2, 3 }", axes=0)
+                                 frac="NULL", w_frozen="NULL", perm="{ 0, 1, 2, 3 }", axes=0,
+                                 bdims="{ { 1, 1, 1, 1 }, { 1, 1, 1, 1 }, { 1, 1, 1, 1 } }", k0="NULL", k1="NULL")
         t_out = g.tensors[s.out]
-        shp = (1, 1, 1, *t_out.shape[-1:]) if len(t_out.shape) < 4 else t_out.shape
+        c_last = t_out.shape[-1] if t_out.shape else 1
+        # (out_h x out_w x out_c covers every element: the runtime masks that many)
+        shp = (1, 1, t_out.size // max(c_last, 1), c_last) if len(t_out.shape) < 4 else t_out.shape
         d.update(out_h=shp[1], out_w=shp[2], out_c=shp[3])
         if s.kind == "ce":
             cap = plan.captures[s.x_saved]
@@ -156,7 +160,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         d["g_out"] = plan.grad_offsets[s.out]
         fl |= FLAG_BCAST if s.bcast else 0
         # (a concatenation's input gradients by input slot: g_in for input 0, g_in2 for input 1)
-        slots = concat_slots(g, s) if s.kind == "concat" else list(zip(s.ins, s.in_first))
+        slots = input_slots(g, s)
         if slots and slots[0] is not None:
             d["g_in"] = plan.grad_offsets[slots[0][0]]
             fl |= FLAG_IN_FIRST if slots[0][1] else 0
@@ -239,6 +243,26 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             p = c.params[s.op]      # 4-D, batch 1 first: the output's axis a is the input's perm4[a]
             d.update(in_h=p.in_dims[1], in_w=p.in_dims[2], in_c=p.in_dims[3],
                      perm="{ " + ", ".join(str(v) for v in p.perm4) + " }")
+        elif s.kind in ("add", "mul"):
+            p = c.params[s.op]
+            if s.kind == "mul" or broadcasts(p):
+                fl |= FLAG_BROADCAST if s.kind == "add" else 0
+                d["bdims"] = "{ " + ", ".join("{ " + ", ".join(str(int(v)) for v in x) + " }" for x in p.dims) + " }"
+            if s.kind == "mul":
+                for k, (t, pfx) in enumerate(zip(op.inputs[:2], ("x", "y"))):
+                    tk = g.tensors[t]
+                    if tk.is_const:      # its real values, computed here as the runtime would
+                        q = np.asarray(tk.data).astype(np.int32) - tk.quant.zp()
+                        decls.append(f"static const float t{s.op}_k{k}[{max(tk.size, 1)}] = "
+                                     f"{{{_farr(np.float32(tk.quant.s()) * q.astype(np.float32))}}};")
+                        d[f"k{k}"] = f"t{s.op}_k{k}"
+                    cap = s.x_saved if k == 0 else s.y_saved
+                    if cap is not None:
+                        d.update({f"{pfx}_off": plan.captures[cap].offset, f"{pfx}_scale": _f(tk.quant.s()),
+                                  f"{pfx}_zp": tk.quant.zp()})
+        elif s.kind in ("logistic", "tanh"):
+            cap = plan.captures[s.y_saved]
+            d.update(y_off=cap.offset, y_scale=_f(t_out.quant.s()), y_zp=t_out.quant.zp())
         elif s.kind in ("maxpool", "avgpool"):
             p = c.params[s.op]
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], k_h=p.filter_h, k_w=p.filter_w,
@@ -276,7 +300,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
-              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm", "axes"]
+              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm", "axes", "bdims", "k0", "k1"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]

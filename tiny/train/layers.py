@@ -63,9 +63,26 @@ def upstream(g: Graph, tensor: int) -> set[int]:
     return anc
 
 
+def layer_backward_ok(g: Graph, op) -> bool:
+    """A layer the backward takes (tiny/passes/sparse_update.py checks the same): batch 1, a depthwise
+    multiplier of 1, an ungrouped and undilated convolution. Other ops: True."""
+    kind = ops.traits(op).backward
+    if kind not in ("conv", "dw"):
+        return True
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if x.shape[0] != 1:
+        return False
+    if kind == "dw":
+        return y.shape[-1] == x.shape[-1]
+    undilated = (op.attrs.get("dilation_h", 1), op.attrs.get("dilation_w", 1)) == (1, 1)
+    return undilated and g.tensors[op.inputs[1]].shape[-1] == x.shape[-1]
+
+
 def _backward_ok(g: Graph, op) -> bool:
     """The training backward can pass this op's output gradient to its input."""
     kind = ops.traits(op).backward
+    if kind in ("conv", "dw"):
+        return layer_backward_ok(g, op)
     if kind == "mean":       # any axes of a batch-1 tensor (tiny/passes/sparse_update.py)
         from tiny.ops.mean import reduce_axes
         return reduce_axes(g, op).in_dims[0] == 1
@@ -103,15 +120,20 @@ def weight_layers(g: Graph) -> list[int]:
 
 
 def trainable_layers(g: Graph) -> list[int]:
-    """Layers with weights whose output the loss's gradient reaches (see gradient_reach)."""
+    """Layers with weights whose output the loss's gradient reaches (see gradient_reach) and whose
+    backward the runtime has (layer_backward_ok)."""
     reached, _ = gradient_reach(g)
-    return [i for i in weight_layers(g) if g.ops[i].outputs[0] in reached]
+    return [i for i in weight_layers(g) if g.ops[i].outputs[0] in reached and layer_backward_ok(g, g.ops[i])]
 
 
 def frozen_by_ops(g: Graph) -> dict[int, int]:
-    """Layers with weights that cannot train -> the op without a backward between them and the loss."""
+    """Layers with weights that cannot train -> the op without a backward between them and the loss
+    (the layer itself when it has none: a depthwise multiplier of 2, a grouped convolution)."""
     _, stop = gradient_reach(g)
-    return {op.index: stop[op.outputs[0]] for op in g.ops if ops.traits(op).trainable and op.outputs[0] in stop}
+    out = {op.index: stop[op.outputs[0]] for op in g.ops if ops.traits(op).trainable and op.outputs[0] in stop}
+    out.update({op.index: op.index for op in g.ops if ops.traits(op).trainable and op.index not in out
+                and not layer_backward_ok(g, op)})
+    return out
 
 
 def resolve_layer(g: Graph, ref: str) -> int:
@@ -132,6 +154,10 @@ def resolve_layer(g: Graph, ref: str) -> int:
         raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), which has no "
                         f"weights to train (trainable: {', '.join(trainable_ops())})")
     blocked = frozen_by_ops(g)
+    if blocked.get(idx) == idx:
+        raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), which tiny cannot "
+                        f"train: the training backward takes batch 1, depthwise multiplier 1, ungrouped and "
+                        f"undilated convolutions only")
     if idx in blocked:
         b = g.ops[blocked[idx]]
         raise TinyError(f"training config names layer {ref!r} (op #{idx} {g.ops[idx].type}), but op #{b.index} "

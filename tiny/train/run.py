@@ -172,8 +172,13 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
         for layer, op in stopped.items():
             by.setdefault(op, []).append(layer)
         for op, layers in sorted(by.items()):
-            log(f"layers {', '.join(f'#{i}' for i in layers)} stay frozen: op #{op} {g.ops[op].type} lies between "
-                f"them and the loss, and tiny has no training backward for it")
+            below = [i for i in layers if i != op]
+            if op in layers:      # the layer itself (a depthwise multiplier of 2, a grouped convolution)
+                log(f"layer #{op} {g.ops[op].type} stays frozen: tiny's training backward takes batch 1, "
+                    f"depthwise multiplier 1, ungrouped and undilated convolutions only")
+            if below:
+                log(f"layers {', '.join(f'#{i}' for i in below)} stay frozen: op #{op} {g.ops[op].type} lies "
+                    f"between them and the loss, and tiny has no training backward for it")
     dom, xtr, ytr, xte, yte = tdata.model_data(g, data, input_range, warn=log)
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]

@@ -843,6 +843,62 @@ static void pad_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
         }
 }
 
+/* float32 s (q - zp) of element i of a binary step's input k: a constant's table or the saved copy. */
+static inline float binary_real(const tiny_train_step_t *s, uint32_t k, uint32_t i) {
+    const float *kc = k ? s->k1 : s->k0;
+    if (kc) return kc[i];
+    const int8_t *q = (const int8_t *)(tiny_train_model.saved + (k ? s->y_off : s->x_off));
+    return (k ? s->y_scale : s->x_scale) * (float)((int32_t)q[i] - (k ? s->y_zp : s->x_zp));
+}
+
+/* ADD (broadcasting) / MUL backward (train.py _binary): each input's gradient is the output's (times
+ * the other input's real value for MUL), summed over the positions it was broadcast to; zeroed when
+ * it is the first contribution, then added in output order, input 0 first. */
+static void binary_bwd(const tiny_train_step_t *s, const float *g, float *ws) {
+    const uint32_t *d = s->bdims[2];
+    uint32_t st[2][4];
+    for (uint32_t k = 0; k < 2; k++) {   /* strides of each input over the output's dims (0: broadcast) */
+        uint32_t m = 1u;
+        for (int32_t a = 3; a >= 0; a--) {
+            st[k][a] = s->bdims[k][a] == 1u ? 0u : m;
+            m *= s->bdims[k][a];
+        }
+    }
+    for (uint32_t k = 0; k < 2; k++) {
+        const int32_t off = k ? s->g_in2 : s->g_in;
+        if (off < 0) continue;
+        float *dx = ws + off;
+        if (s->flags & (k ? TINY_TF_IN2_FIRST : TINY_TF_IN_FIRST)) {
+            const uint32_t n = s->bdims[k][0] * s->bdims[k][1] * s->bdims[k][2] * s->bdims[k][3];
+            for (uint32_t i = 0; i < n; i++) dx[i] = 0.0f;
+        }
+        const uint32_t *sk = st[k], *so = st[1u - k];
+        uint32_t o = 0;
+        for (uint32_t i0 = 0; i0 < d[0]; i0++)
+            for (uint32_t i1 = 0; i1 < d[1]; i1++)
+                for (uint32_t i2 = 0; i2 < d[2]; i2++)
+                    for (uint32_t i3 = 0; i3 < d[3]; i3++, o++) {
+                        float v = g[o];
+                        if (s->kind == TINY_TS_MUL)
+                            v = v * binary_real(s, 1u - k, i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3]);
+                        const uint32_t i = i0 * sk[0] + i1 * sk[1] + i2 * sk[2] + i3 * sk[3];
+                        dx[i] = dx[i] + v;
+                    }
+    }
+}
+
+/* LOGISTIC / TANH backward (train.py _logistic / _tanh): the derivative read off the saved int8
+ * output y: y (1 - y), 1 - y^2; assigned (first contribution) or added. */
+static void sigmoid_bwd(const tiny_train_step_t *s, const float *g, float *dx, uint32_t n) {
+    const int8_t *q = (const int8_t *)(tiny_train_model.saved + s->y_off);
+    const int first = s->flags & TINY_TF_IN_FIRST;
+    for (uint32_t i = 0; i < n; i++) {
+        const float y = s->y_scale * (float)((int32_t)q[i] - s->y_zp);
+        const float v = g[i] * (s->kind == TINY_TS_LOGISTIC ? y * (1.0f - y) : 1.0f - y * y);
+        dx[i] = first ? v : dx[i] + v;
+    }
+}
+
 /* One backward step: mask the output gradient, then the layer kernel or the data movement. */
 static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
     if (s->kind == TINY_TS_CE) {
@@ -876,6 +932,10 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     }
     case TINY_TS_ADD:
+        if (s->flags & TINY_TF_BROADCAST) {
+            binary_bwd(s, g, ws);
+            return 0;
+        }
         if (s->g_in >= 0) give(ws + s->g_in, g, nout, s->flags & TINY_TF_IN_FIRST, 0.0f);
         if (s->g_in2 >= 0) give(ws + s->g_in2, g, nout, s->flags & TINY_TF_IN2_FIRST, 0.0f);
         return 0;
@@ -884,6 +944,13 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_CONCAT:
         concat_bwd(s, g, ws);
+        return 0;
+    case TINY_TS_MUL:
+        binary_bwd(s, g, ws);
+        return 0;
+    case TINY_TS_LOGISTIC:
+    case TINY_TS_TANH:
+        if (s->g_in >= 0) sigmoid_bwd(s, g, ws + s->g_in, nout);
         return 0;
     case TINY_TS_PAD:
         if (s->g_in >= 0) pad_bwd(s, g, ws + s->g_in);
