@@ -311,7 +311,7 @@ def se_cnn() -> Path:
     """Gates and element-wise products the training backward goes through: a squeeze-excite block
     with a sigmoid gate (LOGISTIC, MUL of [1,H,W,C] by [1,1,1,C]) and one with MobileNetV3's
     hard-sigmoid gate (conv + ReLU6, MUL by the constant 1/6), a TANH, a broadcast ADD of two
-    activations, a product of one tensor with itself, and a standalone RELU after a MEAN.
+    activations, a product of one tensor with itself, a LEAKY_RELU and a standalone RELU after a MEAN.
     Pretrained on upright digits (tests/train/test_gate_backward.py)."""
     def build() -> bytes:
         import tensorflow as tf
@@ -322,7 +322,7 @@ def se_cnn() -> Path:
         s = L.GlobalAveragePooling2D(keepdims=True)(x)
         s = L.Conv2D(16, 1, activation="sigmoid")(L.Conv2D(8, 1, activation="relu")(s))
         x = L.Multiply()([x, s])                                                       # sigmoid SE
-        x = L.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+        x = L.LeakyReLU(negative_slope=0.1)(L.DepthwiseConv2D(3, padding="same")(x))   # LEAKY_RELU
         h = L.GlobalAveragePooling2D(keepdims=True)(x)
         h = L.Conv2D(16, 1, activation="relu6")(L.Conv2D(8, 1, activation="relu")(h))
         x = L.Multiply()([x, L.Rescaling(1.0 / 6.0)(h)])                              # hard-sigmoid SE
@@ -337,7 +337,7 @@ def se_cnn() -> Path:
         m.fit(xtr, ytr, epochs=12, batch_size=32, verbose=0)
         from tiny.frontend.keras import quantize
         return quantize(m, xtr[:64])
-    return _cached("se-cnn", build)
+    return _cached("gate-cnn", build)
 
 
 def fpn_detector() -> Path:

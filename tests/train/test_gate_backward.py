@@ -1,7 +1,7 @@
 """Training through gates and element-wise products (tests/models.py `se_cnn`): squeeze-excite blocks
 with a sigmoid gate (LOGISTIC, then MUL of [1,H,W,C] by [1,1,1,C]) and with MobileNetV3's
 hard-sigmoid gate (MUL by a constant), a TANH, a broadcast ADD of two activations, a product of one
-tensor with itself and a standalone RELU. Checked: every layer trains, the oracle's gradients against
+tensor with itself, a LEAKY_RELU and a standalone RELU. Checked: every layer trains, the oracle's gradients against
 TF autodiff, and the C runtime bit-exact with the oracle on the host and on qemu."""
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ def graph():
 
 def test_every_layer_trains_through_the_gates(graph) -> None:
     types = [op.type for op in graph.ops]
-    assert {"LOGISTIC", "TANH", "RELU"} <= set(types) and types.count("MUL") == 4
-    assert trainable_layers(graph) == [0, 2, 3, 6, 8, 9, 12, 18, 21] and frozen_by_ops(graph) == {}
+    assert {"LOGISTIC", "TANH", "RELU", "LEAKY_RELU"} <= set(types) and types.count("MUL") == 4
+    assert trainable_layers(graph) == [0, 2, 3, 6, 9, 10, 13, 19, 22] and frozen_by_ops(graph) == {}
     plan = training_plan(graph, load_config("full"))
     kinds = [s.kind for s in plan.steps]
-    assert kinds.count("mul") == 4 and {"logistic", "tanh", "add", "copy"} <= set(kinds)
+    assert kinds.count("mul") == 4 and {"logistic", "tanh", "leaky", "add", "copy"} <= set(kinds)
     square = next(s for s in plan.steps if s.kind == "mul" and graph.ops[s.op].inputs[0] == graph.ops[s.op].inputs[1])
     assert square.ins == [square.ins[0]] * 2 and square.in_first == [False, False]   # x * x: both slots, after
     # the ADD of x + x * x gave x its first contribution
@@ -46,3 +46,40 @@ def test_training_through_the_gates_bit_exact(graph, board: str) -> None:
     _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
     for i in (0, 2, 3):      # the stem and the sigmoid gate's convs, below every gate, learned
         assert (oracle.params[i]["filter"] != tc.graph.tensors[tc.graph.ops[i].inputs[1]].data).any()
+
+
+def test_mobilenet_v3_small_trains_bit_exact() -> None:
+    """MobileNetV3-Small (Keras, converted to int8): its squeeze-excite gates (hard-sigmoid: conv +
+    ReLU6, MUL by 1/6, broadcast MUL) and hard-swish ops no longer stop the gradient: every layer is
+    trainable, and training all of them on the host runtime is bit-exact with the oracle."""
+    from tiny.train.layers import weight_layers
+    g = load_model(str(models.mobilenet_v3_small()))
+    assert trainable_layers(g) == weight_layers(g) and frozen_by_ops(g) == {}
+    tc = compile_train(g, "host", load_config("full", lr=0.02))
+    assert sum(s.kind == "mul" for s in tc.train_plan.steps) == 18
+    xtr, ytr, _, _ = digits_for(g)
+    _, oracle = train_lockstep(tc, "host", xtr, ytr, 2)
+    # the gradient reaches the stem, below every gate (random weights: too small to move it in 2 steps)
+    assert (oracle.last_grads[(0, "w")] != 0).any()
+    assert (oracle.params[50]["filter"] != g.tensors[g.ops[50].inputs[1]].data).any()   # below 5 gates: learned
+
+
+def test_float_twin_follows_the_int8_gates(graph) -> None:
+    """The float twins (same-scheme and full fine-tune references) run the gates in TF: on the int8
+    activation grid their logits follow the int8 reference's to a few quanta and agree on the class."""
+    import numpy as np
+    from tiny.interpreter import prepare_all, run_graph
+    from tiny.train.float_ref import FloatTwin, dequantize_inputs, unsupported
+    from tiny.train.layers import logits_tensor
+    lg = logits_tensor(graph)
+    assert unsupported(graph, lg) is None
+    _, _, xte, _ = digits_for(graph)
+    x = xte[:64]
+    t_in, t_lg = graph.tensors[graph.inputs[0]], graph.tensors[lg]
+    tw = FloatTwin(graph, lg, int8_activations=True)
+    f = tw._fwd(tw.tf.constant(dequantize_inputs(x, t_in.quant.s(), t_in.quant.zp()))).numpy()
+    params = prepare_all(graph)
+    q = np.stack([run_graph(graph, [x[i:i + 1]], params)[lg].reshape(-1) for i in range(len(x))])
+    real = t_lg.quant.s() * (q.astype(np.float32) - t_lg.quant.zp())
+    assert np.abs(f - real).mean() < 2 * t_lg.quant.s()
+    assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9

@@ -85,6 +85,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                 pre = inp(op.inputs[0]) * inp(op.inputs[1])
             elif op.type in ("RELU", "RELU6"):
                 pre = (tf.nn.relu if op.type == "RELU" else tf.nn.relu6)(inp(op.inputs[0]))
+            elif op.type == "LEAKY_RELU":
+                pre = tf.nn.leaky_relu(inp(op.inputs[0]), alpha=float(np.float32(op.attrs.get("alpha", 0.2))))
             elif op.type in ("LOGISTIC", "TANH"):
                 # the derivative is read off the int8 output (what the runtime keeps): y (1 - y), 1 - y^2;
                 # TF's own at the float input must agree with it to the output's quantization

@@ -118,5 +118,5 @@ def _unary(name: str, **kw: Any) -> OpDef:
 # the gradient passes where the int8 output is inside the clamp (a mask, tiny.passes.sparse_update)
 RELU = _unary("RELU", backward="copy")
 RELU6 = _unary("RELU6", backward="copy")
-LEAKY_RELU = _unary("LEAKY_RELU", fb_options="LeakyReluOptions", options=leaky_options)
+LEAKY_RELU = _unary("LEAKY_RELU", fb_options="LeakyReluOptions", options=leaky_options, backward="leaky")
 DEFS = [RELU, RELU6, LEAKY_RELU]

@@ -46,7 +46,7 @@ class Capture:
 @dataclass
 class Step:
     kind: str                      # ce | conv | dw | fc | mean | add | mul | copy | maxpool | avgpool | transpose |
-                                   # pad | concat | logistic | tanh
+                                   # pad | concat | logistic | tanh | leaky
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
@@ -226,8 +226,9 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             add_copy(op.inputs[0])
         if u is not None and u.scale:
             add_copy(op.outputs[0])
-        if BACKWARD_KINDS[op.type] == "maxpool":
-            add_copy(op.inputs[0])      # which input of each window was the max (recomputed, first one)
+        if BACKWARD_KINDS[op.type] in ("maxpool", "leaky"):
+            add_copy(op.inputs[0])      # which input of each window was the max (recomputed, first one);
+                                        # the sign of a leaky ReLU's input (its slope: 1 or alpha)
         if BACKWARD_KINDS[op.type] in ("logistic", "tanh"):
             add_copy(op.outputs[0])     # the derivative is read off the int8 output: y (1 - y), 1 - y^2
         if BACKWARD_KINDS[op.type] == "mul":
@@ -247,7 +248,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
         lo, hi = int(getattr(params[op.index], "act_min", -128)), int(getattr(params[op.index], "act_max", 127))
         # a pool's output lies in its input's range (same quantization): only a fused activation clamps
         pool_clamps = kind in ("maxpool", "avgpool") and (lo, hi) != (-128, 127)
-        if kind in ("conv", "dw", "fc", "add", "mul") or op.type in (K.HARD_SWISH, K.RELU, K.RELU6) or pool_clamps:
+        if kind in ("conv", "dw", "fc", "add", "mul") or op.type in (K.HARD_SWISH, K.RELU, K.RELU6, K.LEAKY_RELU) \
+                or pool_clamps:
             out = op.outputs[0]
             if op.type == K.HARD_SWISH:
                 # 1-bit approximation of hard-swish' : 1[x > 0] = 1[q_out > zp_out] (and not saturated)
@@ -275,7 +277,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             first.append(t not in written)
             written.add(t)
         u = upd.get(op.index)
-        x_saved = copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels) or kind in ("maxpool", "mul") \
+        x_saved = copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels) or kind in ("maxpool", "mul", "leaky") \
             else None
         y_saved = copy_of.get(op.outputs[0]) if (u is not None and u.scale) or kind in ("logistic", "tanh") \
             else copy_of.get(op.inputs[1]) if kind == "mul" else None

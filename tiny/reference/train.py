@@ -525,6 +525,14 @@ class TrainOracle:
             y = self.real(s.out, vals).reshape(-1)
             self._accum(grads, s.ins[0], s.in_first[0], (g * (y * (F(1) - y)).astype(F)).astype(F))
 
+    def _leaky(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """LEAKY_RELU: slope 1 where the saved int8 input is above its zero point (x > 0, as TF), else alpha."""
+        if s.ins:
+            t = self.g.tensors[s.ins[0]]
+            pos = vals[s.ins[0]].reshape(-1).astype(np.int32) > t.quant.zp()
+            alpha = F(self.g.ops[s.op].attrs.get("alpha", 0.2))
+            self._accum(grads, s.ins[0], s.in_first[0], np.where(pos, g, (g * alpha).astype(F)).astype(F))
+
     def _tanh(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         """tanh' = 1 - y^2, read off the int8 output y."""
         if s.ins:

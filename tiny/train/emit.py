@@ -33,7 +33,8 @@ from tiny.reference.train import broadcasts, layer_scales
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
-         "transpose": 9, "pad": 10, "concat": 11, "mul": 12, "logistic": 13, "tanh": 14}  # TINY_TS_*
+         "transpose": 9, "pad": 10, "concat": 11, "mul": 12, "logistic": 13, "tanh": 14,
+         "leaky": 15}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 FLAG_BROADCAST = 64
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
@@ -260,6 +261,9 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                     if cap is not None:
                         d.update({f"{pfx}_off": plan.captures[cap].offset, f"{pfx}_scale": _f(tk.quant.s()),
                                   f"{pfx}_zp": tk.quant.zp()})
+        elif s.kind == "leaky":        # the input's sign from its saved copy; y_scale carries alpha
+            d.update(x_off=plan.captures[s.x_saved].offset, x_zp=t_in.quant.zp(),
+                     y_scale=_f(float(np.float32(op.attrs.get("alpha", 0.2)))))
         elif s.kind in ("logistic", "tanh"):
             cap = plan.captures[s.y_saved]
             d.update(y_off=cap.offset, y_scale=_f(t_out.quant.s()), y_zp=t_out.quant.zp())

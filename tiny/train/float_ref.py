@@ -23,7 +23,7 @@ from tiny.train.layers import LayerUpdate
 
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",
-             "RELU6", "MUL", "CONCATENATION", "TRANSPOSE")
+             "RELU6", "MUL", "CONCATENATION", "TRANSPOSE", "TANH", "LEAKY_RELU")
 
 
 @dataclass
@@ -149,6 +149,10 @@ class FloatTwin:
                 y = v * tf.nn.relu6(v + 3.0) / 6.0
             elif t == "LOGISTIC":
                 y = tf.sigmoid(val(ins[0]))
+            elif t == "TANH":
+                y = tf.tanh(val(ins[0]))
+            elif t == "LEAKY_RELU":
+                y = tf.nn.leaky_relu(val(ins[0]), alpha=float(a.get("alpha", 0.2)))
             elif t == "RELU":
                 y = tf.nn.relu(val(ins[0]))
             elif t == "RELU6":

@@ -899,6 +899,17 @@ static void sigmoid_bwd(const tiny_train_step_t *s, const float *g, float *dx, u
     }
 }
 
+/* LEAKY_RELU backward (train.py _leaky): slope 1 where the saved int8 input is above its zero point
+ * (x > 0), else alpha (y_scale); assigned (first contribution) or added. */
+static void leaky_bwd(const tiny_train_step_t *s, const float *g, float *dx, uint32_t n) {
+    const int8_t *q = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    const int first = s->flags & TINY_TF_IN_FIRST;
+    for (uint32_t i = 0; i < n; i++) {
+        const float v = (int32_t)q[i] > s->x_zp ? g[i] : g[i] * s->y_scale;
+        dx[i] = first ? v : dx[i] + v;
+    }
+}
+
 /* One backward step: mask the output gradient, then the layer kernel or the data movement. */
 static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
     if (s->kind == TINY_TS_CE) {
@@ -947,6 +958,9 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_MUL:
         binary_bwd(s, g, ws);
+        return 0;
+    case TINY_TS_LEAKY:
+        if (s->g_in >= 0) leaky_bwd(s, g, ws + s->g_in, nout);
         return 0;
     case TINY_TS_LOGISTIC:
     case TINY_TS_TANH:
