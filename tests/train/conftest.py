@@ -24,6 +24,21 @@ def digits_for(g) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return tdata.load("digits-transfer", t.shape, t.quant.s(), t.quant.zp(), 10)
 
 
+def twin_and_int8_logits(g, x: np.ndarray, int8_activations: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    """(float twin's logits, the int8 reference's logits as real values, the logits' scale) on int8
+    inputs x (tiny.train.float_ref.FloatTwin against tiny.interpreter.run_graph)."""
+    from tiny.interpreter import prepare_all, run_graph
+    from tiny.train.float_ref import FloatTwin, dequantize_inputs
+    from tiny.train.layers import logits_tensor
+    lg = logits_tensor(g)
+    t_in, t_lg = g.tensors[g.inputs[0]], g.tensors[lg]
+    tw = FloatTwin(g, lg, int8_activations=int8_activations)
+    f = tw._fwd(tw.tf.constant(dequantize_inputs(x, t_in.quant.s(), t_in.quant.zp()))).numpy()
+    params = prepare_all(g)
+    q = np.stack([run_graph(g, [x[i:i + 1]], params)[lg].reshape(-1) for i in range(len(x))])
+    return f, t_lg.quant.s() * (q.astype(np.float32) - t_lg.quant.zp()), float(t_lg.quant.s())
+
+
 def device_tensors(tc, ck) -> dict[str, np.ndarray]:
     """Checkpoint blobs by parameter name, typed like the oracle's arrays."""
     out = {}

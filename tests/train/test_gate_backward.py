@@ -68,18 +68,11 @@ def test_float_twin_follows_the_int8_gates(graph) -> None:
     """The float twins (same-scheme and full fine-tune references) run the gates in TF: on the int8
     activation grid their logits follow the int8 reference's to a few quanta and agree on the class."""
     import numpy as np
-    from tiny.interpreter import prepare_all, run_graph
-    from tiny.train.float_ref import FloatTwin, dequantize_inputs, unsupported
+    from tests.train.conftest import twin_and_int8_logits
+    from tiny.train.float_ref import unsupported
     from tiny.train.layers import logits_tensor
-    lg = logits_tensor(graph)
-    assert unsupported(graph, lg) is None
+    assert unsupported(graph, logits_tensor(graph)) is None
     _, _, xte, _ = digits_for(graph)
-    x = xte[:64]
-    t_in, t_lg = graph.tensors[graph.inputs[0]], graph.tensors[lg]
-    tw = FloatTwin(graph, lg, int8_activations=True)
-    f = tw._fwd(tw.tf.constant(dequantize_inputs(x, t_in.quant.s(), t_in.quant.zp()))).numpy()
-    params = prepare_all(graph)
-    q = np.stack([run_graph(graph, [x[i:i + 1]], params)[lg].reshape(-1) for i in range(len(x))])
-    real = t_lg.quant.s() * (q.astype(np.float32) - t_lg.quant.zp())
-    assert np.abs(f - real).mean() < 2 * t_lg.quant.s()
+    f, real, s = twin_and_int8_logits(graph, xte[:64], int8_activations=True)
+    assert np.abs(f - real).mean() < 2 * s
     assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9

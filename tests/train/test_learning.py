@@ -56,25 +56,15 @@ def test_head_only_learns(base_graph, transfer_data) -> None:
 @pytest.mark.slow
 def test_float_twin_forward_matches_int8(base_graph, transfer_data) -> None:
     """The dequantized float twin computes what the int8 graph computes up to quantization error."""
-    from tiny.interpreter import prepare_all, run_graph
-    from tiny.train.float_ref import FloatTwin, dequantize_inputs
-    from tiny.train.layers import logits_tensor
+    from tests.train.conftest import twin_and_int8_logits
     _, _, xte, _ = transfer_data
-    lg = logits_tensor(base_graph)
-    t_in, t_lg = base_graph.tensors[base_graph.inputs[0]], base_graph.tensors[lg]
-    tw = FloatTwin(base_graph, lg)
-    x = xte[:64]
-    f = tw._fwd(tw.tf.constant(dequantize_inputs(x, t_in.quant.s(), t_in.quant.zp()))).numpy()
-    params = prepare_all(base_graph)
-    q = np.stack([run_graph(base_graph, [x[i:i + 1]], params)[lg].reshape(-1) for i in range(len(x))])
-    real = t_lg.quant.s() * (q.astype(np.float32) - t_lg.quant.zp())
+    f, real, s = twin_and_int8_logits(base_graph, xte[:64])
     # int8 rounding through 9 layers: a few logit quanta; argmax agrees on nearly every sample
-    assert np.abs(f - real).mean() < 4 * t_lg.quant.s()
+    assert np.abs(f - real).mean() < 4 * s
     assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9
     # on the int8 activation grid it follows the board's forward much more closely (float sums and
     # rounding ties aside: logits within a quantum or two)
-    t8 = FloatTwin(base_graph, lg, int8_activations=True)
-    f8 = t8._fwd(t8.tf.constant(dequantize_inputs(x, t_in.quant.s(), t_in.quant.zp()))).numpy()
+    f8, _, _ = twin_and_int8_logits(base_graph, xte[:64], int8_activations=True)
     assert np.abs(f8 - real).mean() < 0.5 * np.abs(f - real).mean()
     assert np.mean(f8.argmax(1) == real.argmax(1)) >= np.mean(f.argmax(1) == real.argmax(1))
 
