@@ -287,10 +287,10 @@ def pytorch_flatten() -> Path:
 
 
 def concat_cnn() -> Path:
-    """Branches joined by CONCATENATION (the training backward splits the gradient): a 1x1 conv and a
-    depthwise branch concatenated along channels, then that tensor concatenated with itself along
-    rows (one tensor, both slots), a conv, global pooling, a dense head
-    (tests/train/test_layout_backward.py)."""
+    """Branches joined by CONCATENATION (the training backward splits the gradient): a 1x1 conv, a
+    depthwise branch and their input concatenated along channels (three inputs), then that tensor
+    concatenated with itself along rows (one tensor, both slots), a conv, global pooling, a dense
+    head (tests/train/test_layout_backward.py)."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers
@@ -299,12 +299,12 @@ def concat_cnn() -> Path:
         x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)          # 6 x 6 x 8
         a = L.Conv2D(6, 1, activation="relu")(x)
         b = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
-        c = L.Concatenate(axis=-1)([a, b])                                            # 6 x 6 x 14
-        d = L.Concatenate(axis=1)([c, c])                                             # 12 x 6 x 14
+        c = L.Concatenate(axis=-1)([a, b, x])                                         # 6 x 6 x 22
+        d = L.Concatenate(axis=1)([c, c])                                             # 12 x 6 x 22
         e = L.Conv2D(10, 3, strides=2, padding="same", activation="relu")(d)         # 6 x 3 x 10
         out = L.Dense(10)(L.GlobalAveragePooling2D()(e))
         return _quantize(tf.keras.Model(inp, out), (12, 12, 3))
-    return _cached("concat-cnn", build)
+    return _cached("concat3-cnn", build)
 
 
 def se_cnn() -> Path:

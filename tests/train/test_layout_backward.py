@@ -1,7 +1,7 @@
 """Training through the ops that only move data: a PyTorch CNN's explicit PAD before a stride-2 layer
 and its flatten (TRANSPOSE to NCHW, then RESHAPE) before its Linear layer, in a float32-I/O export
 (tests/models.py `pytorch_flatten`); MEAN over one axis at a time (`pytorch_style`); CONCATENATION
-of two branches, and of one tensor with itself (`concat_cnn`). Checked: every layer trains (none
+of two branches and their input, and of one tensor with itself (`concat_cnn`). Checked: every layer trains (none
 stays frozen), the oracle's gradients against TF autodiff, and the C runtime bit-exact with the
 oracle on the host and on qemu."""
 from __future__ import annotations
@@ -86,7 +86,9 @@ def test_concatenation(board: str) -> None:
     xtr, ytr, _, _ = digits_for(g)
     plan = training_plan(g, load_config("full"))
     cat = [s for s in plan.steps if s.kind == "concat"]
-    assert [len(s.ins) for s in cat] == [2, 2] and cat[0].in_first == [True, False]   # one tensor, both slots
+    assert [len(s.ins) for s in cat] == [2, 3] and cat[0].in_first == [True, False]   # one tensor, both slots
+    assert cat[1].in_first == [True] * 3 and cat[1].ins[2] == g.ops[0].outputs[0]   # three inputs, the third the
+    # stem's output, which the branches' steps add to afterwards
     if board == "host":
         _check(TrainOracle(plan, lr=0.0), xtr, ytr)
     tc = compile_train(g, board, load_config("full", lr=0.02, momentum=0.9))

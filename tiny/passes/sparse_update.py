@@ -195,8 +195,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
         if kind == "fc" and p.batches != 1:
             raise TinyError(f"op #{op.index}: batch 1 only")
         if kind == "concat" and not concat_fits(g, op):
-            raise TinyError(f"op #{op.index} CONCATENATION: backward supports two inputs of up to 65,535 "
-                            "elements per slice only")
+            raise TinyError(f"op #{op.index} CONCATENATION: backward supports up to 65,535 outer slices and "
+                            "2^31 elements per slice only")
         if kind == "pad" and (p.in_shape[0] != 1 or not pad_is_spatial(g, op)):
             raise TinyError(f"op #{op.index} PAD: backward supports padding rows and columns of one 4-D tensor only")
         if kind == "transpose" and (p.in_dims[0] != 1 or p.perm4[0] != 0):
@@ -271,7 +271,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
     written: set[int] = {logits}
     for op in reversed(bw_ops):
         kind = BACKWARD_KINDS[op.type]
-        ins = [t for t in (op.inputs[:2] if kind in ("add", "mul", "concat") else op.inputs[:1]) if _needs(g, ng, t)]
+        ins = [t for t in (op.inputs if kind == "concat" else op.inputs[:2] if kind in ("add", "mul")
+                           else op.inputs[:1]) if _needs(g, ng, t)]
         first = []
         for t in ins:
             first.append(t not in written)

@@ -146,7 +146,8 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
                                  shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL",
                                  frac="NULL", w_frozen="NULL", perm="{ 0, 1, 2, 3 }", axes=0,
-                                 bdims="{ { 1, 1, 1, 1 }, { 1, 1, 1, 1 }, { 1, 1, 1, 1 } }", k0="NULL", k1="NULL")
+                                 bdims="{ { 1, 1, 1, 1 }, { 1, 1, 1, 1 }, { 1, 1, 1, 1 } }", k0="NULL", k1="NULL",
+                                 cat="NULL")
         t_out = g.tensors[s.out]
         c_last = t_out.shape[-1] if t_out.shape else 1
         # (out_h x out_w x out_c covers every element: the runtime masks that many)
@@ -235,8 +236,12 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             p = c.params[s.op]      # its 4-D view (batch 1) and the averaged axes of that view
             d.update(in_h=p.in_dims[1], in_w=p.in_dims[2], in_c=p.in_dims[3], axes=p.axis_mask)
         elif s.kind == "concat":
-            p = c.params[s.op]      # outer slices, each of input 0's chunk then input 1's (elements)
-            d.update(in_h=p.outer, in_w=p.sizes[0] * p.inner, in_c=p.sizes[1] * p.inner)
+            p = c.params[s.op]      # outer slices, each of input 0's chunk, then input 1's, ... (elements)
+            rows = [(plan.grad_offsets[sl[0]] if sl else -1, n * p.inner, int(bool(sl and sl[1])))
+                    for sl, n in zip(slots, p.sizes)]
+            decls.append(f"static const int32_t t{s.op}_cat[{3 * len(rows)}] = "
+                         f"{{{', '.join(str(v) for r in rows for v in r)}}};")
+            d.update(in_h=p.outer, in_w=len(rows), cat=f"t{s.op}_cat")
         elif s.kind == "pad":
             p = c.params[s.op]      # rows and columns only: the input sits at (p_t, p_l) of the output
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], p_t=p.before[1], p_l=p.before[2])
@@ -304,7 +309,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
-              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm", "axes", "bdims", "k0", "k1"]
+              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm", "axes", "bdims", "k0", "k1", "cat"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]

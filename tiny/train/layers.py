@@ -43,12 +43,11 @@ def pad_is_spatial(g: Graph, op) -> bool:
 
 
 def concat_fits(g: Graph, op) -> bool:
-    """A CONCATENATION the backward takes: two inputs, its slices within the runtime's 16-bit fields."""
-    if len(op.inputs) != 2:
-        return False
+    """A CONCATENATION the backward takes: any number of inputs, its slices within the runtime's
+    16-bit outer count and 32-bit slice lengths."""
     from tiny.ops.concatenation import prepare
     p = prepare(g, op)
-    return max(p.outer, *(n * p.inner for n in p.sizes)) < 1 << 16
+    return p.outer < 1 << 16 and sum(n * p.inner for n in p.sizes) < 1 << 31
 
 
 def upstream(g: Graph, tensor: int) -> set[int]:

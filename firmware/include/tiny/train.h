@@ -80,6 +80,9 @@ typedef struct tiny_train_step {
      * above x_zp, else alpha = y_scale). */
     uint32_t bdims[3][4];
     const float *k0, *k1;
+    /* CONCATENATION: per input (in_w of them), its gradient's workspace offset (-1: none), its chunk
+     * of each of the in_h outer slices (elements) and 1 when it is the first contribution */
+    const int32_t *cat;
 } tiny_train_step_t;
 
 /* The K weights of output channel c (K = weights per output channel). */

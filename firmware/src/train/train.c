@@ -811,22 +811,26 @@ static void mean_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
             }
 }
 
-/* CONCATENATION backward (train.py _concat): in each of the in_h outer slices of the output gradient,
- * the first in_w elements are input 0's, the next in_c input 1's; each goes to its input's gradient
- * (g_in, g_in2; -1: none), assigned (first contribution) or added, input 0 first. */
+/* CONCATENATION backward (train.py _concat): each of the in_h outer slices of the output gradient
+ * holds input 0's chunk, then input 1's, ... (s->cat: offset, chunk, first per input); each chunk
+ * goes to its input's gradient, assigned (first contribution) or added, input 0 first. */
 static void concat_bwd(const tiny_train_step_t *s, const float *g, float *ws) {
-    const uint32_t n0 = s->in_w, n1 = s->in_c;
-    for (uint32_t k = 0; k < 2; k++) {
-        const int32_t off = k ? s->g_in2 : s->g_in;
-        if (off < 0) continue;
-        const uint32_t n = k ? n1 : n0, skip = k ? n0 : 0u;
-        const int first = s->flags & (k ? TINY_TF_IN2_FIRST : TINY_TF_IN_FIRST);
-        float *dx = ws + off;
-        for (uint32_t o = 0; o < s->in_h; o++) {
-            const float *src = g + o * (n0 + n1) + skip;
-            float *d = dx + o * n;
-            for (uint32_t i = 0; i < n; i++) d[i] = first ? src[i] : d[i] + src[i];
+    uint32_t row = 0;
+    for (uint32_t k = 0; k < s->in_w; k++) row += (uint32_t)s->cat[3 * k + 1];
+    uint32_t skip = 0;
+    for (uint32_t k = 0; k < s->in_w; k++) {
+        const int32_t off = s->cat[3 * k];
+        const uint32_t n = (uint32_t)s->cat[3 * k + 1];
+        const int first = s->cat[3 * k + 2];
+        if (off >= 0) {
+            float *dx = ws + off;
+            for (uint32_t o = 0; o < s->in_h; o++) {
+                const float *src = g + o * row + skip;
+                float *d = dx + o * n;
+                for (uint32_t i = 0; i < n; i++) d[i] = first ? src[i] : d[i] + src[i];
+            }
         }
+        skip += n;
     }
 }
 
