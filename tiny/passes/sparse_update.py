@@ -6,7 +6,8 @@ Pure function of the int8 graph and the per-layer updates -> a TrainPlan:
   no input gradient is computed for tensors nothing below needs;
 - **saved tensors**: the int8 input of every layer whose weights update and of every max pool (a
   copy, taken right after its producer runs, so the forward arena keeps its own lifetimes; a max
-  pool's backward finds each window's max in it again) and, for every other op of the
+  pool's backward finds each window's max in it again; the other factor of a MUL, the output of a
+  LOGISTIC / TANH, the input of a LEAKY_RELU) and, for every other op of the
   backward, a 1-bit mask of its output clamp (ReLU/ReLU6 bounds and int8 saturation) — derived
   from an int8 copy instead when one is kept anyway;
 - **operator reordering**: each layer's bias and weight update is applied in the same step as its
@@ -20,6 +21,7 @@ The step list is the contract between the numpy oracle (tiny/reference/train.py)
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,7 +207,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1, undilated windows only")
         if kind == "mean" and p.in_dims[0] != 1:
             raise TinyError(f"op #{op.index} MEAN: backward supports batch 1 only")
-        if kind in ("add", "mul") and max(map(_elems, p.dims)) >= 1 << 32:
+        if kind in ("add", "mul") and max(math.prod(int(v) for v in d) for d in p.dims) >= 1 << 32:
             raise TinyError(f"op #{op.index} {op.type}: tensors of 2^32 elements or more")
     # Captures: int8 inputs of weight-updated layers and the logits; masks for the rest.
     caps: list[Capture] = []
@@ -295,13 +297,6 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
 def _needs(g: Graph, ng: dict[int, bool], t: int) -> bool:
     """Whether activation tensor t gets a gradient (an update below needs it)."""
     return t >= 0 and not g.tensors[t].is_const and ng.get(t, False)
-
-
-def _elems(dims: tuple[int, ...]) -> int:
-    n = 1
-    for d in dims:
-        n *= int(d)
-    return n
 
 
 BCAST_SLAB = 64     # output channels a broadcast step materializes at a time (TINY_BCAST_SLAB, train.c)
