@@ -49,6 +49,18 @@ def test_report_train_keys() -> None:
     assert d["train_peak_sram_bytes"] == d["train_memory"]["train_peak_sram_bytes"] > d["peak_sram_bytes"]
 
 
+def test_report_train_says_when_it_does_not_fit() -> None:
+    """`tiny report --train` states the training budget and whether the plan fits it (the JSON's
+    train_fits), with the excess, as `tiny train` would refuse it."""
+    r = _tiny("report", str(tdata.base_model()), "--board", "host", "--train", "full", "--sram-budget", "6000")
+    assert r.returncode == 0, r.stderr
+    peak = int(re.search(r"training \(full\): peak SRAM ([\d,]+) B", r.stdout).group(1).replace(",", ""))
+    assert f"training budget on host: 6,000 B: DOES NOT FIT ({peak - 6000:,} B over" in r.stdout
+    d = json.loads(_tiny("report", str(tdata.base_model()), "--board", "host", "--train", "full", "--sram-budget",
+                         "6000", "--json").stdout)
+    assert d["train_fits"] is False and d["train_peak_sram_bytes"] == peak and d["train_budget_bytes"] == 6000
+
+
 def test_mbv2_035_128_sparse_fits_128k(tmp_path) -> None:
     from tests import models
     from tiny.train.api import compile_train

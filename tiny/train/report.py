@@ -28,9 +28,13 @@ def train_report(model: str, board: str, spec: str, schedule: str = "layer",
     data = out
     lines = [*(f"  {p}" for p in pre), f"  training ({cfg.recipe}): peak SRAM {m['train_peak_sram_bytes']:,} B = forward arena "
              f"{m['forward_arena_bytes']:,} B + saved {m['saved_bytes']:,} B (masks {m['saved_mask_bytes']:,} B) + "
-             f"SRAM weights {m['sram_param_bytes']:,} B + momentum {m['momentum_bytes']:,} B + backward "
-             f"workspace {m['backward_workspace_bytes']:,} B ({'inside the dead forward arena' if m['workspace_in_arena'] else 'separate'}); "
-             f"without reordering {m['without_reordering_bytes']:,} B"]
+             f"SRAM weights {m['sram_param_bytes']:,} B + momentum {m['momentum_bytes']:,} B + "
+             + (f"weight shadow {m['shadow_bytes']:,} B + " if m.get("shadow_bytes") else "")
+             + f"backward workspace {m['backward_workspace_bytes']:,} B ({_ws_place(m)}); "
+             f"without reordering {m['without_reordering_bytes']:,} B",
+             f"  training budget on {board}: {budget:,} B: "
+             + ("fits" if out["train_fits"] else f"DOES NOT FIT ({m['train_peak_sram_bytes'] - budget:,} B over; "
+                f"`tiny train` refuses it: train fewer or higher layers)")]
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
         data["train_blocks"] = block_memory(tc.train_plan, select(g, cfg.blocks)[0])
@@ -42,6 +46,15 @@ def train_report(model: str, board: str, spec: str, schedule: str = "layer",
         lines += scheme_lines(data["sparse_scheme"])
     lines += [f"    {t}" for t in data["train_steps"]]
     return data, "\n".join(lines)
+
+
+def _ws_place(m: dict[str, int]) -> str:
+    """Where the backward workspace lives: in the dead forward arena (counted once, the larger of the two)."""
+    if not m["workspace_in_arena"]:
+        return "separate"
+    if m["backward_workspace_bytes"] > m["forward_arena_bytes"]:
+        return "in the dead forward arena, which grows to it: counted once"
+    return "inside the dead forward arena"
 
 
 def _search_scheme(g: Any, cfg: Any, board: str, schedule: str, sram_budget: int | None, data: str,
