@@ -61,6 +61,19 @@ def test_report_train_says_when_it_does_not_fit() -> None:
     assert d["train_fits"] is False and d["train_peak_sram_bytes"] == peak and d["train_budget_bytes"] == 6000
 
 
+def test_a_run_that_does_not_learn_says_why(tmp_path) -> None:
+    """A rate far too high for the model: the board ends near chance, and so does the float twin of
+    the same scheme (TensorFlow, the same data order and rates); `tiny train` says so, blames the
+    rate rather than the int8 training, and points to --lr auto."""
+    r = _tiny("train", "--board", "host", "--recipe", "full", "--lr", "3", "--steps", "200", "--eval-samples",
+              "100", "--json", "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["accuracy_after"] < 0.12 and d["float_reference_accuracy"] < 0.12      # 10 classes: chance 10 %
+    assert "neither did its float twin" in d["learning_note"] and "--lr auto" in d["learning_note"]
+    assert d["learning_note"] in r.stderr
+
+
 def test_mbv2_035_128_sparse_fits_128k(tmp_path) -> None:
     from tests import models
     from tiny.train.api import compile_train

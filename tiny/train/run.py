@@ -334,6 +334,10 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
         res.update(_float_refs(pr.g0, tc, cfg, xtr, ytr, pr.xv, pr.yv, pr.xte, pr.yte, total, pr.rates, pr.eval_at,
                                pr.dom, pr.lr_schedule, pr.steps, early_stop and bool(pr.eval_at), log, grid=pr.g,
                                seed=pr.order_seed))
+    note = learning_note(res, 1.0 / max(1, g.tensors[tc.train_plan.logits].size))
+    if note:
+        res["learning_note"] = note
+        log(note)
     if cfg.recipe == "mobiletl":
         from tiny.passes.mobiletl import block_memory, select
         res["blocks"] = cfg.blocks
@@ -350,6 +354,28 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
     start = t0 if t0 is not None else time.time() - br.wall_s     # no host half timed: the board's
     res["wall_s"] = round(time.time() - start, 2)
     return RunResult(data=res, checkpoint=br.checkpoint, curve=br.curve)
+
+
+LEARNED_MIN = 0.02   # a run that ends less than 2 points above its start and chance did not learn
+
+
+def learning_note(res: dict[str, Any], chance: float) -> str | None:
+    """What to tell a user whose run did not learn (test accuracy not above both its start and chance,
+    1 / classes): whether the float twin of the same scheme (same data order and rates) did, i.e.
+    whether the rate or the int8 training is at fault."""
+    before, after = res["accuracy_before"], res["accuracy_after"]
+    if after >= max(before, chance) + LEARNED_MIN:
+        return None
+    head = f"the board did not learn ({before:.1%} -> {after:.1%} at lr {res['lr']:g})"
+    fb, fr = res.get("float_accuracy_before"), res.get("float_reference_accuracy")
+    auto = "" if res.get("lr_search") else "; `--lr auto` picks a rate on the host oracle, which the board repeats exactly"
+    if fr is None or fb is None:
+        return head + auto
+    if fr < max(fb, chance) + LEARNED_MIN:
+        return (f"{head}, and neither did its float twin with the same rates ({fb:.1%} -> {fr:.1%}): the rate "
+                f"does not suit this model and data{auto}")
+    return (f"{head}, while its float twin with the same rates did ({fb:.1%} -> {fr:.1%}): the int8 training "
+            f"loses what float learns here (try --headroom, or `shadow = true` in a TOML config)")
 
 
 # The float full fine-tune (the ceiling) tries the full recipe's rate and two smaller ones: at one
