@@ -198,7 +198,7 @@ class TrainOracle:
 
     def _ce(self, q: np.ndarray, label: int, grads: dict[int, np.ndarray], s: Step) -> dict[str, Any]:
         t = self.g.tensors[s.out]
-        lg = F(t.quant.s()) * (q.astype(np.int32) - t.quant.zp()).astype(F)
+        lg = real_values(t, q)
         m = lg.max()
         e = exp32(lg - m)
         tot = F(0)
@@ -211,9 +211,7 @@ class TrainOracle:
         return {"pred": int(np.argmax(q)), "p_label": float(p[label])}
 
     def _x_real(self, s: Step, vals: dict[int, np.ndarray]) -> np.ndarray:
-        c = self.plan.captures[s.x_saved]
-        t = self.g.tensors[c.tensor]
-        return F(t.quant.s()) * (vals[c.tensor].astype(np.int32) - t.quant.zp()).astype(F)
+        return self.real(self.plan.captures[s.x_saved].tensor, vals)
 
     def _update(self, op: int, role: str, arr: np.ndarray, grad: np.ndarray, scale: np.ndarray,
                 index: np.ndarray | None = None) -> None:
@@ -482,7 +480,7 @@ class TrainOracle:
                 self._accum(grads, slot[0], slot[1], part)
 
     def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
-        if broadcasts(self.params[s.op]):
+        if self.params[s.op].broadcasts:
             self._binary(s, g, vals, grads, mul=False)
             return
         for t, first in zip(s.ins, s.in_first):
@@ -513,10 +511,9 @@ class TrainOracle:
             grads[t] = dx.reshape(self.g.tensors[t].shape)
 
     def real(self, t: int, vals: dict) -> np.ndarray:
-        """float32 s (q - zp) of an int8 activation or constant tensor (the runtime's formula)."""
+        """The real values of an int8 activation or constant tensor (real_values)."""
         tt = self.g.tensors[t]
-        q = np.asarray(tt.data if tt.is_const else vals[t])
-        return (F(tt.quant.s()) * (q.astype(np.int32) - tt.quant.zp()).astype(F)).astype(F)
+        return real_values(tt, tt.data if tt.is_const else vals[t])
 
     def _logistic(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         """sigmoid' = y (1 - y), read off the int8 output y (straight-through, as TF's sigmoid
@@ -544,10 +541,10 @@ class TrainOracle:
             self._accum(grads, s.ins[0], s.in_first[0], g)
 
 
-def broadcasts(p: Any) -> bool:
-    """An ADD/MUL whose inputs do not both have the output's shape."""
-    d1, d2, do = (tuple(int(v) for v in x) for x in p.dims)
-    return d1 != do or d2 != do
+def real_values(t: Any, q: np.ndarray) -> np.ndarray:
+    """float32 s (q - zp) of int8 values q of tensor t: the runtime's formula (its saved copies, and
+    the constant tables the firmware gets)."""
+    return (F(t.quant.s()) * (np.asarray(q).astype(np.int32) - t.quant.zp()).astype(F)).astype(F)
 
 
 def _valid(O: int, I: int, stride: int, off: int) -> tuple[int, int, int] | None:

@@ -29,7 +29,7 @@ from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
 from tiny.memory.plan import free_gap
 from tiny.passes.sparse_update import TrainPlan, input_slots
-from tiny.reference.train import broadcasts, layer_scales
+from tiny.reference.train import layer_scales, real_values
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
@@ -251,16 +251,15 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                      perm="{ " + ", ".join(str(v) for v in p.perm4) + " }")
         elif s.kind in ("add", "mul"):
             p = c.params[s.op]
-            if s.kind == "mul" or broadcasts(p):
+            if s.kind == "mul" or p.broadcasts:
                 fl |= FLAG_BROADCAST if s.kind == "add" else 0
                 d["bdims"] = "{ " + ", ".join("{ " + ", ".join(str(int(v)) for v in x) + " }" for x in p.dims) + " }"
             if s.kind == "mul":
                 for k, (t, pfx) in enumerate(zip(op.inputs[:2], ("x", "y"))):
                     tk = g.tensors[t]
                     if tk.is_const:      # its real values, computed here as the runtime would
-                        q = np.asarray(tk.data).astype(np.int32) - tk.quant.zp()
                         decls.append(f"static const float t{s.op}_k{k}[{max(tk.size, 1)}] = "
-                                     f"{{{_farr(np.float32(tk.quant.s()) * q.astype(np.float32))}}};")
+                                     f"{{{_farr(real_values(tk, tk.data))}}};")
                         d[f"k{k}"] = f"t{s.op}_k{k}"
                     cap = s.x_saved if k == 0 else s.y_saved
                     if cap is not None:
