@@ -893,7 +893,7 @@ static void binary_bwd(const tiny_train_step_t *s, const float *g, float *ws) {
 
 /* LOGISTIC / TANH backward (train.py _logistic / _tanh): the derivative read off the saved int8
  * output y: y (1 - y), 1 - y^2; assigned (first contribution) or added. */
-static void sigmoid_bwd(const tiny_train_step_t *s, const float *g, float *dx, uint32_t n) {
+static void logistic_tanh_bwd(const tiny_train_step_t *s, const float *g, float *dx, uint32_t n) {
     const int8_t *q = (const int8_t *)(tiny_train_model.saved + s->y_off);
     const int first = s->flags & TINY_TF_IN_FIRST;
     for (uint32_t i = 0; i < n; i++) {
@@ -968,7 +968,7 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_LOGISTIC:
     case TINY_TS_TANH:
-        if (s->g_in >= 0) sigmoid_bwd(s, g, ws + s->g_in, nout);
+        if (s->g_in >= 0) logistic_tanh_bwd(s, g, ws + s->g_in, nout);
         return 0;
     case TINY_TS_PAD:
         if (s->g_in >= 0) pad_bwd(s, g, ws + s->g_in);
