@@ -25,6 +25,11 @@ def test_train_cli_host(tmp_path) -> None:
     d = json.loads(r.stdout)
     assert d["steps"] == 600 and d["train_peak_sram_bytes"] > 0
     assert d["accuracy_after"] > d["accuracy_before"] + 0.15
+    # the default rate was probed on the host oracle, learned, and stays (one probe)
+    c = d["lr_check"]
+    assert c["default_lr"] == d["lr"] == 0.05 and [t["lr"] for t in c["tried"]] == [0.05]
+    assert c["tried"][0]["heldout_accuracy"] > c["start_heldout_accuracy"] + 0.1
+    assert d["weight_shadow"] is True and d["memory"]["shadow_bytes"] > 0    # it fits the host
     assert (tmp_path / "curve.png").stat().st_size > 0
     # the fine-tuned .tflite loads, differs from the base model only in the trained tensors
     g0, g1 = load_model(tdata.base_model()), load_model(d["output"])
@@ -72,6 +77,28 @@ def test_a_run_that_does_not_learn_says_why(tmp_path) -> None:
     assert d["accuracy_after"] < 0.12 and d["float_reference_accuracy"] < 0.12      # 10 classes: chance 10 %
     assert "neither did its float twin" in d["learning_note"] and "--lr auto" in d["learning_note"]
     assert d["learning_note"] in r.stderr
+
+
+def test_a_default_rate_that_diverges_is_backed_off(tmp_path) -> None:
+    """gate-cnn (tests/models.py::se_cnn: x + x*x, two SE gates) diverges under the full recipe's
+    default rate (0.005 with momentum 0.9: 7.6 % on digits-transfer, its float twin 8.2 %). The
+    probe of the run's first 600 steps on the host oracle sees it and trains at a quarter of it:
+    the board learns, and so does the float twin (TensorFlow) at the rates the board used."""
+    from tests import models
+    from tiny.train.schedule import DEFAULTS
+    r = _tiny("train", str(models.se_cnn()), "--board", "host", "--recipe", "full", "--data", "digits-transfer",
+              "--eval-samples", "200", "--json", "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    c = d["lr_check"]
+    default = DEFAULTS["full"].lr
+    assert c["default_lr"] == default and c["probe_steps"] == 600 and c["tried"][0]["lr"] == default
+    assert c["tried"][0]["heldout_accuracy"] < c["start_heldout_accuracy"] + 0.02       # did not learn
+    assert d["lr"] == c["lr"] == c["tried"][1]["lr"] == np.float32(default / 4)
+    assert d["accuracy_after"] > d["accuracy_before"] + 0.1
+    assert d["float_reference_accuracy"] > d["float_accuracy_before"] + 0.1
+    assert "learning_note" not in d
+    assert f"lr {default:g} (the full recipe's default) did not learn in a 600-step probe" in r.stderr
 
 
 def test_mbv2_035_128_sparse_fits_128k(tmp_path) -> None:

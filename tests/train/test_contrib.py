@@ -26,7 +26,7 @@ def small_contrib(base_graph, transfer_data):
 
 def _firmware_sram_bytes(tc) -> int:
     """What the compiled training firmware allocates for the model, read off its C: the arena, the
-    saved buffer, the logits, every mutable (SRAM) weight/bias table and every momentum buffer."""
+    saved buffer, the logits, every mutable (SRAM) weight/bias table, every momentum and weight-shadow buffer."""
     sizes = {"int8_t": 1, "uint8_t": 1, "int32_t": 4, "float": 4}
     total = 0
     for text in (tc.files["model.c"], tc.files["train_model.c"]):
@@ -35,7 +35,7 @@ def _firmware_sram_bytes(tc) -> int:
             if const:
                 continue                     # flash
             if name == "tiny_arena" or name in ("saved", "logits_tmp") or re.fullmatch(r"l\d+_(filter|bias)", name) \
-                    or re.fullmatch(r"t\d+_m[wbs]", name):
+                    or re.fullmatch(r"t\d+_(m[wbs]|wf)", name):
                 total += sizes[ctype] * int(n)
     return total
 
@@ -86,7 +86,7 @@ def test_search_fits_budget_and_equals_firmware_count(base_graph, small_contrib)
     budget = (everything + smallest) // 2
     s = contrib.search(g, c, budget, arena)
     assert s.train_peak_sram_bytes <= budget
-    cfg = load_config("sparse")
+    cfg = load_config("sparse", shadow=False)       # (the search counts no weight shadow: it comes after)
     cfg.scheme = s
     tc = compile_train(g, "host", cfg)
     assert tc.train_memory["train_peak_sram_bytes"] == s.train_peak_sram_bytes
@@ -299,3 +299,27 @@ def test_the_fixed_scheme_stays_unless_significantly_beaten() -> None:
     i, why = contrib.choose_verified(fit, res(0.55, 0.50, 0.52), 256)
     assert i == 2 and "fitted" in why
     assert contrib.choose_verified(["searched", "searched"], res(0.5, 0.6, 0.0)[:2], 256) == (1, None)
+
+
+def test_sparse_default_adds_the_weight_shadow_only_when_it_fits(base_graph, small_contrib) -> None:
+    """The sparse recipe's shadow (None in its defaults): on when the scheme's training still fits the
+    budget with it, else off with a log line; the firmware's own count is the judge."""
+    g, c = base_graph, small_contrib
+    arena = contrib.forward_arena_for_search(g, "host", "layer", 0)
+    head = contrib.trainable_layers(g)[-1]
+    s = contrib.search(g, c, contrib.scheme_peak(g, 2, {head: 1.0}, arena), arena)
+    cfg = load_config("sparse")
+    assert cfg.shadow is None
+    cfg.scheme = s
+    on = load_config("sparse", shadow=True)
+    on.scheme = s
+    shadow = compile_train(g, "host", on).train_memory["shadow_bytes"]
+    assert shadow > 0
+    peak = s.train_peak_sram_bytes
+    said: list[str] = []
+    tc = compile_train(g, "host", cfg, sram_budget=peak + shadow - 1, log=said.append)
+    assert not tc.train_plan.shadow and tc.train_memory["train_peak_sram_bytes"] == peak
+    assert said and "no weight shadow" in said[0] and f"{peak + shadow:,} B" in said[0]
+    tc = compile_train(g, "host", cfg, sram_budget=peak + shadow)
+    assert tc.train_plan.shadow and tc.train_memory["train_peak_sram_bytes"] == peak + shadow
+    assert _firmware_sram_bytes(tc) == peak + shadow

@@ -86,9 +86,13 @@ def test_split_tables_and_memory_report(base_graph) -> None:
     by_shape = sum(n * _k(g, op) for op, n in SPLIT.items()) + sum(
         4 * g.tensors[g.ops[u.op].outputs[0]].shape[-1] for u in plan.updates if u.bias)
     assert mutable == by_shape
+    # the sparse recipe's weight shadow (it fits here): one byte per SRAM weight, the updated channels only
+    shadow = sum(nb for name, (const, nb, _) in arrays.items() if not const and re.fullmatch(r"t\d+_wf", name))
+    assert shadow == m["shadow_bytes"] == sum(nb for name, (const, nb, _) in arrays.items()
+                                              if not const and re.fullmatch(r"l\d+_filter", name))
     # the peak is what the firmware allocates: arena (the interleave scratch planned inside it),
-    # saved buffer, logits and the SRAM tables (no momentum buffers here)
-    alloc = mutable + sum(arrays[k][1] for k in ("tiny_arena", "saved", "logits_tmp"))
+    # saved buffer, logits, the SRAM tables and the shadow (no momentum buffers here)
+    alloc = mutable + shadow + sum(arrays[k][1] for k in ("tiny_arena", "saved", "logits_tmp"))
     assert m["train_peak_sram_bytes"] == alloc
     # the backward step reads the frozen channels from the flash table
     for op in SPLIT:

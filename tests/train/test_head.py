@@ -122,10 +122,19 @@ def test_headroom_setting_errors(tmp_path) -> None:
     # keys a TOML config leaves out take the recipe's defaults (head: shadow on, 3 epochs, lr 0.01)
     c = load_config(p)
     assert (c.headroom, c.shadow, c.epochs, c.lr, c.momentum) == (2.0, True, 3, 0.01, 0.9)
+    assert c.lr_default      # the recipe's rate: `tiny train` probes it (a TOML's own rate is the user's)
+    p.write_text("recipe = 'head'\nlr = 0.01\n")
+    assert not load_config(p).lr_default
     p.write_text("recipe = 'head'\nshadow = false\nepochs = 1\n")
     assert (load_config(p).shadow, load_config(p).epochs, load_config(p).headroom) == (False, 1, 4.0)
     assert (load_config("head").headroom, load_config("head").shadow) == (4.0, True)
-    assert (load_config("sparse").headroom, load_config("sparse").shadow) == (4.0, False)   # memory-lean
+    # memory-lean: the shadow only when the training fits the budget with it (tiny.train.api.compile_train)
+    assert (load_config("sparse").headroom, load_config("sparse").shadow) == (4.0, None)
+    p.write_text("recipe = 'sparse'\nshadow = 'auto'\n")
+    assert load_config(p).shadow is None
+    p.write_text("recipe = 'sparse'\nshadow = 'yes'\n")
+    with pytest.raises(TinyError, match=r"shadow = 'yes': true, false or \"auto\""):
+        load_config(p)
     assert load_config("bias").headroom == 1.0
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from tiny.ir import Graph
 from tiny.passes.sparse_update import TrainPlan, plan_training
@@ -12,7 +12,7 @@ from tiny.train.emit import TrainCompiled, compile_training
 
 def training_plan(g: Graph, cfg: TrainConfig, params: list[dict[str, Any]] | None = None) -> TrainPlan:
     return logits_straight_through(plan_training(g, layer_updates(g, cfg), momentum=cfg.momentum > 0,
-                                                 params=params, shadow=cfg.shadow))
+                                                 params=params, shadow=bool(cfg.shadow)))
 
 
 def logits_straight_through(plan: TrainPlan) -> TrainPlan:
@@ -32,9 +32,33 @@ def logits_straight_through(plan: TrainPlan) -> TrainPlan:
 
 
 def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer",
-                  sram_budget: int | None = None, kernels: str = "opt") -> TrainCompiled:
+                  sram_budget: int | None = None, kernels: str = "opt",
+                  log: Callable[[str], None] | None = None) -> TrainCompiled:
     """kernels: "opt" (DSP forward and backward kernels on boards with the DSP extension) or "ref"
-    (the portable runtime everywhere)."""
+    (the portable runtime everywhere). cfg.shadow None (the sparse recipe's default): the weight
+    shadow when the training still fits the budget with it (SRAM the plan leaves unused), else none;
+    the firmware's plan says which (train_plan.shadow)."""
+    if cfg.shadow is not None:
+        return _compile_train(g, board, cfg, schedule, sram_budget, kernels)
+    from tiny.ir import TinyError
+    from tiny.train.fit_schedule import training_budget
+    budget = training_budget(board, sram_budget)
+    try:
+        tc = _compile_train(g, board, replace(cfg, shadow=True), schedule, sram_budget, kernels)
+        if tc.train_memory["train_peak_sram_bytes"] <= budget:
+            return tc
+        why = (f"{tc.train_memory['train_peak_sram_bytes']:,} B with its {tc.train_memory['shadow_bytes']:,} B, "
+               f"over the {budget:,} B budget")
+    except TinyError as e:
+        why = f"with it: {e}"
+    tc = _compile_train(g, board, replace(cfg, shadow=False), schedule, sram_budget, kernels)
+    if log is not None and tc.train_memory["train_peak_sram_bytes"] <= budget:   # (else the refusal says it all)
+        log(f"no weight shadow (the precision it adds to the trained weights does not fit: {why})")
+    return tc
+
+
+def _compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str, sram_budget: int | None,
+                   kernels: str) -> TrainCompiled:
     from tiny.interpreter import prepare_all
     from tiny.train.fit_schedule import compile_for_training
     from tiny.train.headroom import trained_weight_channels, with_headroom

@@ -45,7 +45,9 @@ class TrainConfig:
     freeze_dw: bool = False                   # mobiletl: depthwise weights frozen (bias still trains)
     headroom: float = 1.0                     # trained weights requantized with this x their scale
     body_headroom: float | None = None        # ... for the trained layers below the classifier (None: headroom)
-    shadow: bool = False                      # 1/256-quantum fractions of the trained weights in SRAM
+    shadow: bool | None = False               # 1/256-quantum fractions of the trained weights in SRAM
+                                              # (None: when the training fits the budget with them)
+    lr_default: bool = True                   # lr is the recipe's default (not a TOML's): checked by a probe
     search: bool | None = None                # sparse: contribution analysis + budget search (None: by
                                               # default, within a host-time limit; True: always; False: never)
     scheme: Any = None                        # the searched scheme (tiny.train.contrib.Scheme), once chosen
@@ -107,7 +109,7 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
                           # a TOML headroom alone applies to every trained layer
                           body_headroom=(float(t["body_headroom"]) if "body_headroom" in t else
                                          None if "headroom" in t else d.body_headroom),
-                          shadow=bool(t.get("shadow", d.shadow)))
+                          shadow=_shadow(p, t.get("shadow", d.shadow)), lr_default="lr" not in t)
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
@@ -119,6 +121,14 @@ def load_config(spec: str | Path | None, **overrides: Any) -> TrainConfig:
     if not 0.0 <= cfg.momentum < 1.0:
         raise TinyError(f"momentum {cfg.momentum} must be in [0, 1)")
     return cfg
+
+
+def _shadow(p: Path, v: Any) -> bool | None:
+    if v is None or isinstance(v, bool):
+        return v
+    if v == "auto":
+        return None
+    raise TinyError(f"{p}: shadow = {v!r}: true, false or \"auto\" (when the training fits the budget with it)")
 
 
 def fixed_sparse_scheme(g: Graph) -> tuple[int, dict[int, float]]:

@@ -17,7 +17,7 @@ def train_report(model: str, board: str, spec: str, schedule: str = "layer",
     pre: list[str] = []
     if cfg.searches() and (data or cfg.search):   # without data only when asked: the analysis needs the user's
         cfg = _search_scheme(g, cfg, board, schedule, sram_budget, data or "digits-transfer", pre.append)
-    tc = compile_train(g, board, cfg, schedule, sram_budget)
+    tc = compile_train(g, board, cfg, schedule, sram_budget, log=pre.append)
     m = dict(tc.train_memory)
     budget = training_budget(board, sram_budget)
     out: dict[str, Any] = {"train_recipe": cfg.recipe, "train_peak_sram_bytes": m["train_peak_sram_bytes"],

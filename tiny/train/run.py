@@ -91,6 +91,7 @@ class Prepared:
     lr_schedule: str
     steps: int | None
     lr_search: list[dict[str, float]] | None = None
+    lr_check: dict[str, Any] | None = None    # the probe of a default rate (tiny.train.lr_search)
     order_seed: int = 0     # the sample order's seed (tiny/train/schedule.py): the board and the twins alike
 
 
@@ -149,6 +150,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
     from tiny.train.api import compile_train
+    lr_given = lr is not None
     lr, momentum, epochs, auto = resolve_settings(recipe, lr, momentum, epochs)
     cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
                       freeze_dw=freeze_dw or None, headroom=headroom, shadow=shadow, search=search)
@@ -206,9 +208,17 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
                                   xv if len(xv) else xtr, yv if len(yv) else ytr, max_steps=min(600, total), log=log,
                                   runner=runners[1], seed=order_seed)
         lr_search = [{"lr": a, "heldout_accuracy": b} for a, b in tried]
+    lr_check = None
+    from tiny.train.lr_search import PROBE_MIN_STEPS, check_default_lr
+    if not auto and not lr_given and cfg.lr_default and total >= PROBE_MIN_STEPS:   # a recipe's default: checked
+        cfg.lr, lr_check = check_default_lr(plan, cfg.lr, cfg.momentum, cfg.qas, rounding, xtr, ytr,
+                                            xv if len(xv) else xtr, yv if len(yv) else ytr, total,
+                                            1.0 / max(1, n_classes), lr_schedule, order_seed, log=log,
+                                            what=f"the {cfg.recipe} recipe's default")
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
-    tc = compile_train(g, board, cfg, schedule, sram_budget, kernels=kernels)   # raises before flashing if it cannot fit
+    tc = compile_train(g, board, cfg, schedule, sram_budget, kernels=kernels, log=log)  # raises before flashing if it cannot fit
+    cfg.shadow = tc.train_plan.shadow        # (the sparse default: the shadow when it fits)
     from tiny.train.fit_schedule import training_budget
     peak, budget = tc.train_memory["train_peak_sram_bytes"], training_budget(board, sram_budget)
     if peak > budget:     # (layer/patch schedules are not planned to the budget)
@@ -218,7 +228,8 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
                         + f" (schedule {schedule}: use --schedule auto, or update fewer or higher layers)")
     return Prepared(model=model, board=board, data=data, g=g, g0=g0, cfg=cfg, tc=tc, dom=dom, xtr=xtr, ytr=ytr, xv=xv,
                     yv=yv, xte=xte, yte=yte, total=total, rates=rates, eval_at=eval_at, rounding=rounding,
-                    lr_schedule=lr_schedule, steps=steps, lr_search=lr_search, order_seed=order_seed)
+                    lr_schedule=lr_schedule, steps=steps, lr_search=lr_search, lr_check=lr_check,
+                    order_seed=order_seed)
 
 
 def train_on_board(pr: Prepared, port: str | None = None, checkpoint_every: int = 100,
@@ -327,7 +338,7 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
            "train_peak_sram_bytes": mem["train_peak_sram_bytes"], "memory": mem, "resumes": br.resumes,
            "watchdog_resets": br.watchdog_resets,
            "instructions_per_step": insn, "instructions_per_step_split": split, "kernels": kernels,
-           "lr_search": pr.lr_search, "weight_headroom": describe_headroom(g), "weight_shadow": bool(cfg.shadow)}
+           "lr_search": pr.lr_search, "lr_check": pr.lr_check, "weight_headroom": describe_headroom(g), "weight_shadow": bool(cfg.shadow)}
     if getattr(cfg, "scheme_report", None):
         res["sparse_scheme"] = cfg.scheme_report
     if float_reference:
@@ -356,22 +367,19 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
     return RunResult(data=res, checkpoint=br.checkpoint, curve=br.curve)
 
 
-LEARNED_MIN = 0.02   # a run that ends less than 2 points above its start and chance did not learn
-
-
 def learning_note(res: dict[str, Any], chance: float) -> str | None:
     """What to tell a user whose run did not learn (test accuracy not above both its start and chance,
     1 / classes): whether the float twin of the same scheme (same data order and rates) did, i.e.
     whether the rate or the int8 training is at fault."""
     before, after = res["accuracy_before"], res["accuracy_after"]
-    if after >= max(before, chance) + LEARNED_MIN:
+    if after >= max(before, chance) + sch.LEARNED_MIN:
         return None
     head = f"the board did not learn ({before:.1%} -> {after:.1%} at lr {res['lr']:g})"
     fb, fr = res.get("float_accuracy_before"), res.get("float_reference_accuracy")
     auto = "" if res.get("lr_search") else "; `--lr auto` picks a rate on the host oracle, which the board repeats exactly"
     if fr is None or fb is None:
         return head + auto
-    if fr < max(fb, chance) + LEARNED_MIN:
+    if fr < max(fb, chance) + sch.LEARNED_MIN:
         return (f"{head}, and neither did its float twin with the same rates ({fb:.1%} -> {fr:.1%}): the rate "
                 f"does not suit this model and data{auto}")
     return (f"{head}, while its float twin with the same rates did ({fb:.1%} -> {fr:.1%}): the int8 training "
