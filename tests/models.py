@@ -340,6 +340,35 @@ def se_cnn() -> Path:
     return _cached("gate-cnn", build)
 
 
+def pt_ops_cnn() -> Path:
+    """Element-wise ops PyTorch exports and Keras models use between layers, which the training
+    backward goes through: PRELU (a learned slope per channel, a constant in the .tflite), a SUB of
+    two activations broadcast over the spatial axes (x - mean(x), as a decomposed norm), MAXIMUM of
+    two activations, MINIMUM with a constant (a clip) and a plain SUB of two branches. Pretrained on
+    upright digits (tests/train/test_pt_ops_backward.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(15)
+        x = inp = tf.keras.Input((12, 12, 3))
+        x = L.PReLU(shared_axes=[1, 2])(L.Conv2D(16, 3, strides=2, padding="same")(x))   # 6 x 6 x 16, PRELU
+        x = L.Subtract()([x, L.GlobalAveragePooling2D(keepdims=True)(x)])               # broadcast SUB
+        a = L.Conv2D(16, 1)(x)
+        b = L.DepthwiseConv2D(3, padding="same")(x)
+        x = L.Maximum()([a, b])                                                          # MAXIMUM
+        x = tf.keras.ops.minimum(x, 1.5)                                                 # MINIMUM, constant
+        x = L.Subtract()([L.Conv2D(24, 1, activation="relu")(x), L.Conv2D(24, 1)(x)])  # SUB
+        x = L.GlobalAveragePooling2D()(x)
+        m = tf.keras.Model(inp, L.Dense(10)(x))
+        xtr, ytr, _, _ = digits_base_images(12, 12, 3)
+        m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(xtr, ytr, epochs=12, batch_size=32, verbose=0)
+        from tiny.frontend.keras import quantize
+        return quantize(m, xtr[:64])
+    return _cached("pt-ops-cnn", build)
+
+
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
     RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and

@@ -83,6 +83,15 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                 pre = inp(op.inputs[0]) + inp(op.inputs[1])
             elif op.type == "MUL":
                 pre = inp(op.inputs[0]) * inp(op.inputs[1])
+            elif op.type == "SUB":
+                pre = inp(op.inputs[0]) - inp(op.inputs[1])
+            elif op.type in ("MAXIMUM", "MINIMUM"):      # TF's gradient: ties go to the first input
+                pre = (tf.maximum if op.type == "MAXIMUM" else tf.minimum)(inp(op.inputs[0]), inp(op.inputs[1]))
+            elif op.type == "PRELU":
+                # TF's own PReLU (relu(x) - alpha relu(-x)) has slope 0 at x = 0; the int8 kernel takes
+                # the x >= 0 branch there, and the backward its slope 1
+                x_in, alpha = inp(op.inputs[0]), inp(op.inputs[1])
+                pre = tf.where(x_in >= 0.0, x_in, alpha * x_in)
             elif op.type in ("RELU", "RELU6"):
                 pre = (tf.nn.relu if op.type == "RELU" else tf.nn.relu6)(inp(op.inputs[0]))
             elif op.type == "LEAKY_RELU":
@@ -108,7 +117,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # the clamp mask of the int8 output; none where the plan keeps none (a mean, a reshape, a
             # pool without a fused activation: its output lies in its input's range), and none on the
             # logits (tiny.train.api.logits_straight_through)
-            unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "LOGISTIC", "TANH") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
+            unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "LOGISTIC", "TANH",
+                                    "MAXIMUM", "MINIMUM") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)
             pre = tf.reshape(pre, t_out.shape)

@@ -162,22 +162,26 @@ def test_exp32_accuracy() -> None:
 
 
 def test_layers_the_gradient_cannot_reach_stay_frozen() -> None:
-    """tests/models.py `activation_stack`: a MAXIMUM of two activations (no training backward) lies
-    between the convolutions and the loss (through a LEAKY_RELU and a TANH, which have one): only the
-    classifier can train, every other layer is frozen by it, and a config naming one is refused
-    with that op."""
+    """tests/models.py `fpn_detector`: a RESIZE_NEAREST_NEIGHBOR (no training backward) lies between
+    the backbone and the box head: the layers below it are frozen by it, the box head and the
+    lateral conv train, and a config naming a frozen layer is refused with that op.
+    `activation_stack` (LEAKY_RELU, TANH, MAXIMUM with a constant) was this test's model until
+    MAXIMUM got a backward: every layer of it trains now."""
     from tests import models
     from tiny.pipeline import load_model
     from tiny.train.config import resolve_layer
     from tiny.train.layers import frozen_by_ops
-    g = load_model(str(models.activation_stack()))
-    types = [op.type for op in g.ops]
-    fc, mx = (types.index(t) for t in ("FULLY_CONNECTED", "MAXIMUM"))
-    assert trainable_layers(g) == [fc]
-    assert frozen_by_ops(g) == {0: mx, 2: mx, 4: mx}
-    with pytest.raises(TinyError, match=rf"'#2'.*op #{mx} MAXIMUM lies between it and the loss"):
-        resolve_layer(g, "#2")
-    assert [u.op for u in layer_updates(g, load_config("full"))] == [fc]     # full = what can train
+    g = load_model(str(models.fpn_detector()))
+    rs = [op.type for op in g.ops].index("RESIZE_NEAREST_NEIGHBOR")
+    assert frozen_by_ops(g) == {0: rs, 1: rs, 2: rs}
+    trainable = trainable_layers(g)
+    assert trainable and not set(trainable) & {0, 1, 2}
+    with pytest.raises(TinyError, match=rf"'#1'.*op #{rs} RESIZE_NEAREST_NEIGHBOR lies between it and the loss"):
+        resolve_layer(g, "#1")
+    assert [u.op for u in layer_updates(g, load_config("full"))] == trainable     # full = what can train
+    a = load_model(str(models.activation_stack()))
+    assert trainable_layers(a) == [op.index for op in a.ops if op.type in ("CONV_2D", "FULLY_CONNECTED")]
+    assert frozen_by_ops(a) == {}
 
 
 def test_a_layer_without_a_backward_is_frozen_itself(tmp_path) -> None:

@@ -48,6 +48,6 @@ def emit(p: MaxMinParams, e: EmitCtx, fn: str) -> str:
 _COMMON = dict(arity=(2, 2, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                variants=(Variant("tiny_maximum_minimum_s8"),), macs=elementwise_macs, input_rect=elementwise_rect,
                elementwise=True, local=True, inplace=binary_inplace)
-MAXIMUM = OpDef(name="MAXIMUM", **_COMMON)
-MINIMUM = OpDef(name="MINIMUM", **_COMMON)
+MAXIMUM = OpDef(name="MAXIMUM", backward="max", **_COMMON)
+MINIMUM = OpDef(name="MINIMUM", backward="min", **_COMMON)
 DEFS = [MAXIMUM, MINIMUM]

@@ -64,5 +64,5 @@ def emit(p: PreluParams, e: EmitCtx, fn: str) -> str:
 
 PRELU = OpDef(name="PRELU", arity=(2, 2, (), None), prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
               variants=(Variant("tiny_prelu_s8"),), macs=elementwise_macs, input_rect=elementwise_rect,
-              elementwise=True, local=True, data_inputs=lambda g, op: [0])
+              elementwise=True, local=True, data_inputs=lambda g, op: [0], backward="prelu")
 DEFS = [PRELU]

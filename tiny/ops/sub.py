@@ -59,5 +59,5 @@ def emit(p: AddParams, e: EmitCtx, fn: str) -> str:
 
 SUB = OpDef(name="SUB", fb_options="SubOptions", arity=(2, 2, (), None), options=binary_options, prepare=prepare,
             run=run, emit=emit, scratch=scratch_bytes, variants=(Variant("tiny_sub_s8"),), macs=elementwise_macs,
-            input_rect=elementwise_rect, elementwise=True, local=True, inplace=binary_inplace)
+            input_rect=elementwise_rect, elementwise=True, local=True, inplace=binary_inplace, backward="sub")
 DEFS = [SUB]

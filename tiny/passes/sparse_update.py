@@ -31,6 +31,10 @@ from tiny.ops import kinds as K
 from tiny.train.layers import LayerUpdate, concat_fits, logits_tensor, pad_is_spatial, upstream
 
 BACKWARD_KINDS = {k: d.backward for k, d in ops.REGISTRY.items() if d.backward}   # op type -> backward kind
+# two-input element-wise ops (broadcasting): the oracle's _binary, the C's binary_bwd
+BINARY_KINDS = ("add", "sub", "mul", "max", "min", "prelu")
+# ... whose input gradients need the inputs' values (saved int8 copies, or constant tables)
+VALUE_KINDS = ("mul", "max", "min", "prelu")
 
 
 @dataclass
@@ -48,16 +52,16 @@ class Capture:
 @dataclass
 class Step:
     kind: str                      # ce | conv | dw | fc | mean | add | mul | copy | maxpool | avgpool | transpose |
-                                   # pad | concat | logistic | tanh | leaky
+                                   # pad | concat | logistic | tanh | leaky | sub | max | min | prelu
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
     in_first: list[bool] = field(default_factory=list)  # True: assign (first contribution), else add
     mask: int | None = None        # capture index of the output mask (bits or int8 copy)
     x_saved: int | None = None     # capture index of the saved int8 input (updated weights, max pool;
-                                   # mul: input 0, the factor of input 1's gradient)
+                                   # mul/max/min/prelu: input 0)
     y_saved: int | None = None     # capture index of the saved int8 output (trained scale, MobileTL;
-                                   # logistic/tanh: their derivative; mul: input 1, the factor of input 0's)
+                                   # logistic/tanh: their derivative; mul/max/min/prelu: input 1)
     update: LayerUpdate | None = None
     bcast: bool = False            # mean: writes its input's gradient as one value per channel;
                                    # conv: reads its output's gradient so (see _broadcast_grads)
@@ -207,7 +211,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1, undilated windows only")
         if kind == "mean" and p.in_dims[0] != 1:
             raise TinyError(f"op #{op.index} MEAN: backward supports batch 1 only")
-        if kind in ("add", "mul") and max(math.prod(int(v) for v in d) for d in p.dims) >= 1 << 32:
+        if kind in BINARY_KINDS and max(math.prod(int(v) for v in d) for d in p.dims) >= 1 << 32:
             raise TinyError(f"op #{op.index} {op.type}: tensors of 2^32 elements or more")
     # Captures: int8 inputs of weight-updated layers and the logits; masks for the rest.
     caps: list[Capture] = []
@@ -233,11 +237,15 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
                                         # the sign of a leaky ReLU's input (its slope: 1 or alpha)
         if BACKWARD_KINDS[op.type] in ("logistic", "tanh"):
             add_copy(op.outputs[0])     # the derivative is read off the int8 output: y (1 - y), 1 - y^2
-        if BACKWARD_KINDS[op.type] == "mul":
-            a, b = op.inputs[:2]        # each input's gradient is the output's times the other input
+        if BACKWARD_KINDS[op.type] in VALUE_KINDS:
+            # mul: each input's gradient is the output's times the other input; max/min: the output's
+            # where that input was the one chosen (both values); prelu: slope 1 or alpha by x's sign
+            a, b = op.inputs[:2]
             for own, other in ((a, b), (b, a)):
-                if _needs(g, ng, own) and not g.tensors[other].is_const:
-                    add_copy(other)
+                if _needs(g, ng, own):
+                    for t in ((other,) if BACKWARD_KINDS[op.type] == "mul" else (a, b)):
+                        if not g.tensors[t].is_const:
+                            add_copy(t)
     add_copy(logits)
     mask_of: dict[int, int] = {}
     for op in bw_ops:
@@ -250,7 +258,9 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
         lo, hi = int(getattr(params[op.index], "act_min", -128)), int(getattr(params[op.index], "act_max", 127))
         # a pool's output lies in its input's range (same quantization): only a fused activation clamps
         pool_clamps = kind in ("maxpool", "avgpool") and (lo, hi) != (-128, 127)
-        if kind in ("conv", "dw", "fc", "add", "mul") or op.type in (K.HARD_SWISH, K.RELU, K.RELU6, K.LEAKY_RELU) \
+        # (a MAXIMUM / MINIMUM outputs one of its inputs: nothing clamps)
+        if kind in ("conv", "dw", "fc", "add", "sub", "mul", "prelu") \
+                or op.type in (K.HARD_SWISH, K.RELU, K.RELU6, K.LEAKY_RELU) \
                 or pool_clamps:
             out = op.outputs[0]
             if op.type == K.HARD_SWISH:
@@ -273,17 +283,18 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
     written: set[int] = {logits}
     for op in reversed(bw_ops):
         kind = BACKWARD_KINDS[op.type]
-        ins = [t for t in (op.inputs if kind == "concat" else op.inputs[:2] if kind in ("add", "mul")
-                           else op.inputs[:1]) if _needs(g, ng, t)]
+        # (a PRELU's alpha is a constant: tiny.train.layers keeps the others frozen)
+        ins = [t for t in (op.inputs if kind == "concat" else op.inputs[:1] if kind == "prelu"
+                           else op.inputs[:2] if kind in BINARY_KINDS else op.inputs[:1]) if _needs(g, ng, t)]
         first = []
         for t in ins:
             first.append(t not in written)
             written.add(t)
         u = upd.get(op.index)
-        x_saved = copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels) or kind in ("maxpool", "mul", "leaky") \
-            else None
+        x_saved = copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels) \
+            or kind in ("maxpool", "leaky", *VALUE_KINDS) else None
         y_saved = copy_of.get(op.outputs[0]) if (u is not None and u.scale) or kind in ("logistic", "tanh") \
-            else copy_of.get(op.inputs[1]) if kind == "mul" else None
+            else copy_of.get(op.inputs[1]) if kind in VALUE_KINDS else None
         steps.append(Step(kind=kind, op=op.index, out=op.outputs[0], ins=ins, in_first=first,
                           mask=mask_of.get(op.index), update=u, x_saved=x_saved, y_saved=y_saved))
     bcast = _broadcast_grads(g, steps, params)

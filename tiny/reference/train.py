@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tiny.passes.sparse_update import Step, TrainPlan, input_slots
+from tiny.passes.sparse_update import VALUE_KINDS, Step, TrainPlan, input_slots
 from tiny.interpreter import prepare_all, run_graph
 
 F = np.float32
@@ -481,34 +481,43 @@ class TrainOracle:
 
     def _add(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         if self.params[s.op].broadcasts:
-            self._binary(s, g, vals, grads, mul=False)
+            self._binary(s, g, vals, grads)
             return
         for t, first in zip(s.ins, s.in_first):
             self._accum(grads, t, first, g)
 
-    def _mul(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
-        self._binary(s, g, vals, grads, mul=True)
-
-    def _binary(self, s: Step, g: np.ndarray, vals: dict, grads: dict, mul: bool) -> None:
-        """Each input's gradient: the output's (times the other input's real value for a product),
-        summed over the positions the input was broadcast to; zeroed when it is the first
-        contribution, then added in output order, input 0 first (as the C's binary_bwd)."""
+    def _binary(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """Each input's gradient, per output element: the output's (add), negated for input 1 (sub),
+        times the other input's real value (mul), where this input was the one chosen (max: x0 >= x1
+        picks input 0, min: x0 <= x1, TF's rule for ties), times 1 or alpha by the sign of x (prelu,
+        input 0 only). Summed over the positions the input was broadcast to; zeroed when it is the
+        first contribution, then added in output order, input 0 first (as the C's binary_bwd)."""
         p = self.params[s.op]
         d = p.dims                       # 4-D dims of input 0, input 1 and the output (broadcast layout)
         n = [int(np.prod(x)) for x in d]
         pos = [np.broadcast_to(np.arange(n[k]).reshape(d[k]), d[2]).reshape(-1) for k in (0, 1)]
         op = self.g.ops[s.op]
+        real = [self.real(t, vals).reshape(-1)[pos[k]] if s.kind in VALUE_KINDS and (
+            self.g.tensors[t].is_const or t in vals) else None for k, t in enumerate(op.inputs[:2])]
         for k, slot in enumerate(input_slots(self.g, s)):
             if slot is None:
                 continue
             t, first = slot
             v = g.reshape(-1).astype(F)
-            if mul:
-                other = op.inputs[1 - k]
-                v = (v * self.real(other, vals).reshape(-1)[pos[1 - k]]).astype(F)
+            if s.kind == "sub" and k == 1:
+                v = -v
+            elif s.kind == "mul":
+                v = (v * real[1 - k]).astype(F)
+            elif s.kind in ("max", "min"):
+                pick0 = real[0] >= real[1] if s.kind == "max" else real[0] <= real[1]
+                v = np.where(pick0 if k == 0 else ~pick0, v, F(0)).astype(F)
+            elif s.kind == "prelu":
+                v = np.where(real[0] >= F(0), v, (v * real[1]).astype(F)).astype(F)
             dx = np.zeros(n[k], F) if first else grads[t].reshape(-1).copy()
             np.add.at(dx, pos[k], v)
             grads[t] = dx.reshape(self.g.tensors[t].shape)
+
+    _sub = _mul = _max = _min = _prelu = _binary
 
     def real(self, t: int, vals: dict) -> np.ndarray:
         """The real values of an int8 activation or constant tensor (real_values)."""

@@ -28,13 +28,13 @@ from tiny.emit.model import Compiled, Extras, render
 from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
 from tiny.memory.plan import free_gap
-from tiny.passes.sparse_update import TrainPlan, input_slots
+from tiny.passes.sparse_update import BINARY_KINDS, VALUE_KINDS, TrainPlan, input_slots
 from tiny.reference.train import layer_scales, real_values
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
          "transpose": 9, "pad": 10, "concat": 11, "mul": 12, "logistic": 13, "tanh": 14,
-         "leaky": 15}  # TINY_TS_*
+         "leaky": 15, "sub": 16, "max": 17, "min": 18, "prelu": 19}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 FLAG_BROADCAST = 64
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
@@ -249,12 +249,12 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             p = c.params[s.op]      # 4-D, batch 1 first: the output's axis a is the input's perm4[a]
             d.update(in_h=p.in_dims[1], in_w=p.in_dims[2], in_c=p.in_dims[3],
                      perm="{ " + ", ".join(str(v) for v in p.perm4) + " }")
-        elif s.kind in ("add", "mul"):
+        elif s.kind in BINARY_KINDS:
             p = c.params[s.op]
-            if s.kind == "mul" or p.broadcasts:
+            if s.kind != "add" or p.broadcasts:
                 fl |= FLAG_BROADCAST if s.kind == "add" else 0
                 d["bdims"] = "{ " + ", ".join("{ " + ", ".join(str(int(v)) for v in x) + " }" for x in p.dims) + " }"
-            if s.kind == "mul":
+            if s.kind in VALUE_KINDS:
                 for k, (t, pfx) in enumerate(zip(op.inputs[:2], ("x", "y"))):
                     tk = g.tensors[t]
                     if tk.is_const:      # its real values, computed here as the runtime would

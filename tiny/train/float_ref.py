@@ -23,7 +23,8 @@ from tiny.train.layers import LayerUpdate
 
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",
-             "RELU6", "MUL", "CONCATENATION", "TRANSPOSE", "TANH", "LEAKY_RELU")
+             "RELU6", "MUL", "CONCATENATION", "TRANSPOSE", "TANH", "LEAKY_RELU", "SUB", "MAXIMUM", "MINIMUM",
+             "PRELU")
 
 
 @dataclass
@@ -141,9 +142,15 @@ class FloatTwin:
             elif t == "MEAN":
                 axes = [int(v) for v in np.asarray(g.tensors[ins[1]].data).reshape(-1)]
                 y = tf.reduce_mean(val(ins[0]), axis=axes, keepdims=bool(a.get("keep_dims", False)))
-            elif t in ("ADD", "MUL"):
-                y = val(ins[0]) + val(ins[1]) if t == "ADD" else val(ins[0]) * val(ins[1])
+            elif t in ("ADD", "SUB", "MUL"):
+                x0, x1 = val(ins[0]), val(ins[1])
+                y = x0 + x1 if t == "ADD" else x0 - x1 if t == "SUB" else x0 * x1
                 y = self._act(y, a.get("activation", "NONE"))
+            elif t in ("MAXIMUM", "MINIMUM"):
+                y = (tf.maximum if t == "MAXIMUM" else tf.minimum)(val(ins[0]), val(ins[1]))
+            elif t == "PRELU":     # slope 1 for x >= 0 (the int8 kernel's branch), alpha below
+                x0 = val(ins[0])
+                y = tf.where(x0 >= 0.0, x0, x0 * val(ins[1]))
             elif t == "HARD_SWISH":
                 v = val(ins[0])
                 y = v * tf.nn.relu6(v + 3.0) / 6.0

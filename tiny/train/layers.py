@@ -89,6 +89,8 @@ def _backward_ok(g: Graph, op) -> bool:
         return pad_is_spatial(g, op)
     if kind == "concat":     # two inputs (the runtime's step has two input gradients)
         return concat_fits(g, op)
+    if kind == "prelu":      # the slope's gradient is not formed: a constant alpha (as converters emit)
+        return g.tensors[op.inputs[1]].is_const
     return kind is not None
 
 

@@ -9,7 +9,7 @@
 enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS_MEAN = 4,
        TINY_TS_ADD = 5, TINY_TS_COPY = 6, TINY_TS_MAXPOOL = 7, TINY_TS_AVGPOOL = 8, TINY_TS_TRANSPOSE = 9,
        TINY_TS_PAD = 10, TINY_TS_CONCAT = 11, TINY_TS_MUL = 12, TINY_TS_LOGISTIC = 13, TINY_TS_TANH = 14,
-       TINY_TS_LEAKY = 15 };
+       TINY_TS_LEAKY = 15, TINY_TS_SUB = 16, TINY_TS_MAX = 17, TINY_TS_MIN = 18, TINY_TS_PRELU = 19 };
 enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
        TINY_TF_UPD_B = 16,
        /* mean: the input gradient is written as one float per channel; conv (1x1): the output
@@ -72,10 +72,11 @@ typedef struct tiny_train_step {
     /* MEAN: the averaged axes of the 4-D view 1 x in_h x in_w x in_c (bit a: axis a; 6 = the global
      * average over H, W) */
     uint8_t axes;
-    /* ADD (broadcasting) / MUL: the 4-D dims of input 0, input 1 and the output, paired as numpy
-     * broadcasts them (a dim of 1 against a larger output dim is broadcast). MUL: each input's
-     * gradient is the output's times the other input's real value: a constant's from k0 / k1
-     * (input 0 / 1; NULL: an activation, saved at x_off / y_off with x_scale, x_zp / y_scale, y_zp).
+    /* ADD (broadcasting) / SUB / MUL / MAXIMUM / MINIMUM / PRELU: the 4-D dims of input 0, input 1
+     * and the output, paired as numpy broadcasts them (a dim of 1 against a larger output dim is
+     * broadcast). MUL, MAXIMUM, MINIMUM and PRELU read the inputs' real values: a constant's from
+     * k0 / k1 (input 0 / 1; NULL: an activation, saved at x_off / y_off with x_scale, x_zp /
+     * y_scale, y_zp).
      * LOGISTIC / TANH read their int8 output at y_off; LEAKY_RELU its int8 input at x_off (slope 1
      * above x_zp, else alpha = y_scale). */
     uint32_t bdims[3][4];

@@ -855,9 +855,12 @@ static inline float binary_real(const tiny_train_step_t *s, uint32_t k, uint32_t
     return (k ? s->y_scale : s->x_scale) * (float)((int32_t)q[i] - (k ? s->y_zp : s->x_zp));
 }
 
-/* ADD (broadcasting) / MUL backward (train.py _binary): each input's gradient is the output's (times
- * the other input's real value for MUL), summed over the positions it was broadcast to; zeroed when
- * it is the first contribution, then added in output order, input 0 first. */
+/* ADD (broadcasting) / SUB / MUL / MAXIMUM / MINIMUM / PRELU backward (train.py _binary): each input's
+ * gradient, per output element: the output's (ADD), negated for input 1 (SUB), times the other
+ * input's real value (MUL), where this input was the one chosen (MAXIMUM: x0 >= x1 picks input 0,
+ * MINIMUM: x0 <= x1, TF's rule for ties), times 1 or alpha by the sign of x (PRELU, input 0 only).
+ * Summed over the positions it was broadcast to; zeroed when it is the first contribution, then
+ * added in output order, input 0 first. */
 static void binary_bwd(const tiny_train_step_t *s, const float *g, float *ws) {
     const uint32_t *d = s->bdims[2];
     uint32_t st[2][4];
@@ -883,9 +886,28 @@ static void binary_bwd(const tiny_train_step_t *s, const float *g, float *ws) {
                 for (uint32_t i2 = 0; i2 < d[2]; i2++)
                     for (uint32_t i3 = 0; i3 < d[3]; i3++, o++) {
                         float v = g[o];
-                        if (s->kind == TINY_TS_MUL)
-                            v = v * binary_real(s, 1u - k, i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3]);
                         const uint32_t i = i0 * sk[0] + i1 * sk[1] + i2 * sk[2] + i3 * sk[3];
+                        const uint32_t j = i0 * so[0] + i1 * so[1] + i2 * so[2] + i3 * so[3];
+                        switch (s->kind) {
+                        case TINY_TS_SUB:
+                            if (k) v = -v;
+                            break;
+                        case TINY_TS_MUL:
+                            v = v * binary_real(s, 1u - k, j);
+                            break;
+                        case TINY_TS_MAX:
+                        case TINY_TS_MIN: {
+                            const float a = binary_real(s, 0u, k ? j : i), b = binary_real(s, 1u, k ? i : j);
+                            const int pick0 = s->kind == TINY_TS_MAX ? a >= b : a <= b;
+                            if (pick0 == (int)k) v = 0.0f;
+                            break;
+                        }
+                        case TINY_TS_PRELU:
+                            if (binary_real(s, 0u, i) < 0.0f) v = v * binary_real(s, 1u, j);
+                            break;
+                        default:
+                            break;
+                        }
                         dx[i] = dx[i] + v;
                     }
     }
@@ -960,7 +982,11 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
     case TINY_TS_CONCAT:
         concat_bwd(s, g, ws);
         return 0;
+    case TINY_TS_SUB:
     case TINY_TS_MUL:
+    case TINY_TS_MAX:
+    case TINY_TS_MIN:
+    case TINY_TS_PRELU:
         binary_bwd(s, g, ws);
         return 0;
     case TINY_TS_LEAKY:

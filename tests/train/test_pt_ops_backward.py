@@ -1,0 +1,71 @@
+"""Training through the element-wise ops of converted PyTorch and Keras models (tests/models.py
+`pt_ops_cnn`): PRELU (a constant slope per channel), SUB of two activations broadcast over the
+spatial axes (x - mean(x)), MAXIMUM of two activations, MINIMUM with a constant (a clip) and a SUB
+of two branches. Before, each stopped the gradient and every layer below it stayed frozen. Checked:
+every layer trains, the oracle's gradients against TF autodiff, the C runtime bit-exact with the
+oracle on the host and on qemu, and the float twin's forward against the int8 reference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import models
+from tests.train.conftest import digits_for, train_lockstep
+from tiny.pipeline import load_model
+from tiny.train.api import compile_train, training_plan
+from tiny.train.config import load_config
+from tiny.train.layers import frozen_by_ops, trainable_layers
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return load_model(str(models.pt_ops_cnn()))
+
+
+def test_every_layer_trains_through_the_ops(graph) -> None:
+    types = [op.type for op in graph.ops]
+    assert {"PRELU", "MAXIMUM", "MINIMUM"} <= set(types) and types.count("SUB") == 2
+    assert trainable_layers(graph) == [0, 4, 5, 8, 9, 12] and frozen_by_ops(graph) == {}
+    plan = training_plan(graph, load_config("full"))
+    kinds = [s.kind for s in plan.steps]
+    assert kinds.count("sub") == 2 and {"prelu", "max", "min"} <= set(kinds)
+    # MINIMUM with a constant: one input gradient; PRELU: none for its (constant) alpha
+    assert [len(s.ins) for s in plan.steps if s.kind in ("min", "prelu")] == [1, 1]
+
+
+def test_gradients_through_the_ops_match_tf(graph) -> None:
+    from tests.train.test_gradcheck import _check
+    from tiny.reference.train import TrainOracle
+    xtr, ytr, _, _ = digits_for(graph)
+    _check(TrainOracle(training_plan(graph, load_config("full")), lr=0.0), xtr, ytr)
+
+
+@pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
+def test_training_through_the_ops_bit_exact(graph, board: str) -> None:
+    tc = compile_train(graph, board, load_config("full", lr=0.02, momentum=0.9))
+    xtr, ytr, _, _ = digits_for(graph)
+    _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
+    for i in (0, 4, 5):      # below the PRELU / SUB, and both branches of the MAXIMUM, learned
+        assert (oracle.params[i]["filter"] != tc.graph.tensors[tc.graph.ops[i].inputs[1]].data).any()
+
+
+def test_a_prelu_with_an_activation_slope_stays_frozen_below() -> None:
+    """The slope's own gradient is not formed: a PRELU whose alpha is computed stops the gradient
+    on its way (the layers feeding alpha stay frozen) instead of training them with none."""
+    from tiny.train.layers import _backward_ok
+    g = load_model(str(models.pt_ops_cnn()))
+    prelu = next(op for op in g.ops if op.type == "PRELU")
+    assert _backward_ok(g, prelu)
+    g.tensors[prelu.inputs[1]].data = None        # as if a layer computed the slope
+    assert not _backward_ok(g, prelu)
+
+
+def test_float_twin_runs_the_ops(graph) -> None:
+    from tests.train.conftest import twin_and_int8_logits
+    from tiny.train.float_ref import unsupported
+    from tiny.train.layers import logits_tensor
+    assert unsupported(graph, logits_tensor(graph)) is None
+    _, _, xte, _ = digits_for(graph)
+    f, real, s = twin_and_int8_logits(graph, xte[:64], int8_activations=True)
+    assert np.abs(f - real).mean() < 2 * s
+    assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9
