@@ -369,6 +369,32 @@ def pt_ops_cnn() -> Path:
     return _cached("pt-ops-cnn", build)
 
 
+def fpn_cnn() -> Path:
+    """A classifier with FPN-style top-down paths: the coarse level upsampled 2x by nearest neighbour
+    (RESIZE_NEAREST_NEIGHBOR; Keras 3's UpSampling2D converts to TILE instead) and added to a
+    lateral 1x1 conv, and resized 3x3 -> 5x4 (uneven source tables). Pretrained on upright digits
+    (tests/train/test_pt_ops_backward.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(16)
+        inp = tf.keras.Input((12, 12, 3))
+        c1 = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inp)       # 6x6
+        c2 = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(c1)        # 3x3
+        top = L.Conv2D(16, 1)(c2)
+        p1 = L.Add()([L.Resizing(6, 6, interpolation="nearest")(top), L.Conv2D(16, 1)(c1)])   # 6x6
+        q = L.Resizing(5, 4, interpolation="nearest")(top)                             # 5x4
+        x = L.Concatenate()([L.GlobalAveragePooling2D()(p1), L.GlobalAveragePooling2D()(q)])
+        m = tf.keras.Model(inp, L.Dense(10)(x))
+        xtr, ytr, _, _ = digits_base_images(12, 12, 3)
+        m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(xtr, ytr, epochs=12, batch_size=32, verbose=0)
+        from tiny.frontend.keras import quantize
+        return quantize(m, xtr[:64])
+    return _cached("fpn-cnn", build)
+
+
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
     RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tiny.ops.resize import resize_sources
 from tiny.train.api import training_plan
 from tiny.train.config import load_config
 from tiny.reference.train import TrainOracle
@@ -87,6 +88,9 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                 pre = inp(op.inputs[0]) - inp(op.inputs[1])
             elif op.type in ("MAXIMUM", "MINIMUM"):      # TF's gradient: ties go to the first input
                 pre = (tf.maximum if op.type == "MAXIMUM" else tf.minimum)(inp(op.inputs[0]), inp(op.inputs[1]))
+            elif op.type == "RESIZE_NEAREST_NEIGHBOR":     # TF's gather: its gradient scatter-adds
+                rows, cols = resize_sources(p)
+                pre = tf.gather(tf.gather(inp(op.inputs[0]), rows, axis=1), cols, axis=2)
             elif op.type == "PRELU":
                 # TF's own PReLU (relu(x) - alpha relu(-x)) has slope 0 at x = 0; the int8 kernel takes
                 # the x >= 0 branch there, and the backward its slope 1
@@ -118,7 +122,7 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # pool without a fused activation: its output lies in its input's range), and none on the
             # logits (tiny.train.api.logits_straight_through)
             unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "LOGISTIC", "TANH",
-                                    "MAXIMUM", "MINIMUM") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
+                                    "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)
             pre = tf.reshape(pre, t_out.shape)

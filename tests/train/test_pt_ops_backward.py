@@ -1,7 +1,8 @@
 """Training through the element-wise ops of converted PyTorch and Keras models (tests/models.py
 `pt_ops_cnn`): PRELU (a constant slope per channel), SUB of two activations broadcast over the
 spatial axes (x - mean(x)), MAXIMUM of two activations, MINIMUM with a constant (a clip) and a SUB
-of two branches. Before, each stopped the gradient and every layer below it stayed frozen. Checked:
+of two branches; and `fpn_cnn`'s nearest-neighbour upsampling (RESIZE_NEAREST_NEIGHBOR, 3x3 -> 6x6
+and 3x3 -> 5x4). Before, each stopped the gradient and every layer below it stayed frozen. Checked:
 every layer trains, the oracle's gradients against TF autodiff, the C runtime bit-exact with the
 oracle on the host and on qemu, and the float twin's forward against the int8 reference."""
 from __future__ import annotations
@@ -20,6 +21,11 @@ from tiny.train.layers import frozen_by_ops, trainable_layers
 @pytest.fixture(scope="module")
 def graph():
     return load_model(str(models.pt_ops_cnn()))
+
+
+@pytest.fixture(scope="module")
+def fpn():
+    return load_model(str(models.fpn_cnn()))
 
 
 def test_every_layer_trains_through_the_ops(graph) -> None:
@@ -67,5 +73,42 @@ def test_float_twin_runs_the_ops(graph) -> None:
     assert unsupported(graph, logits_tensor(graph)) is None
     _, _, xte, _ = digits_for(graph)
     f, real, s = twin_and_int8_logits(graph, xte[:64], int8_activations=True)
+    assert np.abs(f - real).mean() < 2 * s
+    assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9
+
+
+def test_every_layer_trains_through_the_upsampling(fpn) -> None:
+    from tiny.ops.resize import prepare, resize_sources
+    rs = [op for op in fpn.ops if op.type == "RESIZE_NEAREST_NEIGHBOR"]
+    # 3 -> 6: each source twice; 3 -> 5 x 4 (half-pixel centers): rows 0 0 1 2 2, columns 0 1 1 2
+    assert [[list(v) for v in resize_sources(prepare(fpn, op))] for op in rs] == [
+        [[0, 0, 1, 1, 2, 2]] * 2, [[0, 0, 1, 2, 2], [0, 1, 1, 2]]]
+    assert trainable_layers(fpn) == [0, 1, 2, 6, 10] and frozen_by_ops(fpn) == {}
+    plan = training_plan(fpn, load_config("full"))
+    resize = [s for s in plan.steps if s.kind == "resize"]
+    # both read the same tensor: the later op's step runs first and assigns, the other adds
+    assert len(resize) == 2 and [s.in_first for s in resize] == [[True], [False]]
+
+
+def test_gradients_through_the_upsampling_match_tf(fpn) -> None:
+    from tests.train.test_gradcheck import _check
+    from tiny.reference.train import TrainOracle
+    xtr, ytr, _, _ = digits_for(fpn)
+    _check(TrainOracle(training_plan(fpn, load_config("full")), lr=0.0), xtr, ytr)
+
+
+@pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
+def test_training_through_the_upsampling_bit_exact(fpn, board: str) -> None:
+    tc = compile_train(fpn, board, load_config("full", lr=0.02, momentum=0.9))
+    xtr, ytr, _, _ = digits_for(fpn)
+    _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
+    for i in (0, 1, 2):      # below both resizes, learned
+        assert (oracle.params[i]["filter"] != tc.graph.tensors[tc.graph.ops[i].inputs[1]].data).any()
+
+
+def test_float_twin_runs_the_upsampling(fpn) -> None:
+    from tests.train.conftest import twin_and_int8_logits
+    _, _, xte, _ = digits_for(fpn)
+    f, real, s = twin_and_int8_logits(fpn, xte[:64], int8_activations=True)
     assert np.abs(f - real).mean() < 2 * s
     assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9

@@ -68,6 +68,13 @@ def nearest_index(n_out: int, n_in: int, align: bool, half: bool) -> np.ndarray:
     return np.maximum(idx, 0) if half else idx
 
 
+def resize_sources(p: ResizeParams) -> tuple[np.ndarray, np.ndarray]:
+    """RESIZE_NEAREST_NEIGHBOR: the input row of each output row and the input column of each output
+    column (what the forward copies; the training backward sends each gradient back there)."""
+    return (nearest_index(p.out_shape[1], p.in_shape[1], bool(p.align_corners), bool(p.half_pixel_centers)),
+            nearest_index(p.out_shape[2], p.in_shape[2], bool(p.align_corners), bool(p.half_pixel_centers)))
+
+
 def _tdiv(a: np.ndarray, d: int) -> np.ndarray:
     """C integer division (toward zero)."""
     q = np.abs(a) // d
@@ -94,7 +101,7 @@ def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
     _, oh, ow, _ = p.out_shape
     align, half = bool(p.align_corners), bool(p.half_pixel_centers)
     if p.op == "RESIZE_NEAREST_NEIGHBOR":
-        ys, xs = nearest_index(oh, ih, align, half), nearest_index(ow, iw, align, half)
+        ys, xs = resize_sources(p)
         return np.ascontiguousarray(x[:, ys][:, :, xs])
     vy, y0, y1 = bilinear_axis(oh, ih, align, half)
     vx, x0, x1 = bilinear_axis(ow, iw, align, half)
@@ -129,7 +136,7 @@ RESIZE_NEAREST_NEIGHBOR = OpDef(name="RESIZE_NEAREST_NEIGHBOR", fb_options="Resi
                                 scratch=scratch_bytes, variants=(Variant("tiny_resize_nearest_neighbor_s8_dsp", lambda p, t: int(p.out_shape[2]) <= 256, dsp=True),
                                           Variant("tiny_resize_nearest_neighbor_s8")),
                                 portable_why=lambda p: f"output width {p.out_shape[2]} > 256 (the column table)",
-                                data_inputs=lambda g, op: [0])
+                                data_inputs=lambda g, op: [0], backward="resize")
 RESIZE_BILINEAR = OpDef(name="RESIZE_BILINEAR", fb_options="ResizeBilinearOptions", arity=(2, 2, (4, 1), 4),
                         options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                         variants=(Variant("tiny_resize_bilinear_s8_dsp", dsp=True),

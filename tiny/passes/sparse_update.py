@@ -52,7 +52,7 @@ class Capture:
 @dataclass
 class Step:
     kind: str                      # ce | conv | dw | fc | mean | add | mul | copy | maxpool | avgpool | transpose |
-                                   # pad | concat | logistic | tanh | leaky | sub | max | min | prelu
+                                   # pad | concat | logistic | tanh | leaky | sub | max | min | prelu | resize
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
@@ -209,6 +209,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index} TRANSPOSE: backward supports batch 1 with the batch axis first only")
         if kind in ("maxpool", "avgpool") and (p.in_shape[0] != 1 or (p.dilation_h, p.dilation_w) != (1, 1)):
             raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1, undilated windows only")
+        if kind == "resize" and p.in_shape[0] != 1:
+            raise TinyError(f"op #{op.index} RESIZE_NEAREST_NEIGHBOR: backward supports batch 1 only")
         if kind == "mean" and p.in_dims[0] != 1:
             raise TinyError(f"op #{op.index} MEAN: backward supports batch 1 only")
         if kind in BINARY_KINDS and max(math.prod(int(v) for v in d) for d in p.dims) >= 1 << 32:

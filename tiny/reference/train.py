@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from tiny.ops.resize import resize_sources
 from tiny.passes.sparse_update import VALUE_KINDS, Step, TrainPlan, input_slots
 from tiny.interpreter import prepare_all, run_graph
 
@@ -518,6 +519,20 @@ class TrainOracle:
             grads[t] = dx.reshape(self.g.tensors[t].shape)
 
     _sub = _mul = _max = _min = _prelu = _binary
+
+    def _resize(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """RESIZE_NEAREST_NEIGHBOR: each output position's gradient is added to the input position it
+        copied, in output order (zeroed first when it is the first contribution), as the C's resize_bwd."""
+        if not s.ins:
+            return
+        p = self.params[s.op]
+        rows, cols = resize_sources(p)
+        _, ih, iw, c = p.in_shape
+        t, first = s.ins[0], s.in_first[0]
+        src = (rows[:, None] * iw + cols[None, :]).reshape(-1)          # per output position, row-major
+        dx = np.zeros((ih * iw, c), F) if first else grads[t].reshape(ih * iw, c).copy()
+        np.add.at(dx, src, g.reshape(-1, c).astype(F))
+        grads[t] = dx.reshape(self.g.tensors[t].shape)
 
     def real(self, t: int, vals: dict) -> np.ndarray:
         """The real values of an int8 activation or constant tensor (real_values)."""

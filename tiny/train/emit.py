@@ -29,12 +29,13 @@ from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
 from tiny.memory.plan import free_gap
 from tiny.passes.sparse_update import BINARY_KINDS, VALUE_KINDS, TrainPlan, input_slots
+from tiny.ops.resize import resize_sources
 from tiny.reference.train import layer_scales, real_values
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
          "transpose": 9, "pad": 10, "concat": 11, "mul": 12, "logistic": 13, "tanh": 14,
-         "leaky": 15, "sub": 16, "max": 17, "min": 18, "prelu": 19}  # TINY_TS_*
+         "leaky": 15, "sub": 16, "max": 17, "min": 18, "prelu": 19, "resize": 20}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 FLAG_BROADCAST = 64
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
@@ -147,7 +148,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                                  shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL",
                                  frac="NULL", w_frozen="NULL", perm="{ 0, 1, 2, 3 }", axes=0,
                                  bdims="{ { 1, 1, 1, 1 }, { 1, 1, 1, 1 }, { 1, 1, 1, 1 } }", k0="NULL", k1="NULL",
-                                 cat="NULL")
+                                 table="NULL")
         t_out = g.tensors[s.out]
         c_last = t_out.shape[-1] if t_out.shape else 1
         # (out_h x out_w x out_c covers every element: the runtime masks that many)
@@ -241,7 +242,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                     for sl, n in zip(slots, p.sizes)]
             decls.append(f"static const int32_t t{s.op}_cat[{3 * len(rows)}] = "
                          f"{{{', '.join(str(v) for r in rows for v in r)}}};")
-            d.update(in_h=p.outer, in_w=len(rows), cat=f"t{s.op}_cat")
+            d.update(in_h=p.outer, in_w=len(rows), table=f"t{s.op}_cat")
         elif s.kind == "pad":
             p = c.params[s.op]      # rows and columns only: the input sits at (p_t, p_l) of the output
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], p_t=p.before[1], p_l=p.before[2])
@@ -271,6 +272,12 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         elif s.kind in ("logistic", "tanh"):
             cap = plan.captures[s.y_saved]
             d.update(y_off=cap.offset, y_scale=_f(t_out.quant.s()), y_zp=t_out.quant.zp())
+        elif s.kind == "resize":
+            p = c.params[s.op]      # the input row of each output row, then the column of each column
+            rows, cols = resize_sources(p)
+            decls.append(f"static const int32_t t{s.op}_rs[{len(rows) + len(cols)}] = "
+                         f"{{{', '.join(str(int(v)) for v in (*rows, *cols))}}};")
+            d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], table=f"t{s.op}_rs")
         elif s.kind in ("maxpool", "avgpool"):
             p = c.params[s.op]
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], k_h=p.filter_h, k_w=p.filter_w,
@@ -308,7 +315,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
               "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
-              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm", "axes", "bdims", "k0", "k1", "cat"]
+              "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm", "axes", "bdims", "k0", "k1", "table"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]
     in_arena = mem["workspace_in_arena"]

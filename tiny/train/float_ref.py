@@ -24,7 +24,7 @@ from tiny.train.layers import LayerUpdate
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",
              "RELU6", "MUL", "CONCATENATION", "TRANSPOSE", "TANH", "LEAKY_RELU", "SUB", "MAXIMUM", "MINIMUM",
-             "PRELU")
+             "PRELU", "RESIZE_NEAREST_NEIGHBOR")
 
 
 @dataclass
@@ -148,6 +148,10 @@ class FloatTwin:
                 y = self._act(y, a.get("activation", "NONE"))
             elif t in ("MAXIMUM", "MINIMUM"):
                 y = (tf.maximum if t == "MAXIMUM" else tf.minimum)(val(ins[0]), val(ins[1]))
+            elif t == "RESIZE_NEAREST_NEIGHBOR":     # the int8 kernel's source rows and columns
+                from tiny.ops.resize import prepare, resize_sources
+                rows, cols = resize_sources(prepare(g, op))
+                y = tf.gather(tf.gather(val(ins[0]), rows, axis=1), cols, axis=2)
             elif t == "PRELU":     # slope 1 for x >= 0 (the int8 kernel's branch), alpha below
                 x0 = val(ins[0])
                 y = tf.where(x0 >= 0.0, x0, x0 * val(ins[1]))

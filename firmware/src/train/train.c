@@ -812,16 +812,16 @@ static void mean_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
 }
 
 /* CONCATENATION backward (train.py _concat): each of the in_h outer slices of the output gradient
- * holds input 0's chunk, then input 1's, ... (s->cat: offset, chunk, first per input); each chunk
+ * holds input 0's chunk, then input 1's, ... (s->table: offset, chunk, first per input); each chunk
  * goes to its input's gradient, assigned (first contribution) or added, input 0 first. */
 static void concat_bwd(const tiny_train_step_t *s, const float *g, float *ws) {
     uint32_t row = 0;
-    for (uint32_t k = 0; k < s->in_w; k++) row += (uint32_t)s->cat[3 * k + 1];
+    for (uint32_t k = 0; k < s->in_w; k++) row += (uint32_t)s->table[3 * k + 1];
     uint32_t skip = 0;
     for (uint32_t k = 0; k < s->in_w; k++) {
-        const int32_t off = s->cat[3 * k];
-        const uint32_t n = (uint32_t)s->cat[3 * k + 1];
-        const int first = s->cat[3 * k + 2];
+        const int32_t off = s->table[3 * k];
+        const uint32_t n = (uint32_t)s->table[3 * k + 1];
+        const int first = s->table[3 * k + 2];
         if (off >= 0) {
             float *dx = ws + off;
             for (uint32_t o = 0; o < s->in_h; o++) {
@@ -936,6 +936,21 @@ static void leaky_bwd(const tiny_train_step_t *s, const float *g, float *dx, uin
     }
 }
 
+/* RESIZE_NEAREST_NEIGHBOR backward (train.py _resize): each output position's gradient goes to the
+ * input position it copied (s->table: input row per output row, then input column per output
+ * column), zeroed first when it is the first contribution, then added in output order. */
+static void resize_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
+    const uint32_t C = s->in_c;
+    if (s->flags & TINY_TF_IN_FIRST)
+        for (uint32_t i = 0; i < (uint32_t)s->in_h * s->in_w * C; i++) dx[i] = 0.0f;
+    for (uint32_t y = 0; y < s->out_h; y++)
+        for (uint32_t x = 0; x < s->out_w; x++) {
+            float *d = dx + ((uint32_t)s->table[y] * s->in_w + (uint32_t)s->table[s->out_h + x]) * C;
+            const float *src = g + (y * s->out_w + x) * C;
+            for (uint32_t c = 0; c < C; c++) d[c] = d[c] + src[c];
+        }
+}
+
 /* One backward step: mask the output gradient, then the layer kernel or the data movement. */
 static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
     if (s->kind == TINY_TS_CE) {
@@ -981,6 +996,9 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_CONCAT:
         concat_bwd(s, g, ws);
+        return 0;
+    case TINY_TS_RESIZE:
+        if (s->g_in >= 0) resize_bwd(s, g, ws + s->g_in);
         return 0;
     case TINY_TS_SUB:
     case TINY_TS_MUL:
