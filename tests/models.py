@@ -307,6 +307,17 @@ def concat_cnn() -> Path:
     return _cached("concat3-cnn", build)
 
 
+def _digits_pretrained(m) -> bytes:
+    """A 12x12x3 Keras model trained on upright digits (12 epochs of Adam), quantized to int8."""
+    import tensorflow as tf
+    xtr, ytr, _, _ = digits_base_images(12, 12, 3)
+    m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
+              loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    m.fit(xtr, ytr, epochs=12, batch_size=32, verbose=0)
+    from tiny.frontend.keras import quantize
+    return quantize(m, xtr[:64])
+
+
 def se_cnn() -> Path:
     """Gates and element-wise products the training backward goes through: a squeeze-excite block
     with a sigmoid gate (LOGISTIC, MUL of [1,H,W,C] by [1,1,1,C]) and one with MobileNetV3's
@@ -331,12 +342,7 @@ def se_cnn() -> Path:
         x = L.Add()([x, L.Multiply()([x, x])])                                         # x + x * x
         x = L.ReLU()(L.GlobalAveragePooling2D()(L.Conv2D(24, 1)(x)))                   # MEAN, then RELU
         m = tf.keras.Model(inp, L.Dense(10)(x))
-        xtr, ytr, _, _ = digits_base_images(12, 12, 3)
-        m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        m.fit(xtr, ytr, epochs=12, batch_size=32, verbose=0)
-        from tiny.frontend.keras import quantize
-        return quantize(m, xtr[:64])
+        return _digits_pretrained(m)
     return _cached("gate-cnn", build)
 
 
@@ -360,12 +366,7 @@ def pt_ops_cnn() -> Path:
         x = L.Subtract()([L.Conv2D(24, 1, activation="relu")(x), L.Conv2D(24, 1)(x)])  # SUB
         x = L.GlobalAveragePooling2D()(x)
         m = tf.keras.Model(inp, L.Dense(10)(x))
-        xtr, ytr, _, _ = digits_base_images(12, 12, 3)
-        m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        m.fit(xtr, ytr, epochs=12, batch_size=32, verbose=0)
-        from tiny.frontend.keras import quantize
-        return quantize(m, xtr[:64])
+        return _digits_pretrained(m)
     return _cached("pt-ops-cnn", build)
 
 
@@ -386,12 +387,7 @@ def fpn_cnn() -> Path:
         q = L.Resizing(5, 4, interpolation="nearest")(top)                             # 5x4
         x = L.Concatenate()([L.GlobalAveragePooling2D()(p1), L.GlobalAveragePooling2D()(q)])
         m = tf.keras.Model(inp, L.Dense(10)(x))
-        xtr, ytr, _, _ = digits_base_images(12, 12, 3)
-        m.compile(optimizer=tf.keras.optimizers.Adam(3e-3),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        m.fit(xtr, ytr, epochs=12, batch_size=32, verbose=0)
-        from tiny.frontend.keras import quantize
-        return quantize(m, xtr[:64])
+        return _digits_pretrained(m)
     return _cached("fpn-cnn", build)
 
 

@@ -78,3 +78,25 @@ def train_lockstep(tc, board: str, xtr, ytr, n: int, exact_p: bool = True):
     assert ck.steps == n
     assert_same_as_oracle(tc, ck, oracle)
     return ck, oracle
+
+
+def gradients_match_tf(g) -> None:
+    """The oracle's gradients for the full recipe on model g against TF autodiff (test_gradcheck)."""
+    from tests.train.test_gradcheck import _check
+    from tiny.reference.train import TrainOracle
+    from tiny.train.api import training_plan
+    from tiny.train.config import load_config
+    xtr, ytr, _, _ = digits_for(g)
+    _check(TrainOracle(training_plan(g, load_config("full")), lr=0.0), xtr, ytr)
+
+
+def full_training_learns_bit_exact(g, board: str, below: tuple[int, ...], steps: int = 15) -> None:
+    """Full training with momentum on `board` in lockstep with the oracle (bit-exact), and the layers
+    `below` (under the ops the test is about) changed their weights."""
+    from tiny.train.api import compile_train
+    from tiny.train.config import load_config
+    tc = compile_train(g, board, load_config("full", lr=0.02, momentum=0.9))
+    xtr, ytr, _, _ = digits_for(g)
+    _, oracle = train_lockstep(tc, board, xtr, ytr, steps)
+    for i in below:
+        assert (oracle.params[i]["filter"] != tc.graph.tensors[tc.graph.ops[i].inputs[1]].data).any(), i

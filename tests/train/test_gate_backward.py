@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests import models
-from tests.train.conftest import digits_for, train_lockstep
+from tests.train.conftest import digits_for, full_training_learns_bit_exact, gradients_match_tf, train_lockstep
 from tiny.pipeline import load_model
 from tiny.train.api import compile_train, training_plan
 from tiny.train.config import load_config
@@ -33,19 +33,13 @@ def test_every_layer_trains_through_the_gates(graph) -> None:
 
 
 def test_gradients_through_the_gates_match_tf(graph) -> None:
-    from tests.train.test_gradcheck import _check
-    from tiny.reference.train import TrainOracle
-    xtr, ytr, _, _ = digits_for(graph)
-    _check(TrainOracle(training_plan(graph, load_config("full")), lr=0.0), xtr, ytr)
+    gradients_match_tf(graph)
 
 
 @pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
 def test_training_through_the_gates_bit_exact(graph, board: str) -> None:
-    tc = compile_train(graph, board, load_config("full", lr=0.02, momentum=0.9))
-    xtr, ytr, _, _ = digits_for(graph)
-    _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
-    for i in (0, 2, 3):      # the stem and the sigmoid gate's convs, below every gate, learned
-        assert (oracle.params[i]["filter"] != tc.graph.tensors[tc.graph.ops[i].inputs[1]].data).any()
+    # the stem and the sigmoid gate's convs, below every gate, learn
+    full_training_learns_bit_exact(graph, board, (0, 2, 3))
 
 
 def test_mobilenet_v3_small_trains_bit_exact() -> None:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from tests import models
-from tests.train.conftest import digits_for, train_lockstep
+from tests.train.conftest import digits_for, full_training_learns_bit_exact, gradients_match_tf
 from tiny.pipeline import load_model
-from tiny.train.api import compile_train, training_plan
+from tiny.train.api import training_plan
 from tiny.train.config import load_config
 from tiny.train.layers import frozen_by_ops, trainable_layers
 
@@ -39,20 +39,18 @@ def test_every_layer_trains_through_the_ops(graph) -> None:
     assert [len(s.ins) for s in plan.steps if s.kind in ("min", "prelu")] == [1, 1]
 
 
-def test_gradients_through_the_ops_match_tf(graph) -> None:
-    from tests.train.test_gradcheck import _check
-    from tiny.reference.train import TrainOracle
-    xtr, ytr, _, _ = digits_for(graph)
-    _check(TrainOracle(training_plan(graph, load_config("full")), lr=0.0), xtr, ytr)
+@pytest.mark.parametrize("name", ["pt_ops_cnn", "fpn_cnn"])
+def test_gradients_match_tf(graph, fpn, name: str) -> None:
+    gradients_match_tf(graph if name == "pt_ops_cnn" else fpn)
 
 
+# the layers below the ops under test: the stem below the PRELU / SUB and both branches of the
+# MAXIMUM; the three convs below the two resizes
 @pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
-def test_training_through_the_ops_bit_exact(graph, board: str) -> None:
-    tc = compile_train(graph, board, load_config("full", lr=0.02, momentum=0.9))
-    xtr, ytr, _, _ = digits_for(graph)
-    _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
-    for i in (0, 4, 5):      # below the PRELU / SUB, and both branches of the MAXIMUM, learned
-        assert (oracle.params[i]["filter"] != tc.graph.tensors[tc.graph.ops[i].inputs[1]].data).any()
+@pytest.mark.parametrize("name", ["pt_ops_cnn", "fpn_cnn"])
+def test_training_bit_exact(graph, fpn, name: str, board: str) -> None:
+    full_training_learns_bit_exact(graph if name == "pt_ops_cnn" else fpn, board,
+                                   (0, 4, 5) if name == "pt_ops_cnn" else (0, 1, 2))
 
 
 def test_a_prelu_with_an_activation_slope_stays_frozen_below() -> None:
@@ -66,13 +64,15 @@ def test_a_prelu_with_an_activation_slope_stays_frozen_below() -> None:
     assert not _backward_ok(g, prelu)
 
 
-def test_float_twin_runs_the_ops(graph) -> None:
+@pytest.mark.parametrize("name", ["pt_ops_cnn", "fpn_cnn"])
+def test_float_twin_runs_the_ops(graph, fpn, name: str) -> None:
     from tests.train.conftest import twin_and_int8_logits
     from tiny.train.float_ref import unsupported
     from tiny.train.layers import logits_tensor
-    assert unsupported(graph, logits_tensor(graph)) is None
-    _, _, xte, _ = digits_for(graph)
-    f, real, s = twin_and_int8_logits(graph, xte[:64], int8_activations=True)
+    g = graph if name == "pt_ops_cnn" else fpn
+    assert unsupported(g, logits_tensor(g)) is None
+    _, _, xte, _ = digits_for(g)
+    f, real, s = twin_and_int8_logits(g, xte[:64], int8_activations=True)
     assert np.abs(f - real).mean() < 2 * s
     assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9
 
@@ -88,27 +88,3 @@ def test_every_layer_trains_through_the_upsampling(fpn) -> None:
     resize = [s for s in plan.steps if s.kind == "resize"]
     # both read the same tensor: the later op's step runs first and assigns, the other adds
     assert len(resize) == 2 and [s.in_first for s in resize] == [[True], [False]]
-
-
-def test_gradients_through_the_upsampling_match_tf(fpn) -> None:
-    from tests.train.test_gradcheck import _check
-    from tiny.reference.train import TrainOracle
-    xtr, ytr, _, _ = digits_for(fpn)
-    _check(TrainOracle(training_plan(fpn, load_config("full")), lr=0.0), xtr, ytr)
-
-
-@pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
-def test_training_through_the_upsampling_bit_exact(fpn, board: str) -> None:
-    tc = compile_train(fpn, board, load_config("full", lr=0.02, momentum=0.9))
-    xtr, ytr, _, _ = digits_for(fpn)
-    _, oracle = train_lockstep(tc, board, xtr, ytr, 15)
-    for i in (0, 1, 2):      # below both resizes, learned
-        assert (oracle.params[i]["filter"] != tc.graph.tensors[tc.graph.ops[i].inputs[1]].data).any()
-
-
-def test_float_twin_runs_the_upsampling(fpn) -> None:
-    from tests.train.conftest import twin_and_int8_logits
-    _, _, xte, _ = digits_for(fpn)
-    f, real, s = twin_and_int8_logits(fpn, xte[:64], int8_activations=True)
-    assert np.abs(f - real).mean() < 2 * s
-    assert np.mean(f.argmax(1) == real.argmax(1)) >= 0.9
