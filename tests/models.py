@@ -370,11 +370,12 @@ def pt_ops_cnn() -> Path:
     return _cached("pt-ops-cnn", build)
 
 
-def fpn_cnn() -> Path:
+def fpn_cnn(interpolation: str = "nearest") -> Path:
     """A classifier with FPN-style top-down paths: the coarse level upsampled 2x by nearest neighbour
     (RESIZE_NEAREST_NEIGHBOR; Keras 3's UpSampling2D converts to TILE instead) and added to a
     lateral 1x1 conv, and resized 3x3 -> 5x4 (uneven source tables). Pretrained on upright digits
-    (tests/train/test_pt_ops_backward.py)."""
+    (tests/train/test_pt_ops_backward.py). interpolation "bilinear": RESIZE_BILINEAR instead, which
+    has no training backward (tests/train/test_plan.py)."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers
@@ -383,12 +384,12 @@ def fpn_cnn() -> Path:
         c1 = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inp)       # 6x6
         c2 = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(c1)        # 3x3
         top = L.Conv2D(16, 1)(c2)
-        p1 = L.Add()([L.Resizing(6, 6, interpolation="nearest")(top), L.Conv2D(16, 1)(c1)])   # 6x6
-        q = L.Resizing(5, 4, interpolation="nearest")(top)                             # 5x4
+        p1 = L.Add()([L.Resizing(6, 6, interpolation=interpolation)(top), L.Conv2D(16, 1)(c1)])   # 6x6
+        q = L.Resizing(5, 4, interpolation=interpolation)(top)                             # 5x4
         x = L.Concatenate()([L.GlobalAveragePooling2D()(p1), L.GlobalAveragePooling2D()(q)])
         m = tf.keras.Model(inp, L.Dense(10)(x))
         return _digits_pretrained(m)
-    return _cached("fpn-cnn", build)
+    return _cached("fpn-cnn" if interpolation == "nearest" else f"fpn-cnn-{interpolation}", build)
 
 
 def fpn_detector() -> Path:

@@ -186,7 +186,7 @@ def test_training_entry_points_match_the_oracle(which: str, tmp_path: Path) -> N
         params = []
     k = 0
     for name in e.training["params"]:
-        size = {"w": 1, "b": 4}[name.split(".")[1]] * int(np.prod(oracle.tensors()[name].shape))
+        size = {"w": 1, "wf": 1, "b": 4}[name.split(".")[1]] * int(np.prod(oracle.tensors()[name].shape))
         _Ck.params.append(after[k:k + size])
         k += size
     assert k == pb

@@ -162,23 +162,23 @@ def test_exp32_accuracy() -> None:
 
 
 def test_layers_the_gradient_cannot_reach_stay_frozen() -> None:
-    """tests/models.py `fpn_detector`: a RESIZE_NEAREST_NEIGHBOR (no training backward) lies between
-    the backbone and the box head: the layers below it are frozen by it, the box head and the
-    lateral conv train, and a config naming a frozen layer is refused with that op.
-    `activation_stack` (LEAKY_RELU, TANH, MAXIMUM with a constant) was this test's model until
-    MAXIMUM got a backward: every layer of it trains now."""
+    """tests/models.py `fpn_cnn("bilinear")`: a RESIZE_BILINEAR (no training backward) lies between
+    the backbone and the loss on every path: the layers below it are frozen by it, the lateral
+    conv and the classifier train, and a config naming a frozen layer is refused with that op.
+    (`activation_stack`, with a MAXIMUM, and the FPN detector's RESIZE_NEAREST_NEIGHBOR were this
+    test's models until those ops got a backward: every layer of the stack trains now.)"""
     from tests import models
     from tiny.pipeline import load_model
     from tiny.train.config import resolve_layer
     from tiny.train.layers import frozen_by_ops
-    g = load_model(str(models.fpn_detector()))
-    rs = [op.type for op in g.ops].index("RESIZE_NEAREST_NEIGHBOR")
+    g = load_model(str(models.fpn_cnn("bilinear")))
+    types = [op.type for op in g.ops]
+    rs = types.index("RESIZE_BILINEAR")
     assert frozen_by_ops(g) == {0: rs, 1: rs, 2: rs}
-    trainable = trainable_layers(g)
-    assert trainable and not set(trainable) & {0, 1, 2}
-    with pytest.raises(TinyError, match=rf"'#1'.*op #{rs} RESIZE_NEAREST_NEIGHBOR lies between it and the loss"):
+    assert trainable_layers(g) == [i for i, t in enumerate(types) if t in ("CONV_2D", "FULLY_CONNECTED")][3:]
+    with pytest.raises(TinyError, match=rf"'#1'.*op #{rs} RESIZE_BILINEAR lies between it and the loss"):
         resolve_layer(g, "#1")
-    assert [u.op for u in layer_updates(g, load_config("full"))] == trainable     # full = what can train
+    assert [u.op for u in layer_updates(g, load_config("full"))] == trainable_layers(g)   # full = what can train
     a = load_model(str(models.activation_stack()))
     assert trainable_layers(a) == [op.index for op in a.ops if op.type in ("CONV_2D", "FULLY_CONNECTED")]
     assert frozen_by_ops(a) == {}
