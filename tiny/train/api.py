@@ -36,24 +36,22 @@ def compile_train(g: Graph, board: str, cfg: TrainConfig, schedule: str = "layer
                   log: Callable[[str], None] | None = None) -> TrainCompiled:
     """kernels: "opt" (DSP forward and backward kernels on boards with the DSP extension) or "ref"
     (the portable runtime everywhere). cfg.shadow None (the sparse recipe's default): the weight
-    shadow when the training still fits the budget with it (SRAM the plan leaves unused), else none;
-    the firmware's plan says which (train_plan.shadow)."""
+    shadow when the training planned without it still fits the budget with it on top (SRAM the plan
+    leaves unused: the forward schedule stays the one chosen without it, so the shadow never buys
+    its bytes with patch recomputation), else none; the firmware's plan says which
+    (train_plan.shadow)."""
     if cfg.shadow is not None:
         return _compile_train(g, board, cfg, schedule, sram_budget, kernels)
-    from tiny.ir import TinyError
     from tiny.train.fit_schedule import training_budget
     budget = training_budget(board, sram_budget)
-    try:
-        tc = _compile_train(g, board, replace(cfg, shadow=True), schedule, sram_budget, kernels)
-        if tc.train_memory["train_peak_sram_bytes"] <= budget:
-            return tc
-        why = (f"{tc.train_memory['train_peak_sram_bytes']:,} B with its {tc.train_memory['shadow_bytes']:,} B, "
-               f"over the {budget:,} B budget")
-    except TinyError as e:
-        why = f"with it: {e}"
     tc = _compile_train(g, board, replace(cfg, shadow=False), schedule, sram_budget, kernels)
-    if log is not None and tc.train_memory["train_peak_sram_bytes"] <= budget:   # (else the refusal says it all)
-        log(f"no weight shadow (the precision it adds to the trained weights does not fit: {why})")
+    peak = tc.train_memory["train_peak_sram_bytes"]
+    extra = replace(tc.train_plan, shadow=True).shadow_bytes()
+    if peak + extra <= budget:
+        return _compile_train(g, board, replace(cfg, shadow=True), schedule, sram_budget, kernels)
+    if log is not None and peak <= budget:      # (else the refusal says it all)
+        log(f"no weight shadow (the precision it adds to the trained weights does not fit: {peak + extra:,} B "
+            f"with its {extra:,} B, over the {budget:,} B budget)")
     return tc
 
 
