@@ -286,8 +286,9 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
     for op in reversed(bw_ops):
         kind = BACKWARD_KINDS[op.type]
         # (a PRELU's alpha is a constant: tiny.train.layers keeps the others frozen)
-        ins = [t for t in (op.inputs if kind == "concat" else op.inputs[:1] if kind == "prelu"
-                           else op.inputs[:2] if kind in BINARY_KINDS else op.inputs[:1]) if _needs(g, ng, t)]
+        both = kind in BINARY_KINDS and kind != "prelu"
+        ins = [t for t in (op.inputs if kind == "concat" else op.inputs[:2] if both else op.inputs[:1])
+               if _needs(g, ng, t)]
         first = []
         for t in ins:
             first.append(t not in written)

@@ -87,7 +87,7 @@ def _backward_ok(g: Graph, op) -> bool:
         return reduce_axes(g, op).in_dims[0] == 1
     if kind == "pad":        # spatial padding of a 4-D tensor only
         return pad_is_spatial(g, op)
-    if kind == "concat":     # two inputs (the runtime's step has two input gradients)
+    if kind == "concat":     # any number of inputs, within the runtime's table limits
         return concat_fits(g, op)
     if kind == "prelu":      # the slope's gradient is not formed: a constant alpha (as converters emit)
         return g.tensors[op.inputs[1]].is_const
