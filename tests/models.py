@@ -392,6 +392,36 @@ def fpn_cnn(interpolation: str = "nearest") -> Path:
     return _cached("fpn-cnn" if interpolation == "nearest" else f"fpn-cnn-{interpolation}", build)
 
 
+def keras_upsampling(kind: str = "unet") -> Path:
+    """Keras 3's UpSampling2D, which converts to EXPAND_DIMS -> TILE -> RESHAPE per axis with the
+    target shape computed at run time (tiny/frontend/upsample.py loads it as one resize):
+    - "unet": a 2x2 upsampling concatenated with the encoder's skip and convolved;
+    - "strided": (3, 2) on a 4x6 map straight into a conv (the converter records wrong static shapes
+      for both outputs: [1, 1, 12, 4] and [1, 1, 12, 5] for [1, 12, 12, *]);
+    - "classifier": a classifier pretrained on upright digits whose coarse level is upsampled 2x and
+      added to a lateral 1x1 conv (the training backward runs through it)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(31)
+        if kind == "unet":
+            inp = tf.keras.Input((8, 8, 3))
+            e1 = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+            e2 = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(e1)
+            out = L.Conv2D(4, 3, padding="same")(L.Concatenate()([L.UpSampling2D(2)(e2), e1]))
+            return _quantize(tf.keras.Model(inp, out), (8, 8, 3))
+        if kind == "strided":
+            inp = tf.keras.Input((4, 6, 3))
+            up = L.UpSampling2D((3, 2))(L.Conv2D(4, 1)(inp))
+            return _quantize(tf.keras.Model(inp, L.Conv2D(5, 3, padding="same")(up)), (4, 6, 3))
+        inp = tf.keras.Input((12, 12, 3))
+        c1 = L.Conv2D(12, 3, strides=2, padding="same", activation="relu")(inp)       # 6x6
+        c2 = L.Conv2D(12, 3, strides=2, padding="same", activation="relu")(c1)        # 3x3
+        p1 = L.Add()([L.UpSampling2D(2)(L.Conv2D(12, 1)(c2)), L.Conv2D(12, 1)(c1)])
+        return _digits_pretrained(tf.keras.Model(inp, L.Dense(10)(L.GlobalAveragePooling2D()(p1))))
+    return _cached(f"keras-upsampling-{kind}", build)
+
+
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
     RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and

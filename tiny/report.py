@@ -50,6 +50,8 @@ def report(model: str, board: str, schedule: str = "layer", sram_budget: int | N
     }
     if tflm_error:
         data["tflm_error"] = tflm_error
+    if g.meta.get("lowered"):   # e.g. Keras 3's UpSampling2D (TILE) loaded as a resize
+        data["rewrites"] = list(g.meta["lowered"])
     if schedule != "layer":
         data.update(getattr(c, "schedule_info", {}))
     if patched:
@@ -65,6 +67,8 @@ def report(model: str, board: str, schedule: str = "layer", sram_budget: int | N
         lines.insert(2, f"  patch schedule: ops #0..#{data['split_after_op']} in {data['grid'][0]}x{data['grid'][1]} "
                         f"patches, peak {data['patch_based_peak_bytes']:,} B, "
                         f"+{data['patch_mac_overhead']:.1%} MACs")
+    for r in data.get("rewrites", []):
+        lines.insert(-1, f"  rewritten: {r} (the op numbers below are the rewritten model's)")
     for L in layers:
         lines.append(f"  {L['index']:>3} {L['op']:<18} {L['output']:<14} {L['macs']:>11,} "
                      f"{L['weight_bytes']:>8,} {L['live_bytes']:>9,}")

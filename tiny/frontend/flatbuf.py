@@ -237,6 +237,20 @@ def read_model(buf: bytes, name: str = "model") -> ModelRec:
                         f"{str(e)[:120]})") from None
 
 
+def object_schema() -> Any:
+    """A generated TFLite schema with flatc's object API (ModelT ... Pack), needed to write a model:
+    TFLM's or LiteRT's copy (the core `tflite` package reads only)."""
+    for mod in _SCHEMA_MODULES:
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:
+            continue
+        if hasattr(m, "ModelT"):
+            return m
+    raise TinyError("writing a .tflite needs a TFLite schema with the object API (ModelT): install the "
+                    "oracle extra (tflite-micro)")
+
+
 def opnames() -> dict[int, str]:
     """BuiltinOperator code -> name."""
     return {v: k for k, v in vars(schema().BuiltinOperator).items()

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tiny.frontend import flatbuf
+from tiny.frontend import flatbuf, upsample
 from tiny.frontend.verify import verify_graph, verify_model
 from tiny.ir import Graph, IRError, Op, Quant, Tensor, TinyError, verify
 from tiny.ops import REGISTRY, lookup, runnable
@@ -38,6 +38,10 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
                         f"{len(buf)} bytes)")
     model = flatbuf.read_model(buf, name)
     verify_model(model, name, _opnames(schema))  # nothing below sees an unchecked index or shape
+    original = buf
+    buf, model, lowered = upsample.rewrite(buf, model, name)
+    if lowered:
+        verify_model(model, name, _opnames(schema))
     if not model.subgraphs:
         raise TinyError(f"{name}: the model has no subgraph")
     if len(model.subgraphs) > 1:
@@ -83,6 +87,8 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
         ops.append(Op(index=k, type=kind, inputs=ins, outputs=outs, attrs=_attrs(kind, o.builtinOptions)))
     g = Graph(tensors=tensors, ops=ops, inputs=[int(v) for v in sg.inputs], outputs=[int(v) for v in sg.outputs],
               name=Path(name).stem, meta={"sha256": hashlib.sha256(buf).hexdigest(), "tflite": buf})
+    if lowered:    # the user's file, and what became of it (the oracle runs `tflite`)
+        g.meta.update(lowered=lowered, original_sha256=hashlib.sha256(original).hexdigest())
     verify(g)
     return verify_graph(fold_constants(g))
 

@@ -5,9 +5,11 @@ only to recognise a specific structure. Misspelt names fail at import instead of
 from __future__ import annotations
 
 ADD = "ADD"
+CONCATENATION = "CONCATENATION"
 CONV_2D = "CONV_2D"
 DEPTHWISE_CONV_2D = "DEPTHWISE_CONV_2D"
 DEQUANTIZE = "DEQUANTIZE"
+EXPAND_DIMS = "EXPAND_DIMS"
 FULLY_CONNECTED = "FULLY_CONNECTED"
 HARD_SWISH = "HARD_SWISH"
 LEAKY_RELU = "LEAKY_RELU"
@@ -18,7 +20,10 @@ QUANTIZE = "QUANTIZE"
 RELU = "RELU"
 RELU6 = "RELU6"
 RESHAPE = "RESHAPE"
+SHAPE = "SHAPE"
 SOFTMAX = "SOFTMAX"
+STRIDED_SLICE = "STRIDED_SLICE"
+TILE = "TILE"          # no OpDef: only as Keras' UpSampling2D (tiny/frontend/upsample.py)
 
 # Fused activation names (Op.attrs["activation"]); some coincide with op type names.
 ACT_NONE = "NONE"

@@ -13,25 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from tiny import ops
+from tiny.frontend.flatbuf import object_schema
 from tiny.frontend.tflite import load_bytes
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
-
-
-def object_schema():  # -> module
-    """A generated TFLite schema with flatc's object API (ModelT ... Pack), needed to write a model:
-    TFLM's or LiteRT's copy (the core `tflite` package reads only)."""
-    import importlib
-    from tiny.frontend.flatbuf import _SCHEMA_MODULES
-    for mod in _SCHEMA_MODULES:
-        try:
-            m = importlib.import_module(mod)
-        except ImportError:
-            continue
-        if hasattr(m, "ModelT"):
-            return m
-    raise TinyError("writing a .tflite needs a TFLite schema with the object API (ModelT): install the "
-                    "oracle extra (tflite-micro)")
 
 
 def logits_op(g: Graph) -> int:
@@ -52,6 +37,7 @@ def replace_head(tflite: bytes, n: int, seed: int = 0) -> bytes:
     if n < 2:
         raise TinyError(f"a classifier needs at least 2 classes, got {n}")
     g = load_bytes(tflite, "model")
+    tflite = g.meta["tflite"]      # the bytes tiny loaded (a Keras UpSampling2D is rewritten: op positions move)
     k = logits_op(g)
     head = g.ops[k]
     w_t, out_t = g.tensors[head.inputs[1]], g.tensors[head.outputs[0]]

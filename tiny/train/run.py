@@ -441,7 +441,7 @@ def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> dict[str, Any]:
     the returned dict says by how much."""
     import flatbuffers
     from tiny.reference.fixedpoint import quantize_multiplier
-    from tiny.train.head import object_schema
+    from tiny.frontend.flatbuf import object_schema
     schema = object_schema()
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(g.meta["tflite"], 0))
     sub = m.subgraphs[0]
