@@ -11,7 +11,9 @@ its training backward all take. This pass rewrites the model before anything els
   floor((y + 0.5) / r) is the repeat's y // r with a margin of 0.5 / r against float error; the
   source tables are checked against the repeat before a chain is rewritten);
 - a row resize feeding only a column resize becomes one resize (no intermediate tensor);
-- ops left with no consumer (the shape arithmetic) are dropped. Tensor ids do not change.
+- ops left with no consumer (the shape arithmetic) are dropped. Tensor ids do not change;
+- every tensor takes the shape TFLite computes when it runs the file (runtime_shapes): the
+  converter records wrong static shapes after a run-time RESHAPE, and so for every later op.
 
 It works on the frontend's plain records or on flatc's object API (ModelT): their field names are
 the same, and a `Make` says how to build the few new objects. With the object API (the oracle
