@@ -29,6 +29,7 @@ def test_train_cli_host(tmp_path) -> None:
     c = d["lr_check"]
     assert c["default_lr"] == d["lr"] == 0.05 and [t["lr"] for t in c["tried"]] == [0.05]
     assert c["tried"][0]["heldout_accuracy"] > c["start_heldout_accuracy"] + 0.1
+    assert "lr 0.05 (the sparse recipe's default) learns in a 600-step probe on the host oracle" in r.stderr
     assert d["weight_shadow"] is True and d["memory"]["shadow_bytes"] > 0    # it fits the host
     assert (tmp_path / "curve.png").stat().st_size > 0
     # the fine-tuned .tflite loads, differs from the base model only in the trained tensors
@@ -118,17 +119,20 @@ def test_train_cli_sram_budget(tmp_path) -> None:
     the digits model needs 7,100 B on the host), a budget nothing fits is refused before any board
     time, and a schedule not planned to the budget is checked against it."""
     r = _tiny("train", "--board", "host", "--sram-budget", "6000", "--steps", "300", "--eval-samples", "100",
-              "--json", "-o", str(tmp_path), "--no-float-reference")
+              "--json", "-o", str(tmp_path), "--no-float-reference", "--lr", "0.05")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
+    assert d["lr_check"] is None and "probe" not in r.stderr      # a rate the user gave is not probed
     assert d["train_peak_sram_bytes"] <= 6000 and d["sparse_scheme"]["budget_bytes"] == 6000
     assert d["sparse_scheme"]["train_peak_sram_bytes"] <= 6000
     assert d["accuracy_after"] > d["accuracy_before"] + 0.1
     r = _tiny("train", "--board", "host", "--sram-budget", "1500", "--steps", "10", "--no-float-reference")
     assert r.returncode == 2 and "no sparse scheme fits the training budget of 1,500 B" in r.stderr, r.stderr
+    # refused before the default rate's probe (which a 300-step run has) spends host time on it
     r = _tiny("train", "--board", "host", "--sram-budget", "6000", "--fixed-scheme", "--schedule", "layer",
-              "--steps", "10", "--no-float-reference")
+              "--steps", "300", "--no-float-reference")
     assert r.returncode == 2 and "the training needs 7,100 B of SRAM, over --sram-budget 6,000 B" in r.stderr, r.stderr
+    assert "probe" not in r.stderr, r.stderr
 
 
 def test_train_cli_refuses_training_over_the_board() -> None:

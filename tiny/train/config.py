@@ -47,7 +47,7 @@ class TrainConfig:
     body_headroom: float | None = None        # ... for the trained layers below the classifier (None: headroom)
     shadow: bool | None = False               # 1/256-quantum fractions of the trained weights in SRAM
                                               # (None: when the training fits the budget with them)
-    lr_default: bool = True                   # lr is the recipe's default (not a TOML's): checked by a probe
+    lr_default: bool = True                   # lr is the recipe's default (not --lr's nor a TOML's): probed
     search: bool | None = None                # sparse: contribution analysis + budget search (None: by
                                               # default, within a host-time limit; True: always; False: never)
     scheme: Any = None                        # the searched scheme (tiny.train.contrib.Scheme), once chosen

@@ -111,5 +111,7 @@ def check_default_lr(plan: Any, lr: float, momentum: float, qas: bool, rounding:
             + " (--lr sets a rate, --lr auto searches one)")
     else:
         chosen = lr
+        log(f"lr {lr:g} ({what}) learns in a {k}-step probe on the host oracle (held-out accuracy "
+            f"{start:.1%} -> {tried[0][1]:.1%})")
     return chosen, {"default_lr": lr, "probe_steps": k, "start_heldout_accuracy": round(start, 4),
                     "tried": [{"lr": a, "heldout_accuracy": round(b, 4)} for a, b in tried], "lr": chosen}

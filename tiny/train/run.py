@@ -17,7 +17,7 @@ from tiny.device.protocol import BoardReset, DeviceError
 from tiny.ir import TinyError
 from tiny.ops import kinds as K
 from tiny.train import schedule as sch
-from tiny.train.config import load_config
+from tiny.train.config import TrainConfig, load_config
 from tiny.train.device import Checkpoint, TrainDevice
 
 
@@ -149,11 +149,11 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
         raise TinyError(f"--order-seed {order_seed!r}: a non-negative integer")
     from tiny.pipeline import load_model
     from tiny.train import data as tdata
-    from tiny.train.api import compile_train
-    lr_given = lr is not None
+    lr_default = False if lr is not None else None     # --lr given: not the recipe's default (nor a TOML's)
     lr, momentum, epochs, auto = resolve_settings(recipe, lr, momentum, epochs)
     cfg = load_config(recipe, epochs=epochs, lr=lr, momentum=momentum, qas=qas, blocks=blocks,
-                      freeze_dw=freeze_dw or None, headroom=headroom, shadow=shadow, search=search)
+                      freeze_dw=freeze_dw or None, headroom=headroom, shadow=shadow, search=search,
+                      lr_default=lr_default)
     if model is None:
         if data not in tdata.TASKS:
             raise TinyError(f"MODEL is required unless --data is a built-in task ({', '.join(tdata.TASKS)}), "
@@ -201,6 +201,8 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     g0, g = g, with_headroom(g, trained_weight_channels(plan), cfg.headroom, cfg.body_headroom)
     plan = training_plan(g, cfg)
     total = steps if steps is not None else cfg.epochs * len(xtr)
+    # compiled (and refused when over the budget) before the rate searches spend host time on it
+    tc = _compile_within_budget(g, board, cfg, schedule, sram_budget, kernels, log)
     lr_search = None
     if auto:
         from tiny.train.lr_search import search_lr
@@ -210,26 +212,37 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
         lr_search = [{"lr": a, "heldout_accuracy": b} for a, b in tried]
     lr_check = None
     from tiny.train.lr_search import PROBE_MIN_STEPS, check_default_lr
-    if not auto and not lr_given and cfg.lr_default and total >= PROBE_MIN_STEPS:   # a recipe's default: checked
+    if not auto and cfg.lr_default and total >= PROBE_MIN_STEPS:   # a recipe's default: checked
         cfg.lr, lr_check = check_default_lr(plan, cfg.lr, cfg.momentum, cfg.qas, rounding, xtr, ytr,
                                             xv if len(xv) else xtr, yv if len(yv) else ytr, total,
                                             1.0 / max(1, n_classes), lr_schedule, order_seed, log=log,
                                             what=f"the {cfg.recipe} recipe's default")
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
-    tc = compile_train(g, board, cfg, schedule, sram_budget, kernels=kernels, log=log)  # raises before flashing if it cannot fit
-    cfg.shadow = tc.train_plan.shadow        # (the sparse default: the shadow when it fits)
-    from tiny.train.fit_schedule import training_budget
-    peak, budget = tc.train_memory["train_peak_sram_bytes"], training_budget(board, sram_budget)
-    if peak > budget:     # (layer/patch schedules are not planned to the budget)
-        raise TinyError(f"the training needs {peak:,} B of SRAM, over "
-                        + (f"--sram-budget {budget:,} B" if sram_budget is not None else
-                           f"the {budget:,} B {board} leaves after its stack and runtime")
-                        + f" (schedule {schedule}: use --schedule auto, or update fewer or higher layers)")
+    if cfg.lr != tc.lr:      # a searched or backed-off rate: the firmware's default rate is that one
+        tc = _compile_within_budget(g, board, cfg, schedule, sram_budget, kernels, log=lambda _: None)
     return Prepared(model=model, board=board, data=data, g=g, g0=g0, cfg=cfg, tc=tc, dom=dom, xtr=xtr, ytr=ytr, xv=xv,
                     yv=yv, xte=xte, yte=yte, total=total, rates=rates, eval_at=eval_at, rounding=rounding,
                     lr_schedule=lr_schedule, steps=steps, lr_search=lr_search, lr_check=lr_check,
                     order_seed=order_seed)
+
+
+def _compile_within_budget(g: Any, board: str, cfg: TrainConfig, schedule: str, sram_budget: int | None,
+                           kernels: str, log: Callable[[str], None]) -> Any:
+    """compile_train, and a TinyError when the training peak is over the budget (layer and patch
+    schedules are not planned to it). Sets cfg.shadow to the plan's (the sparse default: the weight
+    shadow when it fits), so a second compile makes the same plan."""
+    from tiny.train.api import compile_train
+    from tiny.train.fit_schedule import training_budget
+    tc = compile_train(g, board, cfg, schedule, sram_budget, kernels=kernels, log=log)
+    cfg.shadow = tc.train_plan.shadow
+    peak, budget = tc.train_memory["train_peak_sram_bytes"], training_budget(board, sram_budget)
+    if peak > budget:
+        raise TinyError(f"the training needs {peak:,} B of SRAM, over "
+                        + (f"--sram-budget {budget:,} B" if sram_budget is not None else
+                           f"the {budget:,} B {board} leaves after its stack and runtime")
+                        + f" (schedule {schedule}: use --schedule auto, or update fewer or higher layers)")
+    return tc
 
 
 def train_on_board(pr: Prepared, port: str | None = None, checkpoint_every: int = 100,
