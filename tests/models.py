@@ -422,6 +422,25 @@ def keras_upsampling(kind: str = "unet") -> Path:
     return _cached(f"keras-upsampling-{kind}", build)
 
 
+def max_cnn() -> Path:
+    """Reductions by maximum (REDUCE_MAX) the training backward goes through: GlobalMaxPooling2D
+    (axes 1, 2) of a ReLU conv, whose int8 maxima tie often, a max over the channels (axis 3
+    without keep_dims) and one over the columns (axis 2, keep_dims). Pretrained on upright digits
+    (tests/train/test_pt_ops_backward.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(17)
+        inp = tf.keras.Input((12, 12, 3))
+        x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inp)        # 6x6x16
+        a = L.GlobalMaxPooling2D()(L.Conv2D(16, 1, activation="relu")(x))             # 16
+        b = L.Flatten()(tf.keras.ops.max(L.Conv2D(8, 1)(x), axis=-1))                  # 6x6 -> 36
+        c = L.Flatten()(tf.keras.ops.max(L.Conv2D(4, 1)(x), axis=2, keepdims=True))    # 6x1x4 -> 24
+        m = tf.keras.Model(inp, L.Dense(10)(L.Concatenate()([a, b, c])))
+        return _digits_pretrained(m)
+    return _cached("max-cnn", build)
+
+
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
     RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and

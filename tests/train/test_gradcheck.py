@@ -65,9 +65,11 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                         pre = tf.nn.conv2d(xp, tf.transpose(W, (1, 2, 3, 0)), st, "VALID") + B
                     else:
                         pre = tf.nn.depthwise_conv2d(xp, tf.transpose(W, (1, 2, 3, 0)), st, "VALID") + B
-            elif op.type == "MEAN":
+            elif op.type in ("MEAN", "REDUCE_MAX"):
+                # TF's max gradient splits an output's among its tied maxima (equal int8 inputs)
                 axes = [int(a) for a in np.asarray(g.tensors[op.inputs[1]].data).reshape(-1)]
-                pre = tf.reduce_mean(inp(op.inputs[0]), axis=axes, keepdims=bool(op.attrs.get("keep_dims", False)))
+                f = tf.reduce_mean if op.type == "MEAN" else tf.reduce_max
+                pre = f(inp(op.inputs[0]), axis=axes, keepdims=bool(op.attrs.get("keep_dims", False)))
             elif op.type in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
                 # TF's SAME windows are TFLite's; its average counts only in-image pixels, its max
                 # gradient goes to the first maximum of a window (row-major)
@@ -122,7 +124,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # pool without a fused activation: its output lies in its input's range), and none on the
             # logits (tiny.train.api.logits_straight_through)
             unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "LOGISTIC", "TANH",
-                                    "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR") or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
+                                    "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX") \
+                or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)
             pre = tf.reshape(pre, t_out.shape)

@@ -1,8 +1,9 @@
 """Training through the element-wise ops of converted PyTorch and Keras models (tests/models.py
 `pt_ops_cnn`): PRELU (a constant slope per channel), SUB of two activations broadcast over the
 spatial axes (x - mean(x)), MAXIMUM of two activations, MINIMUM with a constant (a clip) and a SUB
-of two branches; and `fpn_cnn`'s nearest-neighbour upsampling (RESIZE_NEAREST_NEIGHBOR, 3x3 -> 6x6
-and 3x3 -> 5x4). Before, each stopped the gradient and every layer below it stayed frozen. Checked:
+of two branches; `fpn_cnn`'s nearest-neighbour upsampling (RESIZE_NEAREST_NEIGHBOR, 3x3 -> 6x6
+and 3x3 -> 5x4); `max_cnn`'s reductions by maximum (REDUCE_MAX over H and W, over C, over W). Before, each
+stopped the gradient and every layer below it stayed frozen. Checked:
 every layer trains, the oracle's gradients against TF autodiff, the C runtime bit-exact with the
 oracle on the host and on qemu, and the float twin's forward against the int8 reference."""
 from __future__ import annotations
@@ -28,6 +29,22 @@ def fpn():
     return load_model(str(models.fpn_cnn()))
 
 
+@pytest.fixture(scope="module")
+def maxr():
+    return load_model(str(models.max_cnn()))
+
+
+@pytest.fixture(scope="module")
+def model(graph, fpn, maxr):
+    return {"pt_ops_cnn": graph, "fpn_cnn": fpn, "max_cnn": maxr}.__getitem__
+
+
+NAMES = ["pt_ops_cnn", "fpn_cnn", "max_cnn"]
+# the layers below the ops under test: the stem below the PRELU / SUB and both branches of the
+# MAXIMUM; the three convs below the two resizes; the convs below either reduction
+BELOW = {"pt_ops_cnn": (0, 4, 5), "fpn_cnn": (0, 1, 2), "max_cnn": (0, 1, 3, 6)}
+
+
 def test_every_layer_trains_through_the_ops(graph) -> None:
     types = [op.type for op in graph.ops]
     assert {"PRELU", "MAXIMUM", "MINIMUM"} <= set(types) and types.count("SUB") == 2
@@ -39,18 +56,15 @@ def test_every_layer_trains_through_the_ops(graph) -> None:
     assert [len(s.ins) for s in plan.steps if s.kind in ("min", "prelu")] == [1, 1]
 
 
-@pytest.mark.parametrize("name", ["pt_ops_cnn", "fpn_cnn"])
-def test_gradients_match_tf(graph, fpn, name: str) -> None:
-    gradients_match_tf(graph if name == "pt_ops_cnn" else fpn)
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_match_tf(model, name: str) -> None:
+    gradients_match_tf(model(name))
 
 
-# the layers below the ops under test: the stem below the PRELU / SUB and both branches of the
-# MAXIMUM; the three convs below the two resizes
 @pytest.mark.parametrize("board", ["host", pytest.param("qemu-m4-256k", marks=pytest.mark.qemu)])
-@pytest.mark.parametrize("name", ["pt_ops_cnn", "fpn_cnn"])
-def test_training_bit_exact(graph, fpn, name: str, board: str) -> None:
-    full_training_learns_bit_exact(graph if name == "pt_ops_cnn" else fpn, board,
-                                   (0, 4, 5) if name == "pt_ops_cnn" else (0, 1, 2))
+@pytest.mark.parametrize("name", NAMES)
+def test_training_bit_exact(model, name: str, board: str) -> None:
+    full_training_learns_bit_exact(model(name), board, BELOW[name])
 
 
 def test_a_prelu_with_an_activation_slope_stays_frozen_below() -> None:
@@ -64,12 +78,12 @@ def test_a_prelu_with_an_activation_slope_stays_frozen_below() -> None:
     assert not _backward_ok(g, prelu)
 
 
-@pytest.mark.parametrize("name", ["pt_ops_cnn", "fpn_cnn"])
-def test_float_twin_runs_the_ops(graph, fpn, name: str) -> None:
+@pytest.mark.parametrize("name", NAMES)
+def test_float_twin_runs_the_ops(model, name: str) -> None:
     from tests.train.conftest import twin_and_int8_logits
     from tiny.train.float_ref import unsupported
     from tiny.train.layers import logits_tensor
-    g = graph if name == "pt_ops_cnn" else fpn
+    g = model(name)
     assert unsupported(g, logits_tensor(g)) is None
     _, _, xte, _ = digits_for(g)
     f, real, s = twin_and_int8_logits(g, xte[:64], int8_activations=True)
@@ -88,3 +102,28 @@ def test_every_layer_trains_through_the_upsampling(fpn) -> None:
     resize = [s for s in plan.steps if s.kind == "resize"]
     # both read the same tensor: the later op's step runs first and assigns, the other adds
     assert len(resize) == 2 and [s.in_first for s in resize] == [[True], [False]]
+
+
+def test_every_layer_trains_through_the_reductions(maxr) -> None:
+    from tiny.interpreter import prepare_all, run_graph
+    from tiny.ops.reduce_max import prepare
+    rm = [op for op in maxr.ops if op.type == "REDUCE_MAX"]
+    # the 4-D view's reduced axes: H and W (a global max pool), C, W (keep_dims)
+    assert [op.attrs["keep_dims"] for op in rm] == [False, False, True]
+    axes = [(1, 2), (3,), (2,)]
+    assert [[b for b in range(4) if (prepare(maxr, op).axis_mask >> b) & 1] for op in rm] == [list(a) for a in axes]
+    assert trainable_layers(maxr) == [0, 1, 3, 6, 10] and frozen_by_ops(maxr) == {}
+    plan = training_plan(maxr, load_config("full"))
+    steps = [s for s in plan.steps if s.kind == "reduce_max"]
+    # each finds its maxima again in a saved copy of its input
+    assert [plan.captures[s.x_saved].tensor for s in steps] == [op.inputs[0] for op in rm[::-1]]
+    # ties (which TF's rule splits) are common in the int8 inputs of every reduction
+    xtr, _, _, _ = digits_for(maxr)
+    params = prepare_all(maxr)
+    tied = [0, 0, 0]
+    for i in range(8):
+        v = run_graph(maxr, [xtr[i:i + 1]], params)
+        for k, (op, ax) in enumerate(zip(rm, axes)):
+            x = v[op.inputs[0]]
+            tied[k] += int(((x == x.max(axis=ax, keepdims=True)).sum(axis=ax) > 1).sum())
+    assert min(tied) > 0, tied

@@ -56,5 +56,6 @@ def emit(p: ReduceMaxParams, e: EmitCtx, fn: str) -> str:
 
 REDUCE_MAX = OpDef(name="REDUCE_MAX", fb_options="ReducerOptions", arity=(2, 2, (), None), options=options,
                    prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
-                   variants=(Variant("tiny_reduce_max_s8"),), data_inputs=lambda g, op: [0])
+                   variants=(Variant("tiny_reduce_max_s8"),), data_inputs=lambda g, op: [0],
+                   backward="reduce_max")
 DEFS = [REDUCE_MAX]

@@ -6,10 +6,10 @@ Pure function of the int8 graph and the per-layer updates -> a TrainPlan:
   no input gradient is computed for tensors nothing below needs;
 - **saved tensors**: the int8 input of every layer whose weights update and of every max pool (a
   copy, taken right after its producer runs, so the forward arena keeps its own lifetimes; a max
-  pool's backward finds each window's max in it again; the other factor of a MUL, the output of a
-  LOGISTIC / TANH, the input of a LEAKY_RELU) and, for every other op of the
-  backward, a 1-bit mask of its output clamp (ReLU/ReLU6 bounds and int8 saturation) — derived
-  from an int8 copy instead when one is kept anyway;
+  pool's backward finds each window's max in it again, a REDUCE_MAX's its tied maxima; the other
+  factor of a MUL, the output of a LOGISTIC / TANH, the input of a LEAKY_RELU) and, for every other
+  op of the backward, a 1-bit mask of its output clamp (ReLU/ReLU6 bounds and int8 saturation) —
+  derived from an int8 copy instead when one is kept anyway;
 - **operator reordering**: each layer's bias and weight update is applied in the same step as its
   gradient is formed (per element, as soon as the sum over positions is complete), so no weight
   gradient buffer exists; activation-gradient buffers are planned with lifetimes and freed as soon
@@ -52,14 +52,15 @@ class Capture:
 @dataclass
 class Step:
     kind: str                      # ce | conv | dw | fc | mean | add | mul | copy | maxpool | avgpool | transpose |
-                                   # pad | concat | logistic | tanh | leaky | sub | max | min | prelu | resize
+                                   # pad | concat | logistic | tanh | leaky | sub | max | min | prelu | resize |
+                                   # reduce_max
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
     in_first: list[bool] = field(default_factory=list)  # True: assign (first contribution), else add
     mask: int | None = None        # capture index of the output mask (bits or int8 copy)
-    x_saved: int | None = None     # capture index of the saved int8 input (updated weights, max pool;
-                                   # mul/max/min/prelu: input 0)
+    x_saved: int | None = None     # capture index of the saved int8 input (updated weights, max pool,
+                                   # reduce_max; mul/max/min/prelu: input 0)
     y_saved: int | None = None     # capture index of the saved int8 output (trained scale, MobileTL;
                                    # logistic/tanh: their derivative; mul/max/min/prelu: input 1)
     update: LayerUpdate | None = None
@@ -211,8 +212,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1, undilated windows only")
         if kind == "resize" and p.in_shape[0] != 1:
             raise TinyError(f"op #{op.index} RESIZE_NEAREST_NEIGHBOR: backward supports batch 1 only")
-        if kind == "mean" and p.in_dims[0] != 1:
-            raise TinyError(f"op #{op.index} MEAN: backward supports batch 1 only")
+        if kind in ("mean", "reduce_max") and p.in_dims[0] != 1:
+            raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1 only")
         if kind in BINARY_KINDS and max(math.prod(int(v) for v in d) for d in p.dims) >= 1 << 32:
             raise TinyError(f"op #{op.index} {op.type}: tensors of 2^32 elements or more")
     # Captures: int8 inputs of weight-updated layers and the logits; masks for the rest.
@@ -234,9 +235,10 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             add_copy(op.inputs[0])
         if u is not None and u.scale:
             add_copy(op.outputs[0])
-        if BACKWARD_KINDS[op.type] in ("maxpool", "leaky"):
+        if BACKWARD_KINDS[op.type] in ("maxpool", "leaky", "reduce_max"):
             add_copy(op.inputs[0])      # which input of each window was the max (recomputed, first one);
-                                        # the sign of a leaky ReLU's input (its slope: 1 or alpha)
+                                        # the sign of a leaky ReLU's input (its slope: 1 or alpha); which
+                                        # inputs of a reduction equal its max (recomputed, ties split)
         if BACKWARD_KINDS[op.type] in ("logistic", "tanh"):
             add_copy(op.outputs[0])     # the derivative is read off the int8 output: y (1 - y), 1 - y^2
         if BACKWARD_KINDS[op.type] in VALUE_KINDS:
@@ -295,7 +297,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             written.add(t)
         u = upd.get(op.index)
         x_saved = copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels) \
-            or kind in ("maxpool", "leaky", *VALUE_KINDS) else None
+            or kind in ("maxpool", "leaky", "reduce_max", *VALUE_KINDS) else None
         y_saved = copy_of.get(op.outputs[0]) if (u is not None and u.scale) or kind in ("logistic", "tanh") \
             else copy_of.get(op.inputs[1]) if kind in VALUE_KINDS else None
         steps.append(Step(kind=kind, op=op.index, out=op.outputs[0], ins=ins, in_first=first,

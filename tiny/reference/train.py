@@ -405,6 +405,21 @@ class TrainOracle:
         v = np.broadcast_to((g.reshape(kept) / F(p.count)).astype(F), p.in_dims)
         self._accum(grads, s.ins[0], s.in_first[0], v)
 
+    def _reduce_max(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """TF's rule (_MinOrMaxGrad): each output's gradient / the number of its inputs equal to the max,
+        to each of them (int8 ties are common), 0 to the others; any axes. The max is found again in
+        the saved int8 input. Assigned or added per element, as the C's reduce_max_bwd."""
+        if not s.ins:
+            return
+        p = self.params[s.op]
+        red = tuple(a for a in range(4) if (p.axis_mask >> a) & 1)
+        kept = tuple(1 if a in red else d for a, d in enumerate(p.in_dims))
+        x = vals[self.plan.captures[s.x_saved].tensor].reshape(p.in_dims)
+        hit = x == x.max(axis=red, keepdims=True)          # (no axes: every input is its own max)
+        n = hit.sum(axis=red, keepdims=True)
+        v = (g.reshape(kept) / n.astype(F)).astype(F)
+        self._accum(grads, s.ins[0], s.in_first[0], np.where(hit, v, F(0)).astype(F))
+
     def _pool_windows(self, s: Step) -> tuple[Any, tuple[int, int, int], np.ndarray, np.ndarray, np.ndarray]:
         """Per output position (oy, ox) and window offset (ky, kx): the input row and column it reads
         and whether that lies inside the input (TFLM counts only those)."""

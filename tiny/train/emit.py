@@ -35,7 +35,8 @@ from tiny.reference.train import layer_scales, real_values
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
          "transpose": 9, "pad": 10, "concat": 11, "mul": 12, "logistic": 13, "tanh": 14,
-         "leaky": 15, "sub": 16, "max": 17, "min": 18, "prelu": 19, "resize": 20}  # TINY_TS_*
+         "leaky": 15, "sub": 16, "max": 17, "min": 18, "prelu": 19, "resize": 20,
+         "reduce_max": 21}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 FLAG_BROADCAST = 64
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
@@ -233,9 +234,11 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
                     decls.append(f"static float {pre}_ms[{oc}];")
                     d["mom_s"] = f"{pre}_ms"
             d["bwd"] = backward_kernel(s.kind, d, board, kernels)
-        elif s.kind == "mean":
-            p = c.params[s.op]      # its 4-D view (batch 1) and the averaged axes of that view
+        elif s.kind in ("mean", "reduce_max"):
+            p = c.params[s.op]      # its 4-D view (batch 1) and the reduced axes of that view
             d.update(in_h=p.in_dims[1], in_w=p.in_dims[2], in_c=p.in_dims[3], axes=p.axis_mask)
+            if s.x_saved is not None:   # reduce_max: its input, where the maxima are found again
+                d["x_off"] = plan.captures[s.x_saved].offset
         elif s.kind == "concat":
             p = c.params[s.op]      # outer slices, each of input 0's chunk, then input 1's, ... (elements)
             rows = [(plan.grad_offsets[sl[0]] if sl else -1, n * p.inner, int(bool(sl and sl[1])))

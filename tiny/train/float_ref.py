@@ -24,7 +24,7 @@ from tiny.train.layers import LayerUpdate
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",
              "RELU6", "MUL", "CONCATENATION", "TRANSPOSE", "TANH", "LEAKY_RELU", "SUB", "MAXIMUM", "MINIMUM",
-             "PRELU", "RESIZE_NEAREST_NEIGHBOR")
+             "PRELU", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX")
 
 
 @dataclass
@@ -139,9 +139,10 @@ class FloatTwin:
                     else:
                         y = tf.nn.depthwise_conv2d(xin, w, st, pad, dilations=dil)
                 y = self._act((y + b) * s, a.get("activation", "NONE"))
-            elif t == "MEAN":
+            elif t in ("MEAN", "REDUCE_MAX"):     # (TF's max gradient splits ties, as the board's)
                 axes = [int(v) for v in np.asarray(g.tensors[ins[1]].data).reshape(-1)]
-                y = tf.reduce_mean(val(ins[0]), axis=axes, keepdims=bool(a.get("keep_dims", False)))
+                f = tf.reduce_mean if t == "MEAN" else tf.reduce_max
+                y = f(val(ins[0]), axis=axes, keepdims=bool(a.get("keep_dims", False)))
             elif t in ("ADD", "SUB", "MUL"):
                 x0, x1 = val(ins[0]), val(ins[1])
                 y = x0 + x1 if t == "ADD" else x0 - x1 if t == "SUB" else x0 * x1

@@ -82,7 +82,7 @@ def _backward_ok(g: Graph, op) -> bool:
     kind = ops.traits(op).backward
     if kind in ("conv", "dw"):
         return layer_backward_ok(g, op)
-    if kind == "mean":       # any axes of a batch-1 tensor (tiny/passes/sparse_update.py)
+    if kind in ("mean", "reduce_max"):   # any axes of a batch-1 tensor (tiny/passes/sparse_update.py)
         from tiny.ops.mean import reduce_axes
         return reduce_axes(g, op).in_dims[0] == 1
     if kind == "pad":        # spatial padding of a 4-D tensor only

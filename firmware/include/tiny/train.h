@@ -10,7 +10,7 @@ enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS
        TINY_TS_ADD = 5, TINY_TS_COPY = 6, TINY_TS_MAXPOOL = 7, TINY_TS_AVGPOOL = 8, TINY_TS_TRANSPOSE = 9,
        TINY_TS_PAD = 10, TINY_TS_CONCAT = 11, TINY_TS_MUL = 12, TINY_TS_LOGISTIC = 13, TINY_TS_TANH = 14,
        TINY_TS_LEAKY = 15, TINY_TS_SUB = 16, TINY_TS_MAX = 17, TINY_TS_MIN = 18, TINY_TS_PRELU = 19,
-       TINY_TS_RESIZE = 20 };
+       TINY_TS_RESIZE = 20, TINY_TS_REDUCE_MAX = 21 };
 enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
        TINY_TF_UPD_B = 16,
        /* mean: the input gradient is written as one float per channel; conv (1x1): the output
@@ -70,8 +70,8 @@ typedef struct tiny_train_step {
     /* TRANSPOSE: the output's axis a is the input's axis perm[a] (4-D, batch 1 first; the input is
      * 1 x in_h x in_w x in_c) */
     uint8_t perm[4];
-    /* MEAN: the averaged axes of the 4-D view 1 x in_h x in_w x in_c (bit a: axis a; 6 = the global
-     * average over H, W) */
+    /* MEAN / REDUCE_MAX: the reduced axes of the 4-D view 1 x in_h x in_w x in_c (bit a: axis a;
+     * 6 = the global average over H, W). REDUCE_MAX reads its int8 input at x_off. */
     uint8_t axes;
     /* ADD (broadcasting) / SUB / MUL / MAXIMUM / MINIMUM / PRELU: the 4-D dims of input 0, input 1
      * and the output, paired as numpy broadcasts them (a dim of 1 against a larger output dim is

@@ -811,6 +811,45 @@ static void mean_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
             }
 }
 
+/* REDUCE_MAX backward over any axes (train.py _reduce_max), TF's rule: each output's gradient / the
+ * number of its inputs equal to the max (found again in the saved int8 input: ties split it), to
+ * each of those, 0 to the others; assigned (first contribution) or added. */
+static void reduce_max_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
+    const uint32_t d[4] = { 1u, s->in_h, s->in_w, s->in_c };
+    const uint32_t st[4] = { 0u, (uint32_t)s->in_w * s->in_c, s->in_c, 1u };
+    const int8_t *x = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    uint32_t k[4], r[4];            /* kept and reduced extent of each axis */
+    for (uint32_t a = 0; a < 4; a++) {
+        const uint32_t red = (s->axes >> a) & 1u;
+        k[a] = red ? 1u : d[a];
+        r[a] = red ? d[a] : 1u;
+    }
+    const int first = s->flags & TINY_TF_IN_FIRST;
+    uint32_t o = 0;
+    for (uint32_t i1 = 0; i1 < k[1]; i1++)
+        for (uint32_t i2 = 0; i2 < k[2]; i2++)
+            for (uint32_t i3 = 0; i3 < k[3]; i3++, o++) {
+                const uint32_t base = i1 * st[1] + i2 * st[2] + i3 * st[3];
+                int32_t best = -129;
+                uint32_t n = 0;
+                for (uint32_t j1 = 0; j1 < r[1]; j1++)
+                    for (uint32_t j2 = 0; j2 < r[2]; j2++)
+                        for (uint32_t j3 = 0; j3 < r[3]; j3++) {
+                            const int32_t v = x[base + j1 * st[1] + j2 * st[2] + j3 * st[3]];
+                            if (v > best) { best = v; n = 1u; }
+                            else if (v == best) n++;
+                        }
+                const float v = g[o] / (float)n;
+                for (uint32_t j1 = 0; j1 < r[1]; j1++)
+                    for (uint32_t j2 = 0; j2 < r[2]; j2++)
+                        for (uint32_t j3 = 0; j3 < r[3]; j3++) {
+                            const uint32_t i = base + j1 * st[1] + j2 * st[2] + j3 * st[3];
+                            const float e = x[i] == best ? v : 0.0f;
+                            dx[i] = first ? e : dx[i] + e;
+                        }
+            }
+}
+
 /* CONCATENATION backward (train.py _concat): each of the in_h outer slices of the output gradient
  * holds input 0's chunk, then input 1's, ... (s->table: offset, chunk, first per input); each chunk
  * goes to its input's gradient, assigned (first contribution) or added, input 0 first. */
@@ -996,6 +1035,9 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_CONCAT:
         concat_bwd(s, g, ws);
+        return 0;
+    case TINY_TS_REDUCE_MAX:
+        if (s->g_in >= 0) reduce_max_bwd(s, g, ws + s->g_in);
         return 0;
     case TINY_TS_RESIZE:
         if (s->g_in >= 0) resize_bwd(s, g, ws + s->g_in);
