@@ -399,7 +399,8 @@ def keras_upsampling(kind: str = "unet") -> Path:
     - "strided": (3, 2) on a 4x6 map straight into a conv (the converter records wrong static shapes
       for both outputs: [1, 1, 12, 4] and [1, 1, 12, 5] for [1, 12, 12, *]);
     - "classifier": a classifier pretrained on upright digits whose coarse level is upsampled 2x and
-      added to a lateral 1x1 conv (the training backward runs through it)."""
+      added to a lateral 1x1 conv (the training backward runs through it);
+    - "seq": UpSampling1D(2) between two Conv1D of a [10, 3] sequence (the same chain on rank 3)."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers
@@ -410,6 +411,10 @@ def keras_upsampling(kind: str = "unet") -> Path:
             e2 = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(e1)
             out = L.Conv2D(4, 3, padding="same")(L.Concatenate()([L.UpSampling2D(2)(e2), e1]))
             return _quantize(tf.keras.Model(inp, out), (8, 8, 3))
+        if kind == "seq":
+            inp = tf.keras.Input((10, 3))
+            up = L.UpSampling1D(2)(L.Conv1D(4, 3, padding="same")(inp))
+            return _quantize(tf.keras.Model(inp, L.Conv1D(5, 3, padding="same")(up)), (10, 3))
         if kind == "strided":
             inp = tf.keras.Input((4, 6, 3))
             up = L.UpSampling2D((3, 2))(L.Conv2D(4, 1)(inp))

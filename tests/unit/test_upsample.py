@@ -63,10 +63,32 @@ def test_upsampling_loads_as_one_resize_equal_to_tflite(kind: str, hw) -> None:
         np.testing.assert_array_equal(run(g, [x])[0], oracle.run(g, [x])[0])
 
 
-def test_without_the_object_api_only_the_records_are_lowered(monkeypatch) -> None:
+def test_upsampling1d_resizes_the_expanded_sequence() -> None:
+    """[1, 10, 4] -> EXPAND_DIMS [1, 10, 1, 4] -> RESIZE [1, 20, 1, 4] -> RESHAPE (now to a constant
+    shape) [1, 20, 4]; the same checks as UpSampling2D's."""
+    from tiny import oracle
+    from tiny.interpreter import run
+    path = models.keras_upsampling("seq")
+    original = path.read_bytes()
+    assert _kinds(original).count("TILE") == 1
+    g = load_model(str(path))
+    types = [op.type for op in g.ops]
+    k = types.index("RESIZE_NEAREST_NEIGHBOR")
+    assert "TILE" not in types and "SHAPE" not in types and types[k - 1:k + 2] == ["EXPAND_DIMS", "RESIZE_NEAREST_NEIGHBOR",
+                                                                                  "RESHAPE"]
+    assert [g.tensors[t].shape for t in (g.ops[k].inputs[0], g.ops[k].outputs[0], g.ops[k + 1].outputs[0])] == \
+        [(1, 10, 1, 4), (1, 20, 1, 4), (1, 20, 4)]
+    assert "RESIZE_NEAREST_NEIGHBOR 10x1 -> 20x1" in g.meta["lowered"][0]
+    for x in _inputs(g):
+        assert np.array_equal(_litert(g.meta["tflite"], x)[0], _litert(original, x)[0])
+        np.testing.assert_array_equal(run(g, [x])[0], oracle.run(g, [x])[0])
+
+
+@pytest.mark.parametrize("kind", ["unet", "seq"])
+def test_without_the_object_api_only_the_records_are_lowered(monkeypatch, kind: str) -> None:
     """Core install (no tflite-micro): tiny still loads and runs the model; its bytes stay the user's."""
     from tiny.interpreter import run
-    path = models.keras_upsampling("unet")
+    path = models.keras_upsampling(kind)
     full = load_model(str(path))
 
     def missing():

@@ -49,10 +49,19 @@ class Chain:
     expand: int          # op positions
     tile: int
     reshape: int
-    x: int               # the upsampled NHWC tensor
+    x: int               # the upsampled NHWC tensor ([1, T, C] for UpSampling1D)
     out: int             # the RESHAPE's output
     axis: int            # 1: rows, 2: columns
     factor: int
+    expanded: int = -1   # EXPAND_DIMS's output
+    tiled: int = -1      # TILE's output
+    rank: int = 4        # of x
+
+    @property
+    def seq(self) -> bool:
+        """UpSampling1D: the EXPAND_DIMS output [1, T, 1, C] is resized to [1, T r, 1, C]; the
+        EXPAND_DIMS and the RESHAPE back to rank 3 stay."""
+        return self.rank == 3
 
 
 def _kind(m: Any, o: Any, names: dict[int, str]) -> str:
@@ -183,13 +192,15 @@ def _match(c: _Ctx, k: int) -> Chain | str:
     x, axis_t = int(sg.operators[e].inputs[0]), int(sg.operators[e].inputs[1])
     axis = _const(c.m, sg, axis_t)
     xs = c.shape(x)
-    if len(xs) != 4 or int(sg.tensors[x].type) != _INT8 or axis is None or axis.size != 1:
-        return f"it repeats a tensor of shape {xs}, not an int8 NHWC feature map"
-    a = int(axis[0]) + (5 if int(axis[0]) < 0 else 0)
+    rank = len(xs)
+    if rank not in (3, 4) or int(sg.tensors[x].type) != _INT8 or axis is None or axis.size != 1:
+        return f"it repeats a tensor of shape {xs}, not an int8 NHWC feature map or [1, T, C] sequence"
+    a = int(axis[0]) + (rank + 1 if int(axis[0]) < 0 else 0)
     r = int(mult[a]) if 0 <= a < mult.size else 0
-    if mult.size != 5 or a not in (2, 3) or any(int(v) != 1 for i, v in enumerate(mult) if i != a) or r < 1:
+    if (mult.size != rank + 1 or a not in ((2, 3) if rank == 4 else (2,)) or r < 1
+            or any(int(v) != 1 for i, v in enumerate(mult) if i != a)):
         return (f"it tiles by {mult.tolist()} after EXPAND_DIMS at axis {int(axis[0])}: not a repeat of the "
-                "rows or columns of an NHWC tensor")
+                "rows or columns of an NHWC tensor (or of the steps of a sequence)")
     rs = c.users.get(t_out, [])
     if len(rs) != 1 or c.kind(rs[0]) != K.RESHAPE:
         return "its output does not go to one RESHAPE only (UpSampling2D's pattern)"
@@ -205,7 +216,8 @@ def _match(c: _Ctx, k: int) -> Chain | str:
         return "its intermediate tensors are used elsewhere or change quantization"
     if not _repeats_exactly(xs[a - 1], r):
         return f"a nearest-neighbour resize of {xs[a - 1]} by {r} does not repeat exactly in float32"
-    return Chain(expand=e, tile=k, reshape=rs[0], x=x, out=out, axis=a - 1, factor=r)
+    return Chain(expand=e, tile=k, reshape=rs[0], x=x, out=out, axis=a - 1, factor=r, expanded=t_in, tiled=t_out,
+                 rank=rank)
 
 
 def runtime_shapes(buf: bytes) -> dict[int, list[int]] | None:
@@ -259,15 +271,26 @@ def lower(m: Any, names: dict[int, str], make: Make, shapes: dict[int, list[int]
     if code is None:
         m.operatorCodes.append(make.opcode(make.resize_code, 3))   # v3: int8 with half_pixel_centers
         code = len(m.operatorCodes) - 1
+    def const(values: list[int], name: str) -> int:
+        m.buffers.append(make.buffer(np.asarray(values, "<i4").tobytes()))
+        sg.tensors.append(make.tensor([len(values)], _INT32, len(m.buffers) - 1, name))
+        return len(sg.tensors) - 1
+
     made: dict[int, tuple[Any, Chain]] = {}     # output tensor -> (the resize, its chain)
     for c in chains:
+        if c.seq:       # [1, T, 1, C] -> [1, T r, 1, C], then the RESHAPE (to a constant shape) to rank 3
+            n, t, ch = _shape(sg, c.out)
+            sg.tensors[c.tiled].shape = [n, t, 1, ch]
+            reshape = sg.operators[c.reshape]
+            reshape.inputs = [int(reshape.inputs[0]), const([n, t, ch], f"{sg.tensors[c.out].name}/shape")]
+            made[c.out] = (make.op(code, [c.expanded, const([t, 1], f"{sg.tensors[c.tiled].name}/size")],
+                                   [c.tiled], make.options_type, make.resize_options()), c)
+            continue
         hw = _shape(sg, c.out)[1:3]
-        m.buffers.append(make.buffer(np.asarray(hw, "<i4").tobytes()))
-        sg.tensors.append(make.tensor([2], _INT32, len(m.buffers) - 1, f"{sg.tensors[c.out].name}/size"))
-        made[c.out] = (make.op(code, [c.x, len(sg.tensors) - 1], [c.out], make.options_type,
+        made[c.out] = (make.op(code, [c.x, const(hw, f"{sg.tensors[c.out].name}/size")], [c.out], make.options_type,
                                make.resize_options()), c)
-    at = {c.reshape: op for op, c in made.values()}
-    gone = {p for c in chains for p in (c.expand, c.tile, c.reshape)}
+    at = {(c.tile if c.seq else c.reshape): op for op, c in made.values()}
+    gone = {p for c in chains for p in ((c.tile,) if c.seq else (c.expand, c.tile, c.reshape))}
     sg.operators = [at.get(k, o) for k, o in enumerate(sg.operators) if k not in gone or k in at]
     _drop_dead(sg)
     # a row repeat read only by a column repeat (UpSampling2D's pair): one resize from the first input
@@ -280,7 +303,10 @@ def lower(m: Any, names: dict[int, str], make: Make, shapes: dict[int, list[int]
             first[c.out] = first.pop(prev[1].out)
             op.inputs = [int(prev[0].inputs[0]), int(op.inputs[1])]
     _drop_dead(sg)
-    return [f"ops #{f.expand}..#{made[out][1].reshape} of the file (UpSampling2D's EXPAND_DIMS/TILE/RESHAPE) -> "
+    return [f"ops #{f.expand}..#{made[out][1].reshape} of the file (UpSampling1D's EXPAND_DIMS/TILE/RESHAPE) -> "
+            f"EXPAND_DIMS, RESIZE_NEAREST_NEIGHBOR {_shape(sg, f.x)[1]}x1 -> {_shape(sg, out)[1]}x1, RESHAPE"
+            if f.seq else
+            f"ops #{f.expand}..#{made[out][1].reshape} of the file (UpSampling2D's EXPAND_DIMS/TILE/RESHAPE) -> "
             f"RESIZE_NEAREST_NEIGHBOR {'x'.join(map(str, _shape(sg, f.x)[1:3]))} -> "
             f"{'x'.join(map(str, _shape(sg, out)[1:3]))}" for out, f in first.items()]
 
