@@ -139,6 +139,23 @@ def frozen_by_ops(g: Graph) -> dict[int, int]:
     return out
 
 
+def frozen_notes(g: Graph) -> list[str]:
+    """What `tiny train` logs about the layers that stay frozen (frozen_by_ops), one line per cause."""
+    by: dict[int, list[int]] = {}
+    for layer, op in frozen_by_ops(g).items():
+        by.setdefault(op, []).append(layer)
+    out = []
+    for op, layers in sorted(by.items()):
+        below = [i for i in layers if i != op]
+        if op in layers:      # the layer itself (a depthwise multiplier of 2, a grouped convolution)
+            out.append(f"layer #{op} {g.ops[op].type} stays frozen: tiny's training backward takes batch 1, "
+                       f"depthwise multiplier 1, ungrouped and undilated convolutions only")
+        if below:
+            out.append(f"layers {', '.join(f'#{i}' for i in below)} stay frozen: op #{op} {g.ops[op].type} "
+                       f"lies between them and the loss, and tiny has no training backward for it")
+    return out
+
+
 def resolve_layer(g: Graph, ref: str) -> int:
     """'#12' / '12' (op index) or an output tensor name -> op index of a trainable layer."""
     s = ref.strip()
