@@ -374,8 +374,7 @@ def fpn_cnn(interpolation: str = "nearest") -> Path:
     """A classifier with FPN-style top-down paths: the coarse level upsampled 2x by nearest neighbour
     (RESIZE_NEAREST_NEIGHBOR; Keras 3's UpSampling2D converts to TILE instead) and added to a
     lateral 1x1 conv, and resized 3x3 -> 5x4 (uneven source tables). Pretrained on upright digits
-    (tests/train/test_pt_ops_backward.py). interpolation "bilinear": RESIZE_BILINEAR instead, which
-    has no training backward."""
+    (tests/train/test_pt_ops_backward.py). interpolation "bilinear": RESIZE_BILINEAR instead."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers

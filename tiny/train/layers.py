@@ -91,7 +91,7 @@ def _backward_ok(g: Graph, op) -> bool:
         return concat_fits(g, op)
     if kind == "prelu":      # the slope's gradient is not formed: a constant alpha (as converters emit)
         return g.tensors[op.inputs[1]].is_const
-    if kind == "resize":     # batch 1 (tiny/passes/sparse_update.py)
+    if kind in ("resize", "bilinear"):     # batch 1 (tiny/passes/sparse_update.py)
         return g.tensors[op.inputs[0]].shape[0] == 1
     return kind is not None
 
