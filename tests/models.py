@@ -374,8 +374,7 @@ def fpn_cnn(interpolation: str = "nearest") -> Path:
     """A classifier with FPN-style top-down paths: the coarse level upsampled 2x by nearest neighbour
     (RESIZE_NEAREST_NEIGHBOR; Keras 3's UpSampling2D converts to TILE instead) and added to a
     lateral 1x1 conv, and resized 3x3 -> 5x4 (uneven source tables). Pretrained on upright digits
-    (tests/train/test_pt_ops_backward.py). interpolation "bilinear": RESIZE_BILINEAR instead, which
-    has no training backward (tests/train/test_plan.py)."""
+    (tests/train/test_pt_ops_backward.py). interpolation "bilinear": RESIZE_BILINEAR instead."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers
@@ -425,6 +424,21 @@ def keras_upsampling(kind: str = "unet") -> Path:
         p1 = L.Add()([L.UpSampling2D(2)(L.Conv2D(12, 1)(c2)), L.Conv2D(12, 1)(c1)])
         return _digits_pretrained(tf.keras.Model(inp, L.Dense(10)(L.GlobalAveragePooling2D()(p1))))
     return _cached(f"keras-upsampling-{kind}", build)
+
+
+def crop_cnn() -> Path:
+    """A crop (Keras' Cropping2D: STRIDED_SLICE, no training backward) between two convs and the
+    layers above it: the convs below it stay frozen (tests/train/test_plan.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(18)
+        x = inp = tf.keras.Input((12, 12, 3))
+        x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu")(x)          # 6 x 6 x 8
+        x = L.Cropping2D(1)(L.Conv2D(8, 1, activation="relu")(x))                     # 4 x 4 x 8
+        x = L.GlobalAveragePooling2D()(L.Conv2D(8, 1, activation="relu")(x))
+        return _quantize(tf.keras.Model(inp, L.Dense(10)(x)), (12, 12, 3))
+    return _cached("crop-cnn", build)
 
 
 def max_cnn() -> Path:

@@ -16,6 +16,7 @@ from tiny.ops.resize import resize_sources
 from tiny.train.api import training_plan
 from tiny.train.config import load_config
 from tiny.reference.train import TrainOracle
+from tiny.train.float_ref import bilinear_gather
 
 tf = pytest.importorskip("tensorflow")
 TOL = 1e-4
@@ -93,6 +94,11 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             elif op.type == "RESIZE_NEAREST_NEIGHBOR":     # TF's gather: its gradient scatter-adds
                 rows, cols = resize_sources(p)
                 pre = tf.gather(tf.gather(inp(op.inputs[0]), rows, axis=1), cols, axis=2)
+            elif op.type == "RESIZE_BILINEAR":
+                # the int8 kernel's Q10 weights on gathered corners (TF's gather and product gradients);
+                # TF's own ResizeBilinear (float weights) must give nearly that gradient
+                pre = bilinear_gather(tf, inp(op.inputs[0]), p)
+                _bilinear_near_tf(inp(op.inputs[0]).numpy(), p)
             elif op.type == "PRELU":
                 # TF's own PReLU (relu(x) - alpha relu(-x)) has slope 0 at x = 0; the int8 kernel takes
                 # the x >= 0 branch there, and the backward its slope 1
@@ -124,7 +130,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # pool without a fused activation: its output lies in its input's range), and none on the
             # logits (tiny.train.api.logits_straight_through)
             unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "LOGISTIC", "TANH",
-                                    "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX") \
+                                    "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX",
+                                    "RESIZE_BILINEAR") \
                 or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)
@@ -140,6 +147,21 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             gr = gr[0].transpose(2, 0, 1)      # oracle layout (channel, kh*kw)
         out[(i, role)] = gr.reshape(gr.shape[0], -1) if role == "w" else gr
     return out
+
+
+def _bilinear_near_tf(x: np.ndarray, p) -> None:
+    """The input gradient of the int8 kernel's bilinear weights against TF's ResizeBilinear (float
+    positions) for a random output gradient: they differ by the Q10 rounding of the scale only."""
+    xv = tf.constant(x)
+    r = tf.constant(np.random.default_rng(0).standard_normal(p.out_shape).astype(np.float32))
+    with tf.GradientTape(persistent=True) as t:
+        t.watch(xv)
+        mine = tf.reduce_sum(r * bilinear_gather(tf, xv, p))
+        own = tf.reduce_sum(r * tf.raw_ops.ResizeBilinear(images=xv, size=p.out_shape[1:3],
+                                                           align_corners=bool(p.align_corners),
+                                                           half_pixel_centers=bool(p.half_pixel_centers)))
+    a, b = t.gradient(mine, xv).numpy(), t.gradient(own, xv).numpy()
+    assert np.linalg.norm(a - b) <= 1e-2 * np.linalg.norm(b), np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
 def _check(oracle: TrainOracle, xtr: np.ndarray, ytr: np.ndarray) -> None:

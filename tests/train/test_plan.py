@@ -162,26 +162,29 @@ def test_exp32_accuracy() -> None:
 
 
 def test_layers_the_gradient_cannot_reach_stay_frozen() -> None:
-    """tests/models.py `fpn_cnn("bilinear")`: a RESIZE_BILINEAR (no training backward) lies between
-    the backbone and the loss on every path: the layers below it are frozen by it, the lateral
-    conv and the classifier train, and a config naming a frozen layer is refused with that op.
-    (`activation_stack`, with a MAXIMUM, and the FPN detector's RESIZE_NEAREST_NEIGHBOR were this
-    test's models until those ops got a backward: every layer of the stack trains now.)"""
+    """tests/models.py `crop_cnn`: a crop (STRIDED_SLICE, no training backward) lies between the two
+    lower convs and the loss: they are frozen by it (and `tiny train` says so), the conv above it
+    and the classifier train, and a config naming a frozen layer is refused with that op.
+    (`activation_stack`, with a MAXIMUM, the FPN detector's RESIZE_NEAREST_NEIGHBOR and an FPN's
+    RESIZE_BILINEAR were this test's models until those ops got a backward: every layer of the
+    stack trains now.)"""
     from tests import models
     from tiny.pipeline import load_model
     from tiny.train.config import resolve_layer
-    from tiny.train.layers import frozen_by_ops
-    g = load_model(str(models.fpn_cnn("bilinear")))
+    from tiny.train.layers import frozen_by_ops, frozen_notes
+    g = load_model(str(models.crop_cnn()))
     types = [op.type for op in g.ops]
-    rs = types.index("RESIZE_BILINEAR")
-    assert frozen_by_ops(g) == {0: rs, 1: rs, 2: rs}
-    assert trainable_layers(g) == [i for i, t in enumerate(types) if t in ("CONV_2D", "FULLY_CONNECTED")][3:]
-    with pytest.raises(TinyError, match=rf"'#1'.*op #{rs} RESIZE_BILINEAR lies between it and the loss"):
+    ss = types.index("STRIDED_SLICE")
+    assert ss == 2 and frozen_by_ops(g) == {0: ss, 1: ss}
+    assert trainable_layers(g) == [3, 5]
+    assert frozen_notes(g) == [f"layers #0, #1 stay frozen: op #{ss} STRIDED_SLICE lies between them and the "
+                               "loss, and tiny has no training backward for it"]
+    with pytest.raises(TinyError, match=rf"'#1'.*op #{ss} STRIDED_SLICE lies between it and the loss"):
         resolve_layer(g, "#1")
     assert [u.op for u in layer_updates(g, load_config("full"))] == trainable_layers(g)   # full = what can train
     a = load_model(str(models.activation_stack()))
     assert trainable_layers(a) == [op.index for op in a.ops if op.type in ("CONV_2D", "FULLY_CONNECTED")]
-    assert frozen_by_ops(a) == {}
+    assert frozen_by_ops(a) == {} and frozen_notes(a) == []
 
 
 def test_a_layer_without_a_backward_is_frozen_itself(tmp_path) -> None:
@@ -194,11 +197,14 @@ def test_a_layer_without_a_backward_is_frozen_itself(tmp_path) -> None:
     from tiny.pipeline import load_model
     from tiny.reference.train import TrainOracle
     from tiny.train.config import resolve_layer
-    from tiny.train.layers import frozen_by_ops
+    from tiny.train.layers import frozen_by_ops, frozen_notes
     g = load_model(str(models.custom_cnn()))
     dw = [op.type for op in g.ops].index("DEPTHWISE_CONV_2D")
     assert g.ops[dw].attrs["depth_multiplier"] == 2
     assert frozen_by_ops(g) == {0: dw, dw: dw} and trainable_layers(g) == [1, 8, 10, 14]
+    notes = frozen_notes(g)
+    assert len(notes) == 2 and notes[0].startswith(f"layer #{dw} DEPTHWISE_CONV_2D stays frozen: tiny's training")
+    assert notes[1].startswith(f"layers #0 stay frozen: op #{dw} DEPTHWISE_CONV_2D lies between them")
     with pytest.raises(TinyError, match=rf"'#{dw}'.*which tiny cannot train: .*depthwise multiplier 1"):
         resolve_layer(g, f"#{dw}")
     plan = training_plan(g, load_config("full"))

@@ -2,7 +2,8 @@
 `pt_ops_cnn`): PRELU (a constant slope per channel), SUB of two activations broadcast over the
 spatial axes (x - mean(x)), MAXIMUM of two activations, MINIMUM with a constant (a clip) and a SUB
 of two branches; `fpn_cnn`'s nearest-neighbour upsampling (RESIZE_NEAREST_NEIGHBOR, 3x3 -> 6x6
-and 3x3 -> 5x4); `max_cnn`'s reductions by maximum (REDUCE_MAX over H and W, over C, over W). Before, each
+and 3x3 -> 5x4); `max_cnn`'s reductions by maximum (REDUCE_MAX over H and W, over C, over W); the same FPN with
+bilinear resizes (RESIZE_BILINEAR, `fpn_cnn("bilinear")`). Before, each
 stopped the gradient and every layer below it stayed frozen. Checked:
 every layer trains, the oracle's gradients against TF autodiff, the C runtime bit-exact with the
 oracle on the host and on qemu, and the float twin's forward against the int8 reference."""
@@ -35,14 +36,19 @@ def maxr():
 
 
 @pytest.fixture(scope="module")
-def model(graph, fpn, maxr):
-    return {"pt_ops_cnn": graph, "fpn_cnn": fpn, "max_cnn": maxr}.__getitem__
+def bilinear():
+    return load_model(str(models.fpn_cnn("bilinear")))
 
 
-NAMES = ["pt_ops_cnn", "fpn_cnn", "max_cnn"]
+@pytest.fixture(scope="module")
+def model(graph, fpn, maxr, bilinear):
+    return {"pt_ops_cnn": graph, "fpn_cnn": fpn, "max_cnn": maxr, "fpn_bilinear": bilinear}.__getitem__
+
+
+NAMES = ["pt_ops_cnn", "fpn_cnn", "max_cnn", "fpn_bilinear"]
 # the layers below the ops under test: the stem below the PRELU / SUB and both branches of the
-# MAXIMUM; the three convs below the two resizes; the convs below either reduction
-BELOW = {"pt_ops_cnn": (0, 4, 5), "fpn_cnn": (0, 1, 2), "max_cnn": (0, 1, 3, 6)}
+# MAXIMUM; the three convs below the two resizes (nearest, bilinear); the convs below the reductions
+BELOW = {"pt_ops_cnn": (0, 4, 5), "fpn_cnn": (0, 1, 2), "max_cnn": (0, 1, 3, 6), "fpn_bilinear": (0, 1, 2)}
 
 
 def test_every_layer_trains_through_the_ops(graph) -> None:
@@ -127,3 +133,32 @@ def test_every_layer_trains_through_the_reductions(maxr) -> None:
             x = v[op.inputs[0]]
             tied[k] += int(((x == x.max(axis=ax, keepdims=True)).sum(axis=ax) > 1).sum())
     assert min(tied) > 0, tied
+
+
+def test_every_layer_trains_through_the_bilinear_upsampling(bilinear) -> None:
+    rs = [op for op in bilinear.ops if op.type == "RESIZE_BILINEAR"]
+    assert len(rs) == 2 and all(op.attrs["half_pixel_centers"] for op in rs)
+    assert trainable_layers(bilinear) == [0, 1, 2, 6, 10] and frozen_by_ops(bilinear) == {}
+    plan = training_plan(bilinear, load_config("full"))
+    assert [s.in_first for s in plan.steps if s.kind == "bilinear"] == [[True], [False]]
+
+
+@pytest.mark.parametrize("align,half", [(False, False), (True, False), (False, True)])
+def test_bilinear_weights_are_the_int8_kernels(align: bool, half: bool) -> None:
+    """The backward's tables (bilinear_sources) weigh the four corners as the int8 forward does: in
+    Q10 integers their products, summed and rounded as TFLM's kernel, give its output exactly, for
+    up- and downsampling by uneven factors and every variant the forward accepts."""
+    from tiny.ops.resize import ResizeParams, bilinear_sources, run
+    rng = np.random.default_rng(1)
+    for ih, iw, oh, ow in [(3, 3, 6, 6), (3, 3, 5, 4), (4, 7, 9, 3), (5, 2, 2, 11), (1, 3, 4, 1)]:
+        p = ResizeParams(op="RESIZE_BILINEAR", index=0, in_shape=(1, ih, iw, 2), out_shape=(1, oh, ow, 2),
+                         align_corners=int(align), half_pixel_centers=int(half))
+        x = rng.integers(-128, 128, (1, ih, iw, 2)).astype(np.int8)
+        (ry, wy), (rx, wx) = bilinear_sources(p)
+        qy, qx = (wy * 1024).astype(np.int64), (wx * 1024).astype(np.int64)     # exact: Q10 weights
+        assert np.array_equal(qy / 1024, wy) and np.array_equal(qx / 1024, wx) and (qy.sum(1) == 1024).all()
+        acc = sum(x[0].astype(np.int64)[ry[:, a]][:, rx[:, b]] * qy[:, a, None, None] * qx[None, :, b, None]
+                  for a in (0, 1) for b in (0, 1))
+        want = run(p, [x])[0].astype(np.int64)
+        got = np.sign(acc) * ((np.abs(acc) + (1 << 19)) >> 20)                # half away from zero
+        assert np.array_equal(got, want), (ih, iw, oh, ow)

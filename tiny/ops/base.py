@@ -155,7 +155,8 @@ class OpDef:
     inplace_scratch: extra scratch when running in place.
     inplace_in_patch: runs in place on patch-local buffers inside a patch stage too.
     backward:      training backward kind (conv/dw/fc/mean/add/mul/copy/maxpool/avgpool/transpose/pad/concat/
-                   logistic/tanh/leaky/sub/max/min/prelu/resize/reduce_max) or None: no backward.
+                   logistic/tanh/leaky/sub/max/min/prelu/resize/reduce_max/
+                   bilinear) or None: no backward.
     trainable:     has weights the training runtime can update.
     classifier:    can be the logits layer of a classifier head.
     fold:          compile-time evaluation when the inputs are constant: (op, input tensors) -> array.

@@ -95,6 +95,22 @@ def bilinear_axis(n_out: int, n_in: int, align: bool, half: bool) -> tuple[np.nd
     return v, lo, hi
 
 
+def bilinear_sources(p: ResizeParams) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """RESIZE_BILINEAR: ((rows, row weights), (columns, column weights)). Per output row its two input
+    rows (lower, upper: [out_h, 2]) and their weights ((1024 - d) / 1024, d / 1024 with d the Q10
+    offset from the lower row), as float32 (exact): the int8 kernel's weights, what its output's
+    real value depends on each input by (the training backward's interpolation weights); likewise
+    per output column. Where lower == upper the two weights go to the same input (they sum to 1)."""
+    align, half = bool(p.align_corners), bool(p.half_pixel_centers)
+
+    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray]:
+        v, lo, hi = bilinear_axis(n_out, n_in, align, half)
+        d = v - (1 << 10) * lo
+        w = np.stack([(1 << 10) - d, d], 1).astype(np.float32) / np.float32(1 << 10)
+        return np.stack([lo, hi], 1).astype(np.int64), w.astype(np.float32)
+    return axis(p.out_shape[1], p.in_shape[1]), axis(p.out_shape[2], p.in_shape[2])
+
+
 def run(p: dict[str, Any], inputs: list[np.ndarray | None]) -> np.ndarray:
     x = np.asarray(inputs[0], dtype=np.int8)
     _, ih, iw, _ = p.in_shape
@@ -140,5 +156,6 @@ RESIZE_NEAREST_NEIGHBOR = OpDef(name="RESIZE_NEAREST_NEIGHBOR", fb_options="Resi
 RESIZE_BILINEAR = OpDef(name="RESIZE_BILINEAR", fb_options="ResizeBilinearOptions", arity=(2, 2, (4, 1), 4),
                         options=options, prepare=prepare, run=run, emit=emit, scratch=scratch_bytes,
                         variants=(Variant("tiny_resize_bilinear_s8_dsp", dsp=True),
-                                  Variant("tiny_resize_bilinear_s8")), data_inputs=lambda g, op: [0])
+                                  Variant("tiny_resize_bilinear_s8")), data_inputs=lambda g, op: [0],
+                        backward="bilinear")
 DEFS = [RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR]

@@ -53,7 +53,7 @@ class Capture:
 class Step:
     kind: str                      # ce | conv | dw | fc | mean | add | mul | copy | maxpool | avgpool | transpose |
                                    # pad | concat | logistic | tanh | leaky | sub | max | min | prelu | resize |
-                                   # reduce_max
+                                   # reduce_max | bilinear
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
@@ -210,8 +210,8 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             raise TinyError(f"op #{op.index} TRANSPOSE: backward supports batch 1 with the batch axis first only")
         if kind in ("maxpool", "avgpool") and (p.in_shape[0] != 1 or (p.dilation_h, p.dilation_w) != (1, 1)):
             raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1, undilated windows only")
-        if kind == "resize" and p.in_shape[0] != 1:
-            raise TinyError(f"op #{op.index} RESIZE_NEAREST_NEIGHBOR: backward supports batch 1 only")
+        if kind in ("resize", "bilinear") and p.in_shape[0] != 1:
+            raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1 only")
         if kind in ("mean", "reduce_max") and p.in_dims[0] != 1:
             raise TinyError(f"op #{op.index} {op.type}: backward supports batch 1 only")
         if kind in BINARY_KINDS and max(math.prod(int(v) for v in d) for d in p.dims) >= 1 << 32:

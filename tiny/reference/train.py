@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tiny.ops.resize import resize_sources
+from tiny.ops.resize import bilinear_sources, resize_sources
 from tiny.passes.sparse_update import VALUE_KINDS, Step, TrainPlan, input_slots
 from tiny.interpreter import prepare_all, run_graph
 
@@ -547,6 +547,25 @@ class TrainOracle:
         src = (rows[:, None] * iw + cols[None, :]).reshape(-1)          # per output position, row-major
         dx = np.zeros((ih * iw, c), F) if first else grads[t].reshape(ih * iw, c).copy()
         np.add.at(dx, src, g.reshape(-1, c).astype(F))
+        grads[t] = dx.reshape(self.g.tensors[t].shape)
+
+    def _bilinear(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """RESIZE_BILINEAR: each output position's gradient goes to its four source pixels, corners in
+        the order (y0, x0), (y0, x1), (y1, x0), (y1, x1), times (g * wy) * wx with the int8 kernel's
+        weights (bilinear_sources); added in output order (zeroed first when it is the first
+        contribution), as the C's bilinear_bwd."""
+        if not s.ins:
+            return
+        p = self.params[s.op]
+        (ry, wy), (rx, wx) = bilinear_sources(p)
+        _, ih, iw, c = p.in_shape
+        _, oh, ow, _ = p.out_shape
+        ky, kx = [0, 0, 1, 1], [0, 1, 0, 1]
+        dst = ry[:, None, ky] * iw + rx[None, :, kx]                               # [oh, ow, 4]
+        v = (g.reshape(oh, ow, 1, c).astype(F) * wy[:, None, ky, None]).astype(F) * wx[None, :, kx, None]
+        t, first = s.ins[0], s.in_first[0]
+        dx = np.zeros((ih * iw, c), F) if first else grads[t].reshape(ih * iw, c).copy()
+        np.add.at(dx, dst.reshape(-1), v.astype(F).reshape(-1, c))
         grads[t] = dx.reshape(self.g.tensors[t].shape)
 
     def real(self, t: int, vals: dict) -> np.ndarray:

@@ -29,14 +29,14 @@ from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
 from tiny.memory.plan import free_gap
 from tiny.passes.sparse_update import BINARY_KINDS, VALUE_KINDS, TrainPlan, input_slots
-from tiny.ops.resize import resize_sources
+from tiny.ops.resize import bilinear_sources, resize_sources
 from tiny.reference.train import layer_scales, real_values
 
 # The training runtime's codes (firmware/include/tiny/train.h; tests/unit/test_constants.py compares).
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
          "transpose": 9, "pad": 10, "concat": 11, "mul": 12, "logistic": 13, "tanh": 14,
          "leaky": 15, "sub": 16, "max": 17, "min": 18, "prelu": 19, "resize": 20,
-         "reduce_max": 21}  # TINY_TS_*
+         "reduce_max": 21, "bilinear": 22}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 FLAG_BROADCAST = 64
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
@@ -281,6 +281,15 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             decls.append(f"static const int32_t t{s.op}_rs[{len(rows) + len(cols)}] = "
                          f"{{{', '.join(str(int(v)) for v in (*rows, *cols))}}};")
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], table=f"t{s.op}_rs")
+        elif s.kind == "bilinear":
+            p = c.params[s.op]      # two input rows per output row, then two columns per column; their weights
+            (ry, wy), (rx, wx) = bilinear_sources(p)
+            decls.append(f"static const int32_t t{s.op}_rs[{ry.size + rx.size}] = "
+                         f"{{{', '.join(str(int(v)) for v in (*ry.reshape(-1), *rx.reshape(-1)))}}};")
+            decls.append(f"static const float t{s.op}_wy[{wy.size}] = {{{_farr(wy)}}};")
+            decls.append(f"static const float t{s.op}_wx[{wx.size}] = {{{_farr(wx)}}};")
+            d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], table=f"t{s.op}_rs",
+                     k0=f"t{s.op}_wy", k1=f"t{s.op}_wx")
         elif s.kind in ("maxpool", "avgpool"):
             p = c.params[s.op]
             d.update(in_h=p.in_shape[1], in_w=p.in_shape[2], in_c=p.in_shape[3], k_h=p.filter_h, k_w=p.filter_w,

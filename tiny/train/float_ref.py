@@ -24,7 +24,7 @@ from tiny.train.layers import LayerUpdate
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",
              "RELU6", "MUL", "CONCATENATION", "TRANSPOSE", "TANH", "LEAKY_RELU", "SUB", "MAXIMUM", "MINIMUM",
-             "PRELU", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX")
+             "PRELU", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX", "RESIZE_BILINEAR")
 
 
 @dataclass
@@ -47,6 +47,19 @@ def _deq(t) -> np.ndarray:
         shp[q.axis] = s.size
         s, z = s.reshape(shp), z.reshape(shp)
     return ((d - z) * s).astype(np.float32)
+
+
+def bilinear_gather(tf: Any, x: Any, p: Any) -> Any:
+    """RESIZE_BILINEAR of NHWC x as the int8 kernel weighs it (tiny.ops.resize.bilinear_sources): the
+    sum over its four corners of the gathered input times the row and column weights."""
+    from tiny.ops.resize import bilinear_sources
+    (ry, wy), (rx, wx) = bilinear_sources(p)
+    y = 0.0
+    for a in (0, 1):
+        for b in (0, 1):
+            xg = tf.gather(tf.gather(x, ry[:, a], axis=1), rx[:, b], axis=2)
+            y = y + xg * wy[:, a].reshape(1, -1, 1, 1) * wx[:, b].reshape(1, 1, -1, 1)
+    return y
 
 
 def _on_path(g: Graph, logits: int) -> set[int]:
@@ -153,6 +166,9 @@ class FloatTwin:
                 from tiny.ops.resize import prepare, resize_sources
                 rows, cols = resize_sources(prepare(g, op))
                 y = tf.gather(tf.gather(val(ins[0]), rows, axis=1), cols, axis=2)
+            elif t == "RESIZE_BILINEAR":     # the int8 kernel's source pixels and weights
+                from tiny.ops.resize import prepare
+                y = bilinear_gather(tf, val(ins[0]), prepare(g, op))
             elif t == "PRELU":     # slope 1 for x >= 0 (the int8 kernel's branch), alpha below
                 x0 = val(ins[0])
                 y = tf.where(x0 >= 0.0, x0, x0 * val(ins[1]))

@@ -91,7 +91,7 @@ def _backward_ok(g: Graph, op) -> bool:
         return concat_fits(g, op)
     if kind == "prelu":      # the slope's gradient is not formed: a constant alpha (as converters emit)
         return g.tensors[op.inputs[1]].is_const
-    if kind == "resize":     # batch 1 (tiny/passes/sparse_update.py)
+    if kind in ("resize", "bilinear"):     # batch 1 (tiny/passes/sparse_update.py)
         return g.tensors[op.inputs[0]].shape[0] == 1
     return kind is not None
 
@@ -136,6 +136,23 @@ def frozen_by_ops(g: Graph) -> dict[int, int]:
     out = {op.index: stop[op.outputs[0]] for op in g.ops if ops.traits(op).trainable and op.outputs[0] in stop}
     out.update({op.index: op.index for op in g.ops if ops.traits(op).trainable and op.index not in out
                 and not layer_backward_ok(g, op)})
+    return out
+
+
+def frozen_notes(g: Graph) -> list[str]:
+    """What `tiny train` logs about the layers that stay frozen (frozen_by_ops), one line per cause."""
+    by: dict[int, list[int]] = {}
+    for layer, op in frozen_by_ops(g).items():
+        by.setdefault(op, []).append(layer)
+    out = []
+    for op, layers in sorted(by.items()):
+        below = [i for i in layers if i != op]
+        if op in layers:      # the layer itself (a depthwise multiplier of 2, a grouped convolution)
+            out.append(f"layer #{op} {g.ops[op].type} stays frozen: tiny's training backward takes batch 1, "
+                       f"depthwise multiplier 1, ungrouped and undilated convolutions only")
+        if below:
+            out.append(f"layers {', '.join(f'#{i}' for i in below)} stay frozen: op #{op} {g.ops[op].type} "
+                       f"lies between them and the loss, and tiny has no training backward for it")
     return out
 
 

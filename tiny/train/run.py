@@ -166,21 +166,10 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     n_before = head_classes(g)
     g = adapt_head(g, data, Path(out) if out else Path("tiny-train"), log=log)
     new_head = head_classes(g) != n_before
-    from tiny.train.layers import frozen_by_ops, logits_tensor
+    from tiny.train.layers import frozen_notes, logits_tensor
     n_classes = g.tensors[logits_tensor(g)].size
-    stopped = frozen_by_ops(g)
-    if stopped:
-        by: dict[int, list[int]] = {}
-        for layer, op in stopped.items():
-            by.setdefault(op, []).append(layer)
-        for op, layers in sorted(by.items()):
-            below = [i for i in layers if i != op]
-            if op in layers:      # the layer itself (a depthwise multiplier of 2, a grouped convolution)
-                log(f"layer #{op} {g.ops[op].type} stays frozen: tiny's training backward takes batch 1, "
-                    f"depthwise multiplier 1, ungrouped and undilated convolutions only")
-            if below:
-                log(f"layers {', '.join(f'#{i}' for i in below)} stay frozen: op #{op} {g.ops[op].type} lies "
-                    f"between them and the loss, and tiny has no training backward for it")
+    for line in frozen_notes(g):
+        log(line)
     dom, xtr, ytr, xte, yte = tdata.model_data(g, data, input_range, warn=log)
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]

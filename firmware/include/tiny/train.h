@@ -10,7 +10,8 @@ enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS
        TINY_TS_ADD = 5, TINY_TS_COPY = 6, TINY_TS_MAXPOOL = 7, TINY_TS_AVGPOOL = 8, TINY_TS_TRANSPOSE = 9,
        TINY_TS_PAD = 10, TINY_TS_CONCAT = 11, TINY_TS_MUL = 12, TINY_TS_LOGISTIC = 13, TINY_TS_TANH = 14,
        TINY_TS_LEAKY = 15, TINY_TS_SUB = 16, TINY_TS_MAX = 17, TINY_TS_MIN = 18, TINY_TS_PRELU = 19,
-       TINY_TS_RESIZE = 20, TINY_TS_REDUCE_MAX = 21 };
+       TINY_TS_RESIZE = 20, TINY_TS_REDUCE_MAX = 21,
+       TINY_TS_BILINEAR = 22 };
 enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
        TINY_TF_UPD_B = 16,
        /* mean: the input gradient is written as one float per channel; conv (1x1): the output
@@ -77,7 +78,8 @@ typedef struct tiny_train_step {
      * and the output, paired as numpy broadcasts them (a dim of 1 against a larger output dim is
      * broadcast). MUL, MAXIMUM, MINIMUM and PRELU read the inputs' real values: a constant's from
      * k0 / k1 (input 0 / 1; NULL: an activation, saved at x_off / y_off with x_scale, x_zp /
-     * y_scale, y_zp).
+     * y_scale, y_zp). RESIZE_BILINEAR: k0 = the two weights of each of the out_h output rows (lower
+     * input row, upper), k1 = those of each of the out_w output columns.
      * LOGISTIC / TANH read their int8 output at y_off; LEAKY_RELU its int8 input at x_off (slope 1
      * above x_zp, else alpha = y_scale). */
     uint32_t bdims[3][4];
@@ -85,7 +87,8 @@ typedef struct tiny_train_step {
     /* A step's int32 table. CONCATENATION: per input (in_w of them), its gradient's workspace offset
      * (-1: none), its chunk of each of the in_h outer slices (elements) and 1 when it is the first
      * contribution. RESIZE_NEAREST_NEIGHBOR: the input row of each of the out_h output rows, then
-     * the input column of each of the out_w output columns. */
+     * the input column of each of the out_w output columns. RESIZE_BILINEAR: the lower and upper
+     * input row of each output row, then the left and right input column of each output column. */
     const int32_t *table;
 } tiny_train_step_t;
 

@@ -990,6 +990,28 @@ static void resize_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
         }
 }
 
+/* RESIZE_BILINEAR backward (train.py _bilinear): each output position's gradient goes to its four
+ * source pixels, corners in the order (y0, x0), (y0, x1), (y1, x0), (y1, x1), times (g * wy) * wx
+ * with the int8 kernel's weights (s->table: y0, y1 per output row, then x0, x1 per output column;
+ * s->k0 / s->k1: their weights); zeroed first when it is the first contribution, then added in
+ * output order. */
+static void bilinear_bwd(const tiny_train_step_t *s, const float *g, float *dx) {
+    const uint32_t C = s->in_c;
+    const int32_t *ry = s->table, *rx = s->table + 2u * s->out_h;
+    if (s->flags & TINY_TF_IN_FIRST)
+        for (uint32_t i = 0; i < (uint32_t)s->in_h * s->in_w * C; i++) dx[i] = 0.0f;
+    for (uint32_t y = 0; y < s->out_h; y++)
+        for (uint32_t x = 0; x < s->out_w; x++) {
+            const float *src = g + (y * s->out_w + x) * C;
+            for (uint32_t k = 0; k < 4u; k++) {
+                const uint32_t a = 2u * y + (k >> 1), b = 2u * x + (k & 1u);
+                float *d = dx + ((uint32_t)ry[a] * s->in_w + (uint32_t)rx[b]) * C;
+                const float wy = s->k0[a], wx = s->k1[b];
+                for (uint32_t c = 0; c < C; c++) d[c] = d[c] + (src[c] * wy) * wx;
+            }
+        }
+}
+
 /* One backward step: mask the output gradient, then the layer kernel or the data movement. */
 static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
     if (s->kind == TINY_TS_CE) {
@@ -1041,6 +1063,9 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
         return 0;
     case TINY_TS_RESIZE:
         if (s->g_in >= 0) resize_bwd(s, g, ws + s->g_in);
+        return 0;
+    case TINY_TS_BILINEAR:
+        if (s->g_in >= 0) bilinear_bwd(s, g, ws + s->g_in);
         return 0;
     case TINY_TS_SUB:
     case TINY_TS_MUL:
