@@ -251,12 +251,10 @@ def lower(m: Any, names: dict[int, str], make: Make, shapes: dict[int, list[int]
     for tid, shape in (shapes or {}).items():
         t = sg.tensors[tid] if 0 <= tid < len(sg.tensors) else None
         if t is not None and _shape(sg, tid) != shape and _const(m, sg, tid) is None:
-            t.shape = shape
-            if getattr(t, "shapeSignature", None) is not None:
-                t.shapeSignature = list(shape)
+            _set_shape(t, shape)
     chains, refused = find(m, names)
     for c in chains:   # the converter may record a wrong static shape after the run-time RESHAPE
-        sg.tensors[c.out].shape = _repeated(_shape(sg, c.x), c.axis, c.factor)
+        _set_shape(sg.tensors[c.out], _repeated(_shape(sg, c.x), c.axis, c.factor))
     if refused:
         k, why = next(iter(refused.items()))
         outs = [sg.tensors[int(t)].name for t in sg.operators[k].outputs]
@@ -280,7 +278,7 @@ def lower(m: Any, names: dict[int, str], make: Make, shapes: dict[int, list[int]
     for c in chains:
         if c.seq:       # [1, T, 1, C] -> [1, T r, 1, C], then the RESHAPE (to a constant shape) to rank 3
             n, t, ch = _shape(sg, c.out)
-            sg.tensors[c.tiled].shape = [n, t, 1, ch]
+            _set_shape(sg.tensors[c.tiled], [n, t, 1, ch])
             reshape = sg.operators[c.reshape]
             reshape.inputs = [int(reshape.inputs[0]), const([n, t, ch], f"{sg.tensors[c.out].name}/shape")]
             made[c.out] = (make.op(code, [c.expanded, const([t, 1], f"{sg.tensors[c.tiled].name}/size")],
@@ -309,6 +307,13 @@ def lower(m: Any, names: dict[int, str], make: Make, shapes: dict[int, list[int]
             f"ops #{f.expand}..#{made[out][1].reshape} of the file (UpSampling2D's EXPAND_DIMS/TILE/RESHAPE) -> "
             f"RESIZE_NEAREST_NEIGHBOR {'x'.join(map(str, _shape(sg, f.x)[1:3]))} -> "
             f"{'x'.join(map(str, _shape(sg, out)[1:3]))}" for out, f in first.items()]
+
+
+def _set_shape(t: Any, shape: list[int]) -> None:
+    """A tensor's shape, and its signature when the file has one (records carry none)."""
+    t.shape = list(shape)
+    if getattr(t, "shapeSignature", None) is not None:
+        t.shapeSignature = list(shape)
 
 
 def _drop_dead(sg: Any) -> None:
