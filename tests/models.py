@@ -460,6 +460,48 @@ def max_cnn() -> Path:
     return _cached("max-cnn", build)
 
 
+def lut_act_cnn(act: str = "gelu") -> Path:
+    """Activations whose TFLite int8 kernel is a 256-entry table, as users write them: "gelu" (Keras'
+    activation="gelu"; TFLite Micro has no int8 GELU), "gelu_tanh" (tf.nn.gelu(approximate=True), as
+    PyTorch's nn.GELU(approximate="tanh")), after a conv and in a hidden Dense layer; "elu": the same
+    model with int8 ELU ops in the GELUs' places (TF's converter leaves an ELU in float32; other
+    exporters write it in int8). Pretrained on upright digits (tests/unit/test_lut_acts.py)."""
+    if act == "elu":
+        return _cached("lut-act-cnn-elu", lambda: _swap_ops(lut_act_cnn("gelu").read_bytes(), "GELU", "ELU"))
+
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(23)
+        f = {"gelu": "gelu", "gelu_tanh": lambda t: tf.nn.gelu(t, approximate=True)}[act]
+        inp = tf.keras.Input((12, 12, 3))
+        x = L.Activation(f)(L.Conv2D(12, 3, strides=2, padding="same")(inp))          # 6x6x12
+        x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)          # 3x3x16
+        x = L.Dense(24, activation=f)(L.GlobalAveragePooling2D()(x))
+        return _digits_pretrained(tf.keras.Model(inp, L.Dense(10)(x)))
+    return _cached(f"lut-act-cnn-{act}", build)
+
+
+def _swap_ops(buf: bytes, old: str, new: str) -> bytes:
+    """The model with every `old` op replaced by a `new` one on the same tensors (no options)."""
+    import flatbuffers
+    from tiny.frontend import flatbuf
+    s = flatbuf.object_schema()
+    m = s.ModelT.InitFromObj(s.Model.GetRootAs(buf, 0))
+    code = getattr(s.BuiltinOperator, new)
+    swapped = set()
+    for k, c in enumerate(m.operatorCodes):
+        if max(c.builtinCode, c.deprecatedBuiltinCode) == getattr(s.BuiltinOperator, old):
+            c.builtinCode, c.deprecatedBuiltinCode, c.version = code, min(code, 127), 1
+            swapped.add(k)
+    for op in m.subgraphs[0].operators:
+        if op.opcodeIndex in swapped:
+            op.builtinOptionsType, op.builtinOptions = 0, None
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def fpn_detector() -> Path:
     """A small FPN-style detector: a two-level backbone, the coarse level upsampled with
     RESIZE_NEAREST_NEIGHBOR and added to the fine lateral, and four int8 outputs (boxes and

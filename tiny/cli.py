@@ -170,12 +170,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     data["schedule"] = args.schedule
     fm = data["first_mismatch"]
     table = (f"{g.name} on {args.board}: {res.samples} samples, "
-             f"{'BIT-EXACT' if res.bit_exact else 'MISMATCH'} vs TFLite Micro\n"
+             f"{'BIT-EXACT' if res.bit_exact else 'MISMATCH'} vs {oracle.name(g)}\n"
              f"  device:    {res.device.mismatched} mismatched elements (max |diff| {res.device.max_abs_diff})\n"
              f"  reference: {res.reference.mismatched} mismatched elements on every tensor "
              f"(max |diff| {res.reference.max_abs_diff})")
     if res.oracle_error:
-        table = table.replace("vs TFLite Micro", "vs the numpy reference ONLY") + (
+        table = table.replace(f"vs {oracle.name(g)}", "vs the numpy reference ONLY") + (
             f"\n  {res.oracle_error}\n  so the device was compared with tiny's numpy reference alone")
     if fm:
         table += f"\n  first mismatch ({fm['source']}): op #{fm['layer']} {fm['op']}, tensor '{fm['tensor']}'"

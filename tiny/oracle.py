@@ -9,6 +9,11 @@ against the numpy reference alone). The worker is started again on the next call
 Channel: length-prefixed pickles on a private copy of the child's stdout; the child's own fds 1
 and 2 go to a log file, so whatever TFLM prints can neither corrupt the channel nor reach the
 user, and its last lines explain a crash.
+
+A model holding an op TFLite Micro has no int8 kernel for (an OpDef with tflm=False: GELU) runs
+with that op replaced by a lookup of the table TFLite itself (LiteRT) computes for it
+(tiny/oracle_tables.py); the same worker runs LiteRT for those tables. `name(g)` says how the
+output calls the oracle.
 """
 from __future__ import annotations
 
@@ -58,6 +63,14 @@ def available() -> bool:
 
 # ------------------------------------------------------------------ public API (parent side)
 
+def name(g: Graph) -> str:
+    """The oracle as the output names it."""
+    from tiny.oracle_tables import table_ops
+    kinds = sorted({g.ops[k].type for k in table_ops(g)})
+    k = ", ".join(kinds)
+    return f"TFLite Micro, with TFLite's own {k} (TFLM has no int8 {k})" if kinds else "TFLite Micro"
+
+
 def run_all(g: Graph, inputs: list[np.ndarray]) -> dict[int, np.ndarray]:
     """Invoke TFLM on `inputs`; return {tensor id: value} for every non-constant tensor."""
     return _call(g, "run_all", [np.ascontiguousarray(x) for x in inputs],
@@ -101,9 +114,24 @@ def _arena_guess(g: Graph) -> int:
 def _call(g: Graph, fn: str, inputs: list[np.ndarray], extra: Any) -> Any:
     if not available():
         _runtime()  # raises the install hint
+    from tiny.oracle_tables import table_ops
     buf = g.meta["tflite"]
     key = g.meta.get("sha256") or hashlib.sha256(buf).hexdigest()
-    return _worker().call(fn, key, buf, _arena_guess(g), inputs, extra)
+    if table_ops(g):     # ops TFLM has no kernel for: looked up in TFLite's own tables
+        if fn == "arena_bytes":
+            raise OracleError(f"TFLite Micro has no kernel for op(s) {', '.join(sorted({g.ops[k].type for k in table_ops(g)}))} "
+                              "of this model: no TFLM arena figure")
+        if "oracle_tflite" not in g.meta:
+            from tiny.oracle_tables import substitute
+            g.meta["oracle_tflite"] = substitute(buf, g, _litert_table)
+        buf = g.meta["oracle_tflite"]
+        key = hashlib.sha256(buf).hexdigest()
+    return _worker().call(fn, key, buf, _arena_guess(g), inputs, ("tflm", extra))
+
+
+def _litert_table(one_op: bytes, x: np.ndarray) -> np.ndarray:
+    """A one-op model's output on x, computed by LiteRT (builtin kernels, no delegate)."""
+    return _worker().call("run", hashlib.sha256(one_op).hexdigest(), one_op, 0, [x], ("litert", 1))[0]
 
 
 class _Worker:
@@ -147,10 +175,10 @@ class _Worker:
         except (BrokenPipeError, EOFError, TimeoutError, OSError) as e:
             why = self._death(e)
             self.stop()
-            raise OracleError(f"TFLite Micro itself failed on this model: {why}") from None
+            raise OracleError(f"{_WHO[extra[0]]} itself failed on this model: {why}") from None
         self.known.add(key)
         if status == "err":
-            raise OracleError(f"TFLite Micro itself failed on this model: {value}")
+            raise OracleError(f"{_WHO[extra[0]]} itself failed on this model: {value}")
         return value
 
     def _death(self, e: Exception) -> str:
@@ -173,6 +201,7 @@ class _Worker:
         return why + (f" (its last words: {tail})" if tail else "")
 
 
+_WHO = {"tflm": "TFLite Micro", "litert": "TFLite (LiteRT)"}
 _WORKER: _Worker | None = None
 
 
@@ -214,7 +243,8 @@ def _recv(f: Any, timeout: float | None = None) -> Any:
 # ------------------------------------------------------------------ the worker (child side)
 
 def _serve() -> None:
-    """Child main loop: answer (fn, key, model bytes or None, arena, inputs, extra) requests."""
+    """Child main loop: answer (fn, key, model bytes or None, arena, inputs, (engine, extra)) requests."""
+    global _ENGINE
     chan_in = os.fdopen(os.dup(0), "rb", buffering=0)
     chan_out = os.fdopen(os.dup(1), "wb")
     log = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND)
@@ -228,12 +258,14 @@ def _serve() -> None:
             return
         if buf is not None:
             models[key] = buf
+        eng, extra = extra
         fault = os.environ.get("TINY_ORACLE_FAULT")   # tests: make TFLM's process abort or hang
         if fault == "abort":
             print("tflm: fault injected, aborting", file=sys.stderr, flush=True)
             os.abort()
         if fault == "hang":
             time.sleep(3600)
+        _ENGINE = eng
         try:
             value = ("ok", _CHILD[fn](models[key], arena, inputs, extra))
         except Exception as e:  # TFLM's Python errors (e.g. tensor allocation) go back as text
@@ -241,7 +273,36 @@ def _serve() -> None:
         _send(chan_out, value)
 
 
+class _LiteRT:
+    """LiteRT's interpreter behind the calls the children make of TFLM's (builtin kernels only)."""
+
+    def __init__(self, buf: bytes, preserve: bool) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        self.it = Interpreter(model_content=buf, experimental_preserve_all_tensors=preserve,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        self.it.allocate_tensors()
+        self.inputs = [d["index"] for d in self.it.get_input_details()]
+        self.outputs = [d["index"] for d in self.it.get_output_details()]
+
+    def set_input(self, x: np.ndarray, i: int) -> None:
+        self.it.set_tensor(self.inputs[i], x)
+
+    def invoke(self) -> None:
+        self.it.invoke()
+
+    def reset(self) -> None:
+        self.it.reset_all_variables()
+
+    def GetTensor(self, tid: int, subgraph: int = 0) -> np.ndarray:  # noqa: N802  (TFLM's name)
+        return self.it.get_tensor(tid)
+
+    def get_output(self, i: int) -> np.ndarray:
+        return self.it.get_tensor(self.outputs[i])
+
+
 def _interp(buf: bytes, arena: int, preserve: bool = False) -> Any:
+    if _ENGINE == "litert":
+        return _LiteRT(buf, preserve)
     rt = _runtime()
     if preserve:
         return rt.Interpreter.from_bytes(buf, arena_size=arena,
@@ -302,6 +363,7 @@ def _child_arena_bytes(buf: bytes, arena: int, inputs: list[np.ndarray], _: Any)
     return int(m.group(1))
 
 
+_ENGINE = "tflm"    # the worker's engine for the request it answers ("tflm" or "litert")
 _CHILD = {"run_all": _child_run_all, "run": _child_run, "run_sequence": _child_run_sequence, "arena_bytes": _child_arena_bytes}
 
 

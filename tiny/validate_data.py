@@ -178,7 +178,7 @@ def validate_data(g: Graph, session: Any, board: str, data: Samples, *,
         if progress:
             progress(i + 1)
     d = res.as_json()
-    d.update({"data_samples": n, "bit_exact_samples": exact, "reference_bit_exact_samples": ref_exact,
+    d.update({"oracle_name": oracle.name(g), "data_samples": n, "bit_exact_samples": exact, "reference_bit_exact_samples": ref_exact,
               "tflm_agreement": float(np.mean(np.array(board_top) == np.array(tflm_top))),
               "accuracy": None, "input_domain": {"lo": data.domain.lo, "hi": data.domain.hi,
                                                  "source": data.domain.source}})
@@ -208,7 +208,7 @@ def table(d: dict[str, Any]) -> str:
     pct = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
     n = d["samples"]
     lines = [f"{d['model']} on {d['board']}: {n} samples of your data, "
-             f"{'BIT-EXACT' if d['bit_exact'] else 'MISMATCH'} vs TFLite Micro "
+             f"{'BIT-EXACT' if d['bit_exact'] else 'MISMATCH'} vs {d.get('oracle_name', 'TFLite Micro')} "
              f"({d['bit_exact_samples']}/{n} samples bit-exact on the board, "
              f"{d['reference_bit_exact_samples']}/{n} in the reference)",
              f"  input domain [{d['input_domain']['lo']:g}, {d['input_domain']['hi']:g}] "

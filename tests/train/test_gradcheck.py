@@ -120,6 +120,10 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                 exact = t2.gradient(f, x_in).numpy()
                 assert np.abs(exact - d).max() <= 3 * t_out.quant.s(), (op.type, np.abs(exact - d).max())
                 pre = tf.stop_gradient(d) * x_in
+            elif op.type == "GELU":       # TF's own derivative at the int8 input's real value
+                pre = tf.nn.gelu(inp(op.inputs[0]), approximate=bool(op.attrs.get("approximate", False)))
+            elif op.type == "ELU":
+                pre = tf.nn.elu(inp(op.inputs[0]))
             elif op.type == "PAD":
                 pre = tf.pad(inp(op.inputs[0]), np.asarray(g.tensors[op.inputs[1]].data).reshape(-1, 2))
             else:
@@ -131,7 +135,7 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # logits (tiny.train.api.logits_straight_through)
             unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "LOGISTIC", "TANH",
                                     "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX",
-                                    "RESIZE_BILINEAR") \
+                                    "RESIZE_BILINEAR", "GELU", "ELU") \
                 or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)

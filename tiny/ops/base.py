@@ -156,7 +156,7 @@ class OpDef:
     inplace_in_patch: runs in place on patch-local buffers inside a patch stage too.
     backward:      training backward kind (conv/dw/fc/mean/add/mul/copy/maxpool/avgpool/transpose/pad/concat/
                    logistic/tanh/leaky/sub/max/min/prelu/resize/reduce_max/
-                   bilinear) or None: no backward.
+                   bilinear/dtable) or None: no backward.
     trainable:     has weights the training runtime can update.
     classifier:    can be the logits layer of a classifier head.
     fold:          compile-time evaluation when the inputs are constant: (op, input tensors) -> array.
@@ -176,6 +176,10 @@ class OpDef:
     updates:       positions of inputs the op rewrites in place (a variable state tensor, kept
                    between invocations); `run` then returns the outputs followed by their new values
                    (tiny.ops.results maps them to tensors).
+    derivative:    (params) -> the op's derivative at each int8 input's real value (256 float32, indexed
+                   by value + 128): backward kind "dtable" (an element-wise op of one input).
+    tflm:          TFLite Micro has an int8 kernel for it; False: TFLite itself (LiteRT's builtin
+                   kernels) is the oracle of a model holding one (tiny/oracle.py).
     """
     name: str
     options: Callable[[Any], dict[str, Any]] = lambda opt: {}
@@ -208,6 +212,8 @@ class OpDef:
     portable_why: Callable[[Any], str] = lambda p: "no variant selected"
     no_dsp_why: str = "none written yet"
     channel_slice: Callable[[Any, int, int], Any] | None = None
+    derivative: Callable[[Any], np.ndarray] | None = None
+    tflm: bool = True
 
     @property
     def runnable(self) -> bool:
@@ -270,10 +276,27 @@ def lut_table(table: Callable[[Any], np.ndarray], p: Any) -> np.ndarray:
     return lut
 
 
-def lut_variant(name: str, table: Callable[[Any], np.ndarray]) -> Variant:
+def lut_inputs(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """The real value of each int8 input, indexed by value + 128: s_in * (q - zp_in) in float32."""
+    return np.float32(input_scale) * (np.arange(-128, 128) - input_zero_point).astype(np.float32)
+
+
+def lut_populate(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int,
+                 transform: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """TFLite's LUTPopulate / TFLM's PopulateLookupTable for int8, float32 step by step: transform
+    (float32 values in and out) of each input's real value, times the float32 1 / s_out, rounded
+    half away from zero (TfLiteRound), + zp_out, clamped to int8; indexed by value + 128."""
+    y = np.asarray(transform(lut_inputs(input_scale, input_zero_point)), np.float32)
+    r = (y * (np.float32(1.0) / np.float32(output_scale))).astype(np.float64)
+    r = np.sign(r) * np.floor(np.abs(r) + 0.5)
+    return np.clip(r + output_zero_point, -128, 127).astype(np.int8)
+
+
+def lut_variant(name: str, table: Callable[[Any], np.ndarray], fn: str = LUT, dsp: bool = True) -> Variant:
     """An element-wise function of one int8 input as tiny_lut_s8 over its 256 results (computed by
-    the reference `table`, so bit-exact with TFLM by construction): a 256-byte const table."""
+    the reference `table`, so bit-exact with TFLM by construction): a 256-byte const table. fn / dsp:
+    a portable kernel with tiny_lut_s8's signature (an op whose reference is itself a table)."""
     def emit(p: Any, e: "EmitCtx", fn: str) -> str:
         sym = e.const("lut", lut_table(table, p), "int8_t", comment=f"{name} of each int8 input, by its raw byte")
         return f"{fn}({sym}, {e.size(p.out_shape)}, {e.inp(0)}, {e.out()});"
-    return Variant(LUT, dsp=True, emit=emit, const_bytes=256)
+    return Variant(fn, dsp=dsp, emit=emit, const_bytes=256)

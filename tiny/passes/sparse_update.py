@@ -53,7 +53,7 @@ class Capture:
 class Step:
     kind: str                      # ce | conv | dw | fc | mean | add | mul | copy | maxpool | avgpool | transpose |
                                    # pad | concat | logistic | tanh | leaky | sub | max | min | prelu | resize |
-                                   # reduce_max | bilinear
+                                   # reduce_max | bilinear | dtable
     op: int                        # op index (-1 for ce)
     out: int                       # tensor whose gradient this step consumes (ce: the logits)
     ins: list[int] = field(default_factory=list)        # input tensors that receive a gradient
@@ -235,10 +235,11 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             add_copy(op.inputs[0])
         if u is not None and u.scale:
             add_copy(op.outputs[0])
-        if BACKWARD_KINDS[op.type] in ("maxpool", "leaky", "reduce_max"):
+        if BACKWARD_KINDS[op.type] in ("maxpool", "leaky", "reduce_max", "dtable"):
             add_copy(op.inputs[0])      # which input of each window was the max (recomputed, first one);
                                         # the sign of a leaky ReLU's input (its slope: 1 or alpha); which
-                                        # inputs of a reduction equal its max (recomputed, ties split)
+                                        # inputs of a reduction equal its max (recomputed, ties split); the
+                                        # input of a tabulated derivative (GELU: its 256-entry table)
         if BACKWARD_KINDS[op.type] in ("logistic", "tanh"):
             add_copy(op.outputs[0])     # the derivative is read off the int8 output: y (1 - y), 1 - y^2
         if BACKWARD_KINDS[op.type] in VALUE_KINDS:
@@ -297,7 +298,7 @@ def plan_training(g: Graph, updates: list[LayerUpdate], momentum: bool = False,
             written.add(t)
         u = upd.get(op.index)
         x_saved = copy_of.get(op.inputs[0]) if (u is not None and u.weight_channels) \
-            or kind in ("maxpool", "leaky", "reduce_max", *VALUE_KINDS) else None
+            or kind in ("maxpool", "leaky", "reduce_max", "dtable", *VALUE_KINDS) else None
         y_saved = copy_of.get(op.outputs[0]) if (u is not None and u.scale) or kind in ("logistic", "tanh") \
             else copy_of.get(op.inputs[1]) if kind in VALUE_KINDS else None
         steps.append(Step(kind=kind, op=op.index, out=op.outputs[0], ins=ins, in_first=first,

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from tiny.ops import opdef
 from tiny.ops.resize import bilinear_sources, resize_sources
 from tiny.passes.sparse_update import VALUE_KINDS, Step, TrainPlan, input_slots
 from tiny.interpreter import prepare_all, run_graph
@@ -587,6 +588,15 @@ class TrainOracle:
             pos = vals[s.ins[0]].reshape(-1).astype(np.int32) > t.quant.zp()
             alpha = F(self.g.ops[s.op].attrs.get("alpha", 0.2))
             self._accum(grads, s.ins[0], s.in_first[0], np.where(pos, g, (g * alpha).astype(F)).astype(F))
+
+    def _dtable(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
+        """An element-wise op's derivative at each int8 input, looked up in its 256-float table
+        (OpDef.derivative: GELU's gelu'(x) at the input's real value)."""
+        if s.ins:
+            op = self.g.ops[s.op]
+            d = opdef(op).derivative(self.params[s.op])
+            x = vals[s.ins[0]].reshape(-1).astype(np.int64) + 128
+            self._accum(grads, s.ins[0], s.in_first[0], (g * d[x]).astype(F))
 
     def _tanh(self, s: Step, g: np.ndarray, vals: dict, grads: dict) -> None:
         """tanh' = 1 - y^2, read off the int8 output y."""

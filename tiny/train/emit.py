@@ -27,6 +27,7 @@ from tiny.build.project import RUNTIME_STATICS_BYTES
 from tiny.emit.model import Compiled, Extras, render
 from tiny.emit.select import board_has_fpu
 from tiny.ir import TinyError
+from tiny.ops import opdef
 from tiny.memory.plan import free_gap
 from tiny.passes.sparse_update import BINARY_KINDS, VALUE_KINDS, TrainPlan, input_slots
 from tiny.ops.resize import bilinear_sources, resize_sources
@@ -36,7 +37,7 @@ from tiny.reference.train import layer_scales, real_values
 _KIND = {"ce": 0, "conv": 1, "dw": 2, "fc": 3, "mean": 4, "add": 5, "copy": 6, "maxpool": 7, "avgpool": 8,
          "transpose": 9, "pad": 10, "concat": 11, "mul": 12, "logistic": 13, "tanh": 14,
          "leaky": 15, "sub": 16, "max": 17, "min": 18, "prelu": 19, "resize": 20,
-         "reduce_max": 21, "bilinear": 22}  # TINY_TS_*
+         "reduce_max": 21, "bilinear": 22, "dtable": 23}  # TINY_TS_*
 FLAG_MASK_BITS, FLAG_MASK_COPY, FLAG_IN_FIRST, FLAG_IN2_FIRST, FLAG_UPD_B, FLAG_BCAST = 1, 2, 4, 8, 16, 32   # TINY_TF_*
 FLAG_BROADCAST = 64
 CAP_COPY, CAP_MASK = 0, 1                                                              # TINY_CAP_*
@@ -272,6 +273,10 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         elif s.kind == "leaky":        # the input's sign from its saved copy; y_scale carries alpha
             d.update(x_off=plan.captures[s.x_saved].offset, x_zp=t_in.quant.zp(),
                      y_scale=_f(float(np.float32(op.attrs.get("alpha", 0.2)))))
+        elif s.kind == "dtable":        # the derivative at each int8 input, by its value + 128
+            decls.append(f"static const float t{s.op}_dt[256] = "
+                         f"{{{_farr(opdef(op).derivative(c.params[s.op]))}}};")
+            d.update(x_off=plan.captures[s.x_saved].offset, k0=f"t{s.op}_dt")
         elif s.kind in ("logistic", "tanh"):
             cap = plan.captures[s.y_saved]
             d.update(y_off=cap.offset, y_scale=_f(t_out.quant.s()), y_zp=t_out.quant.zp())

@@ -24,7 +24,7 @@ from tiny.train.layers import LayerUpdate
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",
              "RELU6", "MUL", "CONCATENATION", "TRANSPOSE", "TANH", "LEAKY_RELU", "SUB", "MAXIMUM", "MINIMUM",
-             "PRELU", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX", "RESIZE_BILINEAR")
+             "PRELU", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX", "RESIZE_BILINEAR", "GELU", "ELU")
 
 
 @dataclass
@@ -175,6 +175,10 @@ class FloatTwin:
             elif t == "HARD_SWISH":
                 v = val(ins[0])
                 y = v * tf.nn.relu6(v + 3.0) / 6.0
+            elif t == "GELU":
+                y = tf.nn.gelu(val(ins[0]), approximate=bool(a.get("approximate", False)))
+            elif t == "ELU":
+                y = tf.nn.elu(val(ins[0]))
             elif t == "LOGISTIC":
                 y = tf.sigmoid(val(ins[0]))
             elif t == "TANH":

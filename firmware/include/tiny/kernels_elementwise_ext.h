@@ -92,4 +92,8 @@ tiny_status tiny_batch_matmul_s8(const tiny_batch_matmul_params *params, const i
 
 /* TANH: as LOGISTIC (same parameters) with gemmlowp::tanh, rounded to Q0.7. */
 tiny_status tiny_tanh_s8(const tiny_logistic_params *params, int32_t size, const int8_t *in, int8_t *out);
+
+/* GELU, ELU: a lookup of each input's raw byte in the 256-entry table the code generator computed
+ * (tiny/ops/gelu.py, elu.py: TFLite's LUTPopulate, TFLM's PopulateLookupTable); tiny_lut_s8's layout. */
+tiny_status tiny_lookup_s8(const int8_t *table, int32_t size, const int8_t *in, int8_t *out);
 #endif

@@ -11,7 +11,7 @@ enum { TINY_TS_CE = 0, TINY_TS_CONV = 1, TINY_TS_DW = 2, TINY_TS_FC = 3, TINY_TS
        TINY_TS_PAD = 10, TINY_TS_CONCAT = 11, TINY_TS_MUL = 12, TINY_TS_LOGISTIC = 13, TINY_TS_TANH = 14,
        TINY_TS_LEAKY = 15, TINY_TS_SUB = 16, TINY_TS_MAX = 17, TINY_TS_MIN = 18, TINY_TS_PRELU = 19,
        TINY_TS_RESIZE = 20, TINY_TS_REDUCE_MAX = 21,
-       TINY_TS_BILINEAR = 22 };
+       TINY_TS_BILINEAR = 22, TINY_TS_DTABLE = 23 };
 enum { TINY_TF_MASK_BITS = 1, TINY_TF_MASK_COPY = 2, TINY_TF_IN_FIRST = 4, TINY_TF_IN2_FIRST = 8,
        TINY_TF_UPD_B = 16,
        /* mean: the input gradient is written as one float per channel; conv (1x1): the output
@@ -81,7 +81,8 @@ typedef struct tiny_train_step {
      * y_scale, y_zp). RESIZE_BILINEAR: k0 = the two weights of each of the out_h output rows (lower
      * input row, upper), k1 = those of each of the out_w output columns.
      * LOGISTIC / TANH read their int8 output at y_off; LEAKY_RELU its int8 input at x_off (slope 1
-     * above x_zp, else alpha = y_scale). */
+     * above x_zp, else alpha = y_scale). DTABLE (GELU): the derivative at each int8 input, k0[x + 128],
+     * x the int8 input saved at x_off. */
     uint32_t bdims[3][4];
     const float *k0, *k1;
     /* A step's int32 table. CONCATENATION: per input (in_w of them), its gradient's workspace offset

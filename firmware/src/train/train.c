@@ -964,6 +964,17 @@ static void logistic_tanh_bwd(const tiny_train_step_t *s, const float *g, float 
     }
 }
 
+/* Tabulated derivative (train.py _dtable; GELU): k0[x + 128] at the saved int8 input x; assigned
+ * (first contribution) or added. */
+static void dtable_bwd(const tiny_train_step_t *s, const float *g, float *dx, uint32_t n) {
+    const int8_t *q = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    const int first = s->flags & TINY_TF_IN_FIRST;
+    for (uint32_t i = 0; i < n; i++) {
+        const float v = g[i] * s->k0[(int32_t)q[i] + 128];
+        dx[i] = first ? v : dx[i] + v;
+    }
+}
+
 /* LEAKY_RELU backward (train.py _leaky): slope 1 where the saved int8 input is above its zero point
  * (x > 0), else alpha (y_scale); assigned (first contribution) or added. */
 static void leaky_bwd(const tiny_train_step_t *s, const float *g, float *dx, uint32_t n) {
@@ -1080,6 +1091,9 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
     case TINY_TS_LOGISTIC:
     case TINY_TS_TANH:
         if (s->g_in >= 0) logistic_tanh_bwd(s, g, ws + s->g_in, nout);
+        return 0;
+    case TINY_TS_DTABLE:
+        if (s->g_in >= 0) dtable_bwd(s, g, ws + s->g_in, nout);
         return 0;
     case TINY_TS_PAD:
         if (s->g_in >= 0) pad_bwd(s, g, ws + s->g_in);
