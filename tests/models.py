@@ -482,6 +482,22 @@ def lut_act_cnn(act: str = "gelu") -> Path:
     return _cached(f"lut-act-cnn-{act}", build)
 
 
+def elu_cnn() -> Path:
+    """Keras' activation="elu" as a user writes it (after two convs and in a hidden Dense layer): TF's
+    converter leaves each ELU in float32 between DEQUANTIZE and QUANTIZE, which tiny folds into an
+    int8 table (tiny/frontend/islands.py). Pretrained on upright digits (tests/unit/test_islands.py)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(29)
+        inp = tf.keras.Input((12, 12, 3))
+        x = L.Conv2D(12, 3, strides=2, padding="same", activation="elu")(inp)          # 6x6x12
+        x = L.Conv2D(16, 3, strides=2, padding="same", activation="elu")(x)            # 3x3x16
+        x = L.Dense(24, activation="elu")(L.GlobalAveragePooling2D()(x))
+        return _digits_pretrained(tf.keras.Model(inp, L.Dense(10)(x)))
+    return _cached("elu-cnn", build)
+
+
 def _swap_ops(buf: bytes, old: str, new: str) -> bytes:
     """The model with every `old` op replaced by a `new` one on the same tensors (no options)."""
     import flatbuffers

@@ -122,8 +122,8 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
                 pre = tf.stop_gradient(d) * x_in
             elif op.type == "GELU":       # TF's own derivative at the int8 input's real value
                 pre = tf.nn.gelu(inp(op.inputs[0]), approximate=bool(op.attrs.get("approximate", False)))
-            elif op.type == "ELU":
-                pre = tf.nn.elu(inp(op.inputs[0]))
+            elif op.type == "ELU" or (op.type == "TABLE_LOOKUP" and op.attrs["island"] == "ELU"):
+                pre = tf.nn.elu(inp(op.inputs[0]))       # (a float ELU island folded into a table)
             elif op.type == "PAD":
                 pre = tf.pad(inp(op.inputs[0]), np.asarray(g.tensors[op.inputs[1]].data).reshape(-1, 2))
             else:
@@ -135,7 +135,7 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             # logits (tiny.train.api.logits_straight_through)
             unclamped = op.type in ("MEAN", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "LOGISTIC", "TANH",
                                     "MAXIMUM", "MINIMUM", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX",
-                                    "RESIZE_BILINEAR", "GELU", "ELU") \
+                                    "RESIZE_BILINEAR", "GELU", "ELU", "TABLE_LOOKUP") \
                 or (op.type.endswith("POOL_2D") and (lo, hi) == (-128, 127)) \
                 or op.outputs[0] == plan.logits
             m = np.ones(q.shape, np.float32) if unclamped else ((q > lo) & (q < hi)).astype(np.float32)

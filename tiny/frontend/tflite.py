@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tiny.frontend import flatbuf, upsample
+from tiny.frontend import flatbuf, islands, upsample
 from tiny.frontend.verify import verify_graph, verify_model
 from tiny.ir import Graph, IRError, Op, Quant, Tensor, TinyError, verify
 from tiny.ops import REGISTRY, lookup, runnable
@@ -85,10 +85,15 @@ def load_bytes(buf: bytes, name: str = "model") -> Graph:
         ins = [int(v) for v in (o.inputs if o.inputs is not None else [])]
         outs = [int(v) for v in (o.outputs if o.outputs is not None else [])]
         ops.append(Op(index=k, type=kind, inputs=ins, outputs=outs, attrs=_attrs(kind, o.builtinOptions)))
+    # float islands (DEQUANTIZE -> float ELU -> QUANTIZE) as int8 tables: the graph only, the oracle
+    # runs the file's island in float32
+    ops, tables = islands.fold(tensors, ops, [int(v) for v in sg.outputs])
     g = Graph(tensors=tensors, ops=ops, inputs=[int(v) for v in sg.inputs], outputs=[int(v) for v in sg.outputs],
               name=Path(name).stem, meta={"sha256": hashlib.sha256(buf).hexdigest(), "tflite": buf})
     if lowered:    # the user's file, and what became of it (the oracle runs `tflite`)
         g.meta.update(lowered=lowered, original_sha256=hashlib.sha256(original).hexdigest())
+    if tables:
+        g.meta["lowered"] = [*g.meta.get("lowered", []), *tables]
     verify(g)
     return verify_graph(fold_constants(g))
 

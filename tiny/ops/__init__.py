@@ -13,13 +13,14 @@ import numpy as np
 from tiny.ir import Graph, IRError, Op
 from tiny.ops import (activation, add, batch_matmul, concatenation, conv2d, depthwise_conv2d, fully_connected,
                       elu, gelu, hard_swish, logistic, maximum_minimum, mean, mul, pack, pad, pool, prelu, quantize, reduce_max,
-                      reshape, resize, shape, slice, softmax, split, strided_slice, sub, svdf, tanh, transpose, transpose_conv)
+                      reshape, resize, shape, slice, softmax, split, strided_slice, sub, svdf, table_lookup, tanh, transpose,
+                      transpose_conv)
 from tiny.ops.base import LUT, Local, OpDef, Params, Rect, Variant
 
 _MODULES = [conv2d, depthwise_conv2d, fully_connected, pool, pad, reshape, concatenation, quantize, add, mul,
             mean, softmax, logistic, hard_swish, gelu, elu, shape, strided_slice, pack,
             transpose, reduce_max, resize, slice, sub, maximum_minimum, prelu, activation, tanh, batch_matmul,
-            transpose_conv, split, svdf]
+            transpose_conv, split, svdf, table_lookup]
 
 
 def _load() -> dict[str, OpDef]:

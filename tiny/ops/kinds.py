@@ -9,6 +9,7 @@ CONCATENATION = "CONCATENATION"
 CONV_2D = "CONV_2D"
 DEPTHWISE_CONV_2D = "DEPTHWISE_CONV_2D"
 DEQUANTIZE = "DEQUANTIZE"
+ELU = "ELU"
 EXPAND_DIMS = "EXPAND_DIMS"
 FULLY_CONNECTED = "FULLY_CONNECTED"
 HARD_SWISH = "HARD_SWISH"
@@ -23,6 +24,7 @@ RESHAPE = "RESHAPE"
 SHAPE = "SHAPE"
 SOFTMAX = "SOFTMAX"
 STRIDED_SLICE = "STRIDED_SLICE"
+TABLE_LOOKUP = "TABLE_LOOKUP"   # tiny's own: a float island folded into a table (tiny/frontend/islands.py)
 TILE = "TILE"          # no OpDef: only as Keras' UpSampling2D (tiny/frontend/upsample.py)
 
 # Fused activation names (Op.attrs["activation"]); some coincide with op type names.

@@ -24,7 +24,7 @@ from tiny.train.layers import LayerUpdate
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MEAN", "ADD", "HARD_SWISH", "RESHAPE",
              "SOFTMAX", "AVERAGE_POOL_2D", "MAX_POOL_2D", "PAD", "LOGISTIC", "QUANTIZE", "DEQUANTIZE", "RELU",
              "RELU6", "MUL", "CONCATENATION", "TRANSPOSE", "TANH", "LEAKY_RELU", "SUB", "MAXIMUM", "MINIMUM",
-             "PRELU", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX", "RESIZE_BILINEAR", "GELU", "ELU")
+             "PRELU", "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX", "RESIZE_BILINEAR", "GELU", "ELU", "TABLE_LOOKUP")
 
 
 @dataclass
@@ -179,6 +179,10 @@ class FloatTwin:
                 y = tf.nn.gelu(val(ins[0]), approximate=bool(a.get("approximate", False)))
             elif t == "ELU":
                 y = tf.nn.elu(val(ins[0]))
+            elif t == "TABLE_LOOKUP":      # a float island folded at load: its float ops in turn
+                y = val(ins[0])
+                for name in a["island"].split("/"):
+                    y = {"ELU": tf.nn.elu}[name](y)
             elif t == "LOGISTIC":
                 y = tf.sigmoid(val(ins[0]))
             elif t == "TANH":
