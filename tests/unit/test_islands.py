@@ -61,21 +61,15 @@ def graph():
 
 
 def test_keras_elu_loads_as_tables_equal_to_tflm(graph) -> None:
+    from tests.unit.test_lut_acts import reference_equals_oracle
     from tiny import oracle
-    from tiny.compare import random_inputs
-    from tiny.interpreter import prepare_all, run_graph
     assert [op.type for op in graph.ops] == ["CONV_2D", "TABLE_LOOKUP", "CONV_2D", "TABLE_LOOKUP", "MEAN",
                                              "FULLY_CONNECTED", "TABLE_LOOKUP", "FULLY_CONNECTED"]
     assert graph.meta["lowered"][0] == ("ops #1..#3 of the file (DEQUANTIZE/ELU/QUANTIZE, ELU in float32) -> "
                                         "TABLE_LOOKUP (the island's 256 int8 results)")
     assert graph.meta["tflite"] == models.elu_cnn().read_bytes()       # the oracle runs the file itself
     assert oracle.name(graph) == "TFLite Micro"
-    params = prepare_all(graph)
-    for seed in range(10):
-        xs = random_inputs(graph, seed)
-        ref, want = run_graph(graph, xs, params), oracle.run_all(graph, xs)
-        for op in graph.ops:
-            np.testing.assert_array_equal(ref[op.outputs[0]], want[op.outputs[0]], err_msg=f"op #{op.index} {op.type}")
+    reference_equals_oracle(graph, 10)
 
 
 def test_report_lists_the_folded_islands(capsys) -> None:

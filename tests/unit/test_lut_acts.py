@@ -109,17 +109,23 @@ def graph(request):
 
 def test_reference_equals_the_oracle_on_every_tensor(graph) -> None:
     from tiny import oracle
-    from tiny.compare import random_inputs
-    from tiny.interpreter import prepare_all, run_graph
     act = "ELU" if "ELU" in [op.type for op in graph.ops] else "GELU"
     assert [op.type for op in graph.ops].count(act) == 2
     assert oracle.name(graph) == ("TFLite Micro" if act == "ELU" else
                                   "TFLite Micro, with TFLite's own GELU (TFLM has no int8 GELU)")
-    params = prepare_all(graph)
-    for seed in range(12):
-        xs = random_inputs(graph, seed)
-        ref, want = run_graph(graph, xs, params), oracle.run_all(graph, xs)
-        for op in graph.ops:
+    reference_equals_oracle(graph, 12)
+
+
+def reference_equals_oracle(g, samples: int) -> None:
+    """tiny's numpy reference equals the oracle on every op's output for random inputs."""
+    from tiny import oracle
+    from tiny.compare import random_inputs
+    from tiny.interpreter import prepare_all, run_graph
+    params = prepare_all(g)
+    for seed in range(samples):
+        xs = random_inputs(g, seed)
+        ref, want = run_graph(g, xs, params), oracle.run_all(g, xs)
+        for op in g.ops:
             np.testing.assert_array_equal(ref[op.outputs[0]], want[op.outputs[0]], err_msg=f"op #{op.index} {op.type}")
 
 
