@@ -30,8 +30,9 @@ class EluParams(Params):
 def prepare(g: Graph, op: Op) -> EluParams:
     s_in, z_in = per_tensor_int8(g, op, op.inputs[0], "input")
     s_out, z_out = per_tensor_int8(g, op, op.outputs[0], "output")
-    if g.tensors[op.inputs[0]].shape != g.tensors[op.outputs[0]].shape:
-        raise op_error(g, op, "input and output shapes differ")
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    if x.shape != y.shape:
+        raise op_error(g, op, f"input shape {x.shape} differs from output shape {y.shape}")
     return EluParams(input_scale=float(s_in), input_zero_point=z_in, output_scale=float(s_out),
                      output_zero_point=z_out, out_shape=tuple(g.tensors[op.outputs[0]].shape))
 

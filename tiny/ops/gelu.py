@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from tiny.ir import Graph, Op
-from tiny.ops.base import OpDef, Params, elementwise_rect, lut_inputs, lut_populate, lut_variant, same_shape_input
-from tiny.reference.fixedpoint_ext import op_error, per_tensor_int8
+from tiny.ops import elu
+from tiny.ops.base import OpDef, elementwise_rect, lut_inputs, lut_populate, lut_variant, same_shape_input
+from tiny.ops.elu import EluParams
 
 F32 = np.float32
 SQRT_2_OVER_PI = F32(1.12837916709551257390 * 0.70710678118654752440)   # M_2_SQRTPI * M_SQRT1_2, as float
@@ -31,24 +32,12 @@ CUBIC = F32(0.044715)
 
 
 @dataclass(eq=False)
-class GeluParams(Params):
-    input_scale: float
-    input_zero_point: int
-    output_scale: float
-    output_zero_point: int
-    approximate: bool
-    out_shape: Any
+class GeluParams(EluParams):     # an element-wise table's quantization (ELU's), and the form
+    approximate: bool = False
 
 
 def prepare(g: Graph, op: Op) -> GeluParams:
-    s_in, z_in = per_tensor_int8(g, op, op.inputs[0], "input")
-    s_out, z_out = per_tensor_int8(g, op, op.outputs[0], "output")
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    if x.shape != y.shape:
-        raise op_error(g, op, f"input shape {x.shape} differs from output shape {y.shape}")
-    return GeluParams(input_scale=float(s_in), input_zero_point=z_in, output_scale=float(s_out),
-                      output_zero_point=z_out, approximate=bool(op.attrs.get("approximate", False)),
-                      out_shape=tuple(y.shape))
+    return GeluParams(**vars(elu.prepare(g, op)), approximate=bool(op.attrs.get("approximate", False)))
 
 
 def gelu_f32(x: np.ndarray, approximate: bool) -> np.ndarray:
