@@ -209,12 +209,13 @@ def user_digits(size: int = 24) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return u8(xtr), ytr, u8(xte), yte
 
 
-def user_pooling_cnn(float_io: bool = False) -> Path:
+def user_pooling_cnn(float_io: bool = False, softmax: bool = False) -> Path:
     """A user's classic Keras CNN: Rescaling(1/255) for raw uint8 pixels, conv + batch norm + ReLU +
     max pool twice, Flatten, Dropout, a 10-class Dense; trained on digits 0-5 only (classes 6-9 never
     seen: their logits start far below) and quantized with TF's converter on 100 training images.
     float_io: TF's converter defaults (inference input/output types left float32: a QUANTIZE op
-    first, a DEQUANTIZE last, the int8 core between), as many users ship their models."""
+    first, a DEQUANTIZE last, the int8 core between), as many users ship their models. softmax: the
+    Dense ends in a softmax, as Keras tutorials write it (an int8 SOFTMAX after the logits)."""
     def build() -> bytes:
         import tensorflow as tf
         L = tf.keras.layers
@@ -226,8 +227,9 @@ def user_pooling_cnn(float_io: bool = False) -> Path:
             tf.keras.Input((24, 24, 3)), L.Rescaling(1 / 255.0),
             L.Conv2D(8, 3, padding="same"), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
             L.Conv2D(16, 3, padding="same"), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
-            L.Conv2D(16, 3, padding="same", activation="relu"), L.Flatten(), L.Dropout(0.2), L.Dense(10)])
-        m.compile(optimizer="adam", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+            L.Conv2D(16, 3, padding="same", activation="relu"), L.Flatten(), L.Dropout(0.2),
+            L.Dense(10, activation="softmax" if softmax else None)])
+        m.compile(optimizer="adam", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=not softmax))
         m.fit(x, ytr[base], epochs=8, batch_size=32, verbose=0)
         from tiny.frontend.keras import int8_converter, quantize
         if not float_io:
@@ -235,7 +237,7 @@ def user_pooling_cnn(float_io: bool = False) -> Path:
         conv = int8_converter(tf, m, lambda: ([x[i:i + 1]] for i in range(100)))
         conv.inference_input_type = conv.inference_output_type = tf.float32
         return conv.convert()
-    return _cached("user-pooling-cnn" + ("-float-io" if float_io else ""), build)
+    return _cached("user-pooling-cnn" + ("-float-io" if float_io else "") + ("-softmax" if softmax else ""), build)
 
 
 def pytorch_style() -> Path:

@@ -48,3 +48,38 @@ def test_user_cnn_learns_new_classes_like_its_float_twin(tmp_path, float_io: boo
     assert np.mean(np.argmax(logits, 1) == yte[b]) == d["accuracy_after"]
     top = logits.max(1, keepdims=True)
     assert np.mean((logits == top).sum(1) > 1) < 0.02
+
+
+def test_board_eval_reads_the_logits_a_later_op_overwrote(tmp_path) -> None:
+    """A Keras Dense with activation="softmax" and float32 output: FULLY_CONNECTED -> SOFTMAX ->
+    DEQUANTIZE, and the memory plan puts the DEQUANTIZE's float32 output where the logits were. The
+    board's EVAL read the logits' arena bytes after the whole forward, so every board accuracy of
+    such a model (before, after, the held-out curve and early stop) was measured on float bytes: a
+    user's shapes model "trained" from 25 to 16 % while its int8 twin on the host oracle went to 66 %.
+    The board's prediction must be the oracle's argmax of the int8 logits on every sample."""
+    from tiny.train import run
+    from tiny.train.api import oracle_for
+    from tiny.train.device import TrainDevice
+    from tiny.train.layers import logits_tensor
+    from tiny.workflow import open_session
+    xtr, ytr, xte, yte = models.user_digits()
+    data = tmp_path / "digits.npz"
+    np.savez(data, x_train=xtr[:200], y_train=ytr[:200], x_test=xte[:80], y_test=yte[:80])
+    pr = run.prepare(str(models.user_pooling_cnn(float_io=True, softmax=True)), "host", "bias", str(data),
+                     log=lambda m: None, out=tmp_path)
+    g, plan = pr.tc.graph, pr.tc.plan
+    ops = [op.type for op in g.ops]
+    assert ops[-3:] == ["FULLY_CONNECTED", "SOFTMAX", "DEQUANTIZE"]
+    bufs = plan.by_key()
+    lg = bufs[plan.aliases.get(f"t{logits_tensor(g)}", f"t{logits_tensor(g)}")]
+    later = [b for b in plan.buffers if b.first > lg.last
+             and b.offset < lg.offset + lg.nbytes and lg.offset < b.offset + b.nbytes]
+    assert later, "the memory plan no longer reuses the logits' bytes: this test checks nothing"
+    oracle = oracle_for(pr.tc)
+    with open_session(pr.tc, "host") as s:
+        dev = TrainDevice(s, len(pr.tc.param_names))
+        got = [dev.eval(pr.xte[i:i + 1]) for i in range(len(pr.xte))]
+    want = [oracle.predict(pr.xte[i:i + 1]) for i in range(len(pr.xte))]
+    assert got == want
+    seen = pr.yte < 6                                   # the digits it was trained on: its logits mean something
+    assert np.mean(np.array(want)[seen] == pr.yte[seen]) > 0.8

@@ -11,7 +11,8 @@
 #include "tiny/train.h"
 
 #define TINY_TRAIN_STEP_MARK 0xFFFFFFFFu
-static int s_capture_on;
+static int s_capture_on;        /* 0 off, 1 every capture (a step), CAPTURE_LOGITS the logits only (EVAL) */
+#define CAPTURE_LOGITS 2
 static uint32_t s_steps;
 static float s_lr, s_mu;
 static uint8_t s_qas, s_init;
@@ -34,6 +35,7 @@ void tiny_train_capture(int32_t op) {
     for (uint32_t i = 0; i < m->n_captures; i++) {
         const tiny_train_capture_t *c = &m->captures[i];
         if (c->op != op) continue;
+        if (s_capture_on == CAPTURE_LOGITS && c->dst != (uint32_t)m->steps[0].x_off) continue;
         const int8_t *src = (const int8_t *)(tiny_model.arena + c->src);
         uint8_t *dst = m->saved + c->dst;
         if (c->kind == TINY_CAP_COPY) {
@@ -1276,12 +1278,13 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
         return TINY_ST_OK;
     case 0x16: { /* EVAL -> pred:u16 (input already written with WRITE_INPUT) */
         if (n != 0) FAIL("EVAL takes no arguments");
-        if (tiny_model.invoke(-1) != 0) { *len = put_str(reply, 0, cap, "invoke failed"); return TINY_ST_MODEL_ERROR; }
-        const tiny_train_step_t *s = &m->steps[0];
-        uint32_t src = 0;
-        for (uint32_t i = 0; i < m->n_captures; i++)
-            if (m->captures[i].dst == (uint32_t)s->x_off) src = m->captures[i].src;
-        const int8_t *q = (const int8_t *)(tiny_model.arena + src);
+        /* The logits are captured when their op writes them, as in a step: after the whole invoke
+         * their arena bytes may hold a later op's output (a SOFTMAX's, a DEQUANTIZE's). */
+        s_capture_on = CAPTURE_LOGITS;
+        int rc = tiny_model.invoke(-1);
+        s_capture_on = 0;
+        if (rc != 0) { *len = put_str(reply, 0, cap, "invoke failed"); return TINY_ST_MODEL_ERROR; }
+        const int8_t *q = (const int8_t *)(m->saved + m->steps[0].x_off);
         uint32_t best = 0;
         for (uint32_t i = 1; i < m->n_classes; i++) if (q[i] > q[best]) best = i;
         reply[0] = (uint8_t)best; reply[1] = (uint8_t)(best >> 8);
