@@ -28,7 +28,7 @@ from typing import Any
 from tiny import ops
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
-from tiny.train.layers import LayerUpdate, concat_fits, logits_tensor, pad_is_spatial, upstream
+from tiny.train.layers import LayerUpdate, concat_fits, logits_tensor, pad_is_spatial, upstream, weight_lr_factor
 
 BACKWARD_KINDS = {k: d.backward for k, d in ops.REGISTRY.items() if d.backward}   # op type -> backward kind
 # two-input element-wise ops (broadcasting): the oracle's _binary, the C's binary_bwd
@@ -113,6 +113,10 @@ class TrainPlan:
 
     def update_for(self, op: int) -> LayerUpdate | None:
         return next((u for u in self.updates if u.op == op), None)
+
+    def weight_lr(self, op: int) -> float:
+        """The factor on layer op's weight learning rate (tiny.train.layers.weight_lr_factor)."""
+        return weight_lr_factor(self.graph, op)
 
     def param_bytes(self) -> tuple[int, int]:
         """(SRAM bytes of updated weight/bias tensors, float32 momentum bytes)."""

@@ -222,6 +222,9 @@ class TrainOracle:
         # The scale is folded into one float32 factor per element (as the C does once per call): a
         # multiply per weight instead of a division, the same step up to rounding.
         key = (op, role)
+        f = self.plan.weight_lr(op) if role == "w" else 1.0
+        if f != 1.0:   # a power of two: exact, as the C's scale * w_lr (QAS: * w_lr_inv)
+            scale = (scale * F(1.0 / f) if self.qas else scale * F(f)).astype(F)
         if key in self.mom:
             r = (F(1) / scale if self.qas else scale).astype(F)
             self.mom[key][...] = self.mu * self.mom[key] + (grad * r).astype(F)

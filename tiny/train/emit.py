@@ -145,7 +145,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         d: dict[str, Any] = dict(kind=_KIND[s.kind], in_h=1, in_w=1, in_c=1, out_h=1, out_w=1, out_c=1, k_h=1,
                                  k_w=1, s_h=1, s_w=1, p_t=0, p_l=0, n_upd=0, g_out=-1, g_in=-1, g_in2=-1,
                                  mask_off=-1, x_off=-1, x_scale=_f(0.0), x_zp=0, w_offset=0, w="NULL",
-                                 b="NULL", wscale="NULL", bscale="NULL", mom_w="NULL", mom_b="NULL",
+                                 b="NULL", wscale="NULL", bscale="NULL", w_lr=_f(1.0), w_lr_inv=_f(1.0), mom_w="NULL", mom_b="NULL",
                                  mask_lo=-128, mask_hi=127, mult="NULL", shift="NULL", mult0="NULL",
                                  shift0="NULL", y_off=-1, y_scale=_f(0.0), y_zp=0, mom_s="NULL", bwd="NULL",
                                  frac="NULL", w_frozen="NULL", perm="{ 0, 1, 2, 3 }", axes=0,
@@ -190,8 +190,9 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
             pre = f"t{s.op}"
             decls.append(f"static const float {pre}_ws[{ws.size}] = {{{_farr(ws)}}};")
             decls.append(f"static const float {pre}_bs[{bs.size}] = {{{_farr(bs)}}};")
+            f_lr = plan.weight_lr(s.op)
             d.update(w=f"(int8_t *)l{s.op}_filter", wscale=f"{pre}_ws", bscale=f"{pre}_bs",
-                     x_scale=_f(t_in.quant.s()), x_zp=t_in.quant.zp())
+                     w_lr=_f(f_lr), w_lr_inv=_f(1.0 / f_lr), x_scale=_f(t_in.quant.s()), x_zp=t_in.quant.zp())
             f_t = g.tensors[op.inputs[1]]
             oc = shp[3]
             if u is not None and u.weight_channels:
@@ -331,7 +332,7 @@ def compile_training(c: Compiled, plan: TrainPlan, lr: float, momentum: float, q
         caps.append(f"    {{ {k.op}, {CAP_COPY if k.kind == 'copy' else CAP_MASK}, {k.lo}, {k.hi}, {src}, {n}, {k.offset} }},")
     fields = ["kind", "flags", "mask_lo", "mask_hi", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
               "s_h", "s_w", "p_t", "p_l", "n_upd", "g_out", "g_in", "g_in2", "mask_off", "x_off", "x_scale", "x_zp",
-              "w_offset", "w", "b", "wscale", "bscale", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
+              "w_offset", "w", "b", "wscale", "bscale", "w_lr", "w_lr_inv", "mom_w", "mom_b", "mult", "shift", "mult0", "shift0",
               "y_off", "y_scale", "y_zp", "mom_s", "bwd", "frac", "w_frozen", "perm", "axes", "bdims", "k0", "k1", "table"]
     steps_c = [("    { " + ", ".join(f".{k} = {d[k]}" for k in fields) + " },") for d in step_inits]
     ws_bytes = mem["backward_workspace_bytes"]

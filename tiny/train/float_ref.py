@@ -231,7 +231,9 @@ class FloatTwin:
 
     # ------------------------------------------------------------------ training
     def _masks(self, updates: list[LayerUpdate] | None) -> dict[tuple[int, str], np.ndarray]:
-        """Per variable, a 0/1 gradient mask: the update scheme (None: every weight, bias and no scale)."""
+        """Per variable, a gradient mask: the update scheme (None: every weight, bias and no scale), 0 or
+        1, times the weights' learning-rate factor of a layer reading a wide input (weight_lr_factor)."""
+        from tiny.train.layers import weight_lr_factor
         out = {}
         for (op, role), v in self.init.items():
             m = np.zeros_like(v)
@@ -251,7 +253,7 @@ class FloatTwin:
                     elif role == "s" and u.scale:
                         m[...] = 1.0
             if m.any():
-                out[(op, role)] = m
+                out[(op, role)] = m * np.float32(weight_lr_factor(self.g, op)) if role == "w" else m
         return out
 
     def train(self, x: np.ndarray, y: np.ndarray, order: list[int], lrs: list[float], momentum: float,

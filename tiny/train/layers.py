@@ -35,6 +35,37 @@ def logits_tensor(g: Graph) -> int:
     return out
 
 
+# Ops between the model's input and its first layer that carry the input's values unchanged in
+# meaning (a float32 input's QUANTIZE, an explicit PAD, a RESHAPE).
+_INPUT_CARRIERS = (K.QUANTIZE, K.PAD, K.RESHAPE)
+
+
+def weight_lr_factor(g: Graph, op: int) -> float:
+    """The factor (a power of two, <= 1) on the learning rate of layer `op`'s weights. 1 except for a
+    layer that reads the model's input whose real values span more than [-1, 1]: raw 0..255 pixels
+    (a Keras Rescaling layer folded into the first conv) make that layer's weight gradients k times
+    and its weights 1/k times what they were in training (k = the input's largest magnitude), so a
+    rate set for the rest of the model moves it k^2 times as far: the float full fine-tune of a
+    0..255 model stayed at chance at every rate tried. The factor is 2^-round(2 log2 k): exact in
+    float32, so the board, the oracle and the float twins apply it alike."""
+    o = g.ops[op]
+    if ops.traits(o).backward not in ("conv", "dw", "fc"):
+        return 1.0
+    t = o.inputs[0]
+    while t not in g.inputs:
+        p = g.producer(t)
+        if p is None or p.type not in _INPUT_CARRIERS:
+            return 1.0
+        t = p.inputs[0]
+    q = g.tensors[o.inputs[0]].quant
+    if q is None:
+        return 1.0
+    s, z = float(q.s()), int(q.zp())
+    k = max(abs(s * (-128 - z)), abs(s * (127 - z)))
+    e = round(2 * math.log2(k)) if k > 0 else 0
+    return 2.0 ** -min(e, 40) if e > 0 else 1.0
+
+
 def pad_is_spatial(g: Graph, op) -> bool:
     """A PAD of rows and columns of a 4-D tensor (no batch or channel padding): what the backward takes."""
     import numpy as np

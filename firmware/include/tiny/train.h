@@ -51,6 +51,9 @@ typedef struct tiny_train_step {
     int32_t *b;             /* bias (written when TINY_TF_UPD_B) */
     const float *wscale;    /* per output channel s_w */
     const float *bscale;    /* per output channel s_x * s_w */
+    /* The weights' learning-rate factor and its inverse, powers of two (1: none; a layer reading a
+     * 0..255 input steps at lr / 2^16: tiny/train/layers.py weight_lr_factor). */
+    float w_lr, w_lr_inv;
     float *mom_w, *mom_b;   /* momentum buffers or NULL */
     /* MobileTL: trained per-channel requantization scale (NULL: none). The int32 multiplier/shift
      * tables the forward reads are the parameters; k[c] = m 2^e / (m0 2^e0) scales s_w and s_x s_w. */

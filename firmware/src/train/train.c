@@ -557,6 +557,7 @@ static __attribute__((noinline)) void sgd_w_shadow(int8_t *w, const float *g, ui
 }
 
 void tiny_train_sgd_w(int8_t *w, const float *g, uint32_t n, float scale, float *mom) {
+    scale = scale * (s_qas ? s_cur->w_lr_inv : s_cur->w_lr);   /* exact: a power of two */
     if (s_cur->frac) {
         sgd_w_shadow(w, g, n, scale, mom);
         return;
