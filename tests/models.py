@@ -761,3 +761,63 @@ def conv_shapes_cnn() -> Path:
         ])
         return _quantize(m, (24, 20, 3))
     return _cached("conv-shapes-cnn", build)
+
+
+def user_shapes(n: int, domain: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n 32x32 RGB uint8 images of four shapes (disc, square, triangle, cross; label 0-3) as a user's
+    camera gives them. domain "a": bright shapes on a dark background (what the model is trained on);
+    "b": dark reddish shapes on a light, noisier background (the contrast inverted: the shift the
+    board adapts to, where the trained model is confidently wrong)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32]
+    xs, ys = np.empty((n, 32, 32, 3), np.uint8), rng.integers(0, 4, n)
+    for i, k in enumerate(ys):
+        cx, cy = rng.uniform(10, 22, 2)
+        r = rng.uniform(5, 9)
+        dx, dy = xx - cx, yy - cy
+        m = [dx * dx + dy * dy < r * r, (abs(dx) < 0.8 * r) & (abs(dy) < 0.8 * r),
+             (dy > -r) & (dy < r) & (abs(dx) < (dy + r) / 2),
+             ((abs(dx) < r / 3) | (abs(dy) < r / 3)) & (abs(dx) < r) & (abs(dy) < r)][k]
+        if domain == "a":
+            fg, bg, noise = rng.uniform(180, 255, 3), rng.uniform(0, 60, 3), 8.0
+        else:
+            fg, bg, noise = rng.uniform(0, 255, 3) * np.array([1.0, 0.3, 0.3]), rng.uniform(150, 230, 3), 25.0
+        img = np.empty((32, 32, 3))
+        img[:] = bg
+        img[m] = fg
+        xs[i] = np.clip(img + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
+    return xs, ys
+
+
+def user_shapes_cnn() -> Path:
+    """A user's Keras classifier as tutorials write it: Rescaling(1/255) on raw 0..255 pixels (folded
+    by the converter into the first conv, which then sees 0..255), conv + batch norm + ReLU + max
+    pool twice, a conv, global average pooling, Dropout, Dense(4, softmax); trained to ~100 % on
+    user_shapes domain "a", converted with TF's defaults (float32 input and output around the int8
+    core: QUANTIZE first, SOFTMAX -> DEQUANTIZE last)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(0)
+        x, y = user_shapes(3000, "a", 0)
+        m = tf.keras.Sequential([
+            tf.keras.Input((32, 32, 3)), L.Rescaling(1 / 255.0),
+            L.Conv2D(16, 3, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
+            L.Conv2D(32, 3, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
+            L.Conv2D(64, 3, padding="same"), L.ReLU(), L.GlobalAveragePooling2D(), L.Dropout(0.3),
+            L.Dense(4, activation="softmax")])
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        m.fit(x.astype(np.float32), y, epochs=15, batch_size=64, verbose=0)
+        from tiny.frontend.keras import int8_converter
+        conv = int8_converter(tf, m, lambda: ([x[i:i + 1].astype(np.float32)] for i in range(200)))
+        conv.inference_input_type = conv.inference_output_type = tf.float32
+        return conv.convert()
+    return _cached("user-shapes-cnn", build)
+
+
+def user_shapes_task(path: Path, n_train: int = 1200, n_test: int = 500) -> Path:
+    """The adaptation data of user_shapes_cnn as a user's .npz: domain "b", uint8 images."""
+    xtr, ytr = user_shapes(n_train, "b", 1)
+    xte, yte = user_shapes(n_test, "b", 2)
+    np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    return path

@@ -62,3 +62,27 @@ def test_no_recipe_at_chance(recipe: str) -> None:
           f"same scheme {d['float_reference_accuracy']:.3f}")
     if d["float_reference_accuracy"] > chance + 0.1:
         assert d["accuracy_after"] > chance + 0.1
+
+
+@pytest.mark.parametrize("recipe", ["sparse", "head", "full"])
+def test_user_shapes_model(recipe: str, tmp_path) -> None:
+    """A user's own Keras model and data, all defaults (tests/models.py user_shapes_cnn: raw 0..255
+    pixels through a Rescaling layer the converter folds into the first conv, batch norm, softmax,
+    float32 I/O; adapting to inverted-contrast shapes from a uint8 .npz). Before the fixes it exposed,
+    every recipe "ended at chance" (the board read its logits after the DEQUANTIZE overwrote them), the
+    float full fine-tune stayed at chance (the first conv stepped 65,025x too far) and the search kept a
+    classifier-only scheme (its trials saw saturated logits). One row:
+    tiny train MODEL --board host --data user-shapes.npz --recipe R --json"""
+    from tests import models
+    from tiny.train.run import run_training
+    data = models.user_shapes_task(tmp_path / "user-shapes.npz")
+    d = run_training(str(models.user_shapes_cnn()), "host", recipe, str(data), log=lambda m: None,
+                     out=tmp_path).data
+    gain, full_gain = d["accuracy_after"] - d["accuracy_before"], d["float_full_accuracy"] - d["accuracy_before"]
+    print(f"\nuser-shapes {recipe}: board {d['accuracy_before']:.3f} -> {d['accuracy_after']:.3f}, float same "
+          f"scheme {d['float_reference_accuracy']:.3f}, float full {d['float_full_accuracy']:.3f} "
+          f"({gain / full_gain:.0%} of the full gain)")
+    assert d["float_full_accuracy"] >= 0.95
+    assert d["accuracy_after"] >= d["float_reference_accuracy"] - (0.03 if recipe == "head" else 0.02)
+    if recipe != "head":
+        assert gain >= 0.9 * full_gain

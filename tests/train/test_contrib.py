@@ -323,3 +323,34 @@ def test_sparse_default_adds_the_weight_shadow_only_when_it_fits(base_graph, sma
     tc = compile_train(g, "host", cfg, sram_budget=peak + shadow)
     assert tc.train_plan.shadow and tc.train_memory["train_peak_sram_bytes"] == peak + shadow
     assert _firmware_sram_bytes(tc) == peak + shadow
+
+
+def test_trials_train_with_the_runs_headroom(tmp_path, monkeypatch) -> None:
+    """A user's shapes model (tests/models.py user_shapes_cnn) is confidently wrong on its new domain:
+    its int8 logits sit at the limits of their grid. Trials without the run's weight and logit
+    headroom could not move the held-back accuracy (every gain 0, and the search kept a classifier-only
+    scheme: 83 % where schemes with conv weights reach 93-99 %); with it, the top conv's weights
+    show their gain. resolve_scheme passes the config's headroom."""
+    from tests import models
+    from tiny.pipeline import load_model
+    from tiny.train import data as tdata
+    monkeypatch.setenv("TINY_CACHE", str(tmp_path))
+    g = load_model(models.user_shapes_cnn())
+    _, xtr, ytr, _, _ = tdata.model_data(g, str(models.user_shapes_task(tmp_path / "b.npz")), None,
+                                         warn=lambda m: None)
+    top = contrib.trainable_layers(g)[-2]
+    gains = {}
+    for h, bh in ((1.0, None), (4.0, 2.0)):
+        c = contrib.analyse(g, xtr[:600], ytr[:600], lr=contrib.ANALYSIS_LR, max_layers=1, log=lambda m: None,
+                            headroom=h, body_headroom=bh)
+        gains[h] = c.weight[(top, 1.0)]["gain"]
+    assert gains[1.0] == 0.0 and gains[4.0] >= 0.1      # measured 0 and 0.156 (20 of 128 samples)
+    seen = {}
+
+    def spy(*a, **kw):
+        seen.update(kw)
+        raise contrib.SearchTooSlow("stop here")
+    monkeypatch.setattr(contrib, "analyse", spy)
+    cfg = load_config("sparse")
+    contrib.resolve_scheme(g, cfg, "host", xtr, ytr, log=lambda m: None)
+    assert (seen["headroom"], seen["body_headroom"]) == (cfg.headroom, cfg.body_headroom) == (4.0, 2.0)
