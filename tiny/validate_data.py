@@ -2,7 +2,7 @@
 the numpy reference and the board, with the figures `stedgeai validate` reports.
 
 Data: an .npz with `x` (samples, batch first) and optionally `y` (class labels, or one-hot), or an
-.npy holding `x` alone. `x` follows the model's input domain (tiny.input_domain): uint8 images map
+.npy holding `x` alone; a `tiny train` data file (x_train, y_train, x_test, y_test) gives its test split. `x` follows the model's input domain (tiny.input_domain): uint8 images map
 0..255 onto the int8 input's float range, floats are taken as already in that range, and
 `--input-range LO,HI` states the range outright.
 
@@ -61,11 +61,17 @@ def load_data(path: str | Path, g: Graph, input_range: tuple[float, float] | Non
     else:
         with loaded:
             keys = list(loaded.keys())
-            if "x" not in keys:
+            xk, yk = "x", "y"
+            if "x" not in keys and "x_test" in keys:     # `tiny train`'s format: its test split
+                xk, yk = "x_test", "y_test"
+                if warn:
+                    warn(f"--data {p}: the test split (x_test{', y_test' if yk in keys else ''}) of a "
+                         "training data file")
+            if xk not in keys:
                 raise TinyError(f"--data {p}: no array 'x' (arrays: {', '.join(keys) or 'none'}); "
                                 f"save the samples as x (and labels as y): np.savez(FILE, x=x, y=y)")
-            x = loaded["x"]
-            y = loaded["y"] if "y" in keys else None
+            x = loaded[xk]
+            y = loaded[yk] if yk in keys else None
     t = g.tensors[g.inputs[0]]
     x = check_images(x, tuple(t.shape), name="x")
     if y is not None:

@@ -103,6 +103,11 @@ def test_load_data_domain_and_errors(tmp_path: Path) -> None:
     assert np.abs(s.x_q.astype(int) - q.astype(int)).max() <= 1     # float32 vs float64 rounding ties
     np.savez(tmp_path / "onehot.npz", x=img, y=np.eye(5)[[0, 3, 1, 4]])
     assert list(load_data(tmp_path / "onehot.npz", g).y) == [0, 3, 1, 4]
+    # a `tiny train` data file: its test split, and the log says so
+    logs: list[str] = []
+    np.savez(tmp_path / "train.npz", x_train=img[:2], y_train=[1, 2], x_test=img[2:], y_test=[3, 4])
+    s = load_data(tmp_path / "train.npz", g, warn=logs.append)
+    assert np.array_equal(s.x, img[2:]) and list(s.y) == [3, 4] and "test split (x_test, y_test)" in logs[0]
     np.savez(tmp_path / "nox.npz", images=img)
     with pytest.raises(TinyError, match="no array 'x'.*images"):
         load_data(tmp_path / "nox.npz", g)

@@ -43,7 +43,7 @@ TRAINABLE_OPS = trainable_ops()
 
 RATIOS = (0.125, 0.25, 0.5, 1.0)
 ANALYSIS_LR = 0.05          # QAS-scaled SGD: short trials need a brisk rate
-VERSION = "c7"     # c7: a layer reading a wide (0..255) input steps its weights at a smaller rate (weight_lr_factor)
+VERSION = "c8"     # c8: trials of a model with saturated logits give the classifier its headroom
 
 
 @dataclass(frozen=True)
