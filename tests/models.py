@@ -240,6 +240,39 @@ def user_pooling_cnn(float_io: bool = False, softmax: bool = False) -> Path:
     return _cached("user-pooling-cnn" + ("-float-io" if float_io else "") + ("-softmax" if softmax else ""), build)
 
 
+def quantize_op_model(in_dtype: str, out_dtype: str, s_in: float, z_in: int, s_out: float, z_out: int,
+                      n: int = 256) -> bytes:
+    """One QUANTIZE op [1, n] -> [1, n] with the given types and quantizations (not cached: it takes
+    microseconds), written with the schema's object API (tests/unit/test_uint8_io.py)."""
+    import flatbuffers
+
+    from tests.reference._tf_func import object_schema
+    s = object_schema()
+    types = {"int8": s.TensorType.INT8, "uint8": s.TensorType.UINT8}
+    m = s.ModelT()
+    m.version, m.description = 3, "tiny quantize test model"
+    m.buffers = [s.BufferT(), s.BufferT(), s.BufferT()]
+    sg = s.SubGraphT()
+    sg.tensors = []
+    for i, (name, dt, sc, zp) in enumerate((("x", in_dtype, s_in, z_in), ("y", out_dtype, s_out, z_out))):
+        t = s.TensorT()
+        t.name, t.shape, t.type, t.buffer = name.encode(), [1, n], types[dt], i + 1
+        t.quantization = s.QuantizationParametersT()
+        t.quantization.scale, t.quantization.zeroPoint = [float(sc)], [int(zp)]
+        sg.tensors.append(t)
+    oc = s.OperatorCodeT()
+    oc.builtinCode = oc.deprecatedBuiltinCode = s.BuiltinOperator.QUANTIZE
+    oc.version = 1
+    m.operatorCodes = [oc]
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    sg.operators, sg.inputs, sg.outputs = [op], [0], [1]
+    m.subgraphs = [sg]
+    fb = flatbuffers.Builder(1024)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
 def pytorch_style() -> Path:
     """The op sequence models converted from PyTorch ship (MCUNet family): float32 input through
     QUANTIZE, NHWC -> NCHW TRANSPOSE before the pooling, MEAN over one axis at a time, two float32
