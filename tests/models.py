@@ -240,6 +240,67 @@ def user_pooling_cnn(float_io: bool = False, softmax: bool = False) -> Path:
     return _cached("user-pooling-cnn" + ("-float-io" if float_io else "") + ("-softmax" if softmax else ""), build)
 
 
+def uint8_io_cnn() -> Path:
+    """A Keras CNN converted as tutorials and Coral-style pipelines do it: inference input and output
+    types uint8, so the file has a uint8 input, a QUANTIZE uint8 -> int8 first, the int8 core, and a
+    QUANTIZE int8 -> uint8 last (after the softmax). Rescaling(1/255) for raw pixels, conv + batch norm
+    + ReLU, max pool, two strided convs, global average pool, a 4-class softmax Dense; trained briefly
+    on 32x32 RGB digits 0-3 (tests/unit/test_uint8_io.py fine-tunes it on digits 4-7)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(3)
+        xtr, ytr, _, _ = user_digits(32)
+        base = ytr < 4
+        x = xtr[base].astype(np.float32)
+        m = tf.keras.Sequential([
+            tf.keras.Input((32, 32, 3)), L.Rescaling(1 / 255.0),
+            L.Conv2D(8, 3, padding="same"), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
+            L.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
+            L.Conv2D(32, 3, strides=2, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
+            L.Dense(4, activation="softmax")])
+        m.compile(optimizer=tf.keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+        m.fit(x, ytr[base], epochs=30, batch_size=32, verbose=0)     # float test accuracy ~98 %
+        from tiny.frontend.keras import int8_converter
+        conv = int8_converter(tf, m, lambda: ([x[i:i + 1]] for i in range(100)))
+        conv.inference_input_type = conv.inference_output_type = tf.uint8
+        return conv.convert()
+    return _cached("uint8-io-cnn", build)
+
+
+def quantize_op_model(in_dtype: str, out_dtype: str, s_in: float, z_in: int, s_out: float, z_out: int,
+                      n: int = 256) -> bytes:
+    """One QUANTIZE op [1, n] -> [1, n] with the given types and quantizations (not cached: it takes
+    microseconds), written with the schema's object API (tests/unit/test_uint8_io.py)."""
+    import flatbuffers
+
+    from tests.reference._tf_func import object_schema
+    s = object_schema()
+    types = {"int8": s.TensorType.INT8, "uint8": s.TensorType.UINT8}
+    m = s.ModelT()
+    m.version, m.description = 3, "tiny quantize test model"
+    m.buffers = [s.BufferT(), s.BufferT(), s.BufferT()]
+    sg = s.SubGraphT()
+    sg.tensors = []
+    for i, (name, dt, sc, zp) in enumerate((("x", in_dtype, s_in, z_in), ("y", out_dtype, s_out, z_out))):
+        t = s.TensorT()
+        t.name, t.shape, t.type, t.buffer = name.encode(), [1, n], types[dt], i + 1
+        t.quantization = s.QuantizationParametersT()
+        t.quantization.scale, t.quantization.zeroPoint = [float(sc)], [int(zp)]
+        sg.tensors.append(t)
+    oc = s.OperatorCodeT()
+    oc.builtinCode = oc.deprecatedBuiltinCode = s.BuiltinOperator.QUANTIZE
+    oc.version = 1
+    m.operatorCodes = [oc]
+    op = s.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    sg.operators, sg.inputs, sg.outputs = [op], [0], [1]
+    m.subgraphs = [sg]
+    fb = flatbuffers.Builder(1024)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
 def pytorch_style() -> Path:
     """The op sequence models converted from PyTorch ship (MCUNet family): float32 input through
     QUANTIZE, NHWC -> NCHW TRANSPOSE before the pooling, MEAN over one axis at a time, two float32

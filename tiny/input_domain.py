@@ -9,6 +9,10 @@ pixels. Every place data enters (train, validate, demo) maps it the same way:
 * float arrays are taken as already in the model's float domain;
 * `--input-range LO,HI` states the domain explicitly (it overrides the quantization's).
 
+A model converted with float32 or uint8 inference I/O types quantizes its input in its first op
+(QUANTIZE to int8): the domain is then that op's int8 output, and the data reach the model as the
+float32 values, or uint8 codes, which that op maps back to the int8 codes (`model_values`).
+
 A calibrated range is often a little narrower than the preprocessing it came from ([-1, 0.992]
 for [-1, 1] data): a range within 10 % of a common one ([0, 1], [-1, 1], [0, 255], [-128, 127]) is
 snapped to it, and `source` says so. Data that would saturate the int8 range is refused; data that
@@ -40,18 +44,26 @@ class InputDomain:
     scale: float
     zero_point: int
     source: str                # "quantization" | "quantization (snapped to [a, b])" | "--input-range"
-    quantize_op: int | None = None   # a float32 model input: the QUANTIZE op whose int8 output is meant
+    quantize_op: int | None = None   # a float32 / uint8 model input: the QUANTIZE op whose int8 output is meant
+    input_dtype: str = "int8"        # the model input's own type (float32, uint8 with a quantize_op)
+    # uint8 input: for each int8 code (index q + 128) the uint8 code its QUANTIZE maps nearest to it
+    # (exactly to it when the scales are equal, as TF's converter writes them)
+    uint8_codes: tuple[int, ...] | None = None
 
     def describe(self) -> str:
-        via = f", the float32 input's QUANTIZE op #{self.quantize_op}" if self.quantize_op is not None else ""
+        via = (f", the {self.input_dtype} input's QUANTIZE op #{self.quantize_op}"
+               if self.quantize_op is not None else "")
         return f"[{self.lo:g}, {self.hi:g}] ({self.source}{via}; scale {self.scale:g}, zero point {self.zero_point})"
 
     def model_values(self, q: np.ndarray) -> np.ndarray:
-        """int8 codes as the model's input takes them: the codes themselves, or for a float32 input
+        """int8 codes as the model's input takes them: the codes themselves; for a float32 input
         (converted models keep float I/O around an int8 core) float32 values that its QUANTIZE op maps
-        back to exactly these codes: (q - zp) * s, whose round(v / s) + zp is q again (|q - zp| <= 255)."""
+        back to exactly these codes: (q - zp) * s, whose round(v / s) + zp is q again (|q - zp| <= 255);
+        for a uint8 input the uint8 codes its QUANTIZE maps to them (uint8_codes)."""
         if self.quantize_op is None:
             return q
+        if self.uint8_codes is not None:
+            return np.asarray(self.uint8_codes, np.uint8)[np.asarray(q).astype(np.int64) + 128]
         return ((np.asarray(q).astype(np.float32) - np.float32(self.zero_point)) * np.float32(self.scale)
                 ).astype(np.float32)
 
@@ -69,19 +81,42 @@ def model_input_domain(g: Graph, index: int = 0, input_range: tuple[float, float
     """The input domain of graph input `index` (from its quantization, or `input_range`)."""
     if not 0 <= index < len(g.inputs):
         raise TinyError(f"the model has {len(g.inputs)} input(s); there is no input {index}")
-    t = g.tensors[g.inputs[index]]
+    t = x = g.tensors[g.inputs[index]]
     qop = None
-    if t.dtype == "float32":
-        # float I/O around an int8 core (TF's converter by default, PyTorch exports): the input's only
-        # consumer quantizes it, and that op's int8 output is the domain
+    if t.dtype in ("float32", "uint8"):
+        # float or uint8 I/O around an int8 core (TF's converter by default or with uint8 inference
+        # types, PyTorch exports): the input's only consumer quantizes it to int8, and that op's
+        # int8 output is the domain
         cons = g.consumers(g.inputs[index])
-        if len(cons) == 1 and cons[0].type == K.QUANTIZE and g.tensors[cons[0].outputs[0]].quant is not None:
+        if len(cons) == 1 and cons[0].type == K.QUANTIZE and g.tensors[cons[0].outputs[0]].dtype == "int8" \
+                and g.tensors[cons[0].outputs[0]].quant is not None:
             qop, t = cons[0].index, g.tensors[cons[0].outputs[0]]
     if t.quant is None or t.dtype not in ("int8", "uint8", "int16"):
         raise TinyError(f"input '{t.name}' ({t.dtype}) is not quantized: tiny needs an int8 input "
-                        "with a scale and zero point (or a float32 input whose only consumer is a QUANTIZE op)")
+                        "with a scale and zero point (or a float32 or uint8 input whose only consumer is a "
+                        "QUANTIZE op)")
     dom = _domain(t, input_range)
-    return replace(dom, quantize_op=qop) if qop is not None else dom
+    if qop is None:
+        return dom
+    return replace(dom, quantize_op=qop, input_dtype=x.dtype,
+                   uint8_codes=_uint8_preimages(g, g.ops[qop]) if x.dtype == "uint8" else None)
+
+
+def _uint8_preimages(g: Graph, op) -> tuple[int, ...]:
+    """For each int8 code q (index q + 128), the uint8 input code u whose QUANTIZE result is q, or
+    nearest to q when no u gives q (the uint8 scale coarser than the int8 one); among equals the u
+    whose real value is nearest q's. The QUANTIZE runs on the board as is, so whichever u is sent,
+    the board, the numpy reference and TFLM see the same int8 codes."""
+    from tiny.ops import quantize
+    u = np.arange(256, dtype=np.uint8)
+    f = quantize.run(quantize.prepare(g, op), [u]).astype(np.int64)
+    xq, yq = g.tensors[op.inputs[0]].quant, g.tensors[op.outputs[0]].quant
+    real_u = float(xq.s()) * (u.astype(np.float64) - xq.zp())
+    out = []
+    for q in range(-128, 128):
+        real_q = float(yq.s()) * (q - yq.zp())
+        out.append(int(np.lexsort((np.abs(real_u - real_q), np.abs(f - q)))[0]))
+    return tuple(out)
 
 
 def _domain(t, input_range: tuple[float, float] | None) -> InputDomain:

@@ -37,7 +37,7 @@ METRICS = ("rmse", "mae", "l2r", "cosine")
 class Samples:
     x: np.ndarray            # as given (after the shape check), batch first
     x_float: np.ndarray      # in the model's float input domain (what the float model sees)
-    x_q: np.ndarray          # int8 (a float32 input: float32 of those codes), what TFLM / the reference / the board see
+    x_q: np.ndarray          # int8 (a float32 / uint8 input: float32 / uint8 of those codes), what TFLM / the reference / the board see
     y: np.ndarray | None     # class indices, or None
     domain: Any              # tiny.input_domain.InputDomain
 
@@ -89,7 +89,8 @@ def load_data(path: str | Path, g: Graph, input_range: tuple[float, float] | Non
     x_float = to_model_float(x, dom, name="x")
     x_q = dom.model_values(quantize_input(x, dom, name="x", warn=warn))   # (float32 input: its exact codes)
     if x_q.dtype != np_dtype(t.dtype):
-        raise TinyError(f"input '{t.name}' is {t.dtype}; --data needs an int8 model input")
+        raise TinyError(f"input '{t.name}' is {t.dtype}; --data needs an int8 model input (or a float32 or uint8 "
+                        "one whose only consumer is a QUANTIZE op to int8)")
     return Samples(x=x, x_float=x_float, x_q=x_q, y=y, domain=dom)
 
 

@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
         }
         for (i = 0; i < TINY_MODEL_N_OUTPUTS; i++) outs[i] = out_buf[i];
 #if TINY_MODEL_N_INPUTS == 1 && TINY_MODEL_N_OUTPUTS == 1
-        rc = tiny_model_invoke(ins[0], outs[0]);
+        rc = tiny_model_invoke((const void *)ins[0], (void *)outs[0]);   /* int8_t, uint8_t or float I/O */
 #else
         rc = tiny_model_invoke_n(ins, outs);
 #endif

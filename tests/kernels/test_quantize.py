@@ -1,5 +1,6 @@
-"""tiny_quantize_f32_s8 / tiny_requantize_s8 / tiny_dequantize_s8_f32 (C) against
-tiny.reference.quantize.run, bit for bit (floats compared by their bits)."""
+"""tiny_quantize_f32_s8 / tiny_requantize_s8 / tiny_requantize_u8_s8 / tiny_requantize_s8_u8 /
+tiny_dequantize_s8_f32 (C) against tiny.reference.quantize.run, bit for bit (floats compared by their
+bits)."""
 from __future__ import annotations
 
 import ctypes as C
@@ -33,6 +34,17 @@ def graph(kind: str, rng: np.random.Generator, n: int) -> tuple[Graph, Op]:
     elif kind == "requantize":
         t = {0: qtensor(0, (n,), s_in, z_in), 1: qtensor(1, (n,), s_out, z_out)}
         op_type = "QUANTIZE"
+    elif kind in ("requantize_u8_s8", "requantize_s8_u8"):
+        u8_zp = int(rng.integers(0, 256))
+        same = rng.random() < 0.4       # as TF's converter writes uint8 I/O: one scale, zero points 128 apart
+        if kind == "requantize_u8_s8":
+            s_out, z_in = (s_in, z_out + 128) if same else (s_out, u8_zp)
+            dts = ("uint8", "int8")
+        else:
+            s_out, z_out = (s_in, z_in + 128) if same else (s_out, u8_zp)
+            dts = ("int8", "uint8")
+        t = {0: qtensor(0, (n,), s_in, z_in, dtype=dts[0]), 1: qtensor(1, (n,), s_out, z_out, dtype=dts[1])}
+        op_type = "QUANTIZE"
     else:
         t = {0: qtensor(0, (n,), s_in, z_in), 1: Tensor(1, "y", (n,), "float32")}
         op_type = "DEQUANTIZE"
@@ -42,10 +54,13 @@ def graph(kind: str, rng: np.random.Generator, n: int) -> tuple[Graph, Op]:
 
 def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
     n = x.size
-    if p.kind == "requantize":
-        out = np.zeros(n, np.int8)
+    if p.kind.startswith("requantize"):
+        fn, c_in, c_out = {"requantize": ("tiny_requantize_s8", C.c_int8, C.c_int8),
+                           "requantize_u8_s8": ("tiny_requantize_u8_s8", C.c_uint8, C.c_int8),
+                           "requantize_s8_u8": ("tiny_requantize_s8_u8", C.c_int8, C.c_uint8)}[p.kind]
+        out = np.zeros(n, np.uint8 if c_out is C.c_uint8 else np.int8)
         prm = Requant(p.input_offset, p.output_offset, p.multiplier, p.shift)
-        rc = lib.tiny_requantize_s8(C.byref(prm), ptr(x, C.c_int8), ptr(out, C.c_int8), n)
+        rc = getattr(lib, fn)(C.byref(prm), ptr(x, c_in), ptr(out, c_out), n)
     elif p.kind == "quantize":
         out = np.zeros(n, np.int8)
         rc = lib.tiny_quantize_f32_s8(C.byref(Affine(float(p.scale), p.zero_point)), ptr(x, C.c_float),
@@ -59,6 +74,8 @@ def run_c(lib: C.CDLL, p: dict, x: np.ndarray) -> np.ndarray:
 
 
 def inputs(kind: str, p: dict, rng: np.random.Generator, n: int) -> np.ndarray:
+    if kind == "requantize_u8_s8":
+        return rng.integers(0, 256, n).astype(np.uint8)
     if kind != "quantize":
         return rng.integers(-128, 128, n).astype(np.int8)
     scale = np.float32(p.scale)
@@ -73,7 +90,7 @@ def inputs(kind: str, p: dict, rng: np.random.Generator, n: int) -> np.ndarray:
 def sweep(lib: C.CDLL, cases: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     for case in range(cases):
-        kind = str(rng.choice(["quantize", "requantize", "dequantize"]))
+        kind = str(rng.choice(["quantize", "requantize", "dequantize", "requantize_u8_s8", "requantize_s8_u8"]))
         n = int(rng.integers(1, 300))
         g, op = graph(kind, rng, n)
         p = quantize.prepare(g, op)

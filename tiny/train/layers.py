@@ -26,12 +26,14 @@ def trainable_ops() -> tuple[str, ...]:
 
 def logits_tensor(g: Graph) -> int:
     """The int8 logits the loss reads: the first output, before a DEQUANTIZE (float outputs of a
-    converted model) and a SOFTMAX."""
+    converted model) or a QUANTIZE int8 -> uint8 (uint8 outputs), and a SOFTMAX."""
     out = g.outputs[0]
-    for kind in (K.DEQUANTIZE, K.SOFTMAX):
-        p = g.producer(out)
-        if p is not None and p.type == kind:
-            out = p.inputs[0]
+    p = g.producer(out)
+    if p is not None and (p.type == K.DEQUANTIZE or (p.type == K.QUANTIZE and g.tensors[out].dtype == "uint8")):
+        out = p.inputs[0]
+    p = g.producer(out)
+    if p is not None and p.type == K.SOFTMAX:
+        out = p.inputs[0]
     return out
 
 

@@ -399,6 +399,9 @@ def _float_refs(g, tc, cfg, xtr, ytr, xv, yv, xte, yte, total, rates, eval_at, d
     full recipe's defaults over the same number of epochs (the best of FULL_LR_FACTORS on held-out data)."""
     from tiny.train.float_ref import dequantize_inputs, float_references
     s, z = dom.scale, dom.zero_point
+    t_in = g.tensors[g.inputs[0]]
+    if t_in.dtype == "uint8":    # a uint8 input's codes stand for their own real values, not the int8 core's
+        s, z = t_in.quant.s(), t_in.quant.zp()
     f = lambda q: q if q.dtype == np.float32 else dequantize_inputs(q, s, z)  # noqa: E731  (float input: as is)
     full = sch.DEFAULTS["full"]
     full_total = total if steps is not None else full.epochs * len(xtr)

@@ -122,6 +122,13 @@ tiny_status tiny_concatenation_s8(const tiny_concat_params *params, const int8_t
 tiny_status tiny_requantize_s8(const tiny_requantize_params *params, const int8_t *input,
                                int8_t *output, int32_t size);
 
+/* QUANTIZE uint8 -> int8 and int8 -> uint8 (a model's uint8 input / output): the same arithmetic,
+ * clamped to the output type. */
+tiny_status tiny_requantize_u8_s8(const tiny_requantize_params *params, const uint8_t *input,
+                                  int8_t *output, int32_t size);
+tiny_status tiny_requantize_s8_u8(const tiny_requantize_params *params, const int8_t *input,
+                                  uint8_t *output, int32_t size);
+
 /* QUANTIZE float32 -> int8: round(x / scale) half away from zero, + zero point, saturated. */
 tiny_status tiny_quantize_f32_s8(const tiny_affine_params *params, const float *input, int8_t *output,
                                  int32_t size);

@@ -1,4 +1,5 @@
-/* QUANTIZE: float32 -> int8 and int8 -> int8 (requantize), as TFLM's AffineQuantize / Requantize. */
+/* QUANTIZE: float32 -> int8, and int8 -> int8 / uint8 -> int8 / int8 -> uint8 (requantize), as
+ * TFLM's AffineQuantize / Requantize. */
 #include "tiny/kernels.h"
 #include "tiny/fixedpoint.h"
 
@@ -9,6 +10,30 @@ tiny_status tiny_requantize_s8(const tiny_requantize_params *params, const int8_
         const int32_t v = tiny_requantize((int32_t)input[i] + params->input_offset, params->multiplier,
                                           params->shift) + params->output_offset;
         output[i] = (int8_t)tiny_clamp(v, -128, 127);
+    }
+    return TINY_OK;
+}
+
+/* uint8 <-> int8 at a model's edges (uint8 inference I/O). TFLM's fast path for equal scales and
+ * zero points 128 apart (x ^ 0x80) is this same arithmetic's result, so there is one loop. */
+tiny_status tiny_requantize_u8_s8(const tiny_requantize_params *params, const uint8_t *input,
+                                  int8_t *output, int32_t size) {
+    if (!params || size < 0 || (size > 0 && (!input || !output))) return TINY_ERR_ARG;
+    for (int32_t i = 0; i < size; ++i) {
+        const int32_t v = tiny_requantize((int32_t)input[i] + params->input_offset, params->multiplier,
+                                          params->shift) + params->output_offset;
+        output[i] = (int8_t)tiny_clamp(v, -128, 127);
+    }
+    return TINY_OK;
+}
+
+tiny_status tiny_requantize_s8_u8(const tiny_requantize_params *params, const int8_t *input,
+                                  uint8_t *output, int32_t size) {
+    if (!params || size < 0 || (size > 0 && (!input || !output))) return TINY_ERR_ARG;
+    for (int32_t i = 0; i < size; ++i) {
+        const int32_t v = tiny_requantize((int32_t)input[i] + params->input_offset, params->multiplier,
+                                          params->shift) + params->output_offset;
+        output[i] = (uint8_t)tiny_clamp(v, 0, 255);
     }
     return TINY_OK;
 }
