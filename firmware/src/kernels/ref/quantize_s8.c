@@ -3,14 +3,17 @@
 #include "tiny/kernels.h"
 #include "tiny/fixedpoint.h"
 
+/* One element of TFLM's Requantize, before the clamp to the output type. */
+static inline int32_t requantize_one(const tiny_requantize_params *p, int32_t x) {
+    return tiny_requantize(x + p->input_offset, p->multiplier, p->shift) + p->output_offset;
+}
+
+#define TINY_REQUANTIZE_ARGS_OK (params && size >= 0 && (size == 0 || (input && output)))
+
 tiny_status tiny_requantize_s8(const tiny_requantize_params *params, const int8_t *input,
                                int8_t *output, int32_t size) {
-    if (!params || size < 0 || (size > 0 && (!input || !output))) return TINY_ERR_ARG;
-    for (int32_t i = 0; i < size; ++i) {
-        const int32_t v = tiny_requantize((int32_t)input[i] + params->input_offset, params->multiplier,
-                                          params->shift) + params->output_offset;
-        output[i] = (int8_t)tiny_clamp(v, -128, 127);
-    }
+    if (!TINY_REQUANTIZE_ARGS_OK) return TINY_ERR_ARG;
+    for (int32_t i = 0; i < size; ++i) output[i] = (int8_t)tiny_clamp(requantize_one(params, input[i]), -128, 127);
     return TINY_OK;
 }
 
@@ -18,23 +21,15 @@ tiny_status tiny_requantize_s8(const tiny_requantize_params *params, const int8_
  * zero points 128 apart (x ^ 0x80) is this same arithmetic's result, so there is one loop. */
 tiny_status tiny_requantize_u8_s8(const tiny_requantize_params *params, const uint8_t *input,
                                   int8_t *output, int32_t size) {
-    if (!params || size < 0 || (size > 0 && (!input || !output))) return TINY_ERR_ARG;
-    for (int32_t i = 0; i < size; ++i) {
-        const int32_t v = tiny_requantize((int32_t)input[i] + params->input_offset, params->multiplier,
-                                          params->shift) + params->output_offset;
-        output[i] = (int8_t)tiny_clamp(v, -128, 127);
-    }
+    if (!TINY_REQUANTIZE_ARGS_OK) return TINY_ERR_ARG;
+    for (int32_t i = 0; i < size; ++i) output[i] = (int8_t)tiny_clamp(requantize_one(params, input[i]), -128, 127);
     return TINY_OK;
 }
 
 tiny_status tiny_requantize_s8_u8(const tiny_requantize_params *params, const int8_t *input,
                                   uint8_t *output, int32_t size) {
-    if (!params || size < 0 || (size > 0 && (!input || !output))) return TINY_ERR_ARG;
-    for (int32_t i = 0; i < size; ++i) {
-        const int32_t v = tiny_requantize((int32_t)input[i] + params->input_offset, params->multiplier,
-                                          params->shift) + params->output_offset;
-        output[i] = (uint8_t)tiny_clamp(v, 0, 255);
-    }
+    if (!TINY_REQUANTIZE_ARGS_OK) return TINY_ERR_ARG;
+    for (int32_t i = 0; i < size; ++i) output[i] = (uint8_t)tiny_clamp(requantize_one(params, input[i]), 0, 255);
     return TINY_OK;
 }
 
