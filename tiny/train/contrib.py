@@ -581,13 +581,13 @@ def resolve_scheme(g: Graph, cfg: Any, board: str, xtr: np.ndarray, ytr: np.ndar
     # The trials use their own short-run settings (plain SGD, QAS, ANALYSIS_LR), not the run's lr and
     # momentum: gains rank layers, and one analysis per (model, data) serves every later run.
     analysis.setdefault("lr", ANALYSIS_LR)
+    # the classifier's weight headroom for trials of a model whose logits saturate (analyse); the
+    # layers below keep their grid: the body headroom costs a short trial precision a whole run
+    # wins back (patches-transfer: every body-weight trial negative with it)
+    analysis.setdefault("headroom", cfg.headroom)
+    analysis.setdefault("body_headroom", 1.0)
     try:
         # the default search gives up on models where the host trials would be slow; `search = true` does not
-        # the classifier's weight headroom for trials of a model whose logits saturate (analyse); the
-        # layers below keep their grid: the body headroom costs a short trial precision a whole run
-        # wins back (patches-transfer: every body-weight trial negative with it)
-        analysis.setdefault("headroom", cfg.headroom)
-        analysis.setdefault("body_headroom", 1.0)
         c = analyse(g, xtr, ytr, qas=bool(cfg.qas), runner=runner, log=log,
                     time_limit=None if cfg.search else SEARCH_TIME_LIMIT_S, **analysis)
     except SearchTooSlow as e:
