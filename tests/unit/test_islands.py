@@ -23,7 +23,6 @@ def _one_island() -> bytes:
 
 def test_island_table_equals_tflm() -> None:
     """All 256 results of 300 random quantizations of the island's input and output against TFLM."""
-    import flatbuffers
     from tflite_micro.python.tflite_micro import runtime
     from tiny.frontend import flatbuf
     from tiny.frontend.tflite import load_bytes
@@ -36,16 +35,9 @@ def test_island_table_equals_tflm() -> None:
              for o in sg.operators]
     assert kinds == ["DEQUANTIZE", "ELU", "QUANTIZE"]
     ti, to = sg.operators[0].inputs[0], sg.operators[2].outputs[0]
-    rng = np.random.default_rng(11)
+    from tests.unit.test_lut_acts import requantized
     x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
-    for _ in range(300):
-        si, so = (float(np.float32(np.exp(rng.uniform(np.log(1e-3), np.log(0.5))))) for _ in range(2))
-        zi, zo = (int(rng.integers(-128, 128)) for _ in range(2))
-        sg.tensors[ti].quantization.scale, sg.tensors[ti].quantization.zeroPoint = [si], [zi]
-        sg.tensors[to].quantization.scale, sg.tensors[to].quantization.zeroPoint = [so], [zo]
-        b = flatbuffers.Builder(1024)
-        b.Finish(m.Pack(b), file_identifier=b"TFL3")
-        one = bytes(b.Output())
+    for si, zi, so, zo, one in requantized(m, ti, to, 11):
         it = runtime.Interpreter.from_bytes(one, arena_size=64 * 1024)
         it.set_input(x, 0)
         it.invoke()

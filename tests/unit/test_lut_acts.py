@@ -50,11 +50,25 @@ def _tflm(buf: bytes, x: np.ndarray) -> np.ndarray:
     return np.array(it.get_output(0))
 
 
+def requantized(m, ti: int, to: int, seed: int, n: int = 300):
+    """n copies of the flatbuffer object model m, each with a random (scale, zero point) on tensors ti
+    and to (scales log-uniform in [1e-3, 0.5]): yields (s_in, zp_in, s_out, zp_out, model bytes)."""
+    import flatbuffers
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        si, so = (float(np.float32(np.exp(rng.uniform(np.log(1e-3), np.log(0.5))))) for _ in range(2))
+        zi, zo = (int(rng.integers(-128, 128)) for _ in range(2))
+        m.subgraphs[0].tensors[ti].quantization.scale, m.subgraphs[0].tensors[ti].quantization.zeroPoint = [si], [zi]
+        m.subgraphs[0].tensors[to].quantization.scale, m.subgraphs[0].tensors[to].quantization.zeroPoint = [so], [zo]
+        b = flatbuffers.Builder(1024)
+        b.Finish(m.Pack(b), file_identifier=b"TFL3")
+        yield si, zi, so, zo, bytes(b.Output())
+
+
 @pytest.mark.parametrize("act", ["gelu", "gelu_tanh", "elu"])
 def test_table_equals_the_oracles(act: str) -> None:
     """All 256 outputs of 300 random (scale, zero point) pairs on both sides against TFLite's GELU
     kernel (LiteRT) or TFLite Micro's ELU kernel."""
-    import flatbuffers
     from tiny.frontend import flatbuf
     from tiny.ops import elu, gelu
     s = flatbuf.object_schema()
@@ -63,21 +77,14 @@ def test_table_equals_the_oracles(act: str) -> None:
     code = m.operatorCodes[sg.operators[0].opcodeIndex]
     assert len(sg.operators) == 1 and max(code.builtinCode, code.deprecatedBuiltinCode) == (111 if act == "elu" else 150)
     ti, to = sg.operators[0].inputs[0], sg.operators[0].outputs[0]
-    rng = np.random.default_rng(["gelu", "gelu_tanh", "elu"].index(act) + 7)
     x = np.arange(-128, 128, dtype=np.int8).reshape(1, 256)
-    for _ in range(300):
-        si, so = (float(np.float32(np.exp(rng.uniform(np.log(1e-3), np.log(0.5))))) for _ in range(2))
-        zi, zo = (int(rng.integers(-128, 128)) for _ in range(2))
-        sg.tensors[ti].quantization.scale, sg.tensors[ti].quantization.zeroPoint = [si], [zi]
-        sg.tensors[to].quantization.scale, sg.tensors[to].quantization.zeroPoint = [so], [zo]
-        b = flatbuffers.Builder(1024)
-        b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    for si, zi, so, zo, buf in requantized(m, ti, to, ["gelu", "gelu_tanh", "elu"].index(act) + 7):
         if act == "elu":
-            want = _tflm(bytes(b.Output()), x).reshape(-1)
+            want = _tflm(buf, x).reshape(-1)
             got = elu.table(elu.EluParams(input_scale=si, input_zero_point=zi, output_scale=so,
                                           output_zero_point=zo, out_shape=(256,)))
         else:
-            want = _litert(bytes(b.Output()), x).reshape(-1)
+            want = _litert(buf, x).reshape(-1)
             got = gelu.table(gelu.GeluParams(input_scale=si, input_zero_point=zi, output_scale=so,
                                              output_zero_point=zo, approximate=act == "gelu_tanh", out_shape=(256,)))
         np.testing.assert_array_equal(got, want, err_msg=f"s_in {si} zp_in {zi} s_out {so} zp_out {zo}")
