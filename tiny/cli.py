@@ -392,8 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = model_cmd("validate", "prove the board computes what TFLite Micro computes")
     q.add_argument("--samples", type=int, default=10, help="random samples (without --data)")
-    q.add_argument("--data", default=None, metavar="FILE", help="your samples: .npz with x (and labels y) or "
-                   ".npy; reports accuracy, tflm_agreement and, with a float model, rmse/mae/l2r/cosine per output")
+    q.add_argument("--data", default=None, metavar="PATH", help="your samples: .npz with x (and labels y: "
+                   "class indices or one-hot), .npy, or a folder of class folders; reports accuracy, tflm_agreement and, with a float model, rmse/mae/l2r/cosine per output")
     q.add_argument("--float-model", default=None, metavar="KERAS", help="the float Keras model to measure the "
                    "int8 outputs against (default: MODEL itself when it is a Keras model)")
     q.add_argument("--input-range", default=None, metavar="LO,HI", help="the float range of the model's input "
@@ -425,8 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tiny.train.data import TASKS
     q = sub.add_parser("train", help="fine-tune a model on the board (sparse update, QAS)",
                        description="Built-in data sets: " + "; ".join(f"{k}: {v}" for k, v in TASKS.items())
-                       + ". --data also takes an .npz (x_train, y_train, x_test, y_test) or a folder "
-                       "with one sub-folder of images per class.")
+                       + ". --data also takes an .npz (x_train, y_train, x_test, y_test; or x and y, "
+                       "of which a seeded 25%% becomes the test split), or a folder with one sub-folder of "
+                       "images per class (or train/ and test/ folders holding them). Labels: class indices "
+                       "or one-hot; channels-first (N, C, H, W) images are transposed.")
     q.add_argument("model", nargs="?", default=None,
                    help=".tflite or Keras model (default: the data set's own base model)")
     q.add_argument("--board", default=DEFAULT_BOARD, help=f"board to train on (default {DEFAULT_BOARD}); see `tiny boards`")

@@ -34,6 +34,7 @@ SNAP_TOLERANCE = 0.10          # of the range's width
 SATURATION_LIMIT = 0.01        # fraction of values allowed beyond the int8 range
 EDGE_CODES = 2                 # clipping by up to 2 codes at the edges is rounding, not saturation
 SLIVER_FRACTION = 1 / 8        # of the 256 int8 codes
+NEGATIVE_SHARE = 1 / 4         # a domain this far below zero expects negative inputs
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,12 @@ def quantize_input(x: np.ndarray, dom: InputDomain, name: str = "data",
              f"[{float(xf.min()):g}, {float(xf.max()):g}], the model expects {dom.describe()}. "
              f"If the data are in another range (e.g. images in [0, 1] for a model taking 0..255), "
              f"pass uint8 images or --input-range LO,HI")
+    elif warn is not None and np.asarray(x).dtype != np.uint8 and dom.lo < 0 < dom.hi \
+            and -dom.lo >= NEGATIVE_SHARE * (dom.hi - dom.lo) and float(xf.min()) >= 0:
+        # images scaled to [0, 1] for a model trained on [-1, 1]: every code lands in the upper half
+        warn(f"warning: {name}: data in [{float(xf.min()):g}, {float(xf.max()):g}] never reach the negative "
+             f"part of the model's input range {dom.describe()}. If they are images scaled to [0, 1] for a "
+             f"model trained on [-1, 1], give uint8 images (0..255 map onto the model's range) or rescale them")
     return q8
 
 

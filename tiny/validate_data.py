@@ -1,8 +1,10 @@
 """`tiny validate MODEL --data FILE [--float-model KERAS]`: the user's samples through TFLite Micro,
 the numpy reference and the board, with the figures `stedgeai validate` reports.
 
-Data: an .npz with `x` (samples, batch first) and optionally `y` (class labels, or one-hot), or an
-.npy holding `x` alone; a `tiny train` data file (x_train, y_train, x_test, y_test) gives its test split. `x` follows the model's input domain (tiny.input_domain): uint8 images map
+Data (tiny.data_files): an .npz with `x` (samples, batch first; channels-first images are
+transposed) and optionally `y` (class indices, or one-hot), an .npy holding `x` alone, a `tiny
+train` data file (x_train, y_train, x_test, y_test: its test split), or a folder of class folders
+(or its test/ folder). `x` follows the model's input domain (tiny.input_domain): uint8 images map
 0..255 onto the int8 input's float range, floats are taken as already in that range, and
 `--input-range LO,HI` states the range outright.
 
@@ -44,47 +46,17 @@ class Samples:
 
 def load_data(path: str | Path, g: Graph, input_range: tuple[float, float] | None = None,
               warn: Callable[[str], None] | None = print) -> Samples:
-    """Read FILE (.npz x [+ y], or .npy x) and map it into the model's input domain."""
+    """Read PATH (tiny.data_files.read_samples) and map it into the model's input domain."""
+    from tiny.data_files import read_samples
     from tiny.input_domain import check_images, model_input_domain, quantize_input, to_model_float
 
-    p = Path(path)
-    if not p.exists():
-        raise TinyError(f"--data {p}: no such file")
     if len(g.inputs) != 1:
         raise TinyError(f"--data feeds one input; the model has {len(g.inputs)} inputs")
-    try:
-        loaded = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise TinyError(f"--data {p}: not a .npz/.npy file numpy can read ({e})") from None
-    if isinstance(loaded, np.ndarray):
-        x, y = loaded, None
-    else:
-        with loaded:
-            keys = list(loaded.keys())
-            xk, yk = "x", "y"
-            if "x" not in keys and "x_test" in keys:     # `tiny train`'s format: its test split
-                xk, yk = "x_test", "y_test"
-                if warn:
-                    warn(f"--data {p}: the test split (x_test{', y_test' if yk in keys else ''}) of a "
-                         "training data file")
-            if xk not in keys:
-                raise TinyError(f"--data {p}: no array 'x' (arrays: {', '.join(keys) or 'none'}); "
-                                f"save the samples as x (and labels as y): np.savez(FILE, x=x, y=y)")
-            x = loaded[xk]
-            y = loaded[yk] if yk in keys else None
     t = g.tensors[g.inputs[0]]
+    x, y = read_samples(path, tuple(t.shape), warn=warn)
     x = check_images(x, tuple(t.shape), name="x")
-    if y is not None:
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] > 1:
-            y = y.argmax(axis=1)            # one-hot
-        y = y.reshape(-1)
-        if len(y) != len(x):
-            raise TinyError(f"--data {p}: {len(x)} samples in x but {len(y)} labels in y")
-        if not np.issubdtype(y.dtype, np.integer):
-            if not np.all(np.equal(np.mod(y, 1), 0)):
-                raise TinyError(f"--data {p}: y holds non-integer values; labels are class indices")
-            y = y.astype(np.int64)
+    if y is not None and len(y) != len(x):
+        raise TinyError(f"--data {path}: {len(x)} samples in x but {len(y)} labels in y")
     dom = model_input_domain(g, 0, input_range)
     x_float = to_model_float(x, dom, name="x")
     x_q = dom.model_values(quantize_input(x, dom, name="x", warn=warn))   # (float32 input: its exact codes)
@@ -188,7 +160,8 @@ def validate_data(g: Graph, session: Any, board: str, data: Samples, *,
     d.update({"oracle_name": oracle.name(g), "data_samples": n, "bit_exact_samples": exact, "reference_bit_exact_samples": ref_exact,
               "tflm_agreement": float(np.mean(np.array(board_top) == np.array(tflm_top))),
               "accuracy": None, "input_domain": {"lo": data.domain.lo, "hi": data.domain.hi,
-                                                 "source": data.domain.source}})
+                                                 "source": data.domain.source,
+                                                 "description": data.domain.describe()}})
     if data.y is not None:
         d["accuracy"] = float(np.mean(np.array(board_top) == data.y))
         d["tflm_accuracy"] = float(np.mean(np.array(tflm_top) == data.y))
@@ -218,8 +191,7 @@ def table(d: dict[str, Any]) -> str:
              f"{'BIT-EXACT' if d['bit_exact'] else 'MISMATCH'} vs {d.get('oracle_name', 'TFLite Micro')} "
              f"({d['bit_exact_samples']}/{n} samples bit-exact on the board, "
              f"{d['reference_bit_exact_samples']}/{n} in the reference)",
-             f"  input domain [{d['input_domain']['lo']:g}, {d['input_domain']['hi']:g}] "
-             f"({d['input_domain']['source']})",
+             f"  input domain {d['input_domain']['description']}",
              f"  tflm_agreement (board top-1 = TFLM top-1): {pct(d['tflm_agreement'])}"]
     if d.get("accuracy") is not None:
         acc = f"  accuracy (board top-1 vs labels): {pct(d['accuracy'])}"

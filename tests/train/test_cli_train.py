@@ -179,3 +179,33 @@ def test_train_cli_order_seed(tmp_path) -> None:
     assert digest(a) == digest(b) != digest(c)
     r = _tiny("train", "--board", "host", "--steps", "10", "--order-seed", "-1")
     assert r.returncode != 0 and "--order-seed -1" in r.stderr
+
+
+def test_train_and_validate_an_image_folder(tmp_path) -> None:
+    """A user's images as they have them: PNG files of another size in train/ and val/ class folders,
+    for a PyTorch-style export with a 6-class head. `tiny train` reads the folders (3 classes: a new
+    head), and `tiny validate --data` of the written model on the same folder (its val/ images, through
+    TFLite Micro and the board) finds the accuracy the training run reported."""
+    from PIL import Image
+
+    from tests import models
+    rng = np.random.default_rng(5)
+    names = ["blue", "green", "red"]
+    for split, n in (("train", 12), ("val", 5)):
+        for k, name in enumerate(names):
+            (tmp_path / "imgs" / split / name).mkdir(parents=True)
+            for i in range(n):
+                im = rng.integers(0, 120, (24, 24, 3), dtype=np.uint8)
+                im[..., 2 - k] += 120        # a tinted square per class
+                Image.fromarray(im).save(tmp_path / "imgs" / split / name / f"{i}.png")
+    r = _tiny("train", str(models.pytorch_style()), "--board", "host", "--data", str(tmp_path / "imgs"),
+              "--recipe", "head", "--steps", "40", "--json", "-o", str(tmp_path / "out"), "--no-float-reference")
+    assert r.returncode == 0, r.stderr
+    assert "51 images, 3 classes (blue=0, green=1, red=2); train/ and val/" in r.stderr
+    assert "the model's head has 6 classes, the data 3" in r.stderr
+    d = json.loads(r.stdout)
+    v = _tiny("validate", d["output"], "--board", "host", "--data", str(tmp_path / "imgs"), "--json")
+    assert v.returncode == 0, v.stderr
+    dv = json.loads(v.stdout)
+    assert dv["bit_exact"] and dv["samples"] == 15
+    assert dv["accuracy"] == d["accuracy_after"]

@@ -248,39 +248,6 @@ def _fit_images(x: np.ndarray, shape: tuple[int, ...], dom, name: str) -> np.nda
     return x
 
 
-def _labels(y: np.ndarray, n: int, n_classes: int, name: str) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise TinyError(f"{name}: labels must be a vector of class indices, got shape {y.shape}")
-    if len(y) != n:
-        raise TinyError(f"{name}: {len(y)} labels for {n} images")
-    if not np.issubdtype(y.dtype, np.integer):
-        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-            y = y.astype(np.int64)
-        else:
-            raise TinyError(f"{name}: labels must be integer class indices, got dtype {y.dtype}")
-    if y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise TinyError(f"{name}: labels must be in [0, {n_classes}) for this model's {n_classes}-class head, "
-                        f"got [{y.min()}, {y.max()}]")
-    return y.astype(np.int64)
-
-
-def _load_folder(p: Path) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-    classes = sorted(d.name for d in p.iterdir() if d.is_dir())
-    if not classes:
-        raise TinyError(f"{p}: no class sub-folders")
-    xs, ys = [], []
-    for k, name in enumerate(classes):
-        for f in sorted((p / name).iterdir()):
-            if f.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".gif"):
-                xs.append(np.asarray(Image.open(f).convert("RGB").resize((64, 64))))
-                ys.append(k)
-    return np.stack(xs), np.array(ys)
-
-
 def model_data(g, data: str, input_range: tuple[float, float] | None = None, warn=print) -> tuple:
     """(domain, x_train, y_train, x_test, y_test) as the model's input takes them, for `tiny train`
     and `tiny report --train-data` alike: int8 codes, or for a float32 input (quantized by the model's
@@ -299,6 +266,7 @@ def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int,
     """int8 train/test inputs (N, *input_shape[1:]) and int labels. `domain` (tiny.input_domain's
     InputDomain, default: from scale/zero point) defines how the data map onto the int8 input.
     Every check runs here, before any board time: a TinyError names the array and the numbers."""
+    from tiny.data_files import class_indices
     from tiny.input_domain import InputDomain, _snap, quantize_input
     if domain is None:   # as model_input_domain derives it from the input quantization
         lo, hi = scale * (-128 - zero_point), scale * (127 - zero_point)
@@ -307,26 +275,17 @@ def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int,
     if name in TASKS:
         xtr, ytr, xte, yte = task_data(name)
     else:
-        p = Path(name)
-        if not p.exists():
+        from tiny.data_files import read_splits
+        if not Path(name).exists():
             raise TinyError(f"--data {name!r}: not a built-in data set ({', '.join(TASKS)}) nor a path")
-        if p.is_dir():
-            x, y = _load_folder(p)
-            idx = np.random.default_rng(0).permutation(len(x))
-            n_te = max(1, len(x) // 4)
-            xtr, ytr, xte, yte = x[idx[n_te:]], y[idx[n_te:]], x[idx[:n_te]], y[idx[:n_te]]
-        else:
-            try:
-                d = np.load(p)
-                xtr, ytr, xte, yte = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
-            except (KeyError, ValueError, OSError) as e:
-                raise TinyError(f"{p}: need an .npz with x_train, y_train, x_test, y_test ({e})") from None
+        s = read_splits(name, tuple(input_shape), warn=warn)
+        xtr, ytr, xte, yte = s.x_train, s.y_train, s.x_test, s.y_test
     for arr, nm in ((xtr, "x_train"), (xte, "x_test")):
         if np.asarray(arr).size == 0:
             raise TinyError(f"{nm}: the split is empty (shape {np.asarray(arr).shape}); training needs samples "
                             "in both x_train and x_test")
-    ytr = _labels(ytr, len(xtr), n_classes, "y_train")
-    yte = _labels(yte, len(xte), n_classes, "y_test")
+    ytr = class_indices(ytr, len(xtr), "y_train", n_classes, warn=warn)
+    yte = class_indices(yte, len(xte), "y_test", n_classes, warn=warn)
     xtr = _fit_images(xtr, input_shape, domain, "x_train")
     xte = _fit_images(xte, input_shape, domain, "x_test")
     return (quantize_input(xtr, domain, "x_train", warn=warn), ytr,

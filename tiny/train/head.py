@@ -126,19 +126,8 @@ def label_count(data: str) -> int | None:
     from tiny.train.data import TASK_CLASSES
     if data in TASK_CLASSES:      # a user's model on a built-in task gets a head of that task's size
         return TASK_CLASSES[data]
-    p = Path(data)
-    if not p.exists():
-        return None
-    if p.is_dir():
-        return len([d for d in p.iterdir() if d.is_dir()]) or None
-    try:
-        d = np.load(p)
-        ys = np.concatenate([np.asarray(d["y_train"]).ravel(), np.asarray(d["y_test"]).ravel()])
-    except (KeyError, ValueError, OSError):
-        return None   # the loader reports what is wrong with the file
-    if ys.size == 0 or not np.issubdtype(ys.dtype, np.integer) or ys.min() < 0:
-        return None   # not class indices: the loader's label check explains it
-    return int(ys.max()) + 1
+    from tiny.data_files import class_count
+    return class_count(data)
 
 
 def adapt_head(g: Graph, data: str, out_dir: Path, log=print) -> Graph:
