@@ -138,3 +138,21 @@ def test_bad_data_named(tmp_path: Path, case: str, match: str) -> None:
         p = p / "d.npz"
     with pytest.raises(TinyError, match=match):
         read_splits(p, SHAPE, warn=None)
+
+
+def test_images_scaled_to_0_1_for_a_minus_1_1_model_get_a_warning() -> None:
+    """Float images in [0, 1] are taken as they are; for a model trained on [-1, 1] they use only the
+    upper half of its codes. The warning says so with the numbers; uint8 images and [-1, 1] data do not
+    get it."""
+    from tiny.input_domain import InputDomain, quantize_input
+    dom = InputDomain(-1.0, 1.0, 2 / 255, 0, "quantization")
+    x = np.random.default_rng(0).random((4, 8, 8, 1)).astype(np.float32)
+    logs: list[str] = []
+    q = quantize_input(x, dom, "x_train", warn=logs.append)
+    assert q.min() >= 0 and len(logs) == 1
+    assert "x_train: data in [0" in logs[0] and "never reach the negative part" in logs[0] and "[-1, 1]" in logs[0]
+    logs.clear()
+    quantize_input(x * 2 - 1, dom, "x_train", warn=logs.append)
+    quantize_input((x * 255).astype(np.uint8), dom, "x_train", warn=logs.append)
+    quantize_input(x, InputDomain(0.0, 1.0, 1 / 255, -128, "quantization"), "x_train", warn=logs.append)
+    assert logs == []
