@@ -882,3 +882,35 @@ def user_shapes_task(path: Path, n_train: int = 1200, n_test: int = 500) -> Path
     xte, yte = user_shapes(n_test, "b", 2)
     np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
     return path
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def user_normalized_cnn() -> Path:
+    """A PyTorch user's model as it arrives: preprocessing outside the model, torchvision's
+    Normalize(ImageNet mean, std) on [0, 1] images, so the converted input range is about [-2.1, 2.6]
+    and no uint8 mapping onto it is right per channel. Conv + batch norm + ReLU + max pool twice,
+    global average pooling, Dense(4); trained on user_shapes domain "a", float32 I/O."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(0)
+        x, y = user_shapes(3000, "a", 0)
+        xn = ((x / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)).astype(np.float32)
+        m = tf.keras.Sequential([
+            tf.keras.Input((32, 32, 3)),
+            L.Conv2D(16, 3, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
+            L.Conv2D(32, 3, padding="same", use_bias=False), L.BatchNormalization(), L.ReLU(), L.MaxPooling2D(),
+            L.GlobalAveragePooling2D(), L.Dense(4)])
+        m.compile(optimizer="adam", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        m.fit(xn, y, epochs=8, batch_size=64, verbose=0)
+        from tiny.frontend.keras import int8_converter
+        # calibrated on every corner of the normalized range, as a full calibration set would reach it
+        lo = ((0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)).astype(np.float32)
+        hi = ((1 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)).astype(np.float32)
+        rep = [xn[i:i + 1] for i in range(200)] + [np.broadcast_to(v, (1, 32, 32, 3)).copy() for v in (lo, hi)]
+        conv = int8_converter(tf, m, lambda: ([r] for r in rep))
+        conv.inference_input_type = conv.inference_output_type = tf.float32
+        return conv.convert()
+    return _cached("user-normalized-cnn", build)

@@ -135,7 +135,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from tiny import validate_data as vd
         with Progress(transient=True, disable=args.json) as bar:
             data = vd.run(args.model, args.board, args.data, float_model=args.float_model,
-                          input_range=args.input_range, schedule=args.schedule, sram_budget=args.sram_budget,
+                          input_range=args.input_range, mean=args.mean, std=args.std, schedule=args.schedule, sram_budget=args.sram_budget,
                           port=args.port, warn=lambda m: print(f"tiny: {m}", file=sys.stderr),
                           progress_factory=lambda n: (lambda k, t=bar.add_task(
                               f"validating on {args.board}", total=n): bar.update(t, completed=k)))
@@ -220,7 +220,7 @@ def _float_line(d: dict) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from rich.progress import Progress
-    from tiny.input_domain import parse_input_range
+    from tiny.input_domain import parse_input_range, parse_normalization
     from tiny.device.connect import using_port
     from tiny.train.run import run_training
     kw = dict(model=args.model, recipe=args.config or args.recipe, data=args.data, epochs=args.epochs,
@@ -228,6 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
               schedule=args.schedule, eval_samples=args.eval_samples, blocks=args.blocks,
               freeze_dw=args.freeze_dw, kernels=args.kernels,
               input_range=parse_input_range(args.input_range) if args.input_range else None,
+              normalize=parse_normalization(args.mean, args.std),
               workers=args.workers, address=args.address, lr_schedule=args.lr_schedule,
               early_stop=not args.no_early_stop, rounding=args.rounding, headroom=args.headroom,
               search=False if args.fixed_scheme else None, sram_budget=args.sram_budget,
@@ -398,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "int8 outputs against (default: MODEL itself when it is a Keras model)")
     q.add_argument("--input-range", default=None, metavar="LO,HI", help="the float range of the model's input "
                    "(default: from its quantization); uint8 data map 0..255 onto it")
+    q.add_argument("--mean", default=None, metavar="M[,M,M]", help="the model's per-channel normalization "
+                   "of [0, 1] images, with --std (torchvision's Normalize): uint8 images become (x/255 - mean) / "
+                   "std instead of mapping linearly onto the input range; values above 1 are pixel units")
+    q.add_argument("--std", default=None, metavar="S[,S,S]", help="see --mean")
     q.add_argument("--port", default=None, metavar="URL", help="the serial port of a flashed board: /dev/ttyACM0, COM3, socket://HOST:PORT, rfc2217://HOST:PORT "
                    "(default: the board's ST-LINK virtual COM port if found)")
     q.add_argument("--json", action="store_true", help="print the result as JSON (bit_exact, samples, max_abs_diff, ...)")
@@ -446,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--no-qas", action="store_true", help="raw int8/int32 gradients (no QAS)")
     q.add_argument("--input-range", default=None, metavar="LO,HI",
                    help="the model's float input range (default: from its input quantization)")
+    q.add_argument("--mean", default=None, metavar="M[,M,M]", help="the model's per-channel normalization "
+                   "of [0, 1] images, with --std (torchvision's Normalize): uint8 images become (x/255 - mean) / "
+                   "std instead of mapping linearly onto the input range; values above 1 are pixel units")
+    q.add_argument("--std", default=None, metavar="S[,S,S]", help="see --mean")
     q.add_argument("--lr-schedule", default="cosine", choices=["cosine", "constant"],
                    help="cosine: warm-up then cosine decay (default)")
     q.add_argument("--rounding", default="stochastic", choices=["stochastic", "nearest"],

@@ -7,7 +7,10 @@ pixels. Every place data enters (train, validate, demo) maps it the same way:
 
 * uint8 arrays are images: 0..255 maps linearly onto the domain (identity for a 0..255 model);
 * float arrays are taken as already in the model's float domain;
-* `--input-range LO,HI` states the domain explicitly (it overrides the quantization's).
+* `--input-range LO,HI` states the domain explicitly (it overrides the quantization's);
+* `--mean/--std` (torchvision's Normalize, PyTorch's usual preprocessing outside the model): uint8
+  images enter as (x / 255 - mean) / std per channel instead. Without them, uint8 images on a range
+  that is none of the common ones get a note saying how they map and what to pass.
 
 A model converted with float32 or uint8 inference I/O types quantizes its input in its first op
 (QUANTIZE to int8): the domain is then that op's int8 output, and the data reach the model as the
@@ -38,6 +41,18 @@ NEGATIVE_SHARE = 1 / 4         # a domain this far below zero expects negative i
 
 
 @dataclass(frozen=True)
+class Normalization:
+    """A model's per-channel preprocessing of [0, 1] images, as torchvision's Normalize writes it:
+    (x / 255 - mean) / std. uint8 images are mapped through it instead of linearly onto the range."""
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def describe(self) -> str:
+        f = lambda v: ", ".join(f"{a:g}" for a in v)  # noqa: E731
+        return f"(x / 255 - ({f(self.mean)})) / ({f(self.std)}) per channel"
+
+
+@dataclass(frozen=True)
 class InputDomain:
     """The float range the model's int8 input covers, and its quantization."""
     lo: float
@@ -50,11 +65,14 @@ class InputDomain:
     # uint8 input: for each int8 code (index q + 128) the uint8 code its QUANTIZE maps nearest to it
     # (exactly to it when the scales are equal, as TF's converter writes them)
     uint8_codes: tuple[int, ...] | None = None
+    normalize: Normalization | None = None   # --mean/--std: how uint8 images enter the domain
 
     def describe(self) -> str:
         via = (f", the {self.input_dtype} input's QUANTIZE op #{self.quantize_op}"
                if self.quantize_op is not None else "")
-        return f"[{self.lo:g}, {self.hi:g}] ({self.source}{via}; scale {self.scale:g}, zero point {self.zero_point})"
+        norm = f"; uint8 images as {self.normalize.describe()}" if self.normalize else ""
+        return (f"[{self.lo:g}, {self.hi:g}] ({self.source}{via}; scale {self.scale:g}, zero point "
+                f"{self.zero_point}{norm})")
 
     def model_values(self, q: np.ndarray) -> np.ndarray:
         """int8 codes as the model's input takes them: the codes themselves; for a float32 input
@@ -78,8 +96,14 @@ def _snap(lo: float, hi: float) -> tuple[float, float] | None:
 
 
 def model_input_domain(g: Graph, index: int = 0, input_range: tuple[float, float] | None = None,
-                       ) -> InputDomain:
-    """The input domain of graph input `index` (from its quantization, or `input_range`)."""
+                       normalize: Normalization | None = None) -> InputDomain:
+    """The input domain of graph input `index` (from its quantization, or `input_range`); uint8
+    images enter it through `normalize` when given."""
+    dom = _input_domain(g, index, input_range)
+    return replace(dom, normalize=normalize) if normalize is not None else dom
+
+
+def _input_domain(g: Graph, index: int, input_range: tuple[float, float] | None) -> InputDomain:
     if not 0 <= index < len(g.inputs):
         raise TinyError(f"the model has {len(g.inputs)} input(s); there is no input {index}")
     t = x = g.tensors[g.inputs[index]]
@@ -148,12 +172,53 @@ def parse_input_range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def parse_normalization(mean: str | None, std: str | None) -> Normalization | None:
+    """`--mean M[,M,M] --std S[,S,S]` -> Normalization (None when neither is given). Values above 1
+    are read as 0..255 pixel units (mmcv's convention: mean 123.675, std 58.395) and divided by 255."""
+    if mean is None and std is None:
+        return None
+    if mean is None or std is None:
+        raise TinyError("--mean and --std go together: the model's per-channel normalization "
+                        "(x / 255 - mean) / std, e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225")
+    vals = []
+    for flag, text in (("--mean", mean), ("--std", std)):
+        try:
+            v = tuple(float(p) for p in str(text).split(","))
+        except ValueError:
+            raise TinyError(f"{flag} {text!r}: expected numbers separated by commas, one per channel "
+                            "(or one for all)") from None
+        if not all(math.isfinite(a) for a in v):
+            raise TinyError(f"{flag} {text!r}: need finite numbers")
+        vals.append(v)
+    m, s = vals
+    if len(m) != len(s) and 1 not in (len(m), len(s)):
+        raise TinyError(f"--mean has {len(m)} values and --std {len(s)}: give one per channel (or one for all)")
+    if min(s) <= 0:
+        raise TinyError(f"--std {std!r}: every standard deviation must be > 0")
+    if max(max(m), max(s)) > 1:      # pixel units
+        m, s = tuple(a / 255 for a in m), tuple(a / 255 for a in s)
+    return Normalization(m, s)
+
+
+def _normalized(x: np.ndarray, n: Normalization, name: str) -> np.ndarray:
+    c = x.shape[-1] if x.ndim >= 2 else 1
+    for flag, v in (("--mean", n.mean), ("--std", n.std)):
+        if len(v) not in (1, c):
+            raise TinyError(f"{name}: {flag} has {len(v)} values, the images have {c} channel(s) (last axis "
+                            f"of shape {x.shape})")
+    mean, std = np.asarray(n.mean, np.float64), np.asarray(n.std, np.float64)
+    return ((x.astype(np.float64) / 255.0 - mean) / std).astype(np.float32)
+
+
 def to_model_float(x: np.ndarray, dom: InputDomain, name: str = "data") -> np.ndarray:
-    """`x` in the model's float input domain (float32): uint8 images mapped 0..255 -> lo..hi,
-    floats taken as they are. NaN/inf raise a TinyError naming the array."""
+    """`x` in the model's float input domain (float32): uint8 images mapped 0..255 -> lo..hi (or
+    through the domain's per-channel normalization), floats taken as they are. NaN/inf raise a
+    TinyError naming the array."""
     x = np.asarray(x)
     if x.size == 0:
         raise TinyError(f"{name}: the array is empty (shape {x.shape})")
+    if x.dtype == np.uint8 and dom.normalize is not None:
+        return _normalized(x, dom.normalize, name)
     if x.dtype == np.uint8:
         return (dom.lo + x.astype(np.float32) * np.float32((dom.hi - dom.lo) / 255.0)).astype(np.float32)
     if x.dtype == np.bool_ or not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
@@ -167,14 +232,25 @@ def to_model_float(x: np.ndarray, dom: InputDomain, name: str = "data") -> np.nd
     return xf
 
 
+def mapping_note(x: np.ndarray, dom: InputDomain) -> str | None:
+    """For uint8 images on a range that is none of the common ones (no --mean/--std): how they map,
+    and what to give when the model was trained with per-channel normalization (PyTorch's usual)."""
+    if np.asarray(x).dtype != np.uint8 or dom.normalize is not None or dom.source != "quantization":
+        return None
+    return (f"uint8 images map linearly 0..255 onto the model's input range [{dom.lo:.4g}, {dom.hi:.4g}]; if "
+            "the model was trained with per-channel normalization (torchvision's Normalize), pass it as "
+            "--mean/--std (e.g. --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225)")
+
+
 def _round_half_away(v: np.ndarray) -> np.ndarray:
     # TFLite's quantize rounds half away from zero (std::round), not to even.
     return np.sign(v) * np.floor(np.abs(v) + 0.5)
 
 
 def quantize_input(x: np.ndarray, dom: InputDomain, name: str = "data",
-                   warn: Callable[[str], None] | None = print) -> np.ndarray:
-    """`x` as the int8 values the model's input expects; refuses data that would saturate."""
+                   warn: Callable[[str], None] | None = print, given_dtype: np.dtype | None = None) -> np.ndarray:
+    """`x` as the int8 values the model's input expects; refuses data that would saturate.
+    given_dtype: the dtype the user gave `x` in, when `x` is already converted (default x's)."""
     xf = to_model_float(x, dom, name)
     q = _round_half_away(xf / np.float32(dom.scale)) + dom.zero_point
     # Values inside the (snapped) domain are the model's own preprocessing range, however narrow
@@ -195,7 +271,7 @@ def quantize_input(x: np.ndarray, dom: InputDomain, name: str = "data",
              f"[{float(xf.min()):g}, {float(xf.max()):g}], the model expects {dom.describe()}. "
              f"If the data are in another range (e.g. images in [0, 1] for a model taking 0..255), "
              f"pass uint8 images or --input-range LO,HI")
-    elif warn is not None and np.asarray(x).dtype != np.uint8 and dom.lo < 0 < dom.hi \
+    elif warn is not None and (given_dtype or np.asarray(x).dtype) != np.uint8 and dom.lo < 0 < dom.hi \
             and -dom.lo >= NEGATIVE_SHARE * (dom.hi - dom.lo) and float(xf.min()) >= 0:
         # images scaled to [0, 1] for a model trained on [-1, 1]: every code lands in the upper half
         warn(f"warning: {name}: data in [{float(xf.min()):g}, {float(xf.max()):g}] never reach the negative "
@@ -221,5 +297,5 @@ def check_images(x: np.ndarray, shape: tuple[int, ...], name: str = "x") -> np.n
     return x
 
 
-__all__ = ["InputDomain", "check_images", "model_input_domain", "parse_input_range", "quantize_input",
-           "to_model_float"]
+__all__ = ["InputDomain", "Normalization", "check_images", "model_input_domain", "parse_input_range",
+           "parse_normalization", "quantize_input", "to_model_float"]

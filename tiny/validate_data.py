@@ -45,10 +45,10 @@ class Samples:
 
 
 def load_data(path: str | Path, g: Graph, input_range: tuple[float, float] | None = None,
-              warn: Callable[[str], None] | None = print) -> Samples:
+              warn: Callable[[str], None] | None = print, normalize: Any = None) -> Samples:
     """Read PATH (tiny.data_files.read_samples) and map it into the model's input domain."""
     from tiny.data_files import read_samples
-    from tiny.input_domain import check_images, model_input_domain, quantize_input, to_model_float
+    from tiny.input_domain import check_images, mapping_note, model_input_domain, quantize_input, to_model_float
 
     if len(g.inputs) != 1:
         raise TinyError(f"--data feeds one input; the model has {len(g.inputs)} inputs")
@@ -57,7 +57,10 @@ def load_data(path: str | Path, g: Graph, input_range: tuple[float, float] | Non
     x = check_images(x, tuple(t.shape), name="x")
     if y is not None and len(y) != len(x):
         raise TinyError(f"--data {path}: {len(x)} samples in x but {len(y)} labels in y")
-    dom = model_input_domain(g, 0, input_range)
+    dom = model_input_domain(g, 0, input_range, normalize)
+    note = mapping_note(x, dom)
+    if note and warn:
+        warn(note)
     x_float = to_model_float(x, dom, name="x")
     x_q = dom.model_values(quantize_input(x, dom, name="x", warn=warn))   # (float32 input: its exact codes)
     if x_q.dtype != np_dtype(t.dtype):
@@ -212,17 +215,18 @@ def table(d: dict[str, Any]) -> str:
 
 
 def run(model: str, board: str, data_path: str, *, float_model: str | None = None,
-        input_range: str | None = None, schedule: str = "layer", sram_budget: int | None = None,
+        input_range: str | None = None, mean: str | None = None, std: str | None = None,
+        schedule: str = "layer", sram_budget: int | None = None,
         port: str | None = None, progress_factory: Callable[[int], Any] | None = None,
         warn: Callable[[str], None] | None = print) -> dict[str, Any]:
     """The whole command: load, compile, open the board, validate."""
-    from tiny.input_domain import parse_input_range
+    from tiny.input_domain import parse_input_range, parse_normalization
     from tiny.pipeline import KERAS_SUFFIXES, load_model
     from tiny.workflow import compile_for, open_session
 
     rng = parse_input_range(input_range) if input_range else None
     g = load_model(model)
-    samples = load_data(data_path, g, rng, warn=warn)
+    samples = load_data(data_path, g, rng, warn=warn, normalize=parse_normalization(mean, std))
     mp = Path(model)
     if float_model is None and (mp.suffix in KERAS_SUFFIXES or (mp.is_dir() and (mp / "saved_model.pb").exists())):
         float_model = model      # MODEL is the float model tiny quantized

@@ -248,13 +248,14 @@ def _fit_images(x: np.ndarray, shape: tuple[int, ...], dom, name: str) -> np.nda
     return x
 
 
-def model_data(g, data: str, input_range: tuple[float, float] | None = None, warn=print) -> tuple:
+def model_data(g, data: str, input_range: tuple[float, float] | None = None, warn=print,
+               normalize=None) -> tuple:
     """(domain, x_train, y_train, x_test, y_test) as the model's input takes them, for `tiny train`
     and `tiny report --train-data` alike: int8 codes, or for a float32 input (quantized by the model's
     first op) float32 values of exactly those codes."""
     from tiny.input_domain import model_input_domain
     from tiny.train.layers import logits_tensor
-    dom = model_input_domain(g, 0, input_range)
+    dom = model_input_domain(g, 0, input_range, normalize)
     t = g.tensors[g.inputs[0]]
     xtr, ytr, xte, yte = load(data, t.shape, dom.scale, dom.zero_point, g.tensors[logits_tensor(g)].size,
                               domain=dom, warn=warn)
@@ -267,7 +268,7 @@ def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int,
     InputDomain, default: from scale/zero point) defines how the data map onto the int8 input.
     Every check runs here, before any board time: a TinyError names the array and the numbers."""
     from tiny.data_files import class_indices
-    from tiny.input_domain import InputDomain, _snap, quantize_input
+    from tiny.input_domain import InputDomain, _snap, mapping_note, quantize_input
     if domain is None:   # as model_input_domain derives it from the input quantization
         lo, hi = scale * (-128 - zero_point), scale * (127 - zero_point)
         lo, hi = _snap(lo, hi) or (lo, hi)
@@ -286,7 +287,11 @@ def load(name: str, input_shape: tuple[int, ...], scale: float, zero_point: int,
                             "in both x_train and x_test")
     ytr = class_indices(ytr, len(xtr), "y_train", n_classes, warn=warn)
     yte = class_indices(yte, len(xte), "y_test", n_classes, warn=warn)
+    note = mapping_note(xtr, domain)
+    if note and warn:
+        warn(note)
+    dtr, dte = np.asarray(xtr).dtype, np.asarray(xte).dtype
     xtr = _fit_images(xtr, input_shape, domain, "x_train")
     xte = _fit_images(xte, input_shape, domain, "x_test")
-    return (quantize_input(xtr, domain, "x_train", warn=warn), ytr,
-            quantize_input(xte, domain, "x_test", warn=warn), yte)
+    return (quantize_input(xtr, domain, "x_train", warn=warn, given_dtype=dtr), ytr,
+            quantize_input(xte, domain, "x_test", warn=warn, given_dtype=dte), yte)

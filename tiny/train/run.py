@@ -115,7 +115,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  progress: Callable[[int, int], None] | None = None,
                  on_step: Callable[[int, Any], None] | None = None, log: Callable[[str], None] = print,
                  blocks: int | None = None, freeze_dw: bool | None = None, count_steps: int = 2,
-                 kernels: str = "opt", input_range: tuple[float, float] | None = None,
+                 kernels: str = "opt", input_range: tuple[float, float] | None = None, normalize: Any = None,
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
                  rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
                  headroom: float | None = None, shadow: bool | None = None,
@@ -123,7 +123,8 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
     t0 = time.time()
     pr = prepare(model, board, recipe, data, epochs=epochs, steps=steps, lr=lr, momentum=momentum, qas=qas,
                  schedule=schedule, eval_samples=eval_samples, out=out, log=log, blocks=blocks,
-                 freeze_dw=freeze_dw, kernels=kernels, input_range=input_range, lr_schedule=lr_schedule,
+                 freeze_dw=freeze_dw, kernels=kernels, input_range=input_range, normalize=normalize,
+                 lr_schedule=lr_schedule,
                  early_stop=early_stop, rounding=rounding, workers=workers, address=address, headroom=headroom,
                  shadow=shadow, search=search, sram_budget=sram_budget, order_seed=order_seed)
     br = train_on_board(pr, checkpoint_every=checkpoint_every, progress=progress, on_step=on_step, log=log)
@@ -136,7 +137,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
             momentum: float | None = None, qas: bool | None = None, schedule: str = "layer",
             eval_samples: int | None = None, out: Path | None = None, log: Callable[[str], None] = print,
             blocks: int | None = None, freeze_dw: bool | None = None, kernels: str = "opt",
-            input_range: tuple[float, float] | None = None, lr_schedule: str = "cosine",
+            input_range: tuple[float, float] | None = None, normalize: Any = None, lr_schedule: str = "cosine",
             early_stop: bool = True, rounding: str = "stochastic", workers: int | None = None,
             address: str | None = None, headroom: float | None = None, shadow: bool | None = None,
             search: bool | None = None, sram_budget: int | None = None, order_seed: int = 0) -> Prepared:
@@ -170,7 +171,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     n_classes = g.tensors[logits_tensor(g)].size
     for line in frozen_notes(g):
         log(line)
-    dom, xtr, ytr, xte, yte = tdata.model_data(g, data, input_range, warn=log)
+    dom, xtr, ytr, xte, yte = tdata.model_data(g, data, input_range, warn=log, normalize=normalize)
     if eval_samples is not None:
         xte, yte = xte[:eval_samples], yte[:eval_samples]
     xtr, ytr, xv, yv = sch.split_validation(xtr, ytr) if early_stop else (xtr, ytr, xtr[:0], ytr[:0])
