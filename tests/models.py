@@ -914,3 +914,35 @@ def user_normalized_cnn() -> Path:
         conv.inference_input_type = conv.inference_output_type = tf.float32
         return conv.convert()
     return _cached("user-normalized-cnn", build)
+
+
+def user_binary_cnn() -> Path:
+    """A user's binary classifier as Keras tutorials write it: Rescaling(1/255) on raw pixels, three
+    conv + ReLU (two max pools), global average pooling, Dense(1, activation="sigmoid"), binary
+    cross-entropy; trained on user_shapes domain "a" to answer "is it a disc?" (int8 I/O)."""
+    def build() -> bytes:
+        import tensorflow as tf
+        L = tf.keras.layers
+        tf.keras.utils.set_random_seed(0)
+        x, y = user_shapes(2400, "a", 0)
+        m = tf.keras.Sequential([
+            tf.keras.Input((32, 32, 3)), L.Rescaling(1 / 255.0),
+            L.Conv2D(16, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+            L.Conv2D(32, 3, padding="same", activation="relu"), L.MaxPooling2D(),
+            L.Conv2D(32, 3, padding="same", activation="relu"), L.GlobalAveragePooling2D(),
+            L.Dense(1, activation="sigmoid")])
+        m.compile(optimizer="adam", loss="binary_crossentropy")
+        m.fit(x.astype(np.float32), (y == 0).astype(np.float32), epochs=10, batch_size=64, verbose=0)
+        from tiny.frontend.keras import int8_converter
+        return int8_converter(tf, m, lambda: ([x[i:i + 1].astype(np.float32)] for i in range(200))).convert()
+    return _cached("user-binary-cnn", build)
+
+
+def user_binary_task(path: Path, n: int = 900) -> Path:
+    """user_binary_cnn's adaptation data as a user's .npz (x, y: no test split): "is it a disc?" on
+    half the images from the old camera (domain "a"), half from a new one (domain "b")."""
+    xa, ya = user_shapes(n // 2, "a", 5)
+    xb, yb = user_shapes(n - n // 2, "b", 5)
+    x, y = np.concatenate([xa, xb]), np.concatenate([ya, yb])
+    np.savez(path, x=x, y=(y == 0).astype(np.int64))
+    return path

@@ -235,7 +235,8 @@ def to_model_float(x: np.ndarray, dom: InputDomain, name: str = "data") -> np.nd
 def mapping_note(x: np.ndarray, dom: InputDomain) -> str | None:
     """For uint8 images on a range that is none of the common ones (no --mean/--std): how they map,
     and what to give when the model was trained with per-channel normalization (PyTorch's usual)."""
-    if np.asarray(x).dtype != np.uint8 or dom.normalize is not None or dom.source != "quantization":
+    if np.asarray(x).dtype != np.uint8 or dom.normalize is not None or dom.source != "quantization" \
+            or _snap(dom.lo, dom.hi) is not None:
         return None
     return (f"uint8 images map linearly 0..255 onto the model's input range [{dom.lo:.4g}, {dom.hi:.4g}]; if "
             "the model was trained with per-channel normalization (torchvision's Normalize), pass it as "

@@ -142,7 +142,10 @@ def tf_grads(oracle: TrainOracle, x: np.ndarray, label: int) -> dict[tuple[int, 
             pre = tf.reshape(pre, t_out.shape)
             env[op.outputs[0]] = m * pre + tf.stop_gradient(_real(t_out, q) - m * pre)
         logits = tf.reshape(env[plan.logits], (1, -1))
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits([label], logits)
+        if g.tensors[plan.logits].size == 1:    # a one-logit (sigmoid) head: binary cross-entropy
+            loss = tf.nn.sigmoid_cross_entropy_with_logits(tf.constant([[float(label)]]), logits)
+        else:
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits([label], logits)
     grads = tape.gradient(loss, list(var.values()))
     out = {}
     for (i, role), gr in zip(var, grads):

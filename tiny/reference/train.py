@@ -28,6 +28,7 @@ import numpy as np
 from tiny.ops import opdef
 from tiny.ops.resize import bilinear_sources, resize_sources
 from tiny.passes.sparse_update import VALUE_KINDS, Step, TrainPlan, input_slots
+from tiny.train.layers import predicted_class
 from tiny.interpreter import prepare_all, run_graph
 
 F = np.float32
@@ -167,7 +168,7 @@ class TrainOracle:
 
     def predict(self, x: np.ndarray) -> int:
         vals = self.forward(x)
-        return int(np.argmax(vals[self.plan.logits].reshape(-1)))
+        return predicted_class(vals[self.plan.logits], self.g.tensors[self.plan.logits].quant.zp())
 
     # ------------------------------------------------------------------ one step
     def step(self, x: np.ndarray, label: int, lr: float | None = None) -> dict[str, Any]:
@@ -201,6 +202,13 @@ class TrainOracle:
     def _ce(self, q: np.ndarray, label: int, grads: dict[int, np.ndarray], s: Step) -> dict[str, Any]:
         t = self.g.tensors[s.out]
         lg = real_values(t, q)
+        if lg.size == 1:    # a one-logit (sigmoid) head: binary cross-entropy, as step_ce in train.c
+            z = lg[0]
+            e = exp32(np.array([-z if z >= 0 else z], F))[0]       # exp(-|z|) <= 1
+            a, b = F(F(1) / F(F(1) + e)), F(e / F(F(1) + e))
+            p, not_p = (a, b) if z >= 0 else (b, a)                 # sigmoid(z), 1 - sigmoid(z)
+            grads[s.out] = np.array([-not_p if label else p], F).reshape(t.shape)
+            return {"pred": predicted_class(q, t.quant.zp()), "p_label": float(p if label else not_p)}
         m = lg.max()
         e = exp32(lg - m)
         tot = F(0)

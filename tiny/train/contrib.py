@@ -37,7 +37,7 @@ import numpy as np
 
 from tiny.ir import Graph, TinyError
 from tiny.train.headroom import LOGIT_HEADROOM
-from tiny.train.layers import logits_tensor, trainable_layers, trainable_ops, updates_for
+from tiny.train.layers import logits_tensor, predicted_class, trainable_layers, trainable_ops, updates_for
 
 TRAINABLE_OPS = trainable_ops()
 
@@ -185,9 +185,12 @@ def run_trial(data: TrialData, trial: Trial) -> dict[str, float]:
     for x, y in zip(data.val, data.yval):
         q = fwd(x)[logits].reshape(-1).astype(np.float64)
         z = t.quant.s() * (q - t.quant.zp())
-        z -= z.max()
-        loss += float(np.log(np.exp(z).sum()) - z[int(y)])
-        hits += int(np.argmax(q) == int(y))
+        if z.size == 1:    # a one-logit (sigmoid) head: binary cross-entropy
+            loss += float(np.logaddexp(0.0, -z[0] if int(y) else z[0]))
+        else:
+            z -= z.max()
+            loss += float(np.log(np.exp(z).sum()) - z[int(y)])
+        hits += int(predicted_class(q, t.quant.zp()) == int(y))
     return {"accuracy": hits / len(data.yval), "loss": loss / len(data.yval)}
 
 
@@ -293,12 +296,17 @@ SATURATED_SHARE = 0.25   # of held-back samples with the top logit at +127: the 
 
 
 def logit_saturation(data: TrialData) -> float:
-    """The share of held-back samples whose largest int8 logit is +127 in the untrained model."""
+    """The share of held-back samples whose largest int8 logit is +127 in the untrained model (a
+    one-logit head: at either end of the int8 range)."""
     from tiny.interpreter import prepare_all
     g = data.graph
     params, logits = prepare_all(g), logits_tensor(g)
-    top = [int(_run_from(g, params, dict(x), data.start)[logits].max()) for x in data.val]
-    return float(np.mean(np.array(top) == 127)) if top else 0.0
+    qs = [_run_from(g, params, dict(x), data.start)[logits].reshape(-1) for x in data.val]
+    if not qs:
+        return 0.0
+    if qs[0].size == 1:
+        return float(np.mean([int(q[0]) in (-128, 127) for q in qs]))
+    return float(np.mean([int(q.max()) == 127 for q in qs]))
 
 
 def _gains(r: dict[str, float], ref: dict[str, float], base: dict[str, float], n_val: int) -> dict[str, float]:

@@ -254,10 +254,10 @@ def model_data(g, data: str, input_range: tuple[float, float] | None = None, war
     and `tiny report --train-data` alike: int8 codes, or for a float32 input (quantized by the model's
     first op) float32 values of exactly those codes."""
     from tiny.input_domain import model_input_domain
-    from tiny.train.layers import logits_tensor
+    from tiny.train.layers import label_count
     dom = model_input_domain(g, 0, input_range, normalize)
     t = g.tensors[g.inputs[0]]
-    xtr, ytr, xte, yte = load(data, t.shape, dom.scale, dom.zero_point, g.tensors[logits_tensor(g)].size,
+    xtr, ytr, xte, yte = load(data, t.shape, dom.scale, dom.zero_point, label_count(g),
                               domain=dom, warn=warn)
     return dom, dom.model_values(xtr), ytr, dom.model_values(xte), yte
 

@@ -223,7 +223,9 @@ class FloatTwin:
     def predict(self, x: np.ndarray) -> np.ndarray:
         out = []
         for i in range(0, len(x), 256):
-            out.append(np.argmax(self._fwd(self.tf.constant(x[i:i + 256])).numpy(), axis=1))
+            lg = self._fwd(self.tf.constant(x[i:i + 256])).numpy()
+            # a one-logit (sigmoid) head: class 1 when the logit is > 0
+            out.append((lg[:, 0] > 0).astype(np.int64) if lg.shape[1] == 1 else np.argmax(lg, axis=1))
         return np.concatenate(out) if out else np.zeros(0, np.int64)
 
     def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
@@ -270,10 +272,15 @@ class FloatTwin:
         mom = [tf.Variable(tf.zeros_like(v)) for v in tv]
         mu = tf.constant(float(momentum), tf.float32)
 
+        binary = self.g.tensors[self.logits].size == 1
+
         def step(xb, yb, lr):
             with tf.GradientTape() as tape:
                 lg = self.forward(xb)
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, lg))
+                if binary:   # a one-logit (sigmoid) head: binary cross-entropy, as the board
+                    loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(tf.cast(yb[:, None], tf.float32), lg))
+                else:
+                    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, lg))
             gs = tape.gradient(loss, tv)
             for v, m, g, b in zip(tv, mk, gs, mom):
                 b.assign(mu * b + g * m)

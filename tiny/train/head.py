@@ -28,7 +28,9 @@ def logits_op(g: Graph) -> int:
 
 
 def n_classes(g: Graph) -> int:
-    return int(g.tensors[g.ops[logits_op(g)].outputs[0]].shape[-1])
+    """The classes the head tells apart (a one-unit sigmoid head: 2)."""
+    n = int(g.tensors[g.ops[logits_op(g)].outputs[0]].shape[-1])
+    return 2 if n == 1 else n
 
 
 def replace_head(tflite: bytes, n: int, seed: int = 0) -> bytes:

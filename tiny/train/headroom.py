@@ -20,6 +20,7 @@ from tiny.ir import Graph, Quant, TinyError
 
 
 LOGIT_HEADROOM = 2.0    # the classifier's output scale grows by min(this, its weight headroom)
+BINARY_LOGIT_ROOM = 2.0  # a one-logit head centred on 0 covers its old range with 2x the scale
 
 
 def with_headroom(g: Graph, channels: dict[int, int], factor: float, body: float | None = None) -> Graph:
@@ -35,14 +36,26 @@ def with_headroom(g: Graph, channels: dict[int, int], factor: float, body: float
     head = weight_layers(g)[-1] if channels else -1
     per_op = {i: (factor if i == head else body) for i in channels}
     per_op = {i: f for i, f in per_op.items() if f != 1.0}
-    if not per_op or g.meta.get("weight_headroom"):
+    binary = _logit_tensor(g, head) if head in channels else None
+    binary = binary if binary is not None and g.tensors[binary].size == 1 else None
+    if (not per_op and binary is None) or g.meta.get("weight_headroom"):
         return g
     out = copy.copy(g)
     out.tensors = dict(g.tensors)
     out.meta = dict(g.meta)
-    logits = _logit_tensor(g, head) if head in per_op else None
+    logits = _logit_tensor(g, head) if head in per_op else binary
     channels = dict(channels)
-    if logits is not None:
+    if binary is not None:
+        # A one-logit (sigmoid) head decides at logit 0, but its calibrated range need only touch 0:
+        # a model that never said "yes" on its calibration data has logits in [lo, 0] and could not
+        # learn to. Zero point 0, and a scale that covers the old range on both sides of 0.
+        t = g.tensors[binary]
+        nt = copy.copy(t)
+        grow = np.float32(max(BINARY_LOGIT_ROOM, min(LOGIT_HEADROOM, per_op.get(head, 1.0))))
+        nt.quant = Quant(np.array(t.quant.scale, np.float32) * grow, np.zeros_like(np.asarray(t.quant.zero_point)),
+                         t.quant.axis)
+        out.tensors[binary] = nt
+    elif logits is not None:
         # The classifier's logits grow with its weights: its output scale grows too, so trained logits
         # do not pile up at +127, where ties decide the class (a 10-class head learning digits 6-9
         # fell from 98 % to 82 % held-out, 13-18 % of samples tied at 127). LOGIT_HEADROOM, not the
@@ -85,7 +98,8 @@ def with_headroom(g: Graph, channels: dict[int, int], factor: float, body: float
     # that does not train still moved to its layer's new grid)
     out.meta["weight_headroom"] = {"factors": {i: per_op[i] for i in sorted(per_op)},
                                    "tensors": sorted(changed + ([logits] if logits is not None else [])),
-                                   **({"logits": int(logits)} if logits is not None else {})}
+                                   **({"logits": int(logits)} if logits is not None else {}),
+                                   **({"binary_logit": int(binary)} if binary is not None else {})}
     return out
 
 
@@ -106,5 +120,9 @@ def describe(g: Graph) -> dict[str, Any] | None:
     if not h:
         return None
     f = h["factors"]
-    return {"factor": max(f.values()), "layers": [f"#{i} {g.ops[i].type}" for i in f],
-            "factors": {f"#{i}": v for i, v in f.items()}}
+    out = {"factor": max(f.values(), default=1.0), "layers": [f"#{i} {g.ops[i].type}" for i in f],
+           "factors": {f"#{i}": v for i, v in f.items()}}
+    if h.get("binary_logit") is not None:
+        t = g.tensors[h["binary_logit"]]
+        out["binary_logit"] = {"tensor": t.name, "scale": float(t.quant.s()), "zero_point": int(t.quant.zp())}
+    return out

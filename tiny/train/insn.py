@@ -136,6 +136,7 @@ def bench_training(model: str, board: str, config: str, schedule: str = "layer",
     from tiny.pipeline import load_model
     from tiny.train.api import compile_train
     from tiny.train.config import load_config
+    from tiny.train.layers import label_count
     b = get_board(board)
     if not b.emulated or b.name == "host":
         raise TinyError(f"tiny bench --train counts instructions on an emulated board (qemu-*), not {board}")
@@ -143,8 +144,7 @@ def bench_training(model: str, board: str, config: str, schedule: str = "layer",
     tc = compile_train(g, board, load_config(config), schedule, sram_budget, kernels=kernels)
     t = g.tensors[g.inputs[0]]
     xs = np.random.default_rng(0).integers(-128, 128, size=(steps, *t.shape[1:]), dtype=np.int8)
-    n_classes = g.tensors[tc.train_plan.logits].size
-    ys = np.arange(steps) % n_classes
+    ys = np.arange(steps) % label_count(g)
     last = count_step_breakdown(tc, board, xs, ys, steps)[-1]
     rows = [{"kind": s.kind, "op": s.op, "instructions": n, "kernel": kern}
             for s, n, kern in zip(tc.train_plan.steps, last["backward_steps"], tc.step_kernels)]

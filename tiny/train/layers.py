@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from tiny import ops
 from tiny.ir import Graph, TinyError
 from tiny.ops import kinds as K
@@ -26,15 +28,29 @@ def trainable_ops() -> tuple[str, ...]:
 
 def logits_tensor(g: Graph) -> int:
     """The int8 logits the loss reads: the first output, before a DEQUANTIZE (float outputs of a
-    converted model) or a QUANTIZE int8 -> uint8 (uint8 outputs), and a SOFTMAX."""
+    converted model) or a QUANTIZE int8 -> uint8 (uint8 outputs), and a SOFTMAX, or the LOGISTIC of
+    a one-unit (binary, sigmoid) head."""
     out = g.outputs[0]
     p = g.producer(out)
     if p is not None and (p.type == K.DEQUANTIZE or (p.type == K.QUANTIZE and g.tensors[out].dtype == "uint8")):
         out = p.inputs[0]
     p = g.producer(out)
-    if p is not None and p.type == K.SOFTMAX:
+    if p is not None and (p.type == K.SOFTMAX or (p.type == K.LOGISTIC and g.tensors[p.inputs[0]].size == 1)):
         out = p.inputs[0]
     return out
+
+
+def label_count(g: Graph) -> int:
+    """How many classes the model's logits tell apart: their size, or 2 for a one-logit head (a
+    Dense(1) + sigmoid binary classifier, trained with binary cross-entropy on that logit)."""
+    n = g.tensors[logits_tensor(g)].size
+    return 2 if n == 1 else n
+
+
+def predicted_class(q: np.ndarray, zero_point: int) -> int:
+    """The class of int8 logits q: the first maximum, or for one logit whether its real value is > 0."""
+    q = np.asarray(q).reshape(-1)
+    return int(q[0] > zero_point) if q.size == 1 else int(np.argmax(q))
 
 
 # Ops between the model's input and its first layer that carry the input's values unchanged in

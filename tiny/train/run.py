@@ -17,6 +17,7 @@ from tiny.device.protocol import BoardReset, DeviceError
 from tiny.ir import TinyError
 from tiny.ops import kinds as K
 from tiny.train import schedule as sch
+from tiny.train.layers import label_count
 from tiny.train.config import TrainConfig, load_config
 from tiny.train.device import Checkpoint, TrainDevice
 
@@ -167,8 +168,8 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     n_before = head_classes(g)
     g = adapt_head(g, data, Path(out) if out else Path("tiny-train"), log=log)
     new_head = head_classes(g) != n_before
-    from tiny.train.layers import frozen_notes, logits_tensor
-    n_classes = g.tensors[logits_tensor(g)].size
+    from tiny.train.layers import frozen_notes
+    n_classes = label_count(g)
     for line in frozen_notes(g):
         log(line)
     dom, xtr, ytr, xte, yte = tdata.model_data(g, data, input_range, warn=log, normalize=normalize)
@@ -205,7 +206,8 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
     if not auto and cfg.lr_default and total >= PROBE_MIN_STEPS:   # a recipe's default: checked
         cfg.lr, lr_check = check_default_lr(plan, cfg.lr, cfg.momentum, cfg.qas, rounding, xtr, ytr,
                                             xv if len(xv) else xtr, yv if len(yv) else ytr, total,
-                                            1.0 / max(1, n_classes), lr_schedule, order_seed, log=log,
+                                            sch.chance(yv if len(yv) else ytr, ytr, n_classes), lr_schedule,
+                                            order_seed, log=log,
                                             what=f"the {cfg.recipe} recipe's default")
     rates = sch.lrs(total, cfg.lr, lr_schedule)
     eval_at = set(sch.eval_points(total, len(xtr))) if early_stop and len(xv) else set()
@@ -348,7 +350,7 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
         res.update(_float_refs(pr.g0, tc, cfg, xtr, ytr, pr.xv, pr.yv, pr.xte, pr.yte, total, pr.rates, pr.eval_at,
                                pr.dom, pr.lr_schedule, pr.steps, early_stop and bool(pr.eval_at), log, grid=pr.g,
                                seed=pr.order_seed))
-    note = learning_note(res, 1.0 / max(1, g.tensors[tc.train_plan.logits].size))
+    note = learning_note(res, sch.chance(pr.yte, pr.ytr, label_count(g)))
     if note:
         res["learning_note"] = note
         log(note)
@@ -372,7 +374,7 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
 
 def learning_note(res: dict[str, Any], chance: float) -> str | None:
     """What to tell a user whose run did not learn (test accuracy not above both its start and chance,
-    1 / classes): whether the float twin of the same scheme (same data order and rates) did, i.e.
+    sch.chance: 1 / classes or the most frequent class's share): whether the float twin of the same scheme (same data order and rates) did, i.e.
     whether the rate or the int8 training is at fault."""
     before, after = res["accuracy_before"], res["accuracy_after"]
     if after >= max(before, chance) + sch.LEARNED_MIN:
@@ -464,6 +466,7 @@ def write_tflite(g: Any, tc: Any, ck: Checkpoint, path: Path) -> dict[str, Any]:
         q = t.quant           # the scales the board trained with (weight headroom)
         if q is not None and sub.tensors[tid].quantization is not None:
             sub.tensors[tid].quantization.scale = [float(v) for v in np.asarray(q.scale, np.float32).reshape(-1)]
+            sub.tensors[tid].quantization.zeroPoint = [int(v) for v in np.asarray(q.zero_point).reshape(-1)]
     blobs = dict(zip(tc.param_names, ck.params))
     info: dict[str, Any] = {}
     scaled = sorted({int(n.split(".")[0]) for n in tc.param_names if n.endswith(".m")})

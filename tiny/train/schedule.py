@@ -48,6 +48,16 @@ DEFAULTS = {
 }
 VAL_FRACTION = 0.15
 LEARNED_MIN = 0.02   # a run that ends less than 2 points above its start and chance did not learn
+
+
+def chance(y: np.ndarray, y_train: np.ndarray, n_classes: int) -> float:
+    """The accuracy on labels y that takes no learning: 1 / classes, or always answering the training
+    data's most frequent class when the classes are unbalanced (a binary task with 80 % negatives:
+    about 80 %)."""
+    y, y_train = np.asarray(y).reshape(-1), np.asarray(y_train).reshape(-1).astype(np.int64)
+    if not len(y) or not len(y_train):
+        return 1.0 / max(1, n_classes)
+    return max(1.0 / max(1, n_classes), float(np.mean(y == np.bincount(y_train).argmax())))
 WARMUP_FRACTION = 0.05
 
 

@@ -704,6 +704,19 @@ static void give(float *dst, const float *src, uint32_t n, int first, float div)
 static void step_ce(const tiny_train_step_t *s, float *ws, uint32_t label, uint32_t *pred, float *p_label) {
     const uint32_t n = s->out_c;
     const int8_t *q = (const int8_t *)(tiny_train_model.saved + s->x_off);
+    if (n == 1) {
+        /* A one-logit head (Dense(1) + sigmoid): binary cross-entropy on the logit z. p = sigmoid(z)
+         * and 1 - p both from e = exp(-|z|) <= 1 (no overflow), the gradient p - label as p or -(1 - p):
+         * no cancellation when p is near the label. */
+        const float z = s->x_scale * (float)((int32_t)q[0] - s->x_zp);
+        const float e = tiny_train_exp(z >= 0.0f ? -z : z);
+        const float a = 1.0f / (1.0f + e), b = e / (1.0f + e);
+        const float p = z >= 0.0f ? a : b, not_p = z >= 0.0f ? b : a;
+        ws[s->g_in] = label ? -not_p : p;
+        *p_label = label ? p : not_p;
+        *pred = (int32_t)q[0] > s->x_zp ? 1u : 0u;
+        return;
+    }
     float *l = tiny_train_model.logits_tmp;
     float m = 0.0f;
     uint32_t best = 0;
@@ -1112,10 +1125,13 @@ static int run_step(const tiny_train_step_t *s, float *ws, uint32_t label, uint3
     }
 }
 
+/* Labels a model's logits tell apart: a one-logit (sigmoid) head is a binary classifier. */
+static uint32_t n_labels(const tiny_train_model_t *m) { return m->n_classes == 1 ? 2u : m->n_classes; }
+
 int tiny_train_step(uint32_t label, uint32_t *pred, float *p_label) {
     const tiny_train_model_t *m = &tiny_train_model;
     init_once();
-    if (label >= m->n_classes) return 1;
+    if (label >= n_labels(m)) return 1;
     /* Whole-step marker pair around the per-layer pairs of the forward: the QEMU counting plugin
      * gives the instructions of a training step (tiny/train/insn.py). */
     tiny_layer_begin(TINY_TRAIN_STEP_MARK);
@@ -1222,7 +1238,7 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
     case 0x11: { /* TRAIN_STEP label:u16 step:u32 [lr:f32] -> steps:u32 pred:u16 p_label:f32 cycles:u32 */
         if (n != 6 && n != 10) FAIL("TRAIN_STEP needs label:u16 step:u32 [lr:f32]");
         uint32_t label = (uint32_t)b[0] | ((uint32_t)b[1] << 8), step = rd32(b + 2);
-        if (label >= m->n_classes) FAIL("label out of range");
+        if (label >= n_labels(m)) FAIL("label out of range");
         if (step + 1u == s_steps && label == s_last_label) { /* a resend of the step just done */
             for (uint32_t i = 0; i < 14; i++) reply[i] = s_last_reply[i];
             *len = 14;
@@ -1287,6 +1303,7 @@ uint8_t tiny_proto_train(uint8_t cmd, const uint8_t *b, uint32_t n, uint8_t *rep
         if (rc != 0) { *len = put_str(reply, 0, cap, "invoke failed"); return TINY_ST_MODEL_ERROR; }
         const int8_t *q = (const int8_t *)(m->saved + m->steps[0].x_off);
         uint32_t best = 0;
+        if (m->n_classes == 1) best = (int32_t)q[0] > m->steps[0].x_zp ? 1u : 0u;   /* real logit > 0 */
         for (uint32_t i = 1; i < m->n_classes; i++) if (q[i] > q[best]) best = i;
         reply[0] = (uint8_t)best; reply[1] = (uint8_t)(best >> 8);
         *len = 2;
