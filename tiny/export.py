@@ -255,8 +255,11 @@ def export_compiled(c: Any, board: str, out: Path, train: str | None = None) -> 
     generated = {n: t for n, t in c.files.items() if t not in copies}
     training = None
     if getattr(c, "train_plan", None) is not None:
+        from tiny.train.layers import label_count
         training = {"params": list(c.param_names), "lr": float(c.lr), "momentum": float(c.momentum),
-                    "qas": bool(c.qas), "n_classes": int(g.tensors[c.train_plan.logits].size),
+                    "qas": bool(c.qas), "n_classes": label_count(g),
+                    # a one-logit (sigmoid) head: labels 0 / 1, binary cross-entropy
+                    "binary_head": int(g.tensors[c.train_plan.logits].size) == 1,
                     "train_peak_sram_bytes": int(c.train_memory["train_peak_sram_bytes"]),
                     "params_bytes": _param_bytes(c), "config": train}
     ctx = {"name": _library_name(g), "model": _c_comment(g.meta.get("source", g.name)), "graph_name": g.name,
