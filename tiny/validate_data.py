@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tiny.analysis import np_dtype
+from tiny.input_domain import Normalization
 from tiny.ir import Graph, TinyError
 
 METRICS = ("rmse", "mae", "l2r", "cosine")
@@ -45,7 +46,7 @@ class Samples:
 
 
 def load_data(path: str | Path, g: Graph, input_range: tuple[float, float] | None = None,
-              warn: Callable[[str], None] | None = print, normalize: Any = None) -> Samples:
+              warn: Callable[[str], None] | None = print, normalize: Normalization | None = None) -> Samples:
     """Read PATH (tiny.data_files.read_samples) and map it into the model's input domain."""
     from tiny.data_files import read_samples
     from tiny.input_domain import check_images, mapping_note, model_input_domain, quantize_input, to_model_float

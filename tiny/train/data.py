@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from tiny import data as datasets
+from tiny.input_domain import Normalization
 from tiny.ir import TinyError
 
 TASKS = {"digits-transfer": "sklearn digits: pretrain upright, adapt on the board to rotated+inverted digits",
@@ -249,7 +250,7 @@ def _fit_images(x: np.ndarray, shape: tuple[int, ...], dom, name: str) -> np.nda
 
 
 def model_data(g, data: str, input_range: tuple[float, float] | None = None, warn=print,
-               normalize=None) -> tuple:
+               normalize: Normalization | None = None) -> tuple:
     """(domain, x_train, y_train, x_test, y_test) as the model's input takes them, for `tiny train`
     and `tiny report --train-data` alike: int8 codes, or for a float32 input (quantized by the model's
     first op) float32 values of exactly those codes."""

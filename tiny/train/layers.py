@@ -40,11 +40,15 @@ def logits_tensor(g: Graph) -> int:
     return out
 
 
+def classes_of(n_logits: int) -> int:
+    """How many classes n logits tell apart: n, or 2 for one logit (a Dense(1) + sigmoid binary
+    classifier, trained with binary cross-entropy on that logit)."""
+    return 2 if n_logits == 1 else n_logits
+
+
 def label_count(g: Graph) -> int:
-    """How many classes the model's logits tell apart: their size, or 2 for a one-logit head (a
-    Dense(1) + sigmoid binary classifier, trained with binary cross-entropy on that logit)."""
-    n = g.tensors[logits_tensor(g)].size
-    return 2 if n == 1 else n
+    """How many classes the model's logits tell apart (classes_of)."""
+    return classes_of(g.tensors[logits_tensor(g)].size)
 
 
 def predicted_class(q: np.ndarray, zero_point: int) -> int:

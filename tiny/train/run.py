@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tiny.device.protocol import BoardReset, DeviceError
+from tiny.input_domain import Normalization
 from tiny.ir import TinyError
 from tiny.ops import kinds as K
 from tiny.train import schedule as sch
@@ -116,7 +117,7 @@ def run_training(model: str | None, board: str, recipe: str = "sparse", data: st
                  progress: Callable[[int, int], None] | None = None,
                  on_step: Callable[[int, Any], None] | None = None, log: Callable[[str], None] = print,
                  blocks: int | None = None, freeze_dw: bool | None = None, count_steps: int = 2,
-                 kernels: str = "opt", input_range: tuple[float, float] | None = None, normalize: Any = None,
+                 kernels: str = "opt", input_range: tuple[float, float] | None = None, normalize: Normalization | None = None,
                  lr_schedule: str = "cosine", early_stop: bool = True, float_reference: bool = True,
                  rounding: str = "stochastic", workers: int | None = None, address: str | None = None,
                  headroom: float | None = None, shadow: bool | None = None,
@@ -138,7 +139,7 @@ def prepare(model: str | None, board: str, recipe: str = "sparse", data: str = "
             momentum: float | None = None, qas: bool | None = None, schedule: str = "layer",
             eval_samples: int | None = None, out: Path | None = None, log: Callable[[str], None] = print,
             blocks: int | None = None, freeze_dw: bool | None = None, kernels: str = "opt",
-            input_range: tuple[float, float] | None = None, normalize: Any = None, lr_schedule: str = "cosine",
+            input_range: tuple[float, float] | None = None, normalize: Normalization | None = None, lr_schedule: str = "cosine",
             early_stop: bool = True, rounding: str = "stochastic", workers: int | None = None,
             address: str | None = None, headroom: float | None = None, shadow: bool | None = None,
             search: bool | None = None, sram_budget: int | None = None, order_seed: int = 0) -> Prepared:
@@ -374,7 +375,8 @@ def finish(pr: Prepared, br: BoardRun, count_steps: int = 2, kernels: str = "opt
 
 def learning_note(res: dict[str, Any], chance: float) -> str | None:
     """What to tell a user whose run did not learn (test accuracy not above both its start and chance,
-    sch.chance: 1 / classes or the most frequent class's share): whether the float twin of the same scheme (same data order and rates) did, i.e.
+    sch.chance: 1 / classes or the most frequent class's share): whether the float twin of the same
+    scheme (same data order and rates) did, i.e.
     whether the rate or the int8 training is at fault."""
     before, after = res["accuracy_before"], res["accuracy_after"]
     if after >= max(before, chance) + sch.LEARNED_MIN:
